@@ -1,0 +1,327 @@
+//! The HTTP API client used by the CLI and the workers.
+
+use crate::object::{AnyObject, Kind};
+use crate::watch::{ListResponse, WatchEvent};
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// The server answered with an error; `message` is what it said.
+    #[error("{message} (HTTP {status})")]
+    Api { status: u16, reason: String, message: String },
+    #[error("cannot reach the wasmpod API at {server}: {source}")]
+    Transport {
+        server: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("unexpected answer from the API: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+}
+
+/// The JSON body of every error the API returns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    pub error: ApiErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiErrorDetail {
+    pub code: u16,
+    pub reason: String,
+    pub message: String,
+}
+
+/// What `apply` did with one object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyResult {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// `created`, `configured` or `unchanged`.
+    pub action: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyRequest {
+    pub objects: Vec<AnyObject>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyResponse {
+    pub results: Vec<ApplyResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlobResponse {
+    pub digest: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScaleRequest {
+    pub replicas: u32,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    server: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(server: &str, token: Option<String>) -> Client {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        Client {
+            server: server.trim_end_matches('/').to_string(),
+            token,
+            http,
+        }
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.server, path)
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    async fn send(&self, builder: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let response = builder.send().await.map_err(|source| ClientError::Transport {
+            server: self.server.clone(),
+            source,
+        })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        match serde_json::from_str::<ApiErrorBody>(&text) {
+            Ok(body) => Err(ClientError::Api {
+                status,
+                reason: body.error.reason,
+                message: body.error.message,
+            }),
+            Err(_) => Err(ClientError::Api {
+                status,
+                reason: "Unknown".into(),
+                message: if text.is_empty() { format!("HTTP {status}") } else { text },
+            }),
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, builder: reqwest::RequestBuilder) -> Result<T, ClientError> {
+        let response = self.send(builder).await?;
+        let bytes = response.bytes().await.map_err(|e| ClientError::Decode(e.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    fn object_path(kind: Kind, namespace: &str, name: &str) -> String {
+        let name = urlencoding::encode(name);
+        if kind.namespaced() {
+            format!("/api/v1/{}/{}?namespace={}", kind.plural(), name, urlencoding::encode(namespace))
+        } else {
+            format!("/api/v1/{}/{}", kind.plural(), name)
+        }
+    }
+
+    pub async fn apply(&self, objects: Vec<AnyObject>) -> Result<Vec<ApplyResult>, ClientError> {
+        let response: ApplyResponse = self
+            .json(self.request(reqwest::Method::POST, "/api/v1/apply").json(&ApplyRequest { objects }))
+            .await?;
+        Ok(response.results)
+    }
+
+    /// Lists objects of `kind`; `namespace` None means every namespace.
+    pub async fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<ListResponse, ClientError> {
+        let mut path = format!("/api/v1/{}", kind.plural());
+        if let Some(ns) = namespace.filter(|_| kind.namespaced()) {
+            path.push_str(&format!("?namespace={}", urlencoding::encode(ns)));
+        }
+        self.json(self.request(reqwest::Method::GET, &path)).await
+    }
+
+    pub async fn list_typed<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<T>, ClientError> {
+        let list = self.list(kind, namespace).await?;
+        list.items
+            .iter()
+            .map(|o| o.to_typed().map_err(|e| ClientError::Decode(e.to_string())))
+            .collect()
+    }
+
+    pub async fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<AnyObject, ClientError> {
+        self.json(self.request(reqwest::Method::GET, &Self::object_path(kind, namespace, name)))
+            .await
+    }
+
+    pub async fn get_typed<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<T, ClientError> {
+        self.get(kind, namespace, name)
+            .await?
+            .to_typed()
+            .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    pub async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<(), ClientError> {
+        self.send(self.request(reqwest::Method::DELETE, &Self::object_path(kind, namespace, name)))
+            .await
+            .map(|_| ())
+    }
+
+    /// Replaces the `status` of an object (workers report pods and their node this way).
+    pub async fn put_status<T: Serialize>(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        status: &T,
+    ) -> Result<(), ClientError> {
+        let path = Self::object_path(kind, namespace, name).replacen(
+            &format!("/{}", urlencoding::encode(name)),
+            &format!("/{}/status", urlencoding::encode(name)),
+            1,
+        );
+        self.send(self.request(reqwest::Method::PUT, &path).json(status))
+            .await
+            .map(|_| ())
+    }
+
+    /// Creates or replaces a system object (a node registering itself).
+    pub async fn put_object(&self, object: &AnyObject) -> Result<AnyObject, ClientError> {
+        let kind = object
+            .kind()
+            .ok_or_else(|| ClientError::Decode("object without a kind".into()))?;
+        let path = Self::object_path(kind, object.namespace(), object.name());
+        self.json(self.request(reqwest::Method::PUT, &path).json(object))
+            .await
+    }
+
+    pub async fn scale(&self, namespace: &str, name: &str, replicas: u32) -> Result<(), ClientError> {
+        let path = Self::object_path(Kind::Deployment, namespace, name).replacen(
+            &format!("/{}", urlencoding::encode(name)),
+            &format!("/{}/scale", urlencoding::encode(name)),
+            1,
+        );
+        self.send(self.request(reqwest::Method::POST, &path).json(&ScaleRequest { replicas }))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn logs(&self, namespace: &str, pod: &str) -> Result<String, ClientError> {
+        let path = Self::object_path(Kind::Pod, namespace, pod).replacen(
+            &format!("/{}", urlencoding::encode(pod)),
+            &format!("/{}/log", urlencoding::encode(pod)),
+            1,
+        );
+        let response = self.send(self.request(reqwest::Method::GET, &path)).await?;
+        response.text().await.map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    pub async fn blob_exists(&self, digest: &str) -> Result<bool, ClientError> {
+        match self
+            .send(self.request(reqwest::Method::HEAD, &format!("/api/v1/blobs/{digest}")))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Uploads component bytes; the answer is the content digest (`sha256:<hex>`).
+    pub async fn upload_blob(&self, bytes: Vec<u8>) -> Result<BlobResponse, ClientError> {
+        self.json(
+            self.request(reqwest::Method::POST, "/api/v1/blobs")
+                .header("content-type", "application/wasm")
+                .body(bytes),
+        )
+        .await
+    }
+
+    pub async fn get_blob(&self, digest: &str) -> Result<Bytes, ClientError> {
+        let response = self
+            .send(self.request(reqwest::Method::GET, &format!("/api/v1/blobs/{digest}")))
+            .await?;
+        response.bytes().await.map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Streams every change to `kind` after `revision`. The stream ends when the server closes
+    /// it; a 410 error means the revision is too old and the caller must list again.
+    pub async fn watch(
+        &self,
+        kind: Kind,
+        revision: u64,
+    ) -> Result<impl Stream<Item = Result<WatchEvent, ClientError>> + Send + 'static, ClientError> {
+        let path = format!("/api/v1/{}?watch=true&revision={revision}", kind.plural());
+        let response = self.send(self.request(reqwest::Method::GET, &path)).await?;
+        let bytes = response.bytes_stream();
+        let stream = futures::stream::unfold(
+            (bytes, BytesMut::new(), false),
+            |(mut bytes, mut buffer, done)| async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    if let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
+                        let line = buffer.split_to(pos + 1);
+                        let line = &line[..line.len() - 1];
+                        if line.iter().all(u8::is_ascii_whitespace) {
+                            continue;
+                        }
+                        let event = serde_json::from_slice::<WatchEvent>(line)
+                            .map_err(|e| ClientError::Decode(e.to_string()));
+                        return Some((event, (bytes, buffer, false)));
+                    }
+                    match bytes.next().await {
+                        Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
+                        Some(Err(e)) => {
+                            return Some((Err(ClientError::Decode(e.to_string())), (bytes, buffer, true)))
+                        }
+                        None => return None,
+                    }
+                }
+            },
+        );
+        Ok(stream)
+    }
+}

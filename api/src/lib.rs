@@ -1,0 +1,30 @@
+//! wasmpod's API: resource types, their validation, manifest parsing and the HTTP API client.
+//!
+//! This crate owns the shape of everything a user writes and everything the control plane stores.
+//! It knows nothing of wasmtime, axum or the store: the control plane, the workers and the CLI all
+//! speak through these types.
+
+pub mod client;
+pub mod error;
+pub mod labels;
+pub mod manifest;
+pub mod meta;
+pub mod name;
+pub mod object;
+pub mod quantity;
+pub mod resources;
+pub mod watch;
+
+pub use client::{Client, ClientError};
+pub use error::ValidationError;
+pub use meta::{ObjectMeta, OwnerReference};
+pub use name::Name;
+pub use object::{AnyObject, Kind, Object, ObjectKey};
+pub use resources::*;
+pub use watch::{ListResponse, WatchEvent, WatchEventType};
+
+/// The `apiVersion` of every wasmpod resource.
+pub const API_VERSION: &str = "wasmpod.dev/v1";
+
+/// The namespace an object lands in when its manifest names none.
+pub const DEFAULT_NAMESPACE: &str = "default";

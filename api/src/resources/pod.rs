@@ -1,0 +1,216 @@
+use crate::error::ValidationError;
+use crate::labels::Labels;
+use crate::object::Object;
+use crate::quantity;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One running instance of a component, bound to one node.
+pub type Pod = Object<PodSpec, PodStatus>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodSpec {
+    /// In a manifest, a path relative to the manifest; once applied, `sha256:<hex>` of the
+    /// uploaded component (the stored spec pins the digest).
+    pub component: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    #[serde(default, skip_serializing_if = "ResourceRequirements::is_empty")]
+    pub resources: ResourceRequirements,
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub node_selector: Labels,
+    /// Set by the scheduler when it binds the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    /// Hosts besides services the component may call, e.g. `https://api.example.com`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Longest a single request (or, for command pods, nothing) may run; default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout_seconds: Option<u64>,
+}
+
+impl PodSpec {
+    pub fn validate(&self, field: &str) -> Result<(), ValidationError> {
+        if self.component.trim().is_empty() {
+            return Err(ValidationError::new(
+                format!("{field}.component"),
+                "must name a component file (a path relative to the manifest)",
+            ));
+        }
+        for (i, env) in self.env.iter().enumerate() {
+            if env.name.is_empty() || env.name.contains('=') {
+                return Err(ValidationError::new(
+                    format!("{field}.env[{i}].name"),
+                    format!("{:?} is not a valid variable name", env.name),
+                ));
+            }
+        }
+        self.resources.validate(&format!("{field}.resources"))?;
+        if self.request_timeout_seconds == Some(0) {
+            return Err(ValidationError::new(
+                format!("{field}.requestTimeoutSeconds"),
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn component_digest(&self) -> Option<&str> {
+        self.component.strip_prefix("sha256:")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvVar {
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceRequirements {
+    #[serde(default, skip_serializing_if = "ResourceList::is_empty")]
+    pub requests: ResourceList,
+    #[serde(default, skip_serializing_if = "ResourceList::is_empty")]
+    pub limits: ResourceList,
+}
+
+impl ResourceRequirements {
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.limits.is_empty()
+    }
+
+    fn validate(&self, field: &str) -> Result<(), ValidationError> {
+        self.requests.validate(&format!("{field}.requests"))?;
+        self.limits.validate(&format!("{field}.limits"))
+    }
+
+    /// Requested memory in bytes (what the scheduler reserves), 0 when unset.
+    pub fn memory_request(&self) -> u64 {
+        self.requests.memory_bytes().unwrap_or(0)
+    }
+
+    pub fn cpu_request(&self) -> u64 {
+        self.requests.cpu_millis().unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceList {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+}
+
+impl ResourceList {
+    pub fn is_empty(&self) -> bool {
+        self.memory.is_none() && self.cpu.is_none()
+    }
+
+    pub fn memory_bytes(&self) -> Option<u64> {
+        self.memory
+            .as_deref()
+            .and_then(|m| quantity::parse_memory(m).ok())
+    }
+
+    pub fn cpu_millis(&self) -> Option<u64> {
+        self.cpu.as_deref().and_then(|c| quantity::parse_cpu(c).ok())
+    }
+
+    fn validate(&self, field: &str) -> Result<(), ValidationError> {
+        if let Some(m) = &self.memory {
+            quantity::parse_memory(m).map_err(|e| ValidationError::new(format!("{field}.memory"), e))?;
+        }
+        if let Some(c) = &self.cpu {
+            quantity::parse_cpu(c).map_err(|e| ValidationError::new(format!("{field}.cpu"), e))?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    #[default]
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PodPhase {
+    #[default]
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl PodPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+        }
+    }
+}
+
+/// Written by the scheduler (while unbound) and by the worker that runs the pod.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodStatus {
+    #[serde(default)]
+    pub phase: PodPhase,
+    #[serde(default)]
+    pub ready: bool,
+    /// Short machine-readable cause, e.g. `Unschedulable`, `ComponentError`, `CrashLoopBackOff`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub restart_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_termination: Option<Termination>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Termination {
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl Pod {
+    /// What `get pods` shows in STATUS: the reason when there is one, else the phase.
+    pub fn display_status(&self) -> String {
+        match (&self.status.reason, self.status.phase) {
+            (Some(reason), PodPhase::Pending | PodPhase::Failed) => reason.clone(),
+            (Some(reason), PodPhase::Running) if !self.status.ready => reason.clone(),
+            (_, phase) => phase.as_str().to_string(),
+        }
+    }
+
+    /// The name of the Deployment that owns this pod, if any.
+    pub fn owner(&self) -> Option<&str> {
+        self.metadata
+            .owner_references
+            .first()
+            .map(|o| o.name.as_str())
+    }
+}

@@ -1,0 +1,53 @@
+//! Control loops. Each is level-triggered: it wakes on any change to the kinds it cares about (or
+//! on a timer), looks at the whole state, and writes what differs. It never assumes it saw every event.
+
+pub mod deployment;
+pub mod node_lifecycle;
+pub mod scheduler;
+
+use crate::registry::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use wasmpod_api::Kind;
+
+/// Runs `reconcile` whenever an object of `kinds` changes (changes arriving together are
+/// coalesced into one pass) and at least every `period`, until `shutdown`.
+pub async fn run_loop<F>(
+    name: &'static str,
+    registry: Arc<Registry>,
+    kinds: &'static [Kind],
+    period: Duration,
+    shutdown: CancellationToken,
+    mut reconcile: F,
+) where
+    F: FnMut(&Registry) -> Result<(), crate::registry::RegistryError> + Send,
+{
+    let mut changes = registry.hub().subscribe();
+    loop {
+        let span = tracing::debug_span!("reconcile", controller = name);
+        let _enter = span.enter();
+        if let Err(error) = reconcile(&registry) {
+            tracing::warn!(controller = name, %error, "reconcile failed; will retry");
+        }
+        drop(_enter);
+        let deadline = tokio::time::sleep(period);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = &mut deadline => break,
+                change = changes.recv() => match change {
+                    Ok(c) if kinds.contains(&c.key.kind) => break,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+        // Let a burst of changes land before the next pass.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = changes.try_recv() {}
+    }
+}

@@ -1,0 +1,344 @@
+//! The registry: the store plus what every writer needs on top of it — one serialised commit
+//! path that stamps metadata and revisions, skips writes that change nothing, and feeds the watch
+//! hub; typed reads; read-modify-write; events.
+
+use crate::store::{Store, StoreError};
+use crate::watch_hub::{Change, WatchHub};
+use chrono::Utc;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+use wasmpod_api::{
+    AnyObject, Event, EventSpec, EventType, Kind, Name, NoStatus, Object, ObjectKey, ObjectMeta,
+    ObjectReference,
+};
+
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// One write of an atomic batch.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Put(AnyObject),
+    Delete(ObjectKey),
+}
+
+pub struct Registry {
+    store: Arc<dyn Store>,
+    hub: WatchHub,
+    write_lock: Mutex<()>,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>) -> Result<Registry, RegistryError> {
+        let revision = store.revision()?;
+        Ok(Registry {
+            store,
+            hub: WatchHub::new(revision),
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    pub fn hub(&self) -> &WatchHub {
+        &self.hub
+    }
+
+    pub fn revision(&self) -> Result<u64, RegistryError> {
+        Ok(self.store.revision()?)
+    }
+
+    pub fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, RegistryError> {
+        Ok(self.store.get(key)?)
+    }
+
+    pub fn get_typed<T: DeserializeOwned>(&self, key: &ObjectKey) -> Result<Option<T>, RegistryError> {
+        match self.store.get(key)? {
+            Some(object) => decode(key, &object).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<(Vec<AnyObject>, u64), RegistryError> {
+        Ok(self.store.list(kind, namespace)?)
+    }
+
+    /// Every object of `kind` that decodes as `T`; one that does not is logged and skipped.
+    pub fn list_typed<T: DeserializeOwned>(&self, kind: Kind, namespace: Option<&str>) -> Result<Vec<T>, RegistryError> {
+        let (items, _) = self.store.list(kind, namespace)?;
+        Ok(items
+            .iter()
+            .filter_map(|o| match o.to_typed() {
+                Ok(t) => Some(t),
+                Err(error) => {
+                    tracing::warn!(kind = %kind, name = o.name(), %error, "skipping undecodable object");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// Commits `writes` atomically. Returns the changes made (writes that change nothing are
+    /// dropped), after they are durable and published to watchers.
+    pub fn commit(&self, writes: Vec<Write>) -> Result<Vec<Change>, RegistryError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.commit_locked(writes)
+    }
+
+    fn commit_locked(&self, writes: Vec<Write>) -> Result<Vec<Change>, RegistryError> {
+        let mut revision = self.store.revision()?;
+        let mut pending: Vec<(ObjectKey, Option<AnyObject>)> = Vec::new();
+        let mut changes = Vec::new();
+        for write in writes {
+            match write {
+                Write::Put(mut object) => {
+                    let key = object.key().ok_or_else(|| RegistryError::Invalid {
+                        key: object.name().to_string(),
+                        message: "object has no known kind".into(),
+                    })?;
+                    let existing = match pending.iter().rev().find(|(k, _)| *k == key) {
+                        Some((_, o)) => o.clone(),
+                        None => self.store.get(&key)?,
+                    };
+                    let created = existing.is_none();
+                    if !stamp(&mut object, existing.as_ref()) {
+                        continue;
+                    }
+                    revision += 1;
+                    set_meta(&mut object, "resourceVersion", Value::from(revision));
+                    pending.push((key.clone(), Some(object.clone())));
+                    changes.push(Change { revision, key, object, deleted: false, created });
+                }
+                Write::Delete(key) => {
+                    let existing = match pending.iter().rev().find(|(k, _)| *k == key) {
+                        Some((_, o)) => o.clone(),
+                        None => self.store.get(&key)?,
+                    };
+                    let Some(mut object) = existing else { continue };
+                    revision += 1;
+                    set_meta(&mut object, "resourceVersion", Value::from(revision));
+                    pending.push((key.clone(), None));
+                    changes.push(Change { revision, key, object, deleted: true, created: false });
+                }
+            }
+        }
+        if changes.is_empty() {
+            return Ok(changes);
+        }
+        self.store.commit(revision, &pending)?;
+        self.hub.publish(&changes);
+        Ok(changes)
+    }
+
+    /// Reads the object at `key` as `T`, lets `change` edit it, and writes it back if `change`
+    /// says it changed — all under the write lock, so no concurrent write is lost.
+    pub fn modify<T, F>(&self, key: &ObjectKey, change: F) -> Result<Option<T>, RegistryError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(&mut T) -> bool,
+    {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(object) = self.store.get(key)? else {
+            return Ok(None);
+        };
+        let mut typed: T = decode(key, &object)?;
+        if change(&mut typed) {
+            let any = to_any(key, &typed)?;
+            self.commit_locked(vec![Write::Put(any)])?;
+        }
+        Ok(Some(typed))
+    }
+
+    /// Records one event about `involved` (a repeat of the same reason and message bumps its count).
+    pub fn record_event(&self, involved: &ObjectKey, event_type: EventType, reason: &str, message: &str, source: &str) {
+        self.record_events(&[EventDraft {
+            involved: involved.clone(),
+            event_type,
+            reason: reason.to_string(),
+            message: message.to_string(),
+        }], source);
+    }
+
+    /// Records events in one commit; failures are logged, never returned (events are advisory).
+    pub fn record_events(&self, drafts: &[EventDraft], source: &str) {
+        if drafts.is_empty() {
+            return;
+        }
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Utc::now();
+        let mut writes = Vec::new();
+        for draft in drafts {
+            let involved = &draft.involved;
+            let digest = Sha256::digest(format!("{involved}|{}|{}", draft.reason, draft.message).as_bytes());
+            let short: String = involved.name.chars().take(40).collect();
+            let Ok(name) = Name::try_from(format!("{}.{}", short.trim_end_matches('-'), &hex::encode(digest)[..12])) else {
+                continue;
+            };
+            let namespace = if involved.namespace.is_empty() { wasmpod_api::DEFAULT_NAMESPACE } else { &involved.namespace };
+            let key = ObjectKey::new(Kind::Event, namespace, name.as_str());
+            let existing = match self.get_typed::<Event>(&key) {
+                Ok(e) => e,
+                Err(error) => {
+                    tracing::warn!(%error, "could not read event");
+                    None
+                }
+            };
+            let event = match existing {
+                Some(mut e) => {
+                    e.spec.count += 1;
+                    e.spec.last_timestamp = now;
+                    e
+                }
+                None => {
+                    let mut metadata = ObjectMeta::named(name.clone());
+                    metadata.namespace = Some(namespace.to_string());
+                    let event: Event = Object::new(
+                        Kind::Event,
+                        metadata,
+                        EventSpec {
+                            involved_object: ObjectReference {
+                                kind: involved.kind.as_str().to_string(),
+                                namespace: involved.namespace.clone(),
+                                name: involved.name.clone(),
+                            },
+                            reason: draft.reason.clone(),
+                            message: draft.message.clone(),
+                            event_type: draft.event_type,
+                            source: source.to_string(),
+                            count: 1,
+                            first_timestamp: now,
+                            last_timestamp: now,
+                        },
+                    );
+                    let _: &NoStatus = &event.status;
+                    event
+                }
+            };
+            if let Ok(any) = to_any(&key, &event) {
+                writes.push(Write::Put(any));
+            }
+        }
+        if let Err(error) = self.commit_locked(writes) {
+            tracing::warn!(%error, "could not record events");
+        }
+    }
+}
+
+/// An event to record: what happened to which object.
+#[derive(Debug, Clone)]
+pub struct EventDraft {
+    pub involved: ObjectKey,
+    pub event_type: EventType,
+    pub reason: String,
+    pub message: String,
+}
+
+impl EventDraft {
+    pub fn normal(involved: ObjectKey, reason: &str, message: impl Into<String>) -> Self {
+        EventDraft { involved, event_type: EventType::Normal, reason: reason.into(), message: message.into() }
+    }
+
+    pub fn warning(involved: ObjectKey, reason: &str, message: impl Into<String>) -> Self {
+        EventDraft { involved, event_type: EventType::Warning, reason: reason.into(), message: message.into() }
+    }
+}
+
+pub fn to_any<T: Serialize>(key: &ObjectKey, object: &T) -> Result<AnyObject, RegistryError> {
+    serde_json::to_value(object)
+        .map(AnyObject)
+        .map_err(|e| RegistryError::Invalid { key: key.to_string(), message: e.to_string() })
+}
+
+fn decode<T: DeserializeOwned>(key: &ObjectKey, object: &AnyObject) -> Result<T, RegistryError> {
+    object.to_typed().map_err(|e| RegistryError::Invalid { key: key.to_string(), message: e.to_string() })
+}
+
+fn meta(object: &AnyObject, field: &str) -> Option<Value> {
+    object.0.get("metadata").and_then(|m| m.get(field)).cloned()
+}
+
+fn set_meta(object: &mut AnyObject, field: &str, value: Value) {
+    if let Some(m) = object.0.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        m.insert(field.to_string(), value);
+    }
+}
+
+/// Fills the system-owned metadata of `object` from `existing` (or fresh, when it is new).
+/// Returns false when the write would change nothing.
+fn stamp(object: &mut AnyObject, existing: Option<&AnyObject>) -> bool {
+    match existing {
+        None => {
+            let uid = hex::encode(rand::random::<[u8; 8]>());
+            set_meta(object, "uid", Value::from(uid));
+            set_meta(object, "creationTimestamp", serde_json::to_value(Utc::now()).unwrap_or_default());
+            set_meta(object, "generation", Value::from(1));
+            true
+        }
+        Some(existing) => {
+            for field in ["uid", "creationTimestamp", "resourceVersion"] {
+                match meta(existing, field) {
+                    Some(v) => set_meta(object, field, v),
+                    None => {
+                        if let Some(m) = object.0.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                            m.remove(field);
+                        }
+                    }
+                }
+            }
+            let generation = meta(existing, "generation").and_then(|g| g.as_u64()).unwrap_or(1);
+            let spec_changed = object.0.get("spec") != existing.0.get("spec");
+            set_meta(object, "generation", Value::from(generation + u64::from(spec_changed)));
+            object.0 != existing.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledStore;
+    use serde_json::json;
+
+    fn registry() -> (tempfile::TempDir, Registry) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        (dir, Registry::new(Arc::new(store)).unwrap())
+    }
+
+    fn service(selector: &str) -> AnyObject {
+        AnyObject(json!({"apiVersion": "wasmpod.dev/v1", "kind": "Service",
+            "metadata": {"name": "s", "namespace": "default"}, "spec": {"selector": {"app": selector}}}))
+    }
+
+    #[test]
+    fn writes_that_change_nothing_are_dropped() {
+        let (_d, reg) = registry();
+        let first = reg.commit(vec![Write::Put(service("a"))]).unwrap();
+        assert_eq!(first.len(), 1);
+        assert!(first[0].created);
+        assert!(reg.commit(vec![Write::Put(service("a"))]).unwrap().is_empty());
+        let second = reg.commit(vec![Write::Put(service("b"))]).unwrap();
+        assert_eq!(second[0].revision, 2);
+        assert_eq!(second[0].object.0["metadata"]["generation"], 2);
+        assert_eq!(second[0].object.0["metadata"]["uid"], first[0].object.0["metadata"]["uid"]);
+    }
+
+    #[test]
+    fn delete_bumps_revision_and_removes() {
+        let (_d, reg) = registry();
+        reg.commit(vec![Write::Put(service("a"))]).unwrap();
+        let key = ObjectKey::new(Kind::Service, "default", "s");
+        let del = reg.commit(vec![Write::Delete(key.clone())]).unwrap();
+        assert!(del[0].deleted);
+        assert_eq!(reg.get(&key).unwrap(), None);
+        assert_eq!(reg.revision().unwrap(), 2);
+        assert!(reg.commit(vec![Write::Delete(key)]).unwrap().is_empty());
+    }
+}

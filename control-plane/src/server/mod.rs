@@ -1,0 +1,50 @@
+//! The HTTP API (axum): objects, apply, watch, blobs, logs.
+
+mod apply;
+mod auth;
+mod blobs;
+mod error;
+mod objects;
+mod watch;
+
+pub use auth::Auth;
+pub use error::ApiError;
+
+use crate::blobs::BlobStore;
+use crate::registry::Registry;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use axum::Router;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub blobs: Arc<BlobStore>,
+    pub auth: Arc<Auth>,
+    pub http: reqwest::Client,
+    pub shutdown: CancellationToken,
+}
+
+/// The largest component upload accepted (a Python component is tens of MB).
+const MAX_BLOB: usize = 512 << 20;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/v1/apply", post(apply::apply))
+        .route("/api/v1/blobs", post(blobs::upload))
+        .route("/api/v1/blobs/{digest}", get(blobs::download).head(blobs::exists))
+        .route("/api/v1/{plural}", get(objects::list_or_watch))
+        .route(
+            "/api/v1/{plural}/{name}",
+            get(objects::get_object).delete(objects::delete_object).put(objects::put_object),
+        )
+        .route("/api/v1/{plural}/{name}/status", put(objects::put_status))
+        .route("/api/v1/{plural}/{name}/scale", post(objects::scale))
+        .route("/api/v1/{plural}/{name}/log", get(objects::logs))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(DefaultBodyLimit::max(MAX_BLOB))
+        .with_state(state)
+}

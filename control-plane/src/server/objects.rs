@@ -1,0 +1,223 @@
+//! Reading and writing single objects, lists, status, scale and logs.
+
+use super::{watch, ApiError, AppState};
+use crate::registry::{to_any, Write};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+use wasmpod_api::client::ScaleRequest;
+use wasmpod_api::{AnyObject, Deployment, Kind, ListResponse, Node, ObjectKey, Pod, DEFAULT_NAMESPACE};
+
+#[derive(Debug, Deserialize)]
+pub struct ObjectQuery {
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub watch: bool,
+    pub revision: Option<u64>,
+}
+
+pub(super) fn kind_of(plural: &str) -> Result<Kind, ApiError> {
+    Kind::from_plural(plural).ok_or_else(|| ApiError::not_found(format!("the server has no resource type {plural:?}")))
+}
+
+fn key_of(plural: &str, name: &str, query: &ObjectQuery) -> Result<ObjectKey, ApiError> {
+    let kind = kind_of(plural)?;
+    Ok(ObjectKey::new(kind, query.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE), name))
+}
+
+pub(super) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(b)| b).map_err(|e| ApiError::bad_request(format!("malformed request body: {}", e.body_text())))
+}
+
+pub async fn list_or_watch(
+    State(state): State<AppState>,
+    Path(plural): Path<String>,
+    Query(query): Query<ObjectQuery>,
+) -> Result<Response, ApiError> {
+    let kind = kind_of(&plural)?;
+    if query.watch {
+        let revision = match query.revision {
+            Some(r) => r,
+            None => state.registry.revision()?,
+        };
+        return watch::stream(&state, kind, revision);
+    }
+    let (items, revision) = state.registry.list(kind, query.namespace.as_deref())?;
+    Ok(Json(ListResponse { items, revision }).into_response())
+}
+
+pub async fn get_object(
+    State(state): State<AppState>,
+    Path((plural, name)): Path<(String, String)>,
+    Query(query): Query<ObjectQuery>,
+) -> Result<Json<AnyObject>, ApiError> {
+    let key = key_of(&plural, &name, &query)?;
+    state
+        .registry
+        .get(&key)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("{} {:?} not found", key.kind, key.name)))
+}
+
+pub async fn delete_object(
+    State(state): State<AppState>,
+    Path((plural, name)): Path<(String, String)>,
+    Query(query): Query<ObjectQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let key = key_of(&plural, &name, &query)?;
+    if state.registry.get(&key)?.is_none() {
+        return Err(ApiError::not_found(format!("{} {:?} not found", key.kind, key.name)));
+    }
+    let mut writes = vec![Write::Delete(key.clone())];
+    if key.kind == Kind::Deployment {
+        // Cascade: the deployment's pods go with it (the controller also collects orphans).
+        let pods: Vec<Pod> = state.registry.list_typed(Kind::Pod, Some(&key.namespace))?;
+        writes.extend(
+            pods.iter()
+                .filter(|p| p.owner() == Some(key.name.as_str()))
+                .map(|p| Write::Delete(ObjectKey::new(Kind::Pod, p.namespace(), p.name()))),
+        );
+    }
+    state.registry.commit(writes)?;
+    tracing::info!(object = %key, "deleted");
+    Ok(Json(serde_json::json!({"deleted": key.to_string()})))
+}
+
+/// Creates or replaces a Node (workers register this way; `cordon` edits `spec`). Its status is kept.
+pub async fn put_object(
+    State(state): State<AppState>,
+    Path((plural, name)): Path<(String, String)>,
+    Query(query): Query<ObjectQuery>,
+    payload: Result<Json<AnyObject>, JsonRejection>,
+) -> Result<Json<AnyObject>, ApiError> {
+    let key = key_of(&plural, &name, &query)?;
+    if key.kind != Kind::Node {
+        return Err(ApiError::method_not_allowed(format!(
+            "{} objects are written with `apply`, not PUT",
+            key.kind
+        )));
+    }
+    let mut node: Node = body(payload)?
+        .to_typed()
+        .map_err(|e| ApiError::bad_request(format!("not a Node: {e}")))?;
+    if node.name() != name {
+        return Err(ApiError::bad_request(format!("metadata.name {:?} does not match the path {name:?}", node.name())));
+    }
+    if let Some(existing) = state.registry.get_typed::<Node>(&key)? {
+        node.status = existing.status;
+    }
+    let any = to_any(&key, &node)?;
+    state.registry.commit(vec![Write::Put(any)])?;
+    state.registry.get(&key)?.map(Json).ok_or_else(|| ApiError::conflict("node deleted concurrently"))
+}
+
+pub async fn put_status(
+    State(state): State<AppState>,
+    Path((plural, name)): Path<(String, String)>,
+    Query(query): Query<ObjectQuery>,
+    payload: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let key = key_of(&plural, &name, &query)?;
+    let status = body(payload)?;
+    let mut invalid = None;
+    let updated = state.registry.modify::<Value, _>(&key, |object| {
+        let mut candidate = object.clone();
+        candidate["status"] = status.clone();
+        if key.kind == Kind::Node {
+            // Leases run on the control plane's clock, not the node's.
+            candidate["status"]["lastHeartbeat"] = serde_json::to_value(chrono::Utc::now()).unwrap_or_default();
+        }
+        let check = match key.kind {
+            Kind::Pod => serde_json::from_value::<Pod>(candidate.clone()).map(|_| ()),
+            Kind::Node => serde_json::from_value::<Node>(candidate.clone()).map(|_| ()),
+            Kind::Deployment => serde_json::from_value::<Deployment>(candidate.clone()).map(|_| ()),
+            _ => Ok(()),
+        };
+        match check {
+            Ok(()) => {
+                *object = candidate;
+                true
+            }
+            Err(e) => {
+                invalid = Some(e.to_string());
+                false
+            }
+        }
+    })?;
+    if let Some(message) = invalid {
+        return Err(ApiError::bad_request(format!("invalid status: {message}")));
+    }
+    updated
+        .map(|_| Json(serde_json::json!({"updated": key.to_string()})))
+        .ok_or_else(|| ApiError::not_found(format!("{} {:?} not found", key.kind, key.name)))
+}
+
+pub async fn scale(
+    State(state): State<AppState>,
+    Path((plural, name)): Path<(String, String)>,
+    Query(query): Query<ObjectQuery>,
+    payload: Result<Json<ScaleRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let key = key_of(&plural, &name, &query)?;
+    if key.kind != Kind::Deployment {
+        return Err(ApiError::method_not_allowed(format!("{} cannot be scaled", key.kind)));
+    }
+    let request = body(payload)?;
+    if request.replicas > wasmpod_api::MAX_REPLICAS {
+        return Err(ApiError::invalid(format!("replicas: {} is more than {}", request.replicas, wasmpod_api::MAX_REPLICAS)));
+    }
+    state
+        .registry
+        .modify::<Deployment, _>(&key, |d| {
+            let changed = d.spec.replicas != request.replicas;
+            d.spec.replicas = request.replicas;
+            changed
+        })?
+        .ok_or_else(|| ApiError::not_found(format!("Deployment {name:?} not found")))?;
+    Ok(Json(serde_json::json!({"scaled": key.to_string(), "replicas": request.replicas})))
+}
+
+/// Pod logs live on the node that runs the pod: ask its agent.
+pub async fn logs(
+    State(state): State<AppState>,
+    Path((plural, name)): Path<(String, String)>,
+    Query(query): Query<ObjectQuery>,
+) -> Result<Response, ApiError> {
+    let key = key_of(&plural, &name, &query)?;
+    if key.kind != Kind::Pod {
+        return Err(ApiError::not_found("only pods have logs"));
+    }
+    let pod: Pod = state
+        .registry
+        .get_typed(&key)?
+        .ok_or_else(|| ApiError::not_found(format!("Pod {name:?} not found")))?;
+    let node_name = pod
+        .spec
+        .node_name
+        .ok_or_else(|| ApiError::bad_request(format!("pod {name:?} is not scheduled yet, so it has no logs")))?;
+    let node: Node = state
+        .registry
+        .get_typed(&ObjectKey::new(Kind::Node, "", &node_name))?
+        .ok_or_else(|| ApiError::unavailable(format!("node {node_name:?} of pod {name:?} is gone")))?;
+    let url = format!(
+        "{}/logs?namespace={}&pod={}",
+        node.status.agent.trim_end_matches('/'),
+        urlencoding::encode(&key.namespace),
+        urlencoding::encode(&key.name)
+    );
+    let response = state
+        .http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| ApiError::unavailable(format!("node {node_name:?} did not answer for logs: {e}")))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(ApiError::unavailable(format!("node {node_name:?} could not give logs: {text}")));
+    }
+    Ok(text.into_response())
+}

@@ -1,0 +1,48 @@
+//! `?watch=true`: newline-delimited JSON watch events, with a bookmark every 15 s while idle.
+
+use super::{ApiError, AppState};
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use std::time::Duration;
+use wasmpod_api::{Kind, WatchEvent, WatchEventType};
+
+const BOOKMARK_EVERY: Duration = Duration::from_secs(15);
+
+pub fn stream(state: &AppState, kind: Kind, revision: u64) -> Result<Response, ApiError> {
+    let changes = state.registry.hub().watch(Some(kind), revision).map_err(|gone| {
+        ApiError::gone(format!(
+            "revision {revision} is older than the oldest kept ({}); list again",
+            gone.oldest
+        ))
+    })?;
+    let registry = state.registry.clone();
+    let changes = changes.map(|change| {
+        let event_type = if change.deleted {
+            WatchEventType::Deleted
+        } else if change.created {
+            WatchEventType::Added
+        } else {
+            WatchEventType::Modified
+        };
+        WatchEvent { event_type, revision: change.revision, object: Some(change.object.clone()) }
+    });
+    let bookmarks = futures::stream::unfold(tokio::time::interval(BOOKMARK_EVERY), move |mut tick| {
+        let registry = registry.clone();
+        async move {
+            tick.tick().await;
+            let revision = registry.revision().unwrap_or_default();
+            Some((WatchEvent { event_type: WatchEventType::Bookmark, revision, object: None }, tick))
+        }
+    })
+    .skip(1);
+    let shutdown = state.shutdown.clone().cancelled_owned();
+    let lines = futures::stream::select(changes, bookmarks)
+        .take_until(shutdown)
+        .map(|event| {
+            let mut line = serde_json::to_vec(&event).unwrap_or_default();
+            line.push(b'\n');
+            Ok::<_, std::convert::Infallible>(line)
+        });
+    Ok(([("content-type", "application/x-ndjson")], Body::from_stream(lines)).into_response())
+}

@@ -1,0 +1,47 @@
+//! Persistence of objects behind a trait, so sled (the default) and etcd (later) are interchangeable.
+//! The store keeps a monotonically increasing revision; every object carries the revision of its
+//! last write as `metadata.resourceVersion`.
+
+mod sled_store;
+
+pub use sled_store::SledStore;
+
+use thiserror::Error;
+use wasmpod_api::{AnyObject, Kind, ObjectKey};
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("store I/O failed: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored object {key} is corrupt: {source}")]
+    Corrupt {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("object {0} has no kind")]
+    NoKind(String),
+}
+
+/// The durable object store. Implementations must make a batch atomic and durable before
+/// returning from [`Store::commit`]; the caller serialises commits.
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError>;
+    /// Every object of `kind`, of one namespace or all, with the revision they were read at.
+    fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<(Vec<AnyObject>, u64), StoreError>;
+    fn revision(&self) -> Result<u64, StoreError>;
+    /// Applies `writes` in order (`None` deletes), atomically and durably, recording `revision`
+    /// as the store's revision.
+    fn commit(&self, revision: u64, writes: &[(ObjectKey, Option<AnyObject>)]) -> Result<(), StoreError>;
+}
+
+pub(crate) fn key_bytes(key: &ObjectKey) -> Vec<u8> {
+    format!("{}/{}/{}", key.kind.plural(), key.namespace, key.name).into_bytes()
+}
+
+pub(crate) fn prefix_bytes(kind: Kind, namespace: Option<&str>) -> Vec<u8> {
+    match namespace {
+        Some(ns) if kind.namespaced() => format!("{}/{}/", kind.plural(), ns).into_bytes(),
+        _ => format!("{}/", kind.plural()).into_bytes(),
+    }
+}

@@ -1,0 +1,208 @@
+//! The process-wide runtime: one wasmtime `Engine` (pooling allocator, epoch interruption), one
+//! linker, the compiled-component cache and the epoch ticker thread.
+
+use crate::cache::ComponentCache;
+use crate::error::boxed;
+use crate::state::{self, PodState, PodTemplate};
+use crate::{CommandPod, HttpPod, PodLogs, PodRuntimeSpec, RuntimeError};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// How the runtime is sized. Size the pool from the node's capacity: every slot reserves address
+/// space (not memory) up front.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached (created if missing).
+    pub cache_dir: PathBuf,
+    /// Size of each pool of the pooling allocator (component instances, core instances, memories,
+    /// tables, stacks). One component instance uses several core instances and usually two
+    /// memories, so concurrent instances are bounded by about `max_instances / 2`. Default 1000.
+    pub max_instances: u32,
+    /// Largest size of one linear memory, and the cap on an instance's total. Default 256 MiB.
+    pub max_memory_per_instance: u64,
+    /// Epoch tick: the granularity of request deadlines and of guest yields. Default 10 ms.
+    pub epoch_tick: Duration,
+}
+
+impl RuntimeConfig {
+    /// Defaults with the given cache directory.
+    pub fn new(cache_dir: impl Into<PathBuf>) -> RuntimeConfig {
+        RuntimeConfig {
+            cache_dir: cache_dir.into(),
+            max_instances: 1000,
+            max_memory_per_instance: 256 * 1024 * 1024,
+            epoch_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+/// A compiled component, cheap to clone.
+#[derive(Clone)]
+pub struct CompiledComponent(pub(crate) Component);
+
+impl std::fmt::Debug for CompiledComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CompiledComponent")
+    }
+}
+
+/// The wasmtime-backed pod runtime. Cheap to clone; the epoch ticker stops when the last clone
+/// is dropped.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<PodState>,
+    cache: ComponentCache,
+    max_memory_per_instance: u64,
+    _ticker: Ticker,
+}
+
+impl Runtime {
+    /// Builds the engine and linker, creates the cache directory and starts the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        let invalid = |s: &str| Err(RuntimeError::InvalidConfig(s.to_string()));
+        if config.max_instances == 0 {
+            return invalid("max_instances must be above zero");
+        }
+        if config.epoch_tick.is_zero() {
+            return invalid("epoch_tick must be above zero");
+        }
+        let Ok(max_memory) = usize::try_from(config.max_memory_per_instance) else {
+            return invalid("max_memory_per_instance does not fit this platform's address space");
+        };
+        if max_memory < 64 * 1024 {
+            return invalid("max_memory_per_instance must be at least one wasm page (64 KiB)");
+        }
+
+        let n = config.max_instances;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n)
+            .total_memories(n)
+            .total_tables(n)
+            .total_stacks(n)
+            .max_memory_size(max_memory)
+            .linear_memory_keep_resident(4 * 1024 * 1024)
+            .table_keep_resident(64 * 1024)
+            .async_stack_keep_resident(1024 * 1024);
+        // PAGEMAP_SCAN needs Linux >= 6.7; without it wasmtime falls back to madvise.
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.pagemap_scan(Enabled::Yes);
+        }
+
+        let mut wasm = Config::new();
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .epoch_interruption(true)
+            // WASI 0.2 components never run concurrently within a store.
+            .concurrency_support(false)
+            // No wasm GC: the wasmtime build has no collector, and WASI 0.2 guests need none.
+            .gc_support(false);
+        let engine = Engine::new(&wasm).map_err(|e| RuntimeError::Engine(boxed(e)))?;
+        let linker = state::linker(&engine).map_err(|e| RuntimeError::Linker(boxed(e)))?;
+        let cache = ComponentCache::new(&engine, &config.cache_dir)?;
+        let ticker = Ticker::start(engine.clone(), config.epoch_tick)?;
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                cache,
+                max_memory_per_instance: config.max_memory_per_instance,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// Compiles `wasm`, or loads it from the on-disk cache (keyed by the engine's compatibility
+    /// hash and `digest`). Blocking: call it from `spawn_blocking`. A `sha256:<hex>` digest is
+    /// checked against the bytes before compiling.
+    pub fn load_component(
+        &self,
+        digest: &str,
+        wasm: &[u8],
+    ) -> Result<CompiledComponent, RuntimeError> {
+        self.inner
+            .cache
+            .load(&self.inner.engine, digest, wasm)
+            .map(CompiledComponent)
+    }
+
+    /// Prepares an HTTP pod: fails if the component is not a `wasi:http` proxy, imports something
+    /// not provided, or the spec is invalid (missing mount, bad outbound origin).
+    pub fn http_pod(
+        &self,
+        component: &CompiledComponent,
+        spec: PodRuntimeSpec,
+        logs: PodLogs,
+    ) -> Result<HttpPod, RuntimeError> {
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component.0)
+            .map_err(|e| RuntimeError::Link(boxed(e)))?;
+        let pre = ProxyPre::new(pre).map_err(|e| RuntimeError::NotHttpProxy(boxed(e)))?;
+        let template = PodTemplate::new(spec, logs, self.inner.max_memory_per_instance)?;
+        Ok(HttpPod::new(pre, template))
+    }
+
+    /// Prepares a command pod: fails if the component does not export `wasi:cli/run`, imports
+    /// something not provided, or the spec is invalid.
+    pub fn command_pod(
+        &self,
+        component: &CompiledComponent,
+        spec: PodRuntimeSpec,
+        logs: PodLogs,
+    ) -> Result<CommandPod, RuntimeError> {
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component.0)
+            .map_err(|e| RuntimeError::Link(boxed(e)))?;
+        let pre = CommandPre::new(pre).map_err(|e| RuntimeError::NotCommand(boxed(e)))?;
+        let template = PodTemplate::new(spec, logs, self.inner.max_memory_per_instance)?;
+        Ok(CommandPod::new(pre, template))
+    }
+}
+
+/// The thread that advances the engine's epoch every tick; stops when dropped.
+struct Ticker {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: Engine, tick: Duration) -> Result<Ticker, RuntimeError> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("wasmpod-epoch".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| RuntimeError::InvalidConfig(format!("starting the epoch thread: {e}")))?;
+        Ok(Ticker {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

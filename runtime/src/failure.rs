@@ -1,0 +1,33 @@
+//! Turning a guest failure into one short, user-readable line.
+
+use crate::limits::MemoryLimitExceeded;
+use std::time::Duration;
+use wasmtime::Trap;
+
+/// One line describing why an instance died: a trap, an epoch interrupt, the memory cap.
+pub(crate) fn describe(err: &wasmtime::Error, timeout: Option<Duration>) -> String {
+    if let Some(limit) = find::<MemoryLimitExceeded>(err) {
+        return format!("component trapped: {limit}");
+    }
+    match find::<Trap>(err) {
+        Some(Trap::Interrupt) => match timeout {
+            Some(t) => format!("component timed out: request exceeded {t:?}"),
+            None => "component interrupted".to_string(),
+        },
+        Some(Trap::UnreachableCodeReached) => {
+            "component trapped: wasm `unreachable` executed (guest panic or abort)".to_string()
+        }
+        Some(trap) => format!("component trapped: {trap}"),
+        None => format!("component failed: {}", first_line(err)),
+    }
+}
+
+fn find<E: std::error::Error + Send + Sync + 'static>(err: &wasmtime::Error) -> Option<&E> {
+    err.downcast_ref::<E>()
+        .or_else(|| err.chain().find_map(|e| e.downcast_ref::<E>()))
+}
+
+fn first_line(err: &wasmtime::Error) -> String {
+    let text = format!("{err:#}");
+    text.lines().next().unwrap_or_default().to_string()
+}

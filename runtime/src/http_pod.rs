@@ -1,0 +1,208 @@
+//! HTTP pods: a fresh store and instance per request from the pre-instantiated template (the
+//! `wasmtime serve` model). A guest failure answers `500` with a short plain-text body and a line
+//! in the pod logs; it never affects other requests.
+
+use crate::error::BoxError;
+use crate::failure;
+use crate::outbound::BoxBody;
+use crate::state::{PodState, PodTemplate};
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+use http_body_util::{BodyExt, Full};
+use std::sync::Arc;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{Error as HttpError, WasiHttpView};
+
+/// The body of a pod's response: streams from the guest while its instance runs on.
+pub type ResponseBody = BoxBody;
+
+/// A running HTTP pod. Cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct HttpPod {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pre: ProxyPre<PodState>,
+    template: PodTemplate,
+}
+
+impl HttpPod {
+    pub(crate) fn new(pre: ProxyPre<PodState>, template: PodTemplate) -> HttpPod {
+        HttpPod {
+            inner: Arc::new(Inner { pre, template }),
+        }
+    }
+
+    /// The pod's name.
+    pub fn name(&self) -> &str {
+        &self.inner.template.name
+    }
+
+    /// The pod's log buffer.
+    pub fn logs(&self) -> &crate::PodLogs {
+        &self.inner.template.logs
+    }
+
+    /// Serves one request with a fresh instance. Instantiation and the guest's handler run in a
+    /// task spawned on the current tokio runtime, bounded by the pod's request timeout (epoch
+    /// deadline and wall clock). The guest's response is returned as soon as it sets it; its body
+    /// streams while the task runs on.
+    pub async fn handle<B>(&self, req: http::Request<B>) -> http::Response<ResponseBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let inner = &self.inner;
+        let timeout = inner.template.request_timeout;
+        let mut store = match inner.template.new_store(inner.pre.engine(), Some(timeout)) {
+            Ok(store) => store,
+            Err(e) => {
+                let msg = format!("cannot prepare the component's context: {e:#}");
+                inner.report(&msg);
+                return text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+            }
+        };
+        let mut req = req.map(|body| body.map_err(body_error));
+        if req.uri().authority().is_none() && !req.headers().contains_key(header::HOST) {
+            req.headers_mut()
+                .insert(header::HOST, HeaderValue::from_static("localhost"));
+        }
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let prepared = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)
+            .and_then(|incoming| {
+                Ok((
+                    incoming,
+                    store.data_mut().http().new_response_outparam(sender)?,
+                ))
+            });
+        let (incoming, outparam) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                tracing::debug!(pod = %inner.template.name, error = %e, "unusable request");
+                return text_response(StatusCode::BAD_REQUEST, "bad request");
+            }
+        };
+
+        let pod = self.inner.clone();
+        let task = tokio::spawn(async move {
+            let run = async {
+                let proxy = pod.pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, outparam)
+                    .await
+            };
+            match tokio::time::timeout(timeout, run).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    let msg = failure::describe(&e, Some(timeout));
+                    tracing::debug!(pod = %pod.template.name, error = ?e, "guest failure");
+                    pod.report(&msg);
+                    Err(msg)
+                }
+                Err(_) => {
+                    let msg = format!("component timed out: request exceeded {timeout:?}");
+                    pod.report(&msg);
+                    Err(msg)
+                }
+            }
+        });
+
+        match receiver.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(code)) => {
+                let msg = format!("component answered with error {code:?}");
+                inner.report(&msg);
+                text_response(status_for(&code), &msg)
+            }
+            Err(_) => match task.await {
+                Ok(Err(msg)) => text_response(StatusCode::INTERNAL_SERVER_ERROR, &msg),
+                Ok(Ok(())) => {
+                    let msg = "component returned without setting a response";
+                    inner.report(msg);
+                    text_response(StatusCode::INTERNAL_SERVER_ERROR, msg)
+                }
+                Err(e) => {
+                    let msg = format!("component task failed: {e}");
+                    inner.report(&msg);
+                    text_response(StatusCode::INTERNAL_SERVER_ERROR, "component task failed")
+                }
+            },
+        }
+    }
+}
+
+impl Inner {
+    fn report(&self, msg: &str) {
+        self.template.logs.append_line(msg);
+        tracing::warn!(pod = %self.template.name, "{msg}");
+    }
+}
+
+fn body_error(err: impl Into<BoxError>) -> HttpError {
+    let err: BoxError = err.into();
+    let err = match err.downcast::<HttpError>() {
+        Ok(err) => return *err,
+        Err(err) => err,
+    };
+    match err.downcast::<hyper::Error>() {
+        Ok(err) => HttpError::Hyper(*err),
+        Err(err) => HttpError::InternalError(Some(err.to_string())),
+    }
+}
+
+/// A guest's `error-code` answer: upstream trouble is a bad gateway, upstream slowness a gateway
+/// timeout, anything else the guest's own failure.
+fn status_for(code: &ErrorCode) -> StatusCode {
+    use ErrorCode as E;
+    match code {
+        E::ConnectionTimeout
+        | E::ConnectionReadTimeout
+        | E::ConnectionWriteTimeout
+        | E::HttpResponseTimeout
+        | E::DnsTimeout => StatusCode::GATEWAY_TIMEOUT,
+        E::DnsError(_)
+        | E::DestinationNotFound
+        | E::DestinationUnavailable
+        | E::DestinationIpProhibited
+        | E::DestinationIpUnroutable
+        | E::ConnectionRefused
+        | E::ConnectionTerminated
+        | E::ConnectionLimitReached
+        | E::TlsProtocolError
+        | E::TlsCertificateError
+        | E::TlsAlertReceived(_)
+        | E::HttpRequestDenied
+        | E::HttpResponseIncomplete
+        | E::HttpResponseHeaderSectionSize(_)
+        | E::HttpResponseHeaderSize(_)
+        | E::HttpResponseBodySize(_)
+        | E::HttpResponseTrailerSectionSize(_)
+        | E::HttpResponseTrailerSize(_)
+        | E::HttpResponseTransferCoding(_)
+        | E::HttpResponseContentCoding(_)
+        | E::HttpUpgradeFailed
+        | E::HttpProtocolError
+        | E::LoopDetected => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A short plain-text response (also used by the worker for its own errors).
+pub fn text_response(status: StatusCode, text: &str) -> http::Response<ResponseBody> {
+    let body = Full::new(Bytes::from(format!("{text}\n")))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = http::Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,47 @@
+//! # wasmpod-runtime
+//!
+//! The wasmtime-backed pod runtime: it compiles (and caches) WebAssembly components and runs them
+//! as pods. It owns the wasmtime `Engine`, the WASI contexts and the per-pod limits; it knows
+//! nothing of the control plane, the worker, axum or the HTTP API.
+//!
+//! - [`Runtime`]: one per process. One engine with the pooling allocator and epoch interruption,
+//!   one linker (WASI 0.2, `wasi:http`, `wasi:config`), an epoch ticker thread, and the on-disk
+//!   cache of compiled components ([`Runtime::load_component`]).
+//! - [`HttpPod`]: a `wasi:http/proxy` component; every request gets a fresh instance
+//!   ([`HttpPod::handle`]). A trap, timeout or memory-limit kill answers `500` and is logged.
+//! - [`CommandPod`]: a `wasi:cli/command` component run to completion ([`CommandPod::run`]).
+//! - [`PodRuntimeSpec`]: what a pod is granted (env, args, config, mounts, outbound origins) and
+//!   how it is limited (memory, request timeout). WASI contexts deny everything else; outgoing
+//!   HTTP goes through the [`OutboundRouter`] (the service mesh), then the allow-list.
+//! - [`PodLogs`]: a bounded ring buffer of a pod's stdout/stderr and runtime messages.
+//! - [`inspect_component`]: what a binary exports, without compiling it.
+
+mod cache;
+mod command_pod;
+mod engine;
+mod error;
+mod failure;
+mod http_pod;
+mod inspect;
+mod limits;
+mod logs;
+mod outbound;
+mod spec;
+mod state;
+
+#[cfg(test)]
+mod pod_tests;
+#[cfg(test)]
+mod test_components;
+
+pub use command_pod::{CommandExit, CommandPod};
+pub use engine::{CompiledComponent, Runtime, RuntimeConfig};
+pub use error::{BoxError, InspectError, RuntimeError};
+pub use http_pod::{text_response, HttpPod, ResponseBody};
+pub use inspect::{inspect_component, ComponentWorld};
+pub use limits::MemoryLimitExceeded;
+pub use logs::{PodLogs, DEFAULT_LOG_CAPACITY};
+pub use outbound::{BoxBody, OutboundRouter, RoutedFuture};
+pub use spec::{Mount, PodRuntimeSpec};
+/// The error type of request and response bodies (`wasmtime_wasi_http::Error`).
+pub use wasmtime_wasi_http::Error as HttpError;

@@ -1,0 +1,83 @@
+//! Per-store limits: a memory cap over all of an instance's linear memories, and the epoch
+//! deadline that interrupts a guest which runs too long (and makes a long-running guest yield to
+//! the executor every tick, so one busy pod cannot starve a `current_thread` runtime).
+
+use std::time::{Duration, Instant};
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+
+/// The error a guest traps with when it grows memory past its cap.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {limit} bytes exceeded (tried to grow to {desired} bytes)")]
+pub struct MemoryLimitExceeded {
+    pub limit: u64,
+    pub desired: u64,
+}
+
+/// Caps the sum of all linear memories of one store; growing past it traps the guest.
+pub(crate) struct MemoryLimiter {
+    limit: u64,
+    used: u64,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(limit: u64) -> MemoryLimiter {
+        MemoryLimiter { limit, used: 0 }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let growth = (desired as u64).saturating_sub(current as u64);
+        let total = self.used.saturating_add(growth);
+        if total > self.limit {
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit: self.limit,
+                desired: total,
+            }));
+        }
+        self.used = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Table sizes are bounded by the pooling allocator's slots.
+        Ok(true)
+    }
+}
+
+/// Interrupts the guest once `timeout` has passed (`None`: never), yielding to the async executor
+/// at every epoch tick in between.
+pub(crate) fn set_deadline<T: 'static>(store: &mut Store<T>, timeout: Option<Duration>) {
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| match deadline {
+        Some(deadline) if Instant::now() >= deadline => Ok(UpdateDeadline::Interrupt),
+        _ => Ok(UpdateDeadline::Yield(1)),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_limiter_counts_all_memories() {
+        let mut limiter = MemoryLimiter::new(100);
+        assert!(limiter.memory_growing(0, 60, None).is_ok());
+        assert!(limiter.memory_growing(0, 30, None).is_ok());
+        let err = limiter
+            .memory_growing(30, 50, None)
+            .expect_err("should fail");
+        assert!(err.downcast_ref::<MemoryLimitExceeded>().is_some());
+    }
+}

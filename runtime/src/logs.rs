@@ -1,0 +1,236 @@
+//! Per-pod logs: a bounded ring buffer of what the guest wrote to stdout and stderr, plus lines the
+//! runtime adds (traps, denied requests). Writing never blocks and never fails: when full, the
+//! oldest bytes go.
+
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+/// Default capacity of a pod's log buffer: 1 MiB.
+pub const DEFAULT_LOG_CAPACITY: usize = 1024 * 1024;
+
+/// Most bytes one guest write may hand over at once (the guest splits larger writes).
+const WRITE_BUDGET: usize = 64 * 1024;
+
+/// A pod's log buffer. Cheap to clone; clones share the buffer.
+#[derive(Clone)]
+pub struct PodLogs {
+    inner: Arc<Mutex<Ring>>,
+}
+
+struct Ring {
+    buf: VecDeque<u8>,
+    capacity: usize,
+    dropped: u64,
+}
+
+impl PodLogs {
+    /// A buffer that keeps the newest `capacity` bytes (at least 1).
+    pub fn new(capacity: usize) -> PodLogs {
+        let capacity = capacity.max(1);
+        PodLogs {
+            inner: Arc::new(Mutex::new(Ring {
+                buf: VecDeque::with_capacity(capacity.min(64 * 1024)),
+                capacity,
+                dropped: 0,
+            })),
+        }
+    }
+
+    /// Everything currently buffered, lossily decoded as UTF-8.
+    pub fn snapshot(&self) -> String {
+        let ring = self.lock();
+        let (a, b) = ring.buf.as_slices();
+        let mut bytes = Vec::with_capacity(a.len() + b.len());
+        bytes.extend_from_slice(a);
+        bytes.extend_from_slice(b);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Appends a runtime-side message as its own line, prefixed `[wasmpod] `.
+    pub fn append_line(&self, line: &str) {
+        let mut ring = self.lock();
+        if ring.buf.back().is_some_and(|&b| b != b'\n') {
+            ring.push(b"\n");
+        }
+        ring.push(b"[wasmpod] ");
+        ring.push(line.trim_end_matches('\n').as_bytes());
+        ring.push(b"\n");
+    }
+
+    /// Appends raw bytes (guest output).
+    pub fn write(&self, bytes: &[u8]) {
+        self.lock().push(bytes);
+    }
+
+    /// How many bytes were dropped so far to stay within capacity.
+    pub fn dropped_bytes(&self) -> u64 {
+        self.lock().dropped
+    }
+
+    /// The buffer's capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.lock().capacity
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Ring> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Default for PodLogs {
+    fn default() -> Self {
+        PodLogs::new(DEFAULT_LOG_CAPACITY)
+    }
+}
+
+impl std::fmt::Debug for PodLogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ring = self.lock();
+        f.debug_struct("PodLogs")
+            .field("len", &ring.buf.len())
+            .field("capacity", &ring.capacity)
+            .finish()
+    }
+}
+
+impl Ring {
+    fn push(&mut self, bytes: &[u8]) {
+        // Only the newest `capacity` bytes of a huge write can survive anyway.
+        let bytes = &bytes[bytes.len().saturating_sub(self.capacity)..];
+        let overflow = (self.buf.len() + bytes.len()).saturating_sub(self.capacity);
+        if overflow > 0 {
+            self.buf.drain(..overflow);
+            self.dropped += overflow as u64;
+            // Keep the buffer starting at a line boundary when one is in reach.
+            if let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
+                if nl + 1 < self.buf.len() {
+                    self.buf.drain(..=nl);
+                    self.dropped += nl as u64 + 1;
+                }
+            }
+        }
+        self.buf.extend(bytes);
+    }
+}
+
+/// The stream handed to a guest as its stdout or stderr.
+struct LogStream(PodLogs);
+
+impl IsTerminal for PodLogs {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for PodLogs {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(LogStream(self.clone()))
+    }
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LogStream(self.clone()))
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for LogStream {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.0.write(&bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(WRITE_BUDGET)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for LogStream {
+    async fn ready(&mut self) {}
+}
+
+impl AsyncWrite for LogStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.0.write(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_everything_below_capacity() {
+        let logs = PodLogs::new(64);
+        logs.write(b"one\n");
+        logs.write(b"two\n");
+        assert_eq!(logs.snapshot(), "one\ntwo\n");
+        assert_eq!(logs.dropped_bytes(), 0);
+    }
+
+    #[test]
+    fn drops_oldest_lines_when_full() {
+        let logs = PodLogs::new(16);
+        for i in 0..10 {
+            logs.write(format!("line {i}\n").as_bytes());
+        }
+        let snap = logs.snapshot();
+        assert!(snap.len() <= 16, "{snap:?}");
+        assert!(snap.ends_with("line 9\n"), "{snap:?}");
+        assert!(
+            snap.starts_with("line "),
+            "cut at a line boundary: {snap:?}"
+        );
+        assert!(logs.dropped_bytes() > 0);
+    }
+
+    #[test]
+    fn a_huge_write_keeps_its_tail() {
+        let logs = PodLogs::new(8);
+        logs.write(b"0123456789abcdef");
+        assert_eq!(logs.snapshot(), "89abcdef");
+    }
+
+    #[test]
+    fn runtime_lines_start_on_their_own_line() {
+        let logs = PodLogs::new(1024);
+        logs.write(b"partial");
+        logs.append_line("component trapped: boom");
+        assert_eq!(
+            logs.snapshot(),
+            "partial\n[wasmpod] component trapped: boom\n"
+        );
+    }
+
+    #[test]
+    fn guest_stream_never_fails_when_full() {
+        let logs = PodLogs::new(32);
+        let mut stream = logs.p2_stream();
+        for _ in 0..1000 {
+            let budget = stream.check_write().expect("always writable");
+            assert!(budget > 0);
+            stream
+                .write(Bytes::from_static(b"spam spam spam\n"))
+                .expect("never traps");
+        }
+        assert!(logs.snapshot().len() <= 32);
+    }
+}

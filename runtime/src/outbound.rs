@@ -1,0 +1,217 @@
+//! Egress control for `wasi:http/outgoing-handler`: the service-mesh router first, then the pod's
+//! allow-list of origins, everything else denied (and logged). This hook is the only egress path:
+//! WASI sockets are disabled for every pod.
+
+use crate::{PodLogs, RuntimeError};
+use http::uri::{Scheme, Uri};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
+
+/// The body of requests and responses crossing the runtime (`wasmtime_wasi_http`'s body type).
+pub type BoxBody = wasmtime_wasi_http::WasiBody;
+
+/// A routed request's response, produced by the [`OutboundRouter`].
+pub type RoutedFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<BoxBody>, HttpError>> + Send + 'static>>;
+
+/// Lets the worker route a guest's outgoing `http://<service>/...` to a service (in process or to
+/// another node).
+pub trait OutboundRouter: Send + Sync + 'static {
+    /// `Ok(future producing the response)` if the request's host is a service this router serves,
+    /// else the request handed back untouched. The URI is absolute (`http://hello/path`).
+    #[allow(
+        clippy::result_large_err,
+        reason = "handing the request back must not allocate on the hot path"
+    )]
+    fn route(
+        &self,
+        request: http::Request<BoxBody>,
+    ) -> Result<RoutedFuture, http::Request<BoxBody>>;
+}
+
+/// One allowed origin: scheme, host (lower case) and port, or anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    Any,
+    Exact {
+        https: bool,
+        host: String,
+        port: u16,
+    },
+}
+
+impl Origin {
+    fn parse(s: &str) -> Result<Origin, RuntimeError> {
+        let invalid =
+            |why: &str| RuntimeError::InvalidSpec(format!("allowed outbound host {s:?}: {why}"));
+        if s.trim() == "*" {
+            return Ok(Origin::Any);
+        }
+        let uri: Uri = s.parse().map_err(|_| invalid("not a URL"))?;
+        let https = match uri.scheme() {
+            Some(scheme) if *scheme == Scheme::HTTPS => true,
+            Some(scheme) if *scheme == Scheme::HTTP => false,
+            _ => {
+                return Err(invalid(
+                    "expected http://host[:port] or https://host[:port]",
+                ))
+            }
+        };
+        if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
+            return Err(invalid("must not have a path"));
+        }
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid("no host"))?;
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        Ok(Origin::Exact {
+            https,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    fn allows(&self, uri: &Uri) -> bool {
+        match self {
+            Origin::Any => true,
+            Origin::Exact { https, host, port } => {
+                let req_https = uri.scheme() == Some(&Scheme::HTTPS);
+                let default_port = if req_https { 443 } else { 80 };
+                req_https == *https
+                    && uri.host().is_some_and(|h| h.eq_ignore_ascii_case(host))
+                    && uri.port_u16().unwrap_or(default_port) == *port
+            }
+        }
+    }
+}
+
+/// A pod's egress policy, shared by all its stores.
+pub(crate) struct Egress {
+    pod: String,
+    allowed: Vec<Origin>,
+    router: Option<Arc<dyn OutboundRouter>>,
+    logs: PodLogs,
+}
+
+impl Egress {
+    pub(crate) fn new(
+        pod: &str,
+        allowed: &[String],
+        router: Option<Arc<dyn OutboundRouter>>,
+        logs: PodLogs,
+    ) -> Result<Egress, RuntimeError> {
+        let allowed = allowed
+            .iter()
+            .map(|s| Origin::parse(s))
+            .collect::<Result<_, _>>()?;
+        Ok(Egress {
+            pod: pod.to_string(),
+            allowed,
+            router,
+            logs,
+        })
+    }
+
+    fn allows(&self, uri: &Uri) -> bool {
+        self.allowed.iter().any(|o| o.allows(uri))
+    }
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+type SendFuture =
+    Box<dyn Future<Output = Result<(http::Response<BoxBody>, IoFuture), HttpError>> + Send>;
+
+/// The `WasiHttpHooks` of one store.
+pub(crate) struct EgressHooks(pub(crate) Arc<Egress>);
+
+impl WasiHttpHooks for EgressHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<BoxBody>,
+        options: Option<RequestOptions>,
+        fut: IoFuture,
+    ) -> SendFuture {
+        drop(fut);
+        let egress = &self.0;
+        let request = match &egress.router {
+            Some(router) => match router.route(request) {
+                Ok(routed) => {
+                    return Box::new(async move {
+                        let response = routed.await?;
+                        Ok((response, Box::new(async { Ok(()) }) as IoFuture))
+                    });
+                }
+                Err(request) => request,
+            },
+            None => request,
+        };
+        if egress.allows(request.uri()) {
+            return Box::new(async move {
+                use http_body_util::BodyExt;
+                let (response, io) =
+                    wasmtime_wasi_http::default_send_request(request, options).await?;
+                Ok((
+                    response.map(BodyExt::boxed_unsync),
+                    Box::new(io) as IoFuture,
+                ))
+            });
+        }
+        let target = origin_of(request.uri());
+        egress.logs.append_line(&format!(
+            "outbound request to {target} denied (not in allowed outbound hosts)"
+        ));
+        tracing::info!(pod = %egress.pod, %target, "outbound request denied");
+        Box::new(async { Err(HttpError::HttpRequestDenied) })
+    }
+}
+
+fn origin_of(uri: &Uri) -> String {
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+        (_, Some(authority)) => authority.to_string(),
+        _ => uri.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        s.parse().expect("test URI")
+    }
+
+    #[test]
+    fn origins_match_scheme_host_and_port() {
+        let o = Origin::parse("https://API.example.com").expect("valid");
+        assert!(o.allows(&uri("https://api.example.com/v1?x=1")));
+        assert!(o.allows(&uri("https://api.example.com:443/")));
+        assert!(!o.allows(&uri("http://api.example.com/")));
+        assert!(!o.allows(&uri("https://api.example.com:8443/")));
+        assert!(!o.allows(&uri("https://evil.com/")));
+
+        let o = Origin::parse("http://127.0.0.1:8081").expect("valid");
+        assert!(o.allows(&uri("http://127.0.0.1:8081/x")));
+        assert!(!o.allows(&uri("http://127.0.0.1/x")));
+
+        assert!(Origin::parse("*")
+            .expect("valid")
+            .allows(&uri("https://anything/")));
+    }
+
+    #[test]
+    fn bad_origins_are_rejected() {
+        for bad in [
+            "api.example.com",
+            "ftp://x",
+            "https://x/path",
+            "",
+            "http://",
+        ] {
+            assert!(Origin::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The data of one store (one instance of one pod), and the per-pod template that builds it. The
+//! WASI context denies by default: no host environment, no sockets, no stdin; only the env, args,
+//! mounts and config the pod spec grants.
+
+use crate::limits::{self, MemoryLimiter};
+use crate::outbound::{Egress, EgressHooks};
+use crate::{PodLogs, PodRuntimeSpec, RuntimeError};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// The `T` of every `Store<T>` this runtime creates.
+pub(crate) struct PodState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: EgressHooks,
+    config: Arc<WasiConfigVariables>,
+    limiter: MemoryLimiter,
+}
+
+impl WasiView for PodState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for PodState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+fn config_view(state: &mut PodState) -> WasiConfig<'_> {
+    WasiConfig::from(&*state.config)
+}
+
+/// The one linker: all of WASI 0.2, `wasi:http` and `wasi:config`. Pods are limited by their
+/// context, not by what is linked.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<PodState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    wasmtime_wasi_config::add_to_linker(&mut linker, config_view)?;
+    Ok(linker)
+}
+
+/// What every store of one pod is built from.
+pub(crate) struct PodTemplate {
+    pub(crate) name: String,
+    env: Vec<(String, String)>,
+    argv: Vec<String>,
+    config: Arc<WasiConfigVariables>,
+    mounts: Vec<crate::Mount>,
+    memory_cap: u64,
+    pub(crate) request_timeout: Duration,
+    egress: Arc<Egress>,
+    pub(crate) logs: PodLogs,
+}
+
+impl PodTemplate {
+    /// Validates the spec (mounts exist, origins parse) so a bad spec fails at pod creation.
+    pub(crate) fn new(
+        spec: PodRuntimeSpec,
+        logs: PodLogs,
+        max_memory_per_instance: u64,
+    ) -> Result<PodTemplate, RuntimeError> {
+        for mount in &spec.mounts {
+            if !mount.host_path.is_dir() {
+                return Err(RuntimeError::InvalidSpec(format!(
+                    "mount {} -> {}: host path is not a directory",
+                    mount.host_path.display(),
+                    mount.guest_path
+                )));
+            }
+        }
+        if spec.request_timeout.is_zero() {
+            return Err(RuntimeError::InvalidSpec(
+                "request timeout must be above zero".into(),
+            ));
+        }
+        let egress = Egress::new(
+            &spec.name,
+            &spec.allowed_outbound_hosts,
+            spec.outbound,
+            logs.clone(),
+        )?;
+        let memory_cap = spec
+            .memory_limit_bytes
+            .map_or(max_memory_per_instance, |l| l.min(max_memory_per_instance));
+        let mut argv = Vec::with_capacity(spec.args.len() + 1);
+        argv.push(spec.name.clone());
+        argv.extend(spec.args);
+        Ok(PodTemplate {
+            name: spec.name,
+            env: spec.env,
+            argv,
+            config: Arc::new(spec.config.into_iter().collect()),
+            mounts: spec.mounts,
+            memory_cap,
+            request_timeout: spec.request_timeout,
+            egress: Arc::new(egress),
+            logs,
+        })
+    }
+
+    /// A fresh store with this pod's grants and limits; `timeout` bounds guest execution.
+    pub(crate) fn new_store(
+        &self,
+        engine: &Engine,
+        timeout: Option<Duration>,
+    ) -> wasmtime::Result<Store<PodState>> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.envs(&self.env)
+            .args(&self.argv)
+            .stdout(self.logs.clone())
+            .stderr(self.logs.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        for mount in &self.mounts {
+            let perms = if mount.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            wasi.preopened_dir(&mount.host_path, &mount.guest_path, perms)?;
+        }
+        let state = PodState {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            hooks: EgressHooks(self.egress.clone()),
+            config: self.config.clone(),
+            limiter: MemoryLimiter::new(self.memory_cap),
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.limiter);
+        limits::set_deadline(&mut store, timeout);
+        Ok(store)
+    }
+}

@@ -1,0 +1,62 @@
+//! Joining the cluster: register this node, then renew its lease (a heartbeat carrying status)
+//! every period. A node that stops renewing is declared NotReady by the control plane.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use wasmpod_api::{AnyObject, Client, Kind, Name, Node, NodeCapacity, NodeStatus, Object, ObjectMeta};
+
+pub struct Registration {
+    pub name: Name,
+    pub labels: BTreeMap<String, String>,
+    pub capacity: NodeCapacity,
+    pub gateway: String,
+    pub agent: String,
+}
+
+impl Registration {
+    fn status(&self) -> NodeStatus {
+        NodeStatus {
+            ready: true,
+            capacity: self.capacity,
+            gateway: self.gateway.clone(),
+            agent: self.agent.clone(),
+            last_heartbeat: None,
+            message: None,
+        }
+    }
+}
+
+/// Registers the node (keeping a cordon set by an admin) and reports it ready.
+pub async fn register(client: &Client, registration: &Registration) -> Result<(), wasmpod_api::ClientError> {
+    let mut node: Node = match client.get_typed::<Node>(Kind::Node, "", registration.name.as_str()).await {
+        Ok(existing) => existing,
+        Err(e) if e.is_not_found() => Object::new(Kind::Node, ObjectMeta::named(registration.name.clone()), Default::default()),
+        Err(e) => return Err(e),
+    };
+    node.metadata.labels = registration.labels.clone();
+    node.metadata.resource_version = None;
+    let any = AnyObject::from_typed(&node).map_err(|e| wasmpod_api::ClientError::Decode(e.to_string()))?;
+    client.put_object(&any).await?;
+    client.put_status(Kind::Node, "", registration.name.as_str(), &registration.status()).await
+}
+
+pub async fn heartbeat(client: Client, registration: Registration, period: Duration, shutdown: CancellationToken) {
+    let mut registered = false;
+    loop {
+        let result = if registered {
+            client.put_status(Kind::Node, "", registration.name.as_str(), &registration.status()).await
+        } else {
+            register(&client, &registration).await
+        };
+        match result {
+            Ok(()) => registered = true,
+            Err(e) if e.is_not_found() => registered = false,
+            Err(error) => tracing::warn!(%error, "heartbeat failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! What every part of a node shares: its name, the API client, the runtime, the components,
+//! the HTTP pods serving on this node, and each pod's logs.
+
+use crate::backoff::BackoffPolicy;
+use crate::components::Components;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::watch;
+use wasmpod_api::{Client, ObjectKey};
+use wasmpod_runtime::{HttpPod, OutboundRouter, PodLogs, Runtime, DEFAULT_LOG_CAPACITY};
+
+pub struct NodeContext {
+    pub node: String,
+    pub client: Client,
+    pub runtime: Runtime,
+    pub components: Components,
+    pub local: LocalPods,
+    pub backoff: BackoffPolicy,
+    logs: Mutex<HashMap<ObjectKey, PodLogs>>,
+    /// Builds the service-call router for a pod of one namespace.
+    pub outbound: Box<dyn Fn(&str) -> Arc<dyn OutboundRouter> + Send + Sync>,
+}
+
+impl NodeContext {
+    pub fn new(
+        node: String,
+        client: Client,
+        runtime: Runtime,
+        components: Components,
+        backoff: BackoffPolicy,
+        outbound: Box<dyn Fn(&str) -> Arc<dyn OutboundRouter> + Send + Sync>,
+    ) -> NodeContext {
+        NodeContext {
+            node,
+            client,
+            runtime,
+            components,
+            local: LocalPods::default(),
+            backoff,
+            logs: Mutex::default(),
+            outbound,
+        }
+    }
+
+    /// The log buffer of a pod; it outlives restarts of the pod on this node.
+    pub fn logs(&self, key: &ObjectKey) -> PodLogs {
+        self.logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.clone())
+            .or_insert_with(|| PodLogs::new(DEFAULT_LOG_CAPACITY))
+            .clone()
+    }
+
+    pub fn existing_logs(&self, key: &ObjectKey) -> Option<PodLogs> {
+        self.logs.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+    }
+
+    pub fn forget_logs(&self, key: &ObjectKey) {
+        self.logs.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+}
+
+/// The HTTP pods serving on this node, by pod key; the gateway's routing table follows it.
+#[derive(Default)]
+pub struct LocalPods {
+    pods: RwLock<HashMap<ObjectKey, HttpPod>>,
+    version: VersionCell,
+}
+
+impl LocalPods {
+    pub fn insert(&self, key: ObjectKey, pod: HttpPod) {
+        self.pods.write().unwrap_or_else(|p| p.into_inner()).insert(key, pod);
+        self.version.bump();
+    }
+
+    pub fn remove(&self, key: &ObjectKey) {
+        if self.pods.write().unwrap_or_else(|p| p.into_inner()).remove(key).is_some() {
+            self.version.bump();
+        }
+    }
+
+    pub fn get(&self, key: &ObjectKey) -> Option<HttpPod> {
+        self.pods.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.0.subscribe()
+    }
+}
+
+struct VersionCell(watch::Sender<u64>);
+
+impl Default for VersionCell {
+    fn default() -> Self {
+        VersionCell(watch::channel(0).0)
+    }
+}
+
+impl VersionCell {
+    fn bump(&self) {
+        self.0.send_modify(|v| *v += 1);
+    }
+}

@@ -1,0 +1,64 @@
+//! The node's gateway: ingress for outside traffic, the hop target for other nodes, and the
+//! router for service calls made by this node's pods.
+
+mod outbound;
+pub mod proxy;
+mod server;
+pub mod table;
+
+pub use outbound::ServiceRouter;
+pub use server::start;
+
+use crate::context::NodeContext;
+use crate::reflector::Reflector;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+use std::time::Duration;
+use table::RoutingTable;
+use tokio_util::sync::CancellationToken;
+
+pub struct Sources {
+    pub ingresses: Reflector,
+    pub services: Reflector,
+    pub pods: Reflector,
+    pub nodes: Reflector,
+}
+
+/// Rebuilds the routing table whenever an input changes (changes landing together are coalesced).
+pub async fn follow(ctx: Arc<NodeContext>, sources: Sources, table: Arc<ArcSwap<RoutingTable>>, shutdown: CancellationToken) {
+    let mut watches = [
+        sources.ingresses.subscribe(),
+        sources.services.subscribe(),
+        sources.pods.subscribe(),
+        sources.nodes.subscribe(),
+        ctx.local.subscribe(),
+    ];
+    loop {
+        let ingresses = sources.ingresses.typed();
+        let services = sources.services.typed();
+        let pods = sources.pods.typed();
+        let nodes = sources.nodes.typed();
+        let built = table::build(&table::Inputs {
+            node: &ctx.node,
+            ingresses: &ingresses,
+            services: &services,
+            pods: &pods,
+            nodes: &nodes,
+            local: &ctx.local,
+        });
+        table.store(Arc::new(built));
+        let [a, b, c, d, e] = &mut watches;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = a.changed() => {}
+            _ = b.changed() => {}
+            _ = c.changed() => {}
+            _ = d.changed() => {}
+            _ = e.changed() => {}
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        for w in watches.iter_mut() {
+            w.borrow_and_update();
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The wasmpod node agent. It joins the control plane, renews its lease, runs the pods bound to
+//! it through `wasmpod-runtime` (restarting crashed command pods with backoff) and reports their
+//! status. Its gateway serves ingress, forwards to other nodes, and routes service calls.
+//! It talks to the control plane only through the HTTP API.
+
+pub mod agent;
+mod agent_server;
+pub mod backoff;
+mod components;
+mod context;
+pub mod gateway;
+mod pod_task;
+mod pods;
+pub mod reflector;
+
+use arc_swap::ArcSwap;
+use backoff::BackoffPolicy;
+use context::NodeContext;
+use reflector::Reflector;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use wasmpod_api::{Client, Kind, Name, NodeCapacity};
+use wasmpod_runtime::{OutboundRouter, Runtime};
+
+#[derive(Debug, Error)]
+pub enum WorkerError {
+    #[error("cannot listen on {addr} for the {what}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot join the control plane at {server}: {source}")]
+    Join {
+        server: String,
+        #[source]
+        source: wasmpod_api::ClientError,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub name: Name,
+    pub server: String,
+    pub token: Option<String>,
+    pub data_dir: PathBuf,
+    pub gateway_addr: SocketAddr,
+    pub agent_addr: SocketAddr,
+    /// The host other nodes and the control plane use to reach this node; defaults to the
+    /// gateway's IP (127.0.0.1 when it listens on every address).
+    pub advertise_host: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub capacity: NodeCapacity,
+    pub heartbeat: Duration,
+    pub gateway_threads: usize,
+    pub backoff: BackoffPolicy,
+}
+
+pub struct Worker {
+    pub gateway_addr: SocketAddr,
+    pub agent_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+fn advertised(host: &Option<String>, addr: SocketAddr) -> String {
+    let host = match host {
+        Some(h) => h.clone(),
+        None if addr.ip().is_unspecified() => "127.0.0.1".to_string(),
+        None => addr.ip().to_string(),
+    };
+    format!("http://{host}:{}", addr.port())
+}
+
+impl Worker {
+    /// Starts the node: its listeners, its watches, its pods and its heartbeat. `runtime` is the
+    /// process's one wasmtime runtime (workers started in one process share it).
+    pub async fn start(config: WorkerConfig, runtime: Runtime, shutdown: CancellationToken) -> Result<Worker, WorkerError> {
+        let client = Client::new(&config.server, config.token.clone());
+        let agent_listener = tokio::net::TcpListener::bind(config.agent_addr)
+            .await
+            .map_err(|source| WorkerError::Bind { what: "node agent", addr: config.agent_addr, source })?;
+        let agent_addr = agent_listener
+            .local_addr()
+            .map_err(|source| WorkerError::Bind { what: "node agent", addr: config.agent_addr, source })?;
+
+        let table = Arc::new(ArcSwap::from_pointee(gateway::table::RoutingTable::default()));
+        let router_table = table.clone();
+        let outbound = Box::new(move |namespace: &str| -> Arc<dyn OutboundRouter> {
+            Arc::new(gateway::ServiceRouter { table: router_table.clone(), namespace: namespace.to_string() })
+        });
+        let components = components::Components::new(config.data_dir.join("components"), client.clone(), runtime.clone());
+        let ctx = Arc::new(NodeContext::new(
+            config.name.to_string(),
+            client.clone(),
+            runtime,
+            components,
+            config.backoff,
+            outbound,
+        ));
+
+        let (gateway_addr, threads) = gateway::start(config.gateway_addr, config.gateway_threads, table.clone(), shutdown.clone())
+            .map_err(|source| WorkerError::Bind { what: "gateway", addr: config.gateway_addr, source })?;
+
+        let registration = agent::Registration {
+            name: config.name.clone(),
+            labels: config.labels.clone(),
+            capacity: config.capacity,
+            gateway: advertised(&config.advertise_host, gateway_addr),
+            agent: advertised(&config.advertise_host, agent_addr),
+        };
+        agent::register(&client, &registration)
+            .await
+            .map_err(|source| WorkerError::Join { server: config.server.clone(), source })?;
+
+        let mut tasks = Vec::new();
+        let stop = shutdown.clone();
+        let agent_app = agent_server::router(ctx.clone());
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(agent_listener, agent_app).with_graceful_shutdown(stop.cancelled_owned()).await;
+        }));
+        let sources = gateway::Sources {
+            ingresses: Reflector::new(Kind::Ingress),
+            services: Reflector::new(Kind::Service),
+            pods: Reflector::new(Kind::Pod),
+            nodes: Reflector::new(Kind::Node),
+        };
+        for reflector in [&sources.ingresses, &sources.services, &sources.pods, &sources.nodes] {
+            tasks.push(tokio::spawn(reflector.clone().run(client.clone(), shutdown.clone())));
+        }
+        tasks.push(tokio::spawn(pods::run(ctx.clone(), sources.pods.clone(), shutdown.clone())));
+        tasks.push(tokio::spawn(gateway::follow(ctx.clone(), sources, table, shutdown.clone())));
+        tasks.push(tokio::spawn(agent::heartbeat(client, registration, config.heartbeat, shutdown.clone())));
+        tracing::info!(node = %config.name, %gateway_addr, %agent_addr, "worker joined");
+        Ok(Worker { gateway_addr, agent_addr, tasks, threads })
+    }
+
+    pub async fn wait(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
