@@ -178,7 +178,7 @@ impl Registry {
             let involved = &draft.involved;
             let digest = Sha256::digest(format!("{involved}|{}|{}", draft.reason, draft.message).as_bytes());
             let short: String = involved.name.chars().take(40).collect();
-            let Ok(name) = Name::try_from(format!("{}.{}", short.trim_end_matches('-'), &hex::encode(digest)[..12])) else {
+            let Ok(name) = Name::try_from(format!("{}-{}", short.trim_end_matches('-'), &hex::encode(digest)[..12])) else {
                 continue;
             };
             let namespace = if involved.namespace.is_empty() { wasmpod_api::DEFAULT_NAMESPACE } else { &involved.namespace };

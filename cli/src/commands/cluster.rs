@@ -1,0 +1,78 @@
+//! What `up`, `server` and `worker` share: data directories, tokens, the runtime, shutdown.
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use wasmpod_runtime::{Runtime, RuntimeConfig};
+
+/// The tokens of a control plane, generated on first start and kept in its data directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tokens {
+    pub admin: String,
+    pub join: String,
+}
+
+fn random_token() -> String {
+    hex::encode(rand::random::<[u8; 24]>())
+}
+
+pub fn load_or_create_tokens(data_dir: &Path) -> anyhow::Result<Tokens> {
+    let path = data_dir.join("tokens.yaml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_yaml::from_str(&text).with_context(|| format!("{} is corrupt", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let tokens = Tokens { admin: random_token(), join: random_token() };
+            std::fs::write(&path, serde_yaml::to_string(&tokens)?).with_context(|| format!("cannot write {}", path.display()))?;
+            crate::config::restrict(&path);
+            Ok(tokens)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))
+}
+
+pub fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
+    let config = RuntimeConfig::new(data_dir.join("compiled"));
+    Runtime::new(config).context("cannot start the WebAssembly runtime")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Cancels `shutdown` on a stop signal, then waits for `done` at most a few seconds.
+pub async fn run_until_stopped<F: std::future::Future<Output = ()>>(shutdown: CancellationToken, done: F) {
+    stop_signal().await;
+    eprintln!("stopping...");
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
+}
+
+pub fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("label {text:?} is not key=value"))
+}

@@ -1,0 +1,55 @@
+use super::cluster;
+use crate::config::{self, ClientConfig};
+use anyhow::Context;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use wasmpod_control_plane::server::Auth;
+use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig};
+
+#[derive(Debug, Args)]
+pub struct Server {
+    /// Data directory (store, components, tokens)
+    #[arg(long, default_value = ".wasmpod")]
+    pub data_dir: PathBuf,
+    /// Where the API listens
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    pub api_addr: SocketAddr,
+    /// A node without a heartbeat for this long turns NotReady and its pods move (milliseconds)
+    #[arg(long, default_value = "3000")]
+    pub node_grace_ms: u64,
+    /// Do not write the client config (~/.wasmpod/config)
+    #[arg(long)]
+    pub no_client_config: bool,
+}
+
+impl Server {
+    pub async fn run(self) -> anyhow::Result<()> {
+        cluster::prepare_data_dir(&self.data_dir)?;
+        let tokens = cluster::load_or_create_tokens(&self.data_dir)?;
+        let shutdown = CancellationToken::new();
+        let plane = ControlPlane::start(
+            ControlPlaneConfig {
+                data_dir: self.data_dir.clone(),
+                api_addr: self.api_addr,
+                auth: Auth { admin_token: Some(tokens.admin.clone()), join_token: Some(tokens.join.clone()) },
+                node_grace: Duration::from_millis(self.node_grace_ms),
+            },
+            shutdown.clone(),
+        )
+        .await
+        .context("the control plane could not start")?;
+        let url = format!("http://{}", plane.addr);
+        println!("API: {url}");
+        println!("join token: {}", tokens.join);
+        println!("join a worker: wasmpod worker --join {url} --token {} --name NAME", tokens.join);
+        if !self.no_client_config {
+            let path = config::save(&ClientConfig { server: Some(url.clone()), token: Some(tokens.admin.clone()) })?;
+            println!("client config: {}", path.display());
+        }
+        cluster::run_until_stopped(shutdown, plane.wait()).await;
+        Ok(())
+    }
+}

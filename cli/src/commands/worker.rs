@@ -1,0 +1,80 @@
+use super::cluster;
+use anyhow::Context;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use wasmpod_api::{Name, NodeCapacity};
+use wasmpod_worker::backoff::BackoffPolicy;
+use wasmpod_worker::{Worker, WorkerConfig};
+
+#[derive(Debug, Args)]
+pub struct WorkerCmd {
+    /// URL of the control plane's API
+    #[arg(long)]
+    pub join: String,
+    /// The join token printed by `wasmpod server`
+    #[arg(long, env = "WASMPOD_JOIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Node name (stable across restarts: the node runs the pods bound to this name)
+    #[arg(long)]
+    pub name: String,
+    /// Node label, key=value (repeatable)
+    #[arg(long = "label", value_parser = cluster::parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// Capacity, e.g. memory=2Gi,cpu=2000m,pods=500
+    #[arg(long, value_parser = NodeCapacity::parse, default_value = "")]
+    pub capacity: NodeCapacity,
+    /// Where the gateway (ingress and node-to-node traffic) listens
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub gateway_addr: SocketAddr,
+    /// Where the node agent (logs, for the control plane) listens
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub agent_addr: SocketAddr,
+    /// Host the control plane and other nodes use to reach this node
+    #[arg(long)]
+    pub advertise_host: Option<String>,
+    /// Data directory (component and compile caches)
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Lease renewal period in milliseconds
+    #[arg(long, default_value = "1000")]
+    pub heartbeat_ms: u64,
+    /// Gateway threads (default: one per core)
+    #[arg(long)]
+    pub gateway_threads: Option<usize>,
+}
+
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+impl WorkerCmd {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let name = Name::try_from(self.name.clone()).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+        let data_dir = self.data_dir.clone().unwrap_or_else(|| PathBuf::from(format!(".wasmpod-worker-{name}")));
+        cluster::prepare_data_dir(&data_dir)?;
+        let runtime = cluster::runtime(&data_dir)?;
+        let shutdown = CancellationToken::new();
+        let config = WorkerConfig {
+            name,
+            server: self.join.clone(),
+            token: self.token.clone(),
+            data_dir,
+            gateway_addr: self.gateway_addr,
+            agent_addr: self.agent_addr,
+            advertise_host: self.advertise_host.clone(),
+            labels: self.labels.iter().cloned().collect(),
+            capacity: self.capacity,
+            heartbeat: Duration::from_millis(self.heartbeat_ms.max(50)),
+            gateway_threads: self.gateway_threads.unwrap_or_else(default_threads),
+            backoff: BackoffPolicy::default(),
+        };
+        let worker = Worker::start(config, runtime, shutdown.clone()).await.context("the worker could not start")?;
+        println!("worker {} joined {}", self.name, self.join);
+        println!("gateway: http://{}", worker.gateway_addr);
+        cluster::run_until_stopped(shutdown, worker.wait()).await;
+        Ok(())
+    }
+}

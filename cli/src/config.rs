@@ -1,0 +1,62 @@
+//! Where the CLI finds the API: `--server`/`--token`, then `WASMPOD_SERVER`/`WASMPOD_TOKEN`,
+//! then the client config file (`$WASMPOD_CONFIG` or `~/.wasmpod/config`, written by `server`),
+//! then `http://127.0.0.1:7070`.
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use wasmpod_api::Client;
+
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub server: Option<String>,
+    pub token: Option<String>,
+}
+
+pub fn config_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("WASMPOD_CONFIG") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".wasmpod").join("config"))
+}
+
+pub fn load() -> anyhow::Result<ClientConfig> {
+    let Some(path) = config_path() else { return Ok(ClientConfig::default()) };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_yaml::from_str(&text).with_context(|| format!("cannot read the client config {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClientConfig::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read the client config {}", path.display())),
+    }
+}
+
+pub fn save(config: &ClientConfig) -> anyhow::Result<PathBuf> {
+    let path = config_path().context("no home directory for ~/.wasmpod/config; set WASMPOD_CONFIG")?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&path, serde_yaml::to_string(config)?).with_context(|| format!("cannot write {}", path.display()))?;
+    restrict(&path);
+    Ok(path)
+}
+
+/// Token files are readable by their owner only.
+pub fn restrict(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
+/// The API client for `--server`/`--token` (each already falling back to its env var).
+pub fn client(server: Option<&str>, token: Option<&str>) -> anyhow::Result<Client> {
+    let file = load()?;
+    let same_server = server.is_none() || server == file.server.as_deref();
+    let server = server.map(str::to_string).or(file.server).unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    // The file's token belongs to the file's server: never send it elsewhere.
+    let token = token.map(str::to_string).or(if same_server { file.token } else { None });
+    Ok(Client::new(&server, token))
+}
