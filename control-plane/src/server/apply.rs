@@ -35,13 +35,13 @@ pub async fn apply(
         }
         let mut value = object.to_any().0;
         value["metadata"]["namespace"] = Value::from(key.namespace.clone());
-        match state.registry.get(&key)? {
-            Some(existing) => value["status"] = existing.0.get("status").cloned().unwrap_or(Value::Null),
-            None => {
-                if let Some(map) = value.as_object_mut() {
-                    map.remove("status");
-                }
-            }
+        // Status belongs to the controllers: keep what is stored, whatever the manifest says.
+        let existing_status = state.registry.get(&key)?.and_then(|e| e.0.get("status").cloned()).filter(|s| !s.is_null());
+        if let Some(map) = value.as_object_mut() {
+            match existing_status {
+                Some(status) => map.insert("status".to_string(), status),
+                None => map.remove("status"),
+            };
         }
         writes.push(Write::Put(AnyObject(value)));
         keys.push(key);

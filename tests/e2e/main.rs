@@ -1,0 +1,4 @@
+//! End-to-end tests: real `wasmpod` processes on loopback, spoken to over HTTP and the CLI.
+
+mod bad_input;
+mod foundation;

@@ -1,0 +1,270 @@
+//! The end-to-end harness: starts the real `wasmpod` binary on free loopback ports with a
+//! temporary data directory, drives it with the CLI and plain HTTP, and stops it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The `wasmpod` binary built beside this test (`cargo build -p wasmpod-cli`).
+pub fn wasmpod_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("WASMPOD_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let bin = dir.join("wasmpod");
+    assert!(bin.exists(), "{} is missing: run `cargo build -p wasmpod-cli` (or `just test`) first", bin.display());
+    bin
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+/// The wasm components the tests deploy, built once per test run.
+pub struct Components {
+    pub hello: PathBuf,
+    pub misbehave: PathBuf,
+    pub crasher: PathBuf,
+}
+
+fn build_wasm(manifest: &Path) {
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(manifest)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {} failed", manifest.display());
+}
+
+pub fn components() -> &'static Components {
+    static BUILT: OnceLock<Components> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = repo_root();
+        let samples = root.join("sample-services");
+        let tests = root.join("tests/components");
+        let c = Components {
+            hello: samples.join("target/wasm32-wasip2/release/hello.wasm"),
+            misbehave: tests.join("target/wasm32-wasip2/release/misbehave.wasm"),
+            crasher: tests.join("target/wasm32-wasip2/release/crasher.wasm"),
+        };
+        if !c.hello.exists() {
+            build_wasm(&samples.join("Cargo.toml"));
+        }
+        if !c.misbehave.exists() || !c.crasher.exists() {
+            build_wasm(&tests.join("Cargo.toml"));
+        }
+        c
+    })
+}
+
+/// A running `wasmpod up`.
+pub struct Cluster {
+    child: Option<Child>,
+    pub api: String,
+    pub ingress: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    /// Where test manifests and the client config are written.
+    pub work: tempfile::TempDir,
+    pub stdout: mpsc::Receiver<String>,
+}
+
+impl Cluster {
+    /// `wasmpod up` with a fresh data directory.
+    pub fn up(extra: &[&str]) -> Cluster {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("data");
+        let mut cluster = Cluster::up_in(&dir, extra);
+        cluster._tmp = Some(tmp);
+        cluster
+    }
+
+    /// `wasmpod up` on `data_dir` (kept by the caller across restarts).
+    pub fn up_in(data_dir: &Path, extra: &[&str]) -> Cluster {
+        let work = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(wasmpod_bin())
+            .args(["up", "--api-addr", "127.0.0.1:0", "--ingress-addr", "127.0.0.1:0", "--gateway-threads", "1", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("WASMPOD_CONFIG", work.path().join("config"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wasmpod up starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut api, mut ingress) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while api.is_none() || ingress.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).expect("wasmpod up printed its addresses");
+            if let Some(url) = line.strip_prefix("API: ") {
+                api = Some(url.trim().to_string());
+            }
+            if let Some(url) = line.strip_prefix("ingress: ") {
+                ingress = Some(url.trim().to_string());
+            }
+        }
+        Cluster {
+            child: Some(child),
+            api: api.unwrap_or_default(),
+            ingress: ingress.unwrap_or_default(),
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+            work,
+            stdout: rx,
+        }
+    }
+
+    /// Runs the CLI against this cluster.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(wasmpod_bin())
+            .args(args)
+            .env("WASMPOD_SERVER", &self.api)
+            .env("WASMPOD_CONFIG", self.work.path().join("config"))
+            .env_remove("WASMPOD_TOKEN")
+            .output()
+            .expect("wasmpod runs")
+    }
+
+    /// Runs the CLI and returns stdout, panicking with both streams if it fails.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "wasmpod {args:?} failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Writes `yaml` to a file in the work directory and returns its path.
+    pub fn manifest(&self, name: &str, yaml: &str) -> PathBuf {
+        let path = self.work.path().join(name);
+        std::fs::write(&path, yaml).expect("write manifest");
+        path
+    }
+
+    pub fn apply(&self, name: &str, yaml: &str) -> Output {
+        let path = self.manifest(name, yaml);
+        self.cli(&["apply", "-f", path.to_str().expect("utf-8 path")])
+    }
+
+    /// GET `path` through the ingress: (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(&format!("{}{path}", self.ingress))
+    }
+
+    /// Waits until GET `path` answers `status`, returning the body.
+    pub fn wait_for_status(&self, path: &str, status: u16, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (code, body) = self.get(path);
+            if code == status {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "GET {path} still answers {code} ({body:?}), expected {status}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The API's JSON for a path such as `/api/v1/pods`.
+    pub fn api_json(&self, path: &str) -> serde_json::Value {
+        let body = reqwest::blocking::get(format!("{}{path}", self.api)).and_then(|r| r.text()).unwrap_or_default();
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn items(&self, plural: &str) -> Vec<serde_json::Value> {
+        self.api_json(&format!("/api/v1/{plural}"))["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Stops with SIGTERM and waits for the process to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn http_get(url: &str) -> (u16, String) {
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    match client.get(url).send() {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.text().unwrap_or_default())
+        }
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+/// Polls `check` until it returns Some or `timeout` passes.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A Deployment + Service + Ingress manifest for `component` at `path` (prefix rule).
+pub fn http_app(name: &str, component: &Path, replicas: u32, path: &str) -> String {
+    format!(
+        r#"apiVersion: wasmpod.dev/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec: {{component: {component}}}
+---
+apiVersion: wasmpod.dev/v1
+kind: Service
+metadata: {{name: {name}}}
+spec: {{selector: {{app: {name}}}}}
+---
+apiVersion: wasmpod.dev/v1
+kind: Ingress
+metadata: {{name: {name}}}
+spec:
+  rules:
+  - http: {{paths: [{{path: {path}, backend: {{service: {name}}}}}]}}
+"#,
+        component = component.display()
+    )
+}
