@@ -1,0 +1,32 @@
+# wasmpod — the commands a user and CI run. `cargo install just` once, then `just up` / `just test`.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+wasm_target := "wasm32-wasip2"
+
+# Build everything, start a local cluster with the sample services, print where they answer.
+up *ARGS: toolchain samples
+    cargo build --workspace
+    ./target/debug/wasmpod up -f sample-services/hello/deploy.yaml {{ARGS}}
+
+# The whole test suite: unit tests beside the code, end-to-end tests in tests/.
+test: toolchain samples test-components
+    cargo build --workspace
+    cargo test --workspace --no-fail-fast
+
+# Install the wasm target if it is missing (idempotent).
+toolchain:
+    @rustup target list --installed | grep -qx {{wasm_target}} || rustup target add {{wasm_target}}
+
+# The sample services, built to components.
+samples: toolchain
+    cargo build --release --target {{wasm_target}} --manifest-path sample-services/Cargo.toml
+
+# The components the tests deploy (traps, loops, crashing commands ...).
+test-components: toolchain
+    cargo build --release --target {{wasm_target}} --manifest-path tests/components/Cargo.toml
+
+# Lints as CI would run them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
