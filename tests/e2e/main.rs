@@ -1,4 +1,5 @@
 //! End-to-end tests: real `wasmpod` processes on loopback, spoken to over HTTP and the CLI.
 
 mod bad_input;
+mod cluster;
 mod foundation;

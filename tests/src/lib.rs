@@ -268,3 +268,186 @@ spec:
         component = component.display()
     )
 }
+
+/// A running process of ours that prints its addresses on stdout.
+pub struct Process {
+    child: Option<Child>,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Process {
+    pub fn spawn_command(command: Command) -> Process {
+        Process::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Process {
+        let mut child = command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wasmpod starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Process { child: Some(child), lines: rx }
+    }
+
+    /// The rest of the first stdout line that starts with `prefix`.
+    pub fn wait_line(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| panic!("no line starting with {prefix:?}"));
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.trim().to_string();
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
+    /// `kill -9`: no goodbye, no lease release.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The exit status, waiting at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A control plane alone (`wasmpod server`) and the workers that join it.
+pub struct MultiNode {
+    pub server: Process,
+    pub api: String,
+    pub join_token: String,
+    pub admin_token: String,
+    pub work: tempfile::TempDir,
+    pub workers: Vec<(String, Process, String)>,
+}
+
+impl MultiNode {
+    pub fn start() -> MultiNode {
+        let work = tempfile::tempdir().expect("tempdir");
+        let config = work.path().join("config");
+        let mut command = Command::new(wasmpod_bin());
+        command
+            .args(["server", "--api-addr", "127.0.0.1:0", "--node-grace-ms", "1500", "--data-dir"])
+            .arg(work.path().join("server"))
+            .env("WASMPOD_CONFIG", &config);
+        let server = Process::spawn(command);
+        let api = server.wait_line("API: ");
+        let join_token = server.wait_line("join token: ");
+        server.wait_line("client config: ");
+        let text = std::fs::read_to_string(&config).expect("client config written");
+        let admin_token = text
+            .lines()
+            .find_map(|l| l.strip_prefix("token: "))
+            .map(|t| t.trim().trim_matches('\'').trim_matches('"').to_string())
+            .expect("admin token in the client config");
+        MultiNode { server, api, join_token, admin_token, work, workers: Vec::new() }
+    }
+
+    pub fn worker_command(&self, name: &str, token: &str, extra: &[&str]) -> Command {
+        let mut command = Command::new(wasmpod_bin());
+        command
+            .args(["worker", "--join", &self.api, "--token", token, "--name", name])
+            .args(["--gateway-addr", "127.0.0.1:0", "--gateway-threads", "1", "--heartbeat-ms", "300", "--data-dir"])
+            .arg(self.work.path().join(format!("node-{name}")))
+            .args(extra);
+        command
+    }
+
+    /// Starts a worker and waits until it has joined; returns its gateway URL.
+    pub fn add_worker(&mut self, name: &str, extra: &[&str]) -> String {
+        let process = Process::spawn(self.worker_command(name, &self.join_token.clone(), extra));
+        let gateway = process.wait_line("gateway: ");
+        self.workers.push((name.to_string(), process, gateway.clone()));
+        gateway
+    }
+
+    pub fn worker(&mut self, name: &str) -> &mut Process {
+        &mut self.workers.iter_mut().find(|(n, _, _)| n == name).expect("worker exists").1
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(wasmpod_bin())
+            .args(args)
+            .env("WASMPOD_CONFIG", self.work.path().join("config"))
+            .env_remove("WASMPOD_SERVER")
+            .env_remove("WASMPOD_TOKEN")
+            .output()
+            .expect("wasmpod runs")
+    }
+
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "wasmpod {args:?} failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn apply(&self, name: &str, yaml: &str) -> String {
+        let path = self.work.path().join(name);
+        std::fs::write(&path, yaml).expect("write manifest");
+        self.cli_ok(&["apply", "-f", path.to_str().expect("utf-8")])
+    }
+
+    /// Items of a kind, read with the admin token.
+    pub fn items(&self, plural: &str) -> Vec<serde_json::Value> {
+        let client = reqwest::blocking::Client::new();
+        let body = client
+            .get(format!("{}/api/v1/{plural}", self.api))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .and_then(|r| r.text())
+            .unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        value["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Pods of `app` that are ready, with their node.
+    pub fn ready_pods(&self, app: &str) -> Vec<(String, String)> {
+        self.items("pods")
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == app && p["status"]["ready"] == true)
+            .map(|p| {
+                (
+                    p["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+                    p["spec"]["nodeName"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+}
