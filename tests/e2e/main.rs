@@ -3,3 +3,4 @@
 mod bad_input;
 mod cluster;
 mod foundation;
+mod limits;

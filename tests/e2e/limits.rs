@@ -1,0 +1,92 @@
+//! Crashing command pods restart with backoff; runaway guests are stopped while neighbours serve.
+
+use std::time::{Duration, Instant};
+use wasmpod_tests::{components, http_app, http_get, wait_until, Cluster};
+
+const WAIT: Duration = Duration::from_secs(40);
+
+#[test]
+fn crashing_command_pod_restarts_with_growing_backoff() {
+    let cluster = Cluster::up(&[]);
+    let yaml = format!(
+        r#"apiVersion: wasmpod.dev/v1
+kind: Deployment
+metadata: {{name: crasher}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: crasher}}}}
+  template:
+    metadata: {{labels: {{app: crasher}}}}
+    spec:
+      component: {}
+      env: [{{name: CRASH_MODE, value: exit}}, {{name: CRASH_AFTER_MS, value: "20"}}]
+"#,
+        components().crasher.display()
+    );
+    let out = cluster.apply("crasher.yaml", &yaml);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut delays = Vec::new();
+    let pod = wait_until("three restarts", WAIT, || {
+        let pods = cluster.items("pods");
+        let pod = pods.first()?.clone();
+        if let Some(message) = pod["status"]["message"].as_str() {
+            if let Some(ms) = message.split("restarting in ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse::<u64>().ok()) {
+                if delays.last() != Some(&ms) {
+                    delays.push(ms);
+                }
+            }
+        }
+        (pod["status"]["restartCount"].as_u64()? >= 3).then_some(pod)
+    });
+    assert_eq!(pod["status"]["lastTermination"]["exitCode"], 3, "{pod}");
+    assert!(delays.windows(2).all(|w| w[1] > w[0]), "backoff grows: {delays:?}");
+    assert!(delays.len() >= 2, "saw the backoff grow: {delays:?}");
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let logs = cluster.cli_ok(&["logs", &name]);
+    assert!(logs.matches("crasher starting").count() >= 3, "{logs}");
+    let table = cluster.cli_ok(&["get", "pods"]);
+    assert!(table.contains("CrashLoopBackOff") || table.contains("Running"), "{table}");
+}
+
+#[test]
+fn runaway_guests_are_stopped_while_a_neighbour_keeps_serving() {
+    let cluster = Cluster::up(&[]);
+    let c = components();
+    let misbehave = http_app("misbehave", &c.misbehave, 1, "/").replace(
+        "spec: {component:",
+        "spec: {requestTimeoutSeconds: 1, resources: {limits: {memory: 64Mi}}, component:",
+    );
+    cluster.apply("m.yaml", &misbehave);
+    cluster.apply("hello.yaml", &http_app("hello", &c.hello, 1, "/hello"));
+    cluster.wait_for_status("/ok", 200, WAIT);
+    cluster.wait_for_status("/hello", 200, WAIT);
+
+    let ingress = cluster.ingress.clone();
+    let looping = std::thread::spawn(move || {
+        let started = Instant::now();
+        (http_get(&format!("{ingress}/loop")).0, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(cluster.get("/hello").0, 200);
+        assert!(started.elapsed() < Duration::from_millis(900), "the neighbour answered while the loop ran");
+    }
+    let (status, elapsed) = looping.join().expect("loop request");
+    assert_eq!(status, 500, "the infinite loop is stopped");
+    assert!(elapsed < Duration::from_secs(10), "stopped near its 1 s limit, took {elapsed:?}");
+
+    assert_eq!(cluster.get("/alloc").0, 500, "unbounded allocation is stopped");
+    assert_eq!(cluster.get("/ok").0, 200, "the pod serves the next request");
+    assert_eq!(cluster.get("/hello").0, 200);
+    let pods = cluster.items("pods");
+    let name = pods
+        .iter()
+        .find(|p| p["metadata"]["labels"]["app"] == "misbehave")
+        .and_then(|p| p["metadata"]["name"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let logs = cluster.cli_ok(&["logs", &name]);
+    assert!(logs.contains("timed out") || logs.contains("interrupt"), "loop reported: {logs}");
+    assert!(logs.to_lowercase().contains("memory"), "allocation reported: {logs}");
+}
