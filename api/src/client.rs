@@ -76,6 +76,18 @@ pub struct BlobResponse {
     pub size: u64,
 }
 
+/// An event a node reports about one of its pods.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventReport {
+    pub involved_object: crate::ObjectReference,
+    #[serde(rename = "type")]
+    pub event_type: crate::EventType,
+    pub reason: String,
+    pub message: String,
+    pub source: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScaleRequest {
     pub replicas: u32,
@@ -234,6 +246,12 @@ impl Client {
         let path = Self::object_path(kind, object.namespace(), object.name());
         self.json(self.request(reqwest::Method::PUT, &path).json(object))
             .await
+    }
+
+    pub async fn report_event(&self, event: &EventReport) -> Result<(), ClientError> {
+        self.send(self.request(reqwest::Method::POST, "/api/v1/events").json(event))
+            .await
+            .map(|_| ())
     }
 
     pub async fn scale(&self, namespace: &str, name: &str, replicas: u32) -> Result<(), ClientError> {

@@ -1,14 +1,18 @@
 //! HTTP pods: a fresh store and instance per request from the pre-instantiated template (the
-//! `wasmtime serve` model). A guest failure answers `500` with a short plain-text body and a line
-//! in the pod logs; it never affects other requests.
+//! `wasmtime serve` model), or, when the pod opts in, an instance reused for several requests
+//! (see `reuse.rs`). A guest failure answers `500` with a short plain-text body and a line in the
+//! pod logs; it never affects other requests (and drops a reused instance).
 
 use crate::error::BoxError;
 use crate::failure;
+use crate::limits;
 use crate::outbound::BoxBody;
+use crate::reuse::{Instance, Reuse};
 use crate::state::{PodState, PodTemplate};
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Full};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -26,13 +30,34 @@ pub struct HttpPod {
 struct Inner {
     pre: ProxyPre<PodState>,
     template: PodTemplate,
+    /// Idle instances, when the pod reuses them.
+    reuse: Option<Arc<Reuse>>,
+    /// Instances created so far.
+    instances: AtomicU64,
 }
 
 impl HttpPod {
     pub(crate) fn new(pre: ProxyPre<PodState>, template: PodTemplate) -> HttpPod {
+        let reuse = Reuse::new(template.max_requests_per_instance);
         HttpPod {
-            inner: Arc::new(Inner { pre, template }),
+            inner: Arc::new(Inner {
+                pre,
+                template,
+                reuse,
+                instances: AtomicU64::new(0),
+            }),
         }
+    }
+
+    /// How many instances this pod has created: one per request, unless it reuses instances.
+    pub fn instances_created(&self) -> u64 {
+        self.inner.instances.load(Ordering::Relaxed)
+    }
+
+    /// Idle instances kept for reuse right now.
+    #[cfg(test)]
+    pub(crate) fn idle_instances(&self) -> usize {
+        self.inner.reuse.as_ref().map_or(0, |reuse| reuse.idle())
     }
 
     /// The pod's name.
@@ -45,10 +70,10 @@ impl HttpPod {
         &self.inner.template.logs
     }
 
-    /// Serves one request with a fresh instance. Instantiation and the guest's handler run in a
-    /// task spawned on the current tokio runtime, bounded by the pod's request timeout (epoch
-    /// deadline and wall clock). The guest's response is returned as soon as it sets it; its body
-    /// streams while the task runs on.
+    /// Serves one request with a fresh instance (or an idle one, when the pod reuses them).
+    /// Instantiation and the guest's handler run in a task spawned on the current tokio runtime,
+    /// bounded by the pod's request timeout (epoch deadline and wall clock). The guest's response
+    /// is returned as soon as it sets it; its body streams while the task runs on.
     pub async fn handle<B>(&self, req: http::Request<B>) -> http::Response<ResponseBody>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -56,14 +81,28 @@ impl HttpPod {
     {
         let inner = &self.inner;
         let timeout = inner.template.request_timeout;
-        let mut store = match inner.template.new_store(inner.pre.engine(), Some(timeout)) {
-            Ok(store) => store,
-            Err(e) => {
-                let msg = format!("cannot prepare the component's context: {e:#}");
-                inner.report(&msg);
-                return text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+        let idle = inner.reuse.as_ref().and_then(|reuse| reuse.take());
+        let (mut store, reused) = match idle {
+            Some(Instance {
+                mut store,
+                proxy,
+                served,
+            }) => {
+                limits::set_deadline(&mut store, Some(timeout));
+                (store, Some((proxy, served)))
             }
+            None => match inner.template.new_store(inner.pre.engine(), Some(timeout)) {
+                Ok(store) => (store, None),
+                Err(e) => {
+                    let msg = format!("cannot prepare the component's context: {e:#}");
+                    inner.report(&msg);
+                    return text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+                }
+            },
         };
+        store
+            .data_mut()
+            .set_trace_parent(req.headers().get("traceparent").cloned());
         let mut req = req.map(|body| body.map_err(body_error));
         if req.uri().authority().is_none() && !req.headers().contains_key(header::HOST) {
             req.headers_mut()
@@ -90,15 +129,35 @@ impl HttpPod {
 
         let pod = self.inner.clone();
         let task = tokio::spawn(async move {
+            let (proxy, served) = match reused {
+                Some((proxy, served)) => (Some(proxy), served),
+                None => (None, 0),
+            };
             let run = async {
-                let proxy = pod.pre.instantiate_async(&mut store).await?;
+                let proxy = match proxy {
+                    Some(proxy) => proxy,
+                    None => {
+                        pod.instances.fetch_add(1, Ordering::Relaxed);
+                        pod.pre.instantiate_async(&mut store).await?
+                    }
+                };
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, incoming, outparam)
-                    .await
+                    .await?;
+                wasmtime::Result::Ok(proxy)
             };
             match tokio::time::timeout(timeout, run).await {
-                Ok(Ok(())) => Ok(()),
+                Ok(Ok(proxy)) => {
+                    if let Some(reuse) = &pod.reuse {
+                        reuse.give_back(Instance {
+                            store,
+                            proxy,
+                            served: served + 1,
+                        });
+                    }
+                    Ok(())
+                }
                 Ok(Err(e)) => {
                     let msg = failure::describe(&e, Some(timeout));
                     tracing::debug!(pod = %pod.template.name, error = ?e, "guest failure");
@@ -204,5 +263,12 @@ pub fn text_response(status: StatusCode, text: &str) -> http::Response<ResponseB
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    // Marks answers wasmpod made itself (trap, timeout, no endpoint), not the guest.
+    response
+        .headers_mut()
+        .insert(WASMPOD_ERROR_HEADER, HeaderValue::from_static("1"));
     response
 }
+
+/// Set on responses produced by wasmpod rather than the guest; the gateway retries those.
+pub const WASMPOD_ERROR_HEADER: &str = "x-wasmpod-error";

@@ -8,7 +8,9 @@
 //!   one linker (WASI 0.2, `wasi:http`, `wasi:config`), an epoch ticker thread, and the on-disk
 //!   cache of compiled components ([`Runtime::load_component`]).
 //! - [`HttpPod`]: a `wasi:http/proxy` component; every request gets a fresh instance
-//!   ([`HttpPod::handle`]). A trap, timeout or memory-limit kill answers `500` and is logged.
+//!   ([`HttpPod::handle`]), unless the pod opts into instance reuse (isolation traded for speed:
+//!   up to `max_requests_per_instance` requests, one at a time, per instance). A trap, timeout or
+//!   memory-limit kill answers `500`, is logged and drops the instance.
 //! - [`CommandPod`]: a `wasi:cli/command` component run to completion ([`CommandPod::run`]).
 //! - [`PodRuntimeSpec`]: what a pod is granted (env, args, config, mounts, outbound origins) and
 //!   how it is limited (memory, request timeout). WASI contexts deny everything else; outgoing
@@ -26,18 +28,21 @@ mod inspect;
 mod limits;
 mod logs;
 mod outbound;
+mod reuse;
 mod spec;
 mod state;
 
 #[cfg(test)]
 mod pod_tests;
 #[cfg(test)]
+mod reuse_tests;
+#[cfg(test)]
 mod test_components;
 
 pub use command_pod::{CommandExit, CommandPod};
 pub use engine::{CompiledComponent, Runtime, RuntimeConfig};
 pub use error::{BoxError, InspectError, RuntimeError};
-pub use http_pod::{text_response, HttpPod, ResponseBody};
+pub use http_pod::{text_response, HttpPod, ResponseBody, WASMPOD_ERROR_HEADER};
 pub use inspect::{inspect_component, ComponentWorld};
 pub use limits::MemoryLimitExceeded;
 pub use logs::{PodLogs, DEFAULT_LOG_CAPACITY};

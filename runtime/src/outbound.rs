@@ -29,6 +29,9 @@ pub trait OutboundRouter: Send + Sync + 'static {
         &self,
         request: http::Request<BoxBody>,
     ) -> Result<RoutedFuture, http::Request<BoxBody>>;
+
+    /// Told when the pod's call to `target` (an origin) was denied, so it can be reported.
+    fn denied(&self, _target: &str) {}
 }
 
 /// One allowed origin: scheme, host (lower case) and port, or anything.
@@ -124,8 +127,21 @@ type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 type SendFuture =
     Box<dyn Future<Output = Result<(http::Response<BoxBody>, IoFuture), HttpError>> + Send>;
 
-/// The `WasiHttpHooks` of one store.
-pub(crate) struct EgressHooks(pub(crate) Arc<Egress>);
+/// The `WasiHttpHooks` of one store, with the W3C `traceparent` of the request it serves (if
+/// any), so the guest's outgoing calls continue the caller's trace without the guest's help.
+pub(crate) struct EgressHooks(pub(crate) Arc<Egress>, pub(crate) Option<http::HeaderValue>);
+
+/// `traceparent` for a call made while serving `parent`: same trace id, a new span id.
+fn child_traceparent(parent: &http::HeaderValue) -> Option<http::HeaderValue> {
+    let text = parent.to_str().ok()?;
+    let mut parts = text.split('-');
+    let (version, trace, _span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if version.len() != 2 || trace.len() != 32 || flags.len() != 2 {
+        return None;
+    }
+    let span: String = rand::random::<[u8; 8]>().iter().map(|b| format!("{b:02x}")).collect();
+    http::HeaderValue::from_str(&format!("{version}-{trace}-{span}-{flags}")).ok()
+}
 
 impl WasiHttpHooks for EgressHooks {
     fn send_request(
@@ -136,6 +152,14 @@ impl WasiHttpHooks for EgressHooks {
     ) -> SendFuture {
         drop(fut);
         let egress = &self.0;
+        let mut request = request;
+        if let Some(parent) = &self.1 {
+            if !request.headers().contains_key("traceparent") {
+                if let Some(child) = child_traceparent(parent) {
+                    request.headers_mut().insert("traceparent", child);
+                }
+            }
+        }
         let request = match &egress.router {
             Some(router) => match router.route(request) {
                 Ok(routed) => {
@@ -164,6 +188,9 @@ impl WasiHttpHooks for EgressHooks {
             "outbound request to {target} denied (not in allowed outbound hosts)"
         ));
         tracing::info!(pod = %egress.pod, %target, "outbound request denied");
+        if let Some(router) = &egress.router {
+            router.denied(&target);
+        }
         Box::new(async { Err(HttpError::HttpRequestDenied) })
     }
 }

@@ -30,6 +30,11 @@ pub struct PodRuntimeSpec {
     pub allowed_outbound_hosts: Vec<String>,
     /// The service-mesh hook, consulted before the allow-list for every outgoing request.
     pub outbound: Option<Arc<dyn OutboundRouter>>,
+    /// HTTP pods: how many requests one instance may serve, one after the other, before it is
+    /// dropped. 1 (the default) gives every request a fresh instance; more trades isolation for
+    /// speed (guest state carries over between requests; a trap still drops the instance). Must
+    /// be at least 1. Command pods ignore it.
+    pub max_requests_per_instance: u32,
 }
 
 impl PodRuntimeSpec {
@@ -45,6 +50,7 @@ impl PodRuntimeSpec {
             request_timeout: Duration::from_secs(30),
             allowed_outbound_hosts: Vec::new(),
             outbound: None,
+            max_requests_per_instance: 1,
         }
     }
 }
@@ -64,6 +70,7 @@ impl std::fmt::Debug for PodRuntimeSpec {
             .field("request_timeout", &self.request_timeout)
             .field("allowed_outbound_hosts", &self.allowed_outbound_hosts)
             .field("outbound", &self.outbound.is_some())
+            .field("max_requests_per_instance", &self.max_requests_per_instance)
             .finish()
     }
 }

@@ -42,6 +42,13 @@ impl WasiHttpView for PodState {
     }
 }
 
+impl PodState {
+    /// The `traceparent` of the request this store serves, continued on outgoing calls.
+    pub(crate) fn set_trace_parent(&mut self, parent: Option<http::HeaderValue>) {
+        self.hooks.1 = parent;
+    }
+}
+
 fn config_view(state: &mut PodState) -> WasiConfig<'_> {
     WasiConfig::from(&*state.config)
 }
@@ -65,6 +72,7 @@ pub(crate) struct PodTemplate {
     mounts: Vec<crate::Mount>,
     memory_cap: u64,
     pub(crate) request_timeout: Duration,
+    pub(crate) max_requests_per_instance: u32,
     egress: Arc<Egress>,
     pub(crate) logs: PodLogs,
 }
@@ -90,6 +98,11 @@ impl PodTemplate {
                 "request timeout must be above zero".into(),
             ));
         }
+        if spec.max_requests_per_instance == 0 {
+            return Err(RuntimeError::InvalidSpec(
+                "max requests per instance must be at least 1".into(),
+            ));
+        }
         let egress = Egress::new(
             &spec.name,
             &spec.allowed_outbound_hosts,
@@ -110,6 +123,7 @@ impl PodTemplate {
             mounts: spec.mounts,
             memory_cap,
             request_timeout: spec.request_timeout,
+            max_requests_per_instance: spec.max_requests_per_instance,
             egress: Arc::new(egress),
             logs,
         })
@@ -141,7 +155,7 @@ impl PodTemplate {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            hooks: EgressHooks(self.egress.clone()),
+            hooks: EgressHooks(self.egress.clone(), None),
             config: self.config.clone(),
             limiter: MemoryLimiter::new(self.memory_cap),
         };

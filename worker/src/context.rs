@@ -6,7 +6,8 @@ use crate::components::Components;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
-use wasmpod_api::{Client, ObjectKey};
+use wasmpod_api::client::EventReport;
+use wasmpod_api::{Client, EventType, ObjectKey, ObjectReference};
 use wasmpod_runtime::{HttpPod, OutboundRouter, PodLogs, Runtime, DEFAULT_LOG_CAPACITY};
 
 pub struct NodeContext {
@@ -18,8 +19,11 @@ pub struct NodeContext {
     pub backoff: BackoffPolicy,
     logs: Mutex<HashMap<ObjectKey, PodLogs>>,
     /// Builds the service-call router for a pod of one namespace.
-    pub outbound: Box<dyn Fn(&str) -> Arc<dyn OutboundRouter> + Send + Sync>,
+    pub outbound: OutboundFactory,
 }
+
+/// Builds the service-call router of one pod (namespace, pod name).
+pub type OutboundFactory = Box<dyn Fn(&str, &str) -> Arc<dyn OutboundRouter> + Send + Sync>;
 
 impl NodeContext {
     pub fn new(
@@ -28,7 +32,7 @@ impl NodeContext {
         runtime: Runtime,
         components: Components,
         backoff: BackoffPolicy,
-        outbound: Box<dyn Fn(&str) -> Arc<dyn OutboundRouter> + Send + Sync>,
+        outbound: OutboundFactory,
     ) -> NodeContext {
         NodeContext {
             node,
@@ -58,6 +62,27 @@ impl NodeContext {
 
     pub fn forget_logs(&self, key: &ObjectKey) {
         self.logs.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+
+    /// Reports an event about a pod (in the background; events are advisory).
+    pub fn event(&self, pod: &ObjectKey, event_type: EventType, reason: &str, message: impl Into<String>) {
+        let report = EventReport {
+            involved_object: ObjectReference {
+                kind: "Pod".into(),
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+            },
+            event_type,
+            reason: reason.to_string(),
+            message: message.into(),
+            source: format!("node/{}", self.node),
+        };
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            if let Err(error) = client.report_event(&report).await {
+                tracing::debug!(%error, "could not report event");
+            }
+        });
     }
 }
 

@@ -11,6 +11,7 @@ mod context;
 pub mod gateway;
 mod pod_task;
 mod pods;
+mod probes;
 pub mod reflector;
 
 use arc_swap::ArcSwap;
@@ -93,8 +94,15 @@ impl Worker {
 
         let table = Arc::new(ArcSwap::from_pointee(gateway::table::RoutingTable::default()));
         let router_table = table.clone();
-        let outbound = Box::new(move |namespace: &str| -> Arc<dyn OutboundRouter> {
-            Arc::new(gateway::ServiceRouter { table: router_table.clone(), namespace: namespace.to_string() })
+        let (router_client, router_node) = (client.clone(), config.name.to_string());
+        let outbound = Box::new(move |namespace: &str, pod: &str| -> Arc<dyn OutboundRouter> {
+            Arc::new(gateway::ServiceRouter {
+                table: router_table.clone(),
+                namespace: namespace.to_string(),
+                pod: pod.to_string(),
+                client: router_client.clone(),
+                node: router_node.clone(),
+            })
         });
         let components = components::Components::new(config.data_dir.join("components"), client.clone(), runtime.clone());
         let ctx = Arc::new(NodeContext::new(

@@ -11,14 +11,16 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::{Kind, ObjectKey, Pod, PodPhase, PodStatus, RestartPolicy, Termination};
-use wasmpod_runtime::{CommandExit, CommandPod, ComponentWorld, PodRuntimeSpec};
+use crate::probes::ProbeRunner;
+use wasmpod_api::EventType;
+use wasmpod_runtime::{CommandExit, CommandPod, ComponentWorld, HttpPod, PodRuntimeSpec};
 
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum State {
     Pulling,
     Starting(Loaded),
-    Serving,
+    Serving { http: HttpPod, loaded: Loaded },
     Running { command: CommandPod, loaded: Loaded, started: Instant },
     BackOff { delay: Duration, then: Box<State> },
     Finished,
@@ -62,7 +64,8 @@ impl PodTask {
         match state {
             State::Pulling => self.pull().await,
             State::Starting(loaded) => self.start(loaded).await,
-            State::Serving | State::Finished => std::future::pending().await,
+            State::Serving { http, loaded } => self.serve(http, loaded).await,
+            State::Finished => std::future::pending().await,
             State::Running { command, loaded, started } => self.run_command(command, loaded, started).await,
             State::BackOff { delay, then } => {
                 tokio::time::sleep(delay).await;
@@ -91,7 +94,7 @@ impl PodTask {
         runtime.memory_limit_bytes = spec.resources.limits.memory_bytes();
         runtime.request_timeout = spec.request_timeout_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         runtime.allowed_outbound_hosts = spec.allowed_outbound_hosts.clone();
-        runtime.outbound = Some((self.ctx.outbound)(&self.key.namespace));
+        runtime.outbound = Some((self.ctx.outbound)(&self.key.namespace, &self.key.name));
         runtime
     }
 
@@ -100,17 +103,21 @@ impl PodTask {
         match loaded.world {
             ComponentWorld::Http => match self.ctx.runtime.http_pod(&loaded.component, self.runtime_spec(), logs) {
                 Ok(http) => {
-                    self.ctx.local.insert(self.key.clone(), http);
+                    self.ctx.local.insert(self.key.clone(), http.clone());
                     self.status.start_time = Some(Utc::now());
-                    self.set(PodPhase::Running, true, None, None).await;
+                    // With a readiness probe the pod earns its traffic; without one it has it now.
+                    let ready = self.pod.spec.readiness_probe.is_none();
+                    self.set(PodPhase::Running, ready, None, None).await;
+                    self.ctx.event(&self.key, EventType::Normal, "Started", "serving requests");
                     tracing::info!("serving");
-                    State::Serving
+                    State::Serving { http, loaded }
                 }
                 Err(e) => self.fail_start("ComponentError", e.to_string(), State::Starting(loaded)).await,
             },
             ComponentWorld::Command => match self.ctx.runtime.command_pod(&loaded.component, self.runtime_spec(), logs) {
                 Ok(command) => {
                     self.status.start_time = Some(Utc::now());
+                    self.ctx.event(&self.key, EventType::Normal, "Started", "command started");
                     self.set(PodPhase::Running, true, None, None).await;
                     State::Running { command, loaded, started: Instant::now() }
                 }
@@ -141,8 +148,52 @@ impl PodTask {
         }
         let delay = self.backoff.after_crash(started);
         let text = format!("{message}; restarting in {} ms", delay.as_millis());
+        self.ctx.event(&self.key, EventType::Warning, "BackOff", text.clone());
         self.set(PodPhase::Running, false, Some("CrashLoopBackOff"), Some(text)).await;
         State::BackOff { delay, then: Box::new(State::Starting(loaded)) }
+    }
+
+    /// Runs the probes of a serving HTTP pod: readiness moves it in and out of its services'
+    /// endpoints, failing liveness restarts it.
+    async fn serve(&mut self, http: HttpPod, loaded: Loaded) -> State {
+        let mut readiness = self.pod.spec.readiness_probe.clone().map(ProbeRunner::new);
+        let mut liveness = self.pod.spec.liveness_probe.clone().map(ProbeRunner::new);
+        if readiness.is_none() && liveness.is_none() {
+            return std::future::pending().await;
+        }
+        let started = Instant::now();
+        loop {
+            let next = [readiness.as_ref(), liveness.as_ref()].into_iter().flatten().map(|r| r.next).min();
+            if let Some(next) = next {
+                tokio::time::sleep_until(next).await;
+            }
+            if let Some(r) = readiness.as_mut().filter(|r| r.next <= Instant::now()) {
+                if let Some(ready) = r.run(&http).await {
+                    let (reason, message) = if ready {
+                        (None, None)
+                    } else {
+                        let text = format!("readiness probe {} failed {} times", r.probe.http_get.path, r.failures());
+                        self.ctx.event(&self.key, EventType::Warning, "Unhealthy", text.clone());
+                        (Some("NotReady"), Some(text))
+                    };
+                    self.set(PodPhase::Running, ready, reason, message).await;
+                }
+            }
+            if let Some(l) = liveness.as_mut().filter(|l| l.next <= Instant::now()) {
+                if l.run(&http).await == Some(false) {
+                    let text = format!("liveness probe {} failed {} times; restarting", l.probe.http_get.path, l.failures());
+                    tracing::warn!(%text, "pod unhealthy");
+                    self.ctx.event(&self.key, EventType::Warning, "Killing", text.clone());
+                    self.ctx.logs(&self.key).append_line(&format!("wasmpod: {text}"));
+                    self.ctx.local.remove(&self.key);
+                    self.status.last_termination =
+                        Some(Termination { reason: "LivenessProbeFailed".into(), exit_code: None, finished_at: Utc::now() });
+                    self.set(PodPhase::Running, false, Some("LivenessProbeFailed"), Some(text)).await;
+                    let delay = self.backoff.after_crash(started);
+                    return State::BackOff { delay, then: Box::new(State::Starting(loaded)) };
+                }
+            }
+        }
     }
 
     /// A pod that cannot start waits and tries again, like a container image that fails to pull.

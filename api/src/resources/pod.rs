@@ -33,6 +33,66 @@ pub struct PodSpec {
     /// Longest a single request (or, for command pods, nothing) may run; default 30.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout_seconds: Option<u64>,
+    /// Not ready -> no traffic from services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
+    /// Failing -> the pod is restarted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<Probe>,
+}
+
+/// An HTTP probe, as in Kubernetes: `httpGet.path` is requested from the pod itself; a status
+/// in 200..400 within `timeoutSeconds` is a success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Probe {
+    pub http_get: HttpGetAction,
+    #[serde(default)]
+    pub initial_delay_seconds: u64,
+    #[serde(default = "default_period")]
+    pub period_seconds: u64,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    #[serde(default = "default_success_threshold")]
+    pub success_threshold: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpGetAction {
+    pub path: String,
+}
+
+fn default_period() -> u64 {
+    10
+}
+fn default_timeout() -> u64 {
+    1
+}
+fn default_failure_threshold() -> u32 {
+    3
+}
+fn default_success_threshold() -> u32 {
+    1
+}
+
+impl Probe {
+    fn validate(&self, field: &str) -> Result<(), ValidationError> {
+        if !self.http_get.path.starts_with('/') {
+            return Err(ValidationError::new(format!("{field}.httpGet.path"), "must start with '/'"));
+        }
+        for (name, value) in [("periodSeconds", self.period_seconds), ("timeoutSeconds", self.timeout_seconds)] {
+            if value == 0 {
+                return Err(ValidationError::new(format!("{field}.{name}"), "must be at least 1"));
+            }
+        }
+        if self.failure_threshold == 0 || self.success_threshold == 0 {
+            return Err(ValidationError::new(format!("{field}"), "thresholds must be at least 1"));
+        }
+        Ok(())
+    }
 }
 
 impl PodSpec {
@@ -52,6 +112,12 @@ impl PodSpec {
             }
         }
         self.resources.validate(&format!("{field}.resources"))?;
+        if let Some(p) = &self.readiness_probe {
+            p.validate(&format!("{field}.readinessProbe"))?;
+        }
+        if let Some(p) = &self.liveness_probe {
+            p.validate(&format!("{field}.livenessProbe"))?;
+        }
         if self.request_timeout_seconds == Some(0) {
             return Err(ValidationError::new(
                 format!("{field}.requestTimeoutSeconds"),

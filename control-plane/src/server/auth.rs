@@ -43,6 +43,9 @@ fn node_may(method: &Method, path: &str) -> bool {
     if method == Method::GET || method == Method::HEAD {
         return true;
     }
+    if method == Method::POST && path == "/api/v1/events" {
+        return true;
+    }
     if method != Method::PUT {
         return false;
     }

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/apply", post(apply::apply))
         .route("/api/v1/blobs", post(blobs::upload))
         .route("/api/v1/blobs/{digest}", get(blobs::download).head(blobs::exists))
+        .route("/api/v1/events", post(objects::report_event).get(objects::list_events))
         .route("/api/v1/{plural}", get(objects::list_or_watch))
         .route(
             "/api/v1/{plural}/{name}",

@@ -49,6 +49,27 @@ pub async fn list_or_watch(
     Ok(Json(ListResponse { items, revision }).into_response())
 }
 
+/// `GET /api/v1/events`: the same as for every other kind (the route exists for POST).
+pub async fn list_events(
+    state: State<AppState>,
+    query: Query<ObjectQuery>,
+) -> Result<Response, ApiError> {
+    list_or_watch(state, Path("events".to_string()), query).await
+}
+
+/// Nodes report what happens to their pods (started, crashed, probe failures, denied egress).
+pub async fn report_event(
+    State(state): State<AppState>,
+    payload: Result<Json<wasmpod_api::client::EventReport>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let report = body(payload)?;
+    let o = &report.involved_object;
+    let kind = Kind::from_kind(&o.kind).ok_or_else(|| ApiError::invalid(format!("involvedObject.kind: unknown kind {:?}", o.kind)))?;
+    let key = ObjectKey::new(kind, &o.namespace, &o.name);
+    state.registry.record_event(&key, report.event_type, &report.reason, &report.message, &report.source);
+    Ok(Json(serde_json::json!({"recorded": key.to_string()})))
+}
+
 pub async fn get_object(
     State(state): State<AppState>,
     Path((plural, name)): Path<(String, String)>,

@@ -11,6 +11,10 @@ use wasmpod_runtime::{BoxBody, OutboundRouter, RoutedFuture};
 pub struct ServiceRouter {
     pub table: Arc<ArcSwap<RoutingTable>>,
     pub namespace: String,
+    /// The pod whose calls this routes (for events).
+    pub pod: String,
+    pub client: wasmpod_api::Client,
+    pub node: String,
 }
 
 /// The `namespace/name` a host names, if it has a service form.
@@ -38,6 +42,24 @@ impl OutboundRouter for ServiceRouter {
             return Err(request);
         };
         Ok(Box::pin(async move { Ok(proxy::dispatch(endpoints, request, true).await) }))
+    }
+
+    fn denied(&self, target: &str) {
+        let report = wasmpod_api::client::EventReport {
+            involved_object: wasmpod_api::ObjectReference {
+                kind: "Pod".into(),
+                namespace: self.namespace.clone(),
+                name: self.pod.clone(),
+            },
+            event_type: wasmpod_api::EventType::Warning,
+            reason: "EgressDenied".into(),
+            message: format!("outbound request to {target} denied: not a service and not in allowedOutboundHosts"),
+            source: format!("node/{}", self.node),
+        };
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let _ = client.report_event(&report).await;
+        });
     }
 }
 

@@ -30,12 +30,42 @@ where
     req.map(|b| b.map_err(HttpError::from).boxed_unsync())
 }
 
-pub async fn handle(table: Arc<RoutingTable>, req: Request<BoxBody>) -> Response<BoxBody> {
+/// A new W3C trace context for a request that arrives without one.
+fn new_traceparent() -> HeaderValue {
+    let trace: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
+    let span: String = rand::random::<[u8; 8]>().iter().map(|b| format!("{b:02x}")).collect();
+    HeaderValue::from_str(&format!("00-{trace}-{span}-01")).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn trace_id(traceparent: &HeaderValue) -> &str {
+    traceparent.to_str().ok().and_then(|t| t.split('-').nth(1)).unwrap_or_default()
+}
+
+/// Serves one request arriving at the gateway, in a span carrying its trace id.
+pub async fn handle(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<BoxBody> {
+    let traceparent = match req.headers().get(TRACEPARENT) {
+        Some(tp) => tp.clone(),
+        None => {
+            let tp = new_traceparent();
+            req.headers_mut().insert(TRACEPARENT, tp.clone());
+            tp
+        }
+    };
+    let span = tracing::debug_span!("request", trace_id = trace_id(&traceparent), method = %req.method(), path = req.uri().path());
+    let mut response = tracing::Instrument::instrument(route(table, req), span.clone()).await;
+    span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "served"));
+    response.headers_mut().insert(TRACEPARENT, traceparent);
+    response
+}
+
+const TRACEPARENT: &str = "traceparent";
+
+async fn route(table: Arc<RoutingTable>, req: Request<BoxBody>) -> Response<BoxBody> {
     if let Some(service) = req.headers().get(FORWARDED_SERVICE) {
         let service = service.to_str().unwrap_or_default().to_string();
         return match table.service(&service) {
             Some(endpoints) if !endpoints.local.is_empty() => dispatch(endpoints.clone(), req, false).await,
-            _ => text_response(StatusCode::SERVICE_UNAVAILABLE, &format!("service {service} has no ready endpoint on this node\n")),
+            _ => text_response(StatusCode::SERVICE_UNAVAILABLE, &format!("service {service} has no ready endpoint on this node")),
         };
     }
     let host = req
@@ -49,26 +79,69 @@ pub async fn handle(table: Arc<RoutingTable>, req: Request<BoxBody>) -> Response
         Some(rule) => dispatch(rule.endpoints.clone(), req, true).await,
         None => text_response(
             StatusCode::NOT_FOUND,
-            &format!("no ingress rule matches host {host:?} and path {:?}\n", req.uri().path()),
+            &format!("no ingress rule matches host {host:?} and path {:?}", req.uri().path()),
         ),
     }
 }
 
 /// Sends `req` to one endpoint of `endpoints`: a local replica if there is one, else (when
 /// allowed) another node's gateway.
+/// A failed attempt of an idempotent request with no body is retried once on another replica.
 pub async fn dispatch(endpoints: Arc<Endpoints>, req: Request<BoxBody>, allow_remote: bool) -> Response<BoxBody> {
-    if !endpoints.local.is_empty() {
-        let pod = &endpoints.local[endpoints.pick(endpoints.local.len())];
-        return pod.handle(req).await;
+    let choices = if !endpoints.local.is_empty() {
+        endpoints.local.len()
+    } else if allow_remote {
+        endpoints.remote.len()
+    } else {
+        0
+    };
+    if choices == 0 {
+        return text_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("service {} has no ready endpoints", endpoints.service),
+        );
     }
-    if allow_remote && !endpoints.remote.is_empty() {
-        let gateway = endpoints.remote[endpoints.pick(endpoints.remote.len())].clone();
-        return forward(&gateway, &endpoints.service, req).await;
+    let first = endpoints.pick(choices);
+    let replay = (choices > 1 && retryable(&req)).then(|| replayable(&req));
+    let response = attempt(&endpoints, first, req).await;
+    match replay {
+        Some(Some(again)) if failed(&response) => {
+            tracing::debug!(service = %endpoints.service, status = response.status().as_u16(), "retrying on another replica");
+            attempt(&endpoints, (first + 1) % choices, again).await
+        }
+        _ => response,
     }
-    text_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &format!("service {} has no ready endpoints\n", endpoints.service),
-    )
+}
+
+async fn attempt(endpoints: &Endpoints, choice: usize, req: Request<BoxBody>) -> Response<BoxBody> {
+    match endpoints.local.get(choice) {
+        Some(pod) if !endpoints.local.is_empty() => pod.handle(req).await,
+        _ => match endpoints.remote.get(choice) {
+            Some(gateway) => forward(gateway, &endpoints.service, req).await,
+            None => text_response(StatusCode::SERVICE_UNAVAILABLE, "no endpoint"),
+        },
+    }
+}
+
+fn retryable(req: &Request<BoxBody>) -> bool {
+    use http::Method;
+    use http_body::Body;
+    matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE)
+        && req.body().is_end_stream()
+}
+
+/// A copy of a request without a body, for the retry.
+fn replayable(req: &Request<BoxBody>) -> Option<Request<BoxBody>> {
+    let mut builder = Request::builder().method(req.method().clone()).uri(req.uri().clone()).version(req.version());
+    if let Some(headers) = builder.headers_mut() {
+        *headers = req.headers().clone();
+    }
+    builder.body(http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync()).ok()
+}
+
+/// The replica failed (a trap, the runtime's 5xx, an unreachable node), not the guest's own answer.
+fn failed(response: &Response<BoxBody>) -> bool {
+    response.status().is_server_error() && response.headers().contains_key(wasmpod_runtime::WASMPOD_ERROR_HEADER)
 }
 
 async fn forward(gateway: &str, service: &str, req: Request<BoxBody>) -> Response<BoxBody> {
@@ -76,7 +149,7 @@ async fn forward(gateway: &str, service: &str, req: Request<BoxBody>) -> Respons
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri: Uri = match format!("{gateway}{path}").parse() {
         Ok(uri) => uri,
-        Err(_) => return text_response(StatusCode::BAD_GATEWAY, "cannot build the forwarding URL\n"),
+        Err(_) => return text_response(StatusCode::BAD_GATEWAY, "cannot build the forwarding URL"),
     };
     if !parts.headers.contains_key(header::HOST) {
         if let Some(authority) = parts.uri.authority() {
@@ -94,7 +167,7 @@ async fn forward(gateway: &str, service: &str, req: Request<BoxBody>) -> Respons
         Ok(response) => response.map(|b| b.map_err(HttpError::from).boxed_unsync()),
         Err(error) => {
             tracing::warn!(%gateway, %service, %error, "forwarding failed");
-            text_response(StatusCode::BAD_GATEWAY, &format!("node {gateway} did not answer for service {service}\n"))
+            text_response(StatusCode::BAD_GATEWAY, &format!("node {gateway} did not answer for service {service}"))
         }
     }
 }
