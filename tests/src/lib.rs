@@ -27,6 +27,8 @@ pub fn repo_root() -> PathBuf {
 /// The wasm components the tests deploy, built once per test run.
 pub struct Components {
     pub hello: PathBuf,
+    pub frontend: PathBuf,
+    pub backend: PathBuf,
     pub misbehave: PathBuf,
     pub crasher: PathBuf,
 }
@@ -48,10 +50,12 @@ pub fn components() -> &'static Components {
         let tests = root.join("tests/components");
         let c = Components {
             hello: samples.join("target/wasm32-wasip2/release/hello.wasm"),
+            frontend: samples.join("target/wasm32-wasip2/release/frontend.wasm"),
+            backend: samples.join("target/wasm32-wasip2/release/backend.wasm"),
             misbehave: tests.join("target/wasm32-wasip2/release/misbehave.wasm"),
             crasher: tests.join("target/wasm32-wasip2/release/crasher.wasm"),
         };
-        if !c.hello.exists() {
+        if !c.hello.exists() || !c.frontend.exists() || !c.backend.exists() {
             build_wasm(&samples.join("Cargo.toml"));
         }
         if !c.misbehave.exists() || !c.crasher.exists() {
@@ -214,6 +218,25 @@ impl Drop for Cluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// The frontend/backend sample's manifest with absolute component paths.
+pub fn frontend_backend() -> String {
+    let text = std::fs::read_to_string(repo_root().join("sample-services/frontend/deploy.yaml")).expect("sample manifest");
+    let release = repo_root().join("sample-services/target/wasm32-wasip2/release/");
+    text.replace("../target/wasm32-wasip2/release/", &release.display().to_string())
+}
+
+/// GET with a Host header: (status, body).
+pub fn http_get_host(url: &str, host: &str) -> (u16, String) {
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    match client.get(url).header("host", host).send() {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.text().unwrap_or_default())
+        }
+        Err(e) => (0, e.to_string()),
     }
 }
 

@@ -94,6 +94,7 @@ impl PodTask {
         runtime.memory_limit_bytes = spec.resources.limits.memory_bytes();
         runtime.request_timeout = spec.request_timeout_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         runtime.allowed_outbound_hosts = spec.allowed_outbound_hosts.clone();
+        runtime.max_requests_per_instance = spec.instance_reuse.map_or(1, |r| r.max_requests);
         runtime.outbound = Some((self.ctx.outbound)(&self.key.namespace, &self.key.name));
         runtime
     }

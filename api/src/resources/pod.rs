@@ -33,12 +33,24 @@ pub struct PodSpec {
     /// Longest a single request (or, for command pods, nothing) may run; default 30.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout_seconds: Option<u64>,
+    /// HTTP pods: let one instance serve several requests (isolation traded for speed). Absent:
+    /// every request gets a fresh instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_reuse: Option<InstanceReuse>,
     /// Not ready -> no traffic from services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_probe: Option<Probe>,
     /// Failing -> the pod is restarted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_probe: Option<Probe>,
+}
+
+/// Opt-in instance reuse: one instance serves up to `max_requests` requests, one at a time; a
+/// trap drops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstanceReuse {
+    pub max_requests: u32,
 }
 
 /// An HTTP probe, as in Kubernetes: `httpGet.path` is requested from the pod itself; a status
@@ -121,6 +133,12 @@ impl PodSpec {
         if self.request_timeout_seconds == Some(0) {
             return Err(ValidationError::new(
                 format!("{field}.requestTimeoutSeconds"),
+                "must be at least 1",
+            ));
+        }
+        if self.instance_reuse.is_some_and(|r| r.max_requests == 0) {
+            return Err(ValidationError::new(
+                format!("{field}.instanceReuse.maxRequests"),
                 "must be at least 1",
             ));
         }
