@@ -30,3 +30,8 @@ test-components: toolchain
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+
+# `just bench 10000` for 10,000 idle deployments; flags: `python3 bench/bench.py --help`.
+# Benchmark against `wasmtime serve` and axum, deploy, restart, scheduling, density -> bench/results/.
+bench density="1000" *ARGS: toolchain
+    python3 bench/bench.py --density {{density}} {{ARGS}}

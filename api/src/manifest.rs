@@ -12,6 +12,7 @@ use thiserror::Error;
 
 /// A resource a user may write in a manifest.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant, reason = "few of these exist at a time; boxing would only add noise")]
 pub enum UserObject {
     Deployment(Deployment),
     Service(Service),
@@ -116,7 +117,7 @@ impl From<ValidationError> for DocumentError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{document}: {error}")]
 pub struct ManifestError {
-    pub document: DocumentRef,
+    pub document: Box<DocumentRef>,
     pub error: DocumentError,
 }
 
@@ -143,7 +144,7 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<ManifestDocument>
             Ok(v) => v,
             Err(e) => {
                 return Err(ManifestError {
-                    document,
+                    document: Box::new(document),
                     error: DocumentError::Yaml(e.to_string()),
                 })
             }
@@ -161,19 +162,19 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<ManifestDocument>
             Ok(j) => j,
             Err(e) => {
                 return Err(ManifestError {
-                    document,
+                    document: Box::new(document),
                     error: DocumentError::Yaml(e.to_string()),
                 })
             }
         };
         let object = from_value(json).map_err(|error| ManifestError {
-            document: document.clone(),
+            document: Box::new(document.clone()),
             error,
         })?;
         let key = (object.kind(), object.namespace().to_string(), object.name().to_string());
         if !seen.insert(key) {
             return Err(ManifestError {
-                document,
+                document: Box::new(document),
                 error: DocumentError::Field {
                     field: "metadata.name".into(),
                     message: format!(

@@ -53,7 +53,7 @@ pub fn format_memory(bytes: u64) -> String {
 }
 
 pub fn format_cpu(millis: u64) -> String {
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         (millis / 1000).to_string()
     } else {
         format!("{millis}m")

@@ -135,11 +135,15 @@ pub(crate) struct EgressHooks(pub(crate) Arc<Egress>, pub(crate) Option<http::He
 fn child_traceparent(parent: &http::HeaderValue) -> Option<http::HeaderValue> {
     let text = parent.to_str().ok()?;
     let mut parts = text.split('-');
-    let (version, trace, _span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (version, trace, _span, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     if version.len() != 2 || trace.len() != 32 || flags.len() != 2 {
         return None;
     }
-    let span: String = rand::random::<[u8; 8]>().iter().map(|b| format!("{b:02x}")).collect();
+    let span: String = rand::random::<[u8; 8]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     http::HeaderValue::from_str(&format!("{version}-{trace}-{span}-{flags}")).ok()
 }
 

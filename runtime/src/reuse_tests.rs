@@ -21,7 +21,12 @@ async fn call(pod: &HttpPod, path: &str) -> (u16, String) {
         .expect("request");
     let response = pod.handle(req).await;
     let status = response.status().as_u16();
-    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -62,7 +67,11 @@ async fn trap_drops_a_reused_instance_and_the_next_request_gets_a_fresh_one() {
     let (status, body) = call(&pod, "/trap").await;
     assert_eq!(status, 500);
     assert!(body.starts_with("component trapped:"), "{body}");
-    assert_eq!(pod.instances_created(), 1, "the trap ran in the reused instance");
+    assert_eq!(
+        pod.instances_created(),
+        1,
+        "the trap ran in the reused instance"
+    );
     assert_eq!(pod.idle_instances(), 0, "the trapped instance is gone");
     assert_eq!(call(&pod, "/ok").await.0, 200);
     assert_eq!(pod.instances_created(), 2);

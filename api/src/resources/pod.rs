@@ -101,7 +101,7 @@ impl Probe {
             }
         }
         if self.failure_threshold == 0 || self.success_threshold == 0 {
-            return Err(ValidationError::new(format!("{field}"), "thresholds must be at least 1"));
+            return Err(ValidationError::new(field.to_string(), "thresholds must be at least 1"));
         }
         Ok(())
     }

@@ -95,7 +95,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
         }
     }
     pods.retain(|p| p.spec.node_name.is_none() && occupies(p));
-    pods.sort_by(|a, b| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp));
+    pods.sort_by_key(|p| p.metadata.creation_timestamp);
     let mut writes = Vec::new();
     let mut events = Vec::new();
     for mut pod in pods {

@@ -1,0 +1,618 @@
+#!/usr/bin/env python3
+"""`just bench`: wasmpod against `wasmtime serve` 48.0.8 and a native axum hello, on this machine.
+
+Installs what it needs (wrk, wasmtime-cli 48.0.8 under bench/cache/wasmtime, the release build of
+wasmpod, the sample and test components, bench/axum-hello), then measures:
+
+- throughput: the same `wrk -t1 -cC -dDs --latency` load against every server, interleaved, for
+  R rounds; median req/s, p50/p99 latency, and server CPU per request from /proc/PID/stat
+  ((utime + stime) delta / requests; for wasmpod the whole `wasmpod up` process);
+- a same-node service call (ingress -> frontend -> backend, in process) against the backend called
+  directly through ingress (`wrk -c1`, p50);
+- deploy -> first 200 OK with a warm compile cache;
+- time from a crashing command pod's trap to its restart, the backoff delay taken out;
+- time to schedule 1,000 pods (one Deployment, replicas 1000);
+- density: N idle HTTP deployments on one worker, and its RSS.
+
+Prints a table and writes it with machine info to bench/results/<date>-<shortsha>.md.
+Python 3.11, standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+CACHE = BENCH / "cache"
+WASMTIME_VERSION = "48.0.8"
+WASMTIME = CACHE / "wasmtime" / "bin" / "wasmtime"
+WASMPOD = ROOT / "target" / "release" / "wasmpod"
+AXUM = BENCH / "axum-hello" / "target" / "release" / "axum-hello"
+SAMPLES = ROOT / "sample-services" / "target" / "wasm32-wasip2" / "release"
+TEST_COMPONENTS = ROOT / "tests" / "components" / "target" / "wasm32-wasip2" / "release"
+HELLO_BODY = b"Hello from wasmpod!\n"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], **kw) -> None:
+    log("$ " + " ".join(str(c) for c in cmd))
+    subprocess.run(cmd, check=True, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Setup (idempotent)
+# ---------------------------------------------------------------------------------------------
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    run(sudo + ["apt-get", "install", "-y", "wrk"], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def ensure_wasmtime() -> None:
+    if WASMTIME.exists():
+        out = subprocess.run([WASMTIME, "--version"], capture_output=True, text=True).stdout
+        if WASMTIME_VERSION in out:
+            return
+    run(["cargo", "install", "wasmtime-cli", "--version", WASMTIME_VERSION, "--locked",
+         "--root", str(CACHE / "wasmtime")])
+
+
+def build_all() -> None:
+    nice = ["nice", "-n", "5"]
+    run(nice + ["cargo", "build", "--release", "-p", "wasmpod-cli"], cwd=ROOT)
+    for manifest in ("sample-services/Cargo.toml", "tests/components/Cargo.toml"):
+        run(nice + ["cargo", "build", "--release", "--target", "wasm32-wasip2", "--manifest-path", manifest],
+            cwd=ROOT)
+    run(nice + ["cargo", "build", "--release", "--manifest-path", "bench/axum-hello/Cargo.toml"], cwd=ROOT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A process we started (directly, not through a shell), with its log file."""
+
+    def __init__(self, name: str, cmd: list[str], logdir: Path, env: dict | None = None):
+        self.name = name
+        self.log_path = logdir / f"{name}.log"
+        self.log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([str(c) for c in cmd], stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})}, cwd=ROOT)
+        self.pid = self.proc.pid
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        # Fields 14 and 15 of proc(5) (utime, stime) are 12th and 13th after the comm field.
+        return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+    def rss_bytes(self) -> int:
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+
+
+def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def wait_for(port: int, path: str, timeout: float, expect: bytes | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            status, body = http_get(port, path)
+            if status == 200 and (expect is None or body == expect):
+                return
+            last = (status, body[:200])
+        except OSError as e:
+            last = e
+        time.sleep(0.05)
+    raise RuntimeError(f"127.0.0.1:{port}{path} did not answer 200 within {timeout}s (last: {last})")
+
+
+class Api:
+    """The wasmpod HTTP API (open on loopback under `wasmpod up`)."""
+
+    def __init__(self, port: int):
+        self.base = f"http://127.0.0.1:{port}"
+
+    def call(self, method: str, path: str, body: bytes | None = None, ctype: str = "application/json"):
+        req = urllib.request.Request(self.base + path, data=body, method=method,
+                                     headers={"content-type": ctype} if body is not None else {})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def upload(self, wasm: Path) -> str:
+        return self.call("POST", "/api/v1/blobs", wasm.read_bytes(), "application/wasm")["digest"]
+
+    def apply(self, objects: list[dict]) -> None:
+        self.call("POST", "/api/v1/apply", json.dumps({"objects": objects}).encode())
+
+    def pods(self) -> list[dict]:
+        return self.call("GET", "/api/v1/pods")["items"]
+
+    def pod(self, name: str) -> dict:
+        return self.call("GET", f"/api/v1/pods/{name}")
+
+
+def deployment(name: str, digest: str, replicas: int = 1, **spec) -> dict:
+    return {
+        "apiVersion": "wasmpod.dev/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"component": digest, **spec}},
+        },
+    }
+
+
+def service(name: str, app: str | None = None) -> dict:
+    return {"apiVersion": "wasmpod.dev/v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"selector": {"app": app or name}}}
+
+
+def ingress(name: str, path: str, svc: str) -> dict:
+    return {"apiVersion": "wasmpod.dev/v1", "kind": "Ingress", "metadata": {"name": name},
+            "spec": {"rules": [{"http": {"paths": [{"path": path, "backend": {"service": svc}}]}}]}}
+
+
+def start_wasmpod(name: str, logdir: Path, extra: list[str] = ()) -> tuple[Server, Api, int]:
+    api_port, ingress_port = free_port(), free_port()
+    data = logdir / f"{name}-data"
+    server = Server(name, [WASMPOD, "up", "--data-dir", data, "--api-addr", f"127.0.0.1:{api_port}",
+                           "--ingress-addr", f"127.0.0.1:{ingress_port}", *extra], logdir)
+    wait_for(api_port, "/healthz", 30)
+    return server, Api(api_port), ingress_port
+
+
+# ---------------------------------------------------------------------------------------------
+# Load
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    rps: float
+    p50_us: float
+    p99_us: float
+    cpu_us_per_req: float
+    requests: int
+    errors: int
+
+
+@dataclass
+class Target:
+    name: str
+    server: Server
+    port: int
+    path: str
+    samples: list[Sample] = field(default_factory=list)
+
+    def median(self, attr: str) -> float:
+        return statistics.median(getattr(s, attr) for s in self.samples)
+
+
+def parse_duration_us(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        raise ValueError(f"cannot parse wrk duration {text!r}")
+    return float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}[m.group(2)]
+
+
+def wrk(port: int, path: str, connections: int, seconds: int, server: Server) -> Sample:
+    cpu0 = server.cpu_seconds()
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
+    cpu1 = server.cpu_seconds()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(g) for g in m.groups())
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    return Sample(rps=rps, p50_us=parse_duration_us(lat["50"]), p99_us=parse_duration_us(lat["99"]),
+                  cpu_us_per_req=(cpu1 - cpu0) * 1e6 / max(requests, 1), requests=requests, errors=errors)
+
+
+def measure_throughput(targets: list[Target], rounds: int, seconds: int, connections: int) -> None:
+    for t in targets:
+        log(f"warm-up {t.name}")
+        wrk(t.port, t.path, connections, 2, t.server)
+    for r in range(rounds):
+        for t in targets:
+            s = wrk(t.port, t.path, connections, seconds, t.server)
+            t.samples.append(s)
+            log(f"round {r + 1}/{rounds} {t.name}: {s.rps:,.0f} req/s, p50 {s.p50_us:.0f} us, "
+                f"p99 {s.p99_us:.0f} us, {s.cpu_us_per_req:.1f} us CPU/req, {s.errors} errors")
+
+
+# ---------------------------------------------------------------------------------------------
+# Control-plane measurements
+# ---------------------------------------------------------------------------------------------
+
+
+def measure_deploy(api: Api, ingress_port: int, digest: str, runs: int = 5) -> list[float]:
+    """Apply a new Deployment of an already compiled component; poll its ingress path until 200."""
+    times = []
+    for i in range(runs):
+        name = f"deploy-{i}"
+        api.apply([service(name), ingress(name, f"/{name}", name)])
+        time.sleep(0.3)  # let the routing table settle on "no endpoints" first
+        t0 = time.monotonic()
+        api.apply([deployment(name, digest)])
+        while True:
+            try:
+                status, _ = http_get(ingress_port, f"/{name}", timeout=2)
+            except OSError:
+                status = 0
+            if status == 200:
+                break
+            if time.monotonic() - t0 > 30:
+                raise RuntimeError(f"{name} never answered 200")
+            time.sleep(0.0005)
+        times.append((time.monotonic() - t0) * 1e3)
+        log(f"deploy -> 200 #{i + 1}: {times[-1]:.1f} ms")
+    return times
+
+
+def parse_time(text: str) -> float:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def measure_restart(api: Api, digest: str, restarts: int = 3) -> list[float]:
+    """A crashing command pod (trap 10 ms after start). For each crash, the pod status holds
+    `lastTermination.finishedAt` (when the worker saw the trap) and the message `restarting in D ms`;
+    after the restart it holds the new `startTime`. Both come from the worker's clock.
+    Restart latency = startTime - finishedAt - D."""
+    env = [{"name": "CRASH_MODE", "value": "trap"}, {"name": "CRASH_AFTER_MS", "value": "10"}]
+    api.apply([deployment("crasher", digest, env=env, restartPolicy="Always")])
+    deadline = time.monotonic() + 60
+    name = None
+    while name is None and time.monotonic() < deadline:
+        for p in api.pods():
+            if p["metadata"].get("labels", {}).get("app") == "crasher":
+                name = p["metadata"]["name"]
+        time.sleep(0.01)
+    if name is None:
+        raise RuntimeError("the crasher pod was never created")
+    samples: list[float] = []
+    pending: tuple[float, float] | None = None  # (finishedAt, delay seconds) of the last crash
+    seen_finish: set[float] = set()
+    while len(samples) < restarts and time.monotonic() < deadline:
+        st = api.pod(name).get("status", {})
+        term = st.get("lastTermination")
+        if st.get("reason") == "CrashLoopBackOff" and term:
+            finished = parse_time(term["finishedAt"])
+            m = re.search(r"restarting in (\d+) ms", st.get("message", ""))
+            if m and finished not in seen_finish:
+                seen_finish.add(finished)
+                pending = (finished, int(m.group(1)) / 1e3)
+        if pending and st.get("startTime") and parse_time(st["startTime"]) > pending[0]:
+            latency = (parse_time(st["startTime"]) - pending[0] - pending[1]) * 1e3
+            samples.append(latency)
+            log(f"restart #{len(samples)}: backoff {pending[1] * 1e3:.0f} ms, trap -> restart beyond it {latency:.2f} ms")
+            pending = None
+        time.sleep(0.002)
+    api.call("DELETE", "/api/v1/deployments/crasher")
+    return samples
+
+
+def measure_schedule(logdir: Path, hello: Path, count: int = 1000) -> dict:
+    server, api, _ = start_wasmpod("schedule", logdir, ["--capacity", f"pods={count + 100}"])
+    try:
+        digest = api.upload(hello)
+        t0 = time.monotonic()
+        api.apply([deployment("many", digest, replicas=count)])
+        scheduled_at = running_at = None
+        while time.monotonic() - t0 < 300:
+            pods = api.pods()
+            bound = sum(1 for p in pods if p["spec"].get("nodeName"))
+            ready = sum(1 for p in pods if p.get("status", {}).get("ready"))
+            now = time.monotonic()
+            if scheduled_at is None and bound >= count:
+                scheduled_at = now - t0
+                log(f"{count} pods scheduled in {scheduled_at:.2f} s")
+            if ready >= count:
+                running_at = now - t0
+                log(f"{count} pods running in {running_at:.2f} s")
+                break
+            time.sleep(0.02)
+        return {"count": count, "scheduled_s": scheduled_at, "running_s": running_at}
+    finally:
+        server.stop()
+
+
+def measure_density(logdir: Path, hello: Path, count: int) -> dict:
+    server, api, _ = start_wasmpod("density", logdir, ["--capacity", f"pods={count + 100}"])
+    try:
+        digest = api.upload(hello)
+        time.sleep(1)
+        rss0 = server.rss_bytes()
+        t0 = time.monotonic()
+        batch = 200
+        for i in range(0, count, batch):
+            api.apply([deployment(f"idle-{j}", digest) for j in range(i, min(i + batch, count))])
+        ready = 0
+        timeout = 120 + count * 0.05
+        while time.monotonic() - t0 < timeout:
+            pods = api.pods()
+            ready = sum(1 for p in pods if p.get("status", {}).get("ready"))
+            if ready >= count:
+                break
+            time.sleep(0.5)
+        elapsed = time.monotonic() - t0
+        time.sleep(2)
+        rss = server.rss_bytes()
+        log(f"density: {ready}/{count} ready after {elapsed:.1f} s, RSS {rss / 2**20:.0f} MiB (idle {rss0 / 2**20:.0f} MiB)")
+        return {"count": count, "ready": ready, "seconds": elapsed, "rss": rss, "rss0": rss0}
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+
+
+def sh(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def machine_info() -> list[str]:
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+    dirty = " (uncommitted changes)" if sh(["git", "status", "--porcelain", "--untracked-files=no"]) else ""
+    return [
+        f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- commit: {sh(['git', 'rev-parse', '--short', 'HEAD'])}{dirty}",
+        f"- machine: {cpu}, {os.cpu_count()} CPUs, {mem:,} MiB RAM, Linux {platform.release()}",
+        f"- {sh(['rustc', '--version'])}; {sh([str(WASMTIME), '--version'])}; {sh(['wrk', '-v']).splitlines()[0] if sh(['wrk', '-v']) else 'wrk'}",
+    ]
+
+
+def fmt_us(us: float) -> str:
+    return f"{us / 1e3:.2f} ms" if us >= 1000 else f"{us:.0f} µs"
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("**met**" if ok else "**missed**")
+
+
+def report(args, targets: list[Target], svc: dict | None, deploy: list[float], restart: list[float],
+           sched: dict | None, density: dict | None) -> str:
+    by = {t.name: t for t in targets}
+    lines = ["# wasmpod benchmark", "", *machine_info(), "",
+             f"Load: `wrk -t1 -c{args.connections} -d{args.duration}s --latency`, {args.rounds} rounds interleaved, "
+             "median of the rounds. Server CPU per request: (utime + stime) of the server process over the run "
+             "(/proc/PID/stat) / requests; for wasmpod the whole `wasmpod up` process (control plane + worker). "
+             "Client and servers share the machine.", "",
+             "| server | req/s | p50 | p99 | server CPU / req | errors |", "|---|---:|---:|---:|---:|---:|"]
+    for t in targets:
+        lines.append(f"| {t.name} | {t.median('rps'):,.0f} | {fmt_us(t.median('p50_us'))} | {fmt_us(t.median('p99_us'))} "
+                     f"| {t.median('cpu_us_per_req'):.0f} µs | {sum(s.errors for s in t.samples)} |")
+    ws, wp, ax = by.get("wasmtime serve (defaults)"), by.get("wasmpod (fresh instance)"), by.get("axum (native)")
+    wr = by.get("wasmpod (instanceReuse 1000)")
+    lines += ["", "Per round (req/s | CPU µs/req):", ""]
+    for t in targets:
+        lines.append(f"- {t.name}: " + ", ".join(f"{s.rps:,.0f} | {s.cpu_us_per_req:.0f}" for s in t.samples))
+    lines += ["", "Ratios (medians of this run):", ""]
+    targets_rows = []
+    if wp and ws:
+        cpu_ratio = wp.median("cpu_us_per_req") / ws.median("cpu_us_per_req")
+        rps_ratio = wp.median("rps") / ws.median("rps")
+        lines.append(f"- wasmpod / wasmtime serve: req/s {rps_ratio:.2f}x, CPU per request {cpu_ratio:.2f}x")
+        targets_rows.append(("fresh instance: CPU/req <= 0.25x wasmtime serve", f"{cpu_ratio:.2f}x", cpu_ratio <= 0.25))
+        targets_rows.append(("fresh instance: req/s >= 4x wasmtime serve", f"{rps_ratio:.2f}x", rps_ratio >= 4))
+    if wp and ax:
+        lines.append(f"- wasmpod / axum: req/s {wp.median('rps') / ax.median('rps'):.2f}x, "
+                     f"CPU per request {wp.median('cpu_us_per_req') / ax.median('cpu_us_per_req'):.2f}x")
+    if wr and ax:
+        r = wr.median("rps") / ax.median("rps")
+        lines.append(f"- wasmpod with instance reuse / axum: req/s {r:.2f}x")
+        targets_rows.append(("instance reuse: req/s >= 0.6x axum", f"{r:.2f}x", r >= 0.6))
+
+    lines += ["", "## Platform", "", "| measurement | result |", "|---|---|"]
+    if svc:
+        lines.append(f"| same-node service call (`wrk -t1 -c1`, p50): ingress -> frontend -> backend vs ingress -> backend "
+                     f"| {fmt_us(svc['frontend_p50'])} vs {fmt_us(svc['backend_p50'])}: +{svc['delta_us']:.0f} µs |")
+        targets_rows.append(("same-node service call adds <= 20 µs p50", f"+{svc['delta_us']:.0f} µs", svc["delta_us"] <= 20))
+    else:
+        lines.append("| same-node service call | n/a (no frontend sample) |")
+    if deploy:
+        med = statistics.median(deploy)
+        lines.append(f"| deploy -> first 200 OK, warm compile cache (median of {len(deploy)}) | {med:.0f} ms "
+                     f"(min {min(deploy):.0f}, max {max(deploy):.0f}) |")
+        targets_rows.append(("deploy -> first 200 <= 100 ms (warm cache)", f"{med:.0f} ms", med <= 100))
+    if restart:
+        med = statistics.median(restart)
+        lines.append(f"| crashing command pod: trap -> restart, backoff delay subtracted (median of {len(restart)}) "
+                     f"| {med:.1f} ms ({', '.join(f'{x:.1f}' for x in restart)}) |")
+    if sched:
+        s = sched["scheduled_s"]
+        lines.append(f"| schedule {sched['count']} pods (Deployment replicas {sched['count']} -> all have spec.nodeName) "
+                     f"| {s:.2f} s (all running: {sched['running_s'] or float('nan'):.2f} s) |" if s else
+                     f"| schedule {sched['count']} pods | not done within 300 s |")
+        targets_rows.append((f"{sched['count']} pods scheduled <= 2 s", f"{s:.2f} s" if s else "timeout", bool(s and s <= 2)))
+    if density:
+        d = density
+        per = (d["rss"] - d["rss0"]) / max(d["ready"], 1) / 1024
+        lines.append(f"| density: idle HTTP deployments on one worker | {d['ready']:,} of {d['count']:,} running after "
+                     f"{d['seconds']:.0f} s; RSS {d['rss'] / 2**20:.0f} MiB ({d['rss0'] / 2**20:.0f} MiB empty, "
+                     f"~{per:.0f} KiB per deployment) |")
+        if d["count"] >= 10000:
+            targets_rows.append(("10,000 idle deployments under 1 GiB RSS", f"{d['rss'] / 2**20:.0f} MiB",
+                                 d["ready"] >= 10000 and d["rss"] < 2**30))
+        else:
+            projected = d["rss0"] + per * 1024 * 10000
+            targets_rows.append(("10,000 idle deployments under 1 GiB RSS",
+                                 f"not run (projected from {d['count']:,}: {projected / 2**20:.0f} MiB)", None))
+    lines += ["", "Trap -> restart: the pod status holds `lastTermination.finishedAt` (the worker's clock when the "
+              "trap surfaced) and `restarting in D ms`; after the restart it holds the new `startTime` (same "
+              "clock). Reported: startTime - finishedAt - D, polled every 2 ms.", "",
+              "## Targets (issue 6)", "", "| target | this run | |", "|---|---|---|"]
+    for name, value, ok in targets_rows:
+        lines.append(f"| {name} | {value} | {verdict(ok)} |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--density", type=int, default=1000, help="idle deployments for the density test (0: skip)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--schedule", type=int, default=1000, help="pods for the scheduling test (0: skip)")
+    ap.add_argument("--skip-setup", action="store_true", help="do not install or build anything")
+    ap.add_argument("--only-load", action="store_true", help="throughput only")
+    ap.add_argument("--out", type=Path, default=BENCH / "results")
+    args = ap.parse_args()
+
+    if not args.skip_setup:
+        ensure_wrk()
+        ensure_wasmtime()
+        build_all()
+    hello = SAMPLES / "hello.wasm"
+    crasher = TEST_COMPONENTS / "crasher.wasm"
+    has_frontend = (SAMPLES / "frontend.wasm").exists() and (ROOT / "sample-services/frontend/deploy.yaml").exists()
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    logdir = Path(tempfile.mkdtemp(prefix="run-", dir=CACHE))
+    log(f"logs and data in {logdir}")
+    servers: list[Server] = []
+    targets: list[Target] = []
+    svc = sched = density = None
+    deploy: list[float] = []
+    restart: list[float] = []
+    try:
+        ax_port, ws_port, wsr_port = free_port(), free_port(), free_port()
+        axum = Server("axum", [AXUM, f"127.0.0.1:{ax_port}"], logdir)
+        wserve = Server("wasmtime-serve", [WASMTIME, "serve", "-S", "cli=y", "--addr", f"127.0.0.1:{ws_port}", hello], logdir)
+        wserve_reuse = Server("wasmtime-serve-reuse", [WASMTIME, "serve", "-S", "cli=y", "--max-instance-reuse-count",
+                                                       "1000", "--addr", f"127.0.0.1:{wsr_port}", hello], logdir)
+        servers += [axum, wserve, wserve_reuse]
+        wp, api, ingress_port = start_wasmpod("wasmpod", logdir)
+        servers.append(wp)
+        digest = api.upload(hello)
+        api.apply([deployment("hello", digest), service("hello"), ingress("hello", "/hello", "hello"),
+                   deployment("hello-reuse", digest, instanceReuse={"maxRequests": 1000}), service("hello-reuse"),
+                   ingress("hello-reuse", "/reuse", "hello-reuse")])
+        if has_frontend:
+            run([WASMPOD, "apply", "-f", "sample-services/frontend/deploy.yaml", "--server", api.base], cwd=ROOT,
+                stdout=subprocess.DEVNULL)
+            api.apply([ingress("backend-direct", "/items", "backend")])
+        for port, path in ((ax_port, "/hello"), (ws_port, "/hello"), (wsr_port, "/hello"),
+                           (ingress_port, "/hello"), (ingress_port, "/reuse")):
+            wait_for(port, path, 60, HELLO_BODY)
+        targets = [
+            Target("axum (native)", axum, ax_port, "/hello"),
+            Target("wasmtime serve (defaults)", wserve, ws_port, "/hello"),
+            Target("wasmtime serve --max-instance-reuse-count 1000", wserve_reuse, wsr_port, "/hello"),
+            Target("wasmpod (fresh instance)", wp, ingress_port, "/hello"),
+            Target("wasmpod (instanceReuse 1000)", wp, ingress_port, "/reuse"),
+        ]
+        measure_throughput(targets, args.rounds, args.duration, args.connections)
+
+        if not args.only_load:
+            if has_frontend:
+                wait_for(ingress_port, "/frontend", 60)
+                wait_for(ingress_port, "/items", 60)
+                front, back = [], []
+                for r in range(args.rounds):
+                    front.append(wrk(ingress_port, "/frontend", 1, 5, wp))
+                    back.append(wrk(ingress_port, "/items", 1, 5, wp))
+                    log(f"service call round {r + 1}: frontend p50 {front[-1].p50_us:.0f} us, "
+                        f"backend direct p50 {back[-1].p50_us:.0f} us")
+                fp = statistics.median(s.p50_us for s in front)
+                bp = statistics.median(s.p50_us for s in back)
+                svc = {"frontend_p50": fp, "backend_p50": bp, "delta_us": fp - bp}
+            else:
+                log("n/a (no frontend sample)")
+            deploy = measure_deploy(api, ingress_port, digest)
+            restart = measure_restart(api, api.upload(crasher))
+        for s in servers:
+            s.stop()
+        servers = []
+        if not args.only_load:
+            if args.schedule:
+                sched = measure_schedule(logdir, hello, args.schedule)
+            if args.density:
+                density = measure_density(logdir, hello, args.density)
+    finally:
+        for s in servers:
+            s.stop()
+
+    text = report(args, targets, svc, deploy, restart, sched, density)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    sha = sh(["git", "rev-parse", "--short", "HEAD"]) or "nogit"
+    out = args.out / f"{dt.date.today().isoformat()}-{sha}.md"
+    out.write_text(text)
+    log(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    shutil.rmtree(logdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
