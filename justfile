@@ -7,7 +7,7 @@ wasm_target := "wasm32-wasip2"
 # Build everything, start a local cluster with the sample services, print where they answer.
 up *ARGS: toolchain samples
     cargo build --workspace
-    ./target/debug/wasmpod up -f sample-services/hello/deploy.yaml -f sample-services/frontend/deploy.yaml {{ARGS}}
+    ./target/debug/wasmpod up -f sample-services/hello/deploy.yaml -f sample-services/frontend/deploy.yaml -f sample-services/hello-js/deploy.yaml -f sample-services/hello-py/deploy.yaml {{ARGS}}
 
 # The whole test suite: unit tests beside the code, end-to-end tests in tests/.
 test: toolchain samples test-components
@@ -19,7 +19,7 @@ toolchain:
     @rustup target list --installed | grep -qx {{wasm_target}} || rustup target add {{wasm_target}}
 
 # The sample services, built to components.
-samples: toolchain
+samples: toolchain sample-js sample-py
     cargo build --release --target {{wasm_target}} --manifest-path sample-services/Cargo.toml
 
 # The components the tests deploy (traps, loops, crashing commands ...).
@@ -35,3 +35,17 @@ lint:
 # Benchmark against `wasmtime serve` and axum, deploy, restart, scheduling, density -> bench/results/.
 bench density="1000" *ARGS: toolchain
     python3 bench/bench.py --density {{density}} {{ARGS}}
+
+# The JavaScript sample with componentize-js (npm, pinned by its package-lock.json) -> hello-js.wasm.
+sample-js: wasi-wit
+    @command -v npm >/dev/null || { echo "error: npm is missing: install Node.js 18+ with npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+    node sample-services/hello-js/build.mjs
+
+# The Python sample with componentize-py==0.25.1 (PyPI, into its .toolchains/) -> hello-py.wasm.
+sample-py: wasi-wit
+    @command -v python3 >/dev/null || { echo "error: python3 is missing: install Python 3.10+ with pip (Debian: apt-get install python3 python3-pip)" >&2; exit 1; }
+    python3 sample-services/hello-py/build.py
+
+# Fetch the crates if needed: JS and Python builds take WASI's WIT from wasmtime-wasi-http's wit/.
+wasi-wit:
+    @ls ${CARGO_HOME:-$HOME/.cargo}/registry/src/*/wasmtime-wasi-http-48.0.8/wit/deps/http.wit >/dev/null 2>&1 || cargo fetch --quiet

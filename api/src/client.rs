@@ -275,6 +275,16 @@ impl Client {
         response.text().await.map_err(|e| ClientError::Decode(e.to_string()))
     }
 
+    /// The resolved env, config, files and claims of a pod (for the node that runs it).
+    pub async fn pod_config(&self, namespace: &str, pod: &str) -> Result<crate::resolved::ResolvedPodConfig, ClientError> {
+        let path = Self::object_path(Kind::Pod, namespace, pod).replacen(
+            &format!("/{}", urlencoding::encode(pod)),
+            &format!("/{}/config", urlencoding::encode(pod)),
+            1,
+        );
+        self.json(self.request(reqwest::Method::GET, &path)).await
+    }
+
     pub async fn blob_exists(&self, digest: &str) -> Result<bool, ClientError> {
         match self
             .send(self.request(reqwest::Method::HEAD, &format!("/api/v1/blobs/{digest}")))

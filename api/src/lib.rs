@@ -12,6 +12,7 @@ pub mod meta;
 pub mod name;
 pub mod object;
 pub mod quantity;
+pub mod resolved;
 pub mod resources;
 pub mod watch;
 

@@ -3,7 +3,7 @@
 
 use crate::error::ValidationError;
 use crate::object::{AnyObject, Kind};
-use crate::resources::{Deployment, Ingress, Service};
+use crate::resources::{ConfigMap, Deployment, Ingress, PersistentVolumeClaim, Secret, Service, StatefulSet};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -17,6 +17,24 @@ pub enum UserObject {
     Deployment(Deployment),
     Service(Service),
     Ingress(Ingress),
+    ConfigMap(ConfigMap),
+    Secret(Secret),
+    PersistentVolumeClaim(PersistentVolumeClaim),
+    StatefulSet(StatefulSet),
+}
+
+macro_rules! each {
+    ($self:expr, $o:ident => $body:expr) => {
+        match $self {
+            UserObject::Deployment($o) => $body,
+            UserObject::Service($o) => $body,
+            UserObject::Ingress($o) => $body,
+            UserObject::ConfigMap($o) => $body,
+            UserObject::Secret($o) => $body,
+            UserObject::PersistentVolumeClaim($o) => $body,
+            UserObject::StatefulSet($o) => $body,
+        }
+    };
 }
 
 impl UserObject {
@@ -25,23 +43,23 @@ impl UserObject {
             UserObject::Deployment(_) => Kind::Deployment,
             UserObject::Service(_) => Kind::Service,
             UserObject::Ingress(_) => Kind::Ingress,
+            UserObject::ConfigMap(_) => Kind::ConfigMap,
+            UserObject::Secret(_) => Kind::Secret,
+            UserObject::PersistentVolumeClaim(_) => Kind::PersistentVolumeClaim,
+            UserObject::StatefulSet(_) => Kind::StatefulSet,
         }
+    }
+
+    pub fn metadata(&self) -> &crate::ObjectMeta {
+        each!(self, o => &o.metadata)
     }
 
     pub fn name(&self) -> &str {
-        match self {
-            UserObject::Deployment(o) => o.name(),
-            UserObject::Service(o) => o.name(),
-            UserObject::Ingress(o) => o.name(),
-        }
+        self.metadata().name.as_str()
     }
 
     pub fn namespace(&self) -> &str {
-        match self {
-            UserObject::Deployment(o) => o.namespace(),
-            UserObject::Service(o) => o.namespace(),
-            UserObject::Ingress(o) => o.namespace(),
-        }
+        self.metadata().namespace()
     }
 
     pub fn validate(&self) -> Result<(), ValidationError> {
@@ -49,15 +67,15 @@ impl UserObject {
             UserObject::Deployment(o) => o.spec.validate(),
             UserObject::Service(o) => o.spec.validate(),
             UserObject::Ingress(o) => o.spec.validate(),
+            UserObject::ConfigMap(o) => o.validate(),
+            UserObject::Secret(o) => o.validate(),
+            UserObject::PersistentVolumeClaim(o) => o.spec.validate("spec"),
+            UserObject::StatefulSet(o) => o.spec.validate(),
         }
     }
 
     pub fn to_any(&self) -> AnyObject {
-        let value = match self {
-            UserObject::Deployment(o) => serde_json::to_value(o),
-            UserObject::Service(o) => serde_json::to_value(o),
-            UserObject::Ingress(o) => serde_json::to_value(o),
-        };
+        let value = each!(self, o => serde_json::to_value(o));
         // Serialising our own derive-generated types into a Value cannot fail.
         AnyObject(value.unwrap_or_default())
     }
@@ -99,7 +117,7 @@ pub enum DocumentError {
     Missing(&'static str),
     #[error("apiVersion: {0:?} is not supported (use wasmpod.dev/v1)")]
     ApiVersion(String),
-    #[error("kind: {0:?} is not a kind wasmpod knows (Deployment, Service, Ingress)")]
+    #[error("kind: {0:?} is not a kind wasmpod knows (Deployment, StatefulSet, Service, Ingress, ConfigMap, Secret, PersistentVolumeClaim)")]
     UnknownKind(String),
     #[error("kind: {0} objects are made by the system and cannot be applied")]
     SystemKind(String),
@@ -213,6 +231,10 @@ fn from_value(value: serde_json::Value) -> Result<UserObject, DocumentError> {
         Kind::Deployment => UserObject::Deployment(typed(value)?),
         Kind::Service => UserObject::Service(typed(value)?),
         Kind::Ingress => UserObject::Ingress(typed(value)?),
+        Kind::ConfigMap => UserObject::ConfigMap(typed(value)?),
+        Kind::Secret => UserObject::Secret(typed(value)?),
+        Kind::PersistentVolumeClaim => UserObject::PersistentVolumeClaim(typed(value)?),
+        Kind::StatefulSet => UserObject::StatefulSet(typed(value)?),
         Kind::Pod | Kind::Node | Kind::Event => {
             return Err(DocumentError::SystemKind(kind_text.to_string()))
         }

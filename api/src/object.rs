@@ -48,16 +48,24 @@ pub enum Kind {
     Pod,
     Node,
     Event,
+    ConfigMap,
+    Secret,
+    PersistentVolumeClaim,
+    StatefulSet,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Deployment,
         Kind::Service,
         Kind::Ingress,
         Kind::Pod,
         Kind::Node,
         Kind::Event,
+        Kind::ConfigMap,
+        Kind::Secret,
+        Kind::PersistentVolumeClaim,
+        Kind::StatefulSet,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +76,10 @@ impl Kind {
             Kind::Pod => "Pod",
             Kind::Node => "Node",
             Kind::Event => "Event",
+            Kind::ConfigMap => "ConfigMap",
+            Kind::Secret => "Secret",
+            Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
+            Kind::StatefulSet => "StatefulSet",
         }
     }
 
@@ -80,6 +92,10 @@ impl Kind {
             Kind::Pod => "pods",
             Kind::Node => "nodes",
             Kind::Event => "events",
+            Kind::ConfigMap => "configmaps",
+            Kind::Secret => "secrets",
+            Kind::PersistentVolumeClaim => "persistentvolumeclaims",
+            Kind::StatefulSet => "statefulsets",
         }
     }
 
@@ -90,7 +106,7 @@ impl Kind {
 
     /// Kinds a user may create with `apply`; pods, nodes and events are made by the system.
     pub fn user_creatable(self) -> bool {
-        matches!(self, Kind::Deployment | Kind::Service | Kind::Ingress)
+        !matches!(self, Kind::Pod | Kind::Node | Kind::Event)
     }
 
     pub fn from_kind(text: &str) -> Option<Kind> {
@@ -107,6 +123,9 @@ impl Kind {
             "ing" => Some(Kind::Ingress),
             "no" => Some(Kind::Node),
             "ev" => Some(Kind::Event),
+            "cm" => Some(Kind::ConfigMap),
+            "pvc" => Some(Kind::PersistentVolumeClaim),
+            "sts" => Some(Kind::StatefulSet),
             _ => None,
         };
         short.or_else(|| {

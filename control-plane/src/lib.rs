@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use store::SledStore;
+use store::{SealedSecrets, SledStore};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +33,12 @@ pub enum ControlPlaneError {
     },
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
+    #[error("cannot read or create the secrets encryption key {path}: {source}")]
+    Key {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot open the blob store: {0}")]
     Blobs(#[from] blobs::BlobError),
     #[error("cannot listen on {addr}: {source}")]
@@ -50,6 +56,8 @@ pub struct ControlPlaneConfig {
     pub auth: Auth,
     /// A node whose last heartbeat is older than this is NotReady and its pods are evicted.
     pub node_grace: Duration,
+    /// The 32-byte key that seals Secrets at rest; default `<data dir>/secrets.key`, made on first start.
+    pub encryption_key: Option<PathBuf>,
 }
 
 pub struct ControlPlane {
@@ -63,7 +71,9 @@ impl ControlPlane {
     pub async fn start(config: ControlPlaneConfig, shutdown: CancellationToken) -> Result<ControlPlane, ControlPlaneError> {
         let store_dir = config.data_dir.join("store");
         let store = SledStore::open(&store_dir).map_err(|source| ControlPlaneError::Store { dir: store_dir, source })?;
-        let registry = Arc::new(Registry::new(Arc::new(store))?);
+        let key_path = config.encryption_key.clone().unwrap_or_else(|| config.data_dir.join("secrets.key"));
+        let key = store::load_or_create_key(&key_path).map_err(|source| ControlPlaneError::Key { path: key_path, source })?;
+        let registry = Arc::new(Registry::new(Arc::new(SealedSecrets::new(store, &key)))?);
         let blobs = Arc::new(BlobStore::open(&config.data_dir.join("blobs"))?);
         let listener = tokio::net::TcpListener::bind(config.api_addr)
             .await
@@ -96,10 +106,34 @@ impl ControlPlane {
         tasks.push(tokio::spawn(controllers::run_loop(
             "scheduler",
             registry.clone(),
-            &[Kind::Pod, Kind::Node],
+            &[Kind::Pod, Kind::Node, Kind::PersistentVolumeClaim],
             Duration::from_secs(5),
             shutdown.clone(),
             controllers::scheduler::reconcile_all,
+        )));
+        tasks.push(tokio::spawn(controllers::run_loop(
+            "statefulset",
+            registry.clone(),
+            &[Kind::StatefulSet, Kind::Pod, Kind::PersistentVolumeClaim],
+            Duration::from_secs(10),
+            shutdown.clone(),
+            controllers::statefulset::reconcile_all,
+        )));
+        tasks.push(tokio::spawn(controllers::run_loop(
+            "claim-protection",
+            registry.clone(),
+            &[Kind::PersistentVolumeClaim, Kind::Pod],
+            Duration::from_secs(10),
+            shutdown.clone(),
+            controllers::claims::reconcile_all,
+        )));
+        tasks.push(tokio::spawn(controllers::run_loop(
+            "config-version",
+            registry.clone(),
+            &[Kind::ConfigMap, Kind::Secret, Kind::Pod],
+            Duration::from_secs(30),
+            shutdown.clone(),
+            controllers::config_version::reconcile_all,
         )));
         let grace = config.node_grace;
         let started = chrono::Utc::now();

@@ -12,6 +12,8 @@ use wasmpod_runtime::{HttpPod, OutboundRouter, PodLogs, Runtime, DEFAULT_LOG_CAP
 
 pub struct NodeContext {
     pub node: String,
+    /// The node's data directory (components, compile cache, volumes).
+    pub data_dir: std::path::PathBuf,
     pub client: Client,
     pub runtime: Runtime,
     pub components: Components,
@@ -28,6 +30,7 @@ pub type OutboundFactory = Box<dyn Fn(&str, &str) -> Arc<dyn OutboundRouter> + S
 impl NodeContext {
     pub fn new(
         node: String,
+        data_dir: std::path::PathBuf,
         client: Client,
         runtime: Runtime,
         components: Components,
@@ -36,6 +39,7 @@ impl NodeContext {
     ) -> NodeContext {
         NodeContext {
             node,
+            data_dir,
             client,
             runtime,
             components,

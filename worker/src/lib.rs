@@ -12,6 +12,7 @@ pub mod gateway;
 mod pod_task;
 mod pods;
 mod probes;
+mod volumes;
 pub mod reflector;
 
 use arc_swap::ArcSwap;
@@ -107,6 +108,7 @@ impl Worker {
         let components = components::Components::new(config.data_dir.join("components"), client.clone(), runtime.clone());
         let ctx = Arc::new(NodeContext::new(
             config.name.to_string(),
+            config.data_dir.clone(),
             client.clone(),
             runtime,
             components,

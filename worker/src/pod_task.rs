@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::{Kind, ObjectKey, Pod, PodPhase, PodStatus, RestartPolicy, Termination};
 use crate::probes::ProbeRunner;
+use wasmpod_api::resolved::ResolvedPodConfig;
 use wasmpod_api::EventType;
 use wasmpod_runtime::{CommandExit, CommandPod, ComponentWorld, HttpPod, PodRuntimeSpec};
 
@@ -35,8 +36,9 @@ struct PodTask {
     backoff: Backoff,
 }
 
-/// Runs `pod` until `cancel` (the pod was deleted or moved away).
-pub async fn run(ctx: Arc<NodeContext>, pod: Pod, cancel: CancellationToken) {
+/// Runs `pod` until `cancel` (the pod was deleted or moved away). `config` carries the pod's
+/// config version: when it changes, the pod is reloaded with the new ConfigMap/Secret values.
+pub async fn run(ctx: Arc<NodeContext>, pod: Pod, cancel: CancellationToken, mut config: tokio::sync::watch::Receiver<Option<String>>) {
     let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
     let span = tracing::info_span!("pod", pod = %key.name, namespace = %key.namespace);
     let mut task = PodTask {
@@ -49,13 +51,23 @@ pub async fn run(ctx: Arc<NodeContext>, pod: Pod, cancel: CancellationToken) {
     };
     let mut state = State::Pulling;
     loop {
+        let reloadable = matches!(state, State::Serving { .. } | State::Running { .. });
+        let loaded = match &state {
+            State::Serving { loaded, .. } | State::Running { loaded, .. } => Some(loaded.clone()),
+            _ => None,
+        };
         let step = tracing::Instrument::instrument(task.step(state), span.clone());
         state = tokio::select! {
             _ = cancel.cancelled() => break,
             next = step => next,
+            changed = config.changed(), if reloadable => match (changed, loaded) {
+                (Ok(()), Some(loaded)) => task.reload(loaded).await,
+                _ => std::future::pending().await,
+            },
         };
     }
     ctx.local.remove(&key);
+    crate::volumes::cleanup(&ctx.data_dir, task.pod.metadata.uid.as_deref().unwrap_or(&key.name));
     tracing::info!(pod = %key.name, "pod stopped on this node");
 }
 
@@ -86,10 +98,12 @@ impl PodTask {
         }
     }
 
-    fn runtime_spec(&self) -> PodRuntimeSpec {
+    fn runtime_spec(&self, resolved: ResolvedPodConfig, mounts: Vec<wasmpod_runtime::Mount>) -> PodRuntimeSpec {
         let spec = &self.pod.spec;
         let mut runtime = PodRuntimeSpec::new(self.key.name.clone());
-        runtime.env = spec.env.iter().map(|e| (e.name.clone(), e.value.clone())).collect();
+        runtime.env = resolved.env;
+        runtime.config = resolved.config;
+        runtime.mounts = mounts;
         runtime.args = spec.args.clone();
         runtime.memory_limit_bytes = spec.resources.limits.memory_bytes();
         runtime.request_timeout = spec.request_timeout_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_REQUEST_TIMEOUT);
@@ -99,10 +113,27 @@ impl PodTask {
         runtime
     }
 
+    /// The pod's env, config and volumes, resolved by the control plane and laid out on disk.
+    async fn resolve(&self) -> Result<PodRuntimeSpec, (&'static str, String)> {
+        let resolved = match self.ctx.client.pod_config(&self.key.namespace, &self.key.name).await {
+            Ok(r) => r,
+            Err(e) if e.status() == Some(422) => return Err(("CreateContainerConfigError", e.to_string())),
+            Err(e) => return Err(("ConfigUnavailable", e.to_string())),
+        };
+        let uid = self.pod.metadata.uid.clone().unwrap_or_else(|| self.key.name.clone());
+        let mounts = crate::volumes::prepare(&self.ctx.data_dir, &self.key.namespace, &uid, &self.pod.spec, &resolved)
+            .map_err(|e| ("CreateContainerError", e))?;
+        Ok(self.runtime_spec(resolved, mounts))
+    }
+
     async fn start(&mut self, loaded: Loaded) -> State {
         let logs = self.ctx.logs(&self.key);
+        let spec = match self.resolve().await {
+            Ok(spec) => spec,
+            Err((reason, message)) => return self.fail_start(reason, message, State::Starting(loaded)).await,
+        };
         match loaded.world {
-            ComponentWorld::Http => match self.ctx.runtime.http_pod(&loaded.component, self.runtime_spec(), logs) {
+            ComponentWorld::Http => match self.ctx.runtime.http_pod(&loaded.component, spec, logs) {
                 Ok(http) => {
                     self.ctx.local.insert(self.key.clone(), http.clone());
                     self.status.start_time = Some(Utc::now());
@@ -115,7 +146,7 @@ impl PodTask {
                 }
                 Err(e) => self.fail_start("ComponentError", e.to_string(), State::Starting(loaded)).await,
             },
-            ComponentWorld::Command => match self.ctx.runtime.command_pod(&loaded.component, self.runtime_spec(), logs) {
+            ComponentWorld::Command => match self.ctx.runtime.command_pod(&loaded.component, spec, logs) {
                 Ok(command) => {
                     self.status.start_time = Some(Utc::now());
                     self.ctx.event(&self.key, EventType::Normal, "Started", "command started");
@@ -152,6 +183,19 @@ impl PodTask {
         self.ctx.event(&self.key, EventType::Warning, "BackOff", text.clone());
         self.set(PodPhase::Running, false, Some("CrashLoopBackOff"), Some(text)).await;
         State::BackOff { delay, then: Box::new(State::Starting(loaded)) }
+    }
+
+    /// A ConfigMap or Secret the pod uses changed: start it again with the new values (an HTTP
+    /// pod's next instances see them; a command pod is restarted).
+    async fn reload(&mut self, loaded: Loaded) -> State {
+        let message = "a ConfigMap or Secret it uses changed; reloading";
+        tracing::info!("{message}");
+        self.ctx.event(&self.key, EventType::Normal, "ConfigChanged", message);
+        if loaded.world == ComponentWorld::Command {
+            self.status.restart_count += 1;
+            self.status.last_termination = Some(Termination { reason: "ConfigChanged".into(), exit_code: None, finished_at: Utc::now() });
+        }
+        State::Starting(loaded)
     }
 
     /// Runs the probes of a serving HTTP pod: readiness moves it in and out of its services'

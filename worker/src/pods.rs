@@ -7,12 +7,14 @@ use crate::reflector::Reflector;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+use tokio::sync::watch;
+use wasmpod_api::resolved::CONFIG_VERSION_ANNOTATION;
 use wasmpod_api::{Kind, ObjectKey, Pod, PodPhase};
 
 pub async fn run(ctx: Arc<NodeContext>, pods: Reflector, shutdown: CancellationToken) {
     let mut changes = pods.subscribe();
-    // Pod key -> (uid, the token that stops its task).
-    let mut running: HashMap<ObjectKey, (Option<String>, CancellationToken)> = HashMap::new();
+    // Pod key -> (uid, the token that stops its task, its config version).
+    let mut running: HashMap<ObjectKey, (Option<String>, CancellationToken, watch::Sender<Option<String>>)> = HashMap::new();
     loop {
         if pods.synced() {
             let desired: HashMap<ObjectKey, Pod> = pods
@@ -21,13 +23,20 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Reflector, shutdown: CancellationT
                 .filter(|p| p.spec.node_name.as_deref() == Some(ctx.node.as_str()))
                 .map(|p| (ObjectKey::new(Kind::Pod, p.namespace(), p.name()), p))
                 .collect();
-            running.retain(|key, (uid, token)| {
-                let keep = desired.get(key).is_some_and(|p| p.metadata.uid == *uid);
-                if !keep {
+            running.retain(|key, (uid, token, config)| {
+                let Some(pod) = desired.get(key).filter(|p| p.metadata.uid == *uid) else {
                     token.cancel();
                     ctx.forget_logs(key);
-                }
-                keep
+                    return false;
+                };
+                let version = pod.metadata.annotations.get(CONFIG_VERSION_ANNOTATION).cloned();
+                config.send_if_modified(|v| {
+                    // The first stamp arrives just after the pod is created: not a change.
+                    let changed = v.is_some() && *v != version;
+                    *v = version;
+                    changed
+                });
+                true
             });
             for (key, pod) in desired {
                 if running.contains_key(&key) {
@@ -37,8 +46,9 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Reflector, shutdown: CancellationT
                     continue;
                 }
                 let token = shutdown.child_token();
-                running.insert(key, (pod.metadata.uid.clone(), token.clone()));
-                tokio::spawn(pod_task::run(ctx.clone(), pod, token));
+                let (config, config_rx) = watch::channel(pod.metadata.annotations.get(CONFIG_VERSION_ANNOTATION).cloned());
+                running.insert(key, (pod.metadata.uid.clone(), token.clone(), config));
+                tokio::spawn(pod_task::run(ctx.clone(), pod, token, config_rx));
             }
         }
         tokio::select! {

@@ -1,18 +1,24 @@
 //! The resource kinds: user-written (Deployment, Service, Ingress) and system-made (Pod, Node, Event).
 
+mod config;
 mod deployment;
 mod event;
 mod ingress;
 mod node;
 mod pod;
 mod service;
+mod statefulset;
+mod volume;
 
 pub use deployment::*;
 pub use event::*;
 pub use ingress::*;
 pub use node::*;
 pub use pod::*;
+pub use config::*;
 pub use service::*;
+pub use statefulset::*;
+pub use volume::*;
 
 use serde::{Deserialize, Serialize};
 

@@ -2,6 +2,7 @@ use crate::error::ValidationError;
 use crate::labels::Labels;
 use crate::object::Object;
 use crate::quantity;
+use super::volume::{validate_mount_path, NameRef, Volume, VolumeMount};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,16 @@ pub struct PodSpec {
     pub args: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+    /// Every key of a ConfigMap or Secret as an env var.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<DataSource>,
+    /// Every key of a ConfigMap or Secret in `wasi:config/store`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_from: Vec<DataSource>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_mounts: Vec<VolumeMount>,
     #[serde(default, skip_serializing_if = "ResourceRequirements::is_empty")]
     pub resources: ResourceRequirements,
     #[serde(default)]
@@ -109,6 +120,35 @@ impl Probe {
 
 impl PodSpec {
     pub fn validate(&self, field: &str) -> Result<(), ValidationError> {
+        self.validate_with_claims(field, &[])
+    }
+
+    /// As `validate`, where `claims` are extra volume names (a StatefulSet's claim templates).
+    pub fn validate_with_claims(&self, field: &str, claims: &[&str]) -> Result<(), ValidationError> {
+        for (i, v) in self.volumes.iter().enumerate() {
+            v.validate(&format!("{field}.volumes[{i}]"))?;
+        }
+        for (i, m) in self.volume_mounts.iter().enumerate() {
+            let at = format!("{field}.volumeMounts[{i}]");
+            if !self.volumes.iter().any(|v| v.name == m.name) && !claims.contains(&m.name.as_str()) {
+                return Err(ValidationError::new(format!("{at}.name"), format!("no volume named {:?}", m.name)));
+            }
+            validate_mount_path(&format!("{at}.mountPath"), &m.mount_path)?;
+        }
+        for (list, name) in [(&self.env_from, "envFrom"), (&self.config_from, "configFrom")] {
+            for (i, s) in list.iter().enumerate() {
+                if s.config_map_ref.is_some() == s.secret_ref.is_some() {
+                    return Err(ValidationError::new(format!("{field}.{name}[{i}]"), "name exactly one of configMapRef, secretRef"));
+                }
+            }
+        }
+        for (i, e) in self.env.iter().enumerate() {
+            if let Some(from) = &e.value_from {
+                if from.config_map_key_ref.is_some() == from.secret_key_ref.is_some() {
+                    return Err(ValidationError::new(format!("{field}.env[{i}].valueFrom"), "name exactly one of configMapKeyRef, secretKeyRef"));
+                }
+            }
+        }
         if self.component.trim().is_empty() {
             return Err(ValidationError::new(
                 format!("{field}.component"),
@@ -156,6 +196,35 @@ pub struct EnvVar {
     pub name: String,
     #[serde(default)]
     pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvVarSource>,
+}
+
+/// One key of a ConfigMap or a Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvVarSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<KeyRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<KeyRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyRef {
+    pub name: String,
+    pub key: String,
+}
+
+/// A whole ConfigMap or Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DataSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<NameRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<NameRef>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

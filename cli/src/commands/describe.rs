@@ -30,7 +30,17 @@ impl Describe {
                 meta.remove(field);
             }
         }
-        for section in ["metadata", "spec", "status"] {
+        if kind == Kind::Secret {
+            if let Some(data) = value.get("data").and_then(|d| d.as_object()) {
+                out.push_str("Data (values hidden):\n");
+                for (k, v) in data {
+                    let size = v.as_str().map_or(0, |v| v.len() * 3 / 4);
+                    out.push_str(&format!("  {k}: ~{size} bytes\n"));
+                }
+            }
+        }
+        let sections: &[&str] = if kind == Kind::ConfigMap { &["metadata", "data"] } else { &["metadata", "spec", "status"] };
+        for section in sections.iter().copied() {
             if let Some(v) = value.get(section).filter(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty())) {
                 out.push_str(&format!("{}:\n", capitalise(section)));
                 for line in serde_yaml::to_string(v)?.lines() {

@@ -5,7 +5,9 @@ use clap::Args;
 use std::collections::HashMap;
 use wasmpod_api::labels::format_labels;
 use wasmpod_api::quantity::{format_cpu, format_memory};
-use wasmpod_api::{AnyObject, Deployment, Event, Ingress, Kind, Node, Pod, PodPhase, Service};
+use wasmpod_api::{
+    AnyObject, ConfigMap, Deployment, Event, Ingress, Kind, Node, PersistentVolumeClaim, Pod, PodPhase, Service, StatefulSet,
+};
 
 #[derive(Debug, Args)]
 pub struct Get {
@@ -19,6 +21,9 @@ pub struct Get {
     /// Every namespace
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
+    /// Print secret values in -o yaml/json (hidden otherwise)
+    #[arg(long)]
+    pub show_secrets: bool,
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -29,7 +34,7 @@ impl Get {
             format!("unknown resource type {:?} (nodes, pods, deployments, services, ingresses, events)", self.kind)
         })?;
         let client = self.api.client()?;
-        let items: Vec<AnyObject> = match &self.name {
+        let mut items: Vec<AnyObject> = match &self.name {
             Some(name) => vec![client.get(kind, &self.api.namespace, name).await?],
             None => {
                 let ns = (!self.all_namespaces).then_some(self.api.namespace.as_str());
@@ -38,6 +43,9 @@ impl Get {
                 items
             }
         };
+        if kind == Kind::Secret && !self.show_secrets {
+            items.iter_mut().for_each(hide_secret_values);
+        }
         match self.output {
             Format::Json => {
                 let value = if self.name.is_some() { items[0].0.clone() } else { serde_json::json!({"items": items}) };
@@ -56,6 +64,10 @@ impl Get {
                     Kind::Ingress => ingresses(&items),
                     Kind::Node => nodes(&items, &client.list(Kind::Pod, None).await?.items),
                     Kind::Event => events(&items),
+                    Kind::ConfigMap => config_maps(&items),
+                    Kind::Secret => secrets(&items),
+                    Kind::PersistentVolumeClaim => claims(&items),
+                    Kind::StatefulSet => stateful_sets(&items),
                 };
                 if table.is_empty() {
                     eprintln!("No resources found.");
@@ -66,6 +78,79 @@ impl Get {
         }
         Ok(())
     }
+}
+
+/// Replaces each secret value with its size, so values are printed only with --show-secrets.
+fn hide_secret_values(secret: &mut AnyObject) {
+    if let Some(data) = secret.0.get_mut("data").and_then(|d| d.as_object_mut()) {
+        for value in data.values_mut() {
+            let size = value.as_str().and_then(|v| base64_len(v)).unwrap_or(0);
+            *value = serde_json::Value::from(format!("<hidden: {size} bytes; use --show-secrets>"));
+        }
+    }
+}
+
+fn base64_len(v: &str) -> Option<usize> {
+    let padding = v.bytes().rev().take_while(|b| *b == b'=').count();
+    (v.len() * 3 / 4).checked_sub(padding)
+}
+
+fn config_maps(items: &[AnyObject]) -> Table {
+    let mut table = Table::new(&["NAME", "DATA", "AGE"]);
+    for c in typed::<ConfigMap>(items) {
+        table.row(vec![c.metadata.name.to_string(), c.data.len().to_string(), age(c.metadata.creation_timestamp)]);
+    }
+    table
+}
+
+fn secrets(items: &[AnyObject]) -> Table {
+    let mut table = Table::new(&["NAME", "TYPE", "KEYS", "AGE"]);
+    for s in items {
+        let keys: Vec<String> = s.0["data"]
+            .as_object()
+            .map(|d| {
+                d.iter()
+                    .map(|(k, v)| {
+                        let size = v.as_str().and_then(|v| v.strip_prefix("<hidden: ")).and_then(|v| v.split(' ').next()).unwrap_or("?");
+                        format!("{k} ({size} bytes)")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        table.row(vec![
+            s.name().to_string(),
+            s.0["type"].as_str().unwrap_or("Opaque").to_string(),
+            keys.join(", "),
+            age(s.0.pointer("/metadata/creationTimestamp").and_then(|t| serde_json::from_value(t.clone()).ok())),
+        ]);
+    }
+    table
+}
+
+fn claims(items: &[AnyObject]) -> Table {
+    let mut table = Table::new(&["NAME", "STATUS", "NODE", "STORAGE", "AGE"]);
+    for c in typed::<PersistentVolumeClaim>(items) {
+        table.row(vec![
+            c.name().to_string(),
+            format!("{:?}", c.status.phase),
+            c.status.node_name.clone().unwrap_or_else(|| "<none>".into()),
+            c.spec.resources.requests.storage.clone().unwrap_or_else(|| "-".into()),
+            age(c.metadata.creation_timestamp),
+        ]);
+    }
+    table
+}
+
+fn stateful_sets(items: &[AnyObject]) -> Table {
+    let mut table = Table::new(&["NAME", "READY", "AGE"]);
+    for s in typed::<StatefulSet>(items) {
+        table.row(vec![
+            s.name().to_string(),
+            format!("{}/{}", s.status.ready_replicas, s.spec.replicas),
+            age(s.metadata.creation_timestamp),
+        ]);
+    }
+    table
 }
 
 fn typed<T: serde::de::DeserializeOwned>(items: &[AnyObject]) -> Vec<T> {

@@ -1,11 +1,14 @@
 //! The subcommands, one file each.
 
 mod apply;
+mod build;
 mod cluster;
+mod create;
 mod delete;
 mod describe;
 mod get;
 mod logs;
+mod new;
 mod nodes;
 mod scale;
 mod server;
@@ -51,6 +54,8 @@ enum Command {
     Worker(worker::WorkerCmd),
     /// Create or update resources from manifest files or directories
     Apply(apply::Apply),
+    /// Create a Secret or ConfigMap from literals and files
+    Create(create::Create),
     /// List resources
     Get(get::Get),
     /// Show one resource in detail, with its events
@@ -67,6 +72,10 @@ enum Command {
     Uncordon(nodes::NodeArgs),
     /// Cordon a node and move its pods elsewhere
     Drain(nodes::NodeArgs),
+    /// Create a service project (source, build, deploy.yaml) in Rust, JavaScript or Python
+    New(new::New),
+    /// Build the project in this directory into a component (installs pinned toolchains)
+    Build(build::Build),
 }
 
 impl Cli {
@@ -76,6 +85,7 @@ impl Cli {
             Command::Server(c) => c.run().await,
             Command::Worker(c) => c.run().await,
             Command::Apply(c) => c.run().await,
+            Command::Create(c) => c.run().await,
             Command::Get(c) => c.run().await,
             Command::Describe(c) => c.run().await,
             Command::Delete(c) => c.run().await,
@@ -84,6 +94,8 @@ impl Cli {
             Command::Cordon(c) => c.cordon(true).await,
             Command::Uncordon(c) => c.cordon(false).await,
             Command::Drain(c) => c.drain().await,
+            Command::New(c) => c.run().await,
+            Command::Build(c) => c.run().await,
         }
     }
 }

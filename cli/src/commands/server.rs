@@ -17,6 +17,9 @@ pub struct Server {
     /// Where the API listens
     #[arg(long, default_value = "127.0.0.1:7070")]
     pub api_addr: SocketAddr,
+    /// 32-byte key file that encrypts Secrets at rest (default: <data dir>/secrets.key, made on first start)
+    #[arg(long)]
+    pub encryption_key: Option<PathBuf>,
     /// A node without a heartbeat for this long turns NotReady and its pods move (milliseconds)
     #[arg(long, default_value = "3000")]
     pub node_grace_ms: u64,
@@ -36,6 +39,7 @@ impl Server {
                 api_addr: self.api_addr,
                 auth: Auth { admin_token: Some(tokens.admin.clone()), join_token: Some(tokens.join.clone()) },
                 node_grace: Duration::from_millis(self.node_grace_ms),
+                encryption_key: self.encryption_key.clone(),
             },
             shutdown.clone(),
         )

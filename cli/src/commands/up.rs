@@ -35,6 +35,9 @@ pub struct Up {
     /// Lease renewal period of the nodes (milliseconds)
     #[arg(long, default_value = "1000")]
     pub heartbeat_ms: u64,
+    /// 32-byte key file that encrypts Secrets at rest (default: <data dir>/secrets.key, made on first start)
+    #[arg(long)]
+    pub encryption_key: Option<PathBuf>,
     /// A node without a heartbeat for this long turns NotReady (milliseconds)
     #[arg(long, default_value = "3000")]
     pub node_grace_ms: u64,
@@ -60,6 +63,7 @@ impl Up {
                 api_addr: self.api_addr,
                 auth,
                 node_grace: Duration::from_millis(self.node_grace_ms),
+                encryption_key: self.encryption_key.clone(),
             },
             shutdown.clone(),
         )

@@ -1,9 +1,12 @@
 //! Control loops. Each is level-triggered: it wakes on any change to the kinds it cares about (or
 //! on a timer), looks at the whole state, and writes what differs. It never assumes it saw every event.
 
+pub mod claims;
+pub mod config_version;
 pub mod deployment;
 pub mod node_lifecycle;
 pub mod scheduler;
+pub mod statefulset;
 
 use crate::registry::Registry;
 use std::sync::Arc;

@@ -1,10 +1,16 @@
-//! The scheduler: binds each unbound pod to a node. Filters (node ready, schedulable, pods,
-//! memory and cpu fit, nodeSelector), then scores (spread the replicas of one owner across
-//! nodes, then least allocated). A pod that fits nowhere stays Pending with the reason.
+//! The scheduler: binds each unbound pod to a node. Filters (volume affinity, node ready,
+//! schedulable, pods, memory and cpu fit, nodeSelector), then scores (spread the replicas of one
+//! owner across nodes, then least allocated). A pod that fits nowhere stays Pending with the reason.
+//!
+//! Claims bind on first use (WaitForFirstConsumer): a pod whose claims are all unbound may go
+//! to any node, and the commit that binds the pod binds those claims to the same node; a pod
+//! with a bound claim may only go to that claim's node; a pod whose claim is missing or
+//! Terminating waits.
 
+use super::claims::claim_names;
 use crate::registry::{to_any, EventDraft, Registry, RegistryError, Write};
 use std::collections::{BTreeMap, HashMap};
-use wasmpod_api::{Kind, Node, ObjectKey, Pod, PodPhase};
+use wasmpod_api::{ClaimPhase, Kind, Node, ObjectKey, PersistentVolumeClaim, Pod, PodPhase};
 
 #[derive(Debug, Default, Clone)]
 struct Allocated {
@@ -21,6 +27,51 @@ fn occupies(pod: &Pod) -> bool {
 
 fn owner_id(pod: &Pod) -> String {
     format!("{}/{}", pod.namespace(), pod.owner().unwrap_or(pod.name()))
+}
+
+/// Where a pod's claims let it go.
+#[derive(Debug, Default, PartialEq)]
+struct ClaimPlacement {
+    /// The node holding a bound claim, and that claim's name: the only node the pod may use.
+    pinned: Option<(String, String)>,
+    /// Claims that bind to whatever node the pod is bound to.
+    unbound: Vec<String>,
+}
+
+/// Why a pod cannot be scheduled whatever the nodes: (reason, message).
+type Blocked = (&'static str, String);
+
+/// Claims by (namespace, name).
+type Claims = HashMap<(String, String), PersistentVolumeClaim>;
+
+fn claim_placement(pod: &Pod, claims: &Claims) -> Result<ClaimPlacement, Blocked> {
+    let mut placement = ClaimPlacement::default();
+    for name in claim_names(pod) {
+        let Some(claim) = claims.get(&(pod.namespace().to_string(), name.to_string())) else {
+            return Err(("ClaimNotFound", format!("persistentvolumeclaim {name:?} not found")));
+        };
+        match (claim.status.phase, &claim.status.node_name) {
+            (ClaimPhase::Terminating, _) => {
+                return Err(("ClaimTerminating", format!("persistentvolumeclaim {name:?} is being deleted")));
+            }
+            (ClaimPhase::Bound, Some(node)) => match &placement.pinned {
+                Some((other, first)) if other != node => {
+                    return Err((
+                        "Unschedulable",
+                        format!("persistentvolumeclaims {first:?} and {name:?} are on different nodes ({other:?}, {node:?})"),
+                    ));
+                }
+                Some(_) => {}
+                None => placement.pinned = Some((node.clone(), name.to_string())),
+            },
+            _ => {
+                if !placement.unbound.iter().any(|u| u == name) {
+                    placement.unbound.push(name.to_string());
+                }
+            }
+        }
+    }
+    Ok(placement)
 }
 
 /// Why one node cannot take a pod, in the words `0/3 nodes: ...` uses.
@@ -53,9 +104,25 @@ fn score(node: &Node, alloc: &Allocated, owner: &str) -> (u32, u64, u32) {
     (alloc.by_owner.get(owner).copied().unwrap_or(0), mem_permille, alloc.pods)
 }
 
-/// The node for `pod`, or the reason none fits.
-fn choose<'a>(nodes: &'a [Node], allocated: &HashMap<String, Allocated>, pod: &Pod) -> Result<&'a Node, String> {
+/// The node for `pod`, or the reason none fits. `pinned` is the node and claim of a bound
+/// volume: no other node may take the pod, and the message says why that one does not.
+fn choose<'a>(
+    nodes: &'a [Node],
+    allocated: &HashMap<String, Allocated>,
+    pod: &Pod,
+    pinned: Option<(&str, &str)>,
+) -> Result<&'a Node, String> {
     let empty = Allocated::default();
+    if let Some((node_name, claim)) = pinned {
+        let Some(node) = nodes.iter().find(|n| n.name() == node_name) else {
+            return Err(format!("persistentvolumeclaim {claim:?} is on node {node_name:?}, which is not registered"));
+        };
+        let alloc = allocated.get(node_name).unwrap_or(&empty);
+        return match rejection(node, alloc, pod) {
+            Some(reason) => Err(format!("persistentvolumeclaim {claim:?} is on node {node_name:?}: {reason}")),
+            None => Ok(node),
+        };
+    }
     let owner = owner_id(pod);
     let mut reasons: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut best: Option<(&Node, (u32, u64, u32))> = None;
@@ -83,6 +150,11 @@ fn choose<'a>(nodes: &'a [Node], allocated: &HashMap<String, Allocated>, pod: &P
 
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
     let nodes: Vec<Node> = registry.list_typed(Kind::Node, None)?;
+    let mut claims: Claims = registry
+        .list_typed::<PersistentVolumeClaim>(Kind::PersistentVolumeClaim, None)?
+        .into_iter()
+        .map(|c| ((c.namespace().to_string(), c.name().to_string()), c))
+        .collect();
     let mut pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
     let mut allocated: HashMap<String, Allocated> = HashMap::new();
     for pod in pods.iter().filter(|p| occupies(p)) {
@@ -100,23 +172,44 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
     let mut events = Vec::new();
     for mut pod in pods {
         let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
-        match choose(&nodes, &allocated, &pod) {
+        let placement = claim_placement(&pod, &claims);
+        let pinned = match &placement {
+            Ok(p) => p.pinned.as_ref().map(|(n, c)| (n.as_str(), c.as_str())),
+            Err(_) => None,
+        };
+        let chosen = match &placement {
+            Ok(_) => choose(&nodes, &allocated, &pod, pinned).map_err(|m| ("Unschedulable", m)),
+            Err((reason, message)) => Err((*reason, message.clone())),
+        };
+        match chosen {
             Ok(node) => {
-                let a = allocated.entry(node.name().to_string()).or_default();
+                let node_name = node.name().to_string();
+                let a = allocated.entry(node_name.clone()).or_default();
                 a.memory += pod.spec.resources.memory_request();
                 a.cpu += pod.spec.resources.cpu_request();
                 a.pods += 1;
                 *a.by_owner.entry(owner_id(&pod)).or_default() += 1;
-                pod.spec.node_name = Some(node.name().to_string());
+                // The claims bind in the same commit as the pod, so a claim is never left bound
+                // to a node no pod chose, nor a pod on a node its claim is not on.
+                for name in placement.map(|p| p.unbound).unwrap_or_default() {
+                    if let Some(claim) = claims.get_mut(&(pod.namespace().to_string(), name.clone())) {
+                        claim.status.phase = ClaimPhase::Bound;
+                        claim.status.node_name = Some(node_name.clone());
+                        let claim_key = ObjectKey::new(Kind::PersistentVolumeClaim, claim.namespace(), claim.name());
+                        events.push(EventDraft::normal(claim_key.clone(), "Bound", format!("bound to node {node_name} for pod {}", key.name)));
+                        writes.push(Write::Put(to_any(&claim_key, &*claim)?));
+                    }
+                }
+                pod.spec.node_name = Some(node_name.clone());
                 pod.status.reason = None;
                 pod.status.message = None;
-                events.push(EventDraft::normal(key.clone(), "Scheduled", format!("assigned {} to {}", key.name, node.name())));
+                events.push(EventDraft::normal(key.clone(), "Scheduled", format!("assigned {} to {node_name}", key.name)));
                 writes.push(Write::Put(to_any(&key, &pod)?));
             }
-            Err(message) => {
-                if pod.status.reason.as_deref() != Some("Unschedulable") || pod.status.message.as_deref() != Some(&message) {
+            Err((reason, message)) => {
+                if pod.status.reason.as_deref() != Some(reason) || pod.status.message.as_deref() != Some(&message) {
                     events.push(EventDraft::warning(key.clone(), "FailedScheduling", message.clone()));
-                    pod.status.reason = Some("Unschedulable".into());
+                    pod.status.reason = Some(reason.into());
                     pod.status.message = Some(message);
                     writes.push(Write::Put(to_any(&key, &pod)?));
                 }
@@ -153,7 +246,7 @@ mod tests {
     #[test]
     fn pod_that_fits_nowhere_names_the_reasons() {
         let nodes = vec![node("a", true, 1 << 20), node("b", true, 1 << 20), node("c", false, 8 << 30)];
-        let err = choose(&nodes, &HashMap::new(), &pod("1Gi")).unwrap_err();
+        let err = choose(&nodes, &HashMap::new(), &pod("1Gi"), None).unwrap_err();
         assert_eq!(err, "0/3 nodes are available: 2 insufficient memory, 1 not ready");
     }
 
@@ -162,11 +255,113 @@ mod tests {
         let nodes = vec![node("a", true, 8 << 30), node("b", true, 8 << 30)];
         let mut allocated = HashMap::new();
         let p = pod("1Mi");
-        let first = choose(&nodes, &allocated, &p).unwrap().name().to_string();
+        let first = choose(&nodes, &allocated, &p, None).unwrap().name().to_string();
         let a: &mut Allocated = allocated.entry(first.clone()).or_default();
         a.pods += 1;
         a.by_owner.insert(owner_id(&p), 1);
-        let second = choose(&nodes, &allocated, &p).unwrap().name().to_string();
+        let second = choose(&nodes, &allocated, &p, None).unwrap().name().to_string();
         assert_ne!(first, second);
+    }
+
+    fn claim(name: &str, phase: ClaimPhase, node: Option<&str>) -> PersistentVolumeClaim {
+        let mut meta = ObjectMeta::named(Name::try_from(name).unwrap());
+        meta.namespace = Some("default".into());
+        let mut c: PersistentVolumeClaim = Object::new(Kind::PersistentVolumeClaim, meta, Default::default());
+        c.status.phase = phase;
+        c.status.node_name = node.map(str::to_string);
+        c
+    }
+
+    fn claims(list: Vec<PersistentVolumeClaim>) -> Claims {
+        list.into_iter().map(|c| (("default".to_string(), c.name().to_string()), c)).collect()
+    }
+
+    fn pod_with_claims(names: &[&str]) -> Pod {
+        let volumes: Vec<_> = names
+            .iter()
+            .map(|n| serde_json::json!({"name": format!("v-{n}"), "persistentVolumeClaim": {"claimName": n}}))
+            .collect();
+        let spec: PodSpec = serde_json::from_value(serde_json::json!({"component": "sha256:x", "volumes": volumes})).unwrap();
+        let mut meta = ObjectMeta::named(Name::try_from("p").unwrap());
+        meta.namespace = Some("default".into());
+        Object::new(Kind::Pod, meta, spec)
+    }
+
+    #[test]
+    fn missing_claim_blocks_the_pod_with_its_name() {
+        let err = claim_placement(&pod_with_claims(&["data"]), &claims(vec![])).unwrap_err();
+        assert_eq!(err, ("ClaimNotFound", "persistentvolumeclaim \"data\" not found".to_string()));
+    }
+
+    #[test]
+    fn terminating_claim_cannot_be_bound_by_new_pods() {
+        let set = claims(vec![claim("data", ClaimPhase::Terminating, Some("a"))]);
+        let err = claim_placement(&pod_with_claims(&["data"]), &set).unwrap_err();
+        assert_eq!(err.0, "ClaimTerminating");
+    }
+
+    #[test]
+    fn unbound_claims_let_the_pod_go_anywhere() {
+        let set = claims(vec![claim("data", ClaimPhase::Pending, None)]);
+        let placement = claim_placement(&pod_with_claims(&["data", "data"]), &set).unwrap();
+        assert_eq!(placement, ClaimPlacement { pinned: None, unbound: vec!["data".into()] });
+    }
+
+    #[test]
+    fn claims_on_different_nodes_conflict() {
+        let set = claims(vec![claim("x", ClaimPhase::Bound, Some("a")), claim("y", ClaimPhase::Bound, Some("b"))]);
+        let err = claim_placement(&pod_with_claims(&["x", "y"]), &set).unwrap_err();
+        assert!(err.1.contains("different nodes"), "{err:?}");
+    }
+
+    #[test]
+    fn bound_claim_pins_the_pod_to_its_node() {
+        let nodes = vec![node("a", true, 8 << 30), node("b", true, 8 << 30)];
+        let mut allocated = HashMap::new();
+        // "b" is the emptier node, but the volume is on "a".
+        allocated.insert("a".to_string(), Allocated { pods: 5, memory: 4 << 30, ..Default::default() });
+        let chosen = choose(&nodes, &allocated, &pod("1Mi"), Some(("a", "data"))).unwrap();
+        assert_eq!(chosen.name(), "a");
+    }
+
+    #[test]
+    fn pod_waits_for_its_volumes_node_and_says_why() {
+        let nodes = vec![node("a", false, 8 << 30), node("b", true, 8 << 30)];
+        let err = choose(&nodes, &HashMap::new(), &pod("1Mi"), Some(("a", "data"))).unwrap_err();
+        assert_eq!(err, "persistentvolumeclaim \"data\" is on node \"a\": not ready");
+        let err = choose(&nodes, &HashMap::new(), &pod("1Mi"), Some(("gone", "data"))).unwrap_err();
+        assert!(err.contains("not registered"), "{err}");
+    }
+
+    #[test]
+    fn binding_a_pod_binds_its_unbound_claim_to_the_same_node() {
+        use crate::store::SledStore;
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::new(Arc::new(SledStore::open(dir.path()).unwrap())).unwrap();
+        let n = node("a", true, 8 << 30);
+        let c = claim("data", ClaimPhase::Pending, None);
+        let p = pod_with_claims(&["data"]);
+        let keys = [
+            ObjectKey::new(Kind::Node, "", "a"),
+            ObjectKey::new(Kind::PersistentVolumeClaim, "default", "data"),
+            ObjectKey::new(Kind::Pod, "default", "p"),
+        ];
+        reg.commit(vec![
+            Write::Put(to_any(&keys[0], &n).unwrap()),
+            Write::Put(to_any(&keys[1], &c).unwrap()),
+            Write::Put(to_any(&keys[2], &p).unwrap()),
+        ])
+        .unwrap();
+        let before = reg.revision().unwrap();
+        reconcile_all(&reg).unwrap();
+        let bound: PersistentVolumeClaim = reg.get_typed(&keys[1]).unwrap().unwrap();
+        let pod: Pod = reg.get_typed(&keys[2]).unwrap().unwrap();
+        assert_eq!(pod.spec.node_name.as_deref(), Some("a"));
+        assert_eq!((bound.status.phase, bound.status.node_name.as_deref()), (ClaimPhase::Bound, Some("a")));
+        // One commit: the claim and the pod changed at consecutive revisions, before any event.
+        let claim_rev = bound.metadata.resource_version.unwrap();
+        let pod_rev = pod.metadata.resource_version.unwrap();
+        assert_eq!((claim_rev, pod_rev), (before + 1, before + 2));
     }
 }

@@ -25,7 +25,10 @@ pub async fn apply(
     let mut keys = Vec::new();
     for (i, any) in request.objects.iter().enumerate() {
         let at = format!("objects[{i}] ({} {:?})", any.0.get("kind").and_then(|k| k.as_str()).unwrap_or("?"), any.name());
-        let object = UserObject::from_any(any).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
+        let mut object = UserObject::from_any(any).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
+        if let UserObject::Secret(secret) = &mut object {
+            secret.normalise();
+        }
         let key = ObjectKey::new(object.kind(), object.namespace(), object.name());
         if !seen.insert(key.clone()) {
             return Err(ApiError::invalid(format!("{at}: metadata.name: {} {:?} appears twice in this apply", key.kind, key.name)));

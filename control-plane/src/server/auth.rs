@@ -40,6 +40,10 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 
 /// What a node may do: read, register itself, and report status.
 fn node_may(method: &Method, path: &str) -> bool {
+    if path.starts_with("/api/v1/secrets") {
+        // Nodes get the secrets of their pods resolved, never the store's secrets.
+        return false;
+    }
     if method == Method::GET || method == Method::HEAD {
         return true;
     }
@@ -81,6 +85,9 @@ mod tests {
         assert!(node_may(&Method::PUT, "/api/v1/nodes/n"));
         assert!(!node_may(&Method::DELETE, "/api/v1/pods/p"));
         assert!(!node_may(&Method::POST, "/api/v1/apply"));
+        assert!(!node_may(&Method::GET, "/api/v1/secrets"));
+        assert!(!node_may(&Method::GET, "/api/v1/secrets/token"));
+        assert!(node_may(&Method::GET, "/api/v1/pods/p/config"));
         let auth = Auth { admin_token: Some("a".into()), join_token: Some("j".into()) };
         assert!(matches!(auth.role(Some("a")), Some(Role::Admin)));
         assert!(matches!(auth.role(Some("j")), Some(Role::Node)));

@@ -5,6 +5,7 @@ mod auth;
 mod blobs;
 mod error;
 mod objects;
+mod pod_config;
 mod watch;
 
 pub use auth::Auth;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/{plural}/{name}/status", put(objects::put_status))
         .route("/api/v1/{plural}/{name}/scale", post(objects::scale))
         .route("/api/v1/{plural}/{name}/log", get(objects::logs))
+        .route("/api/v1/{plural}/{name}/config", get(pod_config::pod_config))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .layer(DefaultBodyLimit::max(MAX_BLOB))
         .with_state(state)

@@ -1,6 +1,7 @@
 //! Reading and writing single objects, lists, status, scale and logs.
 
 use super::{watch, ApiError, AppState};
+use crate::controllers::claims;
 use crate::registry::{to_any, Write};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -9,7 +10,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 use wasmpod_api::client::ScaleRequest;
-use wasmpod_api::{AnyObject, Deployment, Kind, ListResponse, Node, ObjectKey, Pod, DEFAULT_NAMESPACE};
+use wasmpod_api::{
+    AnyObject, ClaimPhase, Deployment, EventType, Kind, ListResponse, Node, ObjectKey, PersistentVolumeClaim, Pod,
+    DEFAULT_NAMESPACE,
+};
 
 #[derive(Debug, Deserialize)]
 pub struct ObjectQuery {
@@ -93,14 +97,37 @@ pub async fn delete_object(
         return Err(ApiError::not_found(format!("{} {:?} not found", key.kind, key.name)));
     }
     let mut writes = vec![Write::Delete(key.clone())];
-    if key.kind == Kind::Deployment {
-        // Cascade: the deployment's pods go with it (the controller also collects orphans).
+    if matches!(key.kind, Kind::Deployment | Kind::StatefulSet) {
+        // Cascade: the owner's pods go with it (the controllers also collect orphans). A
+        // StatefulSet's claims stay: they outlive the set, like its data.
+        let owner_kind = key.kind.as_str();
         let pods: Vec<Pod> = state.registry.list_typed(Kind::Pod, Some(&key.namespace))?;
         writes.extend(
             pods.iter()
-                .filter(|p| p.owner() == Some(key.name.as_str()))
+                .filter(|p| p.metadata.owner_references.iter().any(|o| o.kind == owner_kind && o.name == key.name))
                 .map(|p| Write::Delete(ObjectKey::new(Kind::Pod, p.namespace(), p.name()))),
         );
+    }
+    if key.kind == Kind::PersistentVolumeClaim {
+        // Protection: a claim in use is only marked Terminating; the claim controller deletes
+        // it once its pods are gone, and no new pod may bind it meanwhile.
+        let pods: Vec<Pod> = state.registry.list_typed(Kind::Pod, Some(&key.namespace))?;
+        let users = claims::users(&pods, &key.namespace, &key.name);
+        if !users.is_empty() {
+            let message = format!(
+                "persistentvolumeclaim {:?} is in use by pod(s) {}; it is Terminating and will be deleted once they are gone",
+                key.name,
+                users.join(", ")
+            );
+            state.registry.modify::<PersistentVolumeClaim, _>(&key, |c| {
+                let changed = c.status.phase != ClaimPhase::Terminating;
+                c.status.phase = ClaimPhase::Terminating;
+                changed
+            })?;
+            state.registry.record_event(&key, EventType::Normal, "WaitingForPods", &message, "claim-protection");
+            tracing::info!(object = %key, pods = %users.join(","), "claim in use; marked Terminating");
+            return Ok(Json(serde_json::json!({"terminating": key.to_string(), "waitingFor": users, "message": message})));
+        }
     }
     state.registry.commit(writes)?;
     tracing::info!(object = %key, "deleted");

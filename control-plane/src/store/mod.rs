@@ -2,8 +2,10 @@
 //! The store keeps a monotonically increasing revision; every object carries the revision of its
 //! last write as `metadata.resourceVersion`.
 
+mod sealed;
 mod sled_store;
 
+pub use sealed::{load_or_create_key, SealedSecrets};
 pub use sled_store::SledStore;
 
 use thiserror::Error;
@@ -21,6 +23,8 @@ pub enum StoreError {
     },
     #[error("object {0} has no kind")]
     NoKind(String),
+    #[error("secret {0} cannot be sealed or opened (wrong encryption key?)")]
+    Sealing(String),
 }
 
 /// The durable object store. Implementations must make a batch atomic and durable before

@@ -1,0 +1,27 @@
+//! What a worker needs to start a pod beyond its spec: env, `wasi:config` values and files
+//! resolved from ConfigMaps and Secrets, and the claims behind its volumes. Served by the control
+//! plane per pod, only to the node the pod is bound to.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedPodConfig {
+    pub env: Vec<(String, String)>,
+    pub config: Vec<(String, String)>,
+    /// ConfigMap and Secret volumes: volume name -> file name -> base64 content.
+    pub files: BTreeMap<String, BTreeMap<String, String>>,
+    pub claims: Vec<ResolvedClaim>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedClaim {
+    pub volume: String,
+    pub claim_name: String,
+    pub uid: String,
+}
+
+/// Annotation on a pod that changes whenever a ConfigMap or Secret it uses changes.
+pub const CONFIG_VERSION_ANNOTATION: &str = "wasmpod.dev/config-version";

@@ -1,0 +1,74 @@
+//! Stamps each pod with a version of the ConfigMaps and Secrets it uses
+//! (`wasmpod.dev/config-version`). When one of them changes, the stamp changes, and the node
+//! running the pod reloads it: HTTP pods serve new instances with the new values, command pods
+//! restart.
+
+use crate::registry::{to_any, Registry, RegistryError, Write};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
+use wasmpod_api::resolved::CONFIG_VERSION_ANNOTATION;
+use wasmpod_api::{Kind, ObjectKey, Pod, PodSpec};
+
+/// (kind, name) of every ConfigMap and Secret the spec refers to.
+fn references(spec: &PodSpec) -> BTreeSet<(Kind, String)> {
+    let mut refs = BTreeSet::new();
+    for source in spec.env_from.iter().chain(&spec.config_from) {
+        if let Some(r) = &source.config_map_ref {
+            refs.insert((Kind::ConfigMap, r.name.clone()));
+        }
+        if let Some(r) = &source.secret_ref {
+            refs.insert((Kind::Secret, r.name.clone()));
+        }
+    }
+    for var in &spec.env {
+        if let Some(from) = &var.value_from {
+            if let Some(r) = &from.config_map_key_ref {
+                refs.insert((Kind::ConfigMap, r.name.clone()));
+            }
+            if let Some(r) = &from.secret_key_ref {
+                refs.insert((Kind::Secret, r.name.clone()));
+            }
+        }
+    }
+    for volume in &spec.volumes {
+        if let Some(r) = &volume.config_map {
+            refs.insert((Kind::ConfigMap, r.name.clone()));
+        }
+        if let Some(r) = &volume.secret {
+            refs.insert((Kind::Secret, r.secret_name.clone()));
+        }
+    }
+    refs
+}
+
+pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
+    let mut versions: HashMap<(Kind, String, String), u64> = HashMap::new();
+    for kind in [Kind::ConfigMap, Kind::Secret] {
+        for object in registry.list(kind, None)?.0 {
+            versions.insert((kind, object.namespace().to_string(), object.name().to_string()), object.resource_version());
+        }
+    }
+    let pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
+    let mut writes = Vec::new();
+    for mut pod in pods {
+        let refs = references(&pod.spec);
+        if refs.is_empty() {
+            continue;
+        }
+        let mut text = String::new();
+        for (kind, name) in &refs {
+            let rv = versions.get(&(*kind, pod.namespace().to_string(), name.clone())).copied();
+            text.push_str(&format!("{kind}/{name}@{rv:?};"));
+        }
+        let version = hex::encode(Sha256::digest(text.as_bytes()))[..12].to_string();
+        if pod.metadata.annotations.get(CONFIG_VERSION_ANNOTATION) != Some(&version) {
+            pod.metadata.annotations.insert(CONFIG_VERSION_ANNOTATION.to_string(), version);
+            let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
+            writes.push(Write::Put(to_any(&key, &pod)?));
+        }
+    }
+    if !writes.is_empty() {
+        registry.commit(writes)?;
+    }
+    Ok(())
+}
