@@ -2,7 +2,9 @@
 
 mod bad_input;
 mod cluster;
+mod config;
 mod foundation;
 mod limits;
 mod polyglot;
 mod services;
+mod storage;

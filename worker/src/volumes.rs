@@ -13,6 +13,17 @@ pub fn pod_dir(data_dir: &Path, uid: &str) -> PathBuf {
     data_dir.join("pods").join(uid)
 }
 
+/// Where a pod's Secret files live: in memory (`/dev/shm`) where there is one, like
+/// Kubernetes' tmpfs, so secret values never reach the node's disk.
+pub fn secret_dir(data_dir: &Path, uid: &str) -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.join("wasmpod").join(uid)
+    } else {
+        pod_dir(data_dir, uid).join("secrets")
+    }
+}
+
 /// Where a claim's data lives on this node.
 pub fn claim_dir(data_dir: &Path, namespace: &str, claim: &str, uid: &str) -> PathBuf {
     data_dir.join("volumes").join(namespace).join(format!("{claim}-{uid}"))
@@ -43,7 +54,9 @@ pub fn prepare(data_dir: &Path, namespace: &str, uid: &str, spec: &PodSpec, reso
             let claim_ro = volume.and_then(|v| v.persistent_volume_claim.as_ref()).is_some_and(|c| c.read_only);
             (dir, mount.read_only || claim_ro)
         } else if let Some(files) = resolved.files.get(&mount.name) {
-            let dir = pod_dir.join(format!("files-{}", mount.name));
+            let is_secret = volume.is_some_and(|v| v.secret.is_some());
+            let base = if is_secret { secret_dir(data_dir, uid) } else { pod_dir.clone() };
+            let dir = base.join(format!("files-{}", mount.name));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
             restrict(&dir);
@@ -68,4 +81,5 @@ pub fn prepare(data_dir: &Path, namespace: &str, uid: &str, spec: &PodSpec, reso
 /// Removes what dies with the pod (emptyDirs, ConfigMap and Secret files).
 pub fn cleanup(data_dir: &Path, uid: &str) {
     let _ = std::fs::remove_dir_all(pod_dir(data_dir, uid));
+    let _ = std::fs::remove_dir_all(secret_dir(data_dir, uid));
 }
