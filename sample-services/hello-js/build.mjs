@@ -12,9 +12,9 @@
 //    SpiderMonkey engine, pre-initialised with the app).
 //
 // Calls componentize-js directly: `jco componentize` 1.35 gives its shim no filesystem preopens.
-// So does componentize-js itself with @bytecodealliance/preview2-shim 0.26 (which it imports
-// without declaring it; package.json pins it): the shim starts with no preopens, so this script
-// preopens the host's / at / before componentizing, as shims before 0.26 did by default.
+// componentize-js imports @bytecodealliance/preview2-shim without declaring it (package.json pins
+// it); preview2-shim 0.26 starts with no preopens, so this script preopens the host's / at /
+// before componentizing, whatever shim version npm resolved.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -58,7 +58,8 @@ function installToolchain() {
   const version = existsSync(installed) ? JSON.parse(readFileSync(installed, 'utf8')).version : null;
   if (version === TOOL_VERSION && mtime(stamp) >= mtime(lock)) return;
   const args = existsSync(lock) ? ['ci'] : ['install'];
-  console.error(`installing ${TOOL}@${TOOL_VERSION} (npm ${args[0]}, pinned by package-lock.json)...`);
+  const how = args[0] === 'ci' ? 'npm ci, pinned by package-lock.json' : 'npm install, which writes package-lock.json';
+  console.error(`installing ${TOOL}@${TOOL_VERSION} (${how})...`);
   const npm = spawnSync('npm', [...args, '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (npm.error?.code === 'ENOENT') {
     fail('npm is missing: install Node.js 18+ with npm (Debian: `apt-get install nodejs npm`), then run `node build.mjs` again');

@@ -25,9 +25,18 @@ fn build(program: &str, script: &Path) {
     let status = Command::new(program)
         .arg(script)
         .status()
-        .unwrap_or_else(|e| panic!("cannot run {program} (needed to build {}): {e}", script.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {program} (needed to build {}): {e}",
+                script.display()
+            )
+        });
     assert!(status.success(), "`{program} {}` failed", script.display());
-    eprintln!("{program} {}: {:.1} s", script.display(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "{program} {}: {:.1} s",
+        script.display(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn built() -> &'static Built {
@@ -36,30 +45,50 @@ fn built() -> &'static Built {
         let samples = repo_root().join("sample-services");
         build("node", &samples.join("hello-js/build.mjs"));
         build("python3", &samples.join("hello-py/build.py"));
-        Built { js: samples.join("hello-js/hello-js.wasm"), py: samples.join("hello-py/hello-py.wasm") }
+        Built {
+            js: samples.join("hello-js/hello-js.wasm"),
+            py: samples.join("hello-py/hello-py.wasm"),
+        }
     })
 }
 
 /// The three samples' manifests in one, with absolute component paths and greetings of our own.
 fn manifest() -> String {
     let (c, b) = (components(), built());
-    let read = |path: &str| std::fs::read_to_string(repo_root().join(path)).expect("sample manifest");
-    let hello = read("sample-services/hello/deploy.yaml")
-        .replace("../target/wasm32-wasip2/release/hello.wasm", &c.hello.display().to_string());
+    let read =
+        |path: &str| std::fs::read_to_string(repo_root().join(path)).expect("sample manifest");
+    let hello = read("sample-services/hello/deploy.yaml").replace(
+        "../target/wasm32-wasip2/release/hello.wasm",
+        &c.hello.display().to_string(),
+    );
     let js = read("sample-services/hello-js/deploy.yaml")
         .replace("./hello-js.wasm", &b.js.display().to_string())
-        .replace("value: Hello from JavaScript!", "value: JS greeting from the pod spec");
+        .replace(
+            "value: Hello from JavaScript!",
+            "value: JS greeting from the pod spec",
+        );
     let py = read("sample-services/hello-py/deploy.yaml")
         .replace("./hello-py.wasm", &b.py.display().to_string())
-        .replace("value: Hello from Python!", "value: Python greeting from the pod spec");
+        .replace(
+            "value: Hello from Python!",
+            "value: Python greeting from the pod spec",
+        );
     format!("{hello}\n---\n{js}\n---\n{py}")
 }
 
 /// Every compiled artifact in the data directory's cache, with its modification time.
 fn compiled(data_dir: &Path) -> Vec<(PathBuf, SystemTime)> {
     let mut found = Vec::new();
-    for dir in std::fs::read_dir(data_dir.join("compiled")).into_iter().flatten().flatten() {
-        for file in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+    for dir in std::fs::read_dir(data_dir.join("compiled"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for file in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if let Ok(modified) = file.metadata().and_then(|m| m.modified()) {
                 found.push((file.path(), modified));
             }
@@ -70,13 +99,20 @@ fn compiled(data_dir: &Path) -> Vec<(PathBuf, SystemTime)> {
 }
 
 fn mb(path: &Path) -> f64 {
-    std::fs::metadata(path).map(|m| m.len() as f64 / 1e6).unwrap_or_default()
+    std::fs::metadata(path)
+        .map(|m| m.len() as f64 / 1e6)
+        .unwrap_or_default()
 }
 
 #[test]
 fn js_and_python_services_built_from_source_call_other_languages_by_name() {
     let b = built();
-    assert!(mb(&b.js) > 5.0 && mb(&b.py) > 5.0, "large components: js {} MB, py {} MB", mb(&b.js), mb(&b.py));
+    assert!(
+        mb(&b.js) > 5.0 && mb(&b.py) > 5.0,
+        "large components: js {} MB, py {} MB",
+        mb(&b.js),
+        mb(&b.py)
+    );
     let mut cluster = Cluster::up(&[]);
 
     // Upload (the CLI shows it) and apply.
@@ -86,18 +122,38 @@ fn js_and_python_services_built_from_source_call_other_languages_by_name() {
     assert!(out.status.success(), "{stderr}");
     let upload = started.elapsed();
     for name in ["hello-js.wasm", "hello-py.wasm"] {
-        assert!(stderr.lines().any(|l| l.contains("uploading") && l.contains(name) && l.contains(" MB")), "{stderr}");
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains("uploading") && l.contains(name) && l.contains(" MB")),
+            "{stderr}"
+        );
     }
 
     // Python -> JavaScript -> Rust, each by service name, each with its config from the pod spec.
     let body = cluster.wait_for_status("/py", 200, WAIT);
     let cold = started.elapsed();
-    assert!(body.starts_with("Python greeting from the pod spec\n"), "{body}");
-    assert!(body.contains("http://hello-js/js answered 200:\nJS greeting from the pod spec (GET /js)"), "{body}");
-    assert!(body.contains("http://hello/hello answered 200:\nHello from wasmpod!"), "{body}");
+    assert!(
+        body.starts_with("Python greeting from the pod spec\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("http://hello-js/js answered 200:\nJS greeting from the pod spec (GET /js)"),
+        "{body}"
+    );
+    assert!(
+        body.contains("http://hello/hello answered 200:\nHello from wasmpod!"),
+        "{body}"
+    );
     let js = cluster.wait_for_status("/js/anything", 200, WAIT);
-    assert!(js.starts_with("JS greeting from the pod spec (GET /js/anything)\n"), "{js}");
-    assert!(js.contains("http://hello/hello answered 200:\nHello from wasmpod!"), "{js}");
+    assert!(
+        js.starts_with("JS greeting from the pod spec (GET /js/anything)\n"),
+        "{js}"
+    );
+    assert!(
+        js.contains("http://hello/hello answered 200:\nHello from wasmpod!"),
+        "{js}"
+    );
 
     // Many requests: each a fresh instance of a 13–19 MB component, none slow.
     let started = Instant::now();
@@ -126,6 +182,14 @@ fn js_and_python_services_built_from_source_call_other_languages_by_name() {
     let body = again.wait_for_status("/py", 200, WAIT);
     assert!(body.contains("Hello from wasmpod!"), "{body}");
     let warm = started.elapsed();
-    eprintln!("after a restart /py answered in {:.1} s (cold: {:.1} s)", warm.as_secs_f64(), cold.as_secs_f64());
-    assert_eq!(compiled(&cluster.data_dir), cache, "a restart reuses the compiled components");
+    eprintln!(
+        "after a restart /py answered in {:.1} s (cold: {:.1} s)",
+        warm.as_secs_f64(),
+        cold.as_secs_f64()
+    );
+    assert_eq!(
+        compiled(&cluster.data_dir),
+        cache,
+        "a restart reuses the compiled components"
+    );
 }

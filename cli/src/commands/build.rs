@@ -25,7 +25,10 @@ pub struct Build {
 
 impl Build {
     pub async fn run(self) -> anyhow::Result<()> {
-        let dir = self.dir.canonicalize().with_context(|| format!("no directory {}", self.dir.display()))?;
+        let dir = self
+            .dir
+            .canonicalize()
+            .with_context(|| format!("no directory {}", self.dir.display()))?;
         let lang = detect(&dir)?;
         let started = Instant::now();
         let out = match lang {
@@ -81,7 +84,9 @@ fn require(program: &str, args: &[&str], install: &str) -> anyhow::Result<()> {
 }
 
 fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
-    let status = command.status().with_context(|| format!("cannot run {what}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
     }
@@ -95,7 +100,11 @@ fn crate_name(manifest: &str) -> Option<String> {
         if line.starts_with('[') {
             in_package = line == "[package]";
         } else if in_package {
-            if let Some(value) = line.strip_prefix("name").map(str::trim).and_then(|r| r.strip_prefix('=')) {
+            if let Some(value) = line
+                .strip_prefix("name")
+                .map(str::trim)
+                .and_then(|r| r.strip_prefix('='))
+            {
                 return Some(value.trim().trim_matches('"').to_string());
             }
         }
@@ -104,31 +113,64 @@ fn crate_name(manifest: &str) -> Option<String> {
 }
 
 fn build_rust(dir: &Path) -> anyhow::Result<PathBuf> {
-    require("cargo", &["--version"], "install Rust with rustup, then `rustup target add wasm32-wasip2`")?;
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    require(
+        "cargo",
+        &["--version"],
+        "install Rust with rustup, then `rustup target add wasm32-wasip2`",
+    )?;
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     match installed {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => {}
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET) => {}
         Ok(_) => {
             eprintln!("installing the {WASM_TARGET} target (rustup target add {WASM_TARGET})...");
-            run(Command::new("rustup").args(["target", "add", WASM_TARGET]), "`rustup target add wasm32-wasip2`")?;
+            run(
+                Command::new("rustup").args(["target", "add", WASM_TARGET]),
+                "`rustup target add wasm32-wasip2`",
+            )?;
         }
         Err(_) => eprintln!("rustup not found: assuming the {WASM_TARGET} target is installed"),
     }
-    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).context("cannot read Cargo.toml")?;
+    let manifest =
+        std::fs::read_to_string(dir.join("Cargo.toml")).context("cannot read Cargo.toml")?;
     let name = crate_name(&manifest).context("Cargo.toml has no [package] name")?;
-    eprintln!("building {} (Rust): cargo build --release --target {WASM_TARGET}", dir.display());
+    eprintln!(
+        "building {} (Rust): cargo build --release --target {WASM_TARGET}",
+        dir.display()
+    );
     // `--target-dir target`: where deploy.yaml looks, whatever CARGO_TARGET_DIR says.
     run(
         Command::new("cargo")
-            .args(["build", "--release", "--target", WASM_TARGET, "--target-dir", "target"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                WASM_TARGET,
+                "--target-dir",
+                "target",
+            ])
             .current_dir(dir),
         "cargo build",
     )?;
-    Ok(dir.join("target").join(WASM_TARGET).join("release").join(format!("{}.wasm", name.replace('-', "_"))))
+    Ok(dir
+        .join("target")
+        .join(WASM_TARGET)
+        .join("release")
+        .join(format!("{}.wasm", name.replace('-', "_"))))
 }
 
 /// Runs the project's own build script, which installs its pinned toolchain and writes `<name>.wasm`.
-fn build_script(dir: &Path, lang: Lang, program: &str, script: &str, force: bool) -> anyhow::Result<PathBuf> {
+fn build_script(
+    dir: &Path,
+    lang: Lang,
+    program: &str,
+    script: &str,
+    force: bool,
+) -> anyhow::Result<PathBuf> {
     match lang {
         Lang::Js => {
             let install = "install Node.js 18+ with npm (Debian: `apt-get install nodejs npm`)";
@@ -136,7 +178,11 @@ fn build_script(dir: &Path, lang: Lang, program: &str, script: &str, force: bool
             require("npm", &["--version"], install)?;
         }
         _ => {
-            require("python3", &["--version"], "install Python 3.10+ with pip (Debian: `apt-get install python3 python3-pip`)")?;
+            require(
+                "python3",
+                &["--version"],
+                "install Python 3.10+ with pip (Debian: `apt-get install python3 python3-pip`)",
+            )?;
             require(
                 "python3",
                 &["-m", "pip", "--version"],
@@ -145,7 +191,11 @@ fn build_script(dir: &Path, lang: Lang, program: &str, script: &str, force: bool
         }
     }
     let name = project_name(dir, lang)?;
-    eprintln!("building {} ({}): {program} {script}", dir.display(), lang.label());
+    eprintln!(
+        "building {} ({}): {program} {script}",
+        dir.display(),
+        lang.label()
+    );
     let mut command = Command::new(program);
     command.arg(script).current_dir(dir);
     if force {
@@ -161,11 +211,22 @@ fn project_name(dir: &Path, lang: Lang) -> anyhow::Result<String> {
         Lang::Js => ("package.json", "\"name\""),
         _ => ("pyproject.toml", "name"),
     };
-    let text = std::fs::read_to_string(dir.join(file)).with_context(|| format!("cannot read {file}"))?;
+    let text =
+        std::fs::read_to_string(dir.join(file)).with_context(|| format!("cannot read {file}"))?;
     text.lines()
         .map(str::trim)
-        .find_map(|l| l.strip_prefix(key).map(str::trim).and_then(|r| r.strip_prefix([':', '='])))
-        .map(|v| v.trim().trim_end_matches(',').trim().trim_matches('"').to_string())
+        .find_map(|l| {
+            l.strip_prefix(key)
+                .map(str::trim)
+                .and_then(|r| r.strip_prefix([':', '=']))
+        })
+        .map(|v| {
+            v.trim()
+                .trim_end_matches(',')
+                .trim()
+                .trim_matches('"')
+                .to_string()
+        })
         .with_context(|| format!("{file} has no name"))
 }
 

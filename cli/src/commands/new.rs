@@ -31,24 +31,54 @@ impl Lang {
     fn files(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Lang::Rust => &[
-                ("Cargo.toml", include_str!("../../templates/rust/Cargo.toml")),
-                ("src/lib.rs", include_str!("../../templates/rust/src/lib.rs")),
-                ("deploy.yaml", include_str!("../../templates/rust/deploy.yaml")),
+                (
+                    "Cargo.toml",
+                    include_str!("../../templates/rust/Cargo.toml"),
+                ),
+                (
+                    "src/lib.rs",
+                    include_str!("../../templates/rust/src/lib.rs"),
+                ),
+                (
+                    "deploy.yaml",
+                    include_str!("../../templates/rust/deploy.yaml"),
+                ),
                 (".gitignore", include_str!("../../templates/gitignore")),
             ],
             Lang::Js => &[
-                ("package.json", include_str!("../../templates/js/package.json")),
+                (
+                    "package.json",
+                    include_str!("../../templates/js/package.json"),
+                ),
                 ("src/app.js", include_str!("../../templates/js/src/app.js")),
-                ("wit/world.wit", include_str!("../../templates/js/wit/world.wit")),
-                ("build.mjs", include_str!("../../../sample-services/hello-js/build.mjs")),
-                ("deploy.yaml", include_str!("../../templates/js/deploy.yaml")),
+                (
+                    "wit/world.wit",
+                    include_str!("../../templates/js/wit/world.wit"),
+                ),
+                (
+                    "build.mjs",
+                    include_str!("../../../sample-services/hello-js/build.mjs"),
+                ),
+                (
+                    "deploy.yaml",
+                    include_str!("../../templates/js/deploy.yaml"),
+                ),
                 (".gitignore", include_str!("../../templates/gitignore")),
             ],
             Lang::Python => &[
-                ("pyproject.toml", include_str!("../../templates/python/pyproject.toml")),
+                (
+                    "pyproject.toml",
+                    include_str!("../../templates/python/pyproject.toml"),
+                ),
                 ("app.py", include_str!("../../templates/python/app.py")),
-                ("build.py", include_str!("../../../sample-services/hello-py/build.py")),
-                ("deploy.yaml", include_str!("../../templates/python/deploy.yaml")),
+                (
+                    "build.py",
+                    include_str!("../../../sample-services/hello-py/build.py"),
+                ),
+                (
+                    "deploy.yaml",
+                    include_str!("../../templates/python/deploy.yaml"),
+                ),
                 (".gitignore", include_str!("../../templates/gitignore")),
             ],
         }
@@ -72,10 +102,17 @@ impl New {
     pub async fn run(self) -> anyhow::Result<()> {
         let target = self.dir.join(&self.name);
         let written = create(&self.name, self.lang, &target)?;
-        println!("created {} ({} service, {written} files)", target.display(), self.lang.label());
+        println!(
+            "created {} ({} service, {written} files)",
+            target.display(),
+            self.lang.label()
+        );
         println!("next:");
         println!("  cd {}", target.display());
-        println!("  wasmpod build                  # {}", build_hint(self.lang));
+        println!(
+            "  wasmpod build                  # {}",
+            build_hint(self.lang)
+        );
         println!("  wasmpod apply -f deploy.yaml");
         println!("  curl http://127.0.0.1:8080/{}", self.name);
         Ok(())
@@ -92,22 +129,30 @@ fn build_hint(lang: Lang) -> &'static str {
 
 /// Fills a template: `{{name}}` and `{{crate}}` (the name with `_` for `-`).
 fn render(template: &str, name: &str) -> String {
-    template.replace("{{name}}", name).replace("{{crate}}", &name.replace('-', "_"))
+    template
+        .replace("{{name}}", name)
+        .replace("{{crate}}", &name.replace('-', "_"))
 }
 
 /// Writes the project into `target` (which must not exist yet); returns how many files.
 pub fn create(name: &str, lang: Lang, target: &Path) -> anyhow::Result<usize> {
-    wasmpod_api::Name::try_from(name).map_err(|e| anyhow::anyhow!("invalid project name {name:?}: {e}"))?;
+    wasmpod_api::Name::try_from(name)
+        .map_err(|e| anyhow::anyhow!("invalid project name {name:?}: {e}"))?;
     if target.exists() {
-        bail!("{} already exists: pick another name or --dir", target.display());
+        bail!(
+            "{} already exists: pick another name or --dir",
+            target.display()
+        );
     }
     let files = lang.files();
     for (path, template) in files {
         let file = target.join(path);
         if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        std::fs::write(&file, render(template, name)).with_context(|| format!("cannot write {}", file.display()))?;
+        std::fs::write(&file, render(template, name))
+            .with_context(|| format!("cannot write {}", file.display()))?;
     }
     Ok(files.len())
 }
@@ -124,7 +169,11 @@ mod tests {
     fn every_language_writes_source_build_and_manifest_with_the_name_filled_in() {
         let tmp = tempfile::tempdir().expect("tempdir");
         for (lang, build, component) in [
-            (Lang::Rust, "Cargo.toml", "./target/wasm32-wasip2/release/my_svc.wasm"),
+            (
+                Lang::Rust,
+                "Cargo.toml",
+                "./target/wasm32-wasip2/release/my_svc.wasm",
+            ),
             (Lang::Js, "build.mjs", "./my-svc.wasm"),
             (Lang::Python, "build.py", "./my-svc.wasm"),
         ] {
@@ -132,10 +181,19 @@ mod tests {
             create("my-svc", lang, &dir).expect("project written");
             assert!(dir.join(build).exists(), "{lang:?}: {build}");
             let deploy = read(&dir, "deploy.yaml");
-            assert!(deploy.contains(&format!("component: {component}")), "{lang:?}: {deploy}");
-            assert!(deploy.contains("{name: my-svc, labels: {app: my-svc}}"), "{deploy}");
+            assert!(
+                deploy.contains(&format!("component: {component}")),
+                "{lang:?}: {deploy}"
+            );
+            assert!(
+                deploy.contains("{name: my-svc, labels: {app: my-svc}}"),
+                "{deploy}"
+            );
             for (path, _) in lang.files() {
-                assert!(!read(&dir, path).contains("{{name}}"), "{lang:?}: {path} still has a placeholder");
+                assert!(
+                    !read(&dir, path).contains("{{name}}"),
+                    "{lang:?}: {path} still has a placeholder"
+                );
             }
         }
         let tmp_rust = tmp.path().join("Rust");

@@ -46,7 +46,7 @@ fn authorized(request: &IncomingRequest) -> bool {
     let expected = format!("Bearer {token}");
     request
         .headers()
-        .get(&"authorization".to_string())
+        .get("authorization")
         .iter()
         .any(|v| v.as_slice() == expected.as_bytes())
 }
