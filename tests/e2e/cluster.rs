@@ -116,3 +116,38 @@ fn tokens_guard_the_api() {
     cluster.add_worker("good", &[]);
     assert_eq!(cluster.items("nodes").len(), 1);
 }
+
+#[test]
+fn up_with_three_workers_cordon_and_drain() {
+    let cluster = wasmpod_tests::Cluster::up(&["--workers", "3"]);
+    let nodes = cluster.cli_ok(&["get", "nodes"]);
+    assert_eq!(nodes.lines().filter(|l| l.starts_with("local-") && l.contains("Ready")).count(), 3, "{nodes}");
+    cluster.cli_ok(&["cordon", "local-3"]);
+    let nodes = cluster.cli_ok(&["get", "nodes"]);
+    assert!(nodes.lines().any(|l| l.starts_with("local-3") && l.contains("SchedulingDisabled")), "{nodes}");
+    cluster.apply("hello.yaml", &http_app("hello", &components().hello, 4, "/hello"));
+    let on_nodes = |cluster: &wasmpod_tests::Cluster| -> Vec<String> {
+        cluster
+            .items("pods")
+            .iter()
+            .filter(|p| p["status"]["ready"] == true)
+            .map(|p| p["spec"]["nodeName"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let placed = wait_until("4 ready", WAIT, || {
+        let n = on_nodes(&cluster);
+        (n.len() == 4).then_some(n)
+    });
+    assert!(!placed.contains(&"local-3".to_string()), "a cordoned node gets no pods: {placed:?}");
+    assert!(placed.contains(&"local-2".to_string()));
+    cluster.cli_ok(&["drain", "local-2", "--timeout-seconds", "30"]);
+    let placed = wait_until("4 ready after drain", WAIT, || {
+        let n = on_nodes(&cluster);
+        (n.len() == 4).then_some(n)
+    });
+    assert!(placed.iter().all(|n| n == "local-1"), "drained pods moved: {placed:?}");
+    assert_eq!(cluster.get("/hello").0, 200);
+    cluster.cli_ok(&["uncordon", "local-3"]);
+    let nodes = cluster.cli_ok(&["get", "nodes"]);
+    assert!(nodes.lines().any(|l| l.starts_with("local-3") && !l.contains("SchedulingDisabled")), "{nodes}");
+}
