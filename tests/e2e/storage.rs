@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmpod_tests::{components, http_app, repo_root, wait_until, Cluster, MultiNode};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -114,8 +114,9 @@ fn statefulset_starts_pods_in_order_and_keeps_their_claims() {
     assert_eq!(claim1["status"]["phase"], "Bound");
     assert_eq!(claim1["status"]["nodeName"], web1["spec"]["nodeName"]);
     assert!(find(&claims, "data-web-0").is_some());
-    let sets = cluster.items("statefulsets");
-    assert_eq!(sets[0]["status"]["readyReplicas"], 2, "{}", sets[0]);
+    wait_until("the set's status counts 2 ready", WAIT, || {
+        (cluster.items("statefulsets").first()?["status"]["readyReplicas"] == 2).then_some(())
+    });
 
     // Stable identity: a deleted pod comes back under its name, with the same claim.
     let old_uid = web1["metadata"]["uid"].clone();
@@ -207,8 +208,11 @@ fn scheduler_puts_the_pod_on_its_volumes_node() {
     cluster.apply("files.yaml", &yaml);
     let (first, node) = wait_until("files ready", WAIT, || cluster.ready_pods("files").pop());
     assert_eq!(node, "node-a");
-    let (status, body) = send(client().put(format!("{gateway_a}/file?path=/data/x")).body("kept on node-a"));
-    assert_eq!(status, 200, "{body}");
+    // The route to a just-ready pod may take a moment to reach the gateway; the write is idempotent.
+    wait_until("the data written through node-a's ingress", WAIT, || {
+        let (status, _) = send(client().put(format!("{gateway_a}/file?path=/data/x")).body("kept on node-a"));
+        (status == 200).then_some(())
+    });
 
     // Now node-b is empty and node-a busy: only the volume keeps the replacement on node-a.
     let gateway_b = cluster.add_worker("node-b", &[]);
@@ -277,7 +281,12 @@ fn counter_keeps_counting_across_pod_loss_reapply_and_restart() {
     // The pod goes away; its replacement finds the count.
     let pod = wait_until("the counter pod", WAIT, || counter_pod(cluster.items("pods")));
     cluster.cli_ok(&["delete", "pod", &pod]);
-    wait_until("a new counter pod", WAIT, || counter_pod(cluster.items("pods")).filter(|p| *p != pod));
+    let deadline = Instant::now() + WAIT;
+    while counter_pod(cluster.items("pods")).filter(|p| *p != pod).is_none() {
+        // On a timeout, show what the cluster was doing.
+        assert!(Instant::now() < deadline, "no new counter pod; pods: {:#?}\nevents:\n{}", cluster.items("pods"), cluster.cli_ok(&["get", "events"]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     expect_visit(&ingress, 3);
 
     // Delete the deployment and apply the manifest again: same claim, same data.
