@@ -7,7 +7,7 @@ wasm_target := "wasm32-wasip2"
 # Build everything, start a local cluster with the sample services, print where they answer.
 up *ARGS: toolchain samples
     cargo build --workspace
-    ./target/debug/wasmpod up -f sample-services/hello/deploy.yaml -f sample-services/frontend/deploy.yaml -f sample-services/hello-js/deploy.yaml -f sample-services/hello-py/deploy.yaml {{ARGS}}
+    ./target/debug/wasmpod up -f sample-services/hello/deploy.yaml -f sample-services/frontend/deploy.yaml -f sample-services/counter/deploy.yaml -f sample-services/hello-js/deploy.yaml -f sample-services/hello-py/deploy.yaml {{ARGS}}
 
 # The whole test suite: unit tests beside the code, end-to-end tests in tests/.
 test: toolchain samples test-components

@@ -214,10 +214,14 @@ impl Client {
             .map_err(|e| ClientError::Decode(e.to_string()))
     }
 
-    pub async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<(), ClientError> {
-        self.send(self.request(reqwest::Method::DELETE, &Self::object_path(kind, namespace, name)))
-            .await
-            .map(|_| ())
+    /// Deletes an object. Returns the server's message when the delete is deferred (a claim in
+    /// use is only marked Terminating).
+    pub async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<String>, ClientError> {
+        let response = self
+            .send(self.request(reqwest::Method::DELETE, &Self::object_path(kind, namespace, name)))
+            .await?;
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        Ok(answer.get("message").and_then(|m| m.as_str()).map(str::to_string))
     }
 
     /// Replaces the `status` of an object (workers report pods and their node this way).
@@ -254,8 +258,8 @@ impl Client {
             .map(|_| ())
     }
 
-    pub async fn scale(&self, namespace: &str, name: &str, replicas: u32) -> Result<(), ClientError> {
-        let path = Self::object_path(Kind::Deployment, namespace, name).replacen(
+    pub async fn scale(&self, kind: Kind, namespace: &str, name: &str, replicas: u32) -> Result<(), ClientError> {
+        let path = Self::object_path(kind, namespace, name).replacen(
             &format!("/{}", urlencoding::encode(name)),
             &format!("/{}/scale", urlencoding::encode(name)),
             1,

@@ -96,8 +96,11 @@ fn human_size(bytes: usize) -> String {
 pub async fn upload_components(client: &Client, loaded: &mut [Loaded]) -> anyhow::Result<()> {
     let mut uploaded = HashSet::new();
     for item in loaded.iter_mut() {
-        let UserObject::Deployment(deployment) = &mut item.doc.object else { continue };
-        let component = &mut deployment.spec.template.spec.component;
+        let component = match &mut item.doc.object {
+            UserObject::Deployment(d) => &mut d.spec.template.spec.component,
+            UserObject::StatefulSet(s) => &mut s.spec.template.spec.component,
+            _ => continue,
+        };
         if component.starts_with("sha256:") {
             continue;
         }

@@ -1,6 +1,7 @@
 //! The wasmpod control plane: the API server (axum), the object store (sled behind the
-//! [`store::Store`] trait), the component blob store, and the controllers (deployments,
-//! scheduler, node leases). Workers talk to it only over HTTP; it runs no components itself
+//! [`store::Store`] trait, Secrets sealed at rest), the component blob store, and the
+//! controllers: deployments, statefulsets, the scheduler (with volume affinity), node leases,
+//! claim protection, and config versions (ConfigMap/Secret changes reaching pods). Workers talk to it only over HTTP; it runs no components itself
 //! (it only inspects a component's exports at upload time).
 
 pub mod blobs;

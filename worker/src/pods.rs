@@ -11,10 +11,12 @@ use tokio::sync::watch;
 use wasmpod_api::resolved::CONFIG_VERSION_ANNOTATION;
 use wasmpod_api::{Kind, ObjectKey, Pod, PodPhase};
 
+/// A pod task: the pod's uid, the token that stops it, and its config version.
+type Running = (Option<String>, CancellationToken, watch::Sender<Option<String>>);
+
 pub async fn run(ctx: Arc<NodeContext>, pods: Reflector, shutdown: CancellationToken) {
     let mut changes = pods.subscribe();
-    // Pod key -> (uid, the token that stops its task, its config version).
-    let mut running: HashMap<ObjectKey, (Option<String>, CancellationToken, watch::Sender<Option<String>>)> = HashMap::new();
+    let mut running: HashMap<ObjectKey, Running> = HashMap::new();
     loop {
         if pods.synced() {
             let desired: HashMap<ObjectKey, Pod> = pods

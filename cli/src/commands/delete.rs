@@ -41,7 +41,8 @@ impl Delete {
         let mut failed = 0;
         for (kind, ns, name) in targets {
             match client.delete(kind, &ns, &name).await {
-                Ok(()) => println!("{}/{name} deleted", kind.as_str().to_lowercase()),
+                Ok(None) => println!("{}/{name} deleted", kind.as_str().to_lowercase()),
+                Ok(Some(message)) => println!("{}/{name}: {message}", kind.as_str().to_lowercase()),
                 Err(e) if e.is_not_found() => {
                     eprintln!("error: {} {name:?} not found", kind.as_str().to_lowercase());
                     failed += 1;

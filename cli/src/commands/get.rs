@@ -84,7 +84,7 @@ impl Get {
 fn hide_secret_values(secret: &mut AnyObject) {
     if let Some(data) = secret.0.get_mut("data").and_then(|d| d.as_object_mut()) {
         for value in data.values_mut() {
-            let size = value.as_str().and_then(|v| base64_len(v)).unwrap_or(0);
+            let size = value.as_str().and_then(base64_len).unwrap_or(0);
             *value = serde_json::Value::from(format!("<hidden: {size} bytes; use --show-secrets>"));
         }
     }

@@ -36,7 +36,7 @@ impl NodeArgs {
         };
         for pod in on_node(client.list_typed::<Pod>(Kind::Pod, None).await?) {
             match client.delete(Kind::Pod, pod.namespace(), pod.name()).await {
-                Ok(()) => println!("evicting pod {}/{}", pod.namespace(), pod.name()),
+                Ok(_) => println!("evicting pod {}/{}", pod.namespace(), pod.name()),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e.into()),
             }

@@ -5,7 +5,7 @@ use wasmpod_api::Kind;
 
 #[derive(Debug, Args)]
 pub struct Scale {
-    /// Kind (only `deployment`)
+    /// Kind: deployment or statefulset
     pub kind: String,
     /// Deployment name
     pub name: String,
@@ -17,11 +17,12 @@ pub struct Scale {
 
 impl Scale {
     pub async fn run(self) -> anyhow::Result<()> {
-        if Kind::from_cli(&self.kind) != Some(Kind::Deployment) {
-            bail!("only deployments can be scaled, not {:?}", self.kind);
-        }
-        self.api.client()?.scale(&self.api.namespace, &self.name, self.replicas).await?;
-        println!("deployment/{} scaled to {}", self.name, self.replicas);
+        let kind = match Kind::from_cli(&self.kind) {
+            Some(kind @ (Kind::Deployment | Kind::StatefulSet)) => kind,
+            _ => bail!("only deployments and statefulsets can be scaled, not {:?}", self.kind),
+        };
+        self.api.client()?.scale(kind, &self.api.namespace, &self.name, self.replicas).await?;
+        println!("{}/{} scaled to {}", kind.as_str().to_lowercase(), self.name, self.replicas);
         Ok(())
     }
 }

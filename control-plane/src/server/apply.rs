@@ -33,8 +33,13 @@ pub async fn apply(
         if !seen.insert(key.clone()) {
             return Err(ApiError::invalid(format!("{at}: metadata.name: {} {:?} appears twice in this apply", key.kind, key.name)));
         }
-        if let UserObject::Deployment(d) = &object {
-            check_component(&state, &d.spec.template.spec).map_err(|m| ApiError::invalid(format!("{at}: spec.template.spec.component: {m}")))?;
+        let template = match &object {
+            UserObject::Deployment(d) => Some(&d.spec.template.spec),
+            UserObject::StatefulSet(s) => Some(&s.spec.template.spec),
+            _ => None,
+        };
+        if let Some(spec) = template {
+            check_component(&state, spec).map_err(|m| ApiError::invalid(format!("{at}: spec.template.spec.component: {m}")))?;
         }
         let mut value = object.to_any().0;
         value["metadata"]["namespace"] = Value::from(key.namespace.clone());

@@ -210,21 +210,44 @@ pub async fn scale(
     payload: Result<Json<ScaleRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let key = key_of(&plural, &name, &query)?;
-    if key.kind != Kind::Deployment {
-        return Err(ApiError::method_not_allowed(format!("{} cannot be scaled", key.kind)));
-    }
     let request = body(payload)?;
     if request.replicas > wasmpod_api::MAX_REPLICAS {
         return Err(ApiError::invalid(format!("replicas: {} is more than {}", request.replicas, wasmpod_api::MAX_REPLICAS)));
     }
-    state
-        .registry
-        .modify::<Deployment, _>(&key, |d| {
-            let changed = d.spec.replicas != request.replicas;
-            d.spec.replicas = request.replicas;
-            changed
-        })?
-        .ok_or_else(|| ApiError::not_found(format!("Deployment {name:?} not found")))?;
+    let found = match key.kind {
+        Kind::Deployment => state
+            .registry
+            .modify::<Deployment, _>(&key, |d| {
+                let changed = d.spec.replicas != request.replicas;
+                d.spec.replicas = request.replicas;
+                changed
+            })?
+            .is_some(),
+        Kind::StatefulSet => {
+            let mut invalid = None;
+            let found = state
+                .registry
+                .modify::<wasmpod_api::StatefulSet, _>(&key, |s| {
+                    let before = s.spec.replicas;
+                    s.spec.replicas = request.replicas;
+                    if let Err(e) = s.spec.validate() {
+                        invalid = Some(e.to_string());
+                        s.spec.replicas = before;
+                        return false;
+                    }
+                    before != request.replicas
+                })?
+                .is_some();
+            if let Some(message) = invalid {
+                return Err(ApiError::invalid(message));
+            }
+            found
+        }
+        _ => return Err(ApiError::method_not_allowed(format!("{} cannot be scaled", key.kind))),
+    };
+    if !found {
+        return Err(ApiError::not_found(format!("{} {name:?} not found", key.kind)));
+    }
     Ok(Json(serde_json::json!({"scaled": key.to_string(), "replicas": request.replicas})))
 }
 
