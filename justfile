@@ -7,7 +7,7 @@ wasm_target := "wasm32-wasip2"
 # Build everything, start a local cluster with the sample services, print where they answer.
 up *ARGS: toolchain samples
     cargo build --workspace
-    ./target/debug/wasmpod up -f sample-services/hello/deploy.yaml -f sample-services/frontend/deploy.yaml -f sample-services/counter/deploy.yaml -f sample-services/hello-js/deploy.yaml -f sample-services/hello-py/deploy.yaml {{ARGS}}
+    ./target/debug/wasmpod up -f sample-services/hello/deploy.yaml -f sample-services/frontend/deploy.yaml -f sample-services/counter/deploy.yaml -f sample-services/hello-js/deploy.yaml -f sample-services/hello-py/deploy.yaml -f sample-services/hello-c/deploy.yaml {{ARGS}}
 
 # The whole test suite: unit tests beside the code, end-to-end tests in tests/.
 test: toolchain samples test-components
@@ -19,7 +19,7 @@ toolchain:
     @rustup target list --installed | grep -qx {{wasm_target}} || rustup target add {{wasm_target}}
 
 # The sample services, built to components.
-samples: toolchain sample-js sample-py
+samples: toolchain sample-js sample-py sample-c
     cargo build --release --target {{wasm_target}} --manifest-path sample-services/Cargo.toml
 
 # The components the tests deploy (traps, loops, crashing commands ...).
@@ -45,6 +45,11 @@ sample-js: wasi-wit
 sample-py: wasi-wit
     @command -v python3 >/dev/null || { echo "error: python3 is missing: install Python 3.10+ with pip (Debian: apt-get install python3 python3-pip)" >&2; exit 1; }
     python3 sample-services/hello-py/build.py
+
+# The C sample with wit-bindgen (crates.io), zig and wasm-tools (PyPI), pinned, into its .toolchains/.
+sample-c: wasi-wit
+    @command -v python3 >/dev/null || { echo "error: python3 is missing: install Python 3.10+ with pip (Debian: apt-get install python3 python3-pip)" >&2; exit 1; }
+    python3 sample-services/hello-c/build.py
 
 # Fetch the crates if needed: JS and Python builds take WASI's WIT from wasmtime-wasi-http's wit/.
 wasi-wit:

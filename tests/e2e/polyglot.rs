@@ -1,8 +1,9 @@
-//! Services in other languages: the JavaScript sample (componentize-js) and the Python sample
-//! (componentize-py), built from source by their real toolchains once per run, deployed beside the
-//! Rust `hello`, called through ingress, each calling another language's service by name
-//! (Python -> JavaScript -> Rust). Their components are 13–19 MB: uploaded, compiled once per
-//! node and data directory, and started from the compile cache after a restart.
+//! Services in other languages: the JavaScript sample (componentize-js), the Python sample
+//! (componentize-py) and the C sample (wit-bindgen, zig, wasm-tools), built from source by their
+//! real toolchains once per run, deployed beside the Rust `hello`, called through ingress, each
+//! calling another language's service by name (Python -> JavaScript -> Rust, C -> Rust). The JS
+//! and Python components are 13–19 MB: uploaded, compiled once per node and data directory, and
+//! started from the compile cache after a restart.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +17,7 @@ const WAIT: Duration = Duration::from_secs(240);
 struct Built {
     js: PathBuf,
     py: PathBuf,
+    c: PathBuf,
 }
 
 /// Runs a sample's own build (it installs its pinned toolchain, and returns at once when the
@@ -45,14 +47,16 @@ fn built() -> &'static Built {
         let samples = repo_root().join("sample-services");
         build("node", &samples.join("hello-js/build.mjs"));
         build("python3", &samples.join("hello-py/build.py"));
+        build("python3", &samples.join("hello-c/build.py"));
         Built {
             js: samples.join("hello-js/hello-js.wasm"),
             py: samples.join("hello-py/hello-py.wasm"),
+            c: samples.join("hello-c/hello-c.wasm"),
         }
     })
 }
 
-/// The three samples' manifests in one, with absolute component paths and greetings of our own.
+/// The four samples' manifests in one, with absolute component paths and greetings of our own.
 fn manifest() -> String {
     let (c, b) = (components(), built());
     let read =
@@ -73,7 +77,13 @@ fn manifest() -> String {
             "value: Hello from Python!",
             "value: Python greeting from the pod spec",
         );
-    format!("{hello}\n---\n{js}\n---\n{py}")
+    let c_sample = read("sample-services/hello-c/deploy.yaml")
+        .replace("./hello-c.wasm", &b.c.display().to_string())
+        .replace(
+            "value: Hello from C!",
+            "value: C greeting from the pod spec",
+        );
+    format!("{hello}\n---\n{js}\n---\n{py}\n---\n{c_sample}")
 }
 
 /// Every compiled artifact in the data directory's cache, with its modification time.
@@ -144,6 +154,13 @@ fn js_and_python_services_built_from_source_call_other_languages_by_name() {
     assert!(
         body.contains("http://hello/hello answered 200:\nHello from wasmpod!"),
         "{body}"
+    );
+    let c_body = cluster.wait_for_status("/c", 200, WAIT);
+    assert!(
+        c_body.starts_with(
+            "C greeting from the pod spec\nhttp://hello/hello answered 200:\nHello from wasmpod!"
+        ),
+        "{c_body}"
     );
     let js = cluster.wait_for_status("/js/anything", 200, WAIT);
     assert!(
