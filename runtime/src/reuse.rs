@@ -18,8 +18,10 @@ use wasmtime_wasi_http::p2::bindings::Proxy;
 /// How long an idle instance is kept for the next request (as `wasmtime serve`'s default).
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// At most this many idle instances per pod: each holds a slot of the pooling allocator.
-const MAX_IDLE: usize = 16;
+/// At most this many idle instances per pod: each holds a slot of the pooling allocator. Above
+/// the usual number of requests in flight (16 kept too few under 32 connections: instances were
+/// dropped and recreated).
+const MAX_IDLE: usize = 64;
 
 /// An instantiated component with its store, between requests.
 pub(crate) struct Instance {
