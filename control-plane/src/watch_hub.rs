@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use wasmpod_api::{AnyObject, Kind, ObjectKey};
 
-const HISTORY: usize = 100_000;
+/// Changes kept for watchers resuming from a revision; older ones must list again.
+const HISTORY: usize = 20_000;
 const CHANNEL: usize = 65_536;
 
 /// One committed change.

@@ -23,7 +23,7 @@ enum State {
     Starting(Loaded),
     Serving { http: HttpPod, loaded: Loaded },
     Running { command: CommandPod, loaded: Loaded, started: Instant },
-    BackOff { delay: Duration, then: Box<State> },
+    BackOff { until: Instant, then: Box<State> },
     Finished,
 }
 
@@ -79,8 +79,8 @@ impl PodTask {
             State::Serving { http, loaded } => self.serve(http, loaded).await,
             State::Finished => std::future::pending().await,
             State::Running { command, loaded, started } => self.run_command(command, loaded, started).await,
-            State::BackOff { delay, then } => {
-                tokio::time::sleep(delay).await;
+            State::BackOff { until, then } => {
+                tokio::time::sleep_until(until).await;
                 self.status.restart_count += 1;
                 *then
             }
@@ -179,10 +179,11 @@ impl PodTask {
             return State::Finished;
         }
         let delay = self.backoff.after_crash(started);
+        let until = Instant::now() + delay;
         let text = format!("{message}; restarting in {} ms", delay.as_millis());
         self.ctx.event(&self.key, EventType::Warning, "BackOff", text.clone());
         self.set(PodPhase::Running, false, Some("CrashLoopBackOff"), Some(text)).await;
-        State::BackOff { delay, then: Box::new(State::Starting(loaded)) }
+        State::BackOff { until, then: Box::new(State::Starting(loaded)) }
     }
 
     /// A ConfigMap or Secret the pod uses changed: start it again with the new values (an HTTP
@@ -235,7 +236,7 @@ impl PodTask {
                         Some(Termination { reason: "LivenessProbeFailed".into(), exit_code: None, finished_at: Utc::now() });
                     self.set(PodPhase::Running, false, Some("LivenessProbeFailed"), Some(text)).await;
                     let delay = self.backoff.after_crash(started);
-                    return State::BackOff { delay, then: Box::new(State::Starting(loaded)) };
+                    return State::BackOff { until: Instant::now() + delay, then: Box::new(State::Starting(loaded)) };
                 }
             }
         }
@@ -247,7 +248,7 @@ impl PodTask {
         self.ctx.logs(&self.key).append_line(&format!("wasmpod: {reason}: {message}"));
         self.set(PodPhase::Pending, false, Some(reason), Some(message)).await;
         let delay = self.backoff.after_crash(Instant::now());
-        State::BackOff { delay, then: Box::new(retry) }
+        State::BackOff { until: Instant::now() + delay, then: Box::new(retry) }
     }
 
     async fn set(&mut self, phase: PodPhase, ready: bool, reason: Option<&str>, message: Option<String>) {

@@ -14,7 +14,8 @@ pub struct SledStore {
 
 impl SledStore {
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open()?;
+        // The page cache defaults to 1 GiB; the registry reads whole kinds at a time anyway.
+        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).cache_capacity(64 << 20).open()?;
         let objects = db.open_tree("objects")?;
         Ok(SledStore { db, objects })
     }

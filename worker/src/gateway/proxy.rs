@@ -32,9 +32,20 @@ where
 
 /// A new W3C trace context for a request that arrives without one.
 fn new_traceparent() -> HeaderValue {
-    let trace: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
-    let span: String = rand::random::<[u8; 8]>().iter().map(|b| format!("{b:02x}")).collect();
-    HeaderValue::from_str(&format!("00-{trace}-{span}-01")).unwrap_or_else(|_| HeaderValue::from_static(""))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let ids: [u8; 24] = rand::random();
+    // 00-<32 hex trace id>-<16 hex span id>-01
+    let mut text = [b'0'; 55];
+    text[2] = b'-';
+    text[35] = b'-';
+    text[52] = b'-';
+    text[54] = b'1';
+    for (i, byte) in ids.iter().enumerate() {
+        let at = if i < 16 { 3 + 2 * i } else { 36 + 2 * (i - 16) };
+        text[at] = HEX[usize::from(byte >> 4)];
+        text[at + 1] = HEX[usize::from(byte & 15)];
+    }
+    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn trace_id(traceparent: &HeaderValue) -> &str {
@@ -169,5 +180,18 @@ async fn forward(gateway: &str, service: &str, req: Request<BoxBody>) -> Respons
             tracing::warn!(%gateway, %service, %error, "forwarding failed");
             text_response(StatusCode::BAD_GATEWAY, &format!("node {gateway} did not answer for service {service}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn traceparent_has_the_w3c_shape() {
+        let tp = super::new_traceparent();
+        let parts: Vec<&str> = tp.to_str().unwrap().split('-').collect();
+        assert_eq!(parts.len(), 4);
+        assert_eq!((parts[0], parts[1].len(), parts[2].len(), parts[3]), ("00", 32, 16, "01"));
+        assert!(parts[1].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(super::new_traceparent(), tp);
     }
 }
