@@ -22,16 +22,39 @@ pub struct Change {
     pub created: bool,
 }
 
+/// A change as watchers receive it: the object already serialised once (a fraction of the
+/// memory of its JSON tree, and no per-watcher serialisation).
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub revision: u64,
+    pub key: ObjectKey,
+    pub json: bytes::Bytes,
+    pub deleted: bool,
+    pub created: bool,
+}
+
+impl Published {
+    fn from_change(change: &Change) -> Published {
+        Published {
+            revision: change.revision,
+            key: change.key.clone(),
+            json: serde_json::to_vec(&change.object).unwrap_or_default().into(),
+            deleted: change.deleted,
+            created: change.created,
+        }
+    }
+}
+
 struct History {
     /// Changes after `floor`, oldest first.
-    changes: VecDeque<Arc<Change>>,
+    changes: VecDeque<Arc<Published>>,
     /// The newest revision that is no longer in `changes`.
     floor: u64,
 }
 
 pub struct WatchHub {
     history: Mutex<History>,
-    sender: broadcast::Sender<Arc<Change>>,
+    sender: broadcast::Sender<Arc<Published>>,
 }
 
 /// The requested revision is older than the history kept.
@@ -51,7 +74,7 @@ impl WatchHub {
     pub(crate) fn publish(&self, changes: &[Change]) {
         let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         for change in changes {
-            let change = Arc::new(change.clone());
+            let change = Arc::new(Published::from_change(change));
             history.changes.push_back(change.clone());
             if history.changes.len() > HISTORY {
                 if let Some(old) = history.changes.pop_front() {
@@ -63,7 +86,7 @@ impl WatchHub {
     }
 
     /// Wakes on every change (controllers use it to know when to reconcile).
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.sender.subscribe()
     }
 
@@ -73,9 +96,9 @@ impl WatchHub {
         &self,
         kind: Option<Kind>,
         revision: u64,
-    ) -> Result<impl Stream<Item = Arc<Change>> + Send + 'static, Gone> {
+    ) -> Result<impl Stream<Item = Arc<Published>> + Send + 'static, Gone> {
         let receiver = self.sender.subscribe();
-        let backlog: Vec<Arc<Change>> = {
+        let backlog: Vec<Arc<Published>> = {
             let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
             if revision < history.floor {
                 return Err(Gone { oldest: history.floor });
@@ -87,7 +110,7 @@ impl WatchHub {
                 .cloned()
                 .collect()
         };
-        let wanted = move |c: &Change| kind.is_none_or(|k| c.key.kind == k);
+        let wanted = move |c: &Published| kind.is_none_or(|k| c.key.kind == k);
         let last = backlog.last().map(|c| c.revision).unwrap_or(revision);
         let backlog = backlog.into_iter().filter(move |c| wanted(c)).collect::<VecDeque<_>>();
         Ok(futures::stream::unfold(

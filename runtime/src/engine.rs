@@ -43,9 +43,17 @@ impl RuntimeConfig {
     }
 }
 
-/// A compiled component, cheap to clone.
+/// A compiled component, cheap to clone. Its pre-instantiation (imports resolved against the
+/// linker) is made once and shared by every pod that runs it: thousands of pods of one
+/// component cost one `InstancePre`.
 #[derive(Clone)]
-pub struct CompiledComponent(pub(crate) Component);
+pub struct CompiledComponent(pub(crate) Component, Arc<std::sync::OnceLock<ProxyPre<PodState>>>);
+
+impl CompiledComponent {
+    fn new(component: Component) -> Self {
+        CompiledComponent(component, Arc::default())
+    }
+}
 
 impl std::fmt::Debug for CompiledComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,7 +142,7 @@ impl Runtime {
         self.inner
             .cache
             .load(&self.inner.engine, digest, wasm)
-            .map(CompiledComponent)
+            .map(CompiledComponent::new)
     }
 
     /// Prepares an HTTP pod: fails if the component is not a `wasi:http` proxy, imports something
@@ -145,12 +153,19 @@ impl Runtime {
         spec: PodRuntimeSpec,
         logs: PodLogs,
     ) -> Result<HttpPod, RuntimeError> {
-        let pre = self
-            .inner
-            .linker
-            .instantiate_pre(&component.0)
-            .map_err(|e| RuntimeError::Link(boxed(e)))?;
-        let pre = ProxyPre::new(pre).map_err(|e| RuntimeError::NotHttpProxy(boxed(e)))?;
+        let pre = match component.1.get() {
+            Some(pre) => pre.clone(),
+            None => {
+                let pre = self
+                    .inner
+                    .linker
+                    .instantiate_pre(&component.0)
+                    .map_err(|e| RuntimeError::Link(boxed(e)))?;
+                let pre = ProxyPre::new(pre).map_err(|e| RuntimeError::NotHttpProxy(boxed(e)))?;
+                let _ = component.1.set(pre.clone());
+                pre
+            }
+        };
         let template = PodTemplate::new(spec, logs, self.inner.max_memory_per_instance)?;
         Ok(HttpPod::new(pre, template))
     }

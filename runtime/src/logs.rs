@@ -35,7 +35,7 @@ impl PodLogs {
         let capacity = capacity.max(1);
         PodLogs {
             inner: Arc::new(Mutex::new(Ring {
-                buf: VecDeque::with_capacity(capacity.min(64 * 1024)),
+                buf: VecDeque::new(),
                 capacity,
                 dropped: 0,
             })),

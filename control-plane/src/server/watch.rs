@@ -17,32 +17,35 @@ pub fn stream(state: &AppState, kind: Kind, revision: u64) -> Result<Response, A
         ))
     })?;
     let registry = state.registry.clone();
+    // Each line is a `WatchEvent`; the object is spliced in already serialised.
     let changes = changes.map(|change| {
         let event_type = if change.deleted {
-            WatchEventType::Deleted
+            "DELETED"
         } else if change.created {
-            WatchEventType::Added
+            "ADDED"
         } else {
-            WatchEventType::Modified
+            "MODIFIED"
         };
-        WatchEvent { event_type, revision: change.revision, object: Some(change.object.clone()) }
+        let mut line = format!(r#"{{"type":"{event_type}","revision":{},"object":"#, change.revision).into_bytes();
+        line.extend_from_slice(&change.json);
+        line.extend_from_slice(b"}\n");
+        line
     });
     let bookmarks = futures::stream::unfold(tokio::time::interval(BOOKMARK_EVERY), move |mut tick| {
         let registry = registry.clone();
         async move {
             tick.tick().await;
             let revision = registry.revision().unwrap_or_default();
-            Some((WatchEvent { event_type: WatchEventType::Bookmark, revision, object: None }, tick))
+            let event = WatchEvent { event_type: WatchEventType::Bookmark, revision, object: None };
+            let mut line = serde_json::to_vec(&event).unwrap_or_default();
+            line.push(b'\n');
+            Some((line, tick))
         }
     })
     .skip(1);
     let shutdown = state.shutdown.clone().cancelled_owned();
     let lines = futures::stream::select(changes, bookmarks)
         .take_until(shutdown)
-        .map(|event| {
-            let mut line = serde_json::to_vec(&event).unwrap_or_default();
-            line.push(b'\n');
-            Ok::<_, std::convert::Infallible>(line)
-        });
+        .map(Ok::<_, std::convert::Infallible>);
     Ok(([("content-type", "application/x-ndjson")], Body::from_stream(lines)).into_response())
 }
