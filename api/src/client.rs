@@ -13,7 +13,11 @@ use thiserror::Error;
 pub enum ClientError {
     /// The server answered with an error; `message` is what it said.
     #[error("{message} (HTTP {status})")]
-    Api { status: u16, reason: String, message: String },
+    Api {
+        status: u16,
+        reason: String,
+        message: String,
+    },
     #[error("cannot reach the wasmpod API at {server}: {source}")]
     Transport {
         server: String,
@@ -130,11 +134,17 @@ impl Client {
         }
     }
 
-    async fn send(&self, builder: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
-        let response = builder.send().await.map_err(|source| ClientError::Transport {
-            server: self.server.clone(),
-            source,
-        })?;
+    async fn send(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let response = builder
+            .send()
+            .await
+            .map_err(|source| ClientError::Transport {
+                server: self.server.clone(),
+                source,
+            })?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -149,21 +159,36 @@ impl Client {
             Err(_) => Err(ClientError::Api {
                 status,
                 reason: "Unknown".into(),
-                message: if text.is_empty() { format!("HTTP {status}") } else { text },
+                message: if text.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    text
+                },
             }),
         }
     }
 
-    async fn json<T: DeserializeOwned>(&self, builder: reqwest::RequestBuilder) -> Result<T, ClientError> {
+    async fn json<T: DeserializeOwned>(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
         let response = self.send(builder).await?;
-        let bytes = response.bytes().await.map_err(|e| ClientError::Decode(e.to_string()))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
     fn object_path(kind: Kind, namespace: &str, name: &str) -> String {
         let name = urlencoding::encode(name);
         if kind.namespaced() {
-            format!("/api/v1/{}/{}?namespace={}", kind.plural(), name, urlencoding::encode(namespace))
+            format!(
+                "/api/v1/{}/{}?namespace={}",
+                kind.plural(),
+                name,
+                urlencoding::encode(namespace)
+            )
         } else {
             format!("/api/v1/{}/{}", kind.plural(), name)
         }
@@ -171,13 +196,20 @@ impl Client {
 
     pub async fn apply(&self, objects: Vec<AnyObject>) -> Result<Vec<ApplyResult>, ClientError> {
         let response: ApplyResponse = self
-            .json(self.request(reqwest::Method::POST, "/api/v1/apply").json(&ApplyRequest { objects }))
+            .json(
+                self.request(reqwest::Method::POST, "/api/v1/apply")
+                    .json(&ApplyRequest { objects }),
+            )
             .await?;
         Ok(response.results)
     }
 
     /// Lists objects of `kind`; `namespace` None means every namespace.
-    pub async fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<ListResponse, ClientError> {
+    pub async fn list(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<ListResponse, ClientError> {
         let mut path = format!("/api/v1/{}", kind.plural());
         if let Some(ns) = namespace.filter(|_| kind.namespaced()) {
             path.push_str(&format!("?namespace={}", urlencoding::encode(ns)));
@@ -197,9 +229,17 @@ impl Client {
             .collect()
     }
 
-    pub async fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<AnyObject, ClientError> {
-        self.json(self.request(reqwest::Method::GET, &Self::object_path(kind, namespace, name)))
-            .await
+    pub async fn get(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<AnyObject, ClientError> {
+        self.json(self.request(
+            reqwest::Method::GET,
+            &Self::object_path(kind, namespace, name),
+        ))
+        .await
     }
 
     pub async fn get_typed<T: DeserializeOwned>(
@@ -216,12 +256,23 @@ impl Client {
 
     /// Deletes an object. Returns the server's message when the delete is deferred (a claim in
     /// use is only marked Terminating).
-    pub async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<String>, ClientError> {
+    pub async fn delete(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<String>, ClientError> {
         let response = self
-            .send(self.request(reqwest::Method::DELETE, &Self::object_path(kind, namespace, name)))
+            .send(self.request(
+                reqwest::Method::DELETE,
+                &Self::object_path(kind, namespace, name),
+            ))
             .await?;
         let answer: serde_json::Value = response.json().await.unwrap_or_default();
-        Ok(answer.get("message").and_then(|m| m.as_str()).map(str::to_string))
+        Ok(answer
+            .get("message")
+            .and_then(|m| m.as_str())
+            .map(str::to_string))
     }
 
     /// Replaces the `status` of an object (workers report pods and their node this way).
@@ -253,20 +304,32 @@ impl Client {
     }
 
     pub async fn report_event(&self, event: &EventReport) -> Result<(), ClientError> {
-        self.send(self.request(reqwest::Method::POST, "/api/v1/events").json(event))
-            .await
-            .map(|_| ())
+        self.send(
+            self.request(reqwest::Method::POST, "/api/v1/events")
+                .json(event),
+        )
+        .await
+        .map(|_| ())
     }
 
-    pub async fn scale(&self, kind: Kind, namespace: &str, name: &str, replicas: u32) -> Result<(), ClientError> {
+    pub async fn scale(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        replicas: u32,
+    ) -> Result<(), ClientError> {
         let path = Self::object_path(kind, namespace, name).replacen(
             &format!("/{}", urlencoding::encode(name)),
             &format!("/{}/scale", urlencoding::encode(name)),
             1,
         );
-        self.send(self.request(reqwest::Method::POST, &path).json(&ScaleRequest { replicas }))
-            .await
-            .map(|_| ())
+        self.send(
+            self.request(reqwest::Method::POST, &path)
+                .json(&ScaleRequest { replicas }),
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn logs(&self, namespace: &str, pod: &str) -> Result<String, ClientError> {
@@ -276,11 +339,18 @@ impl Client {
             1,
         );
         let response = self.send(self.request(reqwest::Method::GET, &path)).await?;
-        response.text().await.map_err(|e| ClientError::Decode(e.to_string()))
+        response
+            .text()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))
     }
 
     /// The resolved env, config, files and claims of a pod (for the node that runs it).
-    pub async fn pod_config(&self, namespace: &str, pod: &str) -> Result<crate::resolved::ResolvedPodConfig, ClientError> {
+    pub async fn pod_config(
+        &self,
+        namespace: &str,
+        pod: &str,
+    ) -> Result<crate::resolved::ResolvedPodConfig, ClientError> {
         let path = Self::object_path(Kind::Pod, namespace, pod).replacen(
             &format!("/{}", urlencoding::encode(pod)),
             &format!("/{}/config", urlencoding::encode(pod)),
@@ -314,7 +384,10 @@ impl Client {
         let response = self
             .send(self.request(reqwest::Method::GET, &format!("/api/v1/blobs/{digest}")))
             .await?;
-        response.bytes().await.map_err(|e| ClientError::Decode(e.to_string()))
+        response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))
     }
 
     /// Streams every change to `kind` after `revision`. The stream ends when the server closes
@@ -323,7 +396,8 @@ impl Client {
         &self,
         kind: Kind,
         revision: u64,
-    ) -> Result<impl Stream<Item = Result<WatchEvent, ClientError>> + Send + 'static, ClientError> {
+    ) -> Result<impl Stream<Item = Result<WatchEvent, ClientError>> + Send + 'static, ClientError>
+    {
         let path = format!("/api/v1/{}?watch=true&revision={revision}", kind.plural());
         let response = self.send(self.request(reqwest::Method::GET, &path)).await?;
         let bytes = response.bytes_stream();
@@ -347,7 +421,10 @@ impl Client {
                     match bytes.next().await {
                         Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
                         Some(Err(e)) => {
-                            return Some((Err(ClientError::Decode(e.to_string())), (bytes, buffer, true)))
+                            return Some((
+                                Err(ClientError::Decode(e.to_string())),
+                                (bytes, buffer, true),
+                            ))
                         }
                         None => return None,
                     }

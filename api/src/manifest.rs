@@ -3,7 +3,9 @@
 
 use crate::error::ValidationError;
 use crate::object::{AnyObject, Kind};
-use crate::resources::{ConfigMap, Deployment, Ingress, PersistentVolumeClaim, Secret, Service, StatefulSet};
+use crate::resources::{
+    ConfigMap, Deployment, Ingress, PersistentVolumeClaim, Secret, Service, StatefulSet,
+};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -12,7 +14,10 @@ use thiserror::Error;
 
 /// A resource a user may write in a manifest.
 #[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant, reason = "few of these exist at a time; boxing would only add noise")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "few of these exist at a time; boxing would only add noise"
+)]
 pub enum UserObject {
     Deployment(Deployment),
     Service(Service),
@@ -170,7 +175,10 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<ManifestDocument>
         if value.is_null() {
             continue;
         }
-        document.kind = value.get("kind").and_then(|k| k.as_str()).map(str::to_string);
+        document.kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .map(str::to_string);
         document.name = value
             .get("metadata")
             .and_then(|m| m.get("name"))
@@ -189,7 +197,11 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<ManifestDocument>
             document: Box::new(document.clone()),
             error,
         })?;
-        let key = (object.kind(), object.namespace().to_string(), object.name().to_string());
+        let key = (
+            object.kind(),
+            object.namespace().to_string(),
+            object.name().to_string(),
+        );
         if !seen.insert(key) {
             return Err(ManifestError {
                 document: Box::new(document),
@@ -248,7 +260,11 @@ fn typed<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, DocumentErr
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
         DocumentError::Field {
-            field: if path == "." { "(document)".into() } else { path },
+            field: if path == "." {
+                "(document)".into()
+            } else {
+                path
+            },
             message,
         }
     })
@@ -288,7 +304,10 @@ spec: {selector: {app: hello}}
     fn unknown_field_names_field_and_document() {
         let text = GOOD.replace("replicas: 2", "replicas: 2\n  replica: 3");
         let err = parse_manifests(&text, "d.yaml").unwrap_err().to_string();
-        assert!(err.contains("d.yaml: document 1 (Deployment hello)"), "{err}");
+        assert!(
+            err.contains("d.yaml: document 1 (Deployment hello)"),
+            "{err}"
+        );
         assert!(err.contains("unknown field `replica`"), "{err}");
         assert!(err.contains("spec"), "{err}");
     }
@@ -297,11 +316,26 @@ spec: {selector: {app: hello}}
     fn bad_inputs_are_refused_with_reasons() {
         let cases = [
             ("kind: [", "not valid YAML"),
-            (&GOOD.replace("kind: Service", "kind: Servise") as &str, "Servise"),
-            (&GOOD.replace("spec: {selector: {app: hello}}", "spec: {selector: {}}"), "spec.selector"),
-            (&GOOD.replace("name: hello, labels", "name: Hello_1, labels"), "metadata.name"),
-            (&format!("{GOOD}\n{}", GOOD.split("---").next().unwrap()), "twice"),
-            (&GOOD.replace("wasmpod.dev/v1\nkind: Service", "v1\nkind: Service"), "apiVersion"),
+            (
+                &GOOD.replace("kind: Service", "kind: Servise") as &str,
+                "Servise",
+            ),
+            (
+                &GOOD.replace("spec: {selector: {app: hello}}", "spec: {selector: {}}"),
+                "spec.selector",
+            ),
+            (
+                &GOOD.replace("name: hello, labels", "name: Hello_1, labels"),
+                "metadata.name",
+            ),
+            (
+                &format!("{GOOD}\n{}", GOOD.split("---").next().unwrap()),
+                "twice",
+            ),
+            (
+                &GOOD.replace("wasmpod.dev/v1\nkind: Service", "v1\nkind: Service"),
+                "apiVersion",
+            ),
         ];
         for (text, needle) in cases {
             let err = parse_manifests(text, "m.yaml").unwrap_err().to_string();

@@ -129,9 +129,9 @@ impl Kind {
             _ => None,
         };
         short.or_else(|| {
-            Kind::ALL.into_iter().find(|k| {
-                t == k.plural() || t == k.as_str().to_ascii_lowercase()
-            })
+            Kind::ALL
+                .into_iter()
+                .find(|k| t == k.plural() || t == k.as_str().to_ascii_lowercase())
         })
     }
 
@@ -193,7 +193,10 @@ impl AnyObject {
     }
 
     pub fn kind(&self) -> Option<Kind> {
-        self.0.get("kind").and_then(|k| k.as_str()).and_then(Kind::from_kind)
+        self.0
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .and_then(Kind::from_kind)
     }
 
     pub fn name(&self) -> &str {

@@ -24,20 +24,27 @@ pub fn config_path() -> Option<PathBuf> {
 }
 
 pub fn load() -> anyhow::Result<ClientConfig> {
-    let Some(path) = config_path() else { return Ok(ClientConfig::default()) };
+    let Some(path) = config_path() else {
+        return Ok(ClientConfig::default());
+    };
     match std::fs::read_to_string(&path) {
-        Ok(text) => serde_yaml::from_str(&text).with_context(|| format!("cannot read the client config {}", path.display())),
+        Ok(text) => serde_yaml::from_str(&text)
+            .with_context(|| format!("cannot read the client config {}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClientConfig::default()),
-        Err(e) => Err(e).with_context(|| format!("cannot read the client config {}", path.display())),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot read the client config {}", path.display()))
+        }
     }
 }
 
 pub fn save(config: &ClientConfig) -> anyhow::Result<PathBuf> {
-    let path = config_path().context("no home directory for ~/.wasmpod/config; set WASMPOD_CONFIG")?;
+    let path =
+        config_path().context("no home directory for ~/.wasmpod/config; set WASMPOD_CONFIG")?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(&path, serde_yaml::to_string(config)?).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, serde_yaml::to_string(config)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     restrict(&path);
     Ok(path)
 }
@@ -55,8 +62,13 @@ pub fn restrict(path: &std::path::Path) {
 pub fn client(server: Option<&str>, token: Option<&str>) -> anyhow::Result<Client> {
     let file = load()?;
     let same_server = server.is_none() || server == file.server.as_deref();
-    let server = server.map(str::to_string).or(file.server).unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let server = server
+        .map(str::to_string)
+        .or(file.server)
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
     // The file's token belongs to the file's server: never send it elsewhere.
-    let token = token.map(str::to_string).or(if same_server { file.token } else { None });
+    let token = token
+        .map(str::to_string)
+        .or(if same_server { file.token } else { None });
     Ok(Client::new(&server, token))
 }

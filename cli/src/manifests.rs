@@ -42,7 +42,9 @@ pub fn load(files: &[PathBuf]) -> anyhow::Result<Vec<Loaded>> {
     for file in files {
         let (text, source, base) = if file.as_os_str() == "-" {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("cannot read manifests from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read manifests from stdin")?;
             (text, "<stdin>".to_string(), std::env::current_dir()?)
         } else {
             let mut paths = Vec::new();
@@ -51,16 +53,30 @@ pub fn load(files: &[PathBuf]) -> anyhow::Result<Vec<Loaded>> {
             }
             collect(file, &mut paths)?;
             for path in paths {
-                let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
                 let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                push(&mut loaded, &mut seen, &text, &path.display().to_string(), base)?;
+                push(
+                    &mut loaded,
+                    &mut seen,
+                    &text,
+                    &path.display().to_string(),
+                    base,
+                )?;
             }
             continue;
         };
         push(&mut loaded, &mut seen, &text, &source, base)?;
     }
     if loaded.is_empty() {
-        bail!("no resources found in {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no resources found in {}",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     Ok(loaded)
 }
@@ -74,11 +90,23 @@ fn push(
 ) -> anyhow::Result<()> {
     for doc in parse_manifests(text, source)? {
         let o = &doc.object;
-        let key = (o.kind().to_string(), o.namespace().to_string(), o.name().to_string());
+        let key = (
+            o.kind().to_string(),
+            o.namespace().to_string(),
+            o.name().to_string(),
+        );
         if !seen.insert(key) {
-            bail!("{}: metadata.name: {} {:?} appears twice in this apply", doc.document, o.kind(), o.name());
+            bail!(
+                "{}: metadata.name: {} {:?} appears twice in this apply",
+                doc.document,
+                o.kind(),
+                o.name()
+            );
         }
-        loaded.push(Loaded { doc, base: base.clone() });
+        loaded.push(Loaded {
+            doc,
+            base: base.clone(),
+        });
     }
     Ok(())
 }
@@ -106,17 +134,30 @@ pub async fn upload_components(client: &Client, loaded: &mut [Loaded]) -> anyhow
         }
         let at = format!("{}: spec.template.spec.component", item.doc.document);
         let path = item.base.join(&*component);
-        let bytes = std::fs::read(&path).with_context(|| format!("{at}: cannot read {}", path.display()))?;
-        wasmpod_runtime::inspect_component(&bytes).map_err(|e| anyhow::anyhow!("{at}: {}: {e}", path.display()))?;
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("{at}: cannot read {}", path.display()))?;
+        wasmpod_runtime::inspect_component(&bytes)
+            .map_err(|e| anyhow::anyhow!("{at}: {}: {e}", path.display()))?;
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
         if uploaded.insert(digest.clone()) && !client.blob_exists(&digest).await? {
             let started = Instant::now();
-            eprint!("uploading {} ({})... ", path.display(), human_size(bytes.len()));
+            eprint!(
+                "uploading {} ({})... ",
+                path.display(),
+                human_size(bytes.len())
+            );
             let _ = std::io::stderr().flush();
-            let stored = client.upload_blob(bytes).await.with_context(|| format!("{at}: upload of {} failed", path.display()))?;
+            let stored = client
+                .upload_blob(bytes)
+                .await
+                .with_context(|| format!("{at}: upload of {} failed", path.display()))?;
             eprintln!("done in {:.1}s", started.elapsed().as_secs_f64());
             if stored.digest != digest {
-                bail!("{at}: the server stored {} as {}, expected {digest}", path.display(), stored.digest);
+                bail!(
+                    "{at}: the server stored {} as {}, expected {digest}",
+                    path.display(),
+                    stored.digest
+                );
             }
         }
         *component = digest;

@@ -25,7 +25,10 @@ pub struct BlobStore {
 impl BlobStore {
     pub fn open(dir: &Path) -> Result<BlobStore, BlobError> {
         let dir = dir.join("sha256");
-        fs::create_dir_all(&dir).map_err(|source| BlobError::Io { path: dir.clone(), source })?;
+        fs::create_dir_all(&dir).map_err(|source| BlobError::Io {
+            path: dir.clone(),
+            source,
+        })?;
         Ok(BlobStore { dir })
     }
 
@@ -33,7 +36,11 @@ impl BlobStore {
     pub fn path(&self, digest: &str) -> Result<PathBuf, BlobError> {
         let hex = digest
             .strip_prefix("sha256:")
-            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            .filter(|h| {
+                h.len() == 64
+                    && h.bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            })
             .ok_or_else(|| BlobError::BadDigest(digest.to_string()))?;
         Ok(self.dir.join(hex))
     }
@@ -58,7 +65,10 @@ impl BlobStore {
         if path.is_file() {
             return Ok(digest);
         }
-        let io = |source| BlobError::Io { path: path.clone(), source };
+        let io = |source| BlobError::Io {
+            path: path.clone(),
+            source,
+        };
         let tmp = path.with_extension(format!("tmp{}", rand::random::<u32>()));
         let mut file = fs::File::create(&tmp).map_err(io)?;
         file.write_all(bytes).map_err(io)?;
@@ -80,9 +90,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
         let digest = store.put(b"abc").unwrap();
-        assert_eq!(digest, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            digest,
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(store.read(&digest).unwrap().unwrap(), b"abc");
         assert!(store.path("sha256:../../etc").is_err());
-        assert!(store.read(&format!("sha256:{}", "0".repeat(64))).unwrap().is_none());
+        assert!(store
+            .read(&format!("sha256:{}", "0".repeat(64)))
+            .unwrap()
+            .is_none());
     }
 }

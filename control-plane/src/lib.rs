@@ -69,22 +69,46 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     /// Opens the store, binds the API and starts the controllers; they stop on `shutdown`.
-    pub async fn start(config: ControlPlaneConfig, shutdown: CancellationToken) -> Result<ControlPlane, ControlPlaneError> {
+    pub async fn start(
+        config: ControlPlaneConfig,
+        shutdown: CancellationToken,
+    ) -> Result<ControlPlane, ControlPlaneError> {
         let store_dir = config.data_dir.join("store");
-        let store = SledStore::open(&store_dir).map_err(|source| ControlPlaneError::Store { dir: store_dir, source })?;
-        let key_path = config.encryption_key.clone().unwrap_or_else(|| config.data_dir.join("secrets.key"));
-        let key = store::load_or_create_key(&key_path).map_err(|source| ControlPlaneError::Key { path: key_path, source })?;
+        let store = SledStore::open(&store_dir).map_err(|source| ControlPlaneError::Store {
+            dir: store_dir,
+            source,
+        })?;
+        let key_path = config
+            .encryption_key
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("secrets.key"));
+        let key =
+            store::load_or_create_key(&key_path).map_err(|source| ControlPlaneError::Key {
+                path: key_path,
+                source,
+            })?;
         let registry = Arc::new(Registry::new(Arc::new(SealedSecrets::new(store, &key)))?);
         let blobs = Arc::new(BlobStore::open(&config.data_dir.join("blobs"))?);
         let listener = tokio::net::TcpListener::bind(config.api_addr)
             .await
-            .map_err(|source| ControlPlaneError::Bind { addr: config.api_addr, source })?;
-        let addr = listener.local_addr().map_err(|source| ControlPlaneError::Bind { addr: config.api_addr, source })?;
+            .map_err(|source| ControlPlaneError::Bind {
+                addr: config.api_addr,
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ControlPlaneError::Bind {
+                addr: config.api_addr,
+                source,
+            })?;
         let state = AppState {
             registry: registry.clone(),
             blobs,
             auth: Arc::new(config.auth.clone()),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
             shutdown: shutdown.clone(),
         };
         let app = server::router(state);
@@ -147,7 +171,11 @@ impl ControlPlane {
             move |r| controllers::node_lifecycle::reconcile_all(r, grace, started),
         )));
         tracing::info!(%addr, "control plane listening");
-        Ok(ControlPlane { addr, registry, tasks })
+        Ok(ControlPlane {
+            addr,
+            registry,
+            tasks,
+        })
     }
 
     /// Waits for the API server and controllers to stop (after `shutdown` is cancelled).

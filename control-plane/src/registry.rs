@@ -59,19 +59,30 @@ impl Registry {
         Ok(self.store.get(key)?)
     }
 
-    pub fn get_typed<T: DeserializeOwned>(&self, key: &ObjectKey) -> Result<Option<T>, RegistryError> {
+    pub fn get_typed<T: DeserializeOwned>(
+        &self,
+        key: &ObjectKey,
+    ) -> Result<Option<T>, RegistryError> {
         match self.store.get(key)? {
             Some(object) => decode(key, &object).map(Some),
             None => Ok(None),
         }
     }
 
-    pub fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<(Vec<AnyObject>, u64), RegistryError> {
+    pub fn list(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<AnyObject>, u64), RegistryError> {
         Ok(self.store.list(kind, namespace)?)
     }
 
     /// Every object of `kind` that decodes as `T`; one that does not is logged and skipped.
-    pub fn list_typed<T: DeserializeOwned>(&self, kind: Kind, namespace: Option<&str>) -> Result<Vec<T>, RegistryError> {
+    pub fn list_typed<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<T>, RegistryError> {
         let (items, _) = self.store.list(kind, namespace)?;
         Ok(items
             .iter()
@@ -114,7 +125,13 @@ impl Registry {
                     revision += 1;
                     set_meta(&mut object, "resourceVersion", Value::from(revision));
                     pending.push((key.clone(), Some(object.clone())));
-                    changes.push(Change { revision, key, object, deleted: false, created });
+                    changes.push(Change {
+                        revision,
+                        key,
+                        object,
+                        deleted: false,
+                        created,
+                    });
                 }
                 Write::Delete(key) => {
                     let existing = match pending.iter().rev().find(|(k, _)| *k == key) {
@@ -125,7 +142,13 @@ impl Registry {
                     revision += 1;
                     set_meta(&mut object, "resourceVersion", Value::from(revision));
                     pending.push((key.clone(), None));
-                    changes.push(Change { revision, key, object, deleted: true, created: false });
+                    changes.push(Change {
+                        revision,
+                        key,
+                        object,
+                        deleted: true,
+                        created: false,
+                    });
                 }
             }
         }
@@ -157,13 +180,23 @@ impl Registry {
     }
 
     /// Records one event about `involved` (a repeat of the same reason and message bumps its count).
-    pub fn record_event(&self, involved: &ObjectKey, event_type: EventType, reason: &str, message: &str, source: &str) {
-        self.record_events(&[EventDraft {
-            involved: involved.clone(),
-            event_type,
-            reason: reason.to_string(),
-            message: message.to_string(),
-        }], source);
+    pub fn record_event(
+        &self,
+        involved: &ObjectKey,
+        event_type: EventType,
+        reason: &str,
+        message: &str,
+        source: &str,
+    ) {
+        self.record_events(
+            &[EventDraft {
+                involved: involved.clone(),
+                event_type,
+                reason: reason.to_string(),
+                message: message.to_string(),
+            }],
+            source,
+        );
     }
 
     /// Records events in one commit; failures are logged, never returned (events are advisory).
@@ -176,12 +209,21 @@ impl Registry {
         let mut writes = Vec::new();
         for draft in drafts {
             let involved = &draft.involved;
-            let digest = Sha256::digest(format!("{involved}|{}|{}", draft.reason, draft.message).as_bytes());
+            let digest =
+                Sha256::digest(format!("{involved}|{}|{}", draft.reason, draft.message).as_bytes());
             let short: String = involved.name.chars().take(40).collect();
-            let Ok(name) = Name::try_from(format!("{}-{}", short.trim_end_matches('-'), &hex::encode(digest)[..12])) else {
+            let Ok(name) = Name::try_from(format!(
+                "{}-{}",
+                short.trim_end_matches('-'),
+                &hex::encode(digest)[..12]
+            )) else {
                 continue;
             };
-            let namespace = if involved.namespace.is_empty() { wasmpod_api::DEFAULT_NAMESPACE } else { &involved.namespace };
+            let namespace = if involved.namespace.is_empty() {
+                wasmpod_api::DEFAULT_NAMESPACE
+            } else {
+                &involved.namespace
+            };
             let key = ObjectKey::new(Kind::Event, namespace, name.as_str());
             let existing = match self.get_typed::<Event>(&key) {
                 Ok(e) => e,
@@ -242,22 +284,38 @@ pub struct EventDraft {
 
 impl EventDraft {
     pub fn normal(involved: ObjectKey, reason: &str, message: impl Into<String>) -> Self {
-        EventDraft { involved, event_type: EventType::Normal, reason: reason.into(), message: message.into() }
+        EventDraft {
+            involved,
+            event_type: EventType::Normal,
+            reason: reason.into(),
+            message: message.into(),
+        }
     }
 
     pub fn warning(involved: ObjectKey, reason: &str, message: impl Into<String>) -> Self {
-        EventDraft { involved, event_type: EventType::Warning, reason: reason.into(), message: message.into() }
+        EventDraft {
+            involved,
+            event_type: EventType::Warning,
+            reason: reason.into(),
+            message: message.into(),
+        }
     }
 }
 
 pub fn to_any<T: Serialize>(key: &ObjectKey, object: &T) -> Result<AnyObject, RegistryError> {
     serde_json::to_value(object)
         .map(AnyObject)
-        .map_err(|e| RegistryError::Invalid { key: key.to_string(), message: e.to_string() })
+        .map_err(|e| RegistryError::Invalid {
+            key: key.to_string(),
+            message: e.to_string(),
+        })
 }
 
 fn decode<T: DeserializeOwned>(key: &ObjectKey, object: &AnyObject) -> Result<T, RegistryError> {
-    object.to_typed().map_err(|e| RegistryError::Invalid { key: key.to_string(), message: e.to_string() })
+    object.to_typed().map_err(|e| RegistryError::Invalid {
+        key: key.to_string(),
+        message: e.to_string(),
+    })
 }
 
 fn meta(object: &AnyObject, field: &str) -> Option<Value> {
@@ -277,7 +335,11 @@ fn stamp(object: &mut AnyObject, existing: Option<&AnyObject>) -> bool {
         None => {
             let uid = hex::encode(rand::random::<[u8; 8]>());
             set_meta(object, "uid", Value::from(uid));
-            set_meta(object, "creationTimestamp", serde_json::to_value(Utc::now()).unwrap_or_default());
+            set_meta(
+                object,
+                "creationTimestamp",
+                serde_json::to_value(Utc::now()).unwrap_or_default(),
+            );
             set_meta(object, "generation", Value::from(1));
             true
         }
@@ -286,15 +348,23 @@ fn stamp(object: &mut AnyObject, existing: Option<&AnyObject>) -> bool {
                 match meta(existing, field) {
                     Some(v) => set_meta(object, field, v),
                     None => {
-                        if let Some(m) = object.0.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                        if let Some(m) =
+                            object.0.get_mut("metadata").and_then(|m| m.as_object_mut())
+                        {
                             m.remove(field);
                         }
                     }
                 }
             }
-            let generation = meta(existing, "generation").and_then(|g| g.as_u64()).unwrap_or(1);
+            let generation = meta(existing, "generation")
+                .and_then(|g| g.as_u64())
+                .unwrap_or(1);
             let spec_changed = object.0.get("spec") != existing.0.get("spec");
-            set_meta(object, "generation", Value::from(generation + u64::from(spec_changed)));
+            set_meta(
+                object,
+                "generation",
+                Value::from(generation + u64::from(spec_changed)),
+            );
             object.0 != existing.0
         }
     }
@@ -323,11 +393,17 @@ mod tests {
         let first = reg.commit(vec![Write::Put(service("a"))]).unwrap();
         assert_eq!(first.len(), 1);
         assert!(first[0].created);
-        assert!(reg.commit(vec![Write::Put(service("a"))]).unwrap().is_empty());
+        assert!(reg
+            .commit(vec![Write::Put(service("a"))])
+            .unwrap()
+            .is_empty());
         let second = reg.commit(vec![Write::Put(service("b"))]).unwrap();
         assert_eq!(second[0].revision, 2);
         assert_eq!(second[0].object.0["metadata"]["generation"], 2);
-        assert_eq!(second[0].object.0["metadata"]["uid"], first[0].object.0["metadata"]["uid"]);
+        assert_eq!(
+            second[0].object.0["metadata"]["uid"],
+            first[0].object.0["metadata"]["uid"]
+        );
     }
 
     #[test]

@@ -38,7 +38,9 @@ impl Published {
         Published {
             revision: change.revision,
             key: change.key.clone(),
-            json: serde_json::to_vec(&change.object).unwrap_or_default().into(),
+            json: serde_json::to_vec(&change.object)
+                .unwrap_or_default()
+                .into(),
             deleted: change.deleted,
             created: change.created,
         }
@@ -66,7 +68,10 @@ pub struct Gone {
 impl WatchHub {
     pub fn new(revision: u64) -> WatchHub {
         WatchHub {
-            history: Mutex::new(History { changes: VecDeque::new(), floor: revision }),
+            history: Mutex::new(History {
+                changes: VecDeque::new(),
+                floor: revision,
+            }),
             sender: broadcast::channel(CHANNEL).0,
         }
     }
@@ -101,7 +106,9 @@ impl WatchHub {
         let backlog: Vec<Arc<Published>> = {
             let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
             if revision < history.floor {
-                return Err(Gone { oldest: history.floor });
+                return Err(Gone {
+                    oldest: history.floor,
+                });
             }
             history
                 .changes
@@ -112,7 +119,10 @@ impl WatchHub {
         };
         let wanted = move |c: &Published| kind.is_none_or(|k| c.key.kind == k);
         let last = backlog.last().map(|c| c.revision).unwrap_or(revision);
-        let backlog = backlog.into_iter().filter(move |c| wanted(c)).collect::<VecDeque<_>>();
+        let backlog = backlog
+            .into_iter()
+            .filter(move |c| wanted(c))
+            .collect::<VecDeque<_>>();
         Ok(futures::stream::unfold(
             (backlog, receiver, last),
             move |(mut backlog, mut receiver, mut last)| async move {
@@ -155,7 +165,11 @@ mod tests {
     #[tokio::test]
     async fn watch_resumes_from_revision_then_follows() {
         let hub = WatchHub::new(0);
-        hub.publish(&[change(1, Kind::Pod), change(2, Kind::Service), change(3, Kind::Pod)]);
+        hub.publish(&[
+            change(1, Kind::Pod),
+            change(2, Kind::Service),
+            change(3, Kind::Pod),
+        ]);
         let mut stream = Box::pin(hub.watch(Some(Kind::Pod), 1).unwrap());
         assert_eq!(stream.next().await.unwrap().revision, 3);
         hub.publish(&[change(4, Kind::Service), change(5, Kind::Pod)]);

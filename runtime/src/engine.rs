@@ -47,7 +47,10 @@ impl RuntimeConfig {
 /// linker) is made once and shared by every pod that runs it: thousands of pods of one
 /// component cost one `InstancePre`.
 #[derive(Clone)]
-pub struct CompiledComponent(pub(crate) Component, Arc<std::sync::OnceLock<ProxyPre<PodState>>>);
+pub struct CompiledComponent(
+    pub(crate) Component,
+    Arc<std::sync::OnceLock<ProxyPre<PodState>>>,
+);
 
 impl CompiledComponent {
     fn new(component: Component) -> Self {

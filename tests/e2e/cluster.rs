@@ -12,7 +12,10 @@ fn replicas_spread_and_come_back_within_seconds_after_kill9() {
     let gateway_a = cluster.add_worker("node-a", &[]);
     cluster.add_worker("node-b", &[]);
     cluster.add_worker("node-c", &[]);
-    cluster.apply("hello.yaml", &http_app("hello", &components().hello, 6, "/hello"));
+    cluster.apply(
+        "hello.yaml",
+        &http_app("hello", &components().hello, 6, "/hello"),
+    );
     let pods = wait_until("6 ready replicas", WAIT, || {
         let pods = cluster.ready_pods("hello");
         (pods.len() == 6).then_some(pods)
@@ -36,12 +39,23 @@ fn replicas_spread_and_come_back_within_seconds_after_kill9() {
         let pods = cluster.ready_pods("hello");
         (pods.len() == 6 && pods.iter().all(|(_, n)| n != "node-c")).then(|| killed.elapsed())
     });
-    eprintln!("replicas serving elsewhere {} ms after kill -9", elapsed.as_millis());
+    eprintln!(
+        "replicas serving elsewhere {} ms after kill -9",
+        elapsed.as_millis()
+    );
     assert_eq!(failures, 0, "ingress on a surviving node kept answering");
     let nodes = cluster.cli_ok(&["get", "nodes"]);
-    assert!(nodes.lines().any(|l| l.starts_with("node-c") && l.contains("NotReady")), "{nodes}");
+    assert!(
+        nodes
+            .lines()
+            .any(|l| l.starts_with("node-c") && l.contains("NotReady")),
+        "{nodes}"
+    );
     let events = cluster.cli_ok(&["get", "events"]);
-    assert!(events.contains("Evicted") && events.contains("NodeNotReady"), "{events}");
+    assert!(
+        events.contains("Evicted") && events.contains("NodeNotReady"),
+        "{events}"
+    );
 }
 
 #[test]
@@ -55,7 +69,12 @@ fn pod_that_fits_nowhere_stays_pending_until_a_node_has_room() {
     cluster.apply("big.yaml", &yaml);
     let message = wait_until("Unschedulable status", WAIT, || {
         cluster.items("pods").iter().find_map(|p| {
-            (p["status"]["reason"] == "Unschedulable").then(|| p["status"]["message"].as_str().unwrap_or_default().to_string())
+            (p["status"]["reason"] == "Unschedulable").then(|| {
+                p["status"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
         })
     });
     assert_eq!(message, "0/1 nodes are available: 1 insufficient memory");
@@ -73,7 +92,10 @@ fn pod_that_fits_nowhere_stays_pending_until_a_node_has_room() {
 fn restarted_worker_runs_exactly_its_pods() {
     let mut cluster = MultiNode::start();
     cluster.add_worker("node-a", &[]);
-    cluster.apply("hello.yaml", &http_app("hello", &components().hello, 2, "/hello"));
+    cluster.apply(
+        "hello.yaml",
+        &http_app("hello", &components().hello, 2, "/hello"),
+    );
     let before = wait_until("2 ready", WAIT, || {
         let p = cluster.ready_pods("hello");
         (p.len() == 2).then_some(p)
@@ -81,7 +103,9 @@ fn restarted_worker_runs_exactly_its_pods() {
     cluster.worker("node-a").kill9();
     cluster.workers.clear();
     let gateway = cluster.add_worker("node-a", &[]);
-    wait_until("hello served by the restarted node", WAIT, || (http_get(&format!("{gateway}/hello")).0 == 200).then_some(()));
+    wait_until("hello served by the restarted node", WAIT, || {
+        (http_get(&format!("{gateway}/hello")).0 == 200).then_some(())
+    });
     let mut after = cluster.ready_pods("hello");
     let mut before = before;
     after.sort();
@@ -93,7 +117,10 @@ fn restarted_worker_runs_exactly_its_pods() {
 fn tokens_guard_the_api() {
     let mut cluster = MultiNode::start();
     let client = reqwest::blocking::Client::new();
-    let anonymous = client.get(format!("{}/api/v1/pods", cluster.api)).send().expect("answers");
+    let anonymous = client
+        .get(format!("{}/api/v1/pods", cluster.api))
+        .send()
+        .expect("answers");
     assert_eq!(anonymous.status().as_u16(), 401);
     let apply = client
         .post(format!("{}/api/v1/apply", cluster.api))
@@ -109,10 +136,19 @@ fn tokens_guard_the_api() {
         .expect("answers");
     assert_eq!(as_node.status().as_u16(), 403, "a join token cannot apply");
 
-    let mut intruder = wasmpod_tests::Process::spawn_command(cluster.worker_command("intruder", "wrong-token", &[]));
-    let status = intruder.wait_exit(Duration::from_secs(30)).expect("the worker gives up");
+    let mut intruder = wasmpod_tests::Process::spawn_command(cluster.worker_command(
+        "intruder",
+        "wrong-token",
+        &[],
+    ));
+    let status = intruder
+        .wait_exit(Duration::from_secs(30))
+        .expect("the worker gives up");
     assert!(!status.success());
-    assert!(cluster.items("nodes").is_empty(), "no node registered with a wrong token");
+    assert!(
+        cluster.items("nodes").is_empty(),
+        "no node registered with a wrong token"
+    );
     cluster.add_worker("good", &[]);
     assert_eq!(cluster.items("nodes").len(), 1);
 }
@@ -121,33 +157,64 @@ fn tokens_guard_the_api() {
 fn up_with_three_workers_cordon_and_drain() {
     let cluster = wasmpod_tests::Cluster::up(&["--workers", "3"]);
     let nodes = cluster.cli_ok(&["get", "nodes"]);
-    assert_eq!(nodes.lines().filter(|l| l.starts_with("local-") && l.contains("Ready")).count(), 3, "{nodes}");
+    assert_eq!(
+        nodes
+            .lines()
+            .filter(|l| l.starts_with("local-") && l.contains("Ready"))
+            .count(),
+        3,
+        "{nodes}"
+    );
     cluster.cli_ok(&["cordon", "local-3"]);
     let nodes = cluster.cli_ok(&["get", "nodes"]);
-    assert!(nodes.lines().any(|l| l.starts_with("local-3") && l.contains("SchedulingDisabled")), "{nodes}");
-    cluster.apply("hello.yaml", &http_app("hello", &components().hello, 4, "/hello"));
+    assert!(
+        nodes
+            .lines()
+            .any(|l| l.starts_with("local-3") && l.contains("SchedulingDisabled")),
+        "{nodes}"
+    );
+    cluster.apply(
+        "hello.yaml",
+        &http_app("hello", &components().hello, 4, "/hello"),
+    );
     let on_nodes = |cluster: &wasmpod_tests::Cluster| -> Vec<String> {
         cluster
             .items("pods")
             .iter()
             .filter(|p| p["status"]["ready"] == true)
-            .map(|p| p["spec"]["nodeName"].as_str().unwrap_or_default().to_string())
+            .map(|p| {
+                p["spec"]["nodeName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
             .collect()
     };
     let placed = wait_until("4 ready", WAIT, || {
         let n = on_nodes(&cluster);
         (n.len() == 4).then_some(n)
     });
-    assert!(!placed.contains(&"local-3".to_string()), "a cordoned node gets no pods: {placed:?}");
+    assert!(
+        !placed.contains(&"local-3".to_string()),
+        "a cordoned node gets no pods: {placed:?}"
+    );
     assert!(placed.contains(&"local-2".to_string()));
     cluster.cli_ok(&["drain", "local-2", "--timeout-seconds", "30"]);
     let placed = wait_until("4 ready after drain", WAIT, || {
         let n = on_nodes(&cluster);
         (n.len() == 4).then_some(n)
     });
-    assert!(placed.iter().all(|n| n == "local-1"), "drained pods moved: {placed:?}");
+    assert!(
+        placed.iter().all(|n| n == "local-1"),
+        "drained pods moved: {placed:?}"
+    );
     assert_eq!(cluster.get("/hello").0, 200);
     cluster.cli_ok(&["uncordon", "local-3"]);
     let nodes = cluster.cli_ok(&["get", "nodes"]);
-    assert!(nodes.lines().any(|l| l.starts_with("local-3") && !l.contains("SchedulingDisabled")), "{nodes}");
+    assert!(
+        nodes
+            .lines()
+            .any(|l| l.starts_with("local-3") && !l.contains("SchedulingDisabled")),
+        "{nodes}"
+    );
 }

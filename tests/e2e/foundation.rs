@@ -8,7 +8,12 @@ fn pod_names(cluster: &Cluster, app: &str) -> Vec<String> {
         .items("pods")
         .iter()
         .filter(|p| p["metadata"]["labels"]["app"] == app)
-        .map(|p| p["metadata"]["name"].as_str().unwrap_or_default().to_string())
+        .map(|p| {
+            p["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect()
 }
 
@@ -17,7 +22,11 @@ fn apply_serves_through_ingress_scales_and_deletes() {
     let cluster = Cluster::up(&[]);
     let c = components();
     let out = cluster.apply("hello.yaml", &http_app("hello", &c.hello, 2, "/hello"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("deployment/hello created"), "{stdout}");
     let body = cluster.wait_for_status("/hello", 200, WAIT);
@@ -26,32 +35,53 @@ fn apply_serves_through_ingress_scales_and_deletes() {
     // Scale by re-applying with more replicas.
     cluster.apply("hello.yaml", &http_app("hello", &c.hello, 3, "/hello"));
     wait_until("3 ready pods", WAIT, || {
-        let ready = cluster.items("pods").iter().filter(|p| p["status"]["ready"] == true).count();
+        let ready = cluster
+            .items("pods")
+            .iter()
+            .filter(|p| p["status"]["ready"] == true)
+            .count();
         (ready == 3).then_some(())
     });
     let table = cluster.cli_ok(&["get", "pods"]);
-    assert_eq!(table.lines().filter(|l| l.starts_with("hello-")).count(), 3, "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("hello-")).count(),
+        3,
+        "{table}"
+    );
     assert!(table.starts_with("NAME"), "{table}");
     let deployments = cluster.cli_ok(&["get", "deployments"]);
     assert!(deployments.contains("3/3"), "{deployments}");
 
     // The scale verb, and get -o json/yaml.
     cluster.cli_ok(&["scale", "deployment", "hello", "--replicas", "1"]);
-    wait_until("1 pod", WAIT, || (pod_names(&cluster, "hello").len() == 1).then_some(()));
-    let json: serde_json::Value = serde_json::from_str(&cluster.cli_ok(&["get", "deployment", "hello", "-o", "json"])).expect("json");
+    wait_until("1 pod", WAIT, || {
+        (pod_names(&cluster, "hello").len() == 1).then_some(())
+    });
+    let json: serde_json::Value =
+        serde_json::from_str(&cluster.cli_ok(&["get", "deployment", "hello", "-o", "json"]))
+            .expect("json");
     assert_eq!(json["spec"]["replicas"], 1);
-    assert!(cluster.cli_ok(&["get", "services", "-o", "yaml"]).contains("kind: Service"));
+    assert!(cluster
+        .cli_ok(&["get", "services", "-o", "yaml"])
+        .contains("kind: Service"));
     assert!(cluster.cli_ok(&["get", "nodes"]).contains("local-1"));
-    assert!(cluster.cli_ok(&["get", "ingresses"]).contains("/hello -> hello"));
+    assert!(cluster
+        .cli_ok(&["get", "ingresses"])
+        .contains("/hello -> hello"));
     let pod = pod_names(&cluster, "hello").remove(0);
     let described = cluster.cli_ok(&["describe", "pod", &pod]);
-    assert!(described.contains("nodeName: local-1") && described.contains("Scheduled"), "{described}");
+    assert!(
+        described.contains("nodeName: local-1") && described.contains("Scheduled"),
+        "{described}"
+    );
 
     // Delete everything the file made: the route is gone.
     let file = cluster.work.path().join("hello.yaml");
     cluster.cli_ok(&["delete", "-f", file.to_str().unwrap_or_default()]);
     cluster.wait_for_status("/hello", 404, WAIT);
-    wait_until("pods gone", WAIT, || pod_names(&cluster, "hello").is_empty().then_some(()));
+    wait_until("pods gone", WAIT, || {
+        pod_names(&cluster, "hello").is_empty().then_some(())
+    });
 }
 
 #[test]
@@ -70,7 +100,11 @@ fn restart_with_same_data_dir_keeps_state_and_serves() {
     assert_eq!(body, "Hello from wasmpod!\n");
     let deployments = cluster.cli_ok(&["get", "deployments"]);
     assert!(deployments.contains("hello"), "{deployments}");
-    assert_eq!(pod_names(&cluster, "hello").len(), 2, "no duplicate pods after restart");
+    assert_eq!(
+        pod_names(&cluster, "hello").len(),
+        2,
+        "no duplicate pods after restart"
+    );
 }
 
 #[test]

@@ -24,13 +24,22 @@ spec:
         components().crasher.display()
     );
     let out = cluster.apply("crasher.yaml", &yaml);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut delays = Vec::new();
     let pod = wait_until("three restarts", WAIT, || {
         let pods = cluster.items("pods");
         let pod = pods.first()?.clone();
         if let Some(message) = pod["status"]["message"].as_str() {
-            if let Some(ms) = message.split("restarting in ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(ms) = message
+                .split("restarting in ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 if delays.last() != Some(&ms) {
                     delays.push(ms);
                 }
@@ -39,13 +48,22 @@ spec:
         (pod["status"]["restartCount"].as_u64()? >= 3).then_some(pod)
     });
     assert_eq!(pod["status"]["lastTermination"]["exitCode"], 3, "{pod}");
-    assert!(delays.windows(2).all(|w| w[1] > w[0]), "backoff grows: {delays:?}");
+    assert!(
+        delays.windows(2).all(|w| w[1] > w[0]),
+        "backoff grows: {delays:?}"
+    );
     assert!(delays.len() >= 2, "saw the backoff grow: {delays:?}");
-    let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let logs = cluster.cli_ok(&["logs", &name]);
     assert!(logs.matches("crasher starting").count() >= 3, "{logs}");
     let table = cluster.cli_ok(&["get", "pods"]);
-    assert!(table.contains("CrashLoopBackOff") || table.contains("Running"), "{table}");
+    assert!(
+        table.contains("CrashLoopBackOff") || table.contains("Running"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -70,13 +88,23 @@ fn runaway_guests_are_stopped_while_a_neighbour_keeps_serving() {
     for _ in 0..5 {
         let started = Instant::now();
         assert_eq!(cluster.get("/hello").0, 200);
-        assert!(started.elapsed() < Duration::from_millis(900), "the neighbour answered while the loop ran");
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "the neighbour answered while the loop ran"
+        );
     }
     let (status, elapsed) = looping.join().expect("loop request");
     assert_eq!(status, 500, "the infinite loop is stopped");
-    assert!(elapsed < Duration::from_secs(10), "stopped near its 1 s limit, took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "stopped near its 1 s limit, took {elapsed:?}"
+    );
 
-    assert_eq!(cluster.get("/alloc").0, 500, "unbounded allocation is stopped");
+    assert_eq!(
+        cluster.get("/alloc").0,
+        500,
+        "unbounded allocation is stopped"
+    );
     assert_eq!(cluster.get("/ok").0, 200, "the pod serves the next request");
     assert_eq!(cluster.get("/hello").0, 200);
     let pods = cluster.items("pods");
@@ -87,6 +115,12 @@ fn runaway_guests_are_stopped_while_a_neighbour_keeps_serving() {
         .unwrap_or_default()
         .to_string();
     let logs = cluster.cli_ok(&["logs", &name]);
-    assert!(logs.contains("timed out") || logs.contains("interrupt"), "loop reported: {logs}");
-    assert!(logs.to_lowercase().contains("memory"), "allocation reported: {logs}");
+    assert!(
+        logs.contains("timed out") || logs.contains("interrupt"),
+        "loop reported: {logs}"
+    );
+    assert!(
+        logs.to_lowercase().contains("memory"),
+        "allocation reported: {logs}"
+    );
 }

@@ -5,7 +5,9 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmpod_tests::{components, frontend_backend, http_app, http_get, http_get_host, wait_until, Cluster, MultiNode};
+use wasmpod_tests::{
+    components, frontend_backend, http_app, http_get, http_get_host, wait_until, Cluster, MultiNode,
+};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -21,12 +23,22 @@ fn trace_ids(body: &str) -> Vec<String> {
 fn frontend_calls_backend_by_name_on_the_same_node_as_one_trace() {
     let cluster = Cluster::up(&[]);
     let out = cluster.apply("fb.yaml", &frontend_backend());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let body = cluster.wait_for_status("/frontend", 200, WAIT);
-    assert!(body.contains(r#"backend said: {"items":["apple","banana","cherry"]"#), "{body}");
+    assert!(
+        body.contains(r#"backend said: {"items":["apple","banana","cherry"]"#),
+        "{body}"
+    );
     let ids = trace_ids(&body);
     assert_eq!(ids.len(), 2, "{body}");
-    assert_eq!(ids[0], ids[1], "frontend and backend share one trace id: {body}");
+    assert_eq!(
+        ids[0], ids[1],
+        "frontend and backend share one trace id: {body}"
+    );
 
     // No replica: a clear 503 from the mesh, seen by the frontend; back to 2: 200 again.
     cluster.cli_ok(&["scale", "deployment", "backend", "--replicas", "0"]);
@@ -34,7 +46,10 @@ fn frontend_calls_backend_by_name_on_the_same_node_as_one_trace() {
         let (code, body) = cluster.get("/frontend");
         (code == 502).then_some(body)
     });
-    assert!(body.contains("503") && body.contains("no ready endpoints"), "{body}");
+    assert!(
+        body.contains("503") && body.contains("no ready endpoints"),
+        "{body}"
+    );
     cluster.cli_ok(&["scale", "deployment", "backend", "--replicas", "2"]);
     cluster.wait_for_status("/frontend", 200, WAIT);
 }
@@ -45,18 +60,32 @@ fn frontend_calls_backend_on_another_node() {
     let gateway_a = cluster.add_worker("front", &["--label", "role=front"]);
     cluster.add_worker("back", &["--label", "role=back"]);
     let yaml = frontend_backend()
-        .replace("readinessProbe:", "nodeSelector: {role: back}\n      readinessProbe:")
-        .replace("spec: {component:", "spec: {nodeSelector: {role: front}, component:");
+        .replace(
+            "readinessProbe:",
+            "nodeSelector: {role: back}\n      readinessProbe:",
+        )
+        .replace(
+            "spec: {component:",
+            "spec: {nodeSelector: {role: front}, component:",
+        );
     cluster.apply("fb.yaml", &yaml);
-    wait_until("backends ready on node back", WAIT, || (cluster.ready_pods("backend").len() == 2).then_some(()));
-    assert!(cluster.ready_pods("backend").iter().all(|(_, n)| n == "back"));
+    wait_until("backends ready on node back", WAIT, || {
+        (cluster.ready_pods("backend").len() == 2).then_some(())
+    });
+    assert!(cluster
+        .ready_pods("backend")
+        .iter()
+        .all(|(_, n)| n == "back"));
     let body = wait_until("frontend through node front", WAIT, || {
         let (code, body) = http_get(&format!("{gateway_a}/frontend"));
         (code == 200).then_some(body)
     });
     assert!(body.contains("apple"), "{body}");
     let ids = trace_ids(&body);
-    assert!(ids.len() == 2 && ids[0] == ids[1], "one trace across nodes: {body}");
+    assert!(
+        ids.len() == 2 && ids[0] == ids[1],
+        "one trace across nodes: {body}"
+    );
 }
 
 fn two_deployments_one_service(good_extra: &str, bad_extra: &str) -> String {
@@ -93,7 +122,11 @@ fn an_unready_replica_gets_no_traffic() {
     cluster.apply("mixed.yaml", &yaml);
     cluster.wait_for_status("/env/WHO", 200, WAIT);
     wait_until("the bad pod running but not ready", WAIT, || {
-        cluster.items("pods").iter().any(|p| p["metadata"]["labels"]["app"] == "bad" && p["status"]["phase"] == "Running").then_some(())
+        cluster
+            .items("pods")
+            .iter()
+            .any(|p| p["metadata"]["labels"]["app"] == "bad" && p["status"]["phase"] == "Running")
+            .then_some(())
     });
     for _ in 0..20 {
         assert_eq!(cluster.get("/env/WHO"), (200, "good".to_string()));
@@ -107,10 +140,20 @@ fn a_failing_replica_is_retried_on_another() {
     let yaml = two_deployments_one_service("", "      resources: {limits: {memory: 1Mi}}\n");
     cluster.apply("mixed.yaml", &yaml);
     wait_until("both replicas ready", WAIT, || {
-        (cluster.items("pods").iter().filter(|p| p["status"]["ready"] == true).count() == 2).then_some(())
+        (cluster
+            .items("pods")
+            .iter()
+            .filter(|p| p["status"]["ready"] == true)
+            .count()
+            == 2)
+            .then_some(())
     });
     for _ in 0..20 {
-        assert_eq!(cluster.get("/env/WHO"), (200, "good".to_string()), "every request lands on the good replica");
+        assert_eq!(
+            cluster.get("/env/WHO"),
+            (200, "good".to_string()),
+            "every request lands on the good replica"
+        );
     }
 }
 
@@ -123,9 +166,15 @@ fn failing_liveness_restarts_the_pod() {
     );
     cluster.apply("sick.yaml", &yaml);
     let pod = wait_until("a liveness restart", WAIT, || {
-        cluster.items("pods").into_iter().find(|p| p["status"]["restartCount"].as_u64().unwrap_or(0) >= 1)
+        cluster
+            .items("pods")
+            .into_iter()
+            .find(|p| p["status"]["restartCount"].as_u64().unwrap_or(0) >= 1)
     });
-    assert_eq!(pod["status"]["lastTermination"]["reason"], "LivenessProbeFailed", "{pod}");
+    assert_eq!(
+        pod["status"]["lastTermination"]["reason"], "LivenessProbeFailed",
+        "{pod}"
+    );
     let events = cluster.cli_ok(&["get", "events"]);
     assert!(events.contains("Killing"), "{events}");
 }
@@ -142,7 +191,9 @@ fn outside_server() -> (u16, Arc<AtomicUsize>) {
             counter.fetch_add(1, Ordering::SeqCst);
             let mut buf = [0u8; 4096];
             let _ = stream.read(&mut buf);
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\nconnection: close\r\n\r\noutside world");
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\nconnection: close\r\n\r\noutside world",
+            );
         }
     });
     (port, hits)
@@ -153,10 +204,14 @@ fn egress_is_denied_unless_allowed() {
     let (port, hits) = outside_server();
     let cluster = Cluster::up(&[]);
     let c = components();
-    let denied = http_app("denied", &c.misbehave, 1, "/").replace("- http:", "- host: denied.test\n    http:");
+    let denied = http_app("denied", &c.misbehave, 1, "/")
+        .replace("- http:", "- host: denied.test\n    http:");
     let allowed = http_app("allowed", &c.misbehave, 1, "/")
         .replace("- http:", "- host: allowed.test\n    http:")
-        .replace("spec: {component:", &format!("spec: {{allowedOutboundHosts: [\"http://127.0.0.1:{port}\"], component:"));
+        .replace(
+            "spec: {component:",
+            &format!("spec: {{allowedOutboundHosts: [\"http://127.0.0.1:{port}\"], component:"),
+        );
     cluster.apply("denied.yaml", &denied);
     cluster.apply("allowed.yaml", &allowed);
     let url = format!("{}/fetch?url=http://127.0.0.1:{port}/", cluster.ingress);
@@ -171,7 +226,15 @@ fn egress_is_denied_unless_allowed() {
         (r.0 != 404 && r.0 != 503).then_some(r)
     });
     assert_eq!(code, 502, "{body}");
-    assert!(body.contains("HttpRequestDenied"), "the guest sees a clear error: {body}");
+    assert!(
+        body.contains("HttpRequestDenied"),
+        "the guest sees a clear error: {body}"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), before, "nothing left the node");
-    wait_until("an EgressDenied event", WAIT, || cluster.cli_ok(&["get", "events"]).contains("EgressDenied").then_some(()));
+    wait_until("an EgressDenied event", WAIT, || {
+        cluster
+            .cli_ok(&["get", "events"])
+            .contains("EgressDenied")
+            .then_some(())
+    });
 }

@@ -14,14 +14,24 @@ pub fn wasmpod_bin() -> PathBuf {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
     let bin = dir.join("wasmpod");
-    assert!(bin.exists(), "{} is missing: run `cargo build -p wasmpod-cli` (or `just test`) first", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p wasmpod-cli` (or `just test`) first",
+        bin.display()
+    );
     bin
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 /// The wasm components the tests deploy, built once per test run.
@@ -35,7 +45,13 @@ pub struct Components {
 
 fn build_wasm(manifest: &Path) {
     let status = Command::new("cargo")
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(manifest)
         .status()
         .expect("cargo runs");
@@ -91,7 +107,16 @@ impl Cluster {
     pub fn up_in(data_dir: &Path, extra: &[&str]) -> Cluster {
         let work = tempfile::tempdir().expect("tempdir");
         let mut child = Command::new(wasmpod_bin())
-            .args(["up", "--api-addr", "127.0.0.1:0", "--ingress-addr", "127.0.0.1:0", "--gateway-threads", "1", "--data-dir"])
+            .args([
+                "up",
+                "--api-addr",
+                "127.0.0.1:0",
+                "--ingress-addr",
+                "127.0.0.1:0",
+                "--gateway-threads",
+                "1",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .args(extra)
             .env("WASMPOD_CONFIG", work.path().join("config"))
@@ -113,7 +138,9 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         while api.is_none() || ingress.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("wasmpod up printed its addresses");
+            let line = rx
+                .recv_timeout(left)
+                .expect("wasmpod up printed its addresses");
             if let Some(url) = line.strip_prefix("API: ") {
                 api = Some(url.trim().to_string());
             }
@@ -180,25 +207,36 @@ impl Cluster {
             if code == status {
                 return body;
             }
-            assert!(Instant::now() < deadline, "GET {path} still answers {code} ({body:?}), expected {status}");
+            assert!(
+                Instant::now() < deadline,
+                "GET {path} still answers {code} ({body:?}), expected {status}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     /// The API's JSON for a path such as `/api/v1/pods`.
     pub fn api_json(&self, path: &str) -> serde_json::Value {
-        let body = reqwest::blocking::get(format!("{}{path}", self.api)).and_then(|r| r.text()).unwrap_or_default();
+        let body = reqwest::blocking::get(format!("{}{path}", self.api))
+            .and_then(|r| r.text())
+            .unwrap_or_default();
         serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
     }
 
     pub fn items(&self, plural: &str) -> Vec<serde_json::Value> {
-        self.api_json(&format!("/api/v1/{plural}"))["items"].as_array().cloned().unwrap_or_default()
+        self.api_json(&format!("/api/v1/{plural}"))["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Stops with SIGTERM and waits for the process to exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -223,14 +261,21 @@ impl Drop for Cluster {
 
 /// The frontend/backend sample's manifest with absolute component paths.
 pub fn frontend_backend() -> String {
-    let text = std::fs::read_to_string(repo_root().join("sample-services/frontend/deploy.yaml")).expect("sample manifest");
+    let text = std::fs::read_to_string(repo_root().join("sample-services/frontend/deploy.yaml"))
+        .expect("sample manifest");
     let release = repo_root().join("sample-services/target/wasm32-wasip2/release/");
-    text.replace("../target/wasm32-wasip2/release/", &release.display().to_string())
+    text.replace(
+        "../target/wasm32-wasip2/release/",
+        &release.display().to_string(),
+    )
 }
 
 /// GET with a Host header: (status, body).
 pub fn http_get_host(url: &str, host: &str) -> (u16, String) {
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
     match client.get(url).header("host", host).send() {
         Ok(r) => {
             let status = r.status().as_u16();
@@ -241,7 +286,10 @@ pub fn http_get_host(url: &str, host: &str) -> (u16, String) {
 }
 
 pub fn http_get(url: &str) -> (u16, String) {
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
     match client.get(url).send() {
         Ok(r) => {
             let status = r.status().as_u16();
@@ -319,7 +367,10 @@ impl Process {
                 }
             }
         });
-        Process { child: Some(child), lines: rx }
+        Process {
+            child: Some(child),
+            lines: rx,
+        }
     }
 
     /// The rest of the first stdout line that starts with `prefix`.
@@ -327,7 +378,10 @@ impl Process {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| panic!("no line starting with {prefix:?}"));
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no line starting with {prefix:?}"));
             if let Some(rest) = line.strip_prefix(prefix) {
                 return rest.trim().to_string();
             }
@@ -382,7 +436,14 @@ impl MultiNode {
         let config = work.path().join("config");
         let mut command = Command::new(wasmpod_bin());
         command
-            .args(["server", "--api-addr", "127.0.0.1:0", "--node-grace-ms", "1500", "--data-dir"])
+            .args([
+                "server",
+                "--api-addr",
+                "127.0.0.1:0",
+                "--node-grace-ms",
+                "1500",
+                "--data-dir",
+            ])
             .arg(work.path().join("server"))
             .env("WASMPOD_CONFIG", &config);
         let server = Process::spawn(command);
@@ -395,14 +456,31 @@ impl MultiNode {
             .find_map(|l| l.strip_prefix("token: "))
             .map(|t| t.trim().trim_matches('\'').trim_matches('"').to_string())
             .expect("admin token in the client config");
-        MultiNode { server, api, join_token, admin_token, work, workers: Vec::new() }
+        MultiNode {
+            server,
+            api,
+            join_token,
+            admin_token,
+            work,
+            workers: Vec::new(),
+        }
     }
 
     pub fn worker_command(&self, name: &str, token: &str, extra: &[&str]) -> Command {
         let mut command = Command::new(wasmpod_bin());
         command
-            .args(["worker", "--join", &self.api, "--token", token, "--name", name])
-            .args(["--gateway-addr", "127.0.0.1:0", "--gateway-threads", "1", "--heartbeat-ms", "300", "--data-dir"])
+            .args([
+                "worker", "--join", &self.api, "--token", token, "--name", name,
+            ])
+            .args([
+                "--gateway-addr",
+                "127.0.0.1:0",
+                "--gateway-threads",
+                "1",
+                "--heartbeat-ms",
+                "300",
+                "--data-dir",
+            ])
             .arg(self.work.path().join(format!("node-{name}")))
             .args(extra);
         command
@@ -412,12 +490,18 @@ impl MultiNode {
     pub fn add_worker(&mut self, name: &str, extra: &[&str]) -> String {
         let process = Process::spawn(self.worker_command(name, &self.join_token.clone(), extra));
         let gateway = process.wait_line("gateway: ");
-        self.workers.push((name.to_string(), process, gateway.clone()));
+        self.workers
+            .push((name.to_string(), process, gateway.clone()));
         gateway
     }
 
     pub fn worker(&mut self, name: &str) -> &mut Process {
-        &mut self.workers.iter_mut().find(|(n, _, _)| n == name).expect("worker exists").1
+        &mut self
+            .workers
+            .iter_mut()
+            .find(|(n, _, _)| n == name)
+            .expect("worker exists")
+            .1
     }
 
     pub fn cli(&self, args: &[&str]) -> Output {
@@ -467,8 +551,14 @@ impl MultiNode {
             .filter(|p| p["metadata"]["labels"]["app"] == app && p["status"]["ready"] == true)
             .map(|p| {
                 (
-                    p["metadata"]["name"].as_str().unwrap_or_default().to_string(),
-                    p["spec"]["nodeName"].as_str().unwrap_or_default().to_string(),
+                    p["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    p["spec"]["nodeName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                 )
             })
             .collect()

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use wasmpod_api::{AnyObject, Client, Kind, Name, Node, NodeCapacity, NodeStatus, Object, ObjectMeta};
+use wasmpod_api::{
+    AnyObject, Client, Kind, Name, Node, NodeCapacity, NodeStatus, Object, ObjectMeta,
+};
 
 pub struct Registration {
     pub name: Name,
@@ -28,24 +30,54 @@ impl Registration {
 }
 
 /// Registers the node (keeping a cordon set by an admin) and reports it ready.
-pub async fn register(client: &Client, registration: &Registration) -> Result<(), wasmpod_api::ClientError> {
-    let mut node: Node = match client.get_typed::<Node>(Kind::Node, "", registration.name.as_str()).await {
+pub async fn register(
+    client: &Client,
+    registration: &Registration,
+) -> Result<(), wasmpod_api::ClientError> {
+    let mut node: Node = match client
+        .get_typed::<Node>(Kind::Node, "", registration.name.as_str())
+        .await
+    {
         Ok(existing) => existing,
-        Err(e) if e.is_not_found() => Object::new(Kind::Node, ObjectMeta::named(registration.name.clone()), Default::default()),
+        Err(e) if e.is_not_found() => Object::new(
+            Kind::Node,
+            ObjectMeta::named(registration.name.clone()),
+            Default::default(),
+        ),
         Err(e) => return Err(e),
     };
     node.metadata.labels = registration.labels.clone();
     node.metadata.resource_version = None;
-    let any = AnyObject::from_typed(&node).map_err(|e| wasmpod_api::ClientError::Decode(e.to_string()))?;
+    let any = AnyObject::from_typed(&node)
+        .map_err(|e| wasmpod_api::ClientError::Decode(e.to_string()))?;
     client.put_object(&any).await?;
-    client.put_status(Kind::Node, "", registration.name.as_str(), &registration.status()).await
+    client
+        .put_status(
+            Kind::Node,
+            "",
+            registration.name.as_str(),
+            &registration.status(),
+        )
+        .await
 }
 
-pub async fn heartbeat(client: Client, registration: Registration, period: Duration, shutdown: CancellationToken) {
+pub async fn heartbeat(
+    client: Client,
+    registration: Registration,
+    period: Duration,
+    shutdown: CancellationToken,
+) {
     let mut registered = false;
     loop {
         let result = if registered {
-            client.put_status(Kind::Node, "", registration.name.as_str(), &registration.status()).await
+            client
+                .put_status(
+                    Kind::Node,
+                    "",
+                    registration.name.as_str(),
+                    &registration.status(),
+                )
+                .await
         } else {
             register(&client, &registration).await
         };

@@ -15,11 +15,15 @@ struct LogQuery {
     pod: String,
 }
 
-async fn logs(State(ctx): State<Arc<NodeContext>>, Query(q): Query<LogQuery>) -> Result<String, (StatusCode, String)> {
+async fn logs(
+    State(ctx): State<Arc<NodeContext>>,
+    Query(q): Query<LogQuery>,
+) -> Result<String, (StatusCode, String)> {
     let key = ObjectKey::new(Kind::Pod, &q.namespace, &q.pod);
-    ctx.existing_logs(&key)
-        .map(|l| l.snapshot())
-        .ok_or((StatusCode::NOT_FOUND, format!("pod {} has not run on node {}", q.pod, ctx.node)))
+    ctx.existing_logs(&key).map(|l| l.snapshot()).ok_or((
+        StatusCode::NOT_FOUND,
+        format!("pod {} has not run on node {}", q.pod, ctx.node),
+    ))
 }
 
 pub fn router(ctx: Arc<NodeContext>) -> Router {

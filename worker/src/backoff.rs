@@ -30,7 +30,10 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(policy: BackoffPolicy) -> Backoff {
-        Backoff { policy, next: policy.initial }
+        Backoff {
+            policy,
+            next: policy.initial,
+        }
     }
 
     /// The delay before restarting a pod that started at `started` and just stopped.

@@ -37,11 +37,21 @@ pub struct Components {
 
 impl Components {
     pub fn new(dir: PathBuf, client: Client, runtime: Runtime) -> Components {
-        Components { dir, client, runtime, loaded: Mutex::default(), inflight: Mutex::default() }
+        Components {
+            dir,
+            client,
+            runtime,
+            loaded: Mutex::default(),
+            inflight: Mutex::default(),
+        }
     }
 
     fn cached(&self, digest: &str) -> Option<Loaded> {
-        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(digest).cloned()
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+            .cloned()
     }
 
     pub async fn load(&self, digest: &str) -> Result<Loaded, ComponentError> {
@@ -64,15 +74,31 @@ impl Components {
         let owned = digest.to_string();
         let started = std::time::Instant::now();
         let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, ComponentError> {
-            let compile = |message: String| ComponentError::Compile { digest: owned.clone(), message };
-            let world = wasmpod_runtime::inspect_component(&bytes).map_err(|e| compile(e.to_string()))?;
-            let component = runtime.load_component(&owned, &bytes).map_err(|e| compile(e.to_string()))?;
+            let compile = |message: String| ComponentError::Compile {
+                digest: owned.clone(),
+                message,
+            };
+            let world =
+                wasmpod_runtime::inspect_component(&bytes).map_err(|e| compile(e.to_string()))?;
+            let component = runtime
+                .load_component(&owned, &bytes)
+                .map_err(|e| compile(e.to_string()))?;
             Ok(Loaded { component, world })
         })
         .await
-        .map_err(|e| ComponentError::Compile { digest: digest.to_string(), message: e.to_string() })??;
-        tracing::info!(digest, elapsed_ms = started.elapsed().as_millis() as u64, "component ready");
-        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(digest.to_string(), loaded.clone());
+        .map_err(|e| ComponentError::Compile {
+            digest: digest.to_string(),
+            message: e.to_string(),
+        })??;
+        tracing::info!(
+            digest,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "component ready"
+        );
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.to_string(), loaded.clone());
         Ok(loaded)
     }
 
@@ -84,15 +110,30 @@ impl Components {
                 return Ok(bytes);
             }
         }
-        let fetch_err = |message: String| ComponentError::Fetch { digest: digest.to_string(), message };
-        let bytes = self.client.get_blob(digest).await.map_err(|e| fetch_err(e.to_string()))?;
+        let fetch_err = |message: String| ComponentError::Fetch {
+            digest: digest.to_string(),
+            message,
+        };
+        let bytes = self
+            .client
+            .get_blob(digest)
+            .await
+            .map_err(|e| fetch_err(e.to_string()))?;
         if hex::encode(Sha256::digest(&bytes)) != hex {
-            return Err(ComponentError::Digest { digest: digest.to_string() });
+            return Err(ComponentError::Digest {
+                digest: digest.to_string(),
+            });
         }
-        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| fetch_err(e.to_string()))?;
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(|e| fetch_err(e.to_string()))?;
         let tmp = path.with_extension(format!("tmp{}", rand::random::<u32>()));
-        tokio::fs::write(&tmp, &bytes).await.map_err(|e| fetch_err(e.to_string()))?;
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| fetch_err(e.to_string()))?;
+        tokio::fs::write(&tmp, &bytes)
+            .await
+            .map_err(|e| fetch_err(e.to_string()))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(|e| fetch_err(e.to_string()))?;
         Ok(bytes.to_vec())
     }
 }

@@ -61,15 +61,28 @@ impl NodeContext {
     }
 
     pub fn existing_logs(&self, key: &ObjectKey) -> Option<PodLogs> {
-        self.logs.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+        self.logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
     }
 
     pub fn forget_logs(&self, key: &ObjectKey) {
-        self.logs.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 
     /// Reports an event about a pod (in the background; events are advisory).
-    pub fn event(&self, pod: &ObjectKey, event_type: EventType, reason: &str, message: impl Into<String>) {
+    pub fn event(
+        &self,
+        pod: &ObjectKey,
+        event_type: EventType,
+        reason: &str,
+        message: impl Into<String>,
+    ) {
         let report = EventReport {
             involved_object: ObjectReference {
                 kind: "Pod".into(),
@@ -99,18 +112,31 @@ pub struct LocalPods {
 
 impl LocalPods {
     pub fn insert(&self, key: ObjectKey, pod: HttpPod) {
-        self.pods.write().unwrap_or_else(|p| p.into_inner()).insert(key, pod);
+        self.pods
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, pod);
         self.version.bump();
     }
 
     pub fn remove(&self, key: &ObjectKey) {
-        if self.pods.write().unwrap_or_else(|p| p.into_inner()).remove(key).is_some() {
+        if self
+            .pods
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key)
+            .is_some()
+        {
             self.version.bump();
         }
     }
 
     pub fn get(&self, key: &ObjectKey) -> Option<HttpPod> {
-        self.pods.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+        self.pods
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {

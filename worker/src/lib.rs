@@ -12,8 +12,8 @@ pub mod gateway;
 mod pod_task;
 mod pods;
 mod probes;
-mod volumes;
 pub mod reflector;
+mod volumes;
 
 use arc_swap::ArcSwap;
 use backoff::BackoffPolicy;
@@ -84,28 +84,48 @@ fn advertised(host: &Option<String>, addr: SocketAddr) -> String {
 impl Worker {
     /// Starts the node: its listeners, its watches, its pods and its heartbeat. `runtime` is the
     /// process's one wasmtime runtime (workers started in one process share it).
-    pub async fn start(config: WorkerConfig, runtime: Runtime, shutdown: CancellationToken) -> Result<Worker, WorkerError> {
+    pub async fn start(
+        config: WorkerConfig,
+        runtime: Runtime,
+        shutdown: CancellationToken,
+    ) -> Result<Worker, WorkerError> {
         let client = Client::new(&config.server, config.token.clone());
         let agent_listener = tokio::net::TcpListener::bind(config.agent_addr)
             .await
-            .map_err(|source| WorkerError::Bind { what: "node agent", addr: config.agent_addr, source })?;
+            .map_err(|source| WorkerError::Bind {
+                what: "node agent",
+                addr: config.agent_addr,
+                source,
+            })?;
         let agent_addr = agent_listener
             .local_addr()
-            .map_err(|source| WorkerError::Bind { what: "node agent", addr: config.agent_addr, source })?;
+            .map_err(|source| WorkerError::Bind {
+                what: "node agent",
+                addr: config.agent_addr,
+                source,
+            })?;
 
-        let table = Arc::new(ArcSwap::from_pointee(gateway::table::RoutingTable::default()));
+        let table = Arc::new(ArcSwap::from_pointee(
+            gateway::table::RoutingTable::default(),
+        ));
         let router_table = table.clone();
         let (router_client, router_node) = (client.clone(), config.name.to_string());
-        let outbound = Box::new(move |namespace: &str, pod: &str| -> Arc<dyn OutboundRouter> {
-            Arc::new(gateway::ServiceRouter {
-                table: router_table.clone(),
-                namespace: namespace.to_string(),
-                pod: pod.to_string(),
-                client: router_client.clone(),
-                node: router_node.clone(),
-            })
-        });
-        let components = components::Components::new(config.data_dir.join("components"), client.clone(), runtime.clone());
+        let outbound = Box::new(
+            move |namespace: &str, pod: &str| -> Arc<dyn OutboundRouter> {
+                Arc::new(gateway::ServiceRouter {
+                    table: router_table.clone(),
+                    namespace: namespace.to_string(),
+                    pod: pod.to_string(),
+                    client: router_client.clone(),
+                    node: router_node.clone(),
+                })
+            },
+        );
+        let components = components::Components::new(
+            config.data_dir.join("components"),
+            client.clone(),
+            runtime.clone(),
+        );
         let ctx = Arc::new(NodeContext::new(
             config.name.to_string(),
             config.data_dir.clone(),
@@ -116,8 +136,17 @@ impl Worker {
             outbound,
         ));
 
-        let (gateway_addr, threads) = gateway::start(config.gateway_addr, config.gateway_threads, table.clone(), shutdown.clone())
-            .map_err(|source| WorkerError::Bind { what: "gateway", addr: config.gateway_addr, source })?;
+        let (gateway_addr, threads) = gateway::start(
+            config.gateway_addr,
+            config.gateway_threads,
+            table.clone(),
+            shutdown.clone(),
+        )
+        .map_err(|source| WorkerError::Bind {
+            what: "gateway",
+            addr: config.gateway_addr,
+            source,
+        })?;
 
         let registration = agent::Registration {
             name: config.name.clone(),
@@ -128,13 +157,18 @@ impl Worker {
         };
         agent::register(&client, &registration)
             .await
-            .map_err(|source| WorkerError::Join { server: config.server.clone(), source })?;
+            .map_err(|source| WorkerError::Join {
+                server: config.server.clone(),
+                source,
+            })?;
 
         let mut tasks = Vec::new();
         let stop = shutdown.clone();
         let agent_app = agent_server::router(ctx.clone());
         tasks.push(tokio::spawn(async move {
-            let _ = axum::serve(agent_listener, agent_app).with_graceful_shutdown(stop.cancelled_owned()).await;
+            let _ = axum::serve(agent_listener, agent_app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
         }));
         let sources = gateway::Sources {
             ingresses: Reflector::new(Kind::Ingress),
@@ -142,14 +176,40 @@ impl Worker {
             pods: Reflector::new(Kind::Pod),
             nodes: Reflector::new(Kind::Node),
         };
-        for reflector in [&sources.ingresses, &sources.services, &sources.pods, &sources.nodes] {
-            tasks.push(tokio::spawn(reflector.clone().run(client.clone(), shutdown.clone())));
+        for reflector in [
+            &sources.ingresses,
+            &sources.services,
+            &sources.pods,
+            &sources.nodes,
+        ] {
+            tasks.push(tokio::spawn(
+                reflector.clone().run(client.clone(), shutdown.clone()),
+            ));
         }
-        tasks.push(tokio::spawn(pods::run(ctx.clone(), sources.pods.clone(), shutdown.clone())));
-        tasks.push(tokio::spawn(gateway::follow(ctx.clone(), sources, table, shutdown.clone())));
-        tasks.push(tokio::spawn(agent::heartbeat(client, registration, config.heartbeat, shutdown.clone())));
+        tasks.push(tokio::spawn(pods::run(
+            ctx.clone(),
+            sources.pods.clone(),
+            shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(gateway::follow(
+            ctx.clone(),
+            sources,
+            table,
+            shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(agent::heartbeat(
+            client,
+            registration,
+            config.heartbeat,
+            shutdown.clone(),
+        )));
         tracing::info!(node = %config.name, %gateway_addr, %agent_addr, "worker joined");
-        Ok(Worker { gateway_addr, agent_addr, tasks, threads })
+        Ok(Worker {
+            gateway_addr,
+            agent_addr,
+            tasks,
+            threads,
+        })
     }
 
     pub async fn wait(self) {

@@ -5,15 +5,15 @@
 use crate::backoff::Backoff;
 use crate::components::Loaded;
 use crate::context::NodeContext;
+use crate::probes::ProbeRunner;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use wasmpod_api::{Kind, ObjectKey, Pod, PodPhase, PodStatus, RestartPolicy, Termination};
-use crate::probes::ProbeRunner;
 use wasmpod_api::resolved::ResolvedPodConfig;
 use wasmpod_api::EventType;
+use wasmpod_api::{Kind, ObjectKey, Pod, PodPhase, PodStatus, RestartPolicy, Termination};
 use wasmpod_runtime::{CommandExit, CommandPod, ComponentWorld, HttpPod, PodRuntimeSpec};
 
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,9 +21,19 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 enum State {
     Pulling,
     Starting(Loaded),
-    Serving { http: HttpPod, loaded: Loaded },
-    Running { command: CommandPod, loaded: Loaded, started: Instant },
-    BackOff { until: Instant, then: Box<State> },
+    Serving {
+        http: HttpPod,
+        loaded: Loaded,
+    },
+    Running {
+        command: CommandPod,
+        loaded: Loaded,
+        started: Instant,
+    },
+    BackOff {
+        until: Instant,
+        then: Box<State>,
+    },
     Finished,
 }
 
@@ -38,7 +48,12 @@ struct PodTask {
 
 /// Runs `pod` until `cancel` (the pod was deleted or moved away). `config` carries the pod's
 /// config version: when it changes, the pod is reloaded with the new ConfigMap/Secret values.
-pub async fn run(ctx: Arc<NodeContext>, pod: Pod, cancel: CancellationToken, mut config: tokio::sync::watch::Receiver<Option<String>>) {
+pub async fn run(
+    ctx: Arc<NodeContext>,
+    pod: Pod,
+    cancel: CancellationToken,
+    mut config: tokio::sync::watch::Receiver<Option<String>>,
+) {
     let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
     let span = tracing::info_span!("pod", pod = %key.name, namespace = %key.namespace);
     let mut task = PodTask {
@@ -67,7 +82,10 @@ pub async fn run(ctx: Arc<NodeContext>, pod: Pod, cancel: CancellationToken, mut
         };
     }
     ctx.local.remove(&key);
-    crate::volumes::cleanup(&ctx.data_dir, task.pod.metadata.uid.as_deref().unwrap_or(&key.name));
+    crate::volumes::cleanup(
+        &ctx.data_dir,
+        task.pod.metadata.uid.as_deref().unwrap_or(&key.name),
+    );
     tracing::info!(pod = %key.name, "pod stopped on this node");
 }
 
@@ -78,7 +96,11 @@ impl PodTask {
             State::Starting(loaded) => self.start(loaded).await,
             State::Serving { http, loaded } => self.serve(http, loaded).await,
             State::Finished => std::future::pending().await,
-            State::Running { command, loaded, started } => self.run_command(command, loaded, started).await,
+            State::Running {
+                command,
+                loaded,
+                started,
+            } => self.run_command(command, loaded, started).await,
             State::BackOff { until, then } => {
                 tokio::time::sleep_until(until).await;
                 self.status.restart_count += 1;
@@ -88,17 +110,36 @@ impl PodTask {
     }
 
     async fn pull(&mut self) -> State {
-        self.set(PodPhase::Pending, false, Some("ContainerCreating"), None).await;
-        let Some(digest) = self.pod.spec.component_digest().map(|d| format!("sha256:{d}")) else {
-            return self.fail_start("InvalidComponent", format!("component {:?} is not a digest", self.pod.spec.component), State::Pulling).await;
+        self.set(PodPhase::Pending, false, Some("ContainerCreating"), None)
+            .await;
+        let Some(digest) = self
+            .pod
+            .spec
+            .component_digest()
+            .map(|d| format!("sha256:{d}"))
+        else {
+            return self
+                .fail_start(
+                    "InvalidComponent",
+                    format!("component {:?} is not a digest", self.pod.spec.component),
+                    State::Pulling,
+                )
+                .await;
         };
         match self.ctx.components.load(&digest).await {
             Ok(loaded) => State::Starting(loaded),
-            Err(e) => self.fail_start("ComponentError", e.to_string(), State::Pulling).await,
+            Err(e) => {
+                self.fail_start("ComponentError", e.to_string(), State::Pulling)
+                    .await
+            }
         }
     }
 
-    fn runtime_spec(&self, resolved: ResolvedPodConfig, mounts: Vec<wasmpod_runtime::Mount>) -> PodRuntimeSpec {
+    fn runtime_spec(
+        &self,
+        resolved: ResolvedPodConfig,
+        mounts: Vec<wasmpod_runtime::Mount>,
+    ) -> PodRuntimeSpec {
         let spec = &self.pod.spec;
         let mut runtime = PodRuntimeSpec::new(self.key.name.clone());
         runtime.env = resolved.env;
@@ -106,7 +147,10 @@ impl PodTask {
         runtime.mounts = mounts;
         runtime.args = spec.args.clone();
         runtime.memory_limit_bytes = spec.resources.limits.memory_bytes();
-        runtime.request_timeout = spec.request_timeout_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        runtime.request_timeout = spec
+            .request_timeout_seconds
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         runtime.allowed_outbound_hosts = spec.allowed_outbound_hosts.clone();
         runtime.max_requests_per_instance = spec.instance_reuse.map_or(1, |r| r.max_requests);
         runtime.outbound = Some((self.ctx.outbound)(&self.key.namespace, &self.key.name));
@@ -115,14 +159,32 @@ impl PodTask {
 
     /// The pod's env, config and volumes, resolved by the control plane and laid out on disk.
     async fn resolve(&self) -> Result<PodRuntimeSpec, (&'static str, String)> {
-        let resolved = match self.ctx.client.pod_config(&self.key.namespace, &self.key.name).await {
+        let resolved = match self
+            .ctx
+            .client
+            .pod_config(&self.key.namespace, &self.key.name)
+            .await
+        {
             Ok(r) => r,
-            Err(e) if e.status() == Some(422) => return Err(("CreateContainerConfigError", e.to_string())),
+            Err(e) if e.status() == Some(422) => {
+                return Err(("CreateContainerConfigError", e.to_string()))
+            }
             Err(e) => return Err(("ConfigUnavailable", e.to_string())),
         };
-        let uid = self.pod.metadata.uid.clone().unwrap_or_else(|| self.key.name.clone());
-        let mounts = crate::volumes::prepare(&self.ctx.data_dir, &self.key.namespace, &uid, &self.pod.spec, &resolved)
-            .map_err(|e| ("CreateContainerError", e))?;
+        let uid = self
+            .pod
+            .metadata
+            .uid
+            .clone()
+            .unwrap_or_else(|| self.key.name.clone());
+        let mounts = crate::volumes::prepare(
+            &self.ctx.data_dir,
+            &self.key.namespace,
+            &uid,
+            &self.pod.spec,
+            &resolved,
+        )
+        .map_err(|e| ("CreateContainerError", e))?;
         Ok(self.runtime_spec(resolved, mounts))
     }
 
@@ -130,35 +192,60 @@ impl PodTask {
         let logs = self.ctx.logs(&self.key);
         let spec = match self.resolve().await {
             Ok(spec) => spec,
-            Err((reason, message)) => return self.fail_start(reason, message, State::Starting(loaded)).await,
+            Err((reason, message)) => {
+                return self
+                    .fail_start(reason, message, State::Starting(loaded))
+                    .await
+            }
         };
         match loaded.world {
-            ComponentWorld::Http => match self.ctx.runtime.http_pod(&loaded.component, spec, logs) {
-                Ok(http) => {
-                    self.ctx.local.insert(self.key.clone(), http.clone());
-                    self.status.start_time = Some(Utc::now());
-                    // With a readiness probe the pod earns its traffic; without one it has it now.
-                    let ready = self.pod.spec.readiness_probe.is_none();
-                    self.set(PodPhase::Running, ready, None, None).await;
-                    self.ctx.event(&self.key, EventType::Normal, "Started", "serving requests");
-                    tracing::info!("serving");
-                    State::Serving { http, loaded }
+            ComponentWorld::Http => {
+                match self.ctx.runtime.http_pod(&loaded.component, spec, logs) {
+                    Ok(http) => {
+                        self.ctx.local.insert(self.key.clone(), http.clone());
+                        self.status.start_time = Some(Utc::now());
+                        // With a readiness probe the pod earns its traffic; without one it has it now.
+                        let ready = self.pod.spec.readiness_probe.is_none();
+                        self.set(PodPhase::Running, ready, None, None).await;
+                        self.ctx
+                            .event(&self.key, EventType::Normal, "Started", "serving requests");
+                        tracing::info!("serving");
+                        State::Serving { http, loaded }
+                    }
+                    Err(e) => {
+                        self.fail_start("ComponentError", e.to_string(), State::Starting(loaded))
+                            .await
+                    }
                 }
-                Err(e) => self.fail_start("ComponentError", e.to_string(), State::Starting(loaded)).await,
-            },
-            ComponentWorld::Command => match self.ctx.runtime.command_pod(&loaded.component, spec, logs) {
-                Ok(command) => {
-                    self.status.start_time = Some(Utc::now());
-                    self.ctx.event(&self.key, EventType::Normal, "Started", "command started");
-                    self.set(PodPhase::Running, true, None, None).await;
-                    State::Running { command, loaded, started: Instant::now() }
+            }
+            ComponentWorld::Command => {
+                match self.ctx.runtime.command_pod(&loaded.component, spec, logs) {
+                    Ok(command) => {
+                        self.status.start_time = Some(Utc::now());
+                        self.ctx
+                            .event(&self.key, EventType::Normal, "Started", "command started");
+                        self.set(PodPhase::Running, true, None, None).await;
+                        State::Running {
+                            command,
+                            loaded,
+                            started: Instant::now(),
+                        }
+                    }
+                    Err(e) => {
+                        self.fail_start("ComponentError", e.to_string(), State::Starting(loaded))
+                            .await
+                    }
                 }
-                Err(e) => self.fail_start("ComponentError", e.to_string(), State::Starting(loaded)).await,
-            },
+            }
         }
     }
 
-    async fn run_command(&mut self, command: CommandPod, loaded: Loaded, started: Instant) -> State {
+    async fn run_command(
+        &mut self,
+        command: CommandPod,
+        loaded: Loaded,
+        started: Instant,
+    ) -> State {
         let exit = command.run().await;
         let (reason, exit_code, message) = match &exit {
             CommandExit::Exited(0) => ("Completed", Some(0), "exited with code 0".to_string()),
@@ -167,23 +254,41 @@ impl PodTask {
         };
         let succeeded = matches!(exit, CommandExit::Exited(0));
         tracing::info!(reason, ?exit_code, "command pod stopped");
-        self.status.last_termination = Some(Termination { reason: reason.to_string(), exit_code, finished_at: Utc::now() });
+        self.status.last_termination = Some(Termination {
+            reason: reason.to_string(),
+            exit_code,
+            finished_at: Utc::now(),
+        });
         let restart = match self.pod.spec.restart_policy {
             RestartPolicy::Always => true,
             RestartPolicy::OnFailure => !succeeded,
             RestartPolicy::Never => false,
         };
         if !restart {
-            let phase = if succeeded { PodPhase::Succeeded } else { PodPhase::Failed };
+            let phase = if succeeded {
+                PodPhase::Succeeded
+            } else {
+                PodPhase::Failed
+            };
             self.set(phase, false, Some(reason), Some(message)).await;
             return State::Finished;
         }
         let delay = self.backoff.after_crash(started);
         let until = Instant::now() + delay;
         let text = format!("{message}; restarting in {} ms", delay.as_millis());
-        self.ctx.event(&self.key, EventType::Warning, "BackOff", text.clone());
-        self.set(PodPhase::Running, false, Some("CrashLoopBackOff"), Some(text)).await;
-        State::BackOff { until, then: Box::new(State::Starting(loaded)) }
+        self.ctx
+            .event(&self.key, EventType::Warning, "BackOff", text.clone());
+        self.set(
+            PodPhase::Running,
+            false,
+            Some("CrashLoopBackOff"),
+            Some(text),
+        )
+        .await;
+        State::BackOff {
+            until,
+            then: Box::new(State::Starting(loaded)),
+        }
     }
 
     /// A ConfigMap or Secret the pod uses changed: start it again with the new values (an HTTP
@@ -191,10 +296,15 @@ impl PodTask {
     async fn reload(&mut self, loaded: Loaded) -> State {
         let message = "a ConfigMap or Secret it uses changed; reloading";
         tracing::info!("{message}");
-        self.ctx.event(&self.key, EventType::Normal, "ConfigChanged", message);
+        self.ctx
+            .event(&self.key, EventType::Normal, "ConfigChanged", message);
         if loaded.world == ComponentWorld::Command {
             self.status.restart_count += 1;
-            self.status.last_termination = Some(Termination { reason: "ConfigChanged".into(), exit_code: None, finished_at: Utc::now() });
+            self.status.last_termination = Some(Termination {
+                reason: "ConfigChanged".into(),
+                exit_code: None,
+                finished_at: Utc::now(),
+            });
         }
         State::Starting(loaded)
     }
@@ -209,7 +319,11 @@ impl PodTask {
         }
         let started = Instant::now();
         loop {
-            let next = [readiness.as_ref(), liveness.as_ref()].into_iter().flatten().map(|r| r.next).min();
+            let next = [readiness.as_ref(), liveness.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(|r| r.next)
+                .min();
             if let Some(next) = next {
                 tokio::time::sleep_until(next).await;
             }
@@ -218,8 +332,13 @@ impl PodTask {
                     let (reason, message) = if ready {
                         (None, None)
                     } else {
-                        let text = format!("readiness probe {} failed {} times", r.probe.http_get.path, r.failures());
-                        self.ctx.event(&self.key, EventType::Warning, "Unhealthy", text.clone());
+                        let text = format!(
+                            "readiness probe {} failed {} times",
+                            r.probe.http_get.path,
+                            r.failures()
+                        );
+                        self.ctx
+                            .event(&self.key, EventType::Warning, "Unhealthy", text.clone());
                         (Some("NotReady"), Some(text))
                     };
                     self.set(PodPhase::Running, ready, reason, message).await;
@@ -227,16 +346,35 @@ impl PodTask {
             }
             if let Some(l) = liveness.as_mut().filter(|l| l.next <= Instant::now()) {
                 if l.run(&http).await == Some(false) {
-                    let text = format!("liveness probe {} failed {} times; restarting", l.probe.http_get.path, l.failures());
+                    let text = format!(
+                        "liveness probe {} failed {} times; restarting",
+                        l.probe.http_get.path,
+                        l.failures()
+                    );
                     tracing::warn!(%text, "pod unhealthy");
-                    self.ctx.event(&self.key, EventType::Warning, "Killing", text.clone());
-                    self.ctx.logs(&self.key).append_line(&format!("wasmpod: {text}"));
+                    self.ctx
+                        .event(&self.key, EventType::Warning, "Killing", text.clone());
+                    self.ctx
+                        .logs(&self.key)
+                        .append_line(&format!("wasmpod: {text}"));
                     self.ctx.local.remove(&self.key);
-                    self.status.last_termination =
-                        Some(Termination { reason: "LivenessProbeFailed".into(), exit_code: None, finished_at: Utc::now() });
-                    self.set(PodPhase::Running, false, Some("LivenessProbeFailed"), Some(text)).await;
+                    self.status.last_termination = Some(Termination {
+                        reason: "LivenessProbeFailed".into(),
+                        exit_code: None,
+                        finished_at: Utc::now(),
+                    });
+                    self.set(
+                        PodPhase::Running,
+                        false,
+                        Some("LivenessProbeFailed"),
+                        Some(text),
+                    )
+                    .await;
                     let delay = self.backoff.after_crash(started);
-                    return State::BackOff { until: Instant::now() + delay, then: Box::new(State::Starting(loaded)) };
+                    return State::BackOff {
+                        until: Instant::now() + delay,
+                        then: Box::new(State::Starting(loaded)),
+                    };
                 }
             }
         }
@@ -245,13 +383,25 @@ impl PodTask {
     /// A pod that cannot start waits and tries again, like a container image that fails to pull.
     async fn fail_start(&mut self, reason: &str, message: String, retry: State) -> State {
         tracing::warn!(reason, %message, "pod cannot start");
-        self.ctx.logs(&self.key).append_line(&format!("wasmpod: {reason}: {message}"));
-        self.set(PodPhase::Pending, false, Some(reason), Some(message)).await;
+        self.ctx
+            .logs(&self.key)
+            .append_line(&format!("wasmpod: {reason}: {message}"));
+        self.set(PodPhase::Pending, false, Some(reason), Some(message))
+            .await;
         let delay = self.backoff.after_crash(Instant::now());
-        State::BackOff { until: Instant::now() + delay, then: Box::new(retry) }
+        State::BackOff {
+            until: Instant::now() + delay,
+            then: Box::new(retry),
+        }
     }
 
-    async fn set(&mut self, phase: PodPhase, ready: bool, reason: Option<&str>, message: Option<String>) {
+    async fn set(
+        &mut self,
+        phase: PodPhase,
+        ready: bool,
+        reason: Option<&str>,
+        message: Option<String>,
+    ) {
         self.status.phase = phase;
         self.status.ready = ready;
         self.status.reason = reason.map(str::to_string);
@@ -260,7 +410,12 @@ impl PodTask {
             return;
         }
         for attempt in 0..3u32 {
-            match self.ctx.client.put_status(Kind::Pod, &self.key.namespace, &self.key.name, &self.status).await {
+            match self
+                .ctx
+                .client
+                .put_status(Kind::Pod, &self.key.namespace, &self.key.name, &self.status)
+                .await
+            {
                 Ok(()) => {
                     self.reported = Some(self.status.clone());
                     return;

@@ -6,13 +6,17 @@ use crate::pod_task;
 use crate::reflector::Reflector;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use wasmpod_api::resolved::CONFIG_VERSION_ANNOTATION;
 use wasmpod_api::{Kind, ObjectKey, Pod, PodPhase};
 
 /// A pod task: the pod's uid, the token that stops it, and its config version.
-type Running = (Option<String>, CancellationToken, watch::Sender<Option<String>>);
+type Running = (
+    Option<String>,
+    CancellationToken,
+    watch::Sender<Option<String>>,
+);
 
 pub async fn run(ctx: Arc<NodeContext>, pods: Reflector, shutdown: CancellationToken) {
     let mut changes = pods.subscribe();
@@ -31,7 +35,11 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Reflector, shutdown: CancellationT
                     ctx.forget_logs(key);
                     return false;
                 };
-                let version = pod.metadata.annotations.get(CONFIG_VERSION_ANNOTATION).cloned();
+                let version = pod
+                    .metadata
+                    .annotations
+                    .get(CONFIG_VERSION_ANNOTATION)
+                    .cloned();
                 config.send_if_modified(|v| {
                     // The first stamp arrives just after the pod is created: not a change.
                     let changed = v.is_some() && *v != version;
@@ -48,7 +56,12 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Reflector, shutdown: CancellationT
                     continue;
                 }
                 let token = shutdown.child_token();
-                let (config, config_rx) = watch::channel(pod.metadata.annotations.get(CONFIG_VERSION_ANNOTATION).cloned());
+                let (config, config_rx) = watch::channel(
+                    pod.metadata
+                        .annotations
+                        .get(CONFIG_VERSION_ANNOTATION)
+                        .cloned(),
+                );
                 running.insert(key, (pod.metadata.uid.clone(), token.clone(), config));
                 tokio::spawn(pod_task::run(ctx.clone(), pod, token, config_rx));
             }

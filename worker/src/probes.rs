@@ -45,7 +45,12 @@ impl ProbeRunner {
 
     /// Runs the probe once and returns the new verdict when it changed.
     pub async fn run(&mut self, pod: &HttpPod) -> Option<bool> {
-        let ok = check(pod, &self.probe.http_get.path, Duration::from_secs(self.probe.timeout_seconds)).await;
+        let ok = check(
+            pod,
+            &self.probe.http_get.path,
+            Duration::from_secs(self.probe.timeout_seconds),
+        )
+        .await;
         self.next = Instant::now() + Duration::from_secs(self.probe.period_seconds);
         self.record(ok)
     }

@@ -1,10 +1,10 @@
 //! A local, always-current copy of one kind of object: list, then watch from the list's
 //! revision; on a broken stream resume from the last revision seen, on `410 Gone` list again.
 
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use futures::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::{AnyObject, Client, Kind, ObjectKey, WatchEventType};
@@ -19,7 +19,11 @@ pub struct Reflector {
 
 impl Reflector {
     pub fn new(kind: Kind) -> Reflector {
-        Reflector { kind, objects: Arc::default(), version: watch::channel(0).0 }
+        Reflector {
+            kind,
+            objects: Arc::default(),
+            version: watch::channel(0).0,
+        }
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
@@ -32,7 +36,12 @@ impl Reflector {
     }
 
     pub fn snapshot(&self) -> Vec<AnyObject> {
-        self.objects.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.objects
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Vec<T> {
@@ -41,7 +50,11 @@ impl Reflector {
     }
 
     pub fn get(&self, key: &ObjectKey) -> Option<AnyObject> {
-        self.objects.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+        self.objects
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
     }
 
     fn bump(&self) {
@@ -59,7 +72,11 @@ impl Reflector {
                 Some(r) => r,
                 None => match client.list(self.kind, None).await {
                     Ok(list) => {
-                        let fresh = list.items.into_iter().filter_map(|o| o.key().map(|k| (k, o))).collect();
+                        let fresh = list
+                            .items
+                            .into_iter()
+                            .filter_map(|o| o.key().map(|k| (k, o)))
+                            .collect();
                         *self.objects.write().unwrap_or_else(|p| p.into_inner()) = fresh;
                         self.bump();
                         revision = Some(list.revision);
@@ -88,7 +105,8 @@ impl Reflector {
                                 let Some(object) = event.object else { continue };
                                 let Some(key) = object.key() else { continue };
                                 {
-                                    let mut objects = self.objects.write().unwrap_or_else(|p| p.into_inner());
+                                    let mut objects =
+                                        self.objects.write().unwrap_or_else(|p| p.into_inner());
                                     match event.event_type {
                                         WatchEventType::Deleted => {
                                             objects.remove(&key);

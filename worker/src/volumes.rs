@@ -26,7 +26,10 @@ pub fn secret_dir(data_dir: &Path, uid: &str) -> PathBuf {
 
 /// Where a claim's data lives on this node.
 pub fn claim_dir(data_dir: &Path, namespace: &str, claim: &str, uid: &str) -> PathBuf {
-    data_dir.join("volumes").join(namespace).join(format!("{claim}-{uid}"))
+    data_dir
+        .join("volumes")
+        .join(namespace)
+        .join(format!("{claim}-{uid}"))
 }
 
 fn io(what: &Path, e: std::io::Error) -> String {
@@ -42,7 +45,13 @@ fn restrict(path: &Path) {
 }
 
 /// Creates the host side of every mounted volume and returns the preopens.
-pub fn prepare(data_dir: &Path, namespace: &str, uid: &str, spec: &PodSpec, resolved: &ResolvedPodConfig) -> Result<Vec<Mount>, String> {
+pub fn prepare(
+    data_dir: &Path,
+    namespace: &str,
+    uid: &str,
+    spec: &PodSpec,
+    resolved: &ResolvedPodConfig,
+) -> Result<Vec<Mount>, String> {
     let pod_dir = pod_dir(data_dir, uid);
     let mut mounts = Vec::new();
     for mount in &spec.volume_mounts {
@@ -51,17 +60,25 @@ pub fn prepare(data_dir: &Path, namespace: &str, uid: &str, spec: &PodSpec, reso
         let (host, read_only) = if let Some(claim) = claim {
             let dir = claim_dir(data_dir, namespace, &claim.claim_name, &claim.uid);
             std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-            let claim_ro = volume.and_then(|v| v.persistent_volume_claim.as_ref()).is_some_and(|c| c.read_only);
+            let claim_ro = volume
+                .and_then(|v| v.persistent_volume_claim.as_ref())
+                .is_some_and(|c| c.read_only);
             (dir, mount.read_only || claim_ro)
         } else if let Some(files) = resolved.files.get(&mount.name) {
             let is_secret = volume.is_some_and(|v| v.secret.is_some());
-            let base = if is_secret { secret_dir(data_dir, uid) } else { pod_dir.clone() };
+            let base = if is_secret {
+                secret_dir(data_dir, uid)
+            } else {
+                pod_dir.clone()
+            };
             let dir = base.join(format!("files-{}", mount.name));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
             restrict(&dir);
             for (name, content) in files {
-                let bytes = base64::engine::general_purpose::STANDARD.decode(content).map_err(|e| format!("{name}: {e}"))?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(content)
+                    .map_err(|e| format!("{name}: {e}"))?;
                 let path = dir.join(name);
                 std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
             }
@@ -71,9 +88,16 @@ pub fn prepare(data_dir: &Path, namespace: &str, uid: &str, spec: &PodSpec, reso
             std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
             (dir, mount.read_only)
         } else {
-            return Err(format!("volume {:?} has no source on this node", mount.name));
+            return Err(format!(
+                "volume {:?} has no source on this node",
+                mount.name
+            ));
         };
-        mounts.push(Mount { host_path: host, guest_path: mount.mount_path.clone(), read_only });
+        mounts.push(Mount {
+            host_path: host,
+            guest_path: mount.mount_path.clone(),
+            read_only,
+        });
     }
     Ok(mounts)
 }

@@ -36,7 +36,9 @@ pub struct Secret {
 pub fn validate_key(field: &str, key: &str) -> Result<(), ValidationError> {
     let ok = !key.is_empty()
         && key.len() <= 253
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && key != "."
         && key != "..";
     if ok {
@@ -61,15 +63,23 @@ impl Secret {
             validate_key("data", key)?;
             base64::engine::general_purpose::STANDARD
                 .decode(value)
-                .map_err(|_| ValidationError::new(format!("data[{key:?}]"), "is not base64 (use stringData for plain text)"))?;
+                .map_err(|_| {
+                    ValidationError::new(
+                        format!("data[{key:?}]"),
+                        "is not base64 (use stringData for plain text)",
+                    )
+                })?;
         }
-        self.string_data.keys().try_for_each(|k| validate_key("stringData", k))
+        self.string_data
+            .keys()
+            .try_for_each(|k| validate_key("stringData", k))
     }
 
     /// Moves `stringData` into `data` (base64), as Kubernetes does on write.
     pub fn normalise(&mut self) {
         for (key, value) in std::mem::take(&mut self.string_data) {
-            self.data.insert(key, base64::engine::general_purpose::STANDARD.encode(value));
+            self.data
+                .insert(key, base64::engine::general_purpose::STANDARD.encode(value));
         }
     }
 
@@ -78,7 +88,12 @@ impl Secret {
         let mut out: BTreeMap<String, Vec<u8>> = self
             .data
             .iter()
-            .filter_map(|(k, v)| base64::engine::general_purpose::STANDARD.decode(v).ok().map(|d| (k.clone(), d)))
+            .filter_map(|(k, v)| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(v)
+                    .ok()
+                    .map(|d| (k.clone(), d))
+            })
             .collect();
         for (k, v) in &self.string_data {
             out.insert(k.clone(), v.clone().into_bytes());

@@ -60,7 +60,10 @@ pub struct IngressBackend {
 impl IngressSpec {
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.rules.is_empty() {
-            return Err(ValidationError::new("spec.rules", "must hold at least one rule"));
+            return Err(ValidationError::new(
+                "spec.rules",
+                "must hold at least one rule",
+            ));
         }
         for (r, rule) in self.rules.iter().enumerate() {
             if let Some(host) = &rule.host {
@@ -85,9 +88,8 @@ impl IngressSpec {
                         format!("{:?} must start with '/'", path.path),
                     ));
                 }
-                validate_label(&path.backend.service).map_err(|e| {
-                    ValidationError::new(format!("{field}.backend.service"), e)
-                })?;
+                validate_label(&path.backend.service)
+                    .map_err(|e| ValidationError::new(format!("{field}.backend.service"), e))?;
             }
         }
         Ok(())

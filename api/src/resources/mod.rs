@@ -10,12 +10,12 @@ mod service;
 mod statefulset;
 mod volume;
 
+pub use config::*;
 pub use deployment::*;
 pub use event::*;
 pub use ingress::*;
 pub use node::*;
 pub use pod::*;
-pub use config::*;
 pub use service::*;
 pub use statefulset::*;
 pub use volume::*;

@@ -1,8 +1,8 @@
+use super::volume::{validate_mount_path, NameRef, Volume, VolumeMount};
 use crate::error::ValidationError;
 use crate::labels::Labels;
 use crate::object::Object;
 use crate::quantity;
-use super::volume::{validate_mount_path, NameRef, Volume, VolumeMount};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -104,15 +104,27 @@ fn default_success_threshold() -> u32 {
 impl Probe {
     fn validate(&self, field: &str) -> Result<(), ValidationError> {
         if !self.http_get.path.starts_with('/') {
-            return Err(ValidationError::new(format!("{field}.httpGet.path"), "must start with '/'"));
+            return Err(ValidationError::new(
+                format!("{field}.httpGet.path"),
+                "must start with '/'",
+            ));
         }
-        for (name, value) in [("periodSeconds", self.period_seconds), ("timeoutSeconds", self.timeout_seconds)] {
+        for (name, value) in [
+            ("periodSeconds", self.period_seconds),
+            ("timeoutSeconds", self.timeout_seconds),
+        ] {
             if value == 0 {
-                return Err(ValidationError::new(format!("{field}.{name}"), "must be at least 1"));
+                return Err(ValidationError::new(
+                    format!("{field}.{name}"),
+                    "must be at least 1",
+                ));
             }
         }
         if self.failure_threshold == 0 || self.success_threshold == 0 {
-            return Err(ValidationError::new(field.to_string(), "thresholds must be at least 1"));
+            return Err(ValidationError::new(
+                field.to_string(),
+                "thresholds must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -124,28 +136,45 @@ impl PodSpec {
     }
 
     /// As `validate`, where `claims` are extra volume names (a StatefulSet's claim templates).
-    pub fn validate_with_claims(&self, field: &str, claims: &[&str]) -> Result<(), ValidationError> {
+    pub fn validate_with_claims(
+        &self,
+        field: &str,
+        claims: &[&str],
+    ) -> Result<(), ValidationError> {
         for (i, v) in self.volumes.iter().enumerate() {
             v.validate(&format!("{field}.volumes[{i}]"))?;
         }
         for (i, m) in self.volume_mounts.iter().enumerate() {
             let at = format!("{field}.volumeMounts[{i}]");
-            if !self.volumes.iter().any(|v| v.name == m.name) && !claims.contains(&m.name.as_str()) {
-                return Err(ValidationError::new(format!("{at}.name"), format!("no volume named {:?}", m.name)));
+            if !self.volumes.iter().any(|v| v.name == m.name) && !claims.contains(&m.name.as_str())
+            {
+                return Err(ValidationError::new(
+                    format!("{at}.name"),
+                    format!("no volume named {:?}", m.name),
+                ));
             }
             validate_mount_path(&format!("{at}.mountPath"), &m.mount_path)?;
         }
-        for (list, name) in [(&self.env_from, "envFrom"), (&self.config_from, "configFrom")] {
+        for (list, name) in [
+            (&self.env_from, "envFrom"),
+            (&self.config_from, "configFrom"),
+        ] {
             for (i, s) in list.iter().enumerate() {
                 if s.config_map_ref.is_some() == s.secret_ref.is_some() {
-                    return Err(ValidationError::new(format!("{field}.{name}[{i}]"), "name exactly one of configMapRef, secretRef"));
+                    return Err(ValidationError::new(
+                        format!("{field}.{name}[{i}]"),
+                        "name exactly one of configMapRef, secretRef",
+                    ));
                 }
             }
         }
         for (i, e) in self.env.iter().enumerate() {
             if let Some(from) = &e.value_from {
                 if from.config_map_key_ref.is_some() == from.secret_key_ref.is_some() {
-                    return Err(ValidationError::new(format!("{field}.env[{i}].valueFrom"), "name exactly one of configMapKeyRef, secretKeyRef"));
+                    return Err(ValidationError::new(
+                        format!("{field}.env[{i}].valueFrom"),
+                        "name exactly one of configMapKeyRef, secretKeyRef",
+                    ));
                 }
             }
         }
@@ -277,12 +306,15 @@ impl ResourceList {
     }
 
     pub fn cpu_millis(&self) -> Option<u64> {
-        self.cpu.as_deref().and_then(|c| quantity::parse_cpu(c).ok())
+        self.cpu
+            .as_deref()
+            .and_then(|c| quantity::parse_cpu(c).ok())
     }
 
     fn validate(&self, field: &str) -> Result<(), ValidationError> {
         if let Some(m) = &self.memory {
-            quantity::parse_memory(m).map_err(|e| ValidationError::new(format!("{field}.memory"), e))?;
+            quantity::parse_memory(m)
+                .map_err(|e| ValidationError::new(format!("{field}.memory"), e))?;
         }
         if let Some(c) = &self.cpu {
             quantity::parse_cpu(c).map_err(|e| ValidationError::new(format!("{field}.cpu"), e))?;

@@ -52,20 +52,36 @@ pub struct StatefulSetStatus {
 impl StatefulSetSpec {
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.replicas > 1000 {
-            return Err(ValidationError::new("spec.replicas", "a StatefulSet may have at most 1000 replicas"));
+            return Err(ValidationError::new(
+                "spec.replicas",
+                "a StatefulSet may have at most 1000 replicas",
+            ));
         }
         if self.selector.match_labels.is_empty() {
-            return Err(ValidationError::new("spec.selector.matchLabels", "must not be empty"));
+            return Err(ValidationError::new(
+                "spec.selector.matchLabels",
+                "must not be empty",
+            ));
         }
         if !labels::matches(&self.selector.match_labels, &self.template.metadata.labels) {
-            return Err(ValidationError::new("spec.template.metadata.labels", "must include the selector's labels"));
+            return Err(ValidationError::new(
+                "spec.template.metadata.labels",
+                "must include the selector's labels",
+            ));
         }
         for (i, t) in self.volume_claim_templates.iter().enumerate() {
             let field = format!("spec.volumeClaimTemplates[{i}]");
-            validate_label(&t.metadata.name).map_err(|e| ValidationError::new(format!("{field}.metadata.name"), e))?;
+            validate_label(&t.metadata.name)
+                .map_err(|e| ValidationError::new(format!("{field}.metadata.name"), e))?;
             t.spec.validate(&format!("{field}.spec"))?;
         }
-        let claims: Vec<&str> = self.volume_claim_templates.iter().map(|t| t.metadata.name.as_str()).collect();
-        self.template.spec.validate_with_claims("spec.template.spec", &claims)
+        let claims: Vec<&str> = self
+            .volume_claim_templates
+            .iter()
+            .map(|t| t.metadata.name.as_str())
+            .collect();
+        self.template
+            .spec
+            .validate_with_claims("spec.template.spec", &claims)
     }
 }

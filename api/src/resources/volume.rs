@@ -54,7 +54,9 @@ pub struct ClaimStatus {
 impl ClaimSpec {
     pub fn validate(&self, field: &str) -> Result<(), ValidationError> {
         if let Some(s) = &self.resources.requests.storage {
-            crate::quantity::parse_memory(s).map_err(|e| ValidationError::new(format!("{field}.resources.requests.storage"), e))?;
+            crate::quantity::parse_memory(s).map_err(|e| {
+                ValidationError::new(format!("{field}.resources.requests.storage"), e)
+            })?;
         }
         Ok(())
     }
@@ -128,7 +130,12 @@ impl Volume {
 
 /// Checks a guest mount path: absolute, normalised, inside the guest's root.
 pub fn validate_mount_path(field: &str, path: &str) -> Result<(), ValidationError> {
-    let err = |m: &str| Err(ValidationError::new(field.to_string(), format!("{path:?} {m}")));
+    let err = |m: &str| {
+        Err(ValidationError::new(
+            field.to_string(),
+            format!("{path:?} {m}"),
+        ))
+    };
     if !path.starts_with('/') {
         return err("must be an absolute path inside the guest");
     }

@@ -20,7 +20,11 @@ impl Apply {
 }
 
 /// Parses, uploads components, and applies every object in one request (all or nothing).
-pub async fn apply_files(client: &wasmpod_api::Client, files: &[PathBuf], namespace: &str) -> anyhow::Result<()> {
+pub async fn apply_files(
+    client: &wasmpod_api::Client,
+    files: &[PathBuf],
+    namespace: &str,
+) -> anyhow::Result<()> {
     let mut loaded = manifests::load(files)?;
     manifests::upload_components(client, &mut loaded).await?;
     let objects = loaded

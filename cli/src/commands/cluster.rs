@@ -21,10 +21,16 @@ fn random_token() -> String {
 pub fn load_or_create_tokens(data_dir: &Path) -> anyhow::Result<Tokens> {
     let path = data_dir.join("tokens.yaml");
     match std::fs::read_to_string(&path) {
-        Ok(text) => serde_yaml::from_str(&text).with_context(|| format!("{} is corrupt", path.display())),
+        Ok(text) => {
+            serde_yaml::from_str(&text).with_context(|| format!("{} is corrupt", path.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let tokens = Tokens { admin: random_token(), join: random_token() };
-            std::fs::write(&path, serde_yaml::to_string(&tokens)?).with_context(|| format!("cannot write {}", path.display()))?;
+            let tokens = Tokens {
+                admin: random_token(),
+                join: random_token(),
+            };
+            std::fs::write(&path, serde_yaml::to_string(&tokens)?)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             crate::config::restrict(&path);
             Ok(tokens)
         }
@@ -33,7 +39,8 @@ pub fn load_or_create_tokens(data_dir: &Path) -> anyhow::Result<Tokens> {
 }
 
 pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))
 }
 
 pub fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
@@ -46,13 +53,14 @@ pub async fn stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -63,7 +71,10 @@ pub async fn stop_signal() {
 }
 
 /// Cancels `shutdown` on a stop signal, then waits for `done` at most a few seconds.
-pub async fn run_until_stopped<F: std::future::Future<Output = ()>>(shutdown: CancellationToken, done: F) {
+pub async fn run_until_stopped<F: std::future::Future<Output = ()>>(
+    shutdown: CancellationToken,
+    done: F,
+) {
     stop_signal().await;
     eprintln!("stopping...");
     shutdown.cancel();

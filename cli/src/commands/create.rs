@@ -46,7 +46,9 @@ impl DataArgs {
     fn collect(&self) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
         let mut data = BTreeMap::new();
         for literal in &self.literals {
-            let (k, v) = literal.split_once('=').with_context(|| format!("--from-literal {literal:?} is not key=value"))?;
+            let (k, v) = literal
+                .split_once('=')
+                .with_context(|| format!("--from-literal {literal:?} is not key=value"))?;
             data.insert(k.to_string(), v.as_bytes().to_vec());
         }
         for spec in &self.files {
@@ -54,11 +56,16 @@ impl DataArgs {
                 Some((k, p)) => (k.to_string(), PathBuf::from(p)),
                 None => {
                     let path = PathBuf::from(spec);
-                    let key = path.file_name().and_then(|n| n.to_str()).with_context(|| format!("--from-file {spec:?} has no file name"))?.to_string();
+                    let key = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .with_context(|| format!("--from-file {spec:?} has no file name"))?
+                        .to_string();
                     (key, path)
                 }
             };
-            let bytes = std::fs::read(&path).with_context(|| format!("--from-file: cannot read {}", path.display()))?;
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("--from-file: cannot read {}", path.display()))?;
             data.insert(key, bytes);
         }
         if data.is_empty() {
@@ -77,17 +84,27 @@ impl Create {
                     .into_iter()
                     .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v)))
                     .collect();
-                ("secret", data, serde_json::json!({"apiVersion": wasmpod_api::API_VERSION, "kind": "Secret",
-                    "metadata": {"name": data.name, "namespace": data.api.namespace}, "type": "Opaque", "data": values}))
+                (
+                    "secret",
+                    data,
+                    serde_json::json!({"apiVersion": wasmpod_api::API_VERSION, "kind": "Secret",
+                    "metadata": {"name": data.name, "namespace": data.api.namespace}, "type": "Opaque", "data": values}),
+                )
             }
             CreateWhat::Configmap { data } => {
                 let mut values = BTreeMap::new();
                 for (k, v) in data.collect()? {
-                    let text = String::from_utf8(v).with_context(|| format!("{k}: a ConfigMap holds text; use a Secret for binary data"))?;
+                    let text = String::from_utf8(v).with_context(|| {
+                        format!("{k}: a ConfigMap holds text; use a Secret for binary data")
+                    })?;
                     values.insert(k, text);
                 }
-                ("configmap", data, serde_json::json!({"apiVersion": wasmpod_api::API_VERSION, "kind": "ConfigMap",
-                    "metadata": {"name": data.name, "namespace": data.api.namespace}, "data": values}))
+                (
+                    "configmap",
+                    data,
+                    serde_json::json!({"apiVersion": wasmpod_api::API_VERSION, "kind": "ConfigMap",
+                    "metadata": {"name": data.name, "namespace": data.api.namespace}, "data": values}),
+                )
             }
         };
         let client = data_args.api.client()?;

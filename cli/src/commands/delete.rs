@@ -25,12 +25,22 @@ impl Delete {
         if !self.files.is_empty() {
             for l in manifests::load(&self.files)? {
                 let o = &l.doc.object;
-                let ns = if l.doc.object.to_any().0["metadata"].get("namespace").is_some() { o.namespace().to_string() } else { self.api.namespace.clone() };
+                let ns = if l.doc.object.to_any().0["metadata"]
+                    .get("namespace")
+                    .is_some()
+                {
+                    o.namespace().to_string()
+                } else {
+                    self.api.namespace.clone()
+                };
                 targets.push((o.kind(), ns, o.name().to_string()));
             }
         } else {
-            let Some(kind_text) = &self.kind else { bail!("name a kind and names (`delete deployment hello`) or use -f FILE") };
-            let kind = Kind::from_cli(kind_text).with_context(|| format!("unknown resource type {kind_text:?}"))?;
+            let Some(kind_text) = &self.kind else {
+                bail!("name a kind and names (`delete deployment hello`) or use -f FILE")
+            };
+            let kind = Kind::from_cli(kind_text)
+                .with_context(|| format!("unknown resource type {kind_text:?}"))?;
             if self.names.is_empty() {
                 bail!("name the {} to delete", kind.plural());
             }

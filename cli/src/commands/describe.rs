@@ -15,7 +15,8 @@ pub struct Describe {
 
 impl Describe {
     pub async fn run(self) -> anyhow::Result<()> {
-        let kind = Kind::from_cli(&self.kind).with_context(|| format!("unknown resource type {:?}", self.kind))?;
+        let kind = Kind::from_cli(&self.kind)
+            .with_context(|| format!("unknown resource type {:?}", self.kind))?;
         let client = self.api.client()?;
         let object = client.get(kind, &self.api.namespace, &self.name).await?;
         let mut value = object.0.clone();
@@ -39,22 +40,39 @@ impl Describe {
                 }
             }
         }
-        let sections: &[&str] = if kind == Kind::ConfigMap { &["metadata", "data"] } else { &["metadata", "spec", "status"] };
+        let sections: &[&str] = if kind == Kind::ConfigMap {
+            &["metadata", "data"]
+        } else {
+            &["metadata", "spec", "status"]
+        };
         for section in sections.iter().copied() {
-            if let Some(v) = value.get(section).filter(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty())) {
+            if let Some(v) = value
+                .get(section)
+                .filter(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty()))
+            {
                 out.push_str(&format!("{}:\n", capitalise(section)));
                 for line in serde_yaml::to_string(v)?.lines() {
                     out.push_str(&format!("  {line}\n"));
                 }
             }
         }
-        let events = client.list(Kind::Event, if kind.namespaced() { Some(&self.api.namespace) } else { None }).await?;
+        let events = client
+            .list(
+                Kind::Event,
+                if kind.namespaced() {
+                    Some(&self.api.namespace)
+                } else {
+                    None
+                },
+            )
+            .await?;
         let related: Vec<_> = events
             .items
             .into_iter()
             .filter(|e| {
                 e.to_typed::<Event>().is_ok_and(|e| {
-                    e.spec.involved_object.kind == kind.as_str() && e.spec.involved_object.name == self.name
+                    e.spec.involved_object.kind == kind.as_str()
+                        && e.spec.involved_object.name == self.name
                 })
             })
             .collect();
@@ -73,5 +91,7 @@ impl Describe {
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }

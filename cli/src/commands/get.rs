@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use wasmpod_api::labels::format_labels;
 use wasmpod_api::quantity::{format_cpu, format_memory};
 use wasmpod_api::{
-    AnyObject, ConfigMap, Deployment, Event, Ingress, Kind, Node, PersistentVolumeClaim, Pod, PodPhase, Service, StatefulSet,
+    AnyObject, ConfigMap, Deployment, Event, Ingress, Kind, Node, PersistentVolumeClaim, Pod,
+    PodPhase, Service, StatefulSet,
 };
 
 #[derive(Debug, Args)]
@@ -48,11 +49,19 @@ impl Get {
         }
         match self.output {
             Format::Json => {
-                let value = if self.name.is_some() { items[0].0.clone() } else { serde_json::json!({"items": items}) };
+                let value = if self.name.is_some() {
+                    items[0].0.clone()
+                } else {
+                    serde_json::json!({"items": items})
+                };
                 println!("{}", serde_json::to_string_pretty(&value)?);
             }
             Format::Yaml => {
-                let value = if self.name.is_some() { items[0].0.clone() } else { serde_json::json!({"items": items}) };
+                let value = if self.name.is_some() {
+                    items[0].0.clone()
+                } else {
+                    serde_json::json!({"items": items})
+                };
                 print!("{}", serde_yaml::to_string(&value)?);
             }
             Format::Table | Format::Wide => {
@@ -98,7 +107,11 @@ fn base64_len(v: &str) -> Option<usize> {
 fn config_maps(items: &[AnyObject]) -> Table {
     let mut table = Table::new(&["NAME", "DATA", "AGE"]);
     for c in typed::<ConfigMap>(items) {
-        table.row(vec![c.metadata.name.to_string(), c.data.len().to_string(), age(c.metadata.creation_timestamp)]);
+        table.row(vec![
+            c.metadata.name.to_string(),
+            c.data.len().to_string(),
+            age(c.metadata.creation_timestamp),
+        ]);
     }
     table
 }
@@ -111,7 +124,11 @@ fn secrets(items: &[AnyObject]) -> Table {
             .map(|d| {
                 d.iter()
                     .map(|(k, v)| {
-                        let size = v.as_str().and_then(|v| v.strip_prefix("<hidden: ")).and_then(|v| v.split(' ').next()).unwrap_or("?");
+                        let size = v
+                            .as_str()
+                            .and_then(|v| v.strip_prefix("<hidden: "))
+                            .and_then(|v| v.split(' ').next())
+                            .unwrap_or("?");
                         format!("{k} ({size} bytes)")
                     })
                     .collect()
@@ -121,7 +138,10 @@ fn secrets(items: &[AnyObject]) -> Table {
             s.name().to_string(),
             s.0["type"].as_str().unwrap_or("Opaque").to_string(),
             keys.join(", "),
-            age(s.0.pointer("/metadata/creationTimestamp").and_then(|t| serde_json::from_value(t.clone()).ok())),
+            age(s
+                .0
+                .pointer("/metadata/creationTimestamp")
+                .and_then(|t| serde_json::from_value(t.clone()).ok())),
         ]);
     }
     table
@@ -133,8 +153,16 @@ fn claims(items: &[AnyObject]) -> Table {
         table.row(vec![
             c.name().to_string(),
             format!("{:?}", c.status.phase),
-            c.status.node_name.clone().unwrap_or_else(|| "<none>".into()),
-            c.spec.resources.requests.storage.clone().unwrap_or_else(|| "-".into()),
+            c.status
+                .node_name
+                .clone()
+                .unwrap_or_else(|| "<none>".into()),
+            c.spec
+                .resources
+                .requests
+                .storage
+                .clone()
+                .unwrap_or_else(|| "-".into()),
             age(c.metadata.creation_timestamp),
         ]);
     }
@@ -209,14 +237,29 @@ fn services(items: &[AnyObject]) -> Table {
 fn ingresses(items: &[AnyObject]) -> Table {
     let mut table = Table::new(&["NAME", "HOSTS", "PATHS", "AGE"]);
     for i in typed::<Ingress>(items) {
-        let hosts: Vec<String> = i.spec.rules.iter().map(|r| r.host.clone().unwrap_or_else(|| "*".into())).collect();
+        let hosts: Vec<String> = i
+            .spec
+            .rules
+            .iter()
+            .map(|r| r.host.clone().unwrap_or_else(|| "*".into()))
+            .collect();
         let paths: Vec<String> = i
             .spec
             .rules
             .iter()
-            .flat_map(|r| r.http.paths.iter().map(|p| format!("{} -> {}", p.path, p.backend.service)))
+            .flat_map(|r| {
+                r.http
+                    .paths
+                    .iter()
+                    .map(|p| format!("{} -> {}", p.path, p.backend.service))
+            })
             .collect();
-        table.row(vec![i.name().to_string(), hosts.join(","), paths.join(","), age(i.metadata.creation_timestamp)]);
+        table.row(vec![
+            i.name().to_string(),
+            hosts.join(","),
+            paths.join(","),
+            age(i.metadata.creation_timestamp),
+        ]);
     }
     table
 }
@@ -224,7 +267,10 @@ fn ingresses(items: &[AnyObject]) -> Table {
 fn nodes(items: &[AnyObject], all_pods: &[AnyObject]) -> Table {
     let pods = typed::<Pod>(all_pods);
     let mut per_node: HashMap<String, (u64, u64, u32)> = HashMap::new();
-    for p in pods.iter().filter(|p| !matches!(p.status.phase, PodPhase::Succeeded | PodPhase::Failed)) {
+    for p in pods
+        .iter()
+        .filter(|p| !matches!(p.status.phase, PodPhase::Succeeded | PodPhase::Failed))
+    {
         if let Some(node) = &p.spec.node_name {
             let e = per_node.entry(node.clone()).or_default();
             e.0 += p.spec.resources.memory_request();
@@ -232,7 +278,15 @@ fn nodes(items: &[AnyObject], all_pods: &[AnyObject]) -> Table {
             e.2 += 1;
         }
     }
-    let mut table = Table::new(&["NAME", "STATUS", "CAPACITY", "ALLOCATED", "PODS", "GATEWAY", "AGE"]);
+    let mut table = Table::new(&[
+        "NAME",
+        "STATUS",
+        "CAPACITY",
+        "ALLOCATED",
+        "PODS",
+        "GATEWAY",
+        "AGE",
+    ]);
     for n in typed::<Node>(items) {
         let mut status = if n.status.ready { "Ready" } else { "NotReady" }.to_string();
         if n.spec.unschedulable {
@@ -243,7 +297,12 @@ fn nodes(items: &[AnyObject], all_pods: &[AnyObject]) -> Table {
         table.row(vec![
             n.name().to_string(),
             status,
-            format!("cpu={},memory={},pods={}", format_cpu(cap.cpu_millis), format_memory(cap.memory_bytes), cap.pods),
+            format!(
+                "cpu={},memory={},pods={}",
+                format_cpu(cap.cpu_millis),
+                format_memory(cap.memory_bytes),
+                cap.pods
+            ),
             format!("cpu={},memory={}", format_cpu(cpu), format_memory(mem)),
             count.to_string(),
             n.status.gateway.clone(),

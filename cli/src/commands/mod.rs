@@ -18,7 +18,11 @@ mod worker;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "wasmpod", version, about = "Kubernetes for WebAssembly components")]
+#[command(
+    name = "wasmpod",
+    version,
+    about = "Kubernetes for WebAssembly components"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -18,11 +18,22 @@ pub struct NodeArgs {
 impl NodeArgs {
     pub async fn cordon(&self, unschedulable: bool) -> anyhow::Result<()> {
         let client = self.api.client()?;
-        let mut node: Node = client.get_typed(Kind::Node, "", &self.node).await.with_context(|| format!("node {:?}", self.node))?;
+        let mut node: Node = client
+            .get_typed(Kind::Node, "", &self.node)
+            .await
+            .with_context(|| format!("node {:?}", self.node))?;
         node.spec.unschedulable = unschedulable;
         node.metadata.resource_version = None;
         client.put_object(&AnyObject::from_typed(&node)?).await?;
-        println!("node/{} {}", self.node, if unschedulable { "cordoned" } else { "uncordoned" });
+        println!(
+            "node/{} {}",
+            self.node,
+            if unschedulable {
+                "cordoned"
+            } else {
+                "uncordoned"
+            }
+        );
         Ok(())
     }
 
@@ -32,7 +43,9 @@ impl NodeArgs {
         self.cordon(true).await?;
         let client = self.api.client()?;
         let on_node = |pods: Vec<Pod>| -> Vec<Pod> {
-            pods.into_iter().filter(|p| p.spec.node_name.as_deref() == Some(self.node.as_str())).collect()
+            pods.into_iter()
+                .filter(|p| p.spec.node_name.as_deref() == Some(self.node.as_str()))
+                .collect()
         };
         for pod in on_node(client.list_typed::<Pod>(Kind::Pod, None).await?) {
             match client.delete(Kind::Pod, pod.namespace(), pod.name()).await {
@@ -49,7 +62,11 @@ impl NodeArgs {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                anyhow::bail!("{left} pod(s) still on node {} after {} s", self.node, self.timeout_seconds);
+                anyhow::bail!(
+                    "{left} pod(s) still on node {} after {} s",
+                    self.node,
+                    self.timeout_seconds
+                );
             }
             eprintln!("waiting for {left} pod(s) to leave {}", self.node);
             tokio::time::sleep(Duration::from_millis(500)).await;

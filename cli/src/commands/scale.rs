@@ -19,10 +19,21 @@ impl Scale {
     pub async fn run(self) -> anyhow::Result<()> {
         let kind = match Kind::from_cli(&self.kind) {
             Some(kind @ (Kind::Deployment | Kind::StatefulSet)) => kind,
-            _ => bail!("only deployments and statefulsets can be scaled, not {:?}", self.kind),
+            _ => bail!(
+                "only deployments and statefulsets can be scaled, not {:?}",
+                self.kind
+            ),
         };
-        self.api.client()?.scale(kind, &self.api.namespace, &self.name, self.replicas).await?;
-        println!("{}/{} scaled to {}", kind.as_str().to_lowercase(), self.name, self.replicas);
+        self.api
+            .client()?
+            .scale(kind, &self.api.namespace, &self.name, self.replicas)
+            .await?;
+        println!(
+            "{}/{} scaled to {}",
+            kind.as_str().to_lowercase(),
+            self.name,
+            self.replicas
+        );
         Ok(())
     }
 }

@@ -37,7 +37,10 @@ impl Server {
             ControlPlaneConfig {
                 data_dir: self.data_dir.clone(),
                 api_addr: self.api_addr,
-                auth: Auth { admin_token: Some(tokens.admin.clone()), join_token: Some(tokens.join.clone()) },
+                auth: Auth {
+                    admin_token: Some(tokens.admin.clone()),
+                    join_token: Some(tokens.join.clone()),
+                },
                 node_grace: Duration::from_millis(self.node_grace_ms),
                 encryption_key: self.encryption_key.clone(),
             },
@@ -48,9 +51,15 @@ impl Server {
         let url = format!("http://{}", plane.addr);
         println!("API: {url}");
         println!("join token: {}", tokens.join);
-        println!("join a worker: wasmpod worker --join {url} --token {} --name NAME", tokens.join);
+        println!(
+            "join a worker: wasmpod worker --join {url} --token {} --name NAME",
+            tokens.join
+        );
         if !self.no_client_config {
-            let path = config::save(&ClientConfig { server: Some(url.clone()), token: Some(tokens.admin.clone()) })?;
+            let path = config::save(&ClientConfig {
+                server: Some(url.clone()),
+                token: Some(tokens.admin.clone()),
+            })?;
             println!("client config: {}", path.display());
         }
         cluster::run_until_stopped(shutdown, plane.wait()).await;

@@ -50,7 +50,11 @@ impl Up {
     pub async fn run(self) -> anyhow::Result<()> {
         cluster::prepare_data_dir(&self.data_dir)?;
         // Beyond loopback the API needs tokens; on loopback `up` stays open like `spin up`.
-        let tokens = if self.api_addr.ip().is_loopback() { None } else { Some(cluster::load_or_create_tokens(&self.data_dir)?) };
+        let tokens = if self.api_addr.ip().is_loopback() {
+            None
+        } else {
+            Some(cluster::load_or_create_tokens(&self.data_dir)?)
+        };
         let auth = Auth {
             admin_token: tokens.as_ref().map(|t| t.admin.clone()),
             join_token: tokens.as_ref().map(|t| t.join.clone()),
@@ -105,7 +109,10 @@ impl Up {
         }
         let client = Client::new(&api_url, tokens.as_ref().map(|t| t.admin.clone()));
         if !self.apply.is_empty() {
-            if let Err(error) = super::apply::apply_files(&client, &self.apply, wasmpod_api::DEFAULT_NAMESPACE).await {
+            if let Err(error) =
+                super::apply::apply_files(&client, &self.apply, wasmpod_api::DEFAULT_NAMESPACE)
+                    .await
+            {
                 eprintln!("error: could not apply the manifests: {error:#}");
             }
         }
@@ -128,11 +135,23 @@ async fn wait_ready(client: &Client) {
     let started = Instant::now();
     let mut last = String::new();
     while started.elapsed() < Duration::from_secs(60) {
-        let Ok(deployments) = client.list_typed::<Deployment>(Kind::Deployment, None).await else { return };
+        let Ok(deployments) = client
+            .list_typed::<Deployment>(Kind::Deployment, None)
+            .await
+        else {
+            return;
+        };
         let waiting: Vec<String> = deployments
             .iter()
             .filter(|d| d.status.ready_replicas < d.spec.replicas)
-            .map(|d| format!("{} {}/{}", d.name(), d.status.ready_replicas, d.spec.replicas))
+            .map(|d| {
+                format!(
+                    "{} {}/{}",
+                    d.name(),
+                    d.status.ready_replicas,
+                    d.spec.replicas
+                )
+            })
             .collect();
         if waiting.is_empty() {
             return;
@@ -147,13 +166,21 @@ async fn wait_ready(client: &Client) {
 }
 
 async fn print_urls(client: &Client, ingress: &str) {
-    let Ok(ingresses) = client.list_typed::<Ingress>(Kind::Ingress, None).await else { return };
+    let Ok(ingresses) = client.list_typed::<Ingress>(Kind::Ingress, None).await else {
+        return;
+    };
     for i in ingresses {
         for rule in &i.spec.rules {
             for path in &rule.http.paths {
                 match &rule.host {
-                    Some(host) => println!("  {ingress}{} (Host: {host}) -> service {}", path.path, path.backend.service),
-                    None => println!("  {ingress}{} -> service {}", path.path, path.backend.service),
+                    Some(host) => println!(
+                        "  {ingress}{} (Host: {host}) -> service {}",
+                        path.path, path.backend.service
+                    ),
+                    None => println!(
+                        "  {ingress}{} -> service {}",
+                        path.path, path.backend.service
+                    ),
                 }
             }
         }

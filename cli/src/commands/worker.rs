@@ -47,13 +47,18 @@ pub struct WorkerCmd {
 }
 
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 impl WorkerCmd {
     pub async fn run(self) -> anyhow::Result<()> {
         let name = Name::try_from(self.name.clone()).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
-        let data_dir = self.data_dir.clone().unwrap_or_else(|| PathBuf::from(format!(".wasmpod-worker-{name}")));
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!(".wasmpod-worker-{name}")));
         cluster::prepare_data_dir(&data_dir)?;
         let runtime = cluster::runtime(&data_dir)?;
         let shutdown = CancellationToken::new();
@@ -71,7 +76,9 @@ impl WorkerCmd {
             gateway_threads: self.gateway_threads.unwrap_or_else(default_threads),
             backoff: BackoffPolicy::default(),
         };
-        let worker = Worker::start(config, runtime, shutdown.clone()).await.context("the worker could not start")?;
+        let worker = Worker::start(config, runtime, shutdown.clone())
+            .await
+            .context("the worker could not start")?;
         println!("worker {} joined {}", self.name, self.join);
         println!("gateway: http://{}", worker.gateway_addr);
         cluster::run_until_stopped(shutdown, worker.wait()).await;

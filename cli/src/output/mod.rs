@@ -17,7 +17,9 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: &[&str]) -> Table {
-        Table { rows: vec![headers.iter().map(|h| h.to_string()).collect()] }
+        Table {
+            rows: vec![headers.iter().map(|h| h.to_string()).collect()],
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -31,7 +33,13 @@ impl Table {
     pub fn render(&self) -> String {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let widths: Vec<usize> = (0..columns)
-            .map(|c| self.rows.iter().map(|r| r.get(c).map_or(0, |s| s.chars().count())).max().unwrap_or(0))
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut out = String::new();
         for row in &self.rows {
@@ -52,7 +60,9 @@ impl Table {
 
 /// `5s`, `3m`, `2h`, `4d` since `time`.
 pub fn age(time: Option<DateTime<Utc>>) -> String {
-    let Some(time) = time else { return "<unknown>".into() };
+    let Some(time) = time else {
+        return "<unknown>".into();
+    };
     let secs = (Utc::now() - time).num_seconds().max(0);
     match secs {
         s if s < 120 => format!("{s}s"),

@@ -30,8 +30,12 @@ pub fn users<'a>(pods: &'a [Pod], namespace: &str, name: &str) -> Vec<&'a str> {
 }
 
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
-    let claims: Vec<PersistentVolumeClaim> = registry.list_typed(Kind::PersistentVolumeClaim, None)?;
-    if !claims.iter().any(|c| c.status.phase == ClaimPhase::Terminating) {
+    let claims: Vec<PersistentVolumeClaim> =
+        registry.list_typed(Kind::PersistentVolumeClaim, None)?;
+    if !claims
+        .iter()
+        .any(|c| c.status.phase == ClaimPhase::Terminating)
+    {
         return Ok(());
     }
     let pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
@@ -43,11 +47,21 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
         .collect();
     let mut writes = Vec::new();
     let mut events = Vec::new();
-    for claim in claims.iter().filter(|c| c.status.phase == ClaimPhase::Terminating) {
+    for claim in claims
+        .iter()
+        .filter(|c| c.status.phase == ClaimPhase::Terminating)
+    {
         if !held.contains(&(claim.namespace(), claim.name())) {
             let key = ObjectKey::new(Kind::PersistentVolumeClaim, claim.namespace(), claim.name());
             tracing::info!(claim = %key, "no pod uses the terminating claim any more; deleting it");
-            events.push(EventDraft::normal(key.clone(), "ClaimDeleted", format!("persistentvolumeclaim {:?} is no longer in use and was deleted", claim.name())));
+            events.push(EventDraft::normal(
+                key.clone(),
+                "ClaimDeleted",
+                format!(
+                    "persistentvolumeclaim {:?} is no longer in use and was deleted",
+                    claim.name()
+                ),
+            ));
             writes.push(Write::Delete(key));
         }
     }
@@ -75,7 +89,8 @@ mod tests {
     fn claim(name: &str, phase: ClaimPhase) -> PersistentVolumeClaim {
         let mut meta = ObjectMeta::named(Name::try_from(name).unwrap());
         meta.namespace = Some("default".into());
-        let mut c: PersistentVolumeClaim = Object::new(Kind::PersistentVolumeClaim, meta, Default::default());
+        let mut c: PersistentVolumeClaim =
+            Object::new(Kind::PersistentVolumeClaim, meta, Default::default());
         c.status.phase = phase;
         c
     }
@@ -95,14 +110,20 @@ mod tests {
 
     fn put<T: serde::Serialize>(reg: &Registry, kind: Kind, name: &str, object: &T) {
         let key = ObjectKey::new(kind, "default", name);
-        reg.commit(vec![Write::Put(to_any(&key, object).unwrap())]).unwrap();
+        reg.commit(vec![Write::Put(to_any(&key, object).unwrap())])
+            .unwrap();
     }
 
     #[test]
     fn users_are_unfinished_pods_that_mount_the_claim() {
         let mut done = pod("done", "data", Some("a"));
         done.status.phase = PodPhase::Succeeded;
-        let pods = vec![pod("a", "data", Some("a")), pod("b", "data", None), pod("c", "other", Some("a")), done];
+        let pods = vec![
+            pod("a", "data", Some("a")),
+            pod("b", "data", None),
+            pod("c", "other", Some("a")),
+            done,
+        ];
         assert_eq!(users(&pods, "default", "data"), vec!["a", "b"]);
         assert!(users(&pods, "elsewhere", "data").is_empty());
     }
@@ -110,16 +131,44 @@ mod tests {
     #[test]
     fn terminating_claim_goes_once_no_scheduled_pod_uses_it() {
         let (_d, reg) = registry();
-        put(&reg, Kind::PersistentVolumeClaim, "data", &claim("data", ClaimPhase::Terminating));
-        put(&reg, Kind::PersistentVolumeClaim, "kept", &claim("kept", ClaimPhase::Bound));
+        put(
+            &reg,
+            Kind::PersistentVolumeClaim,
+            "data",
+            &claim("data", ClaimPhase::Terminating),
+        );
+        put(
+            &reg,
+            Kind::PersistentVolumeClaim,
+            "kept",
+            &claim("kept", ClaimPhase::Bound),
+        );
         put(&reg, Kind::Pod, "user", &pod("user", "data", Some("a")));
         put(&reg, Kind::Pod, "waiting", &pod("waiting", "data", None));
         let data = ObjectKey::new(Kind::PersistentVolumeClaim, "default", "data");
         reconcile_all(&reg).unwrap();
-        assert!(reg.get(&data).unwrap().is_some(), "a scheduled pod still uses it");
-        reg.commit(vec![Write::Delete(ObjectKey::new(Kind::Pod, "default", "user"))]).unwrap();
+        assert!(
+            reg.get(&data).unwrap().is_some(),
+            "a scheduled pod still uses it"
+        );
+        reg.commit(vec![Write::Delete(ObjectKey::new(
+            Kind::Pod,
+            "default",
+            "user",
+        ))])
+        .unwrap();
         reconcile_all(&reg).unwrap();
-        assert!(reg.get(&data).unwrap().is_none(), "only an unscheduled pod refers to it");
-        assert!(reg.get(&ObjectKey::new(Kind::PersistentVolumeClaim, "default", "kept")).unwrap().is_some());
+        assert!(
+            reg.get(&data).unwrap().is_none(),
+            "only an unscheduled pod refers to it"
+        );
+        assert!(reg
+            .get(&ObjectKey::new(
+                Kind::PersistentVolumeClaim,
+                "default",
+                "kept"
+            ))
+            .unwrap()
+            .is_some());
     }
 }

@@ -45,7 +45,14 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
     let mut versions: HashMap<(Kind, String, String), u64> = HashMap::new();
     for kind in [Kind::ConfigMap, Kind::Secret] {
         for object in registry.list(kind, None)?.0 {
-            versions.insert((kind, object.namespace().to_string(), object.name().to_string()), object.resource_version());
+            versions.insert(
+                (
+                    kind,
+                    object.namespace().to_string(),
+                    object.name().to_string(),
+                ),
+                object.resource_version(),
+            );
         }
     }
     let pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
@@ -57,12 +64,16 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
         }
         let mut text = String::new();
         for (kind, name) in &refs {
-            let rv = versions.get(&(*kind, pod.namespace().to_string(), name.clone())).copied();
+            let rv = versions
+                .get(&(*kind, pod.namespace().to_string(), name.clone()))
+                .copied();
             text.push_str(&format!("{kind}/{name}@{rv:?};"));
         }
         let version = hex::encode(Sha256::digest(text.as_bytes()))[..12].to_string();
         if pod.metadata.annotations.get(CONFIG_VERSION_ANNOTATION) != Some(&version) {
-            pod.metadata.annotations.insert(CONFIG_VERSION_ANNOTATION.to_string(), version);
+            pod.metadata
+                .annotations
+                .insert(CONFIG_VERSION_ANNOTATION.to_string(), version);
             let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
             writes.push(Write::Put(to_any(&key, &pod)?));
         }

@@ -5,7 +5,10 @@
 use crate::registry::{to_any, EventDraft, Registry, RegistryError, Write};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
-use wasmpod_api::{Deployment, DeploymentStatus, Kind, Name, Object, ObjectKey, ObjectMeta, OwnerReference, Pod, PodPhase, PodTemplate, RestartPolicy};
+use wasmpod_api::{
+    Deployment, DeploymentStatus, Kind, Name, Object, ObjectKey, ObjectMeta, OwnerReference, Pod,
+    PodPhase, PodTemplate, RestartPolicy,
+};
 
 /// Label carrying the hash of the template a pod was made from.
 pub const TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
@@ -31,9 +34,11 @@ fn is_dead(pod: &Pod) -> bool {
 /// Ordering for scale-down: unscheduled first, then not ready, then newest.
 fn removal_order(a: &&Pod, b: &&Pod) -> std::cmp::Ordering {
     let rank = |p: &Pod| (p.spec.node_name.is_some(), p.status.ready);
-    rank(a)
-        .cmp(&rank(b))
-        .then_with(|| b.metadata.creation_timestamp.cmp(&a.metadata.creation_timestamp))
+    rank(a).cmp(&rank(b)).then_with(|| {
+        b.metadata
+            .creation_timestamp
+            .cmp(&a.metadata.creation_timestamp)
+    })
 }
 
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
@@ -41,8 +46,16 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
     let pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
     let mut owned: HashMap<(String, String), Vec<&Pod>> = HashMap::new();
     for pod in &pods {
-        if let Some(owner) = pod.metadata.owner_references.iter().find(|o| o.kind == "Deployment") {
-            owned.entry((pod.namespace().to_string(), owner.name.clone())).or_default().push(pod);
+        if let Some(owner) = pod
+            .metadata
+            .owner_references
+            .iter()
+            .find(|o| o.kind == "Deployment")
+        {
+            owned
+                .entry((pod.namespace().to_string(), owner.name.clone()))
+                .or_default()
+                .push(pod);
         }
     }
     let mut writes = Vec::new();
@@ -50,12 +63,18 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
     let mut statuses = Vec::new();
     let mut live = HashSet::new();
     for deployment in &deployments {
-        let id = (deployment.namespace().to_string(), deployment.name().to_string());
+        let id = (
+            deployment.namespace().to_string(),
+            deployment.name().to_string(),
+        );
         live.insert(id.clone());
         let pods = owned.get(&id).map(Vec::as_slice).unwrap_or(&[]);
         let status = reconcile_one(deployment, pods, &mut writes, &mut events);
         if status != deployment.status {
-            statuses.push((ObjectKey::new(Kind::Deployment, deployment.namespace(), deployment.name()), status));
+            statuses.push((
+                ObjectKey::new(Kind::Deployment, deployment.namespace(), deployment.name()),
+                status,
+            ));
         }
     }
     for ((namespace, owner), pods) in &owned {
@@ -77,16 +96,30 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
     Ok(())
 }
 
-fn reconcile_one(deployment: &Deployment, pods: &[&Pod], writes: &mut Vec<Write>, events: &mut Vec<EventDraft>) -> DeploymentStatus {
+fn reconcile_one(
+    deployment: &Deployment,
+    pods: &[&Pod],
+    writes: &mut Vec<Write>,
+    events: &mut Vec<EventDraft>,
+) -> DeploymentStatus {
     let hash = template_hash(&deployment.spec.template);
     let key = ObjectKey::new(Kind::Deployment, deployment.namespace(), deployment.name());
     let replicas = deployment.spec.replicas as usize;
-    let (current, old): (Vec<&Pod>, Vec<&Pod>) =
-        pods.iter().partition(|p| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&hash));
+    let (current, old): (Vec<&Pod>, Vec<&Pod>) = pods
+        .iter()
+        .partition(|p| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&hash));
     let (dead, mut current): (Vec<&Pod>, Vec<&Pod>) = current.into_iter().partition(|p| is_dead(p));
     for pod in &dead {
         writes.push(Write::Delete(pod_key(pod)));
-        events.push(EventDraft::warning(key.clone(), "ReplacingPod", format!("pod {} is {}; replacing it", pod.name(), pod.display_status())));
+        events.push(EventDraft::warning(
+            key.clone(),
+            "ReplacingPod",
+            format!(
+                "pod {} is {}; replacing it",
+                pod.name(),
+                pod.display_status()
+            ),
+        ));
     }
     if current.len() < replicas {
         let missing = replicas - current.len();
@@ -97,14 +130,22 @@ fn reconcile_one(deployment: &Deployment, pods: &[&Pod], writes: &mut Vec<Write>
                 }
             }
         }
-        events.push(EventDraft::normal(key.clone(), "ScaledUp", format!("created {missing} pod(s) for {replicas} replica(s)")));
+        events.push(EventDraft::normal(
+            key.clone(),
+            "ScaledUp",
+            format!("created {missing} pod(s) for {replicas} replica(s)"),
+        ));
     } else if current.len() > replicas {
         current.sort_by(removal_order);
         let extra = current.len() - replicas;
         for pod in current.drain(..extra) {
             writes.push(Write::Delete(pod_key(pod)));
         }
-        events.push(EventDraft::normal(key.clone(), "ScaledDown", format!("deleted {extra} pod(s) for {replicas} replica(s)")));
+        events.push(EventDraft::normal(
+            key.clone(),
+            "ScaledDown",
+            format!("deleted {extra} pod(s) for {replicas} replica(s)"),
+        ));
     }
     // Rolling update: old pods stay only while new ones are not ready to take their place.
     let ready_current = current.iter().filter(|p| p.status.ready).count();
@@ -116,7 +157,11 @@ fn reconcile_one(deployment: &Deployment, pods: &[&Pod], writes: &mut Vec<Write>
         for pod in old.drain(..remove) {
             writes.push(Write::Delete(pod_key(pod)));
         }
-        events.push(EventDraft::normal(key.clone(), "RollingUpdate", format!("removed {remove} pod(s) of an older template")));
+        events.push(EventDraft::normal(
+            key.clone(),
+            "RollingUpdate",
+            format!("removed {remove} pod(s) of an older template"),
+        ));
     }
     let ready_old = old.iter().filter(|p| p.status.ready).count();
     DeploymentStatus {
@@ -129,13 +174,22 @@ fn reconcile_one(deployment: &Deployment, pods: &[&Pod], writes: &mut Vec<Write>
 
 fn new_pod(deployment: &Deployment, hash: &str) -> Option<Pod> {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let suffix: String = (0..5).map(|_| ALPHABET[rand::random::<usize>() % ALPHABET.len()] as char).collect();
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rand::random::<usize>() % ALPHABET.len()] as char)
+        .collect();
     let base: String = deployment.name().chars().take(45).collect();
-    let name = Name::try_from(format!("{}-{}-{suffix}", base.trim_end_matches('-'), &hash[..5])).ok()?;
+    let name = Name::try_from(format!(
+        "{}-{}-{suffix}",
+        base.trim_end_matches('-'),
+        &hash[..5]
+    ))
+    .ok()?;
     let mut metadata = ObjectMeta::named(name);
     metadata.namespace = Some(deployment.namespace().to_string());
     metadata.labels = deployment.spec.template.metadata.labels.clone();
-    metadata.labels.insert(TEMPLATE_HASH_LABEL.to_string(), hash.to_string());
+    metadata
+        .labels
+        .insert(TEMPLATE_HASH_LABEL.to_string(), hash.to_string());
     metadata.annotations = deployment.spec.template.metadata.annotations.clone();
     metadata.owner_references = vec![OwnerReference {
         kind: "Deployment".into(),

@@ -51,6 +51,8 @@ pub async fn run_loop<F>(
         }
         // Let a burst of changes land before the next pass.
         tokio::time::sleep(Duration::from_millis(5)).await;
-        while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = changes.try_recv() {}
+        while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) =
+            changes.try_recv()
+        {}
     }
 }

@@ -8,7 +8,11 @@ use wasmpod_api::{Kind, Node, ObjectKey, Pod};
 
 /// `started` is when this control plane started: a heartbeat it could not have received while
 /// down does not count against a node.
-pub fn reconcile_all(registry: &Registry, grace: Duration, started: chrono::DateTime<Utc>) -> Result<(), RegistryError> {
+pub fn reconcile_all(
+    registry: &Registry,
+    grace: Duration,
+    started: chrono::DateTime<Utc>,
+) -> Result<(), RegistryError> {
     let nodes: Vec<Node> = registry.list_typed(Kind::Node, None)?;
     let now = Utc::now();
     let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::seconds(5));
@@ -16,18 +20,27 @@ pub fn reconcile_all(registry: &Registry, grace: Duration, started: chrono::Date
     let mut lost = Vec::new();
     for node in &nodes {
         let key = ObjectKey::new(Kind::Node, "", node.name());
-        let last = node.status.last_heartbeat.map_or(started, |t| t.max(started));
+        let last = node
+            .status
+            .last_heartbeat
+            .map_or(started, |t| t.max(started));
         let expired = now - last > grace;
         if node.status.ready && expired {
             registry.modify::<Node, _>(&key, |n| {
-                let still = now - n.status.last_heartbeat.map_or(started, |t| t.max(started)) > grace;
+                let still =
+                    now - n.status.last_heartbeat.map_or(started, |t| t.max(started)) > grace;
                 if still {
                     n.status.ready = false;
-                    n.status.message = Some("lease expired: no heartbeat within the grace period".into());
+                    n.status.message =
+                        Some("lease expired: no heartbeat within the grace period".into());
                 }
                 still
             })?;
-            events.push(EventDraft::warning(key.clone(), "NodeNotReady", format!("node {} stopped renewing its lease", node.name())));
+            events.push(EventDraft::warning(
+                key.clone(),
+                "NodeNotReady",
+                format!("node {} stopped renewing its lease", node.name()),
+            ));
             tracing::warn!(node = node.name(), "node lease expired");
         }
         if !node.status.ready || expired {
@@ -37,10 +50,17 @@ pub fn reconcile_all(registry: &Registry, grace: Duration, started: chrono::Date
     if !lost.is_empty() {
         let pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
         let mut writes = Vec::new();
-        for pod in pods.iter().filter(|p| p.spec.node_name.as_ref().is_some_and(|n| lost.contains(n))) {
+        for pod in pods
+            .iter()
+            .filter(|p| p.spec.node_name.as_ref().is_some_and(|n| lost.contains(n)))
+        {
             let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
             let node = pod.spec.node_name.clone().unwrap_or_default();
-            events.push(EventDraft::warning(key.clone(), "Evicted", format!("node {node} is not ready; evicting the pod")));
+            events.push(EventDraft::warning(
+                key.clone(),
+                "Evicted",
+                format!("node {node} is not ready; evicting the pod"),
+            ));
             writes.push(Write::Delete(key));
         }
         if !writes.is_empty() {

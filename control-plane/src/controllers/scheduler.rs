@@ -48,11 +48,17 @@ fn claim_placement(pod: &Pod, claims: &Claims) -> Result<ClaimPlacement, Blocked
     let mut placement = ClaimPlacement::default();
     for name in claim_names(pod) {
         let Some(claim) = claims.get(&(pod.namespace().to_string(), name.to_string())) else {
-            return Err(("ClaimNotFound", format!("persistentvolumeclaim {name:?} not found")));
+            return Err((
+                "ClaimNotFound",
+                format!("persistentvolumeclaim {name:?} not found"),
+            ));
         };
         match (claim.status.phase, &claim.status.node_name) {
             (ClaimPhase::Terminating, _) => {
-                return Err(("ClaimTerminating", format!("persistentvolumeclaim {name:?} is being deleted")));
+                return Err((
+                    "ClaimTerminating",
+                    format!("persistentvolumeclaim {name:?} is being deleted"),
+                ));
             }
             (ClaimPhase::Bound, Some(node)) => match &placement.pinned {
                 Some((other, first)) if other != node => {
@@ -82,7 +88,12 @@ fn rejection(node: &Node, alloc: &Allocated, pod: &Pod) -> Option<&'static str> 
     if node.spec.unschedulable {
         return Some("unschedulable");
     }
-    if !pod.spec.node_selector.iter().all(|(k, v)| node.metadata.labels.get(k) == Some(v)) {
+    if !pod
+        .spec
+        .node_selector
+        .iter()
+        .all(|(k, v)| node.metadata.labels.get(k) == Some(v))
+    {
         return Some("node selector mismatch");
     }
     let cap = node.status.capacity;
@@ -100,8 +111,13 @@ fn rejection(node: &Node, alloc: &Allocated, pod: &Pod) -> Option<&'static str> 
 
 /// Lower is better: (replicas of this owner already there, allocated share of memory in ‰, pods).
 fn score(node: &Node, alloc: &Allocated, owner: &str) -> (u32, u64, u32) {
-    let mem_permille = (alloc.memory.saturating_mul(1000)) / node.status.capacity.memory_bytes.max(1);
-    (alloc.by_owner.get(owner).copied().unwrap_or(0), mem_permille, alloc.pods)
+    let mem_permille =
+        (alloc.memory.saturating_mul(1000)) / node.status.capacity.memory_bytes.max(1);
+    (
+        alloc.by_owner.get(owner).copied().unwrap_or(0),
+        mem_permille,
+        alloc.pods,
+    )
 }
 
 /// The node for `pod`, or the reason none fits. `pinned` is the node and claim of a bound
@@ -115,11 +131,15 @@ fn choose<'a>(
     let empty = Allocated::default();
     if let Some((node_name, claim)) = pinned {
         let Some(node) = nodes.iter().find(|n| n.name() == node_name) else {
-            return Err(format!("persistentvolumeclaim {claim:?} is on node {node_name:?}, which is not registered"));
+            return Err(format!(
+                "persistentvolumeclaim {claim:?} is on node {node_name:?}, which is not registered"
+            ));
         };
         let alloc = allocated.get(node_name).unwrap_or(&empty);
         return match rejection(node, alloc, pod) {
-            Some(reason) => Err(format!("persistentvolumeclaim {claim:?} is on node {node_name:?}: {reason}")),
+            Some(reason) => Err(format!(
+                "persistentvolumeclaim {claim:?} is on node {node_name:?}: {reason}"
+            )),
             None => Ok(node),
         };
     }
@@ -143,7 +163,11 @@ fn choose<'a>(
         if nodes.is_empty() {
             "0/0 nodes are available: no node has joined".to_string()
         } else {
-            format!("0/{} nodes are available: {}", nodes.len(), detail.join(", "))
+            format!(
+                "0/{} nodes are available: {}",
+                nodes.len(),
+                detail.join(", ")
+            )
         }
     })
 }
@@ -192,23 +216,43 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
                 // The claims bind in the same commit as the pod, so a claim is never left bound
                 // to a node no pod chose, nor a pod on a node its claim is not on.
                 for name in placement.map(|p| p.unbound).unwrap_or_default() {
-                    if let Some(claim) = claims.get_mut(&(pod.namespace().to_string(), name.clone())) {
+                    if let Some(claim) =
+                        claims.get_mut(&(pod.namespace().to_string(), name.clone()))
+                    {
                         claim.status.phase = ClaimPhase::Bound;
                         claim.status.node_name = Some(node_name.clone());
-                        let claim_key = ObjectKey::new(Kind::PersistentVolumeClaim, claim.namespace(), claim.name());
-                        events.push(EventDraft::normal(claim_key.clone(), "Bound", format!("bound to node {node_name} for pod {}", key.name)));
+                        let claim_key = ObjectKey::new(
+                            Kind::PersistentVolumeClaim,
+                            claim.namespace(),
+                            claim.name(),
+                        );
+                        events.push(EventDraft::normal(
+                            claim_key.clone(),
+                            "Bound",
+                            format!("bound to node {node_name} for pod {}", key.name),
+                        ));
                         writes.push(Write::Put(to_any(&claim_key, &*claim)?));
                     }
                 }
                 pod.spec.node_name = Some(node_name.clone());
                 pod.status.reason = None;
                 pod.status.message = None;
-                events.push(EventDraft::normal(key.clone(), "Scheduled", format!("assigned {} to {node_name}", key.name)));
+                events.push(EventDraft::normal(
+                    key.clone(),
+                    "Scheduled",
+                    format!("assigned {} to {node_name}", key.name),
+                ));
                 writes.push(Write::Put(to_any(&key, &pod)?));
             }
             Err((reason, message)) => {
-                if pod.status.reason.as_deref() != Some(reason) || pod.status.message.as_deref() != Some(&message) {
-                    events.push(EventDraft::warning(key.clone(), "FailedScheduling", message.clone()));
+                if pod.status.reason.as_deref() != Some(reason)
+                    || pod.status.message.as_deref() != Some(&message)
+                {
+                    events.push(EventDraft::warning(
+                        key.clone(),
+                        "FailedScheduling",
+                        message.clone(),
+                    ));
                     pod.status.reason = Some(reason.into());
                     pod.status.message = Some(message);
                     writes.push(Write::Put(to_any(&key, &pod)?));
@@ -229,9 +273,17 @@ mod tests {
     use wasmpod_api::{Name, NodeCapacity, Object, ObjectMeta, PodSpec};
 
     fn node(name: &str, ready: bool, memory: u64) -> Node {
-        let mut n: Node = Object::new(Kind::Node, ObjectMeta::named(Name::try_from(name).unwrap()), Default::default());
+        let mut n: Node = Object::new(
+            Kind::Node,
+            ObjectMeta::named(Name::try_from(name).unwrap()),
+            Default::default(),
+        );
         n.status.ready = ready;
-        n.status.capacity = NodeCapacity { memory_bytes: memory, cpu_millis: 4000, pods: 100 };
+        n.status.capacity = NodeCapacity {
+            memory_bytes: memory,
+            cpu_millis: 4000,
+            pods: 100,
+        };
         n
     }
 
@@ -240,14 +292,25 @@ mod tests {
             "component": "sha256:x", "resources": {"requests": {"memory": memory}}
         }))
         .unwrap();
-        Object::new(Kind::Pod, ObjectMeta::named(Name::try_from("p").unwrap()), spec)
+        Object::new(
+            Kind::Pod,
+            ObjectMeta::named(Name::try_from("p").unwrap()),
+            spec,
+        )
     }
 
     #[test]
     fn pod_that_fits_nowhere_names_the_reasons() {
-        let nodes = vec![node("a", true, 1 << 20), node("b", true, 1 << 20), node("c", false, 8 << 30)];
+        let nodes = vec![
+            node("a", true, 1 << 20),
+            node("b", true, 1 << 20),
+            node("c", false, 8 << 30),
+        ];
         let err = choose(&nodes, &HashMap::new(), &pod("1Gi"), None).unwrap_err();
-        assert_eq!(err, "0/3 nodes are available: 2 insufficient memory, 1 not ready");
+        assert_eq!(
+            err,
+            "0/3 nodes are available: 2 insufficient memory, 1 not ready"
+        );
     }
 
     #[test]
@@ -255,25 +318,34 @@ mod tests {
         let nodes = vec![node("a", true, 8 << 30), node("b", true, 8 << 30)];
         let mut allocated = HashMap::new();
         let p = pod("1Mi");
-        let first = choose(&nodes, &allocated, &p, None).unwrap().name().to_string();
+        let first = choose(&nodes, &allocated, &p, None)
+            .unwrap()
+            .name()
+            .to_string();
         let a: &mut Allocated = allocated.entry(first.clone()).or_default();
         a.pods += 1;
         a.by_owner.insert(owner_id(&p), 1);
-        let second = choose(&nodes, &allocated, &p, None).unwrap().name().to_string();
+        let second = choose(&nodes, &allocated, &p, None)
+            .unwrap()
+            .name()
+            .to_string();
         assert_ne!(first, second);
     }
 
     fn claim(name: &str, phase: ClaimPhase, node: Option<&str>) -> PersistentVolumeClaim {
         let mut meta = ObjectMeta::named(Name::try_from(name).unwrap());
         meta.namespace = Some("default".into());
-        let mut c: PersistentVolumeClaim = Object::new(Kind::PersistentVolumeClaim, meta, Default::default());
+        let mut c: PersistentVolumeClaim =
+            Object::new(Kind::PersistentVolumeClaim, meta, Default::default());
         c.status.phase = phase;
         c.status.node_name = node.map(str::to_string);
         c
     }
 
     fn claims(list: Vec<PersistentVolumeClaim>) -> Claims {
-        list.into_iter().map(|c| (("default".to_string(), c.name().to_string()), c)).collect()
+        list.into_iter()
+            .map(|c| (("default".to_string(), c.name().to_string()), c))
+            .collect()
     }
 
     fn pod_with_claims(names: &[&str]) -> Pod {
@@ -281,7 +353,10 @@ mod tests {
             .iter()
             .map(|n| serde_json::json!({"name": format!("v-{n}"), "persistentVolumeClaim": {"claimName": n}}))
             .collect();
-        let spec: PodSpec = serde_json::from_value(serde_json::json!({"component": "sha256:x", "volumes": volumes})).unwrap();
+        let spec: PodSpec = serde_json::from_value(
+            serde_json::json!({"component": "sha256:x", "volumes": volumes}),
+        )
+        .unwrap();
         let mut meta = ObjectMeta::named(Name::try_from("p").unwrap());
         meta.namespace = Some("default".into());
         Object::new(Kind::Pod, meta, spec)
@@ -290,7 +365,13 @@ mod tests {
     #[test]
     fn missing_claim_blocks_the_pod_with_its_name() {
         let err = claim_placement(&pod_with_claims(&["data"]), &claims(vec![])).unwrap_err();
-        assert_eq!(err, ("ClaimNotFound", "persistentvolumeclaim \"data\" not found".to_string()));
+        assert_eq!(
+            err,
+            (
+                "ClaimNotFound",
+                "persistentvolumeclaim \"data\" not found".to_string()
+            )
+        );
     }
 
     #[test]
@@ -304,12 +385,21 @@ mod tests {
     fn unbound_claims_let_the_pod_go_anywhere() {
         let set = claims(vec![claim("data", ClaimPhase::Pending, None)]);
         let placement = claim_placement(&pod_with_claims(&["data", "data"]), &set).unwrap();
-        assert_eq!(placement, ClaimPlacement { pinned: None, unbound: vec!["data".into()] });
+        assert_eq!(
+            placement,
+            ClaimPlacement {
+                pinned: None,
+                unbound: vec!["data".into()]
+            }
+        );
     }
 
     #[test]
     fn claims_on_different_nodes_conflict() {
-        let set = claims(vec![claim("x", ClaimPhase::Bound, Some("a")), claim("y", ClaimPhase::Bound, Some("b"))]);
+        let set = claims(vec![
+            claim("x", ClaimPhase::Bound, Some("a")),
+            claim("y", ClaimPhase::Bound, Some("b")),
+        ]);
         let err = claim_placement(&pod_with_claims(&["x", "y"]), &set).unwrap_err();
         assert!(err.1.contains("different nodes"), "{err:?}");
     }
@@ -319,7 +409,14 @@ mod tests {
         let nodes = vec![node("a", true, 8 << 30), node("b", true, 8 << 30)];
         let mut allocated = HashMap::new();
         // "b" is the emptier node, but the volume is on "a".
-        allocated.insert("a".to_string(), Allocated { pods: 5, memory: 4 << 30, ..Default::default() });
+        allocated.insert(
+            "a".to_string(),
+            Allocated {
+                pods: 5,
+                memory: 4 << 30,
+                ..Default::default()
+            },
+        );
         let chosen = choose(&nodes, &allocated, &pod("1Mi"), Some(("a", "data"))).unwrap();
         assert_eq!(chosen.name(), "a");
     }
@@ -328,7 +425,10 @@ mod tests {
     fn pod_waits_for_its_volumes_node_and_says_why() {
         let nodes = vec![node("a", false, 8 << 30), node("b", true, 8 << 30)];
         let err = choose(&nodes, &HashMap::new(), &pod("1Mi"), Some(("a", "data"))).unwrap_err();
-        assert_eq!(err, "persistentvolumeclaim \"data\" is on node \"a\": not ready");
+        assert_eq!(
+            err,
+            "persistentvolumeclaim \"data\" is on node \"a\": not ready"
+        );
         let err = choose(&nodes, &HashMap::new(), &pod("1Mi"), Some(("gone", "data"))).unwrap_err();
         assert!(err.contains("not registered"), "{err}");
     }
@@ -358,7 +458,10 @@ mod tests {
         let bound: PersistentVolumeClaim = reg.get_typed(&keys[1]).unwrap().unwrap();
         let pod: Pod = reg.get_typed(&keys[2]).unwrap().unwrap();
         assert_eq!(pod.spec.node_name.as_deref(), Some("a"));
-        assert_eq!((bound.status.phase, bound.status.node_name.as_deref()), (ClaimPhase::Bound, Some("a")));
+        assert_eq!(
+            (bound.status.phase, bound.status.node_name.as_deref()),
+            (ClaimPhase::Bound, Some("a"))
+        );
         // One commit: the claim and the pod changed at consecutive revisions, before any event.
         let claim_rev = bound.metadata.resource_version.unwrap();
         let pod_rev = pod.metadata.resource_version.unwrap();

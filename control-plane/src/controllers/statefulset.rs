@@ -9,8 +9,8 @@ use super::deployment::{template_hash, TEMPLATE_HASH_LABEL};
 use crate::registry::{to_any, EventDraft, Registry, RegistryError, Write};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use wasmpod_api::{
-    ClaimVolumeSource, Kind, Name, Object, ObjectKey, ObjectMeta, OwnerReference, PersistentVolumeClaim, Pod, PodPhase,
-    RestartPolicy, StatefulSet, StatefulSetStatus, Volume,
+    ClaimVolumeSource, Kind, Name, Object, ObjectKey, ObjectMeta, OwnerReference,
+    PersistentVolumeClaim, Pod, PodPhase, RestartPolicy, StatefulSet, StatefulSetStatus, Volume,
 };
 
 /// Owner kind of the pods this controller makes.
@@ -30,7 +30,11 @@ pub fn claim_name(template: &str, set: &str, ordinal: u32) -> String {
 
 /// The StatefulSet that owns `pod`, if one does.
 pub fn owner(pod: &Pod) -> Option<&str> {
-    pod.metadata.owner_references.iter().find(|o| o.kind == OWNER_KIND).map(|o| o.name.as_str())
+    pod.metadata
+        .owner_references
+        .iter()
+        .find(|o| o.kind == OWNER_KIND)
+        .map(|o| o.name.as_str())
 }
 
 fn ordinal(set: &str, pod: &Pod) -> Option<u32> {
@@ -69,7 +73,10 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
     let mut owned: HashMap<(String, String), Vec<&Pod>> = HashMap::new();
     for pod in &pods {
         if let Some(set) = owner(pod) {
-            owned.entry((pod.namespace().to_string(), set.to_string())).or_default().push(pod);
+            owned
+                .entry((pod.namespace().to_string(), set.to_string()))
+                .or_default()
+                .push(pod);
         }
     }
     let mut writes = Vec::new();
@@ -82,7 +89,10 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
         live.insert(id);
         let status = reconcile_one(set, pods, &claims, &mut writes, &mut events)?;
         if status != set.status {
-            statuses.push((ObjectKey::new(Kind::StatefulSet, set.namespace(), set.name()), status));
+            statuses.push((
+                ObjectKey::new(Kind::StatefulSet, set.namespace(), set.name()),
+                status,
+            ));
         }
     }
     for ((namespace, set), pods) in &owned {
@@ -126,7 +136,10 @@ fn reconcile_one(
     }
     let status = StatefulSetStatus {
         replicas: by_ordinal.range(..replicas).count() as u32,
-        ready_replicas: by_ordinal.range(..replicas).filter(|(_, p)| p.status.ready).count() as u32,
+        ready_replicas: by_ordinal
+            .range(..replicas)
+            .filter(|(_, p)| p.status.ready)
+            .count() as u32,
     };
 
     // The claims of every wanted pod exist (one deleted under its pod is made again, so the
@@ -136,11 +149,23 @@ fn reconcile_one(
     }
 
     // Dead pods go; the next pass makes them again under the same name.
-    let dead: Vec<u32> = by_ordinal.iter().filter(|(_, p)| is_dead(p)).map(|(i, _)| *i).collect();
+    let dead: Vec<u32> = by_ordinal
+        .iter()
+        .filter(|(_, p)| is_dead(p))
+        .map(|(i, _)| *i)
+        .collect();
     for i in &dead {
         if let Some(pod) = by_ordinal.remove(i) {
             writes.push(Write::Delete(pod_key(pod)));
-            events.push(EventDraft::warning(key.clone(), "ReplacingPod", format!("pod {} is {}; recreating it", pod.name(), pod.display_status())));
+            events.push(EventDraft::warning(
+                key.clone(),
+                "ReplacingPod",
+                format!(
+                    "pod {} is {}; recreating it",
+                    pod.name(),
+                    pod.display_status()
+                ),
+            ));
         }
     }
     if !dead.is_empty() {
@@ -150,7 +175,14 @@ fn reconcile_one(
     // Scale down: the highest ordinal first, one per pass. Claims stay.
     if let Some((&highest, pod)) = by_ordinal.range(replicas..).next_back() {
         writes.push(Write::Delete(pod_key(pod)));
-        events.push(EventDraft::normal(key.clone(), "ScaledDown", format!("deleted pod {} for {replicas} replica(s)", pod_name(set.name(), highest))));
+        events.push(EventDraft::normal(
+            key.clone(),
+            "ScaledDown",
+            format!(
+                "deleted pod {} for {replicas} replica(s)",
+                pod_name(set.name(), highest)
+            ),
+        ));
         return Ok(status);
     }
 
@@ -163,7 +195,11 @@ fn reconcile_one(
                 ensure_claims(set, ordinal, claims, writes)?;
                 let pod = new_pod(set, ordinal, &hash)?;
                 writes.push(Write::Put(to_any(&pod_key(&pod), &pod)?));
-                events.push(EventDraft::normal(key.clone(), "SuccessfulCreate", format!("created pod {}", pod.name())));
+                events.push(EventDraft::normal(
+                    key.clone(),
+                    "SuccessfulCreate",
+                    format!("created pod {}", pod.name()),
+                ));
                 return Ok(status);
             }
         }
@@ -176,7 +212,11 @@ fn reconcile_one(
         .find(|(_, p)| p.metadata.labels.get(TEMPLATE_HASH_LABEL) != Some(&hash));
     if let Some((_, pod)) = stale {
         writes.push(Write::Delete(pod_key(pod)));
-        events.push(EventDraft::normal(key.clone(), "RollingUpdate", format!("replacing pod {} with the new template", pod.name())));
+        events.push(EventDraft::normal(
+            key.clone(),
+            "RollingUpdate",
+            format!("replacing pod {} with the new template", pod.name()),
+        ));
     }
     Ok(status)
 }
@@ -193,13 +233,18 @@ fn ensure_claims(
             continue;
         }
         let Ok(valid) = Name::try_from(name.clone()) else {
-            tracing::warn!(statefulset = set.name(), claim = name, "claim name is not a valid name; not creating it");
+            tracing::warn!(
+                statefulset = set.name(),
+                claim = name,
+                "claim name is not a valid name; not creating it"
+            );
             continue;
         };
         let mut metadata = ObjectMeta::named(valid);
         metadata.namespace = Some(set.namespace().to_string());
         metadata.labels = set.spec.template.metadata.labels.clone();
-        let claim: PersistentVolumeClaim = Object::new(Kind::PersistentVolumeClaim, metadata, template.spec.clone());
+        let claim: PersistentVolumeClaim =
+            Object::new(Kind::PersistentVolumeClaim, metadata, template.spec.clone());
         let key = ObjectKey::new(Kind::PersistentVolumeClaim, set.namespace(), &name);
         writes.push(Write::Put(to_any(&key, &claim)?));
     }
@@ -215,8 +260,12 @@ fn new_pod(set: &StatefulSet, ordinal: u32, hash: &str) -> Result<Pod, RegistryE
     let mut metadata = ObjectMeta::named(valid);
     metadata.namespace = Some(set.namespace().to_string());
     metadata.labels = set.spec.template.metadata.labels.clone();
-    metadata.labels.insert(TEMPLATE_HASH_LABEL.to_string(), hash.to_string());
-    metadata.labels.insert(POD_NAME_LABEL.to_string(), name.clone());
+    metadata
+        .labels
+        .insert(TEMPLATE_HASH_LABEL.to_string(), hash.to_string());
+    metadata
+        .labels
+        .insert(POD_NAME_LABEL.to_string(), name.clone());
     metadata.annotations = set.spec.template.metadata.annotations.clone();
     metadata.owner_references = vec![OwnerReference {
         kind: OWNER_KIND.into(),
@@ -289,7 +338,10 @@ mod tests {
     }
 
     fn apply(reg: &Registry, s: &StatefulSet) {
-        reg.commit(vec![Write::Put(to_any(&ObjectKey::new(Kind::StatefulSet, "default", "web"), s).unwrap())]).unwrap();
+        reg.commit(vec![Write::Put(
+            to_any(&ObjectKey::new(Kind::StatefulSet, "default", "web"), s).unwrap(),
+        )])
+        .unwrap();
     }
 
     #[test]
@@ -302,18 +354,39 @@ mod tests {
         let web0 = &pods(&reg)[0];
         assert_eq!(owner(web0), Some("web"));
         let volume = web0.spec.volumes.iter().find(|v| v.name == "data").unwrap();
-        assert_eq!(volume.persistent_volume_claim.as_ref().unwrap().claim_name, "data-web-0");
-        let claim: PersistentVolumeClaim =
-            reg.get_typed(&ObjectKey::new(Kind::PersistentVolumeClaim, "default", "data-web-0")).unwrap().unwrap();
-        assert_eq!(claim.metadata.labels.get("app").map(String::as_str), Some("web"));
-        assert!(claim.metadata.owner_references.is_empty(), "claims outlive the set");
+        assert_eq!(
+            volume.persistent_volume_claim.as_ref().unwrap().claim_name,
+            "data-web-0"
+        );
+        let claim: PersistentVolumeClaim = reg
+            .get_typed(&ObjectKey::new(
+                Kind::PersistentVolumeClaim,
+                "default",
+                "data-web-0",
+            ))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            claim.metadata.labels.get("app").map(String::as_str),
+            Some("web")
+        );
+        assert!(
+            claim.metadata.owner_references.is_empty(),
+            "claims outlive the set"
+        );
         make_ready(&reg, "web-0");
         reconcile_all(&reg).unwrap();
         assert_eq!(names(&reg), ["web-0", "web-1"]);
         make_ready(&reg, "web-1");
         reconcile_all(&reg).unwrap();
-        let status: StatefulSet = reg.get_typed(&ObjectKey::new(Kind::StatefulSet, "default", "web")).unwrap().unwrap();
-        assert_eq!((status.status.replicas, status.status.ready_replicas), (2, 2));
+        let status: StatefulSet = reg
+            .get_typed(&ObjectKey::new(Kind::StatefulSet, "default", "web"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (status.status.replicas, status.status.ready_replicas),
+            (2, 2)
+        );
     }
 
     #[test]
@@ -336,10 +409,15 @@ mod tests {
         make_ready(&reg, "web-1");
         apply(&reg, &set(1));
         reconcile_all(&reg).unwrap();
-        assert_eq!(names(&reg), ["web-0", "web-1"], "the highest ordinal goes first");
+        assert_eq!(
+            names(&reg),
+            ["web-0", "web-1"],
+            "the highest ordinal goes first"
+        );
         reconcile_all(&reg).unwrap();
         assert_eq!(names(&reg), ["web-0"]);
-        let claims: Vec<PersistentVolumeClaim> = reg.list_typed(Kind::PersistentVolumeClaim, None).unwrap();
+        let claims: Vec<PersistentVolumeClaim> =
+            reg.list_typed(Kind::PersistentVolumeClaim, None).unwrap();
         assert_eq!(claims.len(), 3, "claims are kept on scale down");
     }
 

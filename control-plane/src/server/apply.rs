@@ -18,20 +18,30 @@ pub async fn apply(
 ) -> Result<Json<ApplyResponse>, ApiError> {
     let request = body(payload)?;
     if request.objects.is_empty() {
-        return Err(ApiError::invalid("nothing to apply: the request holds no objects"));
+        return Err(ApiError::invalid(
+            "nothing to apply: the request holds no objects",
+        ));
     }
     let mut seen = HashSet::new();
     let mut writes = Vec::new();
     let mut keys = Vec::new();
     for (i, any) in request.objects.iter().enumerate() {
-        let at = format!("objects[{i}] ({} {:?})", any.0.get("kind").and_then(|k| k.as_str()).unwrap_or("?"), any.name());
-        let mut object = UserObject::from_any(any).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
+        let at = format!(
+            "objects[{i}] ({} {:?})",
+            any.0.get("kind").and_then(|k| k.as_str()).unwrap_or("?"),
+            any.name()
+        );
+        let mut object =
+            UserObject::from_any(any).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
         if let UserObject::Secret(secret) = &mut object {
             secret.normalise();
         }
         let key = ObjectKey::new(object.kind(), object.namespace(), object.name());
         if !seen.insert(key.clone()) {
-            return Err(ApiError::invalid(format!("{at}: metadata.name: {} {:?} appears twice in this apply", key.kind, key.name)));
+            return Err(ApiError::invalid(format!(
+                "{at}: metadata.name: {} {:?} appears twice in this apply",
+                key.kind, key.name
+            )));
         }
         let template = match &object {
             UserObject::Deployment(d) => Some(&d.spec.template.spec),
@@ -39,12 +49,18 @@ pub async fn apply(
             _ => None,
         };
         if let Some(spec) = template {
-            check_component(&state, spec).map_err(|m| ApiError::invalid(format!("{at}: spec.template.spec.component: {m}")))?;
+            check_component(&state, spec).map_err(|m| {
+                ApiError::invalid(format!("{at}: spec.template.spec.component: {m}"))
+            })?;
         }
         let mut value = object.to_any().0;
         value["metadata"]["namespace"] = Value::from(key.namespace.clone());
         // Status belongs to the controllers: keep what is stored, whatever the manifest says.
-        let existing_status = state.registry.get(&key)?.and_then(|e| e.0.get("status").cloned()).filter(|s| !s.is_null());
+        let existing_status = state
+            .registry
+            .get(&key)?
+            .and_then(|e| e.0.get("status").cloned())
+            .filter(|s| !s.is_null());
         if let Some(map) = value.as_object_mut() {
             match existing_status {
                 Some(status) => map.insert("status".to_string(), status),
@@ -64,7 +80,12 @@ pub async fn apply(
                 None => "unchanged",
             };
             tracing::info!(object = %key, action, "applied");
-            ApplyResult { kind: key.kind.to_string(), namespace: key.namespace, name: key.name, action: action.to_string() }
+            ApplyResult {
+                kind: key.kind.to_string(),
+                namespace: key.namespace,
+                name: key.name,
+                action: action.to_string(),
+            }
         })
         .collect();
     Ok(Json(ApplyResponse { results }))
@@ -79,7 +100,9 @@ fn check_component(state: &AppState, spec: &PodSpec) -> Result<(), String> {
         ));
     }
     match state.blobs.read(&spec.component) {
-        Ok(Some(bytes)) => wasmpod_runtime::inspect_component(&bytes).map(|_| ()).map_err(|e| e.to_string()),
+        Ok(Some(bytes)) => wasmpod_runtime::inspect_component(&bytes)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         Ok(None) => Err(format!("component {} was not uploaded", spec.component)),
         Err(e) => Err(e.to_string()),
     }

@@ -24,10 +24,18 @@ impl Auth {
             return Some(Role::Admin);
         }
         let token = token?;
-        if self.admin_token.as_deref().is_some_and(|t| constant_time_eq(t, token)) {
+        if self
+            .admin_token
+            .as_deref()
+            .is_some_and(|t| constant_time_eq(t, token))
+        {
             return Some(Role::Admin);
         }
-        if self.join_token.as_deref().is_some_and(|t| constant_time_eq(t, token)) {
+        if self
+            .join_token
+            .as_deref()
+            .is_some_and(|t| constant_time_eq(t, token))
+        {
             return Some(Role::Node);
         }
         None
@@ -35,7 +43,11 @@ impl Auth {
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// What a node may do: read, register itself, and report status.
@@ -54,10 +66,17 @@ fn node_may(method: &Method, path: &str) -> bool {
         return false;
     }
     let parts: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
-    matches!(parts.as_slice(), ["nodes", _] | ["nodes", _, "status"] | ["pods", _, "status"])
+    matches!(
+        parts.as_slice(),
+        ["nodes", _] | ["nodes", _, "status"] | ["pods", _, "status"]
+    )
 }
 
-pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if request.uri().path() == "/healthz" {
         return next.run(request).await;
     }
@@ -68,8 +87,13 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
         .and_then(|v| v.strip_prefix("Bearer "));
     match state.auth.role(token) {
         Some(Role::Admin) => next.run(request).await,
-        Some(Role::Node) if node_may(request.method(), request.uri().path()) => next.run(request).await,
-        Some(Role::Node) => ApiError::forbidden("a node token may only register its node and report status").into_response(),
+        Some(Role::Node) if node_may(request.method(), request.uri().path()) => {
+            next.run(request).await
+        }
+        Some(Role::Node) => {
+            ApiError::forbidden("a node token may only register its node and report status")
+                .into_response()
+        }
         None => ApiError::unauthorized().into_response(),
     }
 }
@@ -88,7 +112,10 @@ mod tests {
         assert!(!node_may(&Method::GET, "/api/v1/secrets"));
         assert!(!node_may(&Method::GET, "/api/v1/secrets/token"));
         assert!(node_may(&Method::GET, "/api/v1/pods/p/config"));
-        let auth = Auth { admin_token: Some("a".into()), join_token: Some("j".into()) };
+        let auth = Auth {
+            admin_token: Some("a".into()),
+            join_token: Some("j".into()),
+        };
         assert!(matches!(auth.role(Some("a")), Some(Role::Admin)));
         assert!(matches!(auth.role(Some("j")), Some(Role::Node)));
         assert!(auth.role(Some("x")).is_none());

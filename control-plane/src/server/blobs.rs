@@ -8,7 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use wasmpod_api::client::BlobResponse;
 
-pub async fn upload(State(state): State<AppState>, bytes: Bytes) -> Result<Json<BlobResponse>, ApiError> {
+pub async fn upload(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<Json<BlobResponse>, ApiError> {
     wasmpod_runtime::inspect_component(&bytes)
         .map_err(|e| ApiError::invalid(format!("the uploaded file cannot run as a pod: {e}")))?;
     let blobs = state.blobs.clone();
@@ -20,7 +23,10 @@ pub async fn upload(State(state): State<AppState>, bytes: Bytes) -> Result<Json<
     Ok(Json(BlobResponse { digest, size }))
 }
 
-pub async fn exists(State(state): State<AppState>, Path(digest): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn exists(
+    State(state): State<AppState>,
+    Path(digest): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if state.blobs.exists(&digest)? {
         Ok(StatusCode::OK)
     } else {
@@ -28,7 +34,10 @@ pub async fn exists(State(state): State<AppState>, Path(digest): Path<String>) -
     }
 }
 
-pub async fn download(State(state): State<AppState>, Path(digest): Path<String>) -> Result<Response, ApiError> {
+pub async fn download(
+    State(state): State<AppState>,
+    Path(digest): Path<String>,
+) -> Result<Response, ApiError> {
     let path = state.blobs.path(&digest)?;
     let bytes = tokio::fs::read(&path)
         .await

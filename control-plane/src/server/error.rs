@@ -16,43 +16,77 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, reason: "BadRequest", message: message.into() }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            reason: "BadRequest",
+            message: message.into(),
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, reason: "Invalid", message: message.into() }
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            reason: "Invalid",
+            message: message.into(),
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::NOT_FOUND, reason: "NotFound", message: message.into() }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            reason: "NotFound",
+            message: message.into(),
+        }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::CONFLICT, reason: "Conflict", message: message.into() }
+        ApiError {
+            status: StatusCode::CONFLICT,
+            reason: "Conflict",
+            message: message.into(),
+        }
     }
 
     pub fn gone(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::GONE, reason: "Expired", message: message.into() }
+        ApiError {
+            status: StatusCode::GONE,
+            reason: "Expired",
+            message: message.into(),
+        }
     }
 
     pub fn unauthorized() -> Self {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
             reason: "Unauthorized",
-            message: "a valid bearer token is required (see ~/.wasmpod/config, --token or WASMPOD_TOKEN)".into(),
+            message:
+                "a valid bearer token is required (see ~/.wasmpod/config, --token or WASMPOD_TOKEN)"
+                    .into(),
         }
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::FORBIDDEN, reason: "Forbidden", message: message.into() }
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            reason: "Forbidden",
+            message: message.into(),
+        }
     }
 
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::METHOD_NOT_ALLOWED, reason: "MethodNotAllowed", message: message.into() }
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            reason: "MethodNotAllowed",
+            message: message.into(),
+        }
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, reason: "ServiceUnavailable", message: message.into() }
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            reason: "ServiceUnavailable",
+            message: message.into(),
+        }
     }
 
     pub fn internal(error: &dyn std::error::Error) -> Self {
@@ -68,7 +102,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ApiErrorBody {
-            error: ApiErrorDetail { code: self.status.as_u16(), reason: self.reason.to_string(), message: self.message },
+            error: ApiErrorDetail {
+                code: self.status.as_u16(),
+                reason: self.reason.to_string(),
+                message: self.message,
+            },
         };
         (self.status, Json(body)).into_response()
     }

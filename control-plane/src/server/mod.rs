@@ -36,18 +36,32 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/apply", post(apply::apply))
         .route("/api/v1/blobs", post(blobs::upload))
-        .route("/api/v1/blobs/{digest}", get(blobs::download).head(blobs::exists))
-        .route("/api/v1/events", post(objects::report_event).get(objects::list_events))
+        .route(
+            "/api/v1/blobs/{digest}",
+            get(blobs::download).head(blobs::exists),
+        )
+        .route(
+            "/api/v1/events",
+            post(objects::report_event).get(objects::list_events),
+        )
         .route("/api/v1/{plural}", get(objects::list_or_watch))
         .route(
             "/api/v1/{plural}/{name}",
-            get(objects::get_object).delete(objects::delete_object).put(objects::put_object),
+            get(objects::get_object)
+                .delete(objects::delete_object)
+                .put(objects::put_object),
         )
         .route("/api/v1/{plural}/{name}/status", put(objects::put_status))
         .route("/api/v1/{plural}/{name}/scale", post(objects::scale))
         .route("/api/v1/{plural}/{name}/log", get(objects::logs))
-        .route("/api/v1/{plural}/{name}/config", get(pod_config::pod_config))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .route(
+            "/api/v1/{plural}/{name}/config",
+            get(pod_config::pod_config),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BLOB))
         .with_state(state)
 }

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use wasmpod_api::client::ScaleRequest;
 use wasmpod_api::{
-    AnyObject, ClaimPhase, Deployment, EventType, Kind, ListResponse, Node, ObjectKey, PersistentVolumeClaim, Pod,
-    DEFAULT_NAMESPACE,
+    AnyObject, ClaimPhase, Deployment, EventType, Kind, ListResponse, Node, ObjectKey,
+    PersistentVolumeClaim, Pod, DEFAULT_NAMESPACE,
 };
 
 #[derive(Debug, Deserialize)]
@@ -24,16 +24,22 @@ pub struct ObjectQuery {
 }
 
 pub(super) fn kind_of(plural: &str) -> Result<Kind, ApiError> {
-    Kind::from_plural(plural).ok_or_else(|| ApiError::not_found(format!("the server has no resource type {plural:?}")))
+    Kind::from_plural(plural)
+        .ok_or_else(|| ApiError::not_found(format!("the server has no resource type {plural:?}")))
 }
 
 fn key_of(plural: &str, name: &str, query: &ObjectQuery) -> Result<ObjectKey, ApiError> {
     let kind = kind_of(plural)?;
-    Ok(ObjectKey::new(kind, query.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE), name))
+    Ok(ObjectKey::new(
+        kind,
+        query.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
+        name,
+    ))
 }
 
 pub(super) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b).map_err(|e| ApiError::bad_request(format!("malformed request body: {}", e.body_text())))
+    body.map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request(format!("malformed request body: {}", e.body_text())))
 }
 
 pub async fn list_or_watch(
@@ -68,9 +74,17 @@ pub async fn report_event(
 ) -> Result<Json<Value>, ApiError> {
     let report = body(payload)?;
     let o = &report.involved_object;
-    let kind = Kind::from_kind(&o.kind).ok_or_else(|| ApiError::invalid(format!("involvedObject.kind: unknown kind {:?}", o.kind)))?;
+    let kind = Kind::from_kind(&o.kind).ok_or_else(|| {
+        ApiError::invalid(format!("involvedObject.kind: unknown kind {:?}", o.kind))
+    })?;
     let key = ObjectKey::new(kind, &o.namespace, &o.name);
-    state.registry.record_event(&key, report.event_type, &report.reason, &report.message, &report.source);
+    state.registry.record_event(
+        &key,
+        report.event_type,
+        &report.reason,
+        &report.message,
+        &report.source,
+    );
     Ok(Json(serde_json::json!({"recorded": key.to_string()})))
 }
 
@@ -94,7 +108,10 @@ pub async fn delete_object(
 ) -> Result<Json<Value>, ApiError> {
     let key = key_of(&plural, &name, &query)?;
     if state.registry.get(&key)?.is_none() {
-        return Err(ApiError::not_found(format!("{} {:?} not found", key.kind, key.name)));
+        return Err(ApiError::not_found(format!(
+            "{} {:?} not found",
+            key.kind, key.name
+        )));
     }
     let mut writes = vec![Write::Delete(key.clone())];
     if matches!(key.kind, Kind::Deployment | Kind::StatefulSet) {
@@ -104,7 +121,12 @@ pub async fn delete_object(
         let pods: Vec<Pod> = state.registry.list_typed(Kind::Pod, Some(&key.namespace))?;
         writes.extend(
             pods.iter()
-                .filter(|p| p.metadata.owner_references.iter().any(|o| o.kind == owner_kind && o.name == key.name))
+                .filter(|p| {
+                    p.metadata
+                        .owner_references
+                        .iter()
+                        .any(|o| o.kind == owner_kind && o.name == key.name)
+                })
                 .map(|p| Write::Delete(ObjectKey::new(Kind::Pod, p.namespace(), p.name()))),
         );
     }
@@ -119,14 +141,24 @@ pub async fn delete_object(
                 key.name,
                 users.join(", ")
             );
-            state.registry.modify::<PersistentVolumeClaim, _>(&key, |c| {
-                let changed = c.status.phase != ClaimPhase::Terminating;
-                c.status.phase = ClaimPhase::Terminating;
-                changed
-            })?;
-            state.registry.record_event(&key, EventType::Normal, "WaitingForPods", &message, "claim-protection");
+            state
+                .registry
+                .modify::<PersistentVolumeClaim, _>(&key, |c| {
+                    let changed = c.status.phase != ClaimPhase::Terminating;
+                    c.status.phase = ClaimPhase::Terminating;
+                    changed
+                })?;
+            state.registry.record_event(
+                &key,
+                EventType::Normal,
+                "WaitingForPods",
+                &message,
+                "claim-protection",
+            );
             tracing::info!(object = %key, pods = %users.join(","), "claim in use; marked Terminating");
-            return Ok(Json(serde_json::json!({"terminating": key.to_string(), "waitingFor": users, "message": message})));
+            return Ok(Json(
+                serde_json::json!({"terminating": key.to_string(), "waitingFor": users, "message": message}),
+            ));
         }
     }
     state.registry.commit(writes)?;
@@ -152,14 +184,21 @@ pub async fn put_object(
         .to_typed()
         .map_err(|e| ApiError::bad_request(format!("not a Node: {e}")))?;
     if node.name() != name {
-        return Err(ApiError::bad_request(format!("metadata.name {:?} does not match the path {name:?}", node.name())));
+        return Err(ApiError::bad_request(format!(
+            "metadata.name {:?} does not match the path {name:?}",
+            node.name()
+        )));
     }
     if let Some(existing) = state.registry.get_typed::<Node>(&key)? {
         node.status = existing.status;
     }
     let any = to_any(&key, &node)?;
     state.registry.commit(vec![Write::Put(any)])?;
-    state.registry.get(&key)?.map(Json).ok_or_else(|| ApiError::conflict("node deleted concurrently"))
+    state
+        .registry
+        .get(&key)?
+        .map(Json)
+        .ok_or_else(|| ApiError::conflict("node deleted concurrently"))
 }
 
 pub async fn put_status(
@@ -176,7 +215,8 @@ pub async fn put_status(
         candidate["status"] = status.clone();
         if key.kind == Kind::Node {
             // Leases run on the control plane's clock, not the node's.
-            candidate["status"]["lastHeartbeat"] = serde_json::to_value(chrono::Utc::now()).unwrap_or_default();
+            candidate["status"]["lastHeartbeat"] =
+                serde_json::to_value(chrono::Utc::now()).unwrap_or_default();
         }
         let check = match key.kind {
             Kind::Pod => serde_json::from_value::<Pod>(candidate.clone()).map(|_| ()),
@@ -212,7 +252,11 @@ pub async fn scale(
     let key = key_of(&plural, &name, &query)?;
     let request = body(payload)?;
     if request.replicas > wasmpod_api::MAX_REPLICAS {
-        return Err(ApiError::invalid(format!("replicas: {} is more than {}", request.replicas, wasmpod_api::MAX_REPLICAS)));
+        return Err(ApiError::invalid(format!(
+            "replicas: {} is more than {}",
+            request.replicas,
+            wasmpod_api::MAX_REPLICAS
+        )));
     }
     let found = match key.kind {
         Kind::Deployment => state
@@ -243,12 +287,22 @@ pub async fn scale(
             }
             found
         }
-        _ => return Err(ApiError::method_not_allowed(format!("{} cannot be scaled", key.kind))),
+        _ => {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} cannot be scaled",
+                key.kind
+            )))
+        }
     };
     if !found {
-        return Err(ApiError::not_found(format!("{} {name:?} not found", key.kind)));
+        return Err(ApiError::not_found(format!(
+            "{} {name:?} not found",
+            key.kind
+        )));
     }
-    Ok(Json(serde_json::json!({"scaled": key.to_string(), "replicas": request.replicas})))
+    Ok(Json(
+        serde_json::json!({"scaled": key.to_string(), "replicas": request.replicas}),
+    ))
 }
 
 /// Pod logs live on the node that runs the pod: ask its agent.
@@ -265,30 +319,32 @@ pub async fn logs(
         .registry
         .get_typed(&key)?
         .ok_or_else(|| ApiError::not_found(format!("Pod {name:?} not found")))?;
-    let node_name = pod
-        .spec
-        .node_name
-        .ok_or_else(|| ApiError::bad_request(format!("pod {name:?} is not scheduled yet, so it has no logs")))?;
+    let node_name = pod.spec.node_name.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "pod {name:?} is not scheduled yet, so it has no logs"
+        ))
+    })?;
     let node: Node = state
         .registry
         .get_typed(&ObjectKey::new(Kind::Node, "", &node_name))?
-        .ok_or_else(|| ApiError::unavailable(format!("node {node_name:?} of pod {name:?} is gone")))?;
+        .ok_or_else(|| {
+            ApiError::unavailable(format!("node {node_name:?} of pod {name:?} is gone"))
+        })?;
     let url = format!(
         "{}/logs?namespace={}&pod={}",
         node.status.agent.trim_end_matches('/'),
         urlencoding::encode(&key.namespace),
         urlencoding::encode(&key.name)
     );
-    let response = state
-        .http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| ApiError::unavailable(format!("node {node_name:?} did not answer for logs: {e}")))?;
+    let response = state.http.get(&url).send().await.map_err(|e| {
+        ApiError::unavailable(format!("node {node_name:?} did not answer for logs: {e}"))
+    })?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     if !status.is_success() {
-        return Err(ApiError::unavailable(format!("node {node_name:?} could not give logs: {text}")));
+        return Err(ApiError::unavailable(format!(
+            "node {node_name:?} could not give logs: {text}"
+        )));
     }
     Ok(text.into_response())
 }

@@ -10,7 +10,9 @@ use axum::Json;
 use base64::Engine as _;
 use std::collections::BTreeMap;
 use wasmpod_api::resolved::{ResolvedClaim, ResolvedPodConfig};
-use wasmpod_api::{ConfigMap, DataSource, Kind, ObjectKey, PersistentVolumeClaim, Pod, Secret, DEFAULT_NAMESPACE};
+use wasmpod_api::{
+    ConfigMap, DataSource, Kind, ObjectKey, PersistentVolumeClaim, Pod, Secret, DEFAULT_NAMESPACE,
+};
 
 pub async fn pod_config(
     State(state): State<AppState>,
@@ -37,20 +39,36 @@ impl Sources<'_> {
     fn config_map(&self, name: &str, field: &str) -> Result<ConfigMap, ApiError> {
         self.registry
             .get_typed(&ObjectKey::new(Kind::ConfigMap, self.namespace, name))?
-            .ok_or_else(|| ApiError::invalid(format!("configmap {name:?} not found (referenced by {field})")))
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "configmap {name:?} not found (referenced by {field})"
+                ))
+            })
     }
 
     fn secret(&self, name: &str, field: &str) -> Result<BTreeMap<String, String>, ApiError> {
         let secret: Secret = self
             .registry
             .get_typed(&ObjectKey::new(Kind::Secret, self.namespace, name))?
-            .ok_or_else(|| ApiError::invalid(format!("secret {name:?} not found (referenced by {field})")))?;
-        Ok(secret.decoded().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect())
+            .ok_or_else(|| {
+                ApiError::invalid(format!("secret {name:?} not found (referenced by {field})"))
+            })?;
+        Ok(secret
+            .decoded()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect())
     }
 
-    fn whole(&self, source: &DataSource, field: &str) -> Result<BTreeMap<String, String>, ApiError> {
+    fn whole(
+        &self,
+        source: &DataSource,
+        field: &str,
+    ) -> Result<BTreeMap<String, String>, ApiError> {
         match (&source.config_map_ref, &source.secret_ref) {
-            (Some(cm), _) => Ok(self.config_map(&cm.name, &format!("{field}.configMapRef"))?.data),
+            (Some(cm), _) => Ok(self
+                .config_map(&cm.name, &format!("{field}.configMapRef"))?
+                .data),
             (_, Some(s)) => self.secret(&s.name, &format!("{field}.secretRef")),
             _ => Ok(BTreeMap::new()),
         }
@@ -59,10 +77,15 @@ impl Sources<'_> {
 
 pub fn resolve(registry: &Registry, pod: &Pod) -> Result<ResolvedPodConfig, ApiError> {
     let spec = &pod.spec;
-    let sources = Sources { registry, namespace: pod.namespace() };
+    let sources = Sources {
+        registry,
+        namespace: pod.namespace(),
+    };
     let mut resolved = ResolvedPodConfig::default();
     for (i, source) in spec.env_from.iter().enumerate() {
-        resolved.env.extend(sources.whole(source, &format!("spec.envFrom[{i}]"))?);
+        resolved
+            .env
+            .extend(sources.whole(source, &format!("spec.envFrom[{i}]"))?);
     }
     for (i, var) in spec.env.iter().enumerate() {
         let field = format!("spec.env[{i}].valueFrom");
@@ -74,35 +97,62 @@ pub fn resolve(registry: &Registry, pod: &Pod) -> Result<ResolvedPodConfig, ApiE
                     (_, Some(r)) => (sources.secret(&r.name, &field)?, r, "secret"),
                     _ => continue,
                 };
-                data.get(&key.key)
-                    .cloned()
-                    .ok_or_else(|| ApiError::invalid(format!("{what} {:?} has no key {:?} (referenced by {field})", key.name, key.key)))?
+                data.get(&key.key).cloned().ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "{what} {:?} has no key {:?} (referenced by {field})",
+                        key.name, key.key
+                    ))
+                })?
             }
         };
         resolved.env.retain(|(k, _)| *k != var.name);
         resolved.env.push((var.name.clone(), value));
     }
     for (i, source) in spec.config_from.iter().enumerate() {
-        resolved.config.extend(sources.whole(source, &format!("spec.configFrom[{i}]"))?);
+        resolved
+            .config
+            .extend(sources.whole(source, &format!("spec.configFrom[{i}]"))?);
     }
     let b64 = base64::engine::general_purpose::STANDARD;
     for (i, volume) in spec.volumes.iter().enumerate() {
         let field = format!("spec.volumes[{i}]");
         if let Some(cm) = &volume.config_map {
-            let data = sources.config_map(&cm.name, &format!("{field}.configMap"))?.data;
-            resolved.files.insert(volume.name.clone(), data.into_iter().map(|(k, v)| (k, b64.encode(v))).collect());
+            let data = sources
+                .config_map(&cm.name, &format!("{field}.configMap"))?
+                .data;
+            resolved.files.insert(
+                volume.name.clone(),
+                data.into_iter().map(|(k, v)| (k, b64.encode(v))).collect(),
+            );
         }
         if let Some(secret) = &volume.secret {
             let key = ObjectKey::new(Kind::Secret, pod.namespace(), &secret.secret_name);
-            let value: Secret = registry
-                .get_typed(&key)?
-                .ok_or_else(|| ApiError::invalid(format!("secret {:?} not found (referenced by {field}.secret)", secret.secret_name)))?;
-            resolved.files.insert(volume.name.clone(), value.decoded().into_iter().map(|(k, v)| (k, b64.encode(v))).collect());
+            let value: Secret = registry.get_typed(&key)?.ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "secret {:?} not found (referenced by {field}.secret)",
+                    secret.secret_name
+                ))
+            })?;
+            resolved.files.insert(
+                volume.name.clone(),
+                value
+                    .decoded()
+                    .into_iter()
+                    .map(|(k, v)| (k, b64.encode(v)))
+                    .collect(),
+            );
         }
         if let Some(claim) = &volume.persistent_volume_claim {
-            let key = ObjectKey::new(Kind::PersistentVolumeClaim, pod.namespace(), &claim.claim_name);
+            let key = ObjectKey::new(
+                Kind::PersistentVolumeClaim,
+                pod.namespace(),
+                &claim.claim_name,
+            );
             let found: PersistentVolumeClaim = registry.get_typed(&key)?.ok_or_else(|| {
-                ApiError::invalid(format!("persistentvolumeclaim {:?} not found (referenced by {field})", claim.claim_name))
+                ApiError::invalid(format!(
+                    "persistentvolumeclaim {:?} not found (referenced by {field})",
+                    claim.claim_name
+                ))
             })?;
             resolved.claims.push(ResolvedClaim {
                 volume: volume.name.clone(),

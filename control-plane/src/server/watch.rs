@@ -10,12 +10,16 @@ use wasmpod_api::{Kind, WatchEvent, WatchEventType};
 const BOOKMARK_EVERY: Duration = Duration::from_secs(15);
 
 pub fn stream(state: &AppState, kind: Kind, revision: u64) -> Result<Response, ApiError> {
-    let changes = state.registry.hub().watch(Some(kind), revision).map_err(|gone| {
-        ApiError::gone(format!(
-            "revision {revision} is older than the oldest kept ({}); list again",
-            gone.oldest
-        ))
-    })?;
+    let changes = state
+        .registry
+        .hub()
+        .watch(Some(kind), revision)
+        .map_err(|gone| {
+            ApiError::gone(format!(
+                "revision {revision} is older than the oldest kept ({}); list again",
+                gone.oldest
+            ))
+        })?;
     let registry = state.registry.clone();
     // Each line is a `WatchEvent`; the object is spliced in already serialised.
     let changes = changes.map(|change| {
@@ -26,26 +30,39 @@ pub fn stream(state: &AppState, kind: Kind, revision: u64) -> Result<Response, A
         } else {
             "MODIFIED"
         };
-        let mut line = format!(r#"{{"type":"{event_type}","revision":{},"object":"#, change.revision).into_bytes();
+        let mut line = format!(
+            r#"{{"type":"{event_type}","revision":{},"object":"#,
+            change.revision
+        )
+        .into_bytes();
         line.extend_from_slice(&change.json);
         line.extend_from_slice(b"}\n");
         line
     });
-    let bookmarks = futures::stream::unfold(tokio::time::interval(BOOKMARK_EVERY), move |mut tick| {
-        let registry = registry.clone();
-        async move {
-            tick.tick().await;
-            let revision = registry.revision().unwrap_or_default();
-            let event = WatchEvent { event_type: WatchEventType::Bookmark, revision, object: None };
-            let mut line = serde_json::to_vec(&event).unwrap_or_default();
-            line.push(b'\n');
-            Some((line, tick))
-        }
-    })
-    .skip(1);
+    let bookmarks =
+        futures::stream::unfold(tokio::time::interval(BOOKMARK_EVERY), move |mut tick| {
+            let registry = registry.clone();
+            async move {
+                tick.tick().await;
+                let revision = registry.revision().unwrap_or_default();
+                let event = WatchEvent {
+                    event_type: WatchEventType::Bookmark,
+                    revision,
+                    object: None,
+                };
+                let mut line = serde_json::to_vec(&event).unwrap_or_default();
+                line.push(b'\n');
+                Some((line, tick))
+            }
+        })
+        .skip(1);
     let shutdown = state.shutdown.clone().cancelled_owned();
     let lines = futures::stream::select(changes, bookmarks)
         .take_until(shutdown)
         .map(Ok::<_, std::convert::Infallible>);
-    Ok(([("content-type", "application/x-ndjson")], Body::from_stream(lines)).into_response())
+    Ok((
+        [("content-type", "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response())
 }

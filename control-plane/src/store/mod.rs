@@ -32,11 +32,19 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError>;
     /// Every object of `kind`, of one namespace or all, with the revision they were read at.
-    fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<(Vec<AnyObject>, u64), StoreError>;
+    fn list(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<AnyObject>, u64), StoreError>;
     fn revision(&self) -> Result<u64, StoreError>;
     /// Applies `writes` in order (`None` deletes), atomically and durably, recording `revision`
     /// as the store's revision.
-    fn commit(&self, revision: u64, writes: &[(ObjectKey, Option<AnyObject>)]) -> Result<(), StoreError>;
+    fn commit(
+        &self,
+        revision: u64,
+        writes: &[(ObjectKey, Option<AnyObject>)],
+    ) -> Result<(), StoreError>;
 }
 
 pub(crate) fn key_bytes(key: &ObjectKey) -> Vec<u8> {

@@ -19,8 +19,12 @@ pub struct SealedSecrets<S> {
 /// Reads the 32-byte key at `path`, creating it (mode 0600) on first start.
 pub fn load_or_create_key(path: &Path) -> Result<[u8; 32], std::io::Error> {
     match std::fs::read(path) {
-        Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} must hold exactly 32 bytes", path.display()))),
+        Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} must hold exactly 32 bytes", path.display()),
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key: [u8; 32] = rand::random();
             std::fs::write(path, key)?;
@@ -37,11 +41,17 @@ pub fn load_or_create_key(path: &Path) -> Result<[u8; 32], std::io::Error> {
 
 impl<S: Store> SealedSecrets<S> {
     pub fn new(inner: S, key: &[u8; 32]) -> Self {
-        SealedSecrets { inner, cipher: ChaCha20Poly1305::new(Key::from_slice(key)) }
+        SealedSecrets {
+            inner,
+            cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
+        }
     }
 
     fn seal(&self, key: &ObjectKey, object: &AnyObject) -> Result<AnyObject, StoreError> {
-        let plain = serde_json::to_vec(object).map_err(|source| StoreError::Corrupt { key: key.to_string(), source })?;
+        let plain = serde_json::to_vec(object).map_err(|source| StoreError::Corrupt {
+            key: key.to_string(),
+            source,
+        })?;
         let nonce: [u8; 12] = rand::random();
         let sealed = self
             .cipher
@@ -61,12 +71,17 @@ impl<S: Store> SealedSecrets<S> {
             return Ok(object);
         };
         let name = object.name().to_string();
-        let blob = base64::engine::general_purpose::STANDARD.decode(sealed).map_err(|_| StoreError::Sealing(name.clone()))?;
+        let blob = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(|_| StoreError::Sealing(name.clone()))?;
         if blob.len() < 12 {
             return Err(StoreError::Sealing(name));
         }
         let (nonce, sealed) = blob.split_at(12);
-        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), sealed).map_err(|_| StoreError::Sealing(name.clone()))?;
+        let plain = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), sealed)
+            .map_err(|_| StoreError::Sealing(name.clone()))?;
         serde_json::from_slice(&plain).map_err(|source| StoreError::Corrupt { key: name, source })
     }
 }
@@ -76,9 +91,16 @@ impl<S: Store> Store for SealedSecrets<S> {
         self.inner.get(key)?.map(|o| self.open(o)).transpose()
     }
 
-    fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<(Vec<AnyObject>, u64), StoreError> {
+    fn list(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<AnyObject>, u64), StoreError> {
         let (items, revision) = self.inner.list(kind, namespace)?;
-        let items = items.into_iter().map(|o| self.open(o)).collect::<Result<_, _>>()?;
+        let items = items
+            .into_iter()
+            .map(|o| self.open(o))
+            .collect::<Result<_, _>>()?;
         Ok((items, revision))
     }
 
@@ -86,7 +108,11 @@ impl<S: Store> Store for SealedSecrets<S> {
         self.inner.revision()
     }
 
-    fn commit(&self, revision: u64, writes: &[(ObjectKey, Option<AnyObject>)]) -> Result<(), StoreError> {
+    fn commit(
+        &self,
+        revision: u64,
+        writes: &[(ObjectKey, Option<AnyObject>)],
+    ) -> Result<(), StoreError> {
         let sealed = writes
             .iter()
             .map(|(key, object)| match object {
@@ -107,16 +133,31 @@ mod tests {
     fn secrets_are_sealed_on_disk_and_open_on_read() {
         let dir = tempfile::tempdir().unwrap();
         let key = ObjectKey::new(Kind::Secret, "default", "token");
-        let secret = AnyObject(json!({"kind": "Secret", "metadata": {"name": "token", "namespace": "default"},
-            "data": {"token": "c3VwZXJzZWNyZXQtdmFsdWU="}}));
+        let secret = AnyObject(
+            json!({"kind": "Secret", "metadata": {"name": "token", "namespace": "default"},
+            "data": {"token": "c3VwZXJzZWNyZXQtdmFsdWU="}}),
+        );
         {
-            let store = SealedSecrets::new(SledStore::open(&dir.path().join("db")).unwrap(), &[7; 32]);
-            store.commit(1, &[(key.clone(), Some(secret.clone()))]).unwrap();
+            let store =
+                SealedSecrets::new(SledStore::open(&dir.path().join("db")).unwrap(), &[7; 32]);
+            store
+                .commit(1, &[(key.clone(), Some(secret.clone()))])
+                .unwrap();
             assert_eq!(store.get(&key).unwrap(), Some(secret.clone()));
-            assert_eq!(store.list(Kind::Secret, None).unwrap().0, vec![secret.clone()]);
+            assert_eq!(
+                store.list(Kind::Secret, None).unwrap().0,
+                vec![secret.clone()]
+            );
         }
-        let raw = SledStore::open(&dir.path().join("db")).unwrap().get(&key).unwrap().unwrap();
-        assert!(raw.0.get("data").is_none() && raw.0.get("sealed").is_some(), "{raw:?}");
+        let raw = SledStore::open(&dir.path().join("db"))
+            .unwrap()
+            .get(&key)
+            .unwrap()
+            .unwrap();
+        assert!(
+            raw.0.get("data").is_none() && raw.0.get("sealed").is_some(),
+            "{raw:?}"
+        );
         let wrong = SealedSecrets::new(SledStore::open(&dir.path().join("db")).unwrap(), &[8; 32]);
         assert!(wrong.get(&key).is_err(), "another key cannot open it");
     }

@@ -15,7 +15,11 @@ pub struct SledStore {
 impl SledStore {
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
         // The page cache defaults to 1 GiB; the registry reads whole kinds at a time anyway.
-        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).cache_capacity(64 << 20).open()?;
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .cache_capacity(64 << 20)
+            .open()?;
         let objects = db.open_tree("objects")?;
         Ok(SledStore { db, objects })
     }
@@ -36,13 +40,14 @@ fn decode(key: &[u8], value: &[u8]) -> Result<AnyObject, StoreError> {
 impl Store for SledStore {
     fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError> {
         let k = key_bytes(key);
-        self.objects
-            .get(&k)?
-            .map(|v| decode(&k, &v))
-            .transpose()
+        self.objects.get(&k)?.map(|v| decode(&k, &v)).transpose()
     }
 
-    fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<(Vec<AnyObject>, u64), StoreError> {
+    fn list(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<AnyObject>, u64), StoreError> {
         let revision = self.revision()?;
         let mut items = Vec::new();
         for entry in self.objects.scan_prefix(prefix_bytes(kind, namespace)) {
@@ -61,15 +66,20 @@ impl Store for SledStore {
             .unwrap_or(0))
     }
 
-    fn commit(&self, revision: u64, writes: &[(ObjectKey, Option<AnyObject>)]) -> Result<(), StoreError> {
+    fn commit(
+        &self,
+        revision: u64,
+        writes: &[(ObjectKey, Option<AnyObject>)],
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (key, object) in writes {
             match object {
                 Some(object) => {
-                    let value = serde_json::to_vec(object).map_err(|source| StoreError::Corrupt {
-                        key: key.to_string(),
-                        source,
-                    })?;
+                    let value =
+                        serde_json::to_vec(object).map_err(|source| StoreError::Corrupt {
+                            key: key.to_string(),
+                            source,
+                        })?;
                     batch.insert(key_bytes(key), value);
                 }
                 None => batch.remove(key_bytes(key)),
@@ -94,7 +104,9 @@ mod tests {
         let object = AnyObject(json!({"kind": "Service", "metadata": {"name": "a"}}));
         {
             let store = SledStore::open(dir.path()).unwrap();
-            store.commit(7, &[(key.clone(), Some(object.clone()))]).unwrap();
+            store
+                .commit(7, &[(key.clone(), Some(object.clone()))])
+                .unwrap();
         }
         let store = SledStore::open(dir.path()).unwrap();
         assert_eq!(store.revision().unwrap(), 7);

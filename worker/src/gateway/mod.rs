@@ -25,7 +25,12 @@ pub struct Sources {
 }
 
 /// Rebuilds the routing table whenever an input changes (changes landing together are coalesced).
-pub async fn follow(ctx: Arc<NodeContext>, sources: Sources, table: Arc<ArcSwap<RoutingTable>>, shutdown: CancellationToken) {
+pub async fn follow(
+    ctx: Arc<NodeContext>,
+    sources: Sources,
+    table: Arc<ArcSwap<RoutingTable>>,
+    shutdown: CancellationToken,
+) {
     let mut watches = [
         sources.ingresses.subscribe(),
         sources.services.subscribe(),

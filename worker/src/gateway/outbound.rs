@@ -29,7 +29,10 @@ fn service_id(host: &str, namespace: &str) -> Option<String> {
 }
 
 impl OutboundRouter for ServiceRouter {
-    fn route(&self, request: http::Request<BoxBody>) -> Result<RoutedFuture, http::Request<BoxBody>> {
+    fn route(
+        &self,
+        request: http::Request<BoxBody>,
+    ) -> Result<RoutedFuture, http::Request<BoxBody>> {
         let uri = request.uri();
         if uri.scheme_str() != Some("http") || uri.port_u16().is_some_and(|p| p != 80) {
             return Err(request);
@@ -41,7 +44,9 @@ impl OutboundRouter for ServiceRouter {
         let Some(endpoints) = table.service(&id).cloned() else {
             return Err(request);
         };
-        Ok(Box::pin(async move { Ok(proxy::dispatch(endpoints, request, true).await) }))
+        Ok(Box::pin(async move {
+            Ok(proxy::dispatch(endpoints, request, true).await)
+        }))
     }
 
     fn denied(&self, target: &str) {
@@ -69,10 +74,22 @@ mod tests {
 
     #[test]
     fn service_names_resolve_in_every_form() {
-        assert_eq!(service_id("backend", "default").as_deref(), Some("default/backend"));
-        assert_eq!(service_id("backend.svc", "default").as_deref(), Some("default/backend"));
-        assert_eq!(service_id("backend.shop", "default").as_deref(), Some("shop/backend"));
-        assert_eq!(service_id("backend.shop.svc.cluster.local", "default").as_deref(), Some("shop/backend"));
+        assert_eq!(
+            service_id("backend", "default").as_deref(),
+            Some("default/backend")
+        );
+        assert_eq!(
+            service_id("backend.svc", "default").as_deref(),
+            Some("default/backend")
+        );
+        assert_eq!(
+            service_id("backend.shop", "default").as_deref(),
+            Some("shop/backend")
+        );
+        assert_eq!(
+            service_id("backend.shop.svc.cluster.local", "default").as_deref(),
+            Some("shop/backend")
+        );
         assert_eq!(service_id("api.example.com", "default"), None);
     }
 }

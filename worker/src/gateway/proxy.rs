@@ -49,7 +49,11 @@ fn new_traceparent() -> HeaderValue {
 }
 
 fn trace_id(traceparent: &HeaderValue) -> &str {
-    traceparent.to_str().ok().and_then(|t| t.split('-').nth(1)).unwrap_or_default()
+    traceparent
+        .to_str()
+        .ok()
+        .and_then(|t| t.split('-').nth(1))
+        .unwrap_or_default()
 }
 
 /// Serves one request arriving at the gateway, in a span carrying its trace id.
@@ -75,8 +79,13 @@ async fn route(table: Arc<RoutingTable>, req: Request<BoxBody>) -> Response<BoxB
     if let Some(service) = req.headers().get(FORWARDED_SERVICE) {
         let service = service.to_str().unwrap_or_default().to_string();
         return match table.service(&service) {
-            Some(endpoints) if !endpoints.local.is_empty() => dispatch(endpoints.clone(), req, false).await,
-            _ => text_response(StatusCode::SERVICE_UNAVAILABLE, &format!("service {service} has no ready endpoint on this node")),
+            Some(endpoints) if !endpoints.local.is_empty() => {
+                dispatch(endpoints.clone(), req, false).await
+            }
+            _ => text_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("service {service} has no ready endpoint on this node"),
+            ),
         };
     }
     let host = req
@@ -85,12 +94,21 @@ async fn route(table: Arc<RoutingTable>, req: Request<BoxBody>) -> Response<BoxB
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().host())
         .unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
     match table.route(host, req.uri().path()) {
         Some(rule) => dispatch(rule.endpoints.clone(), req, true).await,
         None => text_response(
             StatusCode::NOT_FOUND,
-            &format!("no ingress rule matches host {host:?} and path {:?}", req.uri().path()),
+            &format!(
+                "no ingress rule matches host {host:?} and path {:?}",
+                req.uri().path()
+            ),
         ),
     }
 }
@@ -98,7 +116,11 @@ async fn route(table: Arc<RoutingTable>, req: Request<BoxBody>) -> Response<BoxB
 /// Sends `req` to one endpoint of `endpoints`: a local replica if there is one, else (when
 /// allowed) another node's gateway.
 /// A failed attempt of an idempotent request with no body is retried once on another replica.
-pub async fn dispatch(endpoints: Arc<Endpoints>, req: Request<BoxBody>, allow_remote: bool) -> Response<BoxBody> {
+pub async fn dispatch(
+    endpoints: Arc<Endpoints>,
+    req: Request<BoxBody>,
+    allow_remote: bool,
+) -> Response<BoxBody> {
     let choices = if !endpoints.local.is_empty() {
         endpoints.local.len()
     } else if allow_remote {
@@ -137,22 +159,36 @@ async fn attempt(endpoints: &Endpoints, choice: usize, req: Request<BoxBody>) ->
 fn retryable(req: &Request<BoxBody>) -> bool {
     use http::Method;
     use http_body::Body;
-    matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE)
-        && req.body().is_end_stream()
+    matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    ) && req.body().is_end_stream()
 }
 
 /// A copy of a request without a body, for the retry.
 fn replayable(req: &Request<BoxBody>) -> Option<Request<BoxBody>> {
-    let mut builder = Request::builder().method(req.method().clone()).uri(req.uri().clone()).version(req.version());
+    let mut builder = Request::builder()
+        .method(req.method().clone())
+        .uri(req.uri().clone())
+        .version(req.version());
     if let Some(headers) = builder.headers_mut() {
         *headers = req.headers().clone();
     }
-    builder.body(http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync()).ok()
+    builder
+        .body(
+            http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .ok()
 }
 
 /// The replica failed (a trap, the runtime's 5xx, an unreachable node), not the guest's own answer.
 fn failed(response: &Response<BoxBody>) -> bool {
-    response.status().is_server_error() && response.headers().contains_key(wasmpod_runtime::WASMPOD_ERROR_HEADER)
+    response.status().is_server_error()
+        && response
+            .headers()
+            .contains_key(wasmpod_runtime::WASMPOD_ERROR_HEADER)
 }
 
 async fn forward(gateway: &str, service: &str, req: Request<BoxBody>) -> Response<BoxBody> {
@@ -178,7 +214,10 @@ async fn forward(gateway: &str, service: &str, req: Request<BoxBody>) -> Respons
         Ok(response) => response.map(|b| b.map_err(HttpError::from).boxed_unsync()),
         Err(error) => {
             tracing::warn!(%gateway, %service, %error, "forwarding failed");
-            text_response(StatusCode::BAD_GATEWAY, &format!("node {gateway} did not answer for service {service}"))
+            text_response(
+                StatusCode::BAD_GATEWAY,
+                &format!("node {gateway} did not answer for service {service}"),
+            )
         }
     }
 }
@@ -190,7 +229,10 @@ mod tests {
         let tp = super::new_traceparent();
         let parts: Vec<&str> = tp.to_str().unwrap().split('-').collect();
         assert_eq!(parts.len(), 4);
-        assert_eq!((parts[0], parts[1].len(), parts[2].len(), parts[3]), ("00", 32, 16, "01"));
+        assert_eq!(
+            (parts[0], parts[1].len(), parts[2].len(), parts[3]),
+            ("00", 32, 16, "01")
+        );
         assert!(parts[1].bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(super::new_traceparent(), tp);
     }

@@ -42,7 +42,9 @@ pub fn start(
     for (i, listener) in listeners.into_iter().enumerate() {
         let table = table.clone();
         let shutdown = shutdown.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let handle = std::thread::Builder::new()
             .name(format!("gateway-{i}"))
             .spawn(move || runtime.block_on(serve(listener, table, shutdown)))?;
@@ -51,7 +53,11 @@ pub fn start(
     Ok((bound, handles))
 }
 
-async fn serve(listener: std::net::TcpListener, table: Arc<ArcSwap<RoutingTable>>, shutdown: CancellationToken) {
+async fn serve(
+    listener: std::net::TcpListener,
+    table: Arc<ArcSwap<RoutingTable>>,
+    shutdown: CancellationToken,
+) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(error) => {
@@ -75,9 +81,14 @@ async fn serve(listener: std::net::TcpListener, table: Arc<ArcSwap<RoutingTable>
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let table = table.load_full();
-                async move { Ok::<_, std::convert::Infallible>(proxy::handle(table, proxy::boxed(req)).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(proxy::handle(table, proxy::boxed(req)).await)
+                }
             });
-            if let Err(error) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });

@@ -6,8 +6,8 @@ use crate::context::LocalPods;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use wasmpod_api::path_matches;
 use wasmpod_api::labels::matches;
+use wasmpod_api::path_matches;
 use wasmpod_api::{Ingress, Kind, Node, ObjectKey, PathType, Pod, PodPhase, Service};
 use wasmpod_runtime::HttpPod;
 
@@ -45,7 +45,10 @@ impl RoutingTable {
     /// one for every host, then the longer path wins.
     pub fn route(&self, host: &str, path: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| {
-            r.host.as_deref().is_none_or(|h| h.eq_ignore_ascii_case(host)) && path_matches(r.path_type, &r.path, path)
+            r.host
+                .as_deref()
+                .is_none_or(|h| h.eq_ignore_ascii_case(host))
+                && path_matches(r.path_type, &r.path, path)
         })
     }
 
@@ -72,20 +75,34 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
         .map(|n| (n.name(), n.status.gateway.as_str()))
         .collect();
     let mut by_namespace: HashMap<&str, Vec<&Pod>> = HashMap::new();
-    for pod in inputs.pods.iter().filter(|p| p.status.ready && p.status.phase == PodPhase::Running) {
+    for pod in inputs
+        .pods
+        .iter()
+        .filter(|p| p.status.ready && p.status.phase == PodPhase::Running)
+    {
         by_namespace.entry(pod.namespace()).or_default().push(pod);
     }
     let mut services = HashMap::new();
     for service in inputs.services {
         let mut local = Vec::new();
         let mut remote = BTreeSet::new();
-        for pod in by_namespace.get(service.namespace()).map(Vec::as_slice).unwrap_or(&[]) {
+        for pod in by_namespace
+            .get(service.namespace())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
             if !matches(&service.spec.selector, &pod.metadata.labels) {
                 continue;
             }
-            let Some(node) = pod.spec.node_name.as_deref() else { continue };
+            let Some(node) = pod.spec.node_name.as_deref() else {
+                continue;
+            };
             if node == inputs.node {
-                if let Some(http) = inputs.local.get(&ObjectKey::new(Kind::Pod, pod.namespace(), pod.name())) {
+                if let Some(http) =
+                    inputs
+                        .local
+                        .get(&ObjectKey::new(Kind::Pod, pod.namespace(), pod.name()))
+                {
                     local.push(http);
                 }
             } else if let Some(gateway) = gateways.get(node) {
@@ -109,7 +126,12 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
             for path in &rule.http.paths {
                 let id = format!("{}/{}", ingress.namespace(), path.backend.service);
                 let endpoints = services.get(&id).cloned().unwrap_or_else(|| {
-                    Arc::new(Endpoints { service: id, local: Vec::new(), remote: Vec::new(), next: AtomicUsize::new(0) })
+                    Arc::new(Endpoints {
+                        service: id,
+                        local: Vec::new(),
+                        remote: Vec::new(),
+                        next: AtomicUsize::new(0),
+                    })
                 });
                 rules.push(Rule {
                     host: rule.host.clone(),
