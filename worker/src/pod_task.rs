@@ -169,6 +169,7 @@ impl PodTask {
             Err(e) if e.status() == Some(422) => {
                 return Err(("CreateContainerConfigError", e.to_string()))
             }
+            Err(e) if e.is_not_found() => return Err(("PodDeleted", e.to_string())),
             Err(e) => return Err(("ConfigUnavailable", e.to_string())),
         };
         let uid = self
@@ -192,6 +193,8 @@ impl PodTask {
         let logs = self.ctx.logs(&self.key);
         let spec = match self.resolve().await {
             Ok(spec) => spec,
+            // Deleted while this node's watch lags behind: wait for the manager to stop the task.
+            Err(("PodDeleted", _)) => return State::Finished,
             Err((reason, message)) => {
                 return self
                     .fail_start(reason, message, State::Starting(loaded))

@@ -47,7 +47,13 @@ pub fn reconcile_all(
             lost.push(node.name().to_string());
         }
     }
-    if !lost.is_empty() {
+    // With no ready node left, eviction only destroys pods that have nowhere to go (and, when
+    // the control plane itself was too busy to take heartbeats, pods that were fine): wait.
+    let any_ready = nodes.iter().any(|n| !lost.iter().any(|l| l == n.name()));
+    if !lost.is_empty() && !any_ready {
+        tracing::warn!(nodes = lost.len(), "no node is ready; not evicting");
+    }
+    if !lost.is_empty() && any_ready {
         let pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
         let mut writes = Vec::new();
         for pod in pods
@@ -69,4 +75,74 @@ pub fn reconcile_all(
     }
     registry.record_events(&events, "node-lifecycle-controller");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::to_any;
+    use crate::store::SledStore;
+    use std::sync::Arc;
+    use wasmpod_api::{Name, Node, Object, ObjectMeta, PodSpec};
+
+    fn node(name: &str, heartbeat_age: chrono::Duration) -> Write {
+        let mut n: Node = Object::new(
+            Kind::Node,
+            ObjectMeta::named(Name::try_from(name).unwrap()),
+            Default::default(),
+        );
+        n.status.ready = true;
+        n.status.last_heartbeat = Some(Utc::now() - heartbeat_age);
+        Write::Put(to_any(&ObjectKey::new(Kind::Node, "", name), &n).unwrap())
+    }
+
+    fn pod_on(name: &str, node: &str) -> Write {
+        let mut spec: PodSpec =
+            serde_json::from_value(serde_json::json!({"component": "sha256:x"})).unwrap();
+        spec.node_name = Some(node.to_string());
+        let mut meta = ObjectMeta::named(Name::try_from(name).unwrap());
+        meta.namespace = Some("default".into());
+        let pod: Pod = Object::new(Kind::Pod, meta, spec);
+        Write::Put(to_any(&ObjectKey::new(Kind::Pod, "default", name), &pod).unwrap())
+    }
+
+    fn pods(registry: &Registry) -> usize {
+        registry.list(Kind::Pod, None).unwrap().0.len()
+    }
+
+    #[test]
+    fn pods_of_a_lost_node_are_evicted_when_another_node_is_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(Arc::new(SledStore::open(dir.path()).unwrap())).unwrap();
+        let long_ago = Utc::now() - chrono::Duration::minutes(5);
+        registry
+            .commit(vec![
+                node("a", chrono::Duration::minutes(1)),
+                node("b", chrono::Duration::zero()),
+                pod_on("p", "a"),
+            ])
+            .unwrap();
+        reconcile_all(&registry, Duration::from_secs(3), long_ago).unwrap();
+        assert_eq!(pods(&registry), 0);
+    }
+
+    #[test]
+    fn nothing_is_evicted_when_no_node_is_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(Arc::new(SledStore::open(dir.path()).unwrap())).unwrap();
+        let long_ago = Utc::now() - chrono::Duration::minutes(5);
+        registry
+            .commit(vec![
+                node("a", chrono::Duration::minutes(1)),
+                pod_on("p", "a"),
+            ])
+            .unwrap();
+        reconcile_all(&registry, Duration::from_secs(3), long_ago).unwrap();
+        assert_eq!(pods(&registry), 1, "the only node's pods stay");
+        let node: Node = registry
+            .get_typed(&ObjectKey::new(Kind::Node, "", "a"))
+            .unwrap()
+            .unwrap();
+        assert!(!node.status.ready, "but the node is NotReady");
+    }
 }
