@@ -77,23 +77,20 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
             ));
         }
     }
-    for ((namespace, owner), pods) in &owned {
-        if !live.contains(&(namespace.clone(), owner.clone())) {
-            writes.extend(pods.iter().map(|p| Write::Delete(pod_key(p))));
-        }
-    }
-    if !writes.is_empty() {
-        registry.commit(writes)?;
-    }
-    registry.record_events(&events, "deployment-controller");
-    for (key, status) in statuses {
-        registry.modify::<Deployment, _>(&key, |d| {
-            let changed = d.status != status;
-            d.status = status;
-            changed
-        })?;
-    }
-    Ok(())
+    let orphans = owned
+        .iter()
+        .filter(|(id, _)| !live.contains(*id))
+        .flat_map(|(_, pods)| pods.iter().map(|p| Write::Delete(pod_key(p))))
+        .collect();
+    super::finish_owner_pass::<Deployment, _>(
+        registry,
+        "deployment-controller",
+        orphans,
+        writes,
+        &events,
+        statuses,
+        |d| &mut d.status,
+    )
 }
 
 fn reconcile_one(

@@ -56,3 +56,34 @@ pub async fn run_loop<F>(
         {}
     }
 }
+
+/// Ends one pass of a controller that owns pods: deletes the pods of owners that are gone,
+/// commits the pod writes in one batch, records the events, then writes each changed status.
+pub fn finish_owner_pass<T, S>(
+    registry: &Registry,
+    source: &str,
+    orphans: Vec<crate::registry::Write>,
+    mut writes: Vec<crate::registry::Write>,
+    events: &[crate::registry::EventDraft],
+    statuses: Vec<(wasmpod_api::ObjectKey, S)>,
+    status_of: fn(&mut T) -> &mut S,
+) -> Result<(), crate::registry::RegistryError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+    S: PartialEq,
+{
+    writes.extend(orphans);
+    if !writes.is_empty() {
+        registry.commit(writes)?;
+    }
+    registry.record_events(events, source);
+    for (key, status) in statuses {
+        registry.modify::<T, _>(&key, |object| {
+            let slot = status_of(object);
+            let changed = *slot != status;
+            *slot = status;
+            changed
+        })?;
+    }
+    Ok(())
+}

@@ -95,23 +95,20 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
             ));
         }
     }
-    for ((namespace, set), pods) in &owned {
-        if !live.contains(&(namespace.clone(), set.clone())) {
-            writes.extend(pods.iter().map(|p| Write::Delete(pod_key(p))));
-        }
-    }
-    if !writes.is_empty() {
-        registry.commit(writes)?;
-    }
-    registry.record_events(&events, "statefulset-controller");
-    for (key, status) in statuses {
-        registry.modify::<StatefulSet, _>(&key, |s| {
-            let changed = s.status != status;
-            s.status = status;
-            changed
-        })?;
-    }
-    Ok(())
+    let orphans = owned
+        .iter()
+        .filter(|(id, _)| !live.contains(*id))
+        .flat_map(|(_, pods)| pods.iter().map(|p| Write::Delete(pod_key(p))))
+        .collect();
+    super::finish_owner_pass::<StatefulSet, _>(
+        registry,
+        "statefulset-controller",
+        orphans,
+        writes,
+        &events,
+        statuses,
+        |s| &mut s.status,
+    )
 }
 
 fn reconcile_one(
