@@ -378,6 +378,52 @@ def measure_schedule(logdir: Path, hello: Path, count: int = 1000) -> dict:
         server.stop()
 
 
+def measure_cross_node(logdir: Path, rounds: int) -> dict:
+    """frontend on node local-1 calling backend on node local-2 (through local-2's gateway),
+    against the same pair on one node; both through local-1's ingress, `wrk -c1`, p50."""
+    server, api, ingress_port = start_wasmpod("cross-node", logdir, ["--workers", "2"])
+
+    def cordon(node: str, on: bool) -> None:
+        run([WASMPOD, "cordon" if on else "uncordon", node, "--server", api.base], stdout=subprocess.DEVNULL)
+
+    def wait_ready(app: str, node: str, count: int) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pods = [p for p in api.pods() if p["metadata"].get("labels", {}).get("app") == app]
+            if len(pods) == count and all(p.get("status", {}).get("ready") and p["spec"].get("nodeName") == node for p in pods):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{app} not ready on {node}")
+
+    try:
+        front, back = api.upload(SAMPLES / "frontend.wasm"), api.upload(SAMPLES / "backend.wasm")
+        cordon("local-2", True)
+        api.apply([deployment("frontend", front), service("frontend"), ingress("frontend", "/frontend", "frontend"),
+                   deployment("near", back), service("near"), ingress("near", "/near", "near")])
+        wait_ready("frontend", "local-1", 1)
+        wait_ready("near", "local-1", 1)
+        cordon("local-2", False)
+        cordon("local-1", True)
+        api.apply([deployment("backend", back), service("backend"), ingress("far", "/items", "backend")])
+        wait_ready("backend", "local-2", 1)
+        cordon("local-1", False)
+        wait_for(ingress_port, "/frontend", 60)
+        cross, direct_far, direct_near = [], [], []
+        for r in range(rounds):
+            cross.append(wrk(ingress_port, "/frontend", 1, 5, server))
+            direct_far.append(wrk(ingress_port, "/items", 1, 5, server))
+            direct_near.append(wrk(ingress_port, "/near", 1, 5, server))
+            log(f"cross-node round {r + 1}: frontend->backend(other node) p50 {cross[-1].p50_us:.0f} us, "
+                f"backend on other node via ingress {direct_far[-1].p50_us:.0f} us, backend on this node {direct_near[-1].p50_us:.0f} us")
+        return {
+            "cross_p50": statistics.median(s.p50_us for s in cross),
+            "far_p50": statistics.median(s.p50_us for s in direct_far),
+            "near_p50": statistics.median(s.p50_us for s in direct_near),
+        }
+    finally:
+        server.stop()
+
+
 def measure_density(logdir: Path, hello: Path, count: int) -> dict:
     server, api, _ = start_wasmpod("density", logdir, ["--capacity", f"pods={count + 100}"])
     try:
@@ -438,7 +484,7 @@ def verdict(ok: bool | None) -> str:
 
 
 def report(args, targets: list[Target], svc: dict | None, deploy: list[float], restart: list[float],
-           sched: dict | None, density: dict | None) -> str:
+           sched: dict | None, density: dict | None, cross: dict | None = None) -> str:
     by = {t.name: t for t in targets}
     lines = ["# wasmpod benchmark", "", *machine_info(), "",
              f"Load: `wrk -t1 -c{args.connections} -d{args.duration}s --latency`, {args.rounds} rounds interleaved, "
@@ -477,6 +523,10 @@ def report(args, targets: list[Target], svc: dict | None, deploy: list[float], r
         targets_rows.append(("same-node service call adds <= 20 µs p50", f"+{svc['delta_us']:.0f} µs", svc["delta_us"] <= 20))
     else:
         lines.append("| same-node service call | n/a (no frontend sample) |")
+    if cross:
+        lines.append(f"| cross-node service call (`wrk -t1 -c1`, p50): ingress -> frontend (node 1) -> backend (node 2) "
+                     f"| {fmt_us(cross['cross_p50'])}; backend through node 1's ingress: on node 2 {fmt_us(cross['far_p50'])}, "
+                     f"on node 1 {fmt_us(cross['near_p50'])}: the node hop adds {cross['far_p50'] - cross['near_p50']:.0f} µs |")
     if deploy:
         med = statistics.median(deploy)
         lines.append(f"| deploy -> first 200 OK, warm compile cache (median of {len(deploy)}) | {med:.0f} ms "
@@ -542,7 +592,7 @@ def main() -> int:
     log(f"logs and data in {logdir}")
     servers: list[Server] = []
     targets: list[Target] = []
-    svc = sched = density = None
+    svc = sched = density = cross = None
     deploy: list[float] = []
     restart: list[float] = []
     try:
@@ -590,6 +640,11 @@ def main() -> int:
             else:
                 log("n/a (no frontend sample)")
             deploy = measure_deploy(api, ingress_port, digest)
+            if has_frontend:
+                try:
+                    cross = measure_cross_node(logdir, args.rounds)
+                except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+                    log(f"cross-node measurement failed: {e}")
             restart = measure_restart(api, api.upload(crasher))
         for s in servers:
             s.stop()
@@ -603,7 +658,7 @@ def main() -> int:
         for s in servers:
             s.stop()
 
-    text = report(args, targets, svc, deploy, restart, sched, density)
+    text = report(args, targets, svc, deploy, restart, sched, density, cross)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     sha = sh(["git", "rev-parse", "--short", "HEAD"]) or "nogit"
