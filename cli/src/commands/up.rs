@@ -130,11 +130,16 @@ impl Up {
     }
 }
 
-/// Waits (at most a minute, showing progress) until every deployment has its replicas ready.
+/// Waits (at most three minutes, showing progress: a large component's first compile takes a
+/// while) until every deployment has its replicas ready.
 async fn wait_ready(client: &Client) {
     let started = Instant::now();
     let mut last = String::new();
-    while started.elapsed() < Duration::from_secs(60) {
+    loop {
+        if started.elapsed() > Duration::from_secs(180) {
+            eprintln!("{last} — still starting; they answer once ready (`wasmpod get pods`)");
+            return;
+        }
         let Ok(deployments) = client
             .list_typed::<Deployment>(Kind::Deployment, None)
             .await
