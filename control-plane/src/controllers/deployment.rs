@@ -2,9 +2,10 @@
 //! rolls old-template pods away as new ones turn ready, replaces failed pods, collects orphans,
 //! and writes the Deployment's status.
 
+use super::pod_key;
 use crate::registry::{to_any, EventDraft, Registry, RegistryError, Write};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use wasmpod_api::{
     Deployment, DeploymentStatus, Kind, Name, Object, ObjectKey, ObjectMeta, OwnerReference, Pod,
     PodPhase, PodTemplate, RestartPolicy,
@@ -16,10 +17,6 @@ pub const TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
 pub fn template_hash(template: &PodTemplate) -> String {
     let json = serde_json::to_vec(template).unwrap_or_default();
     hex::encode(Sha256::digest(&json))[..10].to_string()
-}
-
-fn pod_key(pod: &Pod) -> ObjectKey {
-    ObjectKey::new(Kind::Pod, pod.namespace(), pod.name())
 }
 
 /// A pod that will not serve again and should be replaced.
@@ -44,20 +41,7 @@ fn removal_order(a: &&Pod, b: &&Pod) -> std::cmp::Ordering {
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
     let deployments: Vec<Deployment> = registry.list_typed(Kind::Deployment, None)?;
     let pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
-    let mut owned: HashMap<(String, String), Vec<&Pod>> = HashMap::new();
-    for pod in &pods {
-        if let Some(owner) = pod
-            .metadata
-            .owner_references
-            .iter()
-            .find(|o| o.kind == "Deployment")
-        {
-            owned
-                .entry((pod.namespace().to_string(), owner.name.clone()))
-                .or_default()
-                .push(pod);
-        }
-    }
+    let owned = super::pods_by_owner(&pods, "Deployment");
     let mut writes = Vec::new();
     let mut events = Vec::new();
     let mut statuses = Vec::new();
@@ -77,11 +61,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
             ));
         }
     }
-    let orphans = owned
-        .iter()
-        .filter(|(id, _)| !live.contains(*id))
-        .flat_map(|(_, pods)| pods.iter().map(|p| Write::Delete(pod_key(p))))
-        .collect();
+    let orphans = super::orphan_deletes(&owned, &live);
     super::finish_owner_pass::<Deployment, _>(
         registry,
         "deployment-controller",

@@ -87,3 +87,48 @@ where
     }
     Ok(())
 }
+
+/// The store key of a pod.
+pub fn pod_key(pod: &wasmpod_api::Pod) -> wasmpod_api::ObjectKey {
+    wasmpod_api::ObjectKey::new(Kind::Pod, pod.namespace(), pod.name())
+}
+
+/// `(namespace, owner name)` of a pod-owning object.
+pub type OwnerId = (String, String);
+
+/// The pods owned by an object of `owner_kind` ("Deployment", "StatefulSet"), by owner.
+pub fn pods_by_owner<'a>(
+    pods: &'a [wasmpod_api::Pod],
+    owner_kind: &str,
+) -> std::collections::HashMap<OwnerId, Vec<&'a wasmpod_api::Pod>> {
+    let mut owned: std::collections::HashMap<OwnerId, Vec<&wasmpod_api::Pod>> = Default::default();
+    for pod in pods {
+        if let Some(owner) = pod
+            .metadata
+            .owner_references
+            .iter()
+            .find(|o| o.kind == owner_kind)
+        {
+            owned
+                .entry((pod.namespace().to_string(), owner.name.clone()))
+                .or_default()
+                .push(pod);
+        }
+    }
+    owned
+}
+
+/// Deletes for the pods whose owner is not among `live`.
+pub fn orphan_deletes(
+    owned: &std::collections::HashMap<OwnerId, Vec<&wasmpod_api::Pod>>,
+    live: &std::collections::HashSet<OwnerId>,
+) -> Vec<crate::registry::Write> {
+    owned
+        .iter()
+        .filter(|(id, _)| !live.contains(*id))
+        .flat_map(|(_, pods)| {
+            pods.iter()
+                .map(|p| crate::registry::Write::Delete(pod_key(p)))
+        })
+        .collect()
+}

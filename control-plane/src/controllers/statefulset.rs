@@ -6,8 +6,9 @@
 //! the highest ordinal first; a changed template replaces pods from the highest ordinal down.
 
 use super::deployment::{template_hash, TEMPLATE_HASH_LABEL};
+use super::pod_key;
 use crate::registry::{to_any, EventDraft, Registry, RegistryError, Write};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use wasmpod_api::{
     ClaimVolumeSource, Kind, Name, Object, ObjectKey, ObjectMeta, OwnerReference,
     PersistentVolumeClaim, Pod, PodPhase, RestartPolicy, StatefulSet, StatefulSetStatus, Volume,
@@ -28,25 +29,12 @@ pub fn claim_name(template: &str, set: &str, ordinal: u32) -> String {
     format!("{template}-{set}-{ordinal}")
 }
 
-/// The StatefulSet that owns `pod`, if one does.
-pub fn owner(pod: &Pod) -> Option<&str> {
-    pod.metadata
-        .owner_references
-        .iter()
-        .find(|o| o.kind == OWNER_KIND)
-        .map(|o| o.name.as_str())
-}
-
 fn ordinal(set: &str, pod: &Pod) -> Option<u32> {
     let rest = pod.name().strip_prefix(set)?.strip_prefix('-')?;
     if rest.len() > 1 && rest.starts_with('0') {
         return None;
     }
     rest.parse().ok()
-}
-
-fn pod_key(pod: &Pod) -> ObjectKey {
-    ObjectKey::new(Kind::Pod, pod.namespace(), pod.name())
 }
 
 fn running_and_ready(pod: &Pod) -> bool {
@@ -70,15 +58,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
         .iter()
         .map(|c| (c.namespace().to_string(), c.name().to_string()))
         .collect();
-    let mut owned: HashMap<(String, String), Vec<&Pod>> = HashMap::new();
-    for pod in &pods {
-        if let Some(set) = owner(pod) {
-            owned
-                .entry((pod.namespace().to_string(), set.to_string()))
-                .or_default()
-                .push(pod);
-        }
-    }
+    let owned = super::pods_by_owner(&pods, OWNER_KIND);
     let mut writes = Vec::new();
     let mut events = Vec::new();
     let mut statuses = Vec::new();
@@ -95,11 +75,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
             ));
         }
     }
-    let orphans = owned
-        .iter()
-        .filter(|(id, _)| !live.contains(*id))
-        .flat_map(|(_, pods)| pods.iter().map(|p| Write::Delete(pod_key(p))))
-        .collect();
+    let orphans = super::orphan_deletes(&owned, &live);
     super::finish_owner_pass::<StatefulSet, _>(
         registry,
         "statefulset-controller",
@@ -349,7 +325,10 @@ mod tests {
         reconcile_all(&reg).unwrap();
         assert_eq!(names(&reg), ["web-0"], "web-1 waits for web-0 to be ready");
         let web0 = &pods(&reg)[0];
-        assert_eq!(owner(web0), Some("web"));
+        assert!(
+            super::super::pods_by_owner(std::slice::from_ref(web0), OWNER_KIND)
+                .contains_key(&("default".to_string(), "web".to_string()))
+        );
         let volume = web0.spec.volumes.iter().find(|v| v.name == "data").unwrap();
         assert_eq!(
             volume.persistent_volume_claim.as_ref().unwrap().claim_name,
