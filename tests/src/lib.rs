@@ -83,14 +83,13 @@ pub fn components() -> &'static Components {
 
 /// A running `wasmpod up`.
 pub struct Cluster {
-    child: Option<Child>,
+    process: Process,
     pub api: String,
     pub ingress: String,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     /// Where test manifests and the client config are written.
     pub work: tempfile::TempDir,
-    pub stdout: mpsc::Receiver<String>,
 }
 
 impl Cluster {
@@ -106,7 +105,8 @@ impl Cluster {
     /// `wasmpod up` on `data_dir` (kept by the caller across restarts).
     pub fn up_in(data_dir: &Path, extra: &[&str]) -> Cluster {
         let work = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(wasmpod_bin())
+        let mut command = Command::new(wasmpod_bin());
+        command
             .args([
                 "up",
                 "--api-addr",
@@ -119,43 +119,18 @@ impl Cluster {
             ])
             .arg(data_dir)
             .args(extra)
-            .env("WASMPOD_CONFIG", work.path().join("config"))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("wasmpod up starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (mut api, mut ingress) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while api.is_none() || ingress.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("wasmpod up printed its addresses");
-            if let Some(url) = line.strip_prefix("API: ") {
-                api = Some(url.trim().to_string());
-            }
-            if let Some(url) = line.strip_prefix("ingress: ") {
-                ingress = Some(url.trim().to_string());
-            }
-        }
+            .env("WASMPOD_CONFIG", work.path().join("config"));
+        let process = Process::spawn(command);
+        // `up` prints the API line before the ingress line.
+        let api = process.wait_line("API: ");
+        let ingress = process.wait_line("ingress: ");
         Cluster {
-            child: Some(child),
-            api: api.unwrap_or_default(),
-            ingress: ingress.unwrap_or_default(),
+            process,
+            api,
+            ingress,
             data_dir: data_dir.to_path_buf(),
             _tmp: None,
             work,
-            stdout: rx,
         }
     }
 
@@ -172,14 +147,7 @@ impl Cluster {
 
     /// Runs the CLI and returns stdout, panicking with both streams if it fails.
     pub fn cli_ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "wasmpod {args:?} failed:\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(args, self.cli(args))
     }
 
     /// Writes `yaml` to a file in the work directory and returns its path.
@@ -232,30 +200,7 @@ impl Cluster {
 
     /// Stops with SIGTERM and waits for the process to exit.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.terminate();
     }
 }
 
@@ -283,6 +228,17 @@ pub fn http_get_host(url: &str, host: &str) -> (u16, String) {
         }
         Err(e) => (0, e.to_string()),
     }
+}
+
+/// The stdout of a CLI run that must succeed; a failure panics with both streams.
+fn succeeded(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "wasmpod {args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub fn http_get(url: &str) -> (u16, String) {
@@ -390,6 +346,25 @@ impl Process {
 
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits up to 10 s for the exit (and kills it after that).
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// `kill -9`: no goodbye, no lease release.
@@ -515,14 +490,7 @@ impl MultiNode {
     }
 
     pub fn cli_ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "wasmpod {args:?} failed:\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(args, self.cli(args))
     }
 
     pub fn apply(&self, name: &str, yaml: &str) -> String {
