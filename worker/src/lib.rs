@@ -176,16 +176,24 @@ impl Worker {
             pods: Reflector::new(Kind::Pod),
             nodes: Reflector::new(Kind::Node),
         };
-        for reflector in [
-            &sources.ingresses,
-            &sources.services,
-            &sources.pods,
-            &sources.nodes,
-        ] {
-            tasks.push(tokio::spawn(
-                reflector.clone().run(client.clone(), shutdown.clone()),
-            ));
-        }
+        tasks.push(tokio::spawn(
+            sources
+                .ingresses
+                .clone()
+                .run(client.clone(), shutdown.clone()),
+        ));
+        tasks.push(tokio::spawn(
+            sources
+                .services
+                .clone()
+                .run(client.clone(), shutdown.clone()),
+        ));
+        tasks.push(tokio::spawn(
+            sources.pods.clone().run(client.clone(), shutdown.clone()),
+        ));
+        tasks.push(tokio::spawn(
+            sources.nodes.clone().run(client.clone(), shutdown.clone()),
+        ));
         tasks.push(tokio::spawn(pods::run(
             ctx.clone(),
             sources.pods.clone(),

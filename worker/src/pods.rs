@@ -18,13 +18,13 @@ type Running = (
     watch::Sender<Option<String>>,
 );
 
-pub async fn run(ctx: Arc<NodeContext>, pods: Reflector, shutdown: CancellationToken) {
+pub async fn run(ctx: Arc<NodeContext>, pods: Reflector<Pod>, shutdown: CancellationToken) {
     let mut changes = pods.subscribe();
     let mut running: HashMap<ObjectKey, Running> = HashMap::new();
     loop {
         if pods.synced() {
-            let desired: HashMap<ObjectKey, Pod> = pods
-                .typed::<Pod>()
+            let desired: HashMap<ObjectKey, Arc<Pod>> = pods
+                .list()
                 .into_iter()
                 .filter(|p| p.spec.node_name.as_deref() == Some(ctx.node.as_str()))
                 .map(|p| (ObjectKey::new(Kind::Pod, p.namespace(), p.name()), p))
@@ -63,7 +63,12 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Reflector, shutdown: CancellationT
                         .cloned(),
                 );
                 running.insert(key, (pod.metadata.uid.clone(), token.clone(), config));
-                tokio::spawn(pod_task::run(ctx.clone(), pod, token, config_rx));
+                tokio::spawn(pod_task::run(
+                    ctx.clone(),
+                    Arc::unwrap_or_clone(pod),
+                    token,
+                    config_rx,
+                ));
             }
         }
         tokio::select! {

@@ -1,7 +1,10 @@
 //! A local, always-current copy of one kind of object: list, then watch from the list's
 //! revision; on a broken stream resume from the last revision seen, on `410 Gone` list again.
+//! Objects are decoded once, when they arrive, and shared: the loops that read the cache on every
+//! change (pod manager, routing table) copy pointers, not objects.
 
 use futures::StreamExt;
+use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -9,16 +12,25 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::{AnyObject, Client, Kind, ObjectKey, WatchEventType};
 
-#[derive(Clone)]
-pub struct Reflector {
+pub struct Reflector<T> {
     kind: Kind,
-    objects: Arc<RwLock<HashMap<ObjectKey, AnyObject>>>,
+    objects: Arc<RwLock<HashMap<ObjectKey, Arc<T>>>>,
     /// Bumped after every change to the cache; the first bump marks the first complete list.
     version: watch::Sender<u64>,
 }
 
-impl Reflector {
-    pub fn new(kind: Kind) -> Reflector {
+impl<T> Clone for Reflector<T> {
+    fn clone(&self) -> Self {
+        Reflector {
+            kind: self.kind,
+            objects: self.objects.clone(),
+            version: self.version.clone(),
+        }
+    }
+}
+
+impl<T: DeserializeOwned + Send + Sync + 'static> Reflector<T> {
+    pub fn new(kind: Kind) -> Reflector<T> {
         Reflector {
             kind,
             objects: Arc::default(),
@@ -35,7 +47,8 @@ impl Reflector {
         *self.version.borrow() > 0
     }
 
-    pub fn snapshot(&self) -> Vec<AnyObject> {
+    /// Every object in the cache.
+    pub fn list(&self) -> Vec<Arc<T>> {
         self.objects
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -44,17 +57,17 @@ impl Reflector {
             .collect()
     }
 
-    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Vec<T> {
-        let objects = self.objects.read().unwrap_or_else(|p| p.into_inner());
-        objects.values().filter_map(|o| o.to_typed().ok()).collect()
-    }
-
-    pub fn get(&self, key: &ObjectKey) -> Option<AnyObject> {
-        self.objects
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
+    /// The object's key and its decoded form; an object that does not decode is logged and
+    /// left out (the API server validated it, so this means client and server disagree).
+    fn decode(&self, object: AnyObject) -> Option<(ObjectKey, Arc<T>)> {
+        let key = object.key()?;
+        match serde_json::from_value(object.0) {
+            Ok(typed) => Some((key, Arc::new(typed))),
+            Err(error) => {
+                tracing::warn!(kind = %self.kind, object = %key, %error, "cannot decode; ignored");
+                None
+            }
+        }
     }
 
     fn bump(&self) {
@@ -75,7 +88,7 @@ impl Reflector {
                         let fresh = list
                             .items
                             .into_iter()
-                            .filter_map(|o| o.key().map(|k| (k, o)))
+                            .filter_map(|o| self.decode(o))
                             .collect();
                         *self.objects.write().unwrap_or_else(|p| p.into_inner()) = fresh;
                         self.bump();
@@ -103,18 +116,20 @@ impl Reflector {
                             Ok(Some(Ok(event))) => {
                                 revision = Some(event.revision);
                                 let Some(object) = event.object else { continue };
-                                let Some(key) = object.key() else { continue };
-                                {
-                                    let mut objects =
-                                        self.objects.write().unwrap_or_else(|p| p.into_inner());
-                                    match event.event_type {
-                                        WatchEventType::Deleted => {
-                                            objects.remove(&key);
-                                        }
-                                        _ => {
-                                            objects.insert(key, object);
-                                        }
-                                    }
+                                if event.event_type == WatchEventType::Deleted {
+                                    let Some(key) = object.key() else { continue };
+                                    self.objects
+                                        .write()
+                                        .unwrap_or_else(|p| p.into_inner())
+                                        .remove(&key);
+                                } else {
+                                    let Some((key, typed)) = self.decode(object) else {
+                                        continue;
+                                    };
+                                    self.objects
+                                        .write()
+                                        .unwrap_or_else(|p| p.into_inner())
+                                        .insert(key, typed);
                                 }
                                 self.bump();
                             }

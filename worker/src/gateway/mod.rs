@@ -16,12 +16,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use table::RoutingTable;
 use tokio_util::sync::CancellationToken;
+use wasmpod_api::{Ingress, Node, Pod, Service};
 
 pub struct Sources {
-    pub ingresses: Reflector,
-    pub services: Reflector,
-    pub pods: Reflector,
-    pub nodes: Reflector,
+    pub ingresses: Reflector<Ingress>,
+    pub services: Reflector<Service>,
+    pub pods: Reflector<Pod>,
+    pub nodes: Reflector<Node>,
 }
 
 /// Rebuilds the routing table whenever an input changes (changes landing together are coalesced).
@@ -39,10 +40,10 @@ pub async fn follow(
         ctx.local.subscribe(),
     ];
     loop {
-        let ingresses = sources.ingresses.typed();
-        let services = sources.services.typed();
-        let pods = sources.pods.typed();
-        let nodes = sources.nodes.typed();
+        let ingresses = sources.ingresses.list();
+        let services = sources.services.list();
+        let pods = sources.pods.list();
+        let nodes = sources.nodes.list();
         let built = table::build(&table::Inputs {
             node: &ctx.node,
             ingresses: &ingresses,

@@ -60,10 +60,10 @@ impl RoutingTable {
 
 pub struct Inputs<'a> {
     pub node: &'a str,
-    pub ingresses: &'a [Ingress],
-    pub services: &'a [Service],
-    pub pods: &'a [Pod],
-    pub nodes: &'a [Node],
+    pub ingresses: &'a [Arc<Ingress>],
+    pub services: &'a [Arc<Service>],
+    pub pods: &'a [Arc<Pod>],
+    pub nodes: &'a [Arc<Node>],
     pub local: &'a LocalPods,
 }
 
