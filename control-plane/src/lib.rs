@@ -9,6 +9,7 @@ pub mod controllers;
 pub mod registry;
 pub mod server;
 pub mod store;
+mod typed_cache;
 pub mod watch_hub;
 
 use blobs::BlobStore;

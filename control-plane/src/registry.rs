@@ -1,15 +1,22 @@
 //! The registry: the store plus what every writer needs on top of it — one serialised commit
 //! path that stamps metadata and revisions, skips writes that change nothing, and feeds the watch
 //! hub; typed reads; read-modify-write; events.
+//!
+//! Group commit: a writer applies its batch under the write lock, then flushes outside it, so
+//! writers arriving during one disk flush share the next one instead of queueing for one each.
+//! Watchers see a change only once it is durable, in revision order.
 
 use crate::store::{Store, StoreError};
-use crate::watch_hub::{Change, WatchHub};
+use crate::typed_cache::TypedCaches;
+use crate::watch_hub::{Change, Published, WatchHub};
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use thiserror::Error;
 use wasmpod_api::{
     AnyObject, Event, EventSpec, EventType, Kind, Name, NoStatus, Object, ObjectKey, ObjectMeta,
@@ -35,6 +42,16 @@ pub struct Registry {
     store: Arc<dyn Store>,
     hub: WatchHub,
     write_lock: Mutex<()>,
+    /// Changes applied to the store and not yet known durable, oldest first.
+    unpublished: Mutex<VecDeque<Arc<Published>>>,
+    /// The revision of the newest applied batch.
+    applied: AtomicU64,
+    /// Held while the store flushes; writers waiting here are often covered by that flush.
+    flush_lock: Mutex<()>,
+    /// Every revision up to this one is durable.
+    flushed: AtomicU64,
+    /// Decoded objects of the kinds listed as types so far, current with the store.
+    caches: RwLock<TypedCaches>,
 }
 
 impl Registry {
@@ -44,6 +61,11 @@ impl Registry {
             store,
             hub: WatchHub::new(revision),
             write_lock: Mutex::new(()),
+            unpublished: Mutex::default(),
+            applied: AtomicU64::new(revision),
+            flush_lock: Mutex::new(()),
+            flushed: AtomicU64::new(revision),
+            caches: RwLock::default(),
         })
     }
 
@@ -77,33 +99,91 @@ impl Registry {
         Ok(self.store.list(kind, namespace)?)
     }
 
-    /// Every object of `kind` that decodes as `T`; one that does not is logged and skipped.
-    pub fn list_typed<T: DeserializeOwned>(
+    /// Every object of `kind` that decodes as `T` (one that does not is logged and skipped),
+    /// shared with the registry's cache: the first call for a kind and type decodes the store's
+    /// objects, later ones copy pointers.
+    pub fn list_shared<T>(
         &self,
         kind: Kind,
         namespace: Option<&str>,
-    ) -> Result<Vec<T>, RegistryError> {
-        let (items, _) = self.store.list(kind, namespace)?;
-        Ok(items
-            .iter()
-            .filter_map(|o| match o.to_typed() {
-                Ok(t) => Some(t),
-                Err(error) => {
-                    tracing::warn!(kind = %kind, name = o.name(), %error, "skipping undecodable object");
-                    None
-                }
-            })
+    ) -> Result<Vec<Arc<T>>, RegistryError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        {
+            let caches = self.caches.read().unwrap_or_else(|p| p.into_inner());
+            if caches.has::<T>(kind) {
+                return Ok(caches.list(kind, namespace));
+            }
+        }
+        // Under the write lock no commit lands between the store's list and the cache's fill.
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut caches = self.caches.write().unwrap_or_else(|p| p.into_inner());
+        if !caches.has::<T>(kind) {
+            let (items, _) = self.store.list(kind, None)?;
+            caches.fill::<T>(kind, items);
+        }
+        Ok(caches.list(kind, namespace))
+    }
+
+    /// [`Registry::list_shared`], as owned copies.
+    pub fn list_typed<T>(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<T>, RegistryError>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        Ok(self
+            .list_shared::<T>(kind, namespace)?
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
             .collect())
     }
 
     /// Commits `writes` atomically. Returns the changes made (writes that change nothing are
     /// dropped), after they are durable and published to watchers.
     pub fn commit(&self, writes: Vec<Write>) -> Result<Vec<Change>, RegistryError> {
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.commit_locked(writes)
+        let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let changes = self.apply_locked(writes)?;
+        drop(guard);
+        self.make_durable(&changes)?;
+        Ok(changes)
     }
 
-    fn commit_locked(&self, writes: Vec<Write>) -> Result<Vec<Change>, RegistryError> {
+    /// Makes `changes` durable, flushing the store unless a flush that began after they were
+    /// applied has already done it, then publishes every durable change in revision order.
+    fn make_durable(&self, changes: &[Change]) -> Result<(), RegistryError> {
+        let Some(mine) = changes.last().map(|c| c.revision) else {
+            return Ok(());
+        };
+        {
+            let _flushing = self.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
+            if self.flushed.load(Ordering::SeqCst) < mine {
+                // Everything applied before this load is covered by the flush that follows it.
+                let covered = self.applied.load(Ordering::SeqCst);
+                self.store.flush()?;
+                self.flushed.fetch_max(covered, Ordering::SeqCst);
+            }
+        }
+        let flushed = self.flushed.load(Ordering::SeqCst);
+        let mut unpublished = self.unpublished.lock().unwrap_or_else(|p| p.into_inner());
+        let mut durable = Vec::new();
+        while unpublished
+            .front()
+            .is_some_and(|change| change.revision <= flushed)
+        {
+            durable.extend(unpublished.pop_front());
+        }
+        // Still under the queue's lock, so concurrent publishers keep revision order.
+        self.hub.publish(durable);
+        Ok(())
+    }
+
+    /// Applies `writes` (visible at once, not yet durable) and queues them for watchers; the
+    /// caller holds the write lock and calls [`Registry::make_durable`] after releasing it.
+    fn apply_locked(&self, writes: Vec<Write>) -> Result<Vec<Change>, RegistryError> {
         let mut revision = self.store.revision()?;
         let mut pending: Vec<(ObjectKey, Option<AnyObject>)> = Vec::new();
         let mut changes = Vec::new();
@@ -155,8 +235,18 @@ impl Registry {
         if changes.is_empty() {
             return Ok(changes);
         }
-        self.store.commit(revision, &pending)?;
-        self.hub.publish(&changes);
+        self.store.apply(revision, &pending)?;
+        self.applied.store(revision, Ordering::SeqCst);
+        {
+            let mut caches = self.caches.write().unwrap_or_else(|p| p.into_inner());
+            for (key, object) in &pending {
+                caches.update(key, object.as_ref());
+            }
+        }
+        self.unpublished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(changes.iter().map(|c| Arc::new(Published::from_change(c))));
         Ok(changes)
     }
 
@@ -167,14 +257,16 @@ impl Registry {
         T: Serialize + DeserializeOwned,
         F: FnOnce(&mut T) -> bool,
     {
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let Some(object) = self.store.get(key)? else {
             return Ok(None);
         };
         let mut typed: T = decode(key, &object)?;
         if change(&mut typed) {
             let any = to_any(key, &typed)?;
-            self.commit_locked(vec![Write::Put(any)])?;
+            let changes = self.apply_locked(vec![Write::Put(any)])?;
+            drop(guard);
+            self.make_durable(&changes)?;
         }
         Ok(Some(typed))
     }
@@ -204,7 +296,7 @@ impl Registry {
         if drafts.is_empty() {
             return;
         }
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let now = Utc::now();
         let mut writes = Vec::new();
         for draft in drafts {
@@ -267,7 +359,9 @@ impl Registry {
                 writes.push(Write::Put(any));
             }
         }
-        if let Err(error) = self.commit_locked(writes) {
+        let applied = self.apply_locked(writes);
+        drop(guard);
+        if let Err(error) = applied.and_then(|changes| self.make_durable(&changes)) {
             tracing::warn!(%error, "could not record events");
         }
     }
@@ -385,6 +479,81 @@ mod tests {
     fn service(selector: &str) -> AnyObject {
         AnyObject(json!({"apiVersion": "wasmpod.dev/v1", "kind": "Service",
             "metadata": {"name": "s", "namespace": "default"}, "spec": {"selector": {"app": selector}}}))
+    }
+
+    /// A store whose flush is slow and counted, to see writers share flushes.
+    struct SlowFlush {
+        inner: SledStore,
+        flushes: AtomicU64,
+    }
+
+    impl Store for SlowFlush {
+        fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError> {
+            self.inner.get(key)
+        }
+        fn list(
+            &self,
+            kind: Kind,
+            namespace: Option<&str>,
+        ) -> Result<(Vec<AnyObject>, u64), StoreError> {
+            self.inner.list(kind, namespace)
+        }
+        fn revision(&self) -> Result<u64, StoreError> {
+            self.inner.revision()
+        }
+        fn apply(
+            &self,
+            revision: u64,
+            writes: &[(ObjectKey, Option<AnyObject>)],
+        ) -> Result<(), StoreError> {
+            self.inner.apply(revision, writes)
+        }
+        fn flush(&self) -> Result<(), StoreError> {
+            self.flushes.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            self.inner.flush()
+        }
+    }
+
+    #[test]
+    fn concurrent_writers_share_flushes_and_watchers_see_every_change_in_order() {
+        use futures::{FutureExt, StreamExt};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SlowFlush {
+            inner: SledStore::open(dir.path()).unwrap(),
+            flushes: AtomicU64::new(0),
+        });
+        let reg = Arc::new(Registry::new(store.clone()).unwrap());
+        let (threads, per_thread) = (8u64, 20u64);
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let reg = reg.clone();
+                std::thread::spawn(move || {
+                    for i in 0..per_thread {
+                        let mut object = service("a");
+                        object.0["metadata"]["name"] = json!(format!("s-{t}-{i}"));
+                        let changes = reg.commit(vec![Write::Put(object)]).unwrap();
+                        let rev = changes[0].revision;
+                        // Published (and so durable) by the time commit returns.
+                        let mut stream = Box::pin(reg.hub().watch(None, rev - 1).unwrap());
+                        let first = stream.next().now_or_never().flatten();
+                        assert_eq!(first.map(|c| c.revision), Some(rev));
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let total = threads * per_thread;
+        let all: Vec<u64> =
+            futures::executor::block_on_stream(Box::pin(reg.hub().watch(None, 0).unwrap()))
+                .take(total as usize)
+                .map(|c| c.revision)
+                .collect();
+        assert_eq!(all, (1..=total).collect::<Vec<_>>());
+        let flushes = store.flushes.load(Ordering::SeqCst);
+        assert!(flushes < total / 2, "{flushes} flushes for {total} commits");
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub struct Published {
 }
 
 impl Published {
-    fn from_change(change: &Change) -> Published {
+    pub(crate) fn from_change(change: &Change) -> Published {
         Published {
             revision: change.revision,
             key: change.key.clone(),
@@ -76,10 +76,13 @@ impl WatchHub {
         }
     }
 
-    pub(crate) fn publish(&self, changes: &[Change]) {
+    /// Hands durable changes, in revision order, to history and watchers.
+    pub(crate) fn publish(&self, changes: Vec<Arc<Published>>) {
+        if changes.is_empty() {
+            return;
+        }
         let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         for change in changes {
-            let change = Arc::new(Published::from_change(change));
             history.changes.push_back(change.clone());
             if history.changes.len() > HISTORY {
                 if let Some(old) = history.changes.pop_front() {
@@ -152,27 +155,27 @@ mod tests {
     use futures::StreamExt;
     use serde_json::json;
 
-    fn change(revision: u64, kind: Kind) -> Change {
-        Change {
+    fn change(revision: u64, kind: Kind) -> Arc<Published> {
+        Arc::new(Published::from_change(&Change {
             revision,
             key: ObjectKey::new(kind, "default", "x"),
             object: AnyObject(json!({})),
             deleted: false,
             created: true,
-        }
+        }))
     }
 
     #[tokio::test]
     async fn watch_resumes_from_revision_then_follows() {
         let hub = WatchHub::new(0);
-        hub.publish(&[
+        hub.publish(vec![
             change(1, Kind::Pod),
             change(2, Kind::Service),
             change(3, Kind::Pod),
         ]);
         let mut stream = Box::pin(hub.watch(Some(Kind::Pod), 1).unwrap());
         assert_eq!(stream.next().await.unwrap().revision, 3);
-        hub.publish(&[change(4, Kind::Service), change(5, Kind::Pod)]);
+        hub.publish(vec![change(4, Kind::Service), change(5, Kind::Pod)]);
         assert_eq!(stream.next().await.unwrap().revision, 5);
     }
 

@@ -30,15 +30,15 @@ pub fn users<'a>(pods: &'a [Pod], namespace: &str, name: &str) -> Vec<&'a str> {
 }
 
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
-    let claims: Vec<PersistentVolumeClaim> =
-        registry.list_typed(Kind::PersistentVolumeClaim, None)?;
+    let claims =
+        registry.list_shared::<PersistentVolumeClaim>(Kind::PersistentVolumeClaim, None)?;
     if !claims
         .iter()
         .any(|c| c.status.phase == ClaimPhase::Terminating)
     {
         return Ok(());
     }
-    let pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
+    let pods = registry.list_shared::<Pod>(Kind::Pod, None)?;
     // Only scheduled pods hold a Terminating claim: an unscheduled one can no longer bind it.
     let held: HashSet<(&str, &str)> = pods
         .iter()

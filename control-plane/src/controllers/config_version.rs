@@ -55,9 +55,9 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
             );
         }
     }
-    let pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
+    let pods = registry.list_shared::<Pod>(Kind::Pod, None)?;
     let mut writes = Vec::new();
-    for mut pod in pods {
+    for pod in pods {
         let refs = references(&pod.spec);
         if refs.is_empty() {
             continue;
@@ -71,6 +71,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
         }
         let version = hex::encode(Sha256::digest(text.as_bytes()))[..12].to_string();
         if pod.metadata.annotations.get(CONFIG_VERSION_ANNOTATION) != Some(&version) {
+            let mut pod = std::sync::Arc::unwrap_or_clone(pod);
             pod.metadata
                 .annotations
                 .insert(CONFIG_VERSION_ANNOTATION.to_string(), version);

@@ -39,8 +39,8 @@ fn removal_order(a: &&Pod, b: &&Pod) -> std::cmp::Ordering {
 }
 
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
-    let deployments: Vec<Deployment> = registry.list_typed(Kind::Deployment, None)?;
-    let pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
+    let deployments = registry.list_shared::<Deployment>(Kind::Deployment, None)?;
+    let pods = registry.list_shared::<Pod>(Kind::Pod, None)?;
     let owned = super::pods_by_owner(&pods, "Deployment");
     let mut writes = Vec::new();
     let mut events = Vec::new();

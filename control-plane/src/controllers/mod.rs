@@ -97,12 +97,12 @@ pub fn pod_key(pod: &wasmpod_api::Pod) -> wasmpod_api::ObjectKey {
 pub type OwnerId = (String, String);
 
 /// The pods owned by an object of `owner_kind` ("Deployment", "StatefulSet"), by owner.
-pub fn pods_by_owner<'a>(
-    pods: &'a [wasmpod_api::Pod],
+pub fn pods_by_owner<'a, P: std::borrow::Borrow<wasmpod_api::Pod>>(
+    pods: &'a [P],
     owner_kind: &str,
 ) -> std::collections::HashMap<OwnerId, Vec<&'a wasmpod_api::Pod>> {
     let mut owned: std::collections::HashMap<OwnerId, Vec<&wasmpod_api::Pod>> = Default::default();
-    for pod in pods {
+    for pod in pods.iter().map(std::borrow::Borrow::borrow) {
         if let Some(owner) = pod
             .metadata
             .owner_references

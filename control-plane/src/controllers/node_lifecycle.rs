@@ -54,7 +54,7 @@ pub fn reconcile_all(
         tracing::warn!(nodes = lost.len(), "no node is ready; not evicting");
     }
     if !lost.is_empty() && any_ready {
-        let pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
+        let pods = registry.list_shared::<Pod>(Kind::Pod, None)?;
         let mut writes = Vec::new();
         for pod in pods
             .iter()

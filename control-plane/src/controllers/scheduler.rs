@@ -179,7 +179,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
         .into_iter()
         .map(|c| ((c.namespace().to_string(), c.name().to_string()), c))
         .collect();
-    let mut pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
+    let pods = registry.list_shared::<Pod>(Kind::Pod, None)?;
     let mut allocated: HashMap<String, Allocated> = HashMap::new();
     for pod in pods.iter().filter(|p| occupies(p)) {
         if let Some(node) = &pod.spec.node_name {
@@ -190,7 +190,11 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
             *a.by_owner.entry(owner_id(pod)).or_default() += 1;
         }
     }
-    pods.retain(|p| p.spec.node_name.is_none() && occupies(p));
+    let mut pods: Vec<Pod> = pods
+        .iter()
+        .filter(|p| p.spec.node_name.is_none() && occupies(p))
+        .map(|p| Pod::clone(p))
+        .collect();
     pods.sort_by_key(|p| p.metadata.creation_timestamp);
     let mut writes = Vec::new();
     let mut events = Vec::new();

@@ -51,10 +51,10 @@ fn is_dead(pod: &Pod) -> bool {
 }
 
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
-    let sets: Vec<StatefulSet> = registry.list_typed(Kind::StatefulSet, None)?;
-    let pods: Vec<Pod> = registry.list_typed(Kind::Pod, None)?;
+    let sets = registry.list_shared::<StatefulSet>(Kind::StatefulSet, None)?;
+    let pods = registry.list_shared::<Pod>(Kind::Pod, None)?;
     let claims: HashSet<(String, String)> = registry
-        .list_typed::<PersistentVolumeClaim>(Kind::PersistentVolumeClaim, None)?
+        .list_shared::<PersistentVolumeClaim>(Kind::PersistentVolumeClaim, None)?
         .iter()
         .map(|c| (c.namespace().to_string(), c.name().to_string()))
         .collect();

@@ -27,8 +27,9 @@ pub enum StoreError {
     Sealing(String),
 }
 
-/// The durable object store. Implementations must make a batch atomic and durable before
-/// returning from [`Store::commit`]; the caller serialises commits.
+/// The durable object store. [`Store::apply`] makes a batch visible atomically; [`Store::flush`]
+/// makes every batch applied before it durable. Splitting the two lets concurrent writers share
+/// one disk flush (group commit); the caller serialises `apply` calls.
 pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError>;
     /// Every object of `kind`, of one namespace or all, with the revision they were read at.
@@ -38,13 +39,24 @@ pub trait Store: Send + Sync + 'static {
         namespace: Option<&str>,
     ) -> Result<(Vec<AnyObject>, u64), StoreError>;
     fn revision(&self) -> Result<u64, StoreError>;
-    /// Applies `writes` in order (`None` deletes), atomically and durably, recording `revision`
-    /// as the store's revision.
-    fn commit(
+    /// Applies `writes` in order (`None` deletes) atomically, recording `revision` as the
+    /// store's revision. Readers see it at once; it is durable after the next [`Store::flush`].
+    fn apply(
         &self,
         revision: u64,
         writes: &[(ObjectKey, Option<AnyObject>)],
     ) -> Result<(), StoreError>;
+    /// Makes every batch applied before this call durable.
+    fn flush(&self) -> Result<(), StoreError>;
+    /// [`Store::apply`], then [`Store::flush`].
+    fn commit(
+        &self,
+        revision: u64,
+        writes: &[(ObjectKey, Option<AnyObject>)],
+    ) -> Result<(), StoreError> {
+        self.apply(revision, writes)?;
+        self.flush()
+    }
 }
 
 pub(crate) fn key_bytes(key: &ObjectKey) -> Vec<u8> {

@@ -108,7 +108,7 @@ impl<S: Store> Store for SealedSecrets<S> {
         self.inner.revision()
     }
 
-    fn commit(
+    fn apply(
         &self,
         revision: u64,
         writes: &[(ObjectKey, Option<AnyObject>)],
@@ -120,7 +120,11 @@ impl<S: Store> Store for SealedSecrets<S> {
                 _ => Ok((key.clone(), object.clone())),
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        self.inner.commit(revision, &sealed)
+        self.inner.apply(revision, &sealed)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush()
     }
 }
 

@@ -5,8 +5,7 @@ use wasmpod_api::{AnyObject, Kind, ObjectKey};
 const REVISION_KEY: &[u8] = b"\x00revision";
 
 /// Objects in one sled tree, keyed `plural/namespace/name`, JSON values; the revision lives in
-/// the same tree so a batch and its revision land together. Every commit is flushed to disk
-/// before it returns.
+/// the same tree so a batch and its revision land together.
 pub struct SledStore {
     db: sled::Db,
     objects: sled::Tree,
@@ -66,7 +65,7 @@ impl Store for SledStore {
             .unwrap_or(0))
     }
 
-    fn commit(
+    fn apply(
         &self,
         revision: u64,
         writes: &[(ObjectKey, Option<AnyObject>)],
@@ -87,6 +86,11 @@ impl Store for SledStore {
         }
         batch.insert(REVISION_KEY, &revision.to_be_bytes());
         self.objects.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// sled makes everything written before the call stable; concurrent callers share the work.
+    fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
     }
