@@ -31,9 +31,9 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# `just bench 10000` for 10,000 idle deployments; flags: `python3 bench/bench.py --help`.
+# `just bench 1000` measures density at 1,000 deployments only; flags: `python3 bench/bench.py --help`.
 # Benchmark against `wasmtime serve` and axum, deploy, restart, scheduling, density -> bench/results/.
-bench density="1000" *ARGS: toolchain
+bench density="1000,10000" *ARGS: toolchain
     python3 bench/bench.py --density {{density}} {{ARGS}}
 
 # The JavaScript sample with componentize-js (npm, pinned by its package-lock.json) -> hello-js.wasm.
