@@ -9,6 +9,12 @@ mod output;
 use clap::Parser;
 use std::process::ExitCode;
 
+// The gateway allocates and frees per request (stores, bodies, channels); glibc malloc took about
+// a fifth of its CPU on a service call. mimalloc: -7 µs CPU per call, 10,000 idle pods start in
+// 32 s instead of 47 s, RSS unchanged (about 500 MiB).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
