@@ -74,23 +74,37 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
         .filter(|n| n.status.ready && !n.status.gateway.is_empty())
         .map(|n| (n.name(), n.status.gateway.as_str()))
         .collect();
-    let mut by_namespace: HashMap<&str, Vec<&Pod>> = HashMap::new();
+    // Ready pods by (namespace, label key, label value): a service looks only at the pods that
+    // carry its rarest selector pair, not at every pod (10,000 services x 10,000 pods otherwise).
+    let mut by_label: HashMap<(&str, &str, &str), Vec<&Pod>> = HashMap::new();
     for pod in inputs
         .pods
         .iter()
         .filter(|p| p.status.ready && p.status.phase == PodPhase::Running)
     {
-        by_namespace.entry(pod.namespace()).or_default().push(pod);
+        for (key, value) in &pod.metadata.labels {
+            by_label
+                .entry((pod.namespace(), key.as_str(), value.as_str()))
+                .or_default()
+                .push(pod);
+        }
     }
     let mut services = HashMap::new();
     for service in inputs.services {
         let mut local = Vec::new();
         let mut remote = BTreeSet::new();
-        for pod in by_namespace
-            .get(service.namespace())
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-        {
+        let candidates = service
+            .spec
+            .selector
+            .iter()
+            .map(|(k, v)| {
+                by_label
+                    .get(&(service.namespace(), k.as_str(), v.as_str()))
+                    .map_or(&[][..], Vec::as_slice)
+            })
+            .min_by_key(|pods| pods.len())
+            .unwrap_or(&[]);
+        for pod in candidates {
             if !matches(&service.spec.selector, &pod.metadata.labels) {
                 continue;
             }
@@ -150,4 +164,107 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
             .then_with(|| b.path.len().cmp(&a.path.len()))
     });
     RoutingTable { rules, services }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, ns: &str, labels: serde_json::Value, node: &str, ready: bool) -> Arc<Pod> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "wasmpod.dev/v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": ns, "labels": labels},
+                "spec": {"component": "sha256:x", "nodeName": node},
+                "status": {"phase": "Running", "ready": ready}
+            }))
+            .expect("pod"),
+        )
+    }
+
+    fn node(name: &str) -> Arc<Node> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "wasmpod.dev/v1", "kind": "Node", "metadata": {"name": name}, "spec": {},
+                "status": {"ready": true, "gateway": format!("http://{name}")}
+            }))
+            .expect("node"),
+        )
+    }
+
+    fn service(name: &str, selector: serde_json::Value) -> Arc<Service> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "wasmpod.dev/v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"selector": selector}
+            }))
+            .expect("service"),
+        )
+    }
+
+    #[test]
+    fn services_reach_ready_pods_matching_every_selector_pair_in_their_namespace() {
+        let pods = [
+            pod(
+                "web-1",
+                "default",
+                json!({"app": "a", "tier": "web"}),
+                "n2",
+                true,
+            ),
+            pod(
+                "db-1",
+                "default",
+                json!({"app": "a", "tier": "db"}),
+                "n3",
+                true,
+            ),
+            pod(
+                "web-2",
+                "default",
+                json!({"app": "a", "tier": "web"}),
+                "n4",
+                false,
+            ),
+            pod(
+                "web-3",
+                "other",
+                json!({"app": "a", "tier": "web"}),
+                "n5",
+                true,
+            ),
+            pod("api-1", "default", json!({"app": "b"}), "n5", true),
+        ];
+        let nodes: Vec<_> = ["n1", "n2", "n3", "n4", "n5"].map(node).into();
+        let services = [
+            service("web", json!({"app": "a", "tier": "web"})),
+            service("all-a", json!({"app": "a"})),
+            service("none", json!({"app": "zzz"})),
+        ];
+        let local = LocalPods::default();
+        let table = build(&Inputs {
+            node: "n1",
+            ingresses: &[],
+            services: &services,
+            pods: &pods,
+            nodes: &nodes,
+            local: &local,
+        });
+        let remote = |id: &str| {
+            let mut r: Vec<String> = table
+                .service(id)
+                .expect("service in table")
+                .remote
+                .iter()
+                .map(|g| g.to_string())
+                .collect();
+            r.sort();
+            r
+        };
+        assert_eq!(remote("default/web"), ["http://n2"]);
+        assert_eq!(remote("default/all-a"), ["http://n2", "http://n3"]);
+        assert!(remote("default/none").is_empty());
+    }
 }
