@@ -154,6 +154,8 @@ impl Registry {
 
     /// Makes `changes` durable, flushing the store unless a flush that began after they were
     /// applied has already done it, then publishes every durable change in revision order.
+    /// If the flush fails the caller gets the error; the batch stays applied and is published
+    /// by the next flush that succeeds (like a timed-out etcd write, it may yet persist).
     fn make_durable(&self, changes: &[Change]) -> Result<(), RegistryError> {
         let Some(mine) = changes.last().map(|c| c.revision) else {
             return Ok(());

@@ -65,7 +65,10 @@ impl TypedCaches {
         cache
             .objects
             .iter()
-            .filter(|(key, _)| namespace.is_none_or(|ns| key.namespace == ns))
+            .filter(|(key, _)| {
+                // As in the store: a namespace narrows only namespaced kinds.
+                !kind.namespaced() || namespace.is_none_or(|ns| key.namespace == ns)
+            })
             .filter_map(|(_, object)| object.clone().downcast::<T>().ok())
             .collect()
     }
