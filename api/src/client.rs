@@ -359,6 +359,19 @@ impl Client {
         self.json(self.request(reqwest::Method::GET, &path)).await
     }
 
+    /// The key gateways present to each other when one forwards a request for a service (see
+    /// `GET /api/v1/gateway-key`); readable with a node's or the admin token.
+    pub async fn gateway_key(&self) -> Result<String, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Key {
+            key: String,
+        }
+        let key: Key = self
+            .json(self.request(reqwest::Method::GET, "/api/v1/gateway-key"))
+            .await?;
+        Ok(key.key)
+    }
+
     pub async fn blob_exists(&self, digest: &str) -> Result<bool, ClientError> {
         match self
             .send(self.request(reqwest::Method::HEAD, &format!("/api/v1/blobs/{digest}")))

@@ -104,6 +104,7 @@ impl ControlPlane {
             })?;
         let state = AppState {
             registry: registry.clone(),
+            gateway_key: server::gateway_key(&key).into(),
             blobs,
             auth: Arc::new(config.auth.clone()),
             http: reqwest::Client::builder()

@@ -238,3 +238,58 @@ fn egress_is_denied_unless_allowed() {
             .then_some(())
     });
 }
+
+fn get_with_headers(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let mut request = client.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    match request.send() {
+        Ok(r) => (r.status().as_u16(), r.text().unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+#[test]
+fn an_outside_client_cannot_name_a_service_no_ingress_exposes() {
+    let cluster = Cluster::up(&[]);
+    let out = cluster.apply("fb.yaml", &frontend_backend());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cluster.wait_for_status("/frontend", 200, WAIT);
+    // `backend` has no ingress rule; the header peers use to forward must not open it.
+    let url = format!("{}/items", cluster.ingress);
+    for headers in [
+        vec![("x-wasmpod-service", "default/backend")],
+        vec![
+            ("x-wasmpod-service", "default/backend"),
+            ("x-wasmpod-gateway-key", "guessed"),
+        ],
+    ] {
+        let (code, body) = get_with_headers(&url, &headers);
+        assert_eq!(code, 404, "{headers:?} reached the backend: {body}");
+        assert!(body.contains("no ingress rule"), "{body}");
+    }
+    // A peer gateway presents the cluster's key (nodes read it from the API).
+    let key = cluster.api_json("/api/v1/gateway-key")["key"]
+        .as_str()
+        .expect("gateway key")
+        .to_string();
+    assert_eq!(key.len(), 64, "{key}");
+    let (code, body) = get_with_headers(
+        &url,
+        &[
+            ("x-wasmpod-service", "default/backend"),
+            ("x-wasmpod-gateway-key", &key),
+        ],
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("apple"), "{body}");
+}

@@ -105,6 +105,14 @@ impl Worker {
                 source,
             })?;
 
+        let gateway_key: Arc<str> = client
+            .gateway_key()
+            .await
+            .map_err(|source| WorkerError::Join {
+                server: config.server.clone(),
+                source,
+            })?
+            .into();
         let table = Arc::new(ArcSwap::from_pointee(
             gateway::table::RoutingTable::default(),
         ));
@@ -203,6 +211,7 @@ impl Worker {
             ctx.clone(),
             sources,
             table,
+            gateway_key,
             shutdown.clone(),
         )));
         tasks.push(tokio::spawn(agent::heartbeat(

@@ -13,7 +13,7 @@ pub use error::ApiError;
 
 use crate::blobs::BlobStore;
 use crate::registry::Registry;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post, put};
 use axum::Router;
 use std::sync::Arc;
@@ -22,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    /// What gateways present to each other on forwarded requests (see [`gateway_key`]).
+    pub gateway_key: Arc<str>,
     pub blobs: Arc<BlobStore>,
     pub auth: Arc<Auth>,
     pub http: reqwest::Client,
@@ -36,6 +38,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/apply", post(apply::apply))
         .route("/api/v1/blobs", post(blobs::upload))
+        .route(
+            "/api/v1/gateway-key",
+            get(|State(state): State<AppState>| async move {
+                axum::Json(serde_json::json!({ "key": &*state.gateway_key }))
+            }),
+        )
         .route(
             "/api/v1/blobs/{digest}",
             get(blobs::download).head(blobs::exists),
@@ -64,4 +72,15 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BLOB))
         .with_state(state)
+}
+
+/// The gateways' shared key, derived one way from the cluster's secrets key (so it survives
+/// restarts and reveals nothing of that key). A gateway honours `x-wasmpod-service` only from a
+/// peer presenting it: an outside client cannot reach a service no ingress rule exposes.
+pub fn gateway_key(secrets_key: &[u8; 32]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"wasmpod gateway forwarding key\0");
+    hash.update(secrets_key);
+    hex::encode(hash.finalize())
 }

@@ -30,6 +30,7 @@ pub async fn follow(
     ctx: Arc<NodeContext>,
     sources: Sources,
     table: Arc<ArcSwap<RoutingTable>>,
+    gateway_key: Arc<str>,
     shutdown: CancellationToken,
 ) {
     let mut watches = [
@@ -51,6 +52,7 @@ pub async fn follow(
             pods: &pods,
             nodes: &nodes,
             local: &ctx.local,
+            gateway_key: &gateway_key,
         });
         table.store(Arc::new(built));
         let [a, b, c, d, e] = &mut watches;

@@ -13,6 +13,9 @@ use wasmpod_runtime::{text_response, BoxBody, HttpError};
 
 /// Set on a request one gateway forwards to another: serve it from local replicas of this service.
 pub const FORWARDED_SERVICE: &str = "x-wasmpod-service";
+/// The cluster's gateway key, presented with [`FORWARDED_SERVICE`]; without it that header is
+/// ignored, so a client cannot name a service no ingress rule exposes.
+pub const GATEWAY_KEY: &str = "x-wasmpod-gateway-key";
 
 thread_local! {
     static FORWARD: Client<HttpConnector, BoxBody> = {
@@ -75,8 +78,13 @@ pub async fn handle(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Resp
 
 const TRACEPARENT: &str = "traceparent";
 
-async fn route(table: Arc<RoutingTable>, req: Request<BoxBody>) -> Response<BoxBody> {
-    if let Some(service) = req.headers().get(FORWARDED_SERVICE) {
+async fn route(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<BoxBody> {
+    // Neither header reaches a guest, and the service one counts only from a peer gateway.
+    let key = req.headers_mut().remove(GATEWAY_KEY);
+    let forwarded = req.headers_mut().remove(FORWARDED_SERVICE);
+    if let Some(service) =
+        forwarded.filter(|_| key.is_some_and(|k| table.is_gateway_key(k.as_bytes())))
+    {
         let service = service.to_str().unwrap_or_default().to_string();
         return match table.service(&service) {
             Some(endpoints) if !endpoints.local.is_empty() => {
@@ -150,7 +158,9 @@ async fn attempt(endpoints: &Endpoints, choice: usize, req: Request<BoxBody>) ->
     match endpoints.local.get(choice) {
         Some(pod) if !endpoints.local.is_empty() => pod.handle(req).await,
         _ => match endpoints.remote.get(choice) {
-            Some(gateway) => forward(gateway, &endpoints.service, req).await,
+            Some(gateway) => {
+                forward(gateway, &endpoints.service, &endpoints.gateway_key, req).await
+            }
             None => text_response(StatusCode::SERVICE_UNAVAILABLE, "no endpoint"),
         },
     }
@@ -191,7 +201,12 @@ fn failed(response: &Response<BoxBody>) -> bool {
             .contains_key(wasmpod_runtime::WASMPOD_ERROR_HEADER)
 }
 
-async fn forward(gateway: &str, service: &str, req: Request<BoxBody>) -> Response<BoxBody> {
+async fn forward(
+    gateway: &str,
+    service: &str,
+    key: &str,
+    req: Request<BoxBody>,
+) -> Response<BoxBody> {
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri: Uri = match format!("{gateway}{path}").parse() {
@@ -208,6 +223,9 @@ async fn forward(gateway: &str, service: &str, req: Request<BoxBody>) -> Respons
     parts.uri = uri;
     if let Ok(value) = HeaderValue::from_str(service) {
         parts.headers.insert(FORWARDED_SERVICE, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(key) {
+        parts.headers.insert(GATEWAY_KEY, value);
     }
     let client = FORWARD.with(Clone::clone);
     match client.request(Request::from_parts(parts, body)).await {

@@ -17,6 +17,8 @@ pub struct Endpoints {
     pub local: Vec<HttpPod>,
     /// Base URLs of other nodes' gateways holding ready replicas.
     pub remote: Vec<Arc<str>>,
+    /// Presented to the remote gateways this forwards to.
+    pub gateway_key: Arc<str>,
     next: AtomicUsize,
 }
 
@@ -38,6 +40,8 @@ pub struct Rule {
 pub struct RoutingTable {
     rules: Vec<Rule>,
     services: HashMap<String, Arc<Endpoints>>,
+    /// The cluster's gateway key: a forwarded request must present it (empty: accept none).
+    gateway_key: Arc<str>,
 }
 
 impl RoutingTable {
@@ -50,6 +54,15 @@ impl RoutingTable {
                 .is_none_or(|h| h.eq_ignore_ascii_case(host))
                 && path_matches(r.path_type, &r.path, path)
         })
+    }
+
+    /// Whether `presented` is this cluster's gateway key.
+    pub fn is_gateway_key(&self, presented: &[u8]) -> bool {
+        let key = self.gateway_key.as_bytes();
+        // Constant time in the key's contents, so a guess learns nothing from the timing.
+        !key.is_empty()
+            && key.len() == presented.len()
+            && key.iter().zip(presented).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
     }
 
     /// Endpoints of the service `namespace/name`.
@@ -65,6 +78,7 @@ pub struct Inputs<'a> {
     pub pods: &'a [Arc<Pod>],
     pub nodes: &'a [Arc<Node>],
     pub local: &'a LocalPods,
+    pub gateway_key: &'a Arc<str>,
 }
 
 pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
@@ -130,6 +144,7 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
                 service: id,
                 local,
                 remote: remote.into_iter().map(Arc::from).collect(),
+                gateway_key: inputs.gateway_key.clone(),
                 next: AtomicUsize::new(0),
             }),
         );
@@ -144,6 +159,7 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
                         service: id,
                         local: Vec::new(),
                         remote: Vec::new(),
+                        gateway_key: inputs.gateway_key.clone(),
                         next: AtomicUsize::new(0),
                     })
                 });
@@ -163,7 +179,11 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
             .then_with(|| (b.path_type == PathType::Exact).cmp(&(a.path_type == PathType::Exact)))
             .then_with(|| b.path.len().cmp(&a.path.len()))
     });
-    RoutingTable { rules, services }
+    RoutingTable {
+        rules,
+        services,
+        gateway_key: inputs.gateway_key.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -251,7 +271,12 @@ mod tests {
             pods: &pods,
             nodes: &nodes,
             local: &local,
+            gateway_key: &Arc::from("k3y"),
         });
+        assert!(table.is_gateway_key(b"k3y"));
+        assert!(!table.is_gateway_key(b"k3x"));
+        assert!(!table.is_gateway_key(b""));
+        assert!(!RoutingTable::default().is_gateway_key(b""));
         let remote = |id: &str| {
             let mut r: Vec<String> = table
                 .service(id)
