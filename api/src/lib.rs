@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod error;
+pub mod gateway_key;
 pub mod labels;
 pub mod manifest;
 pub mod meta;

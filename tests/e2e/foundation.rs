@@ -130,4 +130,14 @@ fn logs_show_what_the_component_wrote() {
         (logs.contains("log-stdout") && logs.contains("log-stderr")).then_some(logs)
     });
     assert!(!logs.is_empty());
+
+    // The node agent gives logs to the control plane only (which presents the gateway key).
+    let agent = cluster.items("nodes")[0]["status"]["agent"]
+        .as_str()
+        .expect("agent address")
+        .to_string();
+    let (code, body) =
+        wasmpod_tests::http_get(&format!("{agent}/logs?namespace=default&pod={pod}"));
+    assert_eq!(code, 401, "{body}");
+    assert!(!body.contains("log-stdout"), "{body}");
 }

@@ -1,8 +1,10 @@
-//! The node's own small API, for the control plane: pod logs.
+//! The node's own small API, for the control plane: pod logs. Every route but `/healthz` wants
+//! the cluster's gateway key, which the control plane presents.
 
 use crate::context::NodeContext;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
@@ -26,9 +28,28 @@ async fn logs(
     ))
 }
 
-pub fn router(ctx: Arc<NodeContext>) -> Router {
+pub fn router(ctx: Arc<NodeContext>, gateway_key: Arc<str>) -> Router {
+    let require_key = move |request: Request, next: Next| {
+        let key = gateway_key.clone();
+        async move {
+            let presented = request
+                .headers()
+                .get(wasmpod_api::gateway_key::HEADER)
+                .map(|v| v.as_bytes())
+                .unwrap_or_default();
+            if wasmpod_api::gateway_key::matches(&key, presented) {
+                Ok(next.run(request).await)
+            } else {
+                Err((
+                    StatusCode::UNAUTHORIZED,
+                    "the node agent answers the control plane only",
+                ))
+            }
+        }
+    };
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
         .route("/logs", get(logs))
+        .layer(axum::middleware::from_fn(require_key))
+        .route("/healthz", get(|| async { "ok" }))
         .with_state(ctx)
 }

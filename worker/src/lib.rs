@@ -172,7 +172,7 @@ impl Worker {
 
         let mut tasks = Vec::new();
         let stop = shutdown.clone();
-        let agent_app = agent_server::router(ctx.clone());
+        let agent_app = agent_server::router(ctx.clone(), gateway_key.clone());
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(agent_listener, agent_app)
                 .with_graceful_shutdown(stop.cancelled_owned())

@@ -43,11 +43,7 @@ impl Auth {
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    wasmpod_api::gateway_key::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 /// What a node may do: read, register itself, and report status.

@@ -336,9 +336,15 @@ pub async fn logs(
         urlencoding::encode(&key.namespace),
         urlencoding::encode(&key.name)
     );
-    let response = state.http.get(&url).send().await.map_err(|e| {
-        ApiError::unavailable(format!("node {node_name:?} did not answer for logs: {e}"))
-    })?;
+    let response = state
+        .http
+        .get(&url)
+        .header(wasmpod_api::gateway_key::HEADER, &*state.gateway_key)
+        .send()
+        .await
+        .map_err(|e| {
+            ApiError::unavailable(format!("node {node_name:?} did not answer for logs: {e}"))
+        })?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     if !status.is_success() {

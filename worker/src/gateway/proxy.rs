@@ -15,7 +15,7 @@ use wasmpod_runtime::{text_response, BoxBody, HttpError};
 pub const FORWARDED_SERVICE: &str = "x-wasmpod-service";
 /// The cluster's gateway key, presented with [`FORWARDED_SERVICE`]; without it that header is
 /// ignored, so a client cannot name a service no ingress rule exposes.
-pub const GATEWAY_KEY: &str = "x-wasmpod-gateway-key";
+const GATEWAY_KEY: &str = wasmpod_api::gateway_key::HEADER;
 
 thread_local! {
     static FORWARD: Client<HttpConnector, BoxBody> = {
