@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmpod_tests::{
-    components, frontend_backend, http_app, http_get, http_get_host, wait_until, Cluster, MultiNode,
+    components, frontend_backend, http_app, http_get, http_get_host, http_get_with, wait_until,
+    Cluster, MultiNode,
 };
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -239,30 +240,11 @@ fn egress_is_denied_unless_allowed() {
     });
 }
 
-fn get_with_headers(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    let mut request = client.get(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    match request.send() {
-        Ok(r) => (r.status().as_u16(), r.text().unwrap_or_default()),
-        Err(e) => (0, e.to_string()),
-    }
-}
-
 #[test]
 fn an_outside_client_cannot_name_a_service_no_ingress_exposes() {
     let cluster = Cluster::up(&[]);
-    let out = cluster.apply("fb.yaml", &frontend_backend());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let manifest = cluster.manifest("fb.yaml", &frontend_backend());
+    cluster.cli_ok(&["apply", "-f", manifest.to_str().expect("utf-8 path")]);
     cluster.wait_for_status("/frontend", 200, WAIT);
     // `backend` has no ingress rule; the header peers use to forward must not open it.
     let url = format!("{}/items", cluster.ingress);
@@ -273,7 +255,7 @@ fn an_outside_client_cannot_name_a_service_no_ingress_exposes() {
             ("x-wasmpod-gateway-key", "guessed"),
         ],
     ] {
-        let (code, body) = get_with_headers(&url, &headers);
+        let (code, body) = http_get_with(&url, &headers);
         assert_eq!(code, 404, "{headers:?} reached the backend: {body}");
         assert!(body.contains("no ingress rule"), "{body}");
     }
@@ -283,7 +265,7 @@ fn an_outside_client_cannot_name_a_service_no_ingress_exposes() {
         .expect("gateway key")
         .to_string();
     assert_eq!(key.len(), 64, "{key}");
-    let (code, body) = get_with_headers(
+    let (code, body) = http_get_with(
         &url,
         &[
             ("x-wasmpod-service", "default/backend"),

@@ -217,11 +217,20 @@ pub fn frontend_backend() -> String {
 
 /// GET with a Host header: (status, body).
 pub fn http_get_host(url: &str, host: &str) -> (u16, String) {
+    http_get_with(url, &[("host", host)])
+}
+
+/// GET with extra headers: (status, body).
+pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client");
-    match client.get(url).header("host", host).send() {
+    let mut request = client.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    match request.send() {
         Ok(r) => {
             let status = r.status().as_u16();
             (status, r.text().unwrap_or_default())
