@@ -467,12 +467,13 @@ fn stamp(object: &mut AnyObject, existing: Option<&AnyObject>) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::SledStore;
     use serde_json::json;
 
-    fn registry() -> (tempfile::TempDir, Registry) {
+    /// A registry on a sled store in a fresh temporary directory (kept alive by the first value).
+    pub(crate) fn registry() -> (tempfile::TempDir, Registry) {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
         (dir, Registry::new(Arc::new(store)).unwrap())

@@ -75,16 +75,9 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::tests::registry;
     use crate::registry::to_any;
-    use crate::store::SledStore;
-    use std::sync::Arc;
     use wasmpod_api::{Name, Object, ObjectMeta, PodSpec};
-
-    fn registry() -> (tempfile::TempDir, Registry) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        (dir, Registry::new(Arc::new(store)).unwrap())
-    }
 
     fn claim(name: &str, phase: ClaimPhase) -> PersistentVolumeClaim {
         let mut meta = ObjectMeta::named(Name::try_from(name).unwrap());

@@ -80,9 +80,8 @@ pub fn reconcile_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::tests::registry;
     use crate::registry::to_any;
-    use crate::store::SledStore;
-    use std::sync::Arc;
     use wasmpod_api::{Name, Node, Object, ObjectMeta, PodSpec};
 
     fn node(name: &str, heartbeat_age: chrono::Duration) -> Write {
@@ -112,8 +111,7 @@ mod tests {
 
     #[test]
     fn pods_of_a_lost_node_are_evicted_when_another_node_is_ready() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new(Arc::new(SledStore::open(dir.path()).unwrap())).unwrap();
+        let (_dir, registry) = registry();
         let long_ago = Utc::now() - chrono::Duration::minutes(5);
         registry
             .commit(vec![
@@ -128,8 +126,7 @@ mod tests {
 
     #[test]
     fn nothing_is_evicted_when_no_node_is_ready() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new(Arc::new(SledStore::open(dir.path()).unwrap())).unwrap();
+        let (_dir, registry) = registry();
         let long_ago = Utc::now() - chrono::Duration::minutes(5);
         registry
             .commit(vec![

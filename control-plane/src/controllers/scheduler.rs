@@ -439,10 +439,7 @@ mod tests {
 
     #[test]
     fn binding_a_pod_binds_its_unbound_claim_to_the_same_node() {
-        use crate::store::SledStore;
-        use std::sync::Arc;
-        let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::new(Arc::new(SledStore::open(dir.path()).unwrap())).unwrap();
+        let (_dir, reg) = crate::registry::tests::registry();
         let n = node("a", true, 8 << 30);
         let c = claim("data", ClaimPhase::Pending, None);
         let p = pod_with_claims(&["data"]);

@@ -267,14 +267,7 @@ fn new_pod(set: &StatefulSet, ordinal: u32, hash: &str) -> Result<Pod, RegistryE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SledStore;
-    use std::sync::Arc;
-
-    fn registry() -> (tempfile::TempDir, Registry) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        (dir, Registry::new(Arc::new(store)).unwrap())
-    }
+    use crate::registry::tests::registry;
 
     fn set(replicas: u32) -> StatefulSet {
         serde_json::from_value(serde_json::json!({
