@@ -51,6 +51,14 @@ pub async fn register(
     let any = AnyObject::from_typed(&node)
         .map_err(|e| wasmpod_api::ClientError::Decode(e.to_string()))?;
     client.put_object(&any).await?;
+    report_ready(client, registration).await
+}
+
+/// Writes the node's status (ready, capacity, addresses); the server stamps the heartbeat.
+async fn report_ready(
+    client: &Client,
+    registration: &Registration,
+) -> Result<(), wasmpod_api::ClientError> {
     client
         .put_status(
             Kind::Node,
@@ -70,14 +78,7 @@ pub async fn heartbeat(
     let mut registered = false;
     loop {
         let result = if registered {
-            client
-                .put_status(
-                    Kind::Node,
-                    "",
-                    registration.name.as_str(),
-                    &registration.status(),
-                )
-                .await
+            report_ready(&client, &registration).await
         } else {
             register(&client, &registration).await
         };
