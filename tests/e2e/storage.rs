@@ -3,9 +3,8 @@
 //! the counter sample keeping its count across pod loss, re-apply and `kill -9` of its worker.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
-use wasmpod_tests::{components, http_app, repo_root, wait_until, Cluster, MultiNode};
+use wasmpod_tests::{components, http_app, sample_manifest, wait_until, Cluster, MultiNode};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -370,33 +369,6 @@ fn scheduler_puts_the_pod_on_its_volumes_node() {
 
 // ---- the counter sample ----
 
-fn counter_manifest() -> String {
-    let samples = repo_root().join("sample-services");
-    let release = samples.join("target/wasm32-wasip2/release/");
-    if !release.join("counter.wasm").exists() {
-        let status = Command::new("cargo")
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "-p",
-                "counter",
-                "--manifest-path",
-            ])
-            .arg(samples.join("Cargo.toml"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the counter sample failed");
-    }
-    let text =
-        std::fs::read_to_string(samples.join("counter/deploy.yaml")).expect("counter manifest");
-    text.replace(
-        "../target/wasm32-wasip2/release/",
-        &release.display().to_string(),
-    )
-}
-
 /// GET /counter with the token until it answers 200; returns the body.
 fn visit(gateway: &str) -> String {
     wait_until("the counter answers", WAIT, || {
@@ -426,7 +398,7 @@ fn counter_pod(items: Vec<serde_json::Value>) -> Option<String> {
 #[test]
 fn counter_keeps_counting_across_pod_loss_reapply_and_restart() {
     let mut cluster = Cluster::up(&[]);
-    let manifest = counter_manifest();
+    let manifest = sample_manifest("counter");
     let out = cluster.apply("counter.yaml", &manifest);
     assert!(
         out.status.success(),
@@ -488,7 +460,7 @@ fn counter_keeps_counting_across_pod_loss_reapply_and_restart() {
 fn counter_survives_kill9_of_its_worker() {
     let mut cluster = MultiNode::start();
     let gateway = cluster.add_worker("node-a", &[]);
-    cluster.apply("counter.yaml", &counter_manifest());
+    cluster.apply("counter.yaml", &sample_manifest("counter"));
     expect_visit(&gateway, 1);
     expect_visit(&gateway, 2);
     expect_visit(&gateway, 3);

@@ -39,6 +39,7 @@ pub struct Components {
     pub hello: PathBuf,
     pub frontend: PathBuf,
     pub backend: PathBuf,
+    pub counter: PathBuf,
     pub misbehave: PathBuf,
     pub crasher: PathBuf,
 }
@@ -68,10 +69,14 @@ pub fn components() -> &'static Components {
             hello: samples.join("target/wasm32-wasip2/release/hello.wasm"),
             frontend: samples.join("target/wasm32-wasip2/release/frontend.wasm"),
             backend: samples.join("target/wasm32-wasip2/release/backend.wasm"),
+            counter: samples.join("target/wasm32-wasip2/release/counter.wasm"),
             misbehave: tests.join("target/wasm32-wasip2/release/misbehave.wasm"),
             crasher: tests.join("target/wasm32-wasip2/release/crasher.wasm"),
         };
-        if !c.hello.exists() || !c.frontend.exists() || !c.backend.exists() {
+        if [&c.hello, &c.frontend, &c.backend, &c.counter]
+            .iter()
+            .any(|p| !p.exists())
+        {
             build_wasm(&samples.join("Cargo.toml"));
         }
         if !c.misbehave.exists() || !c.crasher.exists() {
@@ -206,8 +211,20 @@ impl Cluster {
 
 /// The frontend/backend sample's manifest with absolute component paths.
 pub fn frontend_backend() -> String {
-    let text = std::fs::read_to_string(repo_root().join("sample-services/frontend/deploy.yaml"))
-        .expect("sample manifest");
+    sample_manifest("frontend")
+}
+
+/// The `deploy.yaml` of the sample in `sample-services/<sample>`, its components built and named
+/// by absolute path.
+pub fn sample_manifest(sample: &str) -> String {
+    components();
+    let text = std::fs::read_to_string(
+        repo_root()
+            .join("sample-services")
+            .join(sample)
+            .join("deploy.yaml"),
+    )
+    .expect("sample manifest");
     let release = repo_root().join("sample-services/target/wasm32-wasip2/release/");
     text.replace(
         "../target/wasm32-wasip2/release/",
