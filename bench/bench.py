@@ -71,7 +71,10 @@ def ensure_wrk() -> None:
     if shutil.which("wrk"):
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
-    run(sudo + ["apt-get", "install", "-y", "wrk"], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # A fresh machine may have no package lists yet.
+    run(sudo + ["apt-get", "update"], env=env)
+    run(sudo + ["apt-get", "install", "-y", "wrk"], env=env)
 
 
 def ensure_wasmtime() -> None:
