@@ -17,6 +17,27 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// With `WASMPOD_EXIT_WITH_PARENT` set (the test harness, a supervisor), the process exits when
+/// the one that started it dies, so a killed test run leaves no cluster running behind it.
+fn exit_with_parent() {
+    #[cfg(unix)]
+    if std::env::var_os("WASMPOD_EXIT_WITH_PARENT").is_some() {
+        let parent = std::os::unix::process::parent_id();
+        let watcher = std::thread::Builder::new()
+            .name("parent-watch".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if std::os::unix::process::parent_id() != parent {
+                    eprintln!("error: the parent process {parent} is gone; exiting");
+                    std::process::exit(1);
+                }
+            });
+        if let Err(error) = watcher {
+            eprintln!("warning: cannot watch the parent process: {error}");
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -26,6 +47,7 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    exit_with_parent();
     let cli = commands::Cli::parse();
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,

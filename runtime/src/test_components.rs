@@ -58,11 +58,22 @@ pub(crate) fn wasm(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// A runtime shared by the tests (a small pool), caching under the system temp dir.
+/// The compile cache of the tests: in the build's own target dir (`target/debug/`, beside the
+/// `deps/` folder holding the test binary), so runs of different checkouts never share it and
+/// nothing is left in the system temp dir.
+fn cache_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test binary sits in target/<profile>/deps")
+        .join("runtime-test-cache")
+}
+
+/// A runtime shared by the tests (a small pool), caching in the build's target dir.
 pub(crate) fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
-        let mut config = RuntimeConfig::new(std::env::temp_dir().join("wasmpod-runtime-tests"));
+        let mut config = RuntimeConfig::new(cache_dir());
         config.max_instances = 64;
         config.max_memory_per_instance = 128 * 1024 * 1024;
         Runtime::new(config).expect("test runtime")

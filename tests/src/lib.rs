@@ -1,11 +1,12 @@
 //! The end-to-end harness: starts the real `wasmpod` binary on free loopback ports with a
 //! temporary data directory, drives it with the CLI and plain HTTP, and stops it.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The `wasmpod` binary built beside this test (`cargo build -p wasmpod-cli`).
@@ -188,25 +189,69 @@ impl Cluster {
         }
     }
 
-    /// The API's JSON for a path such as `/api/v1/pods`.
+    /// The API's JSON for a path such as `/api/v1/pods`; any failure (connection, status, body)
+    /// fails the test, so an "is empty" check cannot pass on a down API or a wrong path.
     pub fn api_json(&self, path: &str) -> serde_json::Value {
-        let body = reqwest::blocking::get(format!("{}{path}", self.api))
-            .and_then(|r| r.text())
-            .unwrap_or_default();
-        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
+        api_json(&self.api, path, None).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// The items of a kind; a failed read fails the test.
     pub fn items(&self, plural: &str) -> Vec<serde_json::Value> {
-        self.api_json(&format!("/api/v1/{plural}"))["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        list_items(&self.api, plural, None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The items of a kind, or why they could not be read (for polls across a restart).
+    pub fn try_items(&self, plural: &str) -> Result<Vec<serde_json::Value>, String> {
+        list_items(&self.api, plural, None)
     }
 
     /// Stops with SIGTERM and waits for the process to exit.
     pub fn stop(&mut self) {
         self.process.terminate();
     }
+
+    /// `kill -9`: the control plane and its worker die with no flush and no goodbye.
+    pub fn kill9(&mut self) {
+        self.process.kill9();
+    }
+}
+
+/// GET `path` on the API at `api` and decode its JSON: an Err names the path and what failed
+/// (connection, status with body, or a body that is not JSON).
+pub fn api_json(api: &str, path: &str, token: Option<&str>) -> Result<serde_json::Value, String> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("http client: {e}"))?;
+    let mut request = client.get(format!("{api}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
+        .send()
+        .map_err(|e| format!("GET {path} on {api} failed: {e}"))?;
+    let status = response.status();
+    let body = response
+        .text()
+        .map_err(|e| format!("GET {path}: reading the body failed: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("GET {path} answered {status}: {body}"));
+    }
+    serde_json::from_str(&body).map_err(|e| format!("GET {path} answered no JSON ({e}): {body}"))
+}
+
+/// The `items` of a list; a response without an `items` array is an error, not an empty list.
+pub fn list_items(
+    api: &str,
+    plural: &str,
+    token: Option<&str>,
+) -> Result<Vec<serde_json::Value>, String> {
+    let path = format!("/api/v1/{plural}");
+    let value = api_json(api, &path, token)?;
+    value["items"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| format!("GET {path} answered no items array: {value}"))
 }
 
 /// The frontend/backend sample's manifest with absolute component paths.
@@ -322,11 +367,20 @@ spec:
     )
 }
 
-/// A running process of ours that prints its addresses on stdout.
+/// A running process of ours that prints its addresses on stdout. Its stderr goes to a log in
+/// its own temporary directory, and its stdout lines are kept too: when a test fails while the
+/// process runs, the tail of both is printed. It exits when the test binary dies
+/// (`WASMPOD_EXIT_WITH_PARENT`), so a killed run leaves nothing behind.
 pub struct Process {
     child: Option<Child>,
     pub lines: mpsc::Receiver<String>,
+    stdout_tail: Arc<Mutex<VecDeque<String>>>,
+    log: PathBuf,
+    _log_dir: tempfile::TempDir,
 }
+
+/// How many lines of a failed test's process output are printed.
+const TAIL_LINES: usize = 40;
 
 impl Process {
     pub fn spawn_command(command: Command) -> Process {
@@ -334,25 +388,68 @@ impl Process {
     }
 
     fn spawn(mut command: Command) -> Process {
+        let log_dir = tempfile::Builder::new()
+            .prefix("wasmpod-test-log")
+            .tempdir()
+            .expect("log tempdir");
+        let log = log_dir.path().join("stderr.log");
+        let stderr = std::fs::File::create(&log).expect("stderr log");
         let mut child = command
             .env("RUST_LOG", "info")
+            .env("WASMPOD_EXIT_WITH_PARENT", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("wasmpod starts");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
+        let stdout_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let tail = stdout_tail.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
+                if let Ok(mut tail) = tail.lock() {
+                    if tail.len() == TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line.clone());
                 }
+                // The receiver may be gone (the test stopped reading); keep the tail going.
+                let _ = tx.send(line);
             }
         });
         Process {
             child: Some(child),
             lines: rx,
+            stdout_tail,
+            log,
+            _log_dir: log_dir,
         }
+    }
+
+    /// The last lines this process wrote to stderr (its log).
+    pub fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+    }
+
+    /// Prints what the process wrote, for a test that is failing.
+    fn print_tail(&self) {
+        let program = self
+            .child
+            .as_ref()
+            .map(|c| format!("process {}", c.id()))
+            .unwrap_or_else(|| "process".to_string());
+        let stdout: Vec<String> = self
+            .stdout_tail
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default();
+        eprintln!(
+            "---- {program} stdout (last {TAIL_LINES} lines) ----\n{}\n---- {program} stderr (last {TAIL_LINES} lines) ----\n{}\n----",
+            stdout.join("\n"),
+            self.stderr_tail()
+        );
     }
 
     /// The rest of the first stdout line that starts with `prefix`.
@@ -417,18 +514,23 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_tail();
+        }
         self.kill9();
     }
 }
 
 /// A control plane alone (`wasmpod server`) and the workers that join it.
+/// Fields drop in order: the workers stop first, then the server, and only then is the data
+/// directory removed.
 pub struct MultiNode {
+    pub workers: Vec<(String, Process, String)>,
     pub server: Process,
     pub api: String,
     pub join_token: String,
     pub admin_token: String,
     pub work: tempfile::TempDir,
-    pub workers: Vec<(String, Process, String)>,
 }
 
 impl MultiNode {
@@ -525,17 +627,14 @@ impl MultiNode {
         self.cli_ok(&["apply", "-f", path.to_str().expect("utf-8")])
     }
 
-    /// Items of a kind, read with the admin token.
+    /// Items of a kind, read with the admin token; a failed read fails the test.
     pub fn items(&self, plural: &str) -> Vec<serde_json::Value> {
-        let client = reqwest::blocking::Client::new();
-        let body = client
-            .get(format!("{}/api/v1/{plural}", self.api))
-            .bearer_auth(&self.admin_token)
-            .send()
-            .and_then(|r| r.text())
-            .unwrap_or_default();
-        let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        value["items"].as_array().cloned().unwrap_or_default()
+        list_items(&self.api, plural, Some(&self.admin_token)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The items of a kind, or why they could not be read (for polls across a restart).
+    pub fn try_items(&self, plural: &str) -> Result<Vec<serde_json::Value>, String> {
+        list_items(&self.api, plural, Some(&self.admin_token))
     }
 
     /// Pods of `app` that are ready, with their node.
