@@ -149,11 +149,42 @@ fn a_failing_replica_is_retried_on_another() {
             == 2)
             .then_some(())
     });
+    // The gateway's table follows the API a moment later.
+    cluster.wait_for_status("/env/WHO", 200, WAIT);
     for _ in 0..20 {
         assert_eq!(
             cluster.get("/env/WHO"),
             (200, "good".to_string()),
             "every request lands on the good replica"
+        );
+    }
+    // A POST is not idempotent and a PUT with a body cannot be replayed: neither is retried, so
+    // the ones round robin sends to the bad replica fail. That also shows the GETs above did
+    // reach the bad replica, and were retried.
+    let client = reqwest::blocking::Client::new();
+    let url = format!("{}/env/WHO", cluster.ingress);
+    for (method, body) in [
+        (reqwest::Method::POST, ""),
+        (reqwest::Method::PUT, "some body"),
+    ] {
+        let mut statuses = Vec::new();
+        for _ in 0..10 {
+            let response = client
+                .request(method.clone(), &url)
+                .body(body)
+                .send()
+                .expect("gateway answers");
+            let status = response.status().as_u16();
+            let text = response.text().unwrap_or_default();
+            if status == 200 {
+                assert_eq!(text, "good");
+            }
+            statuses.push(status);
+        }
+        let failed = statuses.iter().filter(|s| **s == 500).count();
+        assert!(
+            failed >= 3 && failed + statuses.iter().filter(|s| **s == 200).count() == 10,
+            "{method} {body:?} is not retried: {statuses:?}"
         );
     }
 }

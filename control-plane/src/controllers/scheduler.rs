@@ -336,6 +336,50 @@ mod tests {
         assert_ne!(first, second);
     }
 
+    /// Spread wins over least-allocated: node "a" is nearly empty but already has one of the
+    /// owner's replicas; node "b" is half full with other pods and has none. The next replica goes
+    /// to "b" (with the two rules agreeing, this test would pass on either one alone).
+    #[test]
+    fn spread_beats_least_allocated() {
+        let nodes = vec![node("a", true, 8 << 30), node("b", true, 8 << 30)];
+        let p = pod("1Mi");
+        let mut allocated = HashMap::new();
+        let a: &mut Allocated = allocated.entry("a".to_string()).or_default();
+        a.pods = 1;
+        a.memory = 1 << 20;
+        a.by_owner.insert(owner_id(&p), 1);
+        let b: &mut Allocated = allocated.entry("b".to_string()).or_default();
+        b.pods = 40;
+        b.memory = 4 << 30;
+        assert_eq!(choose(&nodes, &allocated, &p, None).unwrap().name(), "b");
+        // With the owner's replicas even, the less allocated node wins.
+        allocated
+            .get_mut("b")
+            .unwrap()
+            .by_owner
+            .insert(owner_id(&p), 1);
+        assert_eq!(choose(&nodes, &allocated, &p, None).unwrap().name(), "a");
+    }
+
+    /// Least-allocated is by memory share, not pod count: "a" has fewer pods but more memory.
+    #[test]
+    fn least_allocated_memory_beats_fewer_pods() {
+        let nodes = vec![node("a", true, 8 << 30), node("b", true, 8 << 30)];
+        let mut allocated = HashMap::new();
+        let a: &mut Allocated = allocated.entry("a".to_string()).or_default();
+        a.pods = 1;
+        a.memory = 6 << 30;
+        let b: &mut Allocated = allocated.entry("b".to_string()).or_default();
+        b.pods = 10;
+        b.memory = 1 << 30;
+        assert_eq!(
+            choose(&nodes, &allocated, &pod("1Mi"), None)
+                .unwrap()
+                .name(),
+            "b"
+        );
+    }
+
     fn claim(name: &str, phase: ClaimPhase, node: Option<&str>) -> PersistentVolumeClaim {
         let mut meta = ObjectMeta::named(Name::try_from(name).unwrap());
         meta.namespace = Some("default".into());
