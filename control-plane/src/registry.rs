@@ -559,6 +559,121 @@ pub(crate) mod tests {
         assert!(flushes < total / 2, "{flushes} flushes for {total} commits");
     }
 
+    /// A store whose flush can be made to fail, or to stall until released.
+    struct FaultyFlush {
+        inner: SledStore,
+        fail: std::sync::atomic::AtomicBool,
+        /// While true, a flush waits (polling) before it goes to disk.
+        stalled: std::sync::atomic::AtomicBool,
+        flushing: std::sync::atomic::AtomicBool,
+    }
+
+    impl Store for FaultyFlush {
+        fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError> {
+            self.inner.get(key)
+        }
+        fn list(
+            &self,
+            kind: Kind,
+            namespace: Option<&str>,
+        ) -> Result<(Vec<AnyObject>, u64), StoreError> {
+            self.inner.list(kind, namespace)
+        }
+        fn revision(&self) -> Result<u64, StoreError> {
+            self.inner.revision()
+        }
+        fn apply(
+            &self,
+            revision: u64,
+            writes: &[(ObjectKey, Option<AnyObject>)],
+        ) -> Result<(), StoreError> {
+            self.inner.apply(revision, writes)
+        }
+        fn flush(&self) -> Result<(), StoreError> {
+            self.flushing.store(true, Ordering::SeqCst);
+            while self.stalled.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            self.flushing.store(false, Ordering::SeqCst);
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
+                    "disk full (test)",
+                ))));
+            }
+            self.inner.flush()
+        }
+    }
+
+    fn faulty() -> (tempfile::TempDir, Arc<FaultyFlush>, Arc<Registry>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FaultyFlush {
+            inner: SledStore::open(dir.path()).unwrap(),
+            fail: Default::default(),
+            stalled: Default::default(),
+            flushing: Default::default(),
+        });
+        let reg = Arc::new(Registry::new(store.clone()).unwrap());
+        (dir, store, reg)
+    }
+
+    /// Revisions a watcher from revision 0 can read right now, without waiting.
+    fn visible(
+        stream: &mut (impl futures::Stream<Item = Arc<crate::watch_hub::Published>> + Unpin),
+    ) -> Vec<u64> {
+        use futures::{FutureExt, StreamExt};
+        let mut seen = Vec::new();
+        while let Some(Some(change)) = stream.next().now_or_never() {
+            seen.push(change.revision);
+        }
+        seen
+    }
+
+    #[test]
+    fn watchers_see_a_write_only_once_its_flush_is_done() {
+        let (_d, store, reg) = faulty();
+        let mut watch = Box::pin(reg.hub().watch(None, 0).unwrap());
+        store.stalled.store(true, Ordering::SeqCst);
+        let writer = {
+            let reg = reg.clone();
+            std::thread::spawn(move || reg.commit(vec![Write::Put(service("a"))]))
+        };
+        let started = std::time::Instant::now();
+        while !store.flushing.load(Ordering::SeqCst) {
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // Applied (readers of the store see it) but not durable: no watcher may see it yet.
+        assert!(reg
+            .get(&ObjectKey::new(Kind::Service, "default", "s"))
+            .unwrap()
+            .is_some());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!writer.is_finished(), "acknowledged before its flush");
+        assert_eq!(visible(&mut watch), Vec::<u64>::new());
+        store.stalled.store(false, Ordering::SeqCst);
+        let changes = writer.join().unwrap().unwrap();
+        assert_eq!(changes[0].revision, 1);
+        assert_eq!(visible(&mut watch), vec![1]);
+    }
+
+    #[test]
+    fn a_write_whose_flush_fails_is_refused_and_not_published_until_a_flush_succeeds() {
+        let (_d, store, reg) = faulty();
+        let mut watch = Box::pin(reg.hub().watch(None, 0).unwrap());
+        store.fail.store(true, Ordering::SeqCst);
+        let err = reg.commit(vec![Write::Put(service("a"))]).unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert_eq!(visible(&mut watch), Vec::<u64>::new());
+        store.fail.store(false, Ordering::SeqCst);
+        let mut other = service("b");
+        other.0["metadata"]["name"] = json!("t");
+        let changes = reg.commit(vec![Write::Put(other)]).unwrap();
+        assert_eq!(changes[0].revision, 2);
+        // The failed batch may yet persist (it stayed applied); once a flush covers it, watchers
+        // see both, in revision order.
+        assert_eq!(visible(&mut watch), vec![1, 2]);
+    }
+
     #[test]
     fn writes_that_change_nothing_are_dropped() {
         let (_d, reg) = registry();

@@ -3,6 +3,7 @@
 mod bad_input;
 mod cluster;
 mod config;
+mod durability;
 mod foundation;
 mod limits;
 mod polyglot;
