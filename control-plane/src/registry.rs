@@ -29,13 +29,54 @@ pub enum RegistryError {
     Store(#[from] StoreError),
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
+    #[error("{key}: {conflict}")]
+    Conflict { key: String, conflict: Conflict },
+}
+
+/// Why a conditional write was refused (HTTP 409, or 404 for an object gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Conflict {
+    #[error("the object has been modified; read it again")]
+    Modified,
+    #[error("the object already exists")]
+    AlreadyExists,
+    #[error("the object no longer exists")]
+    Gone,
 }
 
 /// One write of an atomic batch.
 #[derive(Debug, Clone)]
 pub enum Write {
+    /// Declared state (`apply`): creates the object or replaces whatever is stored.
     Put(AnyObject),
+    /// Creates the object; refused with [`Conflict::AlreadyExists`] if the name is taken.
+    Create(AnyObject),
+    /// Replaces the object as it was read: its `metadata.resourceVersion` must still be the
+    /// stored one ([`Conflict::Modified`]), and it must still exist ([`Conflict::Gone`]).
+    Update(AnyObject),
     Delete(ObjectKey),
+}
+
+/// What a controller's independent write groups came to: the changes of those committed and the
+/// conflicts of those refused (each group is atomic on its own).
+#[derive(Debug, Default)]
+pub struct GroupOutcome {
+    pub changes: Vec<Change>,
+    pub refused: Vec<Refused>,
+}
+
+/// A group of writes refused by a conflict.
+#[derive(Debug)]
+pub struct Refused {
+    /// Its index among the groups passed to [`Registry::commit_groups`].
+    pub group: usize,
+    pub error: RegistryError,
+}
+
+impl GroupOutcome {
+    pub fn was_refused(&self, group: usize) -> bool {
+        self.refused.iter().any(|r| r.group == group)
+    }
 }
 
 pub struct Registry {
@@ -183,57 +224,118 @@ impl Registry {
         Ok(())
     }
 
+    /// Commits independent groups of writes with one flush: each group is atomic on its own, and
+    /// a group refused by a conflict leaves the others to go through (a controller's pass must not
+    /// fail for every object because one changed under it). Store failures still fail the call.
+    pub fn commit_groups(&self, groups: Vec<Vec<Write>>) -> Result<GroupOutcome, RegistryError> {
+        let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut staged = Staged::new(self.store.revision()?);
+        let mut refused = Vec::new();
+        for (index, group) in groups.into_iter().enumerate() {
+            match self.stage(&mut staged, group) {
+                Ok(()) => {}
+                Err(error @ RegistryError::Conflict { .. }) => refused.push(Refused {
+                    group: index,
+                    error,
+                }),
+                Err(other) => return Err(other),
+            }
+        }
+        let changes = self.finish_locked(staged)?;
+        drop(guard);
+        self.make_durable(&changes)?;
+        Ok(GroupOutcome { changes, refused })
+    }
+
     /// Applies `writes` (visible at once, not yet durable) and queues them for watchers; the
     /// caller holds the write lock and calls [`Registry::make_durable`] after releasing it.
     fn apply_locked(&self, writes: Vec<Write>) -> Result<Vec<Change>, RegistryError> {
-        let mut revision = self.store.revision()?;
-        let mut pending: Vec<(ObjectKey, Option<AnyObject>)> = Vec::new();
-        let mut changes = Vec::new();
+        let mut staged = Staged::new(self.store.revision()?);
+        self.stage(&mut staged, writes)?;
+        self.finish_locked(staged)
+    }
+
+    /// The object at `key` as the batch being staged sees it.
+    fn current(
+        &self,
+        staged: &Staged,
+        key: &ObjectKey,
+    ) -> Result<Option<AnyObject>, RegistryError> {
+        Ok(match staged.pending.iter().rev().find(|(k, _)| k == key) {
+            Some((_, o)) => o.clone(),
+            None => self.store.get(key)?,
+        })
+    }
+
+    /// Adds one atomic group to `staged`, checking its conditions; on a conflict the group is
+    /// taken back out whole and the conflict returned.
+    fn stage(&self, staged: &mut Staged, writes: Vec<Write>) -> Result<(), RegistryError> {
+        let mark = (staged.pending.len(), staged.changes.len(), staged.revision);
+        let result = self.stage_writes(staged, writes);
+        if result.is_err() {
+            staged.pending.truncate(mark.0);
+            staged.changes.truncate(mark.1);
+            staged.revision = mark.2;
+        }
+        result
+    }
+
+    fn stage_writes(&self, staged: &mut Staged, writes: Vec<Write>) -> Result<(), RegistryError> {
         for write in writes {
-            match write {
-                Write::Put(mut object) => {
-                    let key = object.key().ok_or_else(|| RegistryError::Invalid {
-                        key: object.name().to_string(),
-                        message: "object has no known kind".into(),
-                    })?;
-                    let existing = match pending.iter().rev().find(|(k, _)| *k == key) {
-                        Some((_, o)) => o.clone(),
-                        None => self.store.get(&key)?,
-                    };
-                    let created = existing.is_none();
-                    if !stamp(&mut object, existing.as_ref()) {
-                        continue;
-                    }
-                    revision += 1;
-                    set_meta(&mut object, "resourceVersion", Value::from(revision));
-                    pending.push((key.clone(), Some(object.clone())));
-                    changes.push(Change {
-                        revision,
-                        key,
-                        object,
-                        deleted: false,
-                        created,
-                    });
-                }
+            let (mut object, condition) = match write {
                 Write::Delete(key) => {
-                    let existing = match pending.iter().rev().find(|(k, _)| *k == key) {
-                        Some((_, o)) => o.clone(),
-                        None => self.store.get(&key)?,
+                    let Some(mut object) = self.current(staged, &key)? else {
+                        continue;
                     };
-                    let Some(mut object) = existing else { continue };
-                    revision += 1;
-                    set_meta(&mut object, "resourceVersion", Value::from(revision));
-                    pending.push((key.clone(), None));
-                    changes.push(Change {
-                        revision,
+                    staged.revision += 1;
+                    set_meta(&mut object, "resourceVersion", Value::from(staged.revision));
+                    staged.pending.push((key.clone(), None));
+                    staged.changes.push(Change {
+                        revision: staged.revision,
                         key,
                         object,
                         deleted: true,
                         created: false,
                     });
+                    continue;
                 }
+                Write::Put(object) => (object, None),
+                Write::Create(object) => (object, Some(Precondition::Absent)),
+                Write::Update(object) => (object, Some(Precondition::Version)),
+            };
+            let key = object.key().ok_or_else(|| RegistryError::Invalid {
+                key: object.name().to_string(),
+                message: "object has no known kind".into(),
+            })?;
+            let existing = self.current(staged, &key)?;
+            if let Some(condition) = condition {
+                condition.check(&key, &object, existing.as_ref())?;
             }
+            let created = existing.is_none();
+            if !stamp(&mut object, existing.as_ref()) {
+                continue;
+            }
+            staged.revision += 1;
+            set_meta(&mut object, "resourceVersion", Value::from(staged.revision));
+            staged.pending.push((key.clone(), Some(object.clone())));
+            staged.changes.push(Change {
+                revision: staged.revision,
+                key,
+                object,
+                deleted: false,
+                created,
+            });
         }
+        Ok(())
+    }
+
+    /// Applies what `staged` holds to the store, the caches and the watch queue.
+    fn finish_locked(&self, staged: Staged) -> Result<Vec<Change>, RegistryError> {
+        let Staged {
+            revision,
+            pending,
+            changes,
+        } = staged;
         if changes.is_empty() {
             return Ok(changes);
         }
@@ -416,6 +518,72 @@ fn decode<T: DeserializeOwned>(key: &ObjectKey, object: &AnyObject) -> Result<T,
 
 fn meta(object: &AnyObject, field: &str) -> Option<Value> {
     object.0.get("metadata").and_then(|m| m.get(field)).cloned()
+}
+
+/// A batch being put together under the write lock.
+struct Staged {
+    revision: u64,
+    pending: Vec<(ObjectKey, Option<AnyObject>)>,
+    changes: Vec<Change>,
+}
+
+impl Staged {
+    fn new(revision: u64) -> Staged {
+        Staged {
+            revision,
+            pending: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+}
+
+/// The condition of a [`Write::Create`] or [`Write::Update`].
+#[derive(Debug, Clone, Copy)]
+enum Precondition {
+    Absent,
+    Version,
+}
+
+impl Precondition {
+    fn check(
+        self,
+        key: &ObjectKey,
+        object: &AnyObject,
+        existing: Option<&AnyObject>,
+    ) -> Result<(), RegistryError> {
+        let conflict = |conflict| RegistryError::Conflict {
+            key: key.to_string(),
+            conflict,
+        };
+        match (self, existing) {
+            (Precondition::Absent, None) => Ok(()),
+            (Precondition::Absent, Some(_)) => Err(conflict(Conflict::AlreadyExists)),
+            (Precondition::Version, None) => Err(conflict(Conflict::Gone)),
+            (Precondition::Version, Some(existing)) => {
+                let Some(read) = resource_version(object) else {
+                    return Err(RegistryError::Invalid {
+                        key: key.to_string(),
+                        message: "an update must carry the metadata.resourceVersion it was read at"
+                            .into(),
+                    });
+                };
+                if Some(read) == resource_version(existing) {
+                    Ok(())
+                } else {
+                    Err(conflict(Conflict::Modified))
+                }
+            }
+        }
+    }
+}
+
+/// `metadata.resourceVersion` as a number (clients may send it as a string, as Kubernetes does).
+fn resource_version(object: &AnyObject) -> Option<u64> {
+    match meta(object, "resourceVersion")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
 }
 
 fn set_meta(object: &mut AnyObject, field: &str, value: Value) {
@@ -672,6 +840,96 @@ pub(crate) mod tests {
         // The failed batch may yet persist (it stayed applied); once a flush covers it, watchers
         // see both, in revision order.
         assert_eq!(visible(&mut watch), vec![1, 2]);
+    }
+
+    #[test]
+    fn updates_carry_the_version_they_read_and_creates_refuse_a_taken_name() {
+        let (_d, reg) = registry();
+        let created = reg.commit(vec![Write::Create(service("a"))]).unwrap();
+        let read = created[0].object.clone();
+        let err = reg.commit(vec![Write::Create(service("b"))]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RegistryError::Conflict {
+                    conflict: Conflict::AlreadyExists,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // Someone else changes it; an update computed from the old read is refused.
+        reg.commit(vec![Write::Put(service("c"))]).unwrap();
+        let mut stale = read.clone();
+        stale.0["spec"]["selector"]["app"] = json!("d");
+        let err = reg.commit(vec![Write::Update(stale)]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RegistryError::Conflict {
+                    conflict: Conflict::Modified,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "services/default/s: the object has been modified; read it again"
+        );
+        // Read again, update: accepted.
+        let key = ObjectKey::new(Kind::Service, "default", "s");
+        let mut fresh = reg.get(&key).unwrap().unwrap();
+        fresh.0["spec"]["selector"]["app"] = json!("d");
+        reg.commit(vec![Write::Update(fresh.clone())]).unwrap();
+        // An update without a version is refused, and one of a deleted object says it is gone.
+        let mut unversioned = fresh.clone();
+        unversioned.0["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resourceVersion");
+        assert!(matches!(
+            reg.commit(vec![Write::Update(unversioned)]).unwrap_err(),
+            RegistryError::Invalid { .. }
+        ));
+        let current = reg.get(&key).unwrap().unwrap();
+        reg.commit(vec![Write::Delete(key.clone())]).unwrap();
+        assert!(matches!(
+            reg.commit(vec![Write::Update(current)]).unwrap_err(),
+            RegistryError::Conflict {
+                conflict: Conflict::Gone,
+                ..
+            }
+        ));
+        assert!(reg.get(&key).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_refused_group_leaves_the_other_groups_to_land() {
+        let (_d, reg) = registry();
+        reg.commit(vec![Write::Put(service("a"))]).unwrap();
+        let mut other = service("a");
+        other.0["metadata"]["name"] = json!("t");
+        let mut third = service("a");
+        third.0["metadata"]["name"] = json!("u");
+        let outcome = reg
+            .commit_groups(vec![
+                vec![Write::Create(other.clone())],
+                // Refused as a whole: its first write would have landed alone.
+                vec![Write::Create(third), Write::Create(service("x"))],
+            ])
+            .unwrap();
+        assert_eq!(outcome.changes.len(), 1);
+        assert!(outcome.was_refused(1) && !outcome.was_refused(0));
+        assert!(reg
+            .get(&ObjectKey::new(Kind::Service, "default", "u"))
+            .unwrap()
+            .is_none());
+        assert!(reg
+            .get(&ObjectKey::new(Kind::Service, "default", "t"))
+            .unwrap()
+            .is_some());
+        assert_eq!(reg.revision().unwrap(), 2);
     }
 
     #[test]

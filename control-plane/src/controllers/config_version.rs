@@ -76,11 +76,9 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
                 .annotations
                 .insert(CONFIG_VERSION_ANNOTATION.to_string(), version);
             let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
-            writes.push(Write::Put(to_any(&key, &pod)?));
+            writes.push(Write::Update(to_any(&key, &pod)?));
         }
     }
-    if !writes.is_empty() {
-        registry.commit(writes)?;
-    }
+    super::commit_each(registry, "config-version", writes)?;
     Ok(())
 }

@@ -103,7 +103,7 @@ fn reconcile_one(
         for _ in 0..missing {
             if let Some(pod) = new_pod(deployment, &hash) {
                 if let Ok(any) = to_any(&pod_key(&pod), &pod) {
-                    writes.push(Write::Put(any));
+                    writes.push(Write::Create(any));
                 }
             }
         }

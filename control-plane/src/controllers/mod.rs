@@ -73,9 +73,7 @@ where
     S: PartialEq,
 {
     writes.extend(orphans);
-    if !writes.is_empty() {
-        registry.commit(writes)?;
-    }
+    commit_each(registry, source, writes)?;
     registry.record_events(events, source);
     for (key, status) in statuses {
         registry.modify::<T, _>(&key, |object| {
@@ -86,6 +84,37 @@ where
         })?;
     }
     Ok(())
+}
+
+/// Commits each write on its own (all with one flush). A write refused by a conflict (the object
+/// changed or went since this pass read it) is logged and left to the next pass, which reads
+/// again; it does not keep the other writes from landing.
+pub fn commit_each(
+    registry: &Registry,
+    controller: &str,
+    writes: Vec<crate::registry::Write>,
+) -> Result<crate::registry::GroupOutcome, crate::registry::RegistryError> {
+    commit_groups(
+        registry,
+        controller,
+        writes.into_iter().map(|w| vec![w]).collect(),
+    )
+}
+
+/// [`Registry::commit_groups`], logging each conflict.
+pub fn commit_groups(
+    registry: &Registry,
+    controller: &str,
+    groups: Vec<Vec<crate::registry::Write>>,
+) -> Result<crate::registry::GroupOutcome, crate::registry::RegistryError> {
+    if groups.is_empty() {
+        return Ok(Default::default());
+    }
+    let outcome = registry.commit_groups(groups)?;
+    for refused in &outcome.refused {
+        tracing::info!(controller, error = %refused.error, "write refused; the next pass reads again");
+    }
+    Ok(outcome)
 }
 
 /// The store key of a pod.

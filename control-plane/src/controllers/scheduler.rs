@@ -172,7 +172,36 @@ fn choose<'a>(
     })
 }
 
+/// One pod's decision: the writes that must land together (its claims' binding and its own) and
+/// the events that tell of it, recorded only if the writes land.
+pub struct Decision {
+    pub writes: Vec<Write>,
+    pub events: Vec<EventDraft>,
+}
+
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
+    commit(registry, plan(registry)?)
+}
+
+/// Commits each decision on its own: a pod deleted or changed since [`plan`] read it, or a
+/// claim that turned Terminating meanwhile, refuses that pod's writes (the next pass reads
+/// again) and leaves the others to land.
+pub fn commit(registry: &Registry, decisions: Vec<Decision>) -> Result<(), RegistryError> {
+    let (groups, events): (Vec<Vec<Write>>, Vec<Vec<EventDraft>>) =
+        decisions.into_iter().map(|d| (d.writes, d.events)).unzip();
+    let outcome = super::commit_groups(registry, "scheduler", groups)?;
+    let events: Vec<EventDraft> = events
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !outcome.was_refused(*i))
+        .flat_map(|(_, e)| e)
+        .collect();
+    registry.record_events(&events, "scheduler");
+    Ok(())
+}
+
+/// Decides where every unscheduled pod goes, from one read of nodes, claims and pods.
+pub fn plan(registry: &Registry) -> Result<Vec<Decision>, RegistryError> {
     let nodes: Vec<Node> = registry.list_typed(Kind::Node, None)?;
     let mut claims: Claims = registry
         .list_typed::<PersistentVolumeClaim>(Kind::PersistentVolumeClaim, None)?
@@ -196,9 +225,10 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
         .map(|p| Pod::clone(p))
         .collect();
     pods.sort_by_key(|p| p.metadata.creation_timestamp);
-    let mut writes = Vec::new();
-    let mut events = Vec::new();
+    let mut decisions = Vec::new();
     for mut pod in pods {
+        let mut writes = Vec::new();
+        let mut events = Vec::new();
         let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
         let placement = claim_placement(&pod, &claims);
         let pinned = match &placement {
@@ -235,7 +265,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
                             "Bound",
                             format!("bound to node {node_name} for pod {}", key.name),
                         ));
-                        writes.push(Write::Put(to_any(&claim_key, &*claim)?));
+                        writes.push(Write::Update(to_any(&claim_key, &*claim)?));
                     }
                 }
                 pod.spec.node_name = Some(node_name.clone());
@@ -246,7 +276,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
                     "Scheduled",
                     format!("assigned {} to {node_name}", key.name),
                 ));
-                writes.push(Write::Put(to_any(&key, &pod)?));
+                writes.push(Write::Update(to_any(&key, &pod)?));
             }
             Err((reason, message)) => {
                 if pod.status.reason.as_deref() != Some(reason)
@@ -259,16 +289,15 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
                     ));
                     pod.status.reason = Some(reason.into());
                     pod.status.message = Some(message);
-                    writes.push(Write::Put(to_any(&key, &pod)?));
+                    writes.push(Write::Update(to_any(&key, &pod)?));
                 }
             }
         }
+        if !writes.is_empty() {
+            decisions.push(Decision { writes, events });
+        }
     }
-    if !writes.is_empty() {
-        registry.commit(writes)?;
-    }
-    registry.record_events(&events, "scheduler");
-    Ok(())
+    Ok(decisions)
 }
 
 #[cfg(test)]
@@ -511,5 +540,96 @@ mod tests {
         let claim_rev = bound.metadata.resource_version.unwrap();
         let pod_rev = pod.metadata.resource_version.unwrap();
         assert_eq!((claim_rev, pod_rev), (before + 1, before + 2));
+    }
+
+    /// A node "a" and pods named `names` (one with the claim "data", unbound), stored.
+    fn cluster_with(
+        names: &[&str],
+    ) -> (tempfile::TempDir, crate::registry::Registry, Vec<ObjectKey>) {
+        let (dir, reg) = crate::registry::tests::registry();
+        let node_key = ObjectKey::new(Kind::Node, "", "a");
+        let claim_key = ObjectKey::new(Kind::PersistentVolumeClaim, "default", "data");
+        let mut writes = vec![
+            Write::Put(to_any(&node_key, &node("a", true, 8 << 30)).unwrap()),
+            Write::Put(to_any(&claim_key, &claim("data", ClaimPhase::Pending, None)).unwrap()),
+        ];
+        let mut keys = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let mut p = if i == 0 {
+                pod_with_claims(&["data"])
+            } else {
+                pod("1Mi")
+            };
+            p.metadata.name = Name::try_from(*name).unwrap();
+            p.metadata.namespace = Some("default".into());
+            let key = ObjectKey::new(Kind::Pod, "default", name);
+            writes.push(Write::Put(to_any(&key, &p).unwrap()));
+            keys.push(key);
+        }
+        reg.commit(writes).unwrap();
+        (dir, reg, keys)
+    }
+
+    #[test]
+    fn pod_deleted_while_the_scheduler_binds_it_stays_deleted() {
+        let (_dir, reg, keys) = cluster_with(&["doomed", "other"]);
+        let decisions = plan(&reg).unwrap();
+        assert_eq!(decisions.len(), 2);
+        reg.commit(vec![Write::Delete(keys[0].clone())]).unwrap();
+        commit(&reg, decisions).unwrap();
+        assert!(reg.get(&keys[0]).unwrap().is_none(), "not re-created");
+        let other: Pod = reg.get_typed(&keys[1]).unwrap().unwrap();
+        assert_eq!(
+            other.spec.node_name.as_deref(),
+            Some("a"),
+            "the other pod of the pass is bound"
+        );
+        // The deleted pod's claim was not bound for it either (one atomic group).
+        let claim: PersistentVolumeClaim = reg
+            .get_typed(&ObjectKey::new(
+                Kind::PersistentVolumeClaim,
+                "default",
+                "data",
+            ))
+            .unwrap()
+            .unwrap();
+        assert_eq!(claim.status.phase, ClaimPhase::Pending);
+        let events: Vec<wasmpod_api::Event> = reg.list_typed(Kind::Event, None).unwrap();
+        assert!(
+            !events
+                .iter()
+                .any(|e| e.spec.involved_object.name == "doomed" && e.spec.reason == "Scheduled"),
+            "no Scheduled event for a pod that was not bound"
+        );
+    }
+
+    #[test]
+    fn claim_marked_terminating_during_a_pass_stays_terminating() {
+        let (_dir, reg, keys) = cluster_with(&["user"]);
+        let decisions = plan(&reg).unwrap();
+        let claim_key = ObjectKey::new(Kind::PersistentVolumeClaim, "default", "data");
+        reg.modify::<PersistentVolumeClaim, _>(&claim_key, |c| {
+            c.status.phase = ClaimPhase::Terminating;
+            true
+        })
+        .unwrap();
+        commit(&reg, decisions).unwrap();
+        let claim: PersistentVolumeClaim = reg.get_typed(&claim_key).unwrap().unwrap();
+        assert_eq!(claim.status.phase, ClaimPhase::Terminating);
+        let pod: Pod = reg.get_typed(&keys[0]).unwrap().unwrap();
+        assert_eq!(pod.spec.node_name, None, "the pod did not bind the claim");
+        // The next pass reads again and says why the pod waits.
+        reconcile_all(&reg).unwrap();
+        let pod: Pod = reg.get_typed(&keys[0]).unwrap().unwrap();
+        assert_eq!(pod.spec.node_name, None);
+        assert!(
+            pod.status
+                .message
+                .as_deref()
+                .unwrap_or_default()
+                .contains("data"),
+            "{:?}",
+            pod.status.message
+        );
     }
 }

@@ -167,7 +167,7 @@ fn reconcile_one(
             None => {
                 ensure_claims(set, ordinal, claims, writes)?;
                 let pod = new_pod(set, ordinal, &hash)?;
-                writes.push(Write::Put(to_any(&pod_key(&pod), &pod)?));
+                writes.push(Write::Create(to_any(&pod_key(&pod), &pod)?));
                 events.push(EventDraft::normal(
                     key.clone(),
                     "SuccessfulCreate",
@@ -219,7 +219,7 @@ fn ensure_claims(
         let claim: PersistentVolumeClaim =
             Object::new(Kind::PersistentVolumeClaim, metadata, template.spec.clone());
         let key = ObjectKey::new(Kind::PersistentVolumeClaim, set.namespace(), &name);
-        writes.push(Write::Put(to_any(&key, &claim)?));
+        writes.push(Write::Create(to_any(&key, &claim)?));
     }
     Ok(())
 }

@@ -114,7 +114,27 @@ impl IntoResponse for ApiError {
 
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
-        ApiError::internal(&e)
+        use crate::registry::Conflict;
+        match &e {
+            RegistryError::Conflict {
+                conflict: Conflict::Gone,
+                ..
+            } => ApiError::not_found(e.to_string()),
+            RegistryError::Conflict {
+                conflict: Conflict::AlreadyExists,
+                ..
+            } => ApiError {
+                status: StatusCode::CONFLICT,
+                reason: "AlreadyExists",
+                message: e.to_string(),
+            },
+            RegistryError::Conflict {
+                conflict: Conflict::Modified,
+                ..
+            } => ApiError::conflict(e.to_string()),
+            RegistryError::Invalid { .. } => ApiError::invalid(e.to_string()),
+            RegistryError::Store(_) => ApiError::internal(&e),
+        }
     }
 }
 
