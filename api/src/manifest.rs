@@ -312,6 +312,41 @@ spec: {selector: {app: hello}}
         assert!(err.contains("spec"), "{err}");
     }
 
+    /// Issue 11, finding 3: a namespace or a reference that would become a path outside a
+    /// node's data dir is refused at parse time, naming the field and the value.
+    #[test]
+    fn names_that_would_escape_a_directory_are_refused() {
+        let claim = "apiVersion: wasmpod.dev/v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: ../../../../tmp/x}\nspec: {}\n";
+        let err = parse_manifests(claim, "m.yaml").unwrap_err().to_string();
+        assert!(err.contains("metadata.namespace"), "{err}");
+        assert!(err.contains("../../../../tmp/x"), "{err}");
+        let deployment = |volume: &str| {
+            GOOD.split("---").next().unwrap().replace(
+                "spec: {component: ./hello.wasm}",
+                &format!("spec: {{component: ./hello.wasm, volumes: [{volume}]}}"),
+            )
+        };
+        for (volume, field) in [
+            ("{name: d, persistentVolumeClaim: {claimName: ../x}}", "claimName"),
+            ("{name: d, secret: {secretName: a/b}}", "secretName"),
+            ("{name: d, configMap: {name: ..}}", "configMap.name"),
+        ] {
+            let err = parse_manifests(&deployment(volume), "m.yaml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
+        let key_ref = GOOD.split("---").next().unwrap().replace(
+            "spec: {component: ./hello.wasm}",
+            "spec: {component: ./hello.wasm, env: [{name: A, valueFrom: {secretKeyRef: {name: s, key: ../k}}}]}",
+        );
+        let err = parse_manifests(&key_ref, "m.yaml").unwrap_err().to_string();
+        assert!(err.contains("secretKeyRef.key"), "{err}");
+        let config_map = "apiVersion: wasmpod.dev/v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {'..': x}\n";
+        let err = parse_manifests(config_map, "m.yaml").unwrap_err().to_string();
+        assert!(err.contains("data[\"..\"]"), "{err}");
+    }
+
     #[test]
     fn bad_inputs_are_refused_with_reasons() {
         let cases = [

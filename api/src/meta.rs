@@ -9,7 +9,12 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectMeta {
     pub name: Name,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A DNS-1123 label (checked at parse time: it becomes a directory name on nodes).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::name::deserialize_namespace"
+    )]
     pub namespace: Option<String>,
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,

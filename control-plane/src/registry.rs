@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use thiserror::Error;
+use wasmpod_api::name::validate_object_key;
 use wasmpod_api::{
     AnyObject, Event, EventSpec, EventType, Kind, Name, NoStatus, Object, ObjectKey, ObjectMeta,
     ObjectReference,
@@ -31,6 +32,13 @@ pub enum RegistryError {
     Invalid { key: String, message: String },
     #[error("{key}: {conflict}")]
     Conflict { key: String, conflict: Conflict },
+    /// A write whose namespace or name is not a DNS-1123 label: refused, never stored.
+    #[error("{key}: {source}")]
+    BadName {
+        key: String,
+        #[source]
+        source: wasmpod_api::ValidationError,
+    },
 }
 
 /// Why a conditional write was refused (HTTP 409, or 404 for an object gone).
@@ -306,6 +314,12 @@ impl Registry {
             let key = object.key().ok_or_else(|| RegistryError::Invalid {
                 key: object.name().to_string(),
                 message: "object has no known kind".into(),
+            })?;
+            // Every writer validates first; this keeps a bad name out of the store (and so out
+            // of every node's paths) even if one forgets.
+            validate_object_key(&key).map_err(|source| RegistryError::BadName {
+                key: key.to_string(),
+                source,
             })?;
             let existing = self.current(staged, &key)?;
             if let Some(condition) = condition {

@@ -6,6 +6,7 @@ mod config;
 mod durability;
 mod foundation;
 mod limits;
+mod node_safety;
 mod polyglot;
 mod services;
 mod storage;

@@ -16,6 +16,8 @@ pub enum ComponentError {
     Fetch { digest: String, message: String },
     #[error("component {digest} does not match its digest")]
     Digest { digest: String },
+    #[error("{digest:?} is not a sha256 digest (64 lowercase hex digits); it names no file here")]
+    BadDigest { digest: String },
     #[error("cannot compile component {digest}: {message}")]
     Compile { digest: String, message: String },
 }
@@ -104,6 +106,12 @@ impl Components {
 
     async fn fetch(&self, digest: &str) -> Result<Vec<u8>, ComponentError> {
         let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        // The digest becomes a file name: nothing but the 64 hex digits of a sha256.
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(ComponentError::BadDigest {
+                digest: digest.to_string(),
+            });
+        }
         let path = self.dir.join(format!("{hex}.wasm"));
         if let Ok(bytes) = tokio::fs::read(&path).await {
             if hex::encode(Sha256::digest(&bytes)) == hex {

@@ -3,6 +3,7 @@
 
 use crate::backoff::BackoffPolicy;
 use crate::components::Components;
+use crate::node_dirs::NodeDirs;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
@@ -12,8 +13,8 @@ use wasmpod_runtime::{HttpPod, OutboundRouter, PodLogs, Runtime, DEFAULT_LOG_CAP
 
 pub struct NodeContext {
     pub node: String,
-    /// The node's data directory (components, compile cache, volumes).
-    pub data_dir: std::path::PathBuf,
+    /// The node's directories: data (components, compile cache, volumes) and secret files.
+    pub dirs: NodeDirs,
     pub client: Client,
     pub runtime: Runtime,
     pub components: Components,
@@ -30,7 +31,7 @@ pub type OutboundFactory = Box<dyn Fn(&str, &str) -> Arc<dyn OutboundRouter> + S
 impl NodeContext {
     pub fn new(
         node: String,
-        data_dir: std::path::PathBuf,
+        dirs: NodeDirs,
         client: Client,
         runtime: Runtime,
         components: Components,
@@ -39,7 +40,7 @@ impl NodeContext {
     ) -> NodeContext {
         NodeContext {
             node,
-            data_dir,
+            dirs,
             client,
             runtime,
             components,

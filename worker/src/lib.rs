@@ -9,10 +9,13 @@ pub mod backoff;
 mod components;
 mod context;
 pub mod gateway;
+mod node_dirs;
+mod pod_config;
 mod pod_task;
 mod pods;
 mod probes;
 pub mod reflector;
+mod status_report;
 mod volumes;
 
 use arc_swap::ArcSwap;
@@ -39,6 +42,8 @@ pub enum WorkerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot prepare the data directory: {0}")]
+    DataDir(#[from] node_dirs::DirError),
     #[error("cannot join the control plane at {server}: {source}")]
     Join {
         server: String,
@@ -68,6 +73,7 @@ pub struct WorkerConfig {
 pub struct Worker {
     pub gateway_addr: SocketAddr,
     pub agent_addr: SocketAddr,
+    dirs: node_dirs::NodeDirs,
     tasks: Vec<JoinHandle<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
@@ -89,6 +95,9 @@ impl Worker {
         runtime: Runtime,
         shutdown: CancellationToken,
     ) -> Result<Worker, WorkerError> {
+        let dirs = node_dirs::NodeDirs::create(&config.data_dir)?;
+        // Nothing runs yet: any secret file left here is from a node that did not stop cleanly.
+        dirs.clear_secrets();
         let client = Client::new(&config.server, config.token.clone());
         let agent_listener = tokio::net::TcpListener::bind(config.agent_addr)
             .await
@@ -136,7 +145,7 @@ impl Worker {
         );
         let ctx = Arc::new(NodeContext::new(
             config.name.to_string(),
-            config.data_dir.clone(),
+            dirs.clone(),
             client.clone(),
             runtime,
             components,
@@ -224,6 +233,7 @@ impl Worker {
         Ok(Worker {
             gateway_addr,
             agent_addr,
+            dirs,
             tasks,
             threads,
         })
@@ -233,6 +243,8 @@ impl Worker {
         for task in self.tasks {
             let _ = task.await;
         }
+        // The pod manager has waited for its pods; remove whatever secret file is left.
+        self.dirs.clear_secrets();
         let threads = self.threads;
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {

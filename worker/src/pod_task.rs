@@ -1,11 +1,14 @@
 //! One pod's life on this node, as an explicit state machine:
 //! Pulling -> Starting -> Serving (HTTP) | Running (command) -> BackOff -> Starting ... -> Finished.
-//! Every transition is reported to the control plane as the pod's status.
+//! Every transition is reported to the control plane as the pod's status, in the background:
+//! with the control plane down the pod still restarts, on the config it last had.
 
 use crate::backoff::Backoff;
 use crate::components::Loaded;
 use crate::context::NodeContext;
+use crate::pod_config::{ConfigError, PodConfig};
 use crate::probes::ProbeRunner;
+use crate::status_report::StatusReporter;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,9 +45,16 @@ struct PodTask {
     pod: Pod,
     key: ObjectKey,
     status: PodStatus,
-    reported: Option<PodStatus>,
+    reporter: StatusReporter,
     backoff: Backoff,
+    /// The last resolved config, reused while its version is current.
+    config: PodConfig,
+    /// The pod's config version as the node last saw it.
+    version: tokio::sync::watch::Receiver<Option<String>>,
 }
+
+/// Why a pod cannot start now: a status reason and a message.
+type StartError = (&'static str, String);
 
 /// Runs `pod` until `cancel` (the pod was deleted or moved away). `config` carries the pod's
 /// config version: when it changes, the pod is reloaded with the new ConfigMap/Secret values.
@@ -59,7 +69,14 @@ pub async fn run(
     let mut task = PodTask {
         backoff: Backoff::new(ctx.backoff),
         status: pod.status.clone(),
-        reported: Some(pod.status.clone()),
+        reporter: StatusReporter::spawn(
+            ctx.client.clone(),
+            key.clone(),
+            pod.status.clone(),
+            cancel.clone(),
+        ),
+        config: PodConfig::default(),
+        version: config.clone(),
         ctx: ctx.clone(),
         pod,
         key: key.clone(),
@@ -82,10 +99,8 @@ pub async fn run(
         };
     }
     ctx.local.remove(&key);
-    crate::volumes::cleanup(
-        &ctx.data_dir,
-        task.pod.metadata.uid.as_deref().unwrap_or(&key.name),
-    );
+    ctx.dirs
+        .remove_pod(task.pod.metadata.uid.as_deref().unwrap_or(&key.name));
     tracing::info!(pod = %key.name, "pod stopped on this node");
 }
 
@@ -110,8 +125,7 @@ impl PodTask {
     }
 
     async fn pull(&mut self) -> State {
-        self.set(PodPhase::Pending, false, Some("ContainerCreating"), None)
-            .await;
+        self.set(PodPhase::Pending, false, Some("ContainerCreating"), None);
         let Some(digest) = self
             .pod
             .spec
@@ -157,21 +171,20 @@ impl PodTask {
         runtime
     }
 
-    /// The pod's env, config and volumes, resolved by the control plane and laid out on disk.
-    async fn resolve(&self) -> Result<PodRuntimeSpec, (&'static str, String)> {
-        let resolved = match self
-            .ctx
-            .client
-            .pod_config(&self.key.namespace, &self.key.name)
+    /// The pod's env, config and volumes (resolved by the control plane, or the last resolved
+    /// config while it is current or the control plane unreachable), laid out on disk.
+    async fn resolve(&mut self) -> Result<PodRuntimeSpec, StartError> {
+        let version = self.version.borrow().clone();
+        let (resolved, source) = self
+            .config
+            .get(&self.ctx.client, &self.key, &self.pod.spec, version)
             .await
-        {
-            Ok(r) => r,
-            Err(e) if e.status() == Some(422) => {
-                return Err(("CreateContainerConfigError", e.to_string()))
-            }
-            Err(e) if e.is_not_found() => return Err(("PodDeleted", e.to_string())),
-            Err(e) => return Err(("ConfigUnavailable", e.to_string())),
-        };
+            .map_err(|e| match e {
+                ConfigError::Invalid(m) => ("CreateContainerConfigError", m),
+                ConfigError::PodDeleted(m) => ("PodDeleted", m),
+                ConfigError::Unavailable(m) => ("ConfigUnavailable", m),
+            })?;
+        tracing::debug!(?source, "pod config resolved");
         let uid = self
             .pod
             .metadata
@@ -179,7 +192,7 @@ impl PodTask {
             .clone()
             .unwrap_or_else(|| self.key.name.clone());
         let mounts = crate::volumes::prepare(
-            &self.ctx.data_dir,
+            &self.ctx.dirs,
             &self.key.namespace,
             &uid,
             &self.pod.spec,
@@ -209,7 +222,7 @@ impl PodTask {
                         self.status.start_time = Some(Utc::now());
                         // With a readiness probe the pod earns its traffic; without one it has it now.
                         let ready = self.pod.spec.readiness_probe.is_none();
-                        self.set(PodPhase::Running, ready, None, None).await;
+                        self.set(PodPhase::Running, ready, None, None);
                         self.ctx
                             .event(&self.key, EventType::Normal, "Started", "serving requests");
                         tracing::info!("serving");
@@ -227,7 +240,7 @@ impl PodTask {
                         self.status.start_time = Some(Utc::now());
                         self.ctx
                             .event(&self.key, EventType::Normal, "Started", "command started");
-                        self.set(PodPhase::Running, true, None, None).await;
+                        self.set(PodPhase::Running, true, None, None);
                         State::Running {
                             command,
                             loaded,
@@ -273,7 +286,7 @@ impl PodTask {
             } else {
                 PodPhase::Failed
             };
-            self.set(phase, false, Some(reason), Some(message)).await;
+            self.set(phase, false, Some(reason), Some(message));
             return State::Finished;
         }
         let delay = self.backoff.after_crash(started);
@@ -286,8 +299,7 @@ impl PodTask {
             false,
             Some("CrashLoopBackOff"),
             Some(text),
-        )
-        .await;
+        );
         State::BackOff {
             until,
             then: Box::new(State::Starting(loaded)),
@@ -344,7 +356,7 @@ impl PodTask {
                             .event(&self.key, EventType::Warning, "Unhealthy", text.clone());
                         (Some("NotReady"), Some(text))
                     };
-                    self.set(PodPhase::Running, ready, reason, message).await;
+                    self.set(PodPhase::Running, ready, reason, message);
                 }
             }
             if let Some(l) = liveness.as_mut().filter(|l| l.next <= Instant::now()) {
@@ -371,8 +383,7 @@ impl PodTask {
                         false,
                         Some("LivenessProbeFailed"),
                         Some(text),
-                    )
-                    .await;
+                    );
                     let delay = self.backoff.after_crash(started);
                     return State::BackOff {
                         until: Instant::now() + delay,
@@ -389,8 +400,7 @@ impl PodTask {
         self.ctx
             .logs(&self.key)
             .append_line(&format!("wasmpod: {reason}: {message}"));
-        self.set(PodPhase::Pending, false, Some(reason), Some(message))
-            .await;
+        self.set(PodPhase::Pending, false, Some(reason), Some(message));
         let delay = self.backoff.after_crash(Instant::now());
         State::BackOff {
             until: Instant::now() + delay,
@@ -398,37 +408,12 @@ impl PodTask {
         }
     }
 
-    async fn set(
-        &mut self,
-        phase: PodPhase,
-        ready: bool,
-        reason: Option<&str>,
-        message: Option<String>,
-    ) {
+    /// Records the pod's status; the reporter sends it to the control plane.
+    fn set(&mut self, phase: PodPhase, ready: bool, reason: Option<&str>, message: Option<String>) {
         self.status.phase = phase;
         self.status.ready = ready;
         self.status.reason = reason.map(str::to_string);
         self.status.message = message;
-        if self.reported.as_ref() == Some(&self.status) {
-            return;
-        }
-        for attempt in 0..3u32 {
-            match self
-                .ctx
-                .client
-                .put_status(Kind::Pod, &self.key.namespace, &self.key.name, &self.status)
-                .await
-            {
-                Ok(()) => {
-                    self.reported = Some(self.status.clone());
-                    return;
-                }
-                Err(e) if e.is_not_found() => return,
-                Err(error) => {
-                    tracing::warn!(%error, attempt, "cannot report pod status");
-                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-                }
-            }
-        }
+        self.reporter.report(&self.status);
     }
 }

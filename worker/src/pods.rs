@@ -1,26 +1,35 @@
 //! The pod manager: runs exactly the pods bound to this node — starts the new ones, stops the
-//! ones deleted or moved away. Level-triggered on the pod reflector.
+//! ones deleted or moved away. Level-triggered on the pod reflector. Once synced it removes the
+//! directories of pods the node ran before a restart and no longer runs; at shutdown it waits
+//! for its pods' tasks (each removes its own directories) before returning.
 
 use crate::context::NodeContext;
 use crate::pod_task;
 use crate::reflector::Reflector;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::resolved::CONFIG_VERSION_ANNOTATION;
 use wasmpod_api::{Kind, ObjectKey, Pod, PodPhase};
 
-/// A pod task: the pod's uid, the token that stops it, and its config version.
-type Running = (
-    Option<String>,
-    CancellationToken,
-    watch::Sender<Option<String>>,
-);
+/// How long shutdown waits for pod tasks to stop and clean up.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// A pod task: the pod's uid, the token that stops it, its config version, and the task.
+struct Running {
+    uid: Option<String>,
+    token: CancellationToken,
+    config: watch::Sender<Option<String>>,
+    task: JoinHandle<()>,
+}
 
 pub async fn run(ctx: Arc<NodeContext>, pods: Reflector<Pod>, shutdown: CancellationToken) {
     let mut changes = pods.subscribe();
     let mut running: HashMap<ObjectKey, Running> = HashMap::new();
+    let mut swept = false;
     loop {
         if pods.synced() {
             let desired: HashMap<ObjectKey, Arc<Pod>> = pods
@@ -29,9 +38,17 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Reflector<Pod>, shutdown: Cancella
                 .filter(|p| p.spec.node_name.as_deref() == Some(ctx.node.as_str()))
                 .map(|p| (ObjectKey::new(Kind::Pod, p.namespace(), p.name()), p))
                 .collect();
-            running.retain(|key, (uid, token, config)| {
-                let Some(pod) = desired.get(key).filter(|p| p.metadata.uid == *uid) else {
-                    token.cancel();
+            if !swept {
+                let keep: HashSet<String> = desired
+                    .values()
+                    .filter_map(|p| p.metadata.uid.clone())
+                    .collect();
+                ctx.dirs.remove_stale(&keep);
+                swept = true;
+            }
+            running.retain(|key, r| {
+                let Some(pod) = desired.get(key).filter(|p| p.metadata.uid == r.uid) else {
+                    r.token.cancel();
                     ctx.forget_logs(key);
                     return false;
                 };
@@ -40,7 +57,7 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Reflector<Pod>, shutdown: Cancella
                     .annotations
                     .get(CONFIG_VERSION_ANNOTATION)
                     .cloned();
-                config.send_if_modified(|v| {
+                r.config.send_if_modified(|v| {
                     // The first stamp arrives just after the pod is created: not a change.
                     let changed = v.is_some() && *v != version;
                     *v = version;
@@ -62,18 +79,32 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Reflector<Pod>, shutdown: Cancella
                         .get(CONFIG_VERSION_ANNOTATION)
                         .cloned(),
                 );
-                running.insert(key, (pod.metadata.uid.clone(), token.clone(), config));
-                tokio::spawn(pod_task::run(
+                let uid = pod.metadata.uid.clone();
+                let task = tokio::spawn(pod_task::run(
                     ctx.clone(),
                     Arc::unwrap_or_clone(pod),
-                    token,
+                    token.clone(),
                     config_rx,
                 ));
+                running.insert(
+                    key,
+                    Running {
+                        uid,
+                        token,
+                        config,
+                        task,
+                    },
+                );
             }
         }
         tokio::select! {
-            _ = shutdown.cancelled() => return,
-            changed = changes.changed() => if changed.is_err() { return },
+            _ = shutdown.cancelled() => break,
+            changed = changes.changed() => if changed.is_err() { break },
         }
+    }
+    // Every pod token is a child of `shutdown`: the tasks are stopping; let them clean up.
+    let all = futures::future::join_all(running.into_values().map(|r| r.task));
+    if tokio::time::timeout(STOP_GRACE, all).await.is_err() {
+        tracing::warn!("some pods did not stop within the grace period");
     }
 }

@@ -33,22 +33,11 @@ pub struct Secret {
     pub string_data: BTreeMap<String, String>,
 }
 
+/// Checks a key of `data` or `stringData` (Kubernetes' ConfigMap key rule: keys become file
+/// names on nodes).
 pub fn validate_key(field: &str, key: &str) -> Result<(), ValidationError> {
-    let ok = !key.is_empty()
-        && key.len() <= 253
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && key != "."
-        && key != "..";
-    if ok {
-        Ok(())
-    } else {
-        Err(ValidationError::new(
-            format!("{field}[{key:?}]"),
-            "keys are letters, digits, '-', '_' and '.' (they become file names)",
-        ))
-    }
+    crate::name::validate_data_key(key)
+        .map_err(|e| ValidationError::new(format!("{field}[{key:?}]"), e))
 }
 
 impl ConfigMap {

@@ -1,5 +1,6 @@
-use super::volume::{validate_mount_path, NameRef, Volume, VolumeMount};
+use super::volume::{validate_mount_path, validate_reference, NameRef, Volume, VolumeMount};
 use crate::error::ValidationError;
+use crate::name::validate_data_key;
 use crate::labels::Labels;
 use crate::object::Object;
 use crate::quantity;
@@ -166,6 +167,12 @@ impl PodSpec {
                         "name exactly one of configMapRef, secretRef",
                     ));
                 }
+                if let Some(r) = &s.config_map_ref {
+                    validate_reference(&format!("{field}.{name}[{i}].configMapRef.name"), &r.name)?;
+                }
+                if let Some(r) = &s.secret_ref {
+                    validate_reference(&format!("{field}.{name}[{i}].secretRef.name"), &r.name)?;
+                }
             }
         }
         for (i, e) in self.env.iter().enumerate() {
@@ -175,6 +182,17 @@ impl PodSpec {
                         format!("{field}.env[{i}].valueFrom"),
                         "name exactly one of configMapKeyRef, secretKeyRef",
                     ));
+                }
+                for (r, what) in [
+                    (&from.config_map_key_ref, "configMapKeyRef"),
+                    (&from.secret_key_ref, "secretKeyRef"),
+                ] {
+                    if let Some(r) = r {
+                        let at = format!("{field}.env[{i}].valueFrom.{what}");
+                        validate_reference(&format!("{at}.name"), &r.name)?;
+                        validate_data_key(&r.key)
+                            .map_err(|e| ValidationError::new(format!("{at}.key"), e))?;
+                    }
                 }
             }
         }

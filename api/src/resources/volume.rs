@@ -124,8 +124,26 @@ impl Volume {
                 "a volume has exactly one of configMap, secret, persistentVolumeClaim, emptyDir",
             ));
         }
+        if let Some(r) = &self.config_map {
+            validate_reference(&format!("{field}.configMap.name"), &r.name)?;
+        }
+        if let Some(s) = &self.secret {
+            validate_reference(&format!("{field}.secret.secretName"), &s.secret_name)?;
+        }
+        if let Some(c) = &self.persistent_volume_claim {
+            validate_reference(
+                &format!("{field}.persistentVolumeClaim.claimName"),
+                &c.claim_name,
+            )?;
+        }
         Ok(())
     }
+}
+
+/// Checks the name of an object a pod refers to (a ConfigMap, Secret or claim): the names it
+/// can refer to are DNS-1123 labels, and claim names become directory names on nodes.
+pub fn validate_reference(field: &str, name: &str) -> Result<(), ValidationError> {
+    validate_label(name).map_err(|e| ValidationError::new(field.to_string(), e))
 }
 
 /// Checks a guest mount path: absolute, normalised, inside the guest's root.

@@ -38,8 +38,24 @@ pub fn load_or_create_tokens(data_dir: &Path) -> anyhow::Result<Tokens> {
     }
 }
 
+/// Creates the data directory readable by its owner only (0700): it holds tokens, the store,
+/// the secrets key and pods' data.
 pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder
+            .create(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make {} private (0700)", dir.display()))
+    }
+    #[cfg(not(unix))]
+    builder
+        .create(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))
 }
 

@@ -132,7 +132,9 @@ impl From<RegistryError> for ApiError {
                 conflict: Conflict::Modified,
                 ..
             } => ApiError::conflict(e.to_string()),
-            RegistryError::Invalid { .. } => ApiError::invalid(e.to_string()),
+            RegistryError::Invalid { .. } | RegistryError::BadName { .. } => {
+                ApiError::invalid(e.to_string())
+            }
             RegistryError::Store(_) => ApiError::internal(&e),
         }
     }

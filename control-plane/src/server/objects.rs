@@ -10,14 +10,17 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 use wasmpod_api::client::ScaleRequest;
+use wasmpod_api::name::{validate_label, validate_object_key, Namespace};
 use wasmpod_api::{
     AnyObject, ClaimPhase, Deployment, EventType, Kind, ListResponse, Node, ObjectKey,
     PersistentVolumeClaim, Pod, DEFAULT_NAMESPACE,
 };
 
+/// The query of every object route. A namespace that is not a DNS-1123 label is refused with
+/// 400 before any handler runs (it is part of every store key, and of paths on nodes).
 #[derive(Debug, Deserialize)]
 pub struct ObjectQuery {
-    pub namespace: Option<String>,
+    pub namespace: Option<Namespace>,
     #[serde(default)]
     pub watch: bool,
     pub revision: Option<u64>,
@@ -30,6 +33,7 @@ pub(super) fn kind_of(plural: &str) -> Result<Kind, ApiError> {
 
 fn key_of(plural: &str, name: &str, query: &ObjectQuery) -> Result<ObjectKey, ApiError> {
     let kind = kind_of(plural)?;
+    validate_label(name).map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
     Ok(ObjectKey::new(
         kind,
         query.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
@@ -78,6 +82,8 @@ pub async fn report_event(
         ApiError::invalid(format!("involvedObject.kind: unknown kind {:?}", o.kind))
     })?;
     let key = ObjectKey::new(kind, &o.namespace, &o.name);
+    validate_object_key(&key)
+        .map_err(|e| ApiError::invalid(format!("involvedObject: {e}")))?;
     state.registry.record_event(
         &key,
         report.event_type,

@@ -11,8 +11,26 @@ pub struct SledStore {
     objects: sled::Tree,
 }
 
+/// Creates the store's directory readable by its owner only (0700): it holds every object.
+fn private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir).map_err(sled::Error::Io)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(sled::Error::Io)?;
+    }
+    #[cfg(not(unix))]
+    builder.create(dir).map_err(sled::Error::Io)?;
+    Ok(())
+}
+
 impl SledStore {
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        private_dir(dir)?;
         // The page cache defaults to 1 GiB; the registry reads whole kinds at a time anyway.
         let db = sled::Config::new()
             .path(dir)
