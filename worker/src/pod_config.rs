@@ -8,8 +8,12 @@
 //!   fetched under; every other start reuses what it has.
 //! - When a fetch fails because the control plane cannot be reached, the last config is used.
 
+use std::time::Duration;
 use wasmpod_api::resolved::ResolvedPodConfig;
-use wasmpod_api::{Client, ObjectKey, PodSpec};
+use wasmpod_api::{Client, ClientError, ObjectKey, PodSpec};
+
+/// Longest a fetch may take before the control plane counts as unreachable.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a pod has no config to start with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +63,25 @@ impl PodConfig {
         if let Some(last) = self.last.as_ref().filter(|l| l.version == version) {
             return Ok((last.resolved.clone(), Source::Cached));
         }
-        match client.pod_config(&key.namespace, &key.name).await {
+        let fetched =
+            tokio::time::timeout(FETCH_TIMEOUT, client.pod_config(&key.namespace, &key.name)).await;
+        let unreachable = |error: String| match &self.last {
+            Some(last) => {
+                tracing::warn!(%error, "cannot fetch the pod's config; starting with the last one");
+                Ok((last.resolved.clone(), Source::Stale))
+            }
+            None => Err(ConfigError::Unavailable(error)),
+        };
+        let fetched: Result<ResolvedPodConfig, ClientError> = match fetched {
+            Ok(result) => result,
+            Err(_elapsed) => {
+                return unreachable(format!(
+                    "the control plane did not answer within {} s",
+                    FETCH_TIMEOUT.as_secs()
+                ))
+            }
+        };
+        match fetched {
             Ok(resolved) => {
                 self.last = Some(Last {
                     version,
@@ -69,13 +91,7 @@ impl PodConfig {
             }
             Err(e) if e.status() == Some(422) => Err(ConfigError::Invalid(e.to_string())),
             Err(e) if e.is_not_found() => Err(ConfigError::PodDeleted(e.to_string())),
-            Err(error) => match &self.last {
-                Some(last) => {
-                    tracing::warn!(%error, "cannot fetch the pod's config; starting with the last one");
-                    Ok((last.resolved.clone(), Source::Stale))
-                }
-                None => Err(ConfigError::Unavailable(error.to_string())),
-            },
+            Err(error) => unreachable(error.to_string()),
         }
     }
 }
