@@ -327,7 +327,10 @@ spec: {selector: {app: hello}}
             )
         };
         for (volume, field) in [
-            ("{name: d, persistentVolumeClaim: {claimName: ../x}}", "claimName"),
+            (
+                "{name: d, persistentVolumeClaim: {claimName: ../x}}",
+                "claimName",
+            ),
             ("{name: d, secret: {secretName: a/b}}", "secretName"),
             ("{name: d, configMap: {name: ..}}", "configMap.name"),
         ] {
@@ -342,8 +345,11 @@ spec: {selector: {app: hello}}
         );
         let err = parse_manifests(&key_ref, "m.yaml").unwrap_err().to_string();
         assert!(err.contains("secretKeyRef.key"), "{err}");
-        let config_map = "apiVersion: wasmpod.dev/v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {'..': x}\n";
-        let err = parse_manifests(config_map, "m.yaml").unwrap_err().to_string();
+        let config_map =
+            "apiVersion: wasmpod.dev/v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {'..': x}\n";
+        let err = parse_manifests(config_map, "m.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("data[\"..\"]"), "{err}");
     }
 

@@ -208,7 +208,10 @@ mod tests {
             let err = Namespace::try_from(bad.to_string()).unwrap_err();
             assert!(err.contains("namespace"), "{bad:?}: {err}");
         }
-        assert_eq!(&*Namespace::try_from("team-a".to_string()).unwrap(), "team-a");
+        assert_eq!(
+            &*Namespace::try_from("team-a".to_string()).unwrap(),
+            "team-a"
+        );
         let err = serde_json::from_str::<Namespace>("\"../x\"").unwrap_err();
         assert!(err.to_string().contains("\\\"../x\\\"") || err.to_string().contains("../x"));
     }

@@ -65,16 +65,28 @@ spec:
         .expect("apply answers");
     assert_eq!(response.status().as_u16(), 422);
     let body = response.text().unwrap_or_default();
-    assert!(body.contains("metadata.namespace") && body.contains(escape), "{body}");
+    assert!(
+        body.contains("metadata.namespace") && body.contains(escape),
+        "{body}"
+    );
 
     // Every route refuses a namespace or name that is not a DNS-1123 label.
     let encoded = "..%2F..%2F..%2F..%2Ftmp%2Fx";
     let attempts = [
         ("GET", format!("/api/v1/pods?namespace={encoded}")),
-        ("GET", format!("/api/v1/persistentvolumeclaims/data?namespace={encoded}")),
-        ("DELETE", format!("/api/v1/deployments/evil?namespace={encoded}")),
+        (
+            "GET",
+            format!("/api/v1/persistentvolumeclaims/data?namespace={encoded}"),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/deployments/evil?namespace={encoded}"),
+        ),
         ("PUT", format!("/api/v1/pods/p/status?namespace={encoded}")),
-        ("POST", format!("/api/v1/deployments/evil/scale?namespace={encoded}")),
+        (
+            "POST",
+            format!("/api/v1/deployments/evil/scale?namespace={encoded}"),
+        ),
         ("GET", format!("/api/v1/pods/p/config?namespace={encoded}")),
         ("PUT", "/api/v1/pods/..%2Fx/status".to_string()),
         ("DELETE", "/api/v1/configmaps/..%2F..".to_string()),
@@ -84,7 +96,9 @@ spec:
         let request = match method {
             "GET" => client.get(format!("{}{path}", cluster.api)),
             "DELETE" => client.delete(format!("{}{path}", cluster.api)),
-            "PUT" => client.put(format!("{}{path}", cluster.api)).json(&serde_json::json!({})),
+            "PUT" => client
+                .put(format!("{}{path}", cluster.api))
+                .json(&serde_json::json!({})),
             _ => client
                 .post(format!("{}{path}", cluster.api))
                 .json(&serde_json::json!({"replicas": 1})),
@@ -160,7 +174,14 @@ fn restart_server(cluster: &mut MultiNode) {
     let addr = cluster.api.trim_start_matches("http://").to_string();
     let mut command = Command::new(wasmpod_bin());
     command
-        .args(["server", "--api-addr", &addr, "--node-grace-ms", "1500", "--data-dir"])
+        .args([
+            "server",
+            "--api-addr",
+            &addr,
+            "--node-grace-ms",
+            "1500",
+            "--data-dir",
+        ])
         .arg(cluster.work.path().join("server"))
         .env("WASMPOD_CONFIG", cluster.work.path().join("config"));
     let server = Process::spawn_command(command);
@@ -179,7 +200,10 @@ fn node_restarts_crashed_pods_while_the_control_plane_is_down() {
     let pod = wait_until("the crasher crashed once", WAIT, || {
         first_pod(&cluster, "crasher").filter(|p| p["status"]["restartCount"].as_u64() >= Some(1))
     });
-    let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let starts = |cluster: &MultiNode| {
         cluster
             .cli_ok(&["logs", &name])
@@ -278,10 +302,15 @@ fn secret_files_are_private_and_do_not_outlive_pods_or_nodes() {
     // While it runs: 0700 all the way down from the node's root, the file 0600.
     cluster.apply("secret.yaml", &secret_yaml(&components().crasher));
     let uid = wait_until("the holder pod running", WAIT, || holder_uid(&cluster));
-    let dir = wait_until("its secret file", WAIT, || find_secret_dir(&node_data, &uid));
+    let dir = wait_until("its secret file", WAIT, || {
+        find_secret_dir(&node_data, &uid)
+    });
     let root = dir.parent().expect("a root").to_path_buf();
     let file = dir.join("files-creds/token");
-    assert_eq!(std::fs::read_to_string(&file).unwrap_or_default(), "s3cret-node-value");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap_or_default(),
+        "s3cret-node-value"
+    );
     for d in [&root, &dir, &dir.join("files-creds")] {
         assert_eq!(mode(d), 0o700, "{}", d.display());
     }
@@ -296,7 +325,9 @@ fn secret_files_are_private_and_do_not_outlive_pods_or_nodes() {
     let uid = wait_until("a new holder pod", WAIT, || {
         holder_uid(&cluster).filter(|u| *u != uid)
     });
-    let dir = wait_until("its secret file", WAIT, || find_secret_dir(&node_data, &uid));
+    let dir = wait_until("its secret file", WAIT, || {
+        find_secret_dir(&node_data, &uid)
+    });
     cluster.worker("node-a").terminate();
     assert!(!dir.exists(), "{} outlived its node", dir.display());
 
@@ -304,11 +335,16 @@ fn secret_files_are_private_and_do_not_outlive_pods_or_nodes() {
     let token = cluster.join_token.clone();
     let worker = Process::spawn_command(cluster.worker_command("node-a", &token, &[]));
     worker.wait_line("gateway: ");
-    let dir = wait_until("the secret file again", WAIT, || find_secret_dir(&node_data, &uid));
+    let dir = wait_until("the secret file again", WAIT, || {
+        find_secret_dir(&node_data, &uid)
+    });
     let mut worker = worker;
     worker.kill9();
     assert!(dir.exists(), "a killed node cannot clean up");
-    let planted = dir.parent().expect("root").join("0123456789abcdef/files-creds");
+    let planted = dir
+        .parent()
+        .expect("root")
+        .join("0123456789abcdef/files-creds");
     std::fs::create_dir_all(&planted).expect("plant a stale dir");
     cluster.cli_ok(&["delete", "deployment", "holder"]);
     let restarted = Process::spawn_command(cluster.worker_command("node-a", &token, &[]));

@@ -137,9 +137,8 @@ mod tests {
             resolved.env,
             [("B".into(), "2".into()), ("A".into(), "3".into())]
         );
-        let with_secret = spec(
-            r#"{"component": "sha256:00", "envFrom": [{"secretRef": {"name": "s"}}]}"#,
-        );
+        let with_secret =
+            spec(r#"{"component": "sha256:00", "envFrom": [{"secretRef": {"name": "s"}}]}"#);
         assert!(from_spec(&with_secret).is_none());
     }
 

@@ -21,9 +21,16 @@ pub fn prepare(
     spec.volume_mounts
         .iter()
         .map(|mount| {
-            let (host_path, read_only) =
-                host_side(dirs, namespace, uid, spec, resolved, &mount.name, mount.read_only)
-                    .map_err(|e| format!("volume {:?}: {e}", mount.name))?;
+            let (host_path, read_only) = host_side(
+                dirs,
+                namespace,
+                uid,
+                spec,
+                resolved,
+                &mount.name,
+                mount.read_only,
+            )
+            .map_err(|e| format!("volume {:?}: {e}", mount.name))?;
             Ok(Mount {
                 host_path,
                 guest_path: mount.mount_path.clone(),

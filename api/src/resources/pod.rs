@@ -1,7 +1,7 @@
 use super::volume::{validate_mount_path, validate_reference, NameRef, Volume, VolumeMount};
 use crate::error::ValidationError;
-use crate::name::validate_data_key;
 use crate::labels::Labels;
+use crate::name::validate_data_key;
 use crate::object::Object;
 use crate::quantity;
 use chrono::{DateTime, Utc};

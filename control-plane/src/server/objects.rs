@@ -82,8 +82,7 @@ pub async fn report_event(
         ApiError::invalid(format!("involvedObject.kind: unknown kind {:?}", o.kind))
     })?;
     let key = ObjectKey::new(kind, &o.namespace, &o.name);
-    validate_object_key(&key)
-        .map_err(|e| ApiError::invalid(format!("involvedObject: {e}")))?;
+    validate_object_key(&key).map_err(|e| ApiError::invalid(format!("involvedObject: {e}")))?;
     state.registry.record_event(
         &key,
         report.event_type,
