@@ -5,6 +5,7 @@ mod cluster;
 mod config;
 mod foundation;
 mod limits;
+mod overload;
 mod polyglot;
 mod services;
 mod storage;

@@ -43,10 +43,6 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data directory {}", dir.display()))
 }
 
-pub fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
-    let config = RuntimeConfig::new(data_dir.join("compiled"));
-    Runtime::new(config).context("cannot start the WebAssembly runtime")
-}
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn stop_signal() {
