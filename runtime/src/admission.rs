@@ -245,6 +245,11 @@ impl Admission {
 }
 
 impl PodAdmission {
+    /// Whether requests wait for pool slots anywhere on the node.
+    pub(crate) fn contended(&self) -> bool {
+        self.node.contended()
+    }
+
     /// This pod's limit in instances right now.
     pub(crate) fn limit(&self) -> u32 {
         match self.limit {

@@ -129,7 +129,8 @@ fn a_service_calling_itself_is_cut_at_the_hop_limit_and_its_neighbours_keep_answ
             statuses
         })
     };
-    let loops: Vec<_> = (0..6)
+    // Four loops at once: 4 x 17 frontend instances stay within the frontends' fair share.
+    let loops: Vec<_> = (0..4)
         .map(|_| {
             std::thread::spawn(move || {
                 let mut conn = connect(ingress).expect("connect");
@@ -174,10 +175,18 @@ fn a_service_calling_itself_is_cut_at_the_hop_limit_and_its_neighbours_keep_answ
 fn a_burst_larger_than_the_instance_pool_waits_instead_of_failing() {
     // A pool of 64 slots holds about 16 hello instances; 1,200 clients send at once.
     let cluster = Cluster::up(&["--max-instances", "64"]);
-    let out = cluster.apply(
-        "hello.yaml",
-        &http_app("hello", &components().hello, 1, "/hello"),
+    let hello = http_app("hello", &components().hello, 1, "/hello");
+    let too_many = hello.replace(
+        "spec: {component:",
+        "spec: {containerConcurrency: 200000, component:",
     );
+    let out = cluster.apply("too-many.yaml", &too_many);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("containerConcurrency"),
+        "{stderr}"
+    );
+    let out = cluster.apply("hello.yaml", &hello);
     assert!(out.status.success());
     cluster.wait_for_status("/hello", 200, WAIT);
     let ingress = addr_of(&cluster.ingress);
@@ -265,7 +274,7 @@ fn worker_on_port(cluster: &MultiNode, port: u16, data_dir: &std::path::Path) ->
 
 #[test]
 fn a_restarted_gateway_answers_503_until_its_routes_are_synced_never_404() {
-    let mut cluster = MultiNode::start();
+    let cluster = MultiNode::start();
     let port = free_port();
     let data_dir = cluster.work.path().join("node-w1");
     let mut worker = worker_on_port(&cluster, port, &data_dir);
@@ -307,7 +316,7 @@ fn a_restarted_gateway_answers_503_until_its_routes_are_synced_never_404() {
         seen
     });
     std::thread::sleep(Duration::from_millis(100));
-    let mut restarted = worker_on_port(&cluster, port, &data_dir);
+    let restarted = worker_on_port(&cluster, port, &data_dir);
     restarted.wait_line("gateway: ");
     let seen = hammer.join().expect("hammer");
     drop(cluster);

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use wasmpod_runtime::{Runtime, RuntimeConfig};
 
 /// The tokens of a control plane, generated on first start and kept in its data directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -21,7 +21,12 @@ thread_local! {
     static FORWARD: Client<HttpConnector, BoxBody> = {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build(connector)
+        // Idle connections are dropped before a peer's idle timeout (default 15 s) closes them.
+        Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(64)
+            .pool_idle_timeout(std::time::Duration::from_secs(4))
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector)
     };
 }
 
