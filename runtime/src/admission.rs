@@ -181,15 +181,15 @@ impl Admission {
         true
     }
 
-    /// Hands free slots to waiters, one pod at a time in turn, FIFO within a pod. Permits whose
-    /// waiter left meanwhile are collected in `orphans`, to be dropped after the lock is released.
+    /// Hands free slots to waiters, one pod at a time in turn, FIFO within a pod: a pass offers
+    /// each pod with waiters one slot; the pods served go behind those that were not, so the
+    /// next free slot goes to a pod that has waited longest for its turn. Permits whose waiter
+    /// left meanwhile are collected in `orphans`, to be dropped after the lock is released.
     fn dispatch_locked(&self, queues: &mut Queues, orphans: &mut Vec<Permit>) {
         loop {
-            let mut granted = false;
-            for _ in 0..queues.turns.len() {
-                let Some(id) = queues.turns.pop_front() else {
-                    break;
-                };
+            let mut served = VecDeque::new();
+            let mut passed = VecDeque::new();
+            while let Some(id) = queues.turns.pop_front() {
                 let Some(entry) = queues.pods.get_mut(&id) else {
                     continue;
                 };
@@ -197,6 +197,7 @@ impl Admission {
                     entry.waiters.pop_front();
                     self.waiting.fetch_sub(1, SeqCst);
                 }
+                let mut granted = false;
                 if !entry.waiters.is_empty() && self.try_take(&entry.pod) {
                     if let Some(waiter) = entry.waiters.pop_front() {
                         self.waiting.fetch_sub(1, SeqCst);
@@ -211,11 +212,16 @@ impl Admission {
                 }
                 if entry.waiters.is_empty() {
                     queues.pods.remove(&id);
+                } else if granted {
+                    served.push_back(id);
                 } else {
-                    queues.turns.push_back(id);
+                    passed.push_back(id);
                 }
             }
-            if !granted || queues.turns.is_empty() {
+            let any = !served.is_empty();
+            passed.append(&mut served);
+            queues.turns = passed;
+            if !any || queues.turns.is_empty() {
                 return;
             }
         }
