@@ -48,7 +48,10 @@ pub struct InstanceCost {
 impl InstanceCost {
     /// Pool slots one instance takes (at least 1).
     pub fn slots(&self) -> u32 {
-        self.core_instances.max(self.memories).max(self.tables).max(1)
+        self.core_instances
+            .max(self.memories)
+            .max(self.tables)
+            .max(1)
     }
 }
 
@@ -151,9 +154,7 @@ impl Admission {
     fn fair_share(&self, cost: u32) -> u32 {
         let instances = self.config.slots / cost.max(1);
         let pods = self.sharing.load(SeqCst).max(1);
-        (instances / pods)
-            .max(instances / MIN_SHARE_DIVISOR)
-            .max(1)
+        (instances / pods).max(instances / MIN_SHARE_DIVISOR).max(1)
     }
 
     /// Takes a slot for `pod` if both limits allow it. Never notifies waiters (callers that

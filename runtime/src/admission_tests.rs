@@ -46,7 +46,11 @@ fn the_default_limit_is_a_fair_share_never_below_an_eighth_of_the_pool() {
     assert_eq!(a.limit(), 80);
     let explicit = node.pod(COST, Some(3), true);
     assert_eq!(explicit.limit(), 3);
-    assert_eq!(node.pod(COST, Some(0), false).limit(), 40, "0 means the default");
+    assert_eq!(
+        node.pod(COST, Some(0), false).limit(),
+        40,
+        "0 means the default"
+    );
 }
 
 #[tokio::test]

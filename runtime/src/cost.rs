@@ -12,8 +12,7 @@ pub(crate) fn instance_cost(component: &Component, wasm: &[u8]) -> InstanceCost 
     let (memories, tables) = component
         .resources_required()
         .map_or((1, 1), |r| (r.num_memories, r.num_tables));
-    let core_instances =
-        core_instances(wasm).unwrap_or_else(|| 2 * memories.max(tables).max(1));
+    let core_instances = core_instances(wasm).unwrap_or_else(|| 2 * memories.max(tables).max(1));
     InstanceCost {
         core_instances,
         memories,

@@ -255,8 +255,10 @@ enum Failure {
 }
 
 fn pool_exhausted(err: &wasmtime::Error) -> bool {
-    err.chain()
-        .any(|e| e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some())
+    err.chain().any(|e| {
+        e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+    })
 }
 
 impl Inner {

@@ -177,9 +177,10 @@ impl WasiHttpHooks for EgressHooks {
         drop(fut);
         let egress = &self.egress;
         let mut request = request;
-        request
-            .headers_mut()
-            .insert(HOPS_HEADER, http::HeaderValue::from(self.hops.saturating_add(1)));
+        request.headers_mut().insert(
+            HOPS_HEADER,
+            http::HeaderValue::from(self.hops.saturating_add(1)),
+        );
         if let Some(parent) = &self.trace_parent {
             if !request.headers().contains_key("traceparent") {
                 if let Some(child) = child_traceparent(parent) {

@@ -524,7 +524,9 @@ async fn the_host_sets_the_hop_count_of_outgoing_calls() {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             self.0.lock().expect("lock").push(hops);
-            Ok(Box::pin(async { Ok(text_response(http::StatusCode::OK, "captured")) }))
+            Ok(Box::pin(async {
+                Ok(text_response(http::StatusCode::OK, "captured"))
+            }))
         }
     }
     let capture = Arc::new(Capture(Default::default()));

@@ -94,7 +94,11 @@ fn a_service_calling_itself_is_cut_at_the_hop_limit_and_its_neighbours_keep_answ
         "kind: Service\nmetadata: {name: backend}\nspec: {selector: {app: backend}}",
         "kind: Service\nmetadata: {name: backend}\nspec: {selector: {app: frontend}}",
     );
-    assert_ne!(looping, frontend_backend(), "the backend service now selects the frontend");
+    assert_ne!(
+        looping,
+        frontend_backend(),
+        "the backend service now selects the frontend"
+    );
     let hello = http_app("hello", &components().hello, 1, "/hello");
     let out = cluster.apply("loop.yaml", &format!("{looping}---\n{hello}"));
     assert!(
@@ -107,7 +111,9 @@ fn a_service_calling_itself_is_cut_at_the_hop_limit_and_its_neighbours_keep_answ
         let ready = cluster
             .items("pods")
             .iter()
-            .filter(|p| p["metadata"]["labels"]["app"] == "frontend" && p["status"]["ready"] == true)
+            .filter(|p| {
+                p["metadata"]["labels"]["app"] == "frontend" && p["status"]["ready"] == true
+            })
             .count();
         (ready == 2).then_some(())
     });
@@ -152,7 +158,10 @@ fn a_service_calling_itself_is_cut_at_the_hop_limit_and_its_neighbours_keep_answ
     let statuses = neighbour.join().expect("neighbour thread");
 
     for (status, body, took) in &answers {
-        assert_eq!(*status, 502, "the frontend reports its backend's failure: {body}");
+        assert_eq!(
+            *status, 502,
+            "the frontend reports its backend's failure: {body}"
+        );
         assert!(
             body.contains("508") && body.contains("call loop detected"),
             "the loop ends with 508 Loop Detected: {body}"
@@ -214,10 +223,11 @@ fn a_burst_larger_than_the_instance_pool_waits_instead_of_failing() {
                         match get_on(&mut conn, "/hello") {
                             Ok(a) if a.status == 200 => {}
                             Ok(a) => {
-                                failures
-                                    .lock()
-                                    .expect("lock")
-                                    .push(format!("{} {}", a.status, a.body.trim()));
+                                failures.lock().expect("lock").push(format!(
+                                    "{} {}",
+                                    a.status,
+                                    a.body.trim()
+                                ));
                             }
                             Err(e) => {
                                 failures.lock().expect("lock").push(format!("io: {e}"));
@@ -407,8 +417,9 @@ fn idle_and_half_sent_connections_are_closed_by_every_listener() {
     let trickler = std::thread::spawn(move || {
         let mut stream = TcpStream::connect(ingress).expect("connect");
         let started = Instant::now();
-        for byte in b"GET /hello HTTP/1.1\r\nHost: test\r\nX-Slow: abcdefghijklmnopqrstuvwxyzabcdefghij"
-            .iter()
+        for byte in
+            b"GET /hello HTTP/1.1\r\nHost: test\r\nX-Slow: abcdefghijklmnopqrstuvwxyzabcdefghij"
+                .iter()
         {
             if stream.write_all(&[*byte]).is_err() {
                 return Some(started.elapsed());

@@ -4,15 +4,15 @@
 
 use crate::context::NodeContext;
 use crate::listener::{self, Activity, ConnectionTimeouts, Tracked};
-use hyper_util::service::TowerToHyperService;
-use tokio_util::sync::CancellationToken;
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::routing::get;
 use axum::Router;
+use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use wasmpod_api::{Kind, ObjectKey};
 
 #[derive(Deserialize)]

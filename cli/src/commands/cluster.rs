@@ -42,7 +42,6 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data directory {}", dir.display()))
 }
 
-
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

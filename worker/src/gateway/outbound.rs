@@ -2,8 +2,8 @@
 //! `NAME.NAMESPACE.svc`) resolves to the service's endpoints through the same table as ingress;
 //! a replica on this node is called in process, without a socket.
 
-use super::{hops, proxy};
 use super::table::RoutingTable;
+use super::{hops, proxy};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 use wasmpod_runtime::{BoxBody, OutboundRouter, RoutedFuture};
