@@ -12,7 +12,10 @@ wasmpod, the sample and test components, bench/axum-hello), then measures:
 - deploy -> first 200 OK with a warm compile cache;
 - time from a crashing command pod's trap to its restart, the backoff delay taken out;
 - time to schedule 1,000 pods (one Deployment, replicas 1000);
-- density: 1,000 and 10,000 idle HTTP deployments on one worker (`--density`), and its RSS.
+- density: 1,000 and 10,000 idle HTTP deployments on one worker (`--density`), and its RSS;
+- a burst: 2,000 keep-alive clients at once on one hello deployment (`wrk -t2 -c2000`, `--burst`),
+  req/s, p99 and errors against the 32-client run (requests beyond the instance pool wait their
+  turn: there must be no errors). `--only-burst` runs just this and the 32-client run.
 
 Prints a table and writes it with machine info to bench/results/<date>-<shortsha>.md.
 Python 3.11, standard library only.
@@ -256,9 +259,9 @@ def parse_duration_us(text: str) -> float:
     return float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}[m.group(2)]
 
 
-def wrk(port: int, path: str, connections: int, seconds: int, server: Server) -> Sample:
+def wrk(port: int, path: str, connections: int, seconds: int, server: Server, threads: int = 1) -> Sample:
     cpu0 = server.cpu_seconds()
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
                           f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
     cpu1 = server.cpu_seconds()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -283,6 +286,15 @@ def measure_throughput(targets: list[Target], rounds: int, seconds: int, connect
             t.samples.append(s)
             log(f"round {r + 1}/{rounds} {t.name}: {s.rps:,.0f} req/s, p50 {s.p50_us:.0f} us, "
                 f"p99 {s.p99_us:.0f} us, {s.cpu_us_per_req:.1f} us CPU/req, {s.errors} errors")
+
+
+def measure_burst(target: Target, clients: int, seconds: int) -> Sample:
+    """`clients` keep-alive connections at once on one deployment: far more requests in flight
+    than the instance pool holds, so most wait in the pod's queue."""
+    log(f"burst: {clients} clients on {target.name}")
+    s = wrk(target.port, target.path, clients, seconds, target.server, threads=2)
+    log(f"burst {clients} clients: {s.rps:,.0f} req/s, p50 {s.p50_us:.0f} us, p99 {s.p99_us:.0f} us, {s.errors} errors")
+    return s
 
 
 # ---------------------------------------------------------------------------------------------
@@ -493,7 +505,8 @@ def verdict(ok: bool | None) -> str:
 
 
 def report(args, targets: list[Target], svc: dict | None, deploy: list[float], restart: list[float],
-           sched: dict | None, density: list[dict] | None, cross: dict | None = None) -> str:
+           sched: dict | None, density: list[dict] | None, cross: dict | None = None,
+           burst: Sample | None = None) -> str:
     by = {t.name: t for t in targets}
     lines = ["# wasmpod benchmark", "", *machine_info(), "",
              f"Load: `wrk -t1 -c{args.connections} -d{args.duration}s --latency`, {args.rounds} rounds interleaved, "
@@ -526,6 +539,13 @@ def report(args, targets: list[Target], svc: dict | None, deploy: list[float], r
         targets_rows.append(("instance reuse: req/s >= 0.6x axum", f"{r:.2f}x", r >= 0.6))
 
     lines += ["", "## Platform", "", "| measurement | result |", "|---|---|"]
+    if burst and wp:
+        lines.append(f"| burst: {args.burst:,} keep-alive clients on one hello deployment (`wrk -t2 -c{args.burst} "
+                     f"-d{args.duration}s`), fresh instances | {burst.rps:,.0f} req/s, p99 {fmt_us(burst.p99_us)}, "
+                     f"{burst.errors} errors; {args.connections} clients: {wp.median('rps'):,.0f} req/s, "
+                     f"p99 {fmt_us(wp.median('p99_us'))} |")
+        targets_rows.append((f"{args.burst:,}-client burst: no errors (requests wait for an instance)",
+                             f"{burst.errors} errors", burst.errors == 0))
     if svc:
         lines.append(f"| same-node service call (`wrk -t1 -c1`, p50): ingress -> frontend -> backend vs ingress -> backend "
                      f"| {fmt_us(svc['frontend_p50'])} vs {fmt_us(svc['backend_p50'])}: +{svc['delta_us']:.0f} µs |")
@@ -582,6 +602,10 @@ def report(args, targets: list[Target], svc: dict | None, deploy: list[float], r
 # ---------------------------------------------------------------------------------------------
 
 
+class _Done(Exception):
+    """A partial run (`--only-burst`) is complete."""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--density", default="1000,10000",
@@ -592,6 +616,9 @@ def main() -> int:
     ap.add_argument("--schedule", type=int, default=1000, help="pods for the scheduling test (0: skip)")
     ap.add_argument("--skip-setup", action="store_true", help="do not install or build anything")
     ap.add_argument("--only-load", action="store_true", help="throughput only")
+    ap.add_argument("--burst", type=int, default=2000, help="clients of the burst run (0: skip)")
+    ap.add_argument("--only-burst", action="store_true",
+                    help="wasmpod only: the throughput run and the burst (no other servers)")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     args = ap.parse_args()
 
@@ -608,10 +635,20 @@ def main() -> int:
     log(f"logs and data in {logdir}")
     servers: list[Server] = []
     targets: list[Target] = []
-    svc = sched = density = cross = None
+    svc = sched = density = cross = burst = None
     deploy: list[float] = []
     restart: list[float] = []
     try:
+        if args.only_burst:
+            wp, api, ingress_port = start_wasmpod("wasmpod", logdir)
+            servers.append(wp)
+            api.apply([deployment("hello", api.upload(hello)), service("hello"), ingress("hello", "/hello", "hello")])
+            wait_for(ingress_port, "/hello", 60, HELLO_BODY)
+            targets = [Target("wasmpod (fresh instance)", wp, ingress_port, "/hello")]
+            measure_throughput(targets, args.rounds, args.duration, args.connections)
+            if args.burst:
+                burst = measure_burst(targets[0], args.burst, args.duration)
+            raise _Done()
         ax_port, ws_port, wsr_port = free_port(), free_port(), free_port()
         axum = Server("axum", [AXUM, f"127.0.0.1:{ax_port}"], logdir)
         wserve = Server("wasmtime-serve", [WASMTIME, "serve", "-S", "cli=y", "--addr", f"127.0.0.1:{ws_port}", hello], logdir)
@@ -644,6 +681,8 @@ def main() -> int:
             Target("wasmpod (instanceReuse 1000)", wp, ingress_port, "/reuse"),
         ]
         measure_throughput(targets, args.rounds, args.duration, args.connections)
+        if args.burst:
+            burst = measure_burst(targets[3], args.burst, args.duration)
 
         if not args.only_load:
             if has_frontend:
@@ -679,11 +718,13 @@ def main() -> int:
                 sched = measure_schedule(logdir, hello, args.schedule)
             counts = [int(c) for c in args.density.split(",") if int(c) > 0]
             density = [measure_density(logdir, hello, c) for c in counts]
+    except _Done:
+        pass
     finally:
         for s in servers:
             s.stop()
 
-    text = report(args, targets, svc, deploy, restart, sched, density, cross)
+    text = report(args, targets, svc, deploy, restart, sched, density, cross, burst)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     sha = sh(["git", "rev-parse", "--short", "HEAD"]) or "nogit"

@@ -1,5 +1,6 @@
 //! Command pods: run a `wasi:cli/command` component to completion in a fresh store.
 
+use crate::admission::PodAdmission;
 use crate::failure;
 use crate::state::{PodState, PodTemplate};
 use std::sync::Arc;
@@ -24,12 +25,22 @@ pub struct CommandPod {
 struct Inner {
     pre: CommandPre<PodState>,
     template: PodTemplate,
+    /// Its instance's place in the node's pool.
+    admission: Arc<PodAdmission>,
 }
 
 impl CommandPod {
-    pub(crate) fn new(pre: CommandPre<PodState>, template: PodTemplate) -> CommandPod {
+    pub(crate) fn new(
+        pre: CommandPre<PodState>,
+        template: PodTemplate,
+        admission: Arc<PodAdmission>,
+    ) -> CommandPod {
         CommandPod {
-            inner: Arc::new(Inner { pre, template }),
+            inner: Arc::new(Inner {
+                pre,
+                template,
+                admission,
+            }),
         }
     }
 
@@ -47,14 +58,30 @@ impl CommandPod {
     /// every epoch tick; dropping the future stops the guest and frees its instance.
     pub async fn run(&self) -> CommandExit {
         let inner = &self.inner;
-        let exit = match inner.template.new_store(inner.pre.engine(), None) {
-            Err(e) => CommandExit::Trapped(format!("component failed to start: {e:#}")),
-            Ok(mut store) => {
+        // Its instance takes pool slots like any other: it waits its turn for them.
+        let permit = match inner.admission.acquire().await {
+            Ok(permit) => Ok(permit),
+            Err(refused) => Err(CommandExit::Trapped(format!(
+                "component failed to start: no free instance slot on this node ({refused})"
+            ))),
+        };
+        let started = permit.and_then(|permit| {
+            inner
+                .template
+                .new_store(inner.pre.engine(), None)
+                .map(|store| (store, permit))
+                .map_err(|e| CommandExit::Trapped(format!("component failed to start: {e:#}")))
+        });
+        let exit = match started {
+            Err(exit) => exit,
+            Ok((mut store, permit)) => {
                 let result = async {
                     let command = inner.pre.instantiate_async(&mut store).await?;
                     command.wasi_cli_run().call_run(&mut store).await
                 }
                 .await;
+                drop(store);
+                drop(permit);
                 match result {
                     Ok(Ok(())) => CommandExit::Exited(0),
                     Ok(Err(())) => CommandExit::Exited(1),

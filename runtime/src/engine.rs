@@ -1,6 +1,7 @@
 //! The process-wide runtime: one wasmtime `Engine` (pooling allocator, epoch interruption), one
 //! linker, the compiled-component cache and the epoch ticker thread.
 
+use crate::admission::{Admission, AdmissionConfig, InstanceCost};
 use crate::cache::ComponentCache;
 use crate::error::boxed;
 use crate::state::{self, PodState, PodTemplate};
@@ -29,6 +30,11 @@ pub struct RuntimeConfig {
     pub max_memory_per_instance: u64,
     /// Epoch tick: the granularity of request deadlines and of guest yields. Default 10 ms.
     pub epoch_tick: Duration,
+    /// Requests that may wait per pod for an instance when its limit or the pool is reached.
+    /// Default 4096.
+    pub queue_depth: usize,
+    /// Longest a request waits for an instance before it is answered 503. Default 10 s.
+    pub queue_timeout: Duration,
 }
 
 impl RuntimeConfig {
@@ -39,6 +45,8 @@ impl RuntimeConfig {
             max_instances: 1000,
             max_memory_per_instance: 256 * 1024 * 1024,
             epoch_tick: Duration::from_millis(10),
+            queue_depth: 4096,
+            queue_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -50,11 +58,18 @@ impl RuntimeConfig {
 pub struct CompiledComponent(
     pub(crate) Component,
     Arc<std::sync::OnceLock<ProxyPre<PodState>>>,
+    InstanceCost,
 );
 
 impl CompiledComponent {
-    fn new(component: Component) -> Self {
-        CompiledComponent(component, Arc::default())
+    fn new(component: Component, wasm: &[u8]) -> Self {
+        let cost = crate::cost::instance_cost(&component, wasm);
+        CompiledComponent(component, Arc::default(), cost)
+    }
+
+    /// What one instance takes from the pool.
+    pub fn instance_cost(&self) -> InstanceCost {
+        self.2
     }
 }
 
@@ -76,6 +91,7 @@ struct Inner {
     linker: Linker<PodState>,
     cache: ComponentCache,
     max_memory_per_instance: u64,
+    admission: Arc<Admission>,
     _ticker: Ticker,
 }
 
@@ -88,6 +104,9 @@ impl Runtime {
         }
         if config.epoch_tick.is_zero() {
             return invalid("epoch_tick must be above zero");
+        }
+        if config.queue_timeout.is_zero() {
+            return invalid("queue_timeout must be above zero");
         }
         let Ok(max_memory) = usize::try_from(config.max_memory_per_instance) else {
             return invalid("max_memory_per_instance does not fit this platform's address space");
@@ -129,6 +148,11 @@ impl Runtime {
                 linker,
                 cache,
                 max_memory_per_instance: config.max_memory_per_instance,
+                admission: Admission::new(AdmissionConfig {
+                    slots: n,
+                    queue_depth: config.queue_depth,
+                    queue_timeout: config.queue_timeout,
+                }),
                 _ticker: ticker,
             }),
         })
@@ -145,7 +169,7 @@ impl Runtime {
         self.inner
             .cache
             .load(&self.inner.engine, digest, wasm)
-            .map(CompiledComponent::new)
+            .map(|component| CompiledComponent::new(component, wasm))
     }
 
     /// Prepares an HTTP pod: fails if the component is not a `wasi:http` proxy, imports something
@@ -169,8 +193,13 @@ impl Runtime {
                 pre
             }
         };
+        let limit = spec.container_concurrency;
         let template = PodTemplate::new(spec, logs, self.inner.max_memory_per_instance)?;
-        Ok(HttpPod::new(pre, template))
+        let admission = self
+            .inner
+            .admission
+            .pod(component.instance_cost(), limit, true);
+        Ok(HttpPod::new(pre, template, admission))
     }
 
     /// Prepares a command pod: fails if the component does not export `wasi:cli/run`, imports
@@ -188,7 +217,12 @@ impl Runtime {
             .map_err(|e| RuntimeError::Link(boxed(e)))?;
         let pre = CommandPre::new(pre).map_err(|e| RuntimeError::NotCommand(boxed(e)))?;
         let template = PodTemplate::new(spec, logs, self.inner.max_memory_per_instance)?;
-        Ok(CommandPod::new(pre, template))
+        // One instance at a time, not counted among the pods sharing the pool.
+        let admission = self
+            .inner
+            .admission
+            .pod(component.instance_cost(), Some(1), false);
+        Ok(CommandPod::new(pre, template, admission))
     }
 }
 

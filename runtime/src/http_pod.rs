@@ -3,6 +3,7 @@
 //! (see `reuse.rs`). A guest failure answers `500` with a short plain-text body and a line in the
 //! pod logs; it never affects other requests (and drops a reused instance).
 
+use crate::admission::PodAdmission;
 use crate::error::BoxError;
 use crate::failure;
 use crate::limits;
@@ -32,18 +33,25 @@ struct Inner {
     template: PodTemplate,
     /// Idle instances, when the pod reuses them.
     reuse: Option<Arc<Reuse>>,
+    /// Its concurrency limit and its place in the node's pool.
+    admission: Arc<PodAdmission>,
     /// Instances created so far.
     instances: AtomicU64,
 }
 
 impl HttpPod {
-    pub(crate) fn new(pre: ProxyPre<PodState>, template: PodTemplate) -> HttpPod {
+    pub(crate) fn new(
+        pre: ProxyPre<PodState>,
+        template: PodTemplate,
+        admission: Arc<PodAdmission>,
+    ) -> HttpPod {
         let reuse = Reuse::new(template.max_requests_per_instance);
         HttpPod {
             inner: Arc::new(Inner {
                 pre,
                 template,
                 reuse,
+                admission,
                 instances: AtomicU64::new(0),
             }),
         }
@@ -58,6 +66,12 @@ impl HttpPod {
     #[cfg(test)]
     pub(crate) fn idle_instances(&self) -> usize {
         self.inner.reuse.as_ref().map_or(0, |reuse| reuse.idle())
+    }
+
+    /// Instances this pod may run at once right now (its `containerConcurrency`, or its fair
+    /// share of the node's pool).
+    pub fn concurrency_limit(&self) -> u32 {
+        self.inner.admission.limit()
     }
 
     /// The pod's name.
@@ -82,27 +96,42 @@ impl HttpPod {
         let inner = &self.inner;
         let timeout = inner.template.request_timeout;
         let idle = inner.reuse.as_ref().and_then(|reuse| reuse.take());
-        let (mut store, reused) = match idle {
+        let (mut store, reused, permit) = match idle {
             Some(Instance {
                 mut store,
                 proxy,
                 served,
+                permit,
             }) => {
                 limits::set_deadline(&mut store, Some(timeout));
-                (store, Some((proxy, served)))
+                (store, Some((proxy, served)), permit)
             }
-            None => match inner.template.new_store(inner.pre.engine(), Some(timeout)) {
-                Ok(store) => (store, None),
-                Err(e) => {
-                    let msg = format!("cannot prepare the component's context: {e:#}");
-                    inner.report(&msg);
-                    return text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+            None => {
+                let permit = match inner.admission.acquire().await {
+                    Ok(permit) => permit,
+                    Err(refused) => {
+                        tracing::debug!(pod = %inner.template.name, %refused, "request shed");
+                        return unavailable_response(&format!(
+                            "pod {} is busy: {refused} (at most {} instances at once)",
+                            inner.template.name,
+                            inner.admission.limit()
+                        ));
+                    }
+                };
+                match inner.template.new_store(inner.pre.engine(), Some(timeout)) {
+                    Ok(store) => (store, None, permit),
+                    Err(e) => {
+                        let msg = format!("cannot prepare the component's context: {e:#}");
+                        inner.report(&msg);
+                        return text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+                    }
                 }
-            },
+            }
         };
-        store
-            .data_mut()
-            .set_trace_parent(req.headers().get("traceparent").cloned());
+        store.data_mut().set_inbound(
+            req.headers().get("traceparent").cloned(),
+            crate::outbound::hops_of(req.headers()),
+        );
         let mut req = req.map(|body| body.map_err(body_error));
         if req.uri().authority().is_none() && !req.headers().contains_key(header::HOST) {
             req.headers_mut()
@@ -147,29 +176,44 @@ impl HttpPod {
                     .await?;
                 wasmtime::Result::Ok(proxy)
             };
-            match tokio::time::timeout(timeout, run).await {
+            let outcome = match tokio::time::timeout(timeout, run).await {
                 Ok(Ok(proxy)) => {
                     if let Some(reuse) = &pod.reuse {
-                        reuse.give_back(Instance {
-                            store,
-                            proxy,
-                            served: served + 1,
-                        });
+                        reuse.give_back(
+                            Instance {
+                                store,
+                                proxy,
+                                served: served + 1,
+                                permit,
+                            },
+                            pod.admission.contended(),
+                        );
+                        return Ok(());
                     }
                     Ok(())
+                }
+                Ok(Err(e)) if pool_exhausted(&e) => {
+                    // Admission should make this impossible; if a component's cost was
+                    // underestimated, the request is shed like an overloaded one.
+                    tracing::warn!(pod = %pod.template.name, error = %e, "instance pool exhausted");
+                    Err(Failure::Overloaded)
                 }
                 Ok(Err(e)) => {
                     let msg = failure::describe(&e, Some(timeout));
                     tracing::debug!(pod = %pod.template.name, error = ?e, "guest failure");
                     pod.report(&msg);
-                    Err(msg)
+                    Err(Failure::Guest(msg))
                 }
                 Err(_) => {
                     let msg = format!("component timed out: request exceeded {timeout:?}");
                     pod.report(&msg);
-                    Err(msg)
+                    Err(Failure::Guest(msg))
                 }
-            }
+            };
+            // The pool slot is free once the store is gone: only then may a waiter have it.
+            drop(store);
+            drop(permit);
+            outcome
         });
 
         match receiver.await {
@@ -180,7 +224,13 @@ impl HttpPod {
                 text_response(status_for(&code), &msg)
             }
             Err(_) => match task.await {
-                Ok(Err(msg)) => text_response(StatusCode::INTERNAL_SERVER_ERROR, &msg),
+                Ok(Err(Failure::Guest(msg))) => {
+                    text_response(StatusCode::INTERNAL_SERVER_ERROR, &msg)
+                }
+                Ok(Err(Failure::Overloaded)) => unavailable_response(&format!(
+                    "pod {} is busy: the node's instance pool is full",
+                    inner.template.name
+                )),
                 Ok(Ok(())) => {
                     let msg = "component returned without setting a response";
                     inner.report(msg);
@@ -194,6 +244,21 @@ impl HttpPod {
             },
         }
     }
+}
+
+/// Why a request's task ended without a response.
+enum Failure {
+    /// The guest trapped, timed out or failed; a line for the client and the logs.
+    Guest(String),
+    /// The pooling allocator had no slot.
+    Overloaded,
+}
+
+fn pool_exhausted(err: &wasmtime::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+    })
 }
 
 impl Inner {
@@ -267,6 +332,16 @@ pub fn text_response(status: StatusCode, text: &str) -> http::Response<ResponseB
     response
         .headers_mut()
         .insert(WASMPOD_ERROR_HEADER, HeaderValue::from_static("1"));
+    response
+}
+
+/// `503 Service Unavailable` with `Retry-After: 1`: the request may be sent again shortly (the
+/// pod is busy, the gateway is starting, no replica is ready yet).
+pub fn unavailable_response(text: &str) -> http::Response<ResponseBody> {
+    let mut response = text_response(StatusCode::SERVICE_UNAVAILABLE, text);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
 

@@ -9,6 +9,20 @@ use std::pin::Pin;
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
 
+/// The hop count of a service call chain: how many calls guests made to get here. The host sets
+/// it on every outgoing request to the count of the request that started the instance plus one
+/// (whatever the guest wrote); gateways refuse a request past their limit (a call loop).
+pub const HOPS_HEADER: &str = "x-wasmpod-hops";
+
+/// The hop count `headers` carry: absent or unreadable is 0 (a client can only raise its own).
+pub fn hops_of(headers: &http::HeaderMap) -> u32 {
+    headers
+        .get(HOPS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(0, |hops| u32::try_from(hops).unwrap_or(u32::MAX))
+}
+
 /// The body of requests and responses crossing the runtime (`wasmtime_wasi_http`'s body type).
 pub type BoxBody = wasmtime_wasi_http::WasiBody;
 
@@ -127,9 +141,15 @@ type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 type SendFuture =
     Box<dyn Future<Output = Result<(http::Response<BoxBody>, IoFuture), HttpError>> + Send>;
 
-/// The `WasiHttpHooks` of one store, with the W3C `traceparent` of the request it serves (if
-/// any), so the guest's outgoing calls continue the caller's trace without the guest's help.
-pub(crate) struct EgressHooks(pub(crate) Arc<Egress>, pub(crate) Option<http::HeaderValue>);
+/// The `WasiHttpHooks` of one store, with what the host carries from the request it serves to
+/// the guest's outgoing calls, without the guest's help.
+pub(crate) struct EgressHooks {
+    pub(crate) egress: Arc<Egress>,
+    /// The W3C `traceparent` of the request served (if any): outgoing calls continue its trace.
+    pub(crate) trace_parent: Option<http::HeaderValue>,
+    /// The hop count of the request served: outgoing calls carry one more.
+    pub(crate) hops: u32,
+}
 
 /// `traceparent` for a call made while serving `parent`: same trace id, a new span id.
 fn child_traceparent(parent: &http::HeaderValue) -> Option<http::HeaderValue> {
@@ -155,9 +175,13 @@ impl WasiHttpHooks for EgressHooks {
         fut: IoFuture,
     ) -> SendFuture {
         drop(fut);
-        let egress = &self.0;
+        let egress = &self.egress;
         let mut request = request;
-        if let Some(parent) = &self.1 {
+        request.headers_mut().insert(
+            HOPS_HEADER,
+            http::HeaderValue::from(self.hops.saturating_add(1)),
+        );
+        if let Some(parent) = &self.trace_parent {
             if !request.headers().contains_key("traceparent") {
                 if let Some(child) = child_traceparent(parent) {
                     request.headers_mut().insert("traceparent", child);
@@ -231,6 +255,18 @@ mod tests {
         assert!(Origin::parse("*")
             .expect("valid")
             .allows(&uri("https://anything/")));
+    }
+
+    #[test]
+    fn hop_counts_parse_and_garbage_counts_as_none() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(hops_of(&headers), 0);
+        headers.insert(HOPS_HEADER, http::HeaderValue::from_static("7"));
+        assert_eq!(hops_of(&headers), 7);
+        headers.insert(HOPS_HEADER, http::HeaderValue::from_static("99999999999"));
+        assert_eq!(hops_of(&headers), u32::MAX);
+        headers.insert(HOPS_HEADER, http::HeaderValue::from_static("-1"));
+        assert_eq!(hops_of(&headers), 0);
     }
 
     #[test]

@@ -447,3 +447,99 @@ fn public_types_can_cross_threads() {
     let command = crasher("ok");
     send(&command.run());
 }
+
+/// An upstream that takes 50 ms per request and records the most requests it saw at once.
+async fn slow_upstream() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let seen = most.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (now, most) = (now.clone(), most.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_req| {
+                    let (now, most) = (now.clone(), most.clone());
+                    async move {
+                        let at_once = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(at_once, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from_static(b"slow"),
+                        )))
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn container_concurrency_bounds_instances_and_the_rest_wait_their_turn() {
+    let (addr, most) = slow_upstream().await;
+    let mut spec = PodRuntimeSpec::new("limited");
+    spec.allowed_outbound_hosts = vec![format!("http://{addr}")];
+    spec.container_concurrency = Some(2);
+    let pod = http_pod(spec);
+    assert_eq!(pod.concurrency_limit(), 2);
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let pod = pod.clone();
+            let path = format!("/fetch?url=http://{addr}/x");
+            tokio::spawn(async move { call(&pod, get(&path)).await })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.expect("task"), (200, "200\nslow".to_string()));
+    }
+    assert_eq!(
+        most.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "two instances at once, never more"
+    );
+}
+
+#[tokio::test]
+async fn the_host_sets_the_hop_count_of_outgoing_calls() {
+    struct Capture(std::sync::Mutex<Vec<Option<String>>>);
+    impl OutboundRouter for Capture {
+        fn route(
+            &self,
+            request: http::Request<BoxBody>,
+        ) -> Result<RoutedFuture, http::Request<BoxBody>> {
+            let hops = request
+                .headers()
+                .get(HOPS_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            self.0.lock().expect("lock").push(hops);
+            Ok(Box::pin(async {
+                Ok(text_response(http::StatusCode::OK, "captured"))
+            }))
+        }
+    }
+    let capture = Arc::new(Capture(Default::default()));
+    let mut spec = PodRuntimeSpec::new("hops");
+    spec.outbound = Some(capture.clone());
+    let pod = http_pod(spec);
+    // No count on the way in: the call is the first hop.
+    assert_eq!(call(&pod, get("/fetch?url=http://svc/x")).await.0, 200);
+    // The count of the request that started the instance, plus one.
+    let mut req = get("/fetch?url=http://svc/x");
+    req.headers_mut()
+        .insert(HOPS_HEADER, http::HeaderValue::from_static("5"));
+    assert_eq!(call(&pod, req).await.0, 200);
+    assert_eq!(
+        *capture.0.lock().expect("lock"),
+        [Some("1".to_string()), Some("6".to_string())]
+    );
+}

@@ -9,6 +9,7 @@
 //! drops the instance: the next request gets a fresh one. Guest state (globals, linear memory,
 //! resources the guest leaked) carries over between the requests one instance serves.
 
+use crate::admission::Permit;
 use crate::state::PodState;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
@@ -29,6 +30,8 @@ pub(crate) struct Instance {
     pub(crate) proxy: Proxy,
     /// Requests served so far.
     pub(crate) served: u32,
+    /// Its admission: an idle instance still holds its pool slots.
+    pub(crate) permit: Permit,
 }
 
 struct Idle {
@@ -70,10 +73,11 @@ impl Reuse {
     }
 
     /// Keeps `instance` (which just served a request without failing) for the next request,
-    /// unless it reached the maximum or the idle list is full. Instances idle for too long are
+    /// unless it reached the maximum, the idle list is full or requests wait for pool slots
+    /// (`contended`: the slot is then worth more to them). Instances idle for too long are
     /// dropped by a sweeper task on the current tokio runtime, started here when needed.
-    pub(crate) fn give_back(self: &Arc<Self>, instance: Instance) {
-        if instance.served >= self.max_requests {
+    pub(crate) fn give_back(self: &Arc<Self>, instance: Instance, contended: bool) {
+        if instance.served >= self.max_requests || contended {
             return;
         }
         let now = Instant::now();

@@ -35,6 +35,9 @@ pub struct PodRuntimeSpec {
     /// speed (guest state carries over between requests; a trap still drops the instance). Must
     /// be at least 1. Command pods ignore it.
     pub max_requests_per_instance: u32,
+    /// HTTP pods: instances this pod may run at once (`containerConcurrency`); more requests wait
+    /// in the pod's queue. `None` or 0: a fair share of the node's pool (see `admission.rs`).
+    pub container_concurrency: Option<u32>,
 }
 
 impl PodRuntimeSpec {
@@ -51,6 +54,7 @@ impl PodRuntimeSpec {
             allowed_outbound_hosts: Vec::new(),
             outbound: None,
             max_requests_per_instance: 1,
+            container_concurrency: None,
         }
     }
 }
@@ -71,6 +75,7 @@ impl std::fmt::Debug for PodRuntimeSpec {
             .field("allowed_outbound_hosts", &self.allowed_outbound_hosts)
             .field("outbound", &self.outbound.is_some())
             .field("max_requests_per_instance", &self.max_requests_per_instance)
+            .field("container_concurrency", &self.container_concurrency)
             .finish()
     }
 }

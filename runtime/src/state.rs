@@ -43,9 +43,11 @@ impl WasiHttpView for PodState {
 }
 
 impl PodState {
-    /// The `traceparent` of the request this store serves, continued on outgoing calls.
-    pub(crate) fn set_trace_parent(&mut self, parent: Option<http::HeaderValue>) {
-        self.hooks.1 = parent;
+    /// What the request this store serves passes on to the guest's outgoing calls: its
+    /// `traceparent` (continued) and its hop count (plus one).
+    pub(crate) fn set_inbound(&mut self, trace_parent: Option<http::HeaderValue>, hops: u32) {
+        self.hooks.trace_parent = trace_parent;
+        self.hooks.hops = hops;
     }
 }
 
@@ -155,7 +157,11 @@ impl PodTemplate {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            hooks: EgressHooks(self.egress.clone(), None),
+            hooks: EgressHooks {
+                egress: self.egress.clone(),
+                trace_parent: None,
+                hops: 0,
+            },
             config: self.config.clone(),
             limiter: MemoryLimiter::new(self.memory_cap),
         };

@@ -7,6 +7,7 @@ mod durability;
 mod foundation;
 mod limits;
 mod node_safety;
+mod overload;
 mod polyglot;
 mod services;
 mod storage;

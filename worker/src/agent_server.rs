@@ -1,14 +1,18 @@
 //! The node's own small API, for the control plane: pod logs. Every route but `/healthz` wants
-//! the cluster's gateway key, which the control plane presents.
+//! the cluster's gateway key, which the control plane presents. Its connections have the same
+//! header-read and idle timeouts as the gateway's.
 
 use crate::context::NodeContext;
+use crate::listener::{self, Activity, ConnectionTimeouts, Tracked};
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::routing::get;
 use axum::Router;
+use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use wasmpod_api::{Kind, ObjectKey};
 
 #[derive(Deserialize)]
@@ -26,6 +30,42 @@ async fn logs(
         StatusCode::NOT_FOUND,
         format!("pod {} has not run on node {}", q.pod, ctx.node),
     ))
+}
+
+/// Serves `app` on `listener` until `shutdown`, every connection under `timeouts`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    timeouts: ConnectionTimeouts,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::debug!(%error, "node agent: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let activity = Arc::new(Activity::default());
+        let service = {
+            let activity = activity.clone();
+            let app = TowerToHyperService::new(app.clone());
+            hyper::service::service_fn(move |req| {
+                let in_flight = activity.enter();
+                let call = hyper::service::Service::call(&app, req);
+                async move {
+                    call.await
+                        .map(|response| response.map(|body| Tracked::new(body, in_flight)))
+                }
+            })
+        };
+        tokio::spawn(listener::serve(stream, activity, timeouts, service));
+    }
 }
 
 pub fn router(ctx: Arc<NodeContext>, gateway_key: Arc<str>) -> Router {

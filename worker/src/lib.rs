@@ -9,6 +9,7 @@ pub mod backoff;
 mod components;
 mod context;
 pub mod gateway;
+pub mod listener;
 mod node_dirs;
 mod pod_config;
 mod pod_task;
@@ -68,6 +69,8 @@ pub struct WorkerConfig {
     pub heartbeat: Duration,
     pub gateway_threads: usize,
     pub backoff: BackoffPolicy,
+    /// Header-read and idle timeouts of every connection to the gateway and the node agent.
+    pub timeouts: listener::ConnectionTimeouts,
 }
 
 pub struct Worker {
@@ -157,6 +160,7 @@ impl Worker {
             config.gateway_addr,
             config.gateway_threads,
             table.clone(),
+            config.timeouts,
             shutdown.clone(),
         )
         .map_err(|source| WorkerError::Bind {
@@ -180,13 +184,13 @@ impl Worker {
             })?;
 
         let mut tasks = Vec::new();
-        let stop = shutdown.clone();
         let agent_app = agent_server::router(ctx.clone(), gateway_key.clone());
-        tasks.push(tokio::spawn(async move {
-            let _ = axum::serve(agent_listener, agent_app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-        }));
+        tasks.push(tokio::spawn(agent_server::serve(
+            agent_listener,
+            agent_app,
+            config.timeouts,
+            shutdown.clone(),
+        )));
         let sources = gateway::Sources {
             ingresses: Reflector::new(Kind::Ingress),
             services: Reflector::new(Kind::Service),

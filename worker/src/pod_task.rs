@@ -167,6 +167,7 @@ impl PodTask {
             .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         runtime.allowed_outbound_hosts = spec.allowed_outbound_hosts.clone();
         runtime.max_requests_per_instance = spec.instance_reuse.map_or(1, |r| r.max_requests);
+        runtime.container_concurrency = spec.container_concurrency;
         runtime.outbound = Some((self.ctx.outbound)(&self.key.namespace, &self.key.name));
         runtime
     }

@@ -7,6 +7,9 @@ use crate::quantity;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The largest `containerConcurrency`: no node's instance pool is larger.
+pub const MAX_CONTAINER_CONCURRENCY: u32 = 100_000;
+
 /// One running instance of a component, bound to one node.
 pub type Pod = Object<PodSpec, PodStatus>;
 
@@ -49,6 +52,10 @@ pub struct PodSpec {
     /// every request gets a fresh instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_reuse: Option<InstanceReuse>,
+    /// HTTP pods: instances the pod may run at once on its node; more requests wait in its
+    /// queue. Absent or 0: a fair share of the node's instance pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_concurrency: Option<u32>,
     /// Not ready -> no traffic from services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_probe: Option<Probe>,
@@ -221,6 +228,15 @@ impl PodSpec {
             return Err(ValidationError::new(
                 format!("{field}.requestTimeoutSeconds"),
                 "must be at least 1",
+            ));
+        }
+        if self
+            .container_concurrency
+            .is_some_and(|c| c > MAX_CONTAINER_CONCURRENCY)
+        {
+            return Err(ValidationError::new(
+                format!("{field}.containerConcurrency"),
+                format!("must be at most {MAX_CONTAINER_CONCURRENCY} (0 means a fair share of the node)"),
             ));
         }
         if self.instance_reuse.is_some_and(|r| r.max_requests == 0) {

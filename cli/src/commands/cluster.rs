@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use wasmpod_runtime::{Runtime, RuntimeConfig};
 
 /// The tokens of a control plane, generated on first start and kept in its data directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,11 +56,6 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     builder
         .create(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))
-}
-
-pub fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
-    let config = RuntimeConfig::new(data_dir.join("compiled"));
-    Runtime::new(config).context("cannot start the WebAssembly runtime")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

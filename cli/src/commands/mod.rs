@@ -9,6 +9,7 @@ mod describe;
 mod get;
 mod logs;
 mod new;
+mod node_limits;
 mod nodes;
 mod scale;
 mod server;

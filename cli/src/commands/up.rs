@@ -1,4 +1,5 @@
 use super::cluster;
+use super::node_limits::NodeLimits;
 use super::worker::default_threads;
 use anyhow::Context;
 use clap::Args;
@@ -44,6 +45,8 @@ pub struct Up {
     /// Gateway threads per node (default: one per core)
     #[arg(long)]
     pub gateway_threads: Option<usize>,
+    #[command(flatten)]
+    pub limits: NodeLimits,
 }
 
 impl Up {
@@ -59,7 +62,8 @@ impl Up {
             admin_token: tokens.as_ref().map(|t| t.admin.clone()),
             join_token: tokens.as_ref().map(|t| t.join.clone()),
         };
-        let runtime = cluster::runtime(&self.data_dir)?;
+        let runtime = self.limits.runtime(&self.data_dir)?;
+        let timeouts = self.limits.timeouts()?;
         let shutdown = CancellationToken::new();
         let plane = ControlPlane::start(
             ControlPlaneConfig {
@@ -94,6 +98,7 @@ impl Up {
                 heartbeat: Duration::from_millis(self.heartbeat_ms.max(50)),
                 gateway_threads: self.gateway_threads.unwrap_or_else(default_threads),
                 backoff: BackoffPolicy::default(),
+                timeouts,
             };
             let worker = Worker::start(config, runtime.clone(), shutdown.clone())
                 .await

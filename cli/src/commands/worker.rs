@@ -1,4 +1,5 @@
 use super::cluster;
+use super::node_limits::NodeLimits;
 use anyhow::Context;
 use clap::Args;
 use std::net::SocketAddr;
@@ -44,6 +45,8 @@ pub struct WorkerCmd {
     /// Gateway threads (default: one per core)
     #[arg(long)]
     pub gateway_threads: Option<usize>,
+    #[command(flatten)]
+    pub limits: NodeLimits,
 }
 
 pub fn default_threads() -> usize {
@@ -60,7 +63,8 @@ impl WorkerCmd {
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!(".wasmpod-worker-{name}")));
         cluster::prepare_data_dir(&data_dir)?;
-        let runtime = cluster::runtime(&data_dir)?;
+        let runtime = self.limits.runtime(&data_dir)?;
+        let timeouts = self.limits.timeouts()?;
         let shutdown = CancellationToken::new();
         let config = WorkerConfig {
             name,
@@ -75,6 +79,7 @@ impl WorkerCmd {
             heartbeat: Duration::from_millis(self.heartbeat_ms.max(50)),
             gateway_threads: self.gateway_threads.unwrap_or_else(default_threads),
             backoff: BackoffPolicy::default(),
+            timeouts,
         };
         let worker = Worker::start(config, runtime, shutdown.clone())
             .await

@@ -1,6 +1,7 @@
 //! The node's gateway: ingress for outside traffic, the hop target for other nodes, and the
 //! router for service calls made by this node's pods.
 
+pub mod hops;
 mod outbound;
 pub mod proxy;
 mod server;
@@ -26,6 +27,8 @@ pub struct Sources {
 }
 
 /// Rebuilds the routing table whenever an input changes (changes landing together are coalesced).
+/// The table counts as synced once every input has had its first complete list; until then the
+/// gateway answers 503 with `Retry-After` (never a 404 for a route it has not heard of yet).
 pub async fn follow(
     ctx: Arc<NodeContext>,
     sources: Sources,
@@ -53,6 +56,10 @@ pub async fn follow(
             nodes: &nodes,
             local: &ctx.local,
             gateway_key: &gateway_key,
+            synced: sources.ingresses.synced()
+                && sources.services.synced()
+                && sources.pods.synced()
+                && sources.nodes.synced(),
         });
         table.store(Arc::new(built));
         let [a, b, c, d, e] = &mut watches;

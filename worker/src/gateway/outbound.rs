@@ -2,8 +2,8 @@
 //! `NAME.NAMESPACE.svc`) resolves to the service's endpoints through the same table as ingress;
 //! a replica on this node is called in process, without a socket.
 
-use super::proxy;
 use super::table::RoutingTable;
+use super::{hops, proxy};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 use wasmpod_runtime::{BoxBody, OutboundRouter, RoutedFuture};
@@ -41,9 +41,16 @@ impl OutboundRouter for ServiceRouter {
             return Err(request);
         };
         let table = self.table.load();
+        if !table.synced() {
+            // Whether NAME is a service is not known yet: not a denial, a retry later.
+            return Ok(Box::pin(async { Ok(proxy::not_synced()) }));
+        }
         let Some(endpoints) = table.service(&id).cloned() else {
             return Err(request);
         };
+        if let Some(refused) = hops::check(&endpoints.service, request.headers()) {
+            return Ok(Box::pin(async move { Ok(refused) }));
+        }
         Ok(Box::pin(async move {
             Ok(proxy::dispatch(endpoints, request, true).await)
         }))

@@ -9,7 +9,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::sync::Arc;
-use wasmpod_runtime::{text_response, BoxBody, HttpError};
+use wasmpod_runtime::{text_response, unavailable_response, BoxBody, HttpError};
 
 /// Set on a request one gateway forwards to another: serve it from local replicas of this service.
 pub const FORWARDED_SERVICE: &str = "x-wasmpod-service";
@@ -21,7 +21,12 @@ thread_local! {
     static FORWARD: Client<HttpConnector, BoxBody> = {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build(connector)
+        // Idle connections are dropped before a peer's idle timeout (default 15 s) closes them.
+        Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(64)
+            .pool_idle_timeout(std::time::Duration::from_secs(4))
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector)
     };
 }
 
@@ -78,7 +83,15 @@ pub async fn handle(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Resp
 
 const TRACEPARENT: &str = "traceparent";
 
+/// Answered until the routing table has synced: the route may well exist.
+pub fn not_synced() -> Response<BoxBody> {
+    unavailable_response("this node's gateway is starting: its routing table has not synced yet")
+}
+
 async fn route(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<BoxBody> {
+    if !table.synced() {
+        return not_synced();
+    }
     // Neither header reaches a guest, and the service one counts only from a peer gateway.
     let key = req.headers_mut().remove(GATEWAY_KEY);
     let forwarded = req.headers_mut().remove(FORWARDED_SERVICE);
@@ -86,14 +99,16 @@ async fn route(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<
         forwarded.filter(|_| key.is_some_and(|k| table.is_gateway_key(k.as_bytes())))
     {
         let service = service.to_str().unwrap_or_default().to_string();
+        if let Some(refused) = super::hops::check(&service, req.headers()) {
+            return refused;
+        }
         return match table.service(&service) {
             Some(endpoints) if !endpoints.local.is_empty() => {
                 dispatch(endpoints.clone(), req, false).await
             }
-            _ => text_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("service {service} has no ready endpoint on this node"),
-            ),
+            _ => unavailable_response(&format!(
+                "service {service} has no ready endpoint on this node"
+            )),
         };
     }
     let host = req
@@ -110,7 +125,10 @@ async fn route(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<
         }
     });
     match table.route(host, req.uri().path()) {
-        Some(rule) => dispatch(rule.endpoints.clone(), req, true).await,
+        Some(rule) => match super::hops::check(&rule.endpoints.service, req.headers()) {
+            Some(refused) => refused,
+            None => dispatch(rule.endpoints.clone(), req, true).await,
+        },
         None => text_response(
             StatusCode::NOT_FOUND,
             &format!(
@@ -137,10 +155,10 @@ pub async fn dispatch(
         0
     };
     if choices == 0 {
-        return text_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("service {} has no ready endpoints", endpoints.service),
-        );
+        return unavailable_response(&format!(
+            "service {} has no ready endpoints",
+            endpoints.service
+        ));
     }
     let first = endpoints.pick(choices);
     let replay = (choices > 1 && retryable(&req)).then(|| replayable(&req));
@@ -161,7 +179,7 @@ async fn attempt(endpoints: &Endpoints, choice: usize, req: Request<BoxBody>) ->
             Some(gateway) => {
                 forward(gateway, &endpoints.service, &endpoints.gateway_key, req).await
             }
-            None => text_response(StatusCode::SERVICE_UNAVAILABLE, "no endpoint"),
+            None => unavailable_response("no endpoint"),
         },
     }
 }
@@ -194,8 +212,10 @@ fn replayable(req: &Request<BoxBody>) -> Option<Request<BoxBody>> {
 }
 
 /// The replica failed (a trap, the runtime's 5xx, an unreachable node), not the guest's own answer.
+/// A refused call loop is final: trying another replica would only repeat the loop.
 fn failed(response: &Response<BoxBody>) -> bool {
     response.status().is_server_error()
+        && response.status() != StatusCode::LOOP_DETECTED
         && response
             .headers()
             .contains_key(wasmpod_runtime::WASMPOD_ERROR_HEADER)

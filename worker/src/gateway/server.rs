@@ -4,10 +4,9 @@
 
 use super::proxy;
 use super::table::RoutingTable;
+use crate::listener::{Activity, ConnectionTimeouts, Tracked};
 use arc_swap::ArcSwap;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,11 +24,13 @@ fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener
 }
 
 /// Binds `threads` listeners on `addr` (port 0 picks one free port for all of them) and serves
-/// until `shutdown`. Returns the bound address and the threads.
+/// until `shutdown`, every connection under `timeouts`. Returns the bound address and the
+/// threads.
 pub fn start(
     addr: SocketAddr,
     threads: usize,
     table: Arc<ArcSwap<RoutingTable>>,
+    timeouts: ConnectionTimeouts,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, Vec<JoinHandle<()>>)> {
     let first = reuseport_listener(addr)?;
@@ -47,7 +48,7 @@ pub fn start(
             .build()?;
         let handle = std::thread::Builder::new()
             .name(format!("gateway-{i}"))
-            .spawn(move || runtime.block_on(serve(listener, table, shutdown)))?;
+            .spawn(move || runtime.block_on(serve(listener, table, timeouts, shutdown)))?;
         handles.push(handle);
     }
     Ok((bound, handles))
@@ -56,6 +57,7 @@ pub fn start(
 async fn serve(
     listener: std::net::TcpListener,
     table: Arc<ArcSwap<RoutingTable>>,
+    timeouts: ConnectionTimeouts,
     shutdown: CancellationToken,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -78,19 +80,20 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let table = table.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
+        let activity = Arc::new(Activity::default());
+        let service = {
+            let activity = activity.clone();
+            service_fn(move |req| {
                 let table = table.load_full();
+                let in_flight = activity.enter();
                 async move {
-                    Ok::<_, std::convert::Infallible>(proxy::handle(table, proxy::boxed(req)).await)
+                    let response = proxy::handle(table, proxy::boxed(req)).await;
+                    Ok::<_, std::convert::Infallible>(
+                        response.map(|body| Tracked::new(body, in_flight)),
+                    )
                 }
-            });
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-        });
+            })
+        };
+        tokio::spawn(crate::listener::serve(stream, activity, timeouts, service));
     }
 }

@@ -42,6 +42,9 @@ pub struct RoutingTable {
     services: HashMap<String, Arc<Endpoints>>,
     /// The cluster's gateway key: a forwarded request must present it (empty: accept none).
     gateway_key: Arc<str>,
+    /// Built from complete lists of ingresses, services, pods and nodes. Until then the table
+    /// knows too little to say a route does not exist.
+    synced: bool,
 }
 
 impl RoutingTable {
@@ -61,6 +64,11 @@ impl RoutingTable {
         wasmpod_api::gateway_key::matches(&self.gateway_key, presented)
     }
 
+    /// Whether the table was built from the first complete lists of every input.
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+
     /// Endpoints of the service `namespace/name`.
     pub fn service(&self, id: &str) -> Option<&Arc<Endpoints>> {
         self.services.get(id)
@@ -75,6 +83,8 @@ pub struct Inputs<'a> {
     pub nodes: &'a [Arc<Node>],
     pub local: &'a LocalPods,
     pub gateway_key: &'a Arc<str>,
+    /// Every input has had its first complete list.
+    pub synced: bool,
 }
 
 pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
@@ -179,6 +189,7 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
         rules,
         services,
         gateway_key: inputs.gateway_key.clone(),
+        synced: inputs.synced,
     }
 }
 
@@ -268,7 +279,10 @@ mod tests {
             nodes: &nodes,
             local: &local,
             gateway_key: &Arc::from("k3y"),
+            synced: true,
         });
+        assert!(table.synced());
+        assert!(!RoutingTable::default().synced());
         assert!(table.is_gateway_key(b"k3y"));
         assert!(!table.is_gateway_key(b"k3x"));
         assert!(!table.is_gateway_key(b""));

@@ -1,0 +1,330 @@
+//! Serving one accepted connection with timeouts, for every listener of a node (the gateway and
+//! the node agent), so idle or slow clients cannot hold connections forever:
+//!
+//! - **header-read timeout** (hyper's `header_read_timeout`): a request head must arrive
+//!   completely within it, counted from when the connection waits for a request (so a client
+//!   trickling header bytes is cut off too);
+//! - **idle timeout**: a connection with no request in flight and no byte read or written for it
+//!   is closed (checked every half period, so it closes between 1 and 1.5 times the timeout).
+//!
+//! Both close the connection (EOF for the client); a request in flight is never cut by them.
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// The timeouts of every connection a node accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionTimeouts {
+    /// A request head must be complete within this, from when the connection is ready for it.
+    pub header_read: Duration,
+    /// A connection quiet (no request in flight, no bytes) for this long is closed.
+    pub idle: Duration,
+}
+
+impl Default for ConnectionTimeouts {
+    fn default() -> Self {
+        ConnectionTimeouts {
+            header_read: Duration::from_secs(30),
+            idle: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Why a [`ConnectionTimeouts`] is unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("connection timeouts must be above zero (header read {header_read:?}, idle {idle:?})")]
+pub struct InvalidTimeouts {
+    header_read: Duration,
+    idle: Duration,
+}
+
+impl ConnectionTimeouts {
+    pub fn try_new(header_read: Duration, idle: Duration) -> Result<Self, InvalidTimeouts> {
+        if header_read.is_zero() || idle.is_zero() {
+            return Err(InvalidTimeouts { header_read, idle });
+        }
+        Ok(ConnectionTimeouts { header_read, idle })
+    }
+}
+
+/// What the idle watchdog of one connection observes: bytes moved and requests in flight.
+#[derive(Default)]
+pub struct Activity {
+    io: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    /// Marks a request in flight until the returned guard is dropped (keep it in the response
+    /// body with [`Tracked`], so a streaming response counts until its end).
+    pub fn enter(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Relaxed);
+        InFlight(self.clone())
+    }
+}
+
+/// A request in flight on a connection.
+pub struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
+        // The end of a response is activity: the idle period starts now.
+        self.0.io.fetch_add(1, Relaxed);
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it is dropped.
+pub struct Tracked<B> {
+    body: B,
+    _in_flight: InFlight,
+}
+
+impl<B> Tracked<B> {
+    pub fn new(body: B, in_flight: InFlight) -> Self {
+        Tracked {
+            body,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The socket, counting reads and writes for the idle watchdog.
+struct Watched {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.io.fetch_add(1, Relaxed);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.io.fetch_add(1, Relaxed);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.io.fetch_add(1, Relaxed);
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Serves HTTP/1.1 on `stream` with `service` until the client closes, an error, or a timeout.
+/// `activity` must be the one the service marks its requests in flight with.
+pub async fn serve<S, B>(
+    stream: TcpStream,
+    activity: Arc<Activity>,
+    timeouts: ConnectionTimeouts,
+    service: S,
+) where
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let io = TokioIo::new(Watched {
+        stream,
+        activity: activity.clone(),
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header_read);
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    let period = timeouts.idle / 2;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = activity.io.load(Relaxed);
+    let mut quiet = 0u32;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+                return;
+            }
+            _ = ticks.tick() => {
+                let now = activity.io.load(Relaxed);
+                if now != seen || activity.in_flight.load(Relaxed) > 0 {
+                    seen = now;
+                    quiet = 0;
+                    continue;
+                }
+                quiet += 1;
+                if quiet >= 2 {
+                    tracing::debug!(idle = ?timeouts.idle, "idle connection closed");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn server(timeouts: ConnectionTimeouts) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let activity = Arc::new(Activity::default());
+                let service = {
+                    let activity = activity.clone();
+                    hyper::service::service_fn(move |_req| {
+                        let in_flight = activity.enter();
+                        async move {
+                            let body = http_body_util::Full::new(Bytes::from_static(b"ok"));
+                            Ok::<_, std::convert::Infallible>(http::Response::new(Tracked::new(
+                                body, in_flight,
+                            )))
+                        }
+                    })
+                };
+                tokio::spawn(serve(stream, activity, timeouts, service));
+            }
+        });
+        addr
+    }
+
+    /// Reads until EOF or error; `Some(bytes read)` if the server closed within `within`.
+    async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<usize> {
+        let mut total = 0;
+        let mut buf = [0u8; 1024];
+        tokio::time::timeout(within, async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return total,
+                    Ok(n) => total += n,
+                }
+            }
+        })
+        .await
+        .ok()
+    }
+
+    #[tokio::test]
+    async fn idle_and_half_sent_connections_are_closed_and_busy_ones_are_not() {
+        let timeouts =
+            ConnectionTimeouts::try_new(Duration::from_millis(900), Duration::from_millis(300))
+                .expect("valid");
+        let addr = server(timeouts).await;
+        let mut idle = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut half = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        half.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
+        let mut used = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        used.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = [0u8; 256];
+        let n = used.read(&mut buf).await.expect("response");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        // A trickling client keeps the idle watchdog quiet, not the header-read timeout.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let trickle = tokio::spawn(async move {
+            for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: abcdefghijklmnopqrstuvwxyz" {
+                if slow.write_all(&[*byte]).await.is_err() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        });
+        for stream in [&mut idle, &mut half, &mut used] {
+            assert_eq!(
+                closed_within(stream, Duration::from_secs(3)).await,
+                Some(0),
+                "closed without a response"
+            );
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), trickle)
+                .await
+                .expect("trickle ends")
+                .expect("task"),
+            "the trickling client was cut off by the header-read timeout"
+        );
+    }
+
+    #[test]
+    fn zero_timeouts_are_refused() {
+        assert!(ConnectionTimeouts::try_new(Duration::ZERO, Duration::from_secs(1)).is_err());
+        assert!(ConnectionTimeouts::try_new(Duration::from_secs(1), Duration::ZERO).is_err());
+    }
+}
