@@ -1,10 +1,15 @@
 //! End-to-end tests: real `wasmpod` processes on loopback, spoken to over HTTP and the CLI.
 
 mod bad_input;
+mod cli;
 mod cluster;
+mod command_pods;
 mod config;
 mod foundation;
 mod limits;
 mod polyglot;
+mod rollout;
 mod services;
 mod storage;
+mod traffic;
+mod volumes;
