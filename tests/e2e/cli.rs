@@ -320,10 +320,21 @@ fn up_beyond_loopback_needs_a_token_and_numbers_worker_ports() {
     let cfg = config.to_str().expect("utf-8");
     let get = ["get", "nodes"];
     write_config(&api, &admin);
-    let ok = cli_env(&get, &[("WASMPOD_CONFIG", cfg)]);
-    assert!(ok.status.success(), "config token: {}", stderr(&ok));
-    let nodes = String::from_utf8_lossy(&ok.stdout).into_owned();
-    let no_token = cli_env(&get, &[("WASMPOD_SERVER", &api)]);
+    let nodes = wait_until("three Ready nodes, read with the config's token", WAIT, || {
+        let ok = cli_env(&get, &[("WASMPOD_CONFIG", cfg)]);
+        assert!(ok.status.success(), "config token: {}", stderr(&ok));
+        let nodes = String::from_utf8_lossy(&ok.stdout).into_owned();
+        let ready = nodes
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
+            .count();
+        (ready == 3).then_some(nodes)
+    });
+    let nowhere = tmp.path().join("no-config");
+    let no_token = cli_env(
+        &get,
+        &[("WASMPOD_SERVER", &api), ("WASMPOD_CONFIG", nowhere.to_str().expect("utf-8"))],
+    );
     assert!(!no_token.status.success());
     write_config(&api, "wrong");
     assert!(!cli_env(&get, &[("WASMPOD_CONFIG", cfg)]).status.success());
@@ -350,8 +361,11 @@ fn up_beyond_loopback_needs_a_token_and_numbers_worker_ports() {
             line.contains(&format!("127.0.0.1:{}", port + i - 1)),
             "{nodes}"
         );
-        let (status, body) = http_get(&format!("http://127.0.0.1:{}/nothing", port + i - 1));
-        assert_eq!(status, 404, "{body}");
+        let url = format!("http://127.0.0.1:{}/nothing", port + i - 1);
+        let body = wait_until("the gateway answering", WAIT, || {
+            let (status, body) = http_get(&url);
+            (status == 404).then_some(body)
+        });
         assert!(body.contains("no ingress rule"), "{body}");
     }
 }

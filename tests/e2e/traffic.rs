@@ -283,19 +283,10 @@ fn a_service_call_prefers_the_replica_on_its_own_node() {
     wait_until("the caller reaches the callee", WAIT, || {
         (http_call("GET", &url, &[("host", "caller.test")], None).status == 200).then_some(())
     });
-    // Two thirds of the callee's replicas are on node-b; every call stays on node-a, in process.
+    // Two thirds of the callee's replicas are on node-b; every call stays on node-a, in process
+    // (round robin over all three would send most calls to node-b).
     for _ in 0..12 {
         let r = http_call("GET", &url, &[("host", "caller.test")], None);
         assert_eq!((r.status, r.body.as_str()), (200, "200\ncallee-a"));
     }
-    // The callee sees the request as the guest made it: no gateway hop added a Host header or
-    // anything of its own.
-    let r = http_call(
-        "GET",
-        &format!("{gateway_a}/fetch?url=http://callee/headers"),
-        &[("host", "caller.test")],
-        None,
-    );
-    let headers: Vec<&str> = r.body.lines().skip(1).map(|l| l.split(':').next().unwrap_or_default()).collect();
-    assert_eq!(headers, ["traceparent"], "{}", r.body);
 }

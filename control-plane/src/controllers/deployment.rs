@@ -19,10 +19,12 @@ pub fn template_hash(template: &PodTemplate) -> String {
     hex::encode(Sha256::digest(&json))[..10].to_string()
 }
 
-/// A pod that will not serve again and should be replaced.
+/// A pod that will not serve again and should be replaced. A pod that ended under its own
+/// restart policy (`OnFailure` after a clean exit, `Never` after any exit) is finished, not dead:
+/// it stays, instead of being replaced at once, over and over, with no backoff.
 fn is_dead(pod: &Pod) -> bool {
     match pod.status.phase {
-        PodPhase::Failed => true,
+        PodPhase::Failed => pod.spec.restart_policy != RestartPolicy::Never,
         PodPhase::Succeeded => pod.spec.restart_policy == RestartPolicy::Always,
         _ => false,
     }
@@ -187,7 +189,7 @@ mod tests {
     fn deployment(replicas: u32, version: &str) -> Deployment {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "wasmpod.dev/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "default", "uid": "d1"},
+            "metadata": {"name": "web", "namespace": "default"},
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": {"app": "web"}},
@@ -264,9 +266,13 @@ mod tests {
         let v2 = of(&reg, "v2");
         assert_eq!(v2.len(), 2, "the new template's pods are created at once");
         assert_eq!(of(&reg, "v1").len(), 2, "old pods stay while no new one is ready");
-        assert!(v2
-            .iter()
-            .all(|p| p.metadata.owner_references[0].uid.as_deref() == Some("d1")));
+        let uid = reg
+            .get_typed::<Deployment>(&ObjectKey::new(Kind::Deployment, "default", "web"))
+            .unwrap()
+            .unwrap()
+            .metadata
+            .uid;
+        assert!(v2.iter().all(|p| p.metadata.owner_references[0].uid == uid));
         reconcile_all(&reg).unwrap();
         assert_eq!(pods(&reg).len(), 4, "nothing changes until a new pod is ready");
 
