@@ -259,7 +259,7 @@ async fn a_replica_that_fails_is_retried_once_on_the_next() {
 
     // With only the broken replica there is nothing to retry on: its 500 is the answer.
     let alone = self::table(&[("broken", broken_replica())], &[]);
-    let (status, _) = get(&endpoints(&alone), "/env/WHO").await;
+    let (status, _) = get(&self::endpoints(&alone), "/env/WHO").await;
     assert_eq!(status, 500);
 }
 
