@@ -9,14 +9,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 use wasmpod_tests::{
-    components, http_app, http_call, http_get, name_of, pods_of, wait_until, wasmpod_bin,
-    Cluster, Process,
+    components, http_app, http_call, http_get, name_of, pods_of, wait_until, wasmpod_bin, Cluster,
+    Process,
 };
 
 const WAIT: Duration = Duration::from_secs(40);
 
 fn config_map(name: &str) -> String {
-    format!("apiVersion: wasmpod.dev/v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{k: v}}\n")
+    format!(
+        "apiVersion: wasmpod.dev/v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{k: v}}\n"
+    )
 }
 
 fn stderr(out: &Output) -> String {
@@ -81,8 +83,12 @@ spec:
 fn pending_message(cluster: &Cluster, app: &str) -> String {
     wait_until(&format!("a pod of {app} unschedulable"), WAIT, || {
         pods_of(&cluster.items("pods"), app).iter().find_map(|p| {
-            (p["status"]["reason"] == "Unschedulable")
-                .then(|| p["status"]["message"].as_str().unwrap_or_default().to_string())
+            (p["status"]["reason"] == "Unschedulable").then(|| {
+                p["status"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
         })
     })
 }
@@ -149,7 +155,10 @@ fn up_applies_files_dirs_and_stdin_scales_sets_and_limits_placement() {
     });
     cluster.cli_ok(&["scale", "sts", "web", "--replicas", "1"]);
     wait_until("web-1 gone", WAIT, || {
-        let names: Vec<String> = pods_of(&cluster.items("pods"), "web").iter().map(name_of).collect();
+        let names: Vec<String> = pods_of(&cluster.items("pods"), "web")
+            .iter()
+            .map(name_of)
+            .collect();
         (names == ["web-0"]).then_some(())
     });
     assert_eq!(cluster.items("persistentvolumeclaims").len(), 2);
@@ -167,7 +176,10 @@ fn up_applies_files_dirs_and_stdin_scales_sets_and_limits_placement() {
         "0/1 nodes are available: 1 insufficient cpu"
     );
     // The pod-count limit: hello, web-0 and one hog make 3 of 4; 2 more place one.
-    cluster.apply("many.yaml", &http_app("many", &components().hello, 2, "/many"));
+    cluster.apply(
+        "many.yaml",
+        &http_app("many", &components().hello, 2, "/many"),
+    );
     assert_eq!(
         pending_message(&cluster, "many"),
         "0/1 nodes are available: 1 too many pods"
@@ -186,7 +198,11 @@ fn up_applies_files_dirs_and_stdin_scales_sets_and_limits_placement() {
         .next()
         .and_then(|h| h.split_whitespace().position(|c| c == "PODS"))
         .expect("PODS column");
-    assert_eq!(local.split_whitespace().nth(pods_column), Some("4"), "{nodes}");
+    assert_eq!(
+        local.split_whitespace().nth(pods_column),
+        Some("4"),
+        "{nodes}"
+    );
 
     // `describe` shows the object's own events, and only those.
     let pending = pods_of(&cluster.items("pods"), "hog")
@@ -194,20 +210,36 @@ fn up_applies_files_dirs_and_stdin_scales_sets_and_limits_placement() {
         .find(|p| p["status"]["reason"] == "Unschedulable")
         .expect("pending hog");
     let described = cluster.cli_ok(&["describe", "pod", &name_of(&pending)]);
-    let events = described.split("Events:").nth(1).expect("an Events section");
+    let events = described
+        .split("Events:")
+        .nth(1)
+        .expect("an Events section");
     assert!(
         events.contains("FailedScheduling") && events.contains("insufficient cpu"),
         "{described}"
     );
-    assert!(!events.contains("Scheduled "), "another pod's events: {described}");
+    assert!(
+        !events.contains("Scheduled "),
+        "another pod's events: {described}"
+    );
     let described = cluster.cli_ok(&["describe", "deployment", "hog"]);
-    let events = described.split("Events:").nth(1).expect("an Events section");
+    let events = described
+        .split("Events:")
+        .nth(1)
+        .expect("an Events section");
     assert!(events.contains("ScaledUp"), "{described}");
     assert!(!events.contains("FailedScheduling"), "{described}");
 
     // `--encryption-key`: secrets sealed with that key, none made in the data dir; the same key
     // opens them after a restart.
-    cluster.cli_ok(&["create", "secret", "generic", "s", "--from-literal", "pw=hunter2"]);
+    cluster.cli_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "s",
+        "--from-literal",
+        "pw=hunter2",
+    ]);
     assert!(!cluster.data_dir.join("secrets.key").exists());
     cluster.stop();
     let data = cluster.data_dir.clone();
@@ -230,7 +262,14 @@ fn up_applies_files_dirs_and_stdin_scales_sets_and_limits_placement() {
     let short = inputs.path().join("short.key");
     std::fs::write(&short, b"too short").expect("key");
     let out = Command::new(wasmpod_bin())
-        .args(["up", "--api-addr", "127.0.0.1:0", "--ingress-addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "up",
+            "--api-addr",
+            "127.0.0.1:0",
+            "--ingress-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&data)
         .arg("--encryption-key")
         .arg(&short)
@@ -283,7 +322,15 @@ fn up_beyond_loopback_needs_a_token_and_numbers_worker_ports() {
     let port = three_free_ports();
     let mut command = Command::new(wasmpod_bin());
     command
-        .args(["up", "--api-addr", "0.0.0.0:0", "--workers", "3", "--gateway-threads", "1"])
+        .args([
+            "up",
+            "--api-addr",
+            "0.0.0.0:0",
+            "--workers",
+            "3",
+            "--gateway-threads",
+            "1",
+        ])
         .arg("--ingress-addr")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
@@ -291,7 +338,10 @@ fn up_beyond_loopback_needs_a_token_and_numbers_worker_ports() {
         .env("WASMPOD_CONFIG", tmp.path().join("unused-config"));
     let up = Process::spawn_command(command);
     let api = up.wait_line("API: ");
-    assert_eq!(up.wait_line("ingress: "), format!("http://127.0.0.1:{port}"));
+    assert_eq!(
+        up.wait_line("ingress: "),
+        format!("http://127.0.0.1:{port}")
+    );
     assert_eq!(
         up.wait_line("node local-2: "),
         format!("http://127.0.0.1:{}", port + 1)
@@ -320,32 +370,53 @@ fn up_beyond_loopback_needs_a_token_and_numbers_worker_ports() {
     let cfg = config.to_str().expect("utf-8");
     let get = ["get", "nodes"];
     write_config(&api, &admin);
-    let nodes = wait_until("three Ready nodes, read with the config's token", WAIT, || {
-        let ok = cli_env(&get, &[("WASMPOD_CONFIG", cfg)]);
-        assert!(ok.status.success(), "config token: {}", stderr(&ok));
-        let nodes = String::from_utf8_lossy(&ok.stdout).into_owned();
-        let ready = nodes
-            .lines()
-            .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
-            .count();
-        (ready == 3).then_some(nodes)
-    });
+    let nodes = wait_until(
+        "three Ready nodes, read with the config's token",
+        WAIT,
+        || {
+            let ok = cli_env(&get, &[("WASMPOD_CONFIG", cfg)]);
+            assert!(ok.status.success(), "config token: {}", stderr(&ok));
+            let nodes = String::from_utf8_lossy(&ok.stdout).into_owned();
+            let ready = nodes
+                .lines()
+                .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
+                .count();
+            (ready == 3).then_some(nodes)
+        },
+    );
     let nowhere = tmp.path().join("no-config");
     let no_token = cli_env(
         &get,
-        &[("WASMPOD_SERVER", &api), ("WASMPOD_CONFIG", nowhere.to_str().expect("utf-8"))],
+        &[
+            ("WASMPOD_SERVER", &api),
+            ("WASMPOD_CONFIG", nowhere.to_str().expect("utf-8")),
+        ],
     );
     assert!(!no_token.status.success());
     write_config(&api, "wrong");
     assert!(!cli_env(&get, &[("WASMPOD_CONFIG", cfg)]).status.success());
     let env_wins = cli_env(&get, &[("WASMPOD_CONFIG", cfg), ("WASMPOD_TOKEN", &admin)]);
-    assert!(env_wins.status.success(), "WASMPOD_TOKEN over the config: {}", stderr(&env_wins));
+    assert!(
+        env_wins.status.success(),
+        "WASMPOD_TOKEN over the config: {}",
+        stderr(&env_wins)
+    );
     write_config(&api, &admin);
     let env_first = cli_env(&get, &[("WASMPOD_CONFIG", cfg), ("WASMPOD_TOKEN", "wrong")]);
-    assert!(!env_first.status.success(), "WASMPOD_TOKEN comes before the config");
+    assert!(
+        !env_first.status.success(),
+        "WASMPOD_TOKEN comes before the config"
+    );
     let flag = ["get", "nodes", "--token", admin.as_str()];
-    let flag_wins = cli_env(&flag, &[("WASMPOD_CONFIG", cfg), ("WASMPOD_TOKEN", "wrong")]);
-    assert!(flag_wins.status.success(), "--token over WASMPOD_TOKEN: {}", stderr(&flag_wins));
+    let flag_wins = cli_env(
+        &flag,
+        &[("WASMPOD_CONFIG", cfg), ("WASMPOD_TOKEN", "wrong")],
+    );
+    assert!(
+        flag_wins.status.success(),
+        "--token over WASMPOD_TOKEN: {}",
+        stderr(&flag_wins)
+    );
     write_config("http://127.0.0.1:1", &admin);
     let elsewhere = cli_env(&get, &[("WASMPOD_CONFIG", cfg), ("WASMPOD_SERVER", &api)]);
     assert!(
@@ -402,8 +473,16 @@ fn build_skips_what_is_up_to_date_forces_and_names_missing_toolchains() {
     std::fs::write(py.join("svc.wasm"), b"\0asm stand-in").expect("write");
     let out = build(&py, &[], &path);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("svc.wasm is up to date"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("component: svc.wasm"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("svc.wasm is up to date"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("component: svc.wasm"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!py.join(".toolchains").exists());
     // `--force` builds anyway (here it gets as far as installing the pinned toolchain, which
     // fails offline).
@@ -414,7 +493,11 @@ fn build_skips_what_is_up_to_date_forces_and_names_missing_toolchains() {
         "{}",
         stderr(&forced)
     );
-    assert!(stderr(&forced).contains("`python3 build.py` failed"), "{}", stderr(&forced));
+    assert!(
+        stderr(&forced).contains("`python3 build.py` failed"),
+        "{}",
+        stderr(&forced)
+    );
     // A source newer than the component: built again.
     std::thread::sleep(Duration::from_millis(20));
     let app = std::fs::read_to_string(py.join("app.py")).expect("app.py");
@@ -439,6 +522,11 @@ fn build_skips_what_is_up_to_date_forces_and_names_missing_toolchains() {
     ] {
         let out = build(dir, &[], empty);
         assert!(!out.status.success(), "{}", dir.display());
-        assert!(stderr(&out).contains(needle), "{}: {}", dir.display(), stderr(&out));
+        assert!(
+            stderr(&out).contains(needle),
+            "{}: {}",
+            dir.display(),
+            stderr(&out)
+        );
     }
 }

@@ -43,20 +43,27 @@ fn logs(cluster: &Cluster, pod: &serde_json::Value) -> String {
 #[test]
 fn restart_policies_args_and_secret_changes_of_command_pods() {
     let cluster = Cluster::up(&[]);
-    let claim = "apiVersion: wasmpod.dev/v1\nkind: PersistentVolumeClaim\nmetadata: {name: starts}\n\
+    let claim =
+        "apiVersion: wasmpod.dev/v1\nkind: PersistentVolumeClaim\nmetadata: {name: starts}\n\
                  spec: {resources: {requests: {storage: 1Mi}}}\n---\n";
     let exit = r#"{name: CRASH_MODE, value: exit}, {name: CRASH_AFTER_MS, value: "20"}"#;
     let ok = r#"{name: CRASH_MODE, value: ok}, {name: CRASH_AFTER_MS, value: "20"}"#;
     let yaml = [
         secret("first"),
         claim.to_string(),
-        crasher("done-once", &format!("restartPolicy: OnFailure, env: [{ok}]")),
+        crasher(
+            "done-once",
+            &format!("restartPolicy: OnFailure, env: [{ok}]"),
+        ),
         crasher("retry", &format!("restartPolicy: OnFailure, env: [{exit}]")),
         crasher(
             "never",
             &format!("restartPolicy: Never, args: [one, two words], env: [{ok}]"),
         ),
-        crasher("never-fails", &format!("restartPolicy: Never, env: [{exit}]")),
+        crasher(
+            "never-fails",
+            &format!("restartPolicy: Never, env: [{exit}]"),
+        ),
         crasher(
             "talker",
             "env: [{name: CRASH_MODE, value: forever}, \
@@ -107,7 +114,10 @@ fn restart_policies_args_and_secret_changes_of_command_pods() {
         the_pod(&cluster, "never-fails").filter(|p| p["status"]["phase"] == "Failed")
     });
     assert_eq!(failed["status"]["restartCount"], 0, "{failed}");
-    assert_eq!(failed["status"]["lastTermination"]["exitCode"], 3, "{failed}");
+    assert_eq!(
+        failed["status"]["lastTermination"]["exitCode"], 3,
+        "{failed}"
+    );
 
     // Pods that finished under OnFailure or Never stay as they are.
     let finished = [
@@ -133,7 +143,9 @@ fn restart_policies_args_and_secret_changes_of_command_pods() {
     // A changed Secret restarts a command pod, which then sees the new value.
     let talker = wait_until("talker says its word", WAIT, || {
         let pod = the_pod(&cluster, "talker")?;
-        logs(&cluster, &pod).contains("crasher says: first").then_some(pod)
+        logs(&cluster, &pod)
+            .contains("crasher says: first")
+            .then_some(pod)
     });
     assert_eq!(talker["status"]["restartCount"], 0, "{talker}");
     let out = cluster.apply("words.yaml", &secret("second"));

@@ -153,7 +153,10 @@ fn reapplied_deployment_rolls_to_the_new_version_without_a_failed_request() {
         seen.bodies
     );
     let deployment = cluster.items("deployments");
-    assert_eq!(deployment[0]["status"]["updatedReplicas"], 2, "{deployment:?}");
+    assert_eq!(
+        deployment[0]["status"]["updatedReplicas"], 2,
+        "{deployment:?}"
+    );
     let events = cluster.cli_ok(&["get", "events"]);
     assert!(events.contains("RollingUpdate"), "{events}");
 }

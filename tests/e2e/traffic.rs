@@ -48,7 +48,13 @@ spec:
     )
 }
 
-fn call(cluster: &Cluster, method: &str, host: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+fn call(
+    cluster: &Cluster,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
     let mut all = vec![("host", host)];
     all.extend_from_slice(headers);
     http_call(method, &format!("{}{path}", cluster.ingress), &all, None)
@@ -166,9 +172,7 @@ fn traces_round_robin_readiness_and_instance_reuse() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(
-        r.body.starts_with("200\n")
-            && r.body
-                .contains(&format!("traceparent: 00-{CLIENT_TRACE}-")),
+        r.body.starts_with("200\n") && r.body.contains(&format!("traceparent: 00-{CLIENT_TRACE}-")),
         "the callee is in the client's trace: {}",
         r.body
     );
@@ -183,14 +187,23 @@ fn traces_round_robin_readiness_and_instance_reuse() {
     let flaky = pod(&cluster, "flaky").expect("flaky pod");
     assert_eq!(flaky["status"]["ready"], false, "{flaky}");
     for _ in 0..10 {
-        assert_eq!(get(&cluster, "mixed.test", "/env/WHO"), (200, "good".into()));
+        assert_eq!(
+            get(&cluster, "mixed.test", "/env/WHO"),
+            (200, "good".into())
+        );
     }
     let put = call(&cluster, "PUT", "mixed.test", "/file?path=/flag/ready", &[]);
     assert_eq!(put.status, 200, "{}", put.body);
     wait_until("flaky ready and serving", WAIT, || {
         (get(&cluster, "mixed.test", "/env/WHO").1 == "flaky").then_some(())
     });
-    let removed = call(&cluster, "DELETE", "mixed.test", "/file?path=/flag/ready", &[]);
+    let removed = call(
+        &cluster,
+        "DELETE",
+        "mixed.test",
+        "/file?path=/flag/ready",
+        &[],
+    );
     assert_eq!(removed.status, 200, "{}", removed.body);
     wait_until("flaky reported unready", WAIT, || {
         (pod(&cluster, "flaky")?["status"]["ready"] == false).then_some(())
@@ -205,7 +218,10 @@ fn traces_round_robin_readiness_and_instance_reuse() {
     for _ in 0..4 {
         let (status, body) = get(&cluster, "fresh.test", "/count");
         assert_eq!(status, 200, "{body}");
-        assert!(body.ends_with(" 1"), "without reuse every request is fresh: {body}");
+        assert!(
+            body.ends_with(" 1"),
+            "without reuse every request is fresh: {body}"
+        );
     }
     let mut served: Vec<(String, u32)> = Vec::new();
     wait_until("an instance serving its third request", WAIT, || {
@@ -255,7 +271,10 @@ fn traces_round_robin_readiness_and_instance_reuse() {
             r.body.split(' ').next().unwrap_or_default().to_string()
         })
         .collect();
-    assert!(ids.len() >= 2, "concurrent requests shared one instance: {ids:?}");
+    assert!(
+        ids.len() >= 2,
+        "concurrent requests shared one instance: {ids:?}"
+    );
 }
 
 #[test]

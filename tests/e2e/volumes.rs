@@ -94,7 +94,11 @@ fn config_secrets_and_volumes_behave_as_documented() {
     // A relative mount path is refused at apply, naming the field; nothing is stored.
     let refused = cluster.apply(
         "relative.yaml",
-        &format!("{}{}", secret("t1", ""), deployment("app", &app_spec("scratch"))),
+        &format!(
+            "{}{}",
+            secret("t1", ""),
+            deployment("app", &app_spec("scratch"))
+        ),
     );
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
@@ -130,7 +134,11 @@ fn config_secrets_and_volumes_behave_as_documented() {
     assert_eq!(cluster.get("/env/TOKEN"), (200, "t1".into()));
     assert_eq!(cluster.get("/config/token"), (200, "t1".into()));
     assert_eq!(cluster.get("/config/api"), (200, "k1".into()));
-    assert_eq!(cluster.get("/config/GREETING").0, 404, "only the Secret's keys");
+    assert_eq!(
+        cluster.get("/config/GREETING").0,
+        404,
+        "only the Secret's keys"
+    );
 
     // A missing Secret, and a missing key of an existing one: Pending with the reason.
     let (reason, message) = waiting_reason(&cluster, "late-secret");
@@ -146,7 +154,12 @@ fn config_secrets_and_volumes_behave_as_documented() {
     // emptyDir: written and read back within the pod's life.
     let ingress = cluster.ingress.clone();
     let put = |path: &str, body: &str| {
-        http_call("PUT", &format!("{ingress}/file?path={path}"), &[], Some(body))
+        http_call(
+            "PUT",
+            &format!("{ingress}/file?path={path}"),
+            &[],
+            Some(body),
+        )
     };
     let pod = ready(&cluster, "app").expect("app ready");
     assert_eq!(put("/scratch/note", "scribble").status, 200);

@@ -265,7 +265,11 @@ mod tests {
         reconcile_all(&reg).unwrap();
         let v2 = of(&reg, "v2");
         assert_eq!(v2.len(), 2, "the new template's pods are created at once");
-        assert_eq!(of(&reg, "v1").len(), 2, "old pods stay while no new one is ready");
+        assert_eq!(
+            of(&reg, "v1").len(),
+            2,
+            "old pods stay while no new one is ready"
+        );
         let uid = reg
             .get_typed::<Deployment>(&ObjectKey::new(Kind::Deployment, "default", "web"))
             .unwrap()
@@ -274,7 +278,11 @@ mod tests {
             .uid;
         assert!(v2.iter().all(|p| p.metadata.owner_references[0].uid == uid));
         reconcile_all(&reg).unwrap();
-        assert_eq!(pods(&reg).len(), 4, "nothing changes until a new pod is ready");
+        assert_eq!(
+            pods(&reg).len(),
+            4,
+            "nothing changes until a new pod is ready"
+        );
 
         // One new pod ready: one old pod goes; serving capacity never drops below the replicas.
         set_status(&reg, &v2[0], PodPhase::Running, true);

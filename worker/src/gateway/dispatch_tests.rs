@@ -25,15 +25,23 @@ const SERVICE: &str = "default/svc";
 fn runtime() -> &'static (Runtime, CompiledComponent) {
     static RUNTIME: OnceLock<(Runtime, CompiledComponent)> = OnceLock::new();
     RUNTIME.get_or_init(|| {
-        let components = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/components");
+        let components =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/components");
         let wasm = components.join("target/wasm32-wasip2/release/misbehave.wasm");
         if !wasm.exists() {
-            let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-                .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-                .arg(components.join("Cargo.toml"))
-                .env_remove("CARGO_TARGET_DIR")
-                .status()
-                .expect("cargo runs");
+            let status =
+                std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+                    .args([
+                        "build",
+                        "--release",
+                        "--target",
+                        "wasm32-wasip2",
+                        "--manifest-path",
+                    ])
+                    .arg(components.join("Cargo.toml"))
+                    .env_remove("CARGO_TARGET_DIR")
+                    .status()
+                    .expect("cargo runs");
             assert!(status.success(), "building the test components failed");
         }
         let bytes = std::fs::read(&wasm).expect("misbehave.wasm");
@@ -83,7 +91,9 @@ struct FakeGateway {
 
 impl FakeGateway {
     async fn start(name: &'static str, status: u16, wasmpod_error: bool) -> FakeGateway {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
@@ -102,7 +112,11 @@ impl FakeGateway {
                     log.lock()
                         .unwrap()
                         .push(String::from_utf8_lossy(&head).to_lowercase());
-                    let marker = if wasmpod_error { "x-wasmpod-error: 1\r\n" } else { "" };
+                    let marker = if wasmpod_error {
+                        "x-wasmpod-error: 1\r\n"
+                    } else {
+                        ""
+                    };
                     let reply = format!(
                         "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n{marker}connection: close\r\n\r\n{name}",
                         name.len()
@@ -122,7 +136,9 @@ impl FakeGateway {
 
 /// An address nothing listens on.
 async fn dead_gateway() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     drop(listener);
     url
@@ -194,7 +210,10 @@ fn table(local: &[(&str, HttpPod)], remote: &[&str]) -> Arc<RoutingTable> {
 }
 
 fn endpoints(table: &RoutingTable) -> Arc<Endpoints> {
-    table.service(SERVICE).expect("service in the table").clone()
+    table
+        .service(SERVICE)
+        .expect("service in the table")
+        .clone()
 }
 
 fn request(method: &str, path: &str, body: Option<&'static str>) -> http::Request<BoxBody> {
@@ -243,7 +262,10 @@ async fn local_replicas_take_turns_and_other_nodes_get_nothing() {
         answers.push(body);
     }
     assert_eq!(answers, ["a", "b", "a", "b", "a", "b"]);
-    assert!(remote.requests().is_empty(), "a local replica is called in process");
+    assert!(
+        remote.requests().is_empty(),
+        "a local replica is called in process"
+    );
 }
 
 #[tokio::test]
@@ -255,7 +277,11 @@ async fn a_replica_that_fails_is_retried_once_on_the_next() {
         assert_eq!(get(&endpoints, "/env/WHO").await, (200, "a".into()));
     }
     // Round robin sent requests 1 and 3 to the broken replica first.
-    assert_eq!(broken.instances_created(), 2, "the broken replica was tried");
+    assert_eq!(
+        broken.instances_created(),
+        2,
+        "the broken replica was tried"
+    );
 
     // With only the broken replica there is nothing to retry on: its 500 is the answer.
     let alone = self::table(&[("broken", broken_replica())], &[]);
@@ -277,7 +303,8 @@ async fn requests_with_a_body_or_not_idempotent_are_not_retried() {
     for (method, body, retried) in cases {
         let good = replica("a");
         let table = table(&[("broken", broken_replica()), ("a", good.clone())], &[]);
-        let (status, answer) = dispatch(&endpoints(&table), request(method, "/ok", body), true).await;
+        let (status, answer) =
+            dispatch(&endpoints(&table), request(method, "/ok", body), true).await;
         if retried {
             assert_eq!((status, answer.as_str()), (200, "ok"), "{method} {body:?}");
         } else {
@@ -317,12 +344,20 @@ async fn only_wasmpods_failures_are_retried_not_the_guests_own_answers() {
         let first_is_failing = *endpoints.remote[0] == *failing.url;
         let before = fine.requests().len();
         let answers = [get(&endpoints, "/x").await, get(&endpoints, "/x").await];
-        let from_failing = if first_is_failing { &answers[0] } else { &answers[1] };
+        let from_failing = if first_is_failing {
+            &answers[0]
+        } else {
+            &answers[1]
+        };
         if failing.url == guest_error.url {
             assert_eq!(from_failing, &(500, "guest says 500".into()), "not retried");
             assert_eq!(fine.requests().len(), before + 1);
         } else {
-            assert_eq!(from_failing, &(200, "fine".into()), "retried on the other node");
+            assert_eq!(
+                from_failing,
+                &(200, "fine".into()),
+                "retried on the other node"
+            );
             assert_eq!(fine.requests().len(), before + 2);
         }
     }
@@ -335,7 +370,10 @@ async fn no_replica_anywhere_or_none_allowed_is_a_clear_503() {
     // A request forwarded by a peer is served only from local replicas.
     let (status, body) = dispatch(&endpoints(&table), request("GET", "/", None), false).await;
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("service default/svc has no ready endpoints"), "{body}");
+    assert!(
+        body.contains("service default/svc has no ready endpoints"),
+        "{body}"
+    );
     assert!(remote.requests().is_empty());
     let empty = self::table(&[], &[]);
     let (status, body) = get(&endpoints(&empty), "/").await;
@@ -353,12 +391,23 @@ async fn handle_keeps_the_clients_traceparent_and_returns_it() {
     let response = proxy::handle(table.clone(), req).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["traceparent"], sent);
-    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let seen = String::from_utf8_lossy(&body);
-    assert!(seen.contains(&format!("traceparent: {sent}")), "the guest sees it: {seen}");
+    assert!(
+        seen.contains(&format!("traceparent: {sent}")),
+        "the guest sees it: {seen}"
+    );
 
     let response = proxy::handle(table, request("GET", "/ok", None)).await;
-    let made = response.headers()["traceparent"].to_str().expect("ascii").to_string();
+    let made = response.headers()["traceparent"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
     let parts: Vec<&str> = made.split('-').collect();
     assert_eq!(parts.len(), 4, "{made}");
     assert_ne!(parts[1], "0af7651916cd43dd8448eb211c80319c");
