@@ -150,11 +150,14 @@ fn restart_policies_args_and_secret_changes_of_command_pods() {
     assert_eq!(talker["status"]["restartCount"], 0, "{talker}");
     let out = cluster.apply("words.yaml", &secret("second"));
     assert!(out.status.success());
-    let restarted = wait_until("talker restarted with the new word", WAIT, || {
-        let pod = the_pod(&cluster, "talker")?;
-        logs(&cluster, &pod)
+    wait_until("talker saying the new word", WAIT, || {
+        logs(&cluster, &talker)
             .contains("crasher says: second")
-            .then_some(pod)
+            .then_some(())
+    });
+    // The status was reported before the restarted command printed; read it now.
+    let restarted = wait_until("talker's restart reported", WAIT, || {
+        the_pod(&cluster, "talker").filter(|p| p["status"]["restartCount"].as_u64() >= Some(1))
     });
     assert_eq!(name_of(&restarted), name_of(&talker), "restarted in place");
     assert_eq!(restarted["status"]["restartCount"], 1, "{restarted}");
