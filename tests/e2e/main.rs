@@ -1,7 +1,9 @@
 //! End-to-end tests: real `wasmpod` processes on loopback, spoken to over HTTP and the CLI.
 
 mod bad_input;
+mod cli;
 mod cluster;
+mod command_pods;
 mod config;
 mod durability;
 mod foundation;
@@ -9,5 +11,8 @@ mod limits;
 mod node_safety;
 mod overload;
 mod polyglot;
+mod rollout;
 mod services;
 mod storage;
+mod traffic;
+mod volumes;

@@ -657,3 +657,88 @@ impl MultiNode {
             .collect()
     }
 }
+
+// ---- helpers for the promise tests (rollout, traffic, command pods, volumes, CLI) ----
+
+/// An HTTP answer: status (0 when the request could not be sent), headers and body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    /// The value of response header `name`, empty when absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Sends `method url` with `headers` and an optional body; a transport error is status 0.
+pub fn http_call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
+    let mut request = client.request(method, url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request.body(body.to_string());
+    }
+    match request.send() {
+        Ok(r) => Reply {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            body: r.text().unwrap_or_default(),
+        },
+        Err(e) => Reply {
+            status: 0,
+            headers: Default::default(),
+            body: e.to_string(),
+        },
+    }
+}
+
+/// The pods among `pods` labelled `app=<app>`.
+pub fn pods_of(pods: &[serde_json::Value], app: &str) -> Vec<serde_json::Value> {
+    pods.iter()
+        .filter(|p| p["metadata"]["labels"]["app"] == app)
+        .cloned()
+        .collect()
+}
+
+/// `metadata.name` of an API object.
+pub fn name_of(object: &serde_json::Value) -> String {
+    object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Every file or directory named `name` below `root`.
+pub fn find_paths(root: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == name) {
+                found.push(path.clone());
+            }
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(path);
+            }
+        }
+    }
+    found
+}

@@ -94,7 +94,10 @@ pub async fn run(
             next = step => next,
             changed = config.changed(), if reloadable => match (changed, loaded) {
                 (Ok(()), Some(loaded)) => task.reload(loaded).await,
-                _ => std::future::pending().await,
+                // The manager dropped this pod (deleted or moved away) as it cancelled it: stop
+                // here too. Waiting forever would skip the cleanup below (emptyDirs, secret files).
+                (Err(_), _) => break,
+                (Ok(()), None) => std::future::pending().await,
             },
         };
     }

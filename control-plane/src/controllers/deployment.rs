@@ -19,10 +19,12 @@ pub fn template_hash(template: &PodTemplate) -> String {
     hex::encode(Sha256::digest(&json))[..10].to_string()
 }
 
-/// A pod that will not serve again and should be replaced.
+/// A pod that will not serve again and should be replaced. A pod that ended under its own
+/// restart policy (`OnFailure` after a clean exit, `Never` after any exit) is finished, not dead:
+/// it stays, instead of being replaced at once, over and over, with no backoff.
 fn is_dead(pod: &Pod) -> bool {
     match pod.status.phase {
-        PodPhase::Failed => true,
+        PodPhase::Failed => pod.spec.restart_policy != RestartPolicy::Never,
         PodPhase::Succeeded => pod.spec.restart_policy == RestartPolicy::Always,
         _ => false,
     }
@@ -176,4 +178,237 @@ fn new_pod(deployment: &Deployment, hash: &str) -> Option<Pod> {
     let mut spec = deployment.spec.template.spec.clone();
     spec.node_name = None;
     Some(Object::new(Kind::Pod, metadata, spec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::tests::registry;
+    use wasmpod_api::Event;
+
+    fn deployment(replicas: u32, version: &str) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "wasmpod.dev/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"component": "sha256:x", "env": [{"name": "VERSION", "value": version}]}}
+            }
+        }))
+        .unwrap()
+    }
+
+    fn apply(reg: &Registry, d: &Deployment) {
+        reg.commit(vec![Write::Put(
+            to_any(&ObjectKey::new(Kind::Deployment, "default", "web"), d).unwrap(),
+        )])
+        .unwrap();
+    }
+
+    fn pods(reg: &Registry) -> Vec<Pod> {
+        let mut pods: Vec<Pod> = reg.list_typed(Kind::Pod, None).unwrap();
+        pods.sort_by(|a, b| a.name().cmp(b.name()));
+        pods
+    }
+
+    /// The pods made from `version`'s template.
+    fn of(reg: &Registry, version: &str) -> Vec<Pod> {
+        let hash = template_hash(&deployment(1, version).spec.template);
+        pods(reg)
+            .into_iter()
+            .filter(|p| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&hash))
+            .collect()
+    }
+
+    fn set_status(reg: &Registry, pod: &Pod, phase: PodPhase, ready: bool) {
+        reg.modify::<Pod, _>(&pod_key(pod), |p| {
+            p.spec.node_name = Some("n1".into());
+            p.status.phase = phase;
+            p.status.ready = ready;
+            true
+        })
+        .unwrap();
+    }
+
+    fn ready_count(reg: &Registry) -> usize {
+        pods(reg).iter().filter(|p| p.status.ready).count()
+    }
+
+    fn reasons(reg: &Registry) -> Vec<String> {
+        let events: Vec<Event> = reg.list_typed(Kind::Event, None).unwrap();
+        events.into_iter().map(|e| e.spec.reason).collect()
+    }
+
+    fn status(reg: &Registry) -> DeploymentStatus {
+        reg.get_typed::<Deployment>(&ObjectKey::new(Kind::Deployment, "default", "web"))
+            .unwrap()
+            .unwrap()
+            .status
+    }
+
+    #[test]
+    fn a_changed_template_replaces_old_pods_only_as_new_ones_turn_ready() {
+        let (_d, reg) = registry();
+        apply(&reg, &deployment(2, "v1"));
+        reconcile_all(&reg).unwrap();
+        let v1 = of(&reg, "v1");
+        assert_eq!(v1.len(), 2);
+        for p in &v1 {
+            set_status(&reg, p, PodPhase::Running, true);
+        }
+        reconcile_all(&reg).unwrap();
+        assert_eq!(pods(&reg).len(), 2, "a settled deployment makes nothing");
+
+        apply(&reg, &deployment(2, "v2"));
+        reconcile_all(&reg).unwrap();
+        let v2 = of(&reg, "v2");
+        assert_eq!(v2.len(), 2, "the new template's pods are created at once");
+        assert_eq!(
+            of(&reg, "v1").len(),
+            2,
+            "old pods stay while no new one is ready"
+        );
+        let uid = reg
+            .get_typed::<Deployment>(&ObjectKey::new(Kind::Deployment, "default", "web"))
+            .unwrap()
+            .unwrap()
+            .metadata
+            .uid;
+        assert!(v2.iter().all(|p| p.metadata.owner_references[0].uid == uid));
+        reconcile_all(&reg).unwrap();
+        assert_eq!(
+            pods(&reg).len(),
+            4,
+            "nothing changes until a new pod is ready"
+        );
+
+        // One new pod ready: one old pod goes; serving capacity never drops below the replicas.
+        set_status(&reg, &v2[0], PodPhase::Running, true);
+        reconcile_all(&reg).unwrap();
+        assert_eq!(of(&reg, "v1").len(), 1);
+        assert!(ready_count(&reg) >= 2);
+        let s = status(&reg);
+        assert_eq!(
+            (s.replicas, s.ready_replicas, s.updated_replicas),
+            (3, 2, 2)
+        );
+
+        set_status(&reg, &v2[1], PodPhase::Running, true);
+        reconcile_all(&reg).unwrap();
+        assert!(of(&reg, "v1").is_empty(), "every old pod gone");
+        let names = |ps: Vec<Pod>| -> Vec<String> { ps.iter().map(|p| p.name().into()).collect() };
+        assert_eq!(names(pods(&reg)), names(v2));
+        let s = status(&reg);
+        assert_eq!(
+            (s.replicas, s.ready_replicas, s.updated_replicas),
+            (2, 2, 2)
+        );
+        assert!(reasons(&reg).contains(&"RollingUpdate".to_string()));
+    }
+
+    #[test]
+    fn old_pods_that_do_not_serve_go_first() {
+        let (_d, reg) = registry();
+        apply(&reg, &deployment(2, "v1"));
+        reconcile_all(&reg).unwrap();
+        let v1 = of(&reg, "v1");
+        set_status(&reg, &v1[0], PodPhase::Running, true);
+        set_status(&reg, &v1[1], PodPhase::Running, false);
+        apply(&reg, &deployment(2, "v2"));
+        reconcile_all(&reg).unwrap();
+        let v2 = of(&reg, "v2");
+        set_status(&reg, &v2[0], PodPhase::Running, true);
+        reconcile_all(&reg).unwrap();
+        let left = of(&reg, "v1");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].name(), v1[0].name(), "the ready old pod is kept");
+    }
+
+    #[test]
+    fn a_new_rollout_during_a_rollout_keeps_the_pods_that_serve() {
+        let (_d, reg) = registry();
+        apply(&reg, &deployment(2, "v1"));
+        reconcile_all(&reg).unwrap();
+        for p in &of(&reg, "v1") {
+            set_status(&reg, p, PodPhase::Running, true);
+        }
+        // v2 never turns ready; v3 replaces it: v2's pods go, v1's stay until v3 serves.
+        apply(&reg, &deployment(2, "v2"));
+        reconcile_all(&reg).unwrap();
+        assert_eq!(of(&reg, "v2").len(), 2);
+        apply(&reg, &deployment(2, "v3"));
+        reconcile_all(&reg).unwrap();
+        assert!(of(&reg, "v2").is_empty(), "{:?}", pods(&reg));
+        assert_eq!(of(&reg, "v1").len(), 2);
+        assert_eq!(of(&reg, "v3").len(), 2);
+        for p in &of(&reg, "v3") {
+            set_status(&reg, p, PodPhase::Running, true);
+        }
+        reconcile_all(&reg).unwrap();
+        assert!(of(&reg, "v1").is_empty());
+        assert_eq!(pods(&reg).len(), 2);
+    }
+
+    #[test]
+    fn dead_pods_are_replaced_and_finished_ones_are_kept() {
+        let (_d, reg) = registry();
+        let mut d = deployment(1, "v1");
+        apply(&reg, &d);
+        reconcile_all(&reg).unwrap();
+        // restartPolicy Always: a pod that stopped is replaced.
+        let first = pods(&reg).remove(0);
+        set_status(&reg, &first, PodPhase::Succeeded, false);
+        reconcile_all(&reg).unwrap();
+        let now = pods(&reg);
+        assert_eq!(now.len(), 1);
+        assert_ne!(now[0].name(), first.name(), "replaced");
+        assert!(reasons(&reg).contains(&"ReplacingPod".to_string()));
+
+        // OnFailure and Never: a pod that finished under its own policy stays finished.
+        for (policy, phase) in [
+            (RestartPolicy::OnFailure, PodPhase::Succeeded),
+            (RestartPolicy::Never, PodPhase::Succeeded),
+            (RestartPolicy::Never, PodPhase::Failed),
+        ] {
+            d.spec.template.spec.restart_policy = policy;
+            apply(&reg, &d);
+            // Roll to this template (the old pod goes once the new one is ready).
+            reconcile_all(&reg).unwrap();
+            let hash = template_hash(&d.spec.template);
+            let pod = pods(&reg)
+                .into_iter()
+                .find(|p| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&hash))
+                .unwrap();
+            set_status(&reg, &pod, PodPhase::Running, true);
+            reconcile_all(&reg).unwrap();
+            set_status(&reg, &pod, phase, false);
+            reconcile_all(&reg).unwrap();
+            reconcile_all(&reg).unwrap();
+            let now = pods(&reg);
+            assert_eq!(
+                now.iter().map(|p| p.name()).collect::<Vec<_>>(),
+                [pod.name()],
+                "{policy:?} {phase:?}: kept, not replaced"
+            );
+        }
+    }
+
+    #[test]
+    fn scaling_down_removes_unscheduled_then_unready_pods_first() {
+        let (_d, reg) = registry();
+        apply(&reg, &deployment(3, "v1"));
+        reconcile_all(&reg).unwrap();
+        let all = pods(&reg);
+        set_status(&reg, &all[0], PodPhase::Running, true);
+        set_status(&reg, &all[1], PodPhase::Running, false);
+        // all[2] stays unscheduled.
+        apply(&reg, &deployment(1, "v1"));
+        reconcile_all(&reg).unwrap();
+        let left = pods(&reg);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].name(), all[0].name());
+        assert!(reasons(&reg).contains(&"ScaledDown".to_string()));
+    }
 }

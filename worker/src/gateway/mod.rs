@@ -1,6 +1,8 @@
 //! The node's gateway: ingress for outside traffic, the hop target for other nodes, and the
 //! router for service calls made by this node's pods.
 
+#[cfg(test)]
+mod dispatch_tests;
 pub mod hops;
 mod outbound;
 pub mod proxy;

@@ -9,7 +9,13 @@
 //! - `/env/NAME` → the value of env var NAME, 404 if unset
 //! - `/config/KEY` → the value of KEY from `wasi:config/store`, 404 if unset
 //! - `/fetch?url=U` → outgoing GET of U: `<status>\n<body>`, or 502 with the error
-//! - `GET /file?path=P` → contents of P; `PUT /file?path=P` writes the request body to P and fsyncs
+//! - `GET /file?path=P` → contents of P; `PUT /file?path=P` writes the request body to P and fsyncs;
+//!   `DELETE /file?path=P` removes P
+//! - `/count[?hold_ms=N]` → `<instance id> <n>`: a random id fixed for the life of this instance and
+//!   how many `/count` requests it has served (state that carries over only when an instance is
+//!   reused); waits N milliseconds before answering, to hold the instance busy
+//! - `/args` → the program's arguments (`argv[0]` is the pod's name), one per line
+//! - `/headers` → the request's headers, `name: value` one per line, sorted
 
 use std::io::Write as _;
 use wasi::exports::http::incoming_handler::Guest;
@@ -47,7 +53,13 @@ impl Guest for Misbehave {
         let method = request.method();
         let (status, body) = match path.as_str() {
             "/ok" | "/" => (200, b"ok".to_vec()),
-            "/trap" => panic!("misbehave: trapping on purpose"),
+            "/trap" => {
+                eprintln!("misbehave: instance {:016x} trapping", instance_id());
+                panic!("misbehave: trapping on purpose")
+            }
+            "/count" => count(&query),
+            "/args" => (200, std::env::args().collect::<Vec<_>>().join("\n").into_bytes()),
+            "/headers" => (200, headers(&request).into_bytes()),
             "/loop" => spin(),
             "/alloc" => alloc_forever(),
             "/log" => {
@@ -61,6 +73,7 @@ impl Guest for Misbehave {
             },
             "/file" => match query_param(&query, "path") {
                 Some(file) if matches!(method, Method::Put) => write_file(&file, request),
+                Some(file) if matches!(method, Method::Delete) => remove_file(&file),
                 Some(file) => read_file(&file),
                 None => (400, b"missing ?path=".to_vec()),
             },
@@ -104,6 +117,32 @@ fn respond(out: ResponseOutparam, status: u16, body: &[u8]) {
         }
     }
     let _ = OutgoingBody::finish(outgoing, None);
+}
+
+/// This instance's id, drawn on first use.
+fn instance_id() -> u64 {
+    static ID: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *ID.get_or_init(wasi::random::random::get_random_u64)
+}
+
+fn count(query: &str) -> (u16, Vec<u8>) {
+    static SERVED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    if let Some(ms) = query_param(query, "hold_ms").and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+    (200, format!("{:016x} {n}", instance_id()).into_bytes())
+}
+
+fn headers(request: &IncomingRequest) -> String {
+    let mut lines: Vec<String> = request
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(&value)))
+        .collect();
+    lines.sort();
+    lines.join("\n")
 }
 
 fn spin() -> ! {
@@ -246,6 +285,14 @@ fn write_file(path: &str, request: IncomingRequest) -> (u16, Vec<u8>) {
     });
     match result {
         Ok(()) => (200, format!("wrote {} bytes", bytes.len()).into_bytes()),
+        Err(e) => (500, e.to_string().into_bytes()),
+    }
+}
+
+fn remove_file(path: &str) -> (u16, Vec<u8>) {
+    match std::fs::remove_file(path) {
+        Ok(()) => (200, b"removed".to_vec()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (404, e.to_string().into_bytes()),
         Err(e) => (500, e.to_string().into_bytes()),
     }
 }

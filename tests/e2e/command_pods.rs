@@ -1,0 +1,186 @@
+//! Command pods: `restartPolicy` (Always, OnFailure, Never), `args`, a changed Secret restarting
+//! them (`ConfigChanged`), and a claim's data surviving their crashes.
+
+use std::time::{Duration, Instant};
+use wasmpod_tests::{components, find_paths, name_of, pods_of, wait_until, Cluster};
+
+const WAIT: Duration = Duration::from_secs(40);
+
+/// A Deployment of the crasher: `spec` holds extra YAML flow-map entries of the pod spec.
+fn crasher(name: &str, spec: &str) -> String {
+    format!(
+        r#"apiVersion: wasmpod.dev/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec: {{component: {component}, {spec}}}
+---
+"#,
+        component = components().crasher.display()
+    )
+}
+
+fn secret(word: &str) -> String {
+    format!(
+        "apiVersion: wasmpod.dev/v1\nkind: Secret\nmetadata: {{name: words}}\n\
+         stringData: {{word: {word}}}\n---\n"
+    )
+}
+
+fn the_pod(cluster: &Cluster, app: &str) -> Option<serde_json::Value> {
+    let pods = pods_of(&cluster.items("pods"), app);
+    (pods.len() == 1).then(|| pods[0].clone())
+}
+
+fn logs(cluster: &Cluster, pod: &serde_json::Value) -> String {
+    cluster.cli_ok(&["logs", &name_of(pod)])
+}
+
+#[test]
+fn restart_policies_args_and_secret_changes_of_command_pods() {
+    let cluster = Cluster::up(&[]);
+    let claim =
+        "apiVersion: wasmpod.dev/v1\nkind: PersistentVolumeClaim\nmetadata: {name: starts}\n\
+                 spec: {resources: {requests: {storage: 1Mi}}}\n---\n";
+    let exit = r#"{name: CRASH_MODE, value: exit}, {name: CRASH_AFTER_MS, value: "20"}"#;
+    let ok = r#"{name: CRASH_MODE, value: ok}, {name: CRASH_AFTER_MS, value: "20"}"#;
+    let yaml = [
+        secret("first"),
+        claim.to_string(),
+        crasher(
+            "done-once",
+            &format!("restartPolicy: OnFailure, env: [{ok}]"),
+        ),
+        crasher("retry", &format!("restartPolicy: OnFailure, env: [{exit}]")),
+        crasher(
+            "never",
+            &format!("restartPolicy: Never, args: [one, two words], env: [{ok}]"),
+        ),
+        crasher(
+            "never-fails",
+            &format!("restartPolicy: Never, env: [{exit}]"),
+        ),
+        crasher(
+            "talker",
+            "env: [{name: CRASH_MODE, value: forever}, \
+             {name: CRASHER_SAY, valueFrom: {secretKeyRef: {name: words, key: word}}}]",
+        ),
+        crasher(
+            "appender",
+            &format!(
+                "env: [{exit}, {{name: CRASHER_APPEND, value: /data/starts}}], \
+                 volumes: [{{name: data, persistentVolumeClaim: {{claimName: starts}}}}], \
+                 volumeMounts: [{{name: data, mountPath: /data}}]"
+            ),
+        ),
+    ]
+    .concat();
+    let out = cluster.apply("crashers.yaml", &yaml);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // OnFailure: a clean exit is the end (Succeeded, no restart, not replaced) ...
+    let done = wait_until("done-once Succeeded", WAIT, || {
+        the_pod(&cluster, "done-once").filter(|p| p["status"]["phase"] == "Succeeded")
+    });
+    assert_eq!(done["status"]["restartCount"], 0, "{done}");
+    assert_eq!(done["status"]["lastTermination"]["exitCode"], 0, "{done}");
+    // ... and a failure restarts the same pod.
+    let retry = wait_until("retry restarted", WAIT, || {
+        the_pod(&cluster, "retry").filter(|p| p["status"]["restartCount"].as_u64() >= Some(1))
+    });
+    assert_eq!(retry["status"]["lastTermination"]["exitCode"], 3, "{retry}");
+
+    // Never: no restart after a clean exit; `args` follow the pod's name as argv[0].
+    let never = wait_until("never Succeeded", WAIT, || {
+        the_pod(&cluster, "never").filter(|p| p["status"]["phase"] == "Succeeded")
+    });
+    assert_eq!(never["status"]["restartCount"], 0, "{never}");
+    let printed = logs(&cluster, &never);
+    assert!(
+        printed.contains(&format!("crasher args: {}|one|two words", name_of(&never))),
+        "{printed}"
+    );
+    assert_eq!(printed.matches("crasher starting").count(), 1, "{printed}");
+    // Never and a failure: Failed, not restarted, and not replaced by its Deployment either.
+    let failed = wait_until("never-fails Failed", WAIT, || {
+        the_pod(&cluster, "never-fails").filter(|p| p["status"]["phase"] == "Failed")
+    });
+    assert_eq!(failed["status"]["restartCount"], 0, "{failed}");
+    assert_eq!(
+        failed["status"]["lastTermination"]["exitCode"], 3,
+        "{failed}"
+    );
+
+    // Pods that finished under OnFailure or Never stay as they are.
+    let finished = [
+        (name_of(&done), "Succeeded"),
+        (name_of(&never), "Succeeded"),
+        (name_of(&failed), "Failed"),
+    ];
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        let pods = cluster.items("pods");
+        for (name, phase) in &finished {
+            assert!(
+                pods.iter()
+                    .any(|p| name_of(p) == *name && p["status"]["phase"] == *phase),
+                "{name} was restarted or replaced: {pods:?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let events = cluster.cli_ok(&["get", "events"]);
+    assert!(!events.contains("ReplacingPod"), "{events}");
+
+    // A changed Secret restarts a command pod, which then sees the new value.
+    let talker = wait_until("talker says its word", WAIT, || {
+        let pod = the_pod(&cluster, "talker")?;
+        logs(&cluster, &pod)
+            .contains("crasher says: first")
+            .then_some(pod)
+    });
+    assert_eq!(talker["status"]["restartCount"], 0, "{talker}");
+    let out = cluster.apply("words.yaml", &secret("second"));
+    assert!(out.status.success());
+    wait_until("talker saying the new word", WAIT, || {
+        logs(&cluster, &talker)
+            .contains("crasher says: second")
+            .then_some(())
+    });
+    // The status was reported before the restarted command printed; read it now.
+    let restarted = wait_until("talker's restart reported", WAIT, || {
+        the_pod(&cluster, "talker").filter(|p| p["status"]["restartCount"].as_u64() >= Some(1))
+    });
+    assert_eq!(name_of(&restarted), name_of(&talker), "restarted in place");
+    assert_eq!(restarted["status"]["restartCount"], 1, "{restarted}");
+    assert_eq!(
+        restarted["status"]["lastTermination"]["reason"], "ConfigChanged",
+        "{restarted}"
+    );
+    let described = cluster.cli_ok(&["describe", "pod", &name_of(&talker)]);
+    assert!(described.contains("ConfigChanged"), "{described}");
+
+    // The claim's data survives the crashes: one line per start, all kept.
+    let appender = wait_until("appender crashed twice", WAIT, || {
+        the_pod(&cluster, "appender").filter(|p| p["status"]["restartCount"].as_u64() >= Some(2))
+    });
+    let files = find_paths(&cluster.data_dir, "starts")
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect::<Vec<_>>();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let starts = std::fs::read_to_string(&files[0]).expect("claim file");
+    let restarts = appender["status"]["restartCount"].as_u64().unwrap_or(0) as usize;
+    assert!(
+        starts.lines().filter(|l| *l == "started").count() > restarts,
+        "{restarts} restarts, file: {starts:?}"
+    );
+}
