@@ -8,6 +8,7 @@ mod agent_server;
 pub mod backoff;
 mod components;
 mod context;
+pub mod credential;
 pub mod gateway;
 mod pod_task;
 mod pods;
@@ -39,6 +40,8 @@ pub enum WorkerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("node identity: {0}")]
+    Credential(#[from] credential::CredentialError),
     #[error("cannot join the control plane at {server}: {source}")]
     Join {
         server: String,
@@ -51,6 +54,7 @@ pub enum WorkerError {
 pub struct WorkerConfig {
     pub name: Name,
     pub server: String,
+    /// The join token: used only to ask for this node's credential when it has none.
     pub token: Option<String>,
     pub data_dir: PathBuf,
     pub gateway_addr: SocketAddr,
@@ -89,7 +93,19 @@ impl Worker {
         runtime: Runtime,
         shutdown: CancellationToken,
     ) -> Result<Worker, WorkerError> {
-        let client = Client::new(&config.server, config.token.clone());
+        let credential = credential::obtain(
+            &config.server,
+            config.token.as_deref(),
+            &config.data_dir,
+            config.name.as_str(),
+        )
+        .await?;
+        let client = Client::new(&config.server, Some(credential.token.clone()));
+        let forwarder = Arc::new(gateway::table::Forwarder {
+            node: config.name.to_string(),
+            key: wasmpod_api::gateway_key::forward_key(&credential.token),
+        });
+        let agent_key: Arc<str> = credential.agent_key.clone().into();
         let agent_listener = tokio::net::TcpListener::bind(config.agent_addr)
             .await
             .map_err(|source| WorkerError::Bind {
@@ -105,14 +121,6 @@ impl Worker {
                 source,
             })?;
 
-        let gateway_key: Arc<str> = client
-            .gateway_key()
-            .await
-            .map_err(|source| WorkerError::Join {
-                server: config.server.clone(),
-                source,
-            })?
-            .into();
         let table = Arc::new(ArcSwap::from_pointee(
             gateway::table::RoutingTable::default(),
         ));
@@ -172,7 +180,7 @@ impl Worker {
 
         let mut tasks = Vec::new();
         let stop = shutdown.clone();
-        let agent_app = agent_server::router(ctx.clone(), gateway_key.clone());
+        let agent_app = agent_server::router(ctx.clone(), agent_key);
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(agent_listener, agent_app)
                 .with_graceful_shutdown(stop.cancelled_owned())
@@ -211,7 +219,7 @@ impl Worker {
             ctx.clone(),
             sources,
             table,
-            gateway_key,
+            forwarder,
             shutdown.clone(),
         )));
         tasks.push(tokio::spawn(agent::heartbeat(

@@ -30,7 +30,7 @@ pub async fn follow(
     ctx: Arc<NodeContext>,
     sources: Sources,
     table: Arc<ArcSwap<RoutingTable>>,
-    gateway_key: Arc<str>,
+    forwarder: Arc<table::Forwarder>,
     shutdown: CancellationToken,
 ) {
     let mut watches = [
@@ -52,7 +52,7 @@ pub async fn follow(
             pods: &pods,
             nodes: &nodes,
             local: &ctx.local,
-            gateway_key: &gateway_key,
+            forwarder: &forwarder,
         });
         table.store(Arc::new(built));
         let [a, b, c, d, e] = &mut watches;
