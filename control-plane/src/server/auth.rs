@@ -216,11 +216,20 @@ const NODE_READABLE: [Kind; 6] = [
     Kind::ConfigMap,
 ];
 
-/// Whether `identity` may do `action`. `pod_node` answers which node a pod is bound to.
+/// Where a pod is, for the node authorizer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodBinding {
+    /// No such pod: the handler answers 404 (a node may list pods anyway).
+    Missing,
+    /// Bound to this node, or to none.
+    Node(Option<String>),
+}
+
+/// Whether `identity` may do `action`. `pod_binding` answers where a pod (namespace, name) is.
 pub fn authorize(
     identity: &Identity,
     action: &Action,
-    pod_node: impl Fn(&str, &str) -> Option<String>,
+    pod_binding: impl Fn(&str, &str) -> PodBinding,
 ) -> Result<(), Refusal> {
     let refuse = || Refusal::Forbidden(format!("{identity} may not {action}"));
     match identity {
@@ -234,9 +243,13 @@ pub fn authorize(
         },
         Identity::Node(node) => {
             let own_pod = || {
-                action.name.as_deref().is_some_and(|name| {
-                    pod_node(&action.namespace, name).as_deref() == Some(node.as_str())
-                })
+                action
+                    .name
+                    .as_deref()
+                    .is_some_and(|name| match pod_binding(&action.namespace, name) {
+                        PodBinding::Missing => true,
+                        PodBinding::Node(bound) => bound.as_deref() == Some(node.as_str()),
+                    })
             };
             let allowed = match (action.verb, action.kind) {
                 (Verb::Health | Verb::ReadBlob | Verb::ReportEvent, _) => true,
@@ -344,12 +357,15 @@ fn decide(
         Err(refusal) => return Err(refusal),
     };
     authorize(&identity, &action, |namespace, name| {
-        state
+        match state
             .registry
             .get_typed::<Pod>(&ObjectKey::new(Kind::Pod, namespace, name))
-            .ok()
-            .flatten()
-            .and_then(|pod| pod.spec.node_name)
+        {
+            Ok(Some(pod)) => PodBinding::Node(pod.spec.node_name),
+            Ok(None) => PodBinding::Missing,
+            // Unreadable: not this node's.
+            Err(_) => PodBinding::Node(None),
+        }
     })?;
     Ok(Some(identity))
 }

@@ -1,7 +1,7 @@
 //! Every route with every kind of credential, over a real socket with the exact request line
 //! (percent-encoded and double-slash forms too), against the real router.
 
-use super::auth::{action, authorize, Identity, Refusal, Verb};
+use super::auth::{action, authorize, Identity, PodBinding, Refusal, Verb};
 use super::{router, AppState, Auth};
 use crate::blobs::BlobStore;
 use crate::node_credentials::{NodeCredentials, Replace};
@@ -200,7 +200,8 @@ const ROWS: &[Row] = &[
     ("GET", "/api/v1/pods/pa/config", None, ONLY_A),
     ("GET", "/api/v1/pods/p%61/config", None, ONLY_A),
     ("GET", "/api/v1/%70ods/pa/config", None, ONLY_A),
-    ("GET", "/api/v1/pods/pa/config?namespace=other", None, [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)]),
+    ("GET", "/api/v1/pods/pa/config?namespace=other", None, [Is(401), Is(401), Is(404), Is(403), Is(404), Is(404)]),
+    ("PUT", "/api/v1/pods/nothing/status", Some(POD_STATUS), [Is(401), Is(401), Is(404), Is(403), Is(404), Is(404)]),
     ("PUT", "/api/v1/pods/pa/status", Some(POD_STATUS), ONLY_A),
     ("PUT", "/api/v1/pods/p%61/status", Some(POD_STATUS), ONLY_A),
     ("PUT", "/api/v1/nodes/node-a/status", Some(NODE_STATUS), ONLY_A),
@@ -302,7 +303,7 @@ fn actions_come_from_the_route_template_and_decoded_params() {
         false,
     )
     .expect("action");
-    let refused = authorize(&node, &secrets, |_, _| None).expect_err("refused");
+    let refused = authorize(&node, &secrets, |_, _| PodBinding::Missing).expect_err("refused");
     assert_eq!(
         refused,
         Refusal::Forbidden("node \"node-a\" may not get secrets default/s".into())

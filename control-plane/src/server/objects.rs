@@ -252,6 +252,7 @@ pub async fn put_object(
 
 pub async fn put_status(
     State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
     Path((plural, name)): Path<(String, String)>,
     Query(query): Query<ObjectQuery>,
     payload: Result<Json<Value>, JsonRejection>,
@@ -264,7 +265,15 @@ pub async fn put_status(
         status["forwardKeyHash"] = Value::String(state.credentials.forward_key_hash(&key.name));
     }
     let mut invalid = None;
+    let mut foreign = false;
     let updated = state.registry.modify::<Value, _>(&key, |object| {
+        if let (Identity::Node(node), Kind::Pod) = (&identity, key.kind) {
+            // Checked by the authorizer too; this is the object actually written.
+            if object["spec"]["nodeName"].as_str() != Some(node.as_str()) {
+                foreign = true;
+                return false;
+            }
+        }
         let mut candidate = object.clone();
         candidate["status"] = status.clone();
         if key.kind == Kind::Node {
@@ -289,6 +298,11 @@ pub async fn put_status(
             }
         }
     })?;
+    if foreign {
+        return Err(ApiError::forbidden(format!(
+            "{identity} may not update the status of pods {key}: it is not bound to it"
+        )));
+    }
     if let Some(message) = invalid {
         return Err(ApiError::bad_request(format!("invalid status: {message}")));
     }
