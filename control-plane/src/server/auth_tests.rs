@@ -181,7 +181,8 @@ const ROWS: &[Row] = &[
     ("GET", "/api/v1/%73ecrets/s", None, SECRET_READ),
     ("GET", "/api/v1/secrets/%73", None, SECRET_READ),
     ("GET", "//api/v1/secrets", None, NO_ROUTE),
-    ("GET", "/api/v1//secrets", None, NO_ROUTE),
+    // Matches `/api/v1/{plural}/{name}` with an empty kind: authenticated, then 404.
+    ("GET", "/api/v1//secrets", None, UNKNOWN),
     ("GET", "//api/v1/%73ecrets/s", None, NO_ROUTE),
     ("GET", "/api/v1/secrets/s/", None, NO_ROUTE),
     ("PUT", "/api/v1/secrets/s/status", Some("{}"), ADMIN_ONLY),
