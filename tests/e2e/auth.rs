@@ -16,7 +16,8 @@ fn raw(api: &str, method: &str, target: &str, token: Option<&str>, body: &str) -
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let mut request = format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    let mut request =
+        format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
     if let Some(token) = token {
         request.push_str(&format!("authorization: Bearer {token}\r\n"));
     }
@@ -94,7 +95,8 @@ fn the_join_token_only_bootstraps_a_node_credential() {
         "apiVersion: wasmpod.dev/v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: hunter2}\n",
     );
     let pod_b = pod_on(&cluster, "on-b");
-    let status = r#"{"ready": true, "gateway": "http://127.0.0.1:9", "agent": "http://127.0.0.1:9"}"#;
+    let status =
+        r#"{"ready": true, "gateway": "http://127.0.0.1:9", "agent": "http://127.0.0.1:9"}"#;
     for (method, target, body) in [
         ("PUT", "/api/v1/nodes/evil/status".to_string(), status),
         ("PUT", "/api/v1/nodes/node-b/status".to_string(), status),
@@ -115,7 +117,10 @@ fn the_join_token_only_bootstraps_a_node_credential() {
     let admin = Some(cluster.admin_token.as_str());
     assert_eq!(raw(api, "GET", "/api/v1/gateway-key", admin, "").0, 404);
     assert!(
-        !cluster.items("nodes").iter().any(|n| n["metadata"]["name"] == "evil"),
+        !cluster
+            .items("nodes")
+            .iter()
+            .any(|n| n["metadata"]["name"] == "evil"),
         "no node registered by a status write"
     );
     // A registered name cannot be taken over with the join token.
@@ -125,13 +130,19 @@ fn the_join_token_only_bootstraps_a_node_credential() {
     let events = cluster.cli_ok(&["get", "events"]);
     assert!(events.contains("NodeRegistered"), "{events}");
     // Nothing that a command line shows holds the token.
-    let command = format!("{:?}", cluster.worker_command("x", &cluster.join_token, &[]));
+    let command = format!(
+        "{:?}",
+        cluster.worker_command("x", &cluster.join_token, &[])
+    );
     assert!(!command.contains(&cluster.join_token), "{command}");
     let token_file = cluster.work.path().join("server/join-token");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&token_file).expect("join-token").permissions().mode();
+        let mode = std::fs::metadata(&token_file)
+            .expect("join-token")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }
@@ -153,7 +164,8 @@ fn a_node_acts_only_for_itself_and_its_pods() {
         "metadata": {"name": "node-b"}, "spec": {"unschedulable": true}})
     .to_string();
     let running = r#"{"phase": "Failed", "ready": false}"#;
-    let status = r#"{"ready": true, "gateway": "http://127.0.0.1:9", "agent": "http://127.0.0.1:9"}"#;
+    let status =
+        r#"{"ready": true, "gateway": "http://127.0.0.1:9", "agent": "http://127.0.0.1:9"}"#;
     for (method, target, body) in [
         ("PUT", "/api/v1/nodes/node-b".to_string(), node_b.as_str()),
         ("PUT", "/api/v1/nodes/node-b/status".to_string(), status),
@@ -179,7 +191,11 @@ fn a_node_acts_only_for_itself_and_its_pods() {
         assert!(!text.contains("hunter2"), "{text}");
     }
     // Double slashes reach no route at all.
-    for target in ["//api/v1/secrets", "/api/v1//secrets", "//api/v1/%73ecrets/db"] {
+    for target in [
+        "//api/v1/secrets",
+        "/api/v1//secrets",
+        "//api/v1/%73ecrets/db",
+    ] {
         let (code, text) = raw(api, "GET", target, a, "");
         assert_eq!(code, 404, "{target}: {text}");
     }
@@ -220,7 +236,11 @@ fn gateways_accept_forwarding_only_with_the_key_of_a_present_node() {
     // `hidden` has no ingress rule; only a peer gateway may name it.
     cluster.apply(
         "hidden.yaml",
-        &pinned_app("hidden", "b", "/unused").split("---").take(2).collect::<Vec<_>>().join("---"),
+        &pinned_app("hidden", "b", "/unused")
+            .split("---")
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("---"),
     );
     wait_until("hidden ready", WAIT, || {
         (cluster.ready_pods("hidden").len() == 1).then_some(())
@@ -233,20 +253,62 @@ fn gateways_accept_forwarding_only_with_the_key_of_a_present_node() {
     let key_b = forward_key(&token_b);
     for (what, headers) in [
         ("no key", vec![service]),
-        ("no node", vec![service, ("x-wasmpod-forward-key", key_a.as_str())]),
-        ("a wrong key", vec![service, ("x-wasmpod-node", "node-a"), ("x-wasmpod-forward-key", "guessed")]),
-        ("another node's key", vec![service, ("x-wasmpod-node", "node-a"), ("x-wasmpod-forward-key", key_b.as_str())]),
-        ("the credential itself", vec![service, ("x-wasmpod-node", "node-a"), ("x-wasmpod-forward-key", token_a.as_str())]),
-        ("an unknown node", vec![service, ("x-wasmpod-node", "evil"), ("x-wasmpod-forward-key", key_a.as_str())]),
-        ("the old shared header", vec![service, ("x-wasmpod-gateway-key", key_a.as_str())]),
+        (
+            "no node",
+            vec![service, ("x-wasmpod-forward-key", key_a.as_str())],
+        ),
+        (
+            "a wrong key",
+            vec![
+                service,
+                ("x-wasmpod-node", "node-a"),
+                ("x-wasmpod-forward-key", "guessed"),
+            ],
+        ),
+        (
+            "another node's key",
+            vec![
+                service,
+                ("x-wasmpod-node", "node-a"),
+                ("x-wasmpod-forward-key", key_b.as_str()),
+            ],
+        ),
+        (
+            "the credential itself",
+            vec![
+                service,
+                ("x-wasmpod-node", "node-a"),
+                ("x-wasmpod-forward-key", token_a.as_str()),
+            ],
+        ),
+        (
+            "an unknown node",
+            vec![
+                service,
+                ("x-wasmpod-node", "evil"),
+                ("x-wasmpod-forward-key", key_a.as_str()),
+            ],
+        ),
+        (
+            "the old shared header",
+            vec![service, ("x-wasmpod-gateway-key", key_a.as_str())],
+        ),
     ] {
         let (code, body) = http_get_with(&url, &headers);
         assert_eq!(code, 404, "{what} reached the hidden service: {body}");
         assert!(body.contains("no ingress rule"), "{body}");
     }
-    let with_a = [service, ("x-wasmpod-node", "node-a"), ("x-wasmpod-forward-key", key_a.as_str())];
+    let with_a = [
+        service,
+        ("x-wasmpod-node", "node-a"),
+        ("x-wasmpod-forward-key", key_a.as_str()),
+    ];
     let (code, body) = http_get_with(&url, &with_a);
-    assert_eq!((code, body.as_str()), (200, "Hello from wasmpod!\n"), "node-a's own key");
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "Hello from wasmpod!\n"),
+        "node-a's own key"
+    );
 
     // A deleted node's key opens nothing.
     cluster.cli_ok(&["delete", "node", "node-a"]);

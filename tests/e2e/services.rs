@@ -249,8 +249,9 @@ fn an_outside_client_cannot_name_a_service_no_ingress_exposes() {
     // `backend` has no ingress rule; the headers peers use to forward must not open it.
     let url = format!("{}/items", cluster.ingress);
     // A peer gateway presents its name and the forward key derived from its own credential.
-    let stored = std::fs::read_to_string(cluster.data_dir.join("nodes/local-1/node-credential.json"))
-        .expect("the node's credential");
+    let stored =
+        std::fs::read_to_string(cluster.data_dir.join("nodes/local-1/node-credential.json"))
+            .expect("the node's credential");
     let stored: serde_json::Value = serde_json::from_str(&stored).expect("json");
     let key = wasmpod_api::gateway_key::forward_key(stored["token"].as_str().expect("token"));
     for headers in [

@@ -66,7 +66,11 @@ pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the token file {}", path.display()))?;
     let token = text.trim();
-    anyhow::ensure!(!token.is_empty(), "the token file {} is empty", path.display());
+    anyhow::ensure!(
+        !token.is_empty(),
+        "the token file {} is empty",
+        path.display()
+    );
     Ok(token.to_string())
 }
 

@@ -243,19 +243,16 @@ pub fn authorize(
         },
         Identity::Node(node) => {
             let own_pod = || {
-                action
-                    .name
-                    .as_deref()
-                    .is_some_and(|name| match pod_binding(&action.namespace, name) {
+                action.name.as_deref().is_some_and(|name| {
+                    match pod_binding(&action.namespace, name) {
                         PodBinding::Missing => true,
                         PodBinding::Node(bound) => bound.as_deref() == Some(node.as_str()),
-                    })
+                    }
+                })
             };
             let allowed = match (action.verb, action.kind) {
                 (Verb::Health | Verb::ReadBlob | Verb::ReportEvent, _) => true,
-                (Verb::Get | Verb::List | Verb::Watch, Some(kind)) => {
-                    NODE_READABLE.contains(&kind)
-                }
+                (Verb::Get | Verb::List | Verb::Watch, Some(kind)) => NODE_READABLE.contains(&kind),
                 (Verb::Update | Verb::UpdateStatus, Some(Kind::Node)) => {
                     action.name.as_deref() == Some(node.as_str())
                 }

@@ -61,15 +61,22 @@ async fn serve() -> Server {
         .commit(vec![
             Write::Put(pod("pa", "node-a")),
             Write::Put(pod("pb", "node-b")),
-            Write::Put(AnyObject(json!({"apiVersion": "wasmpod.dev/v1", "kind": "Secret",
-                "metadata": {"name": "s", "namespace": "default"}, "data": {"k": "c2VjcmV0"}}))),
-            Write::Put(AnyObject(json!({"apiVersion": "wasmpod.dev/v1", "kind": "Node",
-                "metadata": {"name": "node-a"}, "spec": {}}))),
-            Write::Put(AnyObject(json!({"apiVersion": "wasmpod.dev/v1", "kind": "Node",
-                "metadata": {"name": "node-b"}, "spec": {}}))),
+            Write::Put(AnyObject(
+                json!({"apiVersion": "wasmpod.dev/v1", "kind": "Secret",
+                "metadata": {"name": "s", "namespace": "default"}, "data": {"k": "c2VjcmV0"}}),
+            )),
+            Write::Put(AnyObject(
+                json!({"apiVersion": "wasmpod.dev/v1", "kind": "Node",
+                "metadata": {"name": "node-a"}, "spec": {}}),
+            )),
+            Write::Put(AnyObject(
+                json!({"apiVersion": "wasmpod.dev/v1", "kind": "Node",
+                "metadata": {"name": "node-b"}, "spec": {}}),
+            )),
         ])
         .expect("seed");
-    let credentials = NodeCredentials::open(&dir.path().join("creds.json"), &[1; 32]).expect("open");
+    let credentials =
+        NodeCredentials::open(&dir.path().join("creds.json"), &[1; 32]).expect("open");
     let a = credentials
         .issue("node-a", Replace::Refused)
         .expect("issue")
@@ -176,7 +183,12 @@ const ROWS: &[Row] = &[
     ("GET", "/api/v1/secrets", None, SECRET_READ),
     ("GET", "/api/v1/%73ecrets", None, SECRET_READ),
     ("GET", "/api/v1/%73%65%63%72%65%74%73", None, SECRET_READ),
-    ("GET", "/api/v1/secrets?namespace=default", None, SECRET_READ),
+    (
+        "GET",
+        "/api/v1/secrets?namespace=default",
+        None,
+        SECRET_READ,
+    ),
     ("GET", "/api/v1/secrets/s", None, SECRET_READ),
     ("GET", "/api/v1/%73ecrets/s", None, SECRET_READ),
     ("GET", "/api/v1/secrets/%73", None, SECRET_READ),
@@ -201,24 +213,84 @@ const ROWS: &[Row] = &[
     ("GET", "/api/v1/pods/pa/config", None, ONLY_A),
     ("GET", "/api/v1/pods/p%61/config", None, ONLY_A),
     ("GET", "/api/v1/%70ods/pa/config", None, ONLY_A),
-    ("GET", "/api/v1/pods/pa/config?namespace=other", None, [Is(401), Is(401), Is(404), Is(403), Is(404), Is(404)]),
-    ("PUT", "/api/v1/pods/nothing/status", Some(POD_STATUS), [Is(401), Is(401), Is(404), Is(403), Is(404), Is(404)]),
+    (
+        "GET",
+        "/api/v1/pods/pa/config?namespace=other",
+        None,
+        [Is(401), Is(401), Is(404), Is(403), Is(404), Is(404)],
+    ),
+    (
+        "PUT",
+        "/api/v1/pods/nothing/status",
+        Some(POD_STATUS),
+        [Is(401), Is(401), Is(404), Is(403), Is(404), Is(404)],
+    ),
     ("PUT", "/api/v1/pods/pa/status", Some(POD_STATUS), ONLY_A),
     ("PUT", "/api/v1/pods/p%61/status", Some(POD_STATUS), ONLY_A),
-    ("PUT", "/api/v1/nodes/node-a/status", Some(NODE_STATUS), ONLY_A),
-    ("PUT", "/api/v1/nodes/node-%61/status", Some(NODE_STATUS), ONLY_A),
-    ("PUT", "/api/v1/nodes/evil/status", Some(NODE_STATUS), [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)]),
+    (
+        "PUT",
+        "/api/v1/nodes/node-a/status",
+        Some(NODE_STATUS),
+        ONLY_A,
+    ),
+    (
+        "PUT",
+        "/api/v1/nodes/node-%61/status",
+        Some(NODE_STATUS),
+        ONLY_A,
+    ),
+    (
+        "PUT",
+        "/api/v1/nodes/evil/status",
+        Some(NODE_STATUS),
+        [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
+    ),
     ("PUT", "/api/v1/nodes/node-a", Some(NODE_A), ONLY_A),
-    ("DELETE", "/api/v1/pods/nothing", None, [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)]),
-    ("DELETE", "/api/v1/nodes/nothing", None, [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)]),
-    ("POST", "/api/v1/apply", Some(r#"{"objects": []}"#), ADMIN_ONLY),
-    ("POST", "/api/v1/deployments/nothing/scale", Some(r#"{"replicas": 1}"#), ADMIN_ONLY),
+    (
+        "DELETE",
+        "/api/v1/pods/nothing",
+        None,
+        [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/nodes/nothing",
+        None,
+        [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
+    ),
+    (
+        "POST",
+        "/api/v1/apply",
+        Some(r#"{"objects": []}"#),
+        ADMIN_ONLY,
+    ),
+    (
+        "POST",
+        "/api/v1/deployments/nothing/scale",
+        Some(r#"{"replicas": 1}"#),
+        ADMIN_ONLY,
+    ),
     ("GET", "/api/v1/pods/pa/log", None, ADMIN_ONLY),
     ("POST", "/api/v1/blobs", Some("not wasm"), ADMIN_ONLY),
-    ("GET", "/api/v1/blobs/sha256:00", None, [Is(401), Is(401), Passes, Is(403), Passes, Passes]),
+    (
+        "GET",
+        "/api/v1/blobs/sha256:00",
+        None,
+        [Is(401), Is(401), Passes, Is(403), Passes, Passes],
+    ),
     ("POST", "/api/v1/events", Some(EVENT_PA), ONLY_A),
-    ("POST", "/api/v1/nodes/node-c/credential", None, [Is(401), Is(401), Is(200), Is(409), Is(403), Is(403)]),
-    ("POST", "/api/v1/pods/pa/credential", None, [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)]),
+    (
+        "POST",
+        "/api/v1/nodes/node-c/credential",
+        None,
+        [Is(401), Is(401), Is(200), Is(409), Is(403), Is(403)],
+    ),
+    (
+        "POST",
+        "/api/v1/pods/pa/credential",
+        None,
+        [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
+    ),
 ];
 
 #[tokio::test]
@@ -253,7 +325,14 @@ async fn the_join_token_cannot_take_over_a_registered_node_and_deleting_revokes(
     let join = server.tokens[Cred::Join as usize].as_deref();
     let admin = server.tokens[Cred::Admin as usize].as_deref();
     let node_a = server.tokens[Cred::NodeA as usize].as_deref();
-    let (status, body) = send(server.addr, "POST", "/api/v1/nodes/node-a/credential", join, None).await;
+    let (status, body) = send(
+        server.addr,
+        "POST",
+        "/api/v1/nodes/node-a/credential",
+        join,
+        None,
+    )
+    .await;
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("wasmpod delete node node-a"), "{body}");
     let (status, _) = send(server.addr, "GET", "/api/v1/pods", node_a, None).await;
@@ -262,9 +341,18 @@ async fn the_join_token_cannot_take_over_a_registered_node_and_deleting_revokes(
     assert_eq!(status, 200);
     let (status, _) = send(server.addr, "GET", "/api/v1/pods", node_a, None).await;
     assert_eq!(status, 401, "a deleted node's credential is revoked");
-    let (status, body) = send(server.addr, "POST", "/api/v1/nodes/node-a/credential", join, None).await;
+    let (status, body) = send(
+        server.addr,
+        "POST",
+        "/api/v1/nodes/node-a/credential",
+        join,
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "the name is free again: {body}");
-    let events = send(server.addr, "GET", "/api/v1/events", admin, None).await.1;
+    let events = send(server.addr, "GET", "/api/v1/events", admin, None)
+        .await
+        .1;
     assert!(
         events.contains("NodeRegistered") && events.contains("NodeCredentialRevoked"),
         "{events}"
@@ -275,7 +363,9 @@ async fn the_join_token_cannot_take_over_a_registered_node_and_deleting_revokes(
 #[test]
 fn actions_come_from_the_route_template_and_decoded_params() {
     let params = |p: &[(&str, &str)]| -> Vec<(String, String)> {
-        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     };
     let a = action(
         "/api/v1/{plural}",
@@ -288,7 +378,13 @@ fn actions_come_from_the_route_template_and_decoded_params() {
     assert_eq!((a.verb, a.kind), (Verb::Watch, Some(Kind::Pod)));
     assert_eq!(a.namespace, "default");
     assert!(matches!(
-        action("/api/v1/{plural}", &Method::GET, &params(&[("plural", "nope")]), None, false),
+        action(
+            "/api/v1/{plural}",
+            &Method::GET,
+            &params(&[("plural", "nope")]),
+            None,
+            false
+        ),
         Err(Refusal::NotFound(_))
     ));
     assert!(matches!(

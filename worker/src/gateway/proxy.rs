@@ -163,9 +163,7 @@ async fn attempt(endpoints: &Endpoints, choice: usize, req: Request<BoxBody>) ->
     match endpoints.local.get(choice) {
         Some(pod) if !endpoints.local.is_empty() => pod.handle(req).await,
         _ => match endpoints.remote.get(choice) {
-            Some(gateway) => {
-                forward(gateway, &endpoints.service, &endpoints.forwarder, req).await
-            }
+            Some(gateway) => forward(gateway, &endpoints.service, &endpoints.forwarder, req).await,
             None => text_response(StatusCode::SERVICE_UNAVAILABLE, "no endpoint"),
         },
     }

@@ -289,8 +289,14 @@ mod tests {
             forwarder: &Arc::new(Forwarder::default()),
         });
         assert!(table.is_peer(b"n2", b"forward key of n2"));
-        assert!(!table.is_peer(b"n2", b"forward key of n3"), "another node's key");
-        assert!(!table.is_peer(b"n9", b"forward key of n9"), "a node not in the cluster");
+        assert!(
+            !table.is_peer(b"n2", b"forward key of n3"),
+            "another node's key"
+        );
+        assert!(
+            !table.is_peer(b"n9", b"forward key of n9"),
+            "a node not in the cluster"
+        );
         assert!(!table.is_peer(b"n2", b""));
         assert!(!table.is_peer(b"", b""));
         assert!(!RoutingTable::default().is_peer(b"n2", b"forward key of n2"));
