@@ -18,8 +18,9 @@ pub struct WorkerCmd {
     /// Used only on the first start, to get this node's own credential
     #[arg(long, env = "WASMPOD_JOIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// File holding the join token (`wasmpod server` writes <data dir>/join-token)
-    #[arg(long, conflicts_with = "token")]
+    /// File holding the join token (`wasmpod server` writes <data dir>/join-token); wins over
+    /// --token and WASMPOD_JOIN_TOKEN
+    #[arg(long)]
     pub token_file: Option<PathBuf>,
     /// Node name (stable across restarts: the node runs the pods bound to this name)
     #[arg(long)]
