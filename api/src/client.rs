@@ -97,6 +97,26 @@ pub struct ScaleRequest {
     pub replicas: u32,
 }
 
+/// A node's identity, issued once by `POST /api/v1/nodes/{name}/credential`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeCredential {
+    /// The node this credential is bound to.
+    pub node: String,
+    /// The node's bearer token (256 random bits, hex).
+    pub token: String,
+    /// What the control plane presents to this node's agent (see [`crate::gateway_key`]).
+    pub agent_key: String,
+}
+
+impl std::fmt::Debug for NodeCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCredential")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone)]
 pub struct Client {
     server: String,
@@ -359,17 +379,11 @@ impl Client {
         self.json(self.request(reqwest::Method::GET, &path)).await
     }
 
-    /// The key gateways present to each other when one forwards a request for a service (see
-    /// `GET /api/v1/gateway-key`); readable with a node's or the admin token.
-    pub async fn gateway_key(&self) -> Result<String, ClientError> {
-        #[derive(serde::Deserialize)]
-        struct Key {
-            key: String,
-        }
-        let key: Key = self
-            .json(self.request(reqwest::Method::GET, "/api/v1/gateway-key"))
-            .await?;
-        Ok(key.key)
+    /// Asks for a credential bound to node `name` (with the join token, or the admin token).
+    /// The answer is given once: the server keeps only the credential's SHA-256.
+    pub async fn node_credential(&self, name: &str) -> Result<NodeCredential, ClientError> {
+        let path = format!("/api/v1/nodes/{}/credential", urlencoding::encode(name));
+        self.json(self.request(reqwest::Method::POST, &path)).await
     }
 
     pub async fn blob_exists(&self, digest: &str) -> Result<bool, ClientError> {

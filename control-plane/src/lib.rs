@@ -6,6 +6,7 @@
 
 pub mod blobs;
 pub mod controllers;
+pub mod node_credentials;
 pub mod registry;
 pub mod server;
 pub mod store;
@@ -41,6 +42,8 @@ pub enum ControlPlaneError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Credentials(#[from] node_credentials::CredentialError),
     #[error("cannot open the blob store: {0}")]
     Blobs(#[from] blobs::BlobError),
     #[error("cannot listen on {addr}: {source}")]
@@ -90,6 +93,10 @@ impl ControlPlane {
             })?;
         let registry = Arc::new(Registry::new(Arc::new(SealedSecrets::new(store, &key)))?);
         let blobs = Arc::new(BlobStore::open(&config.data_dir.join("blobs"))?);
+        let credentials = Arc::new(node_credentials::NodeCredentials::open(
+            &config.data_dir.join("node-credentials.json"),
+            &key,
+        )?);
         let listener = tokio::net::TcpListener::bind(config.api_addr)
             .await
             .map_err(|source| ControlPlaneError::Bind {
@@ -104,7 +111,7 @@ impl ControlPlane {
             })?;
         let state = AppState {
             registry: registry.clone(),
-            gateway_key: server::gateway_key(&key).into(),
+            credentials,
             blobs,
             auth: Arc::new(config.auth.clone()),
             http: reqwest::Client::builder()

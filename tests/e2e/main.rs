@@ -1,5 +1,6 @@
 //! End-to-end tests: real `wasmpod` processes on loopback, spoken to over HTTP and the CLI.
 
+mod auth;
 mod bad_input;
 mod cli;
 mod cluster;

@@ -277,30 +277,37 @@ fn an_outside_client_cannot_name_a_service_no_ingress_exposes() {
     let manifest = cluster.manifest("fb.yaml", &frontend_backend());
     cluster.cli_ok(&["apply", "-f", manifest.to_str().expect("utf-8 path")]);
     cluster.wait_for_status("/frontend", 200, WAIT);
-    // `backend` has no ingress rule; the header peers use to forward must not open it.
+    // `backend` has no ingress rule; the headers peers use to forward must not open it.
     let url = format!("{}/items", cluster.ingress);
+    // A peer gateway presents its name and the forward key derived from its own credential.
+    let stored =
+        std::fs::read_to_string(cluster.data_dir.join("nodes/local-1/node-credential.json"))
+            .expect("the node's credential");
+    let stored: serde_json::Value = serde_json::from_str(&stored).expect("json");
+    let key = wasmpod_api::gateway_key::forward_key(stored["token"].as_str().expect("token"));
     for headers in [
         vec![("x-wasmpod-service", "default/backend")],
         vec![
             ("x-wasmpod-service", "default/backend"),
-            ("x-wasmpod-gateway-key", "guessed"),
+            ("x-wasmpod-node", "local-1"),
+            ("x-wasmpod-forward-key", "guessed"),
+        ],
+        vec![
+            ("x-wasmpod-service", "default/backend"),
+            ("x-wasmpod-node", "local-2"),
+            ("x-wasmpod-forward-key", &key),
         ],
     ] {
         let (code, body) = http_get_with(&url, &headers);
         assert_eq!(code, 404, "{headers:?} reached the backend: {body}");
         assert!(body.contains("no ingress rule"), "{body}");
     }
-    // A peer gateway presents the cluster's key (nodes read it from the API).
-    let key = cluster.api_json("/api/v1/gateway-key")["key"]
-        .as_str()
-        .expect("gateway key")
-        .to_string();
-    assert_eq!(key.len(), 64, "{key}");
     let (code, body) = http_get_with(
         &url,
         &[
             ("x-wasmpod-service", "default/backend"),
-            ("x-wasmpod-gateway-key", &key),
+            ("x-wasmpod-node", "local-1"),
+            ("x-wasmpod-forward-key", &key),
         ],
     );
     assert_eq!(code, 200, "{body}");

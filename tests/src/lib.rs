@@ -551,7 +551,11 @@ impl MultiNode {
             .env("WASMPOD_CONFIG", &config);
         let server = Process::spawn(command);
         let api = server.wait_line("API: ");
-        let join_token = server.wait_line("join token: ");
+        let join_token_file = server.wait_line("join token file: ");
+        let join_token = std::fs::read_to_string(&join_token_file)
+            .expect("join token file")
+            .trim()
+            .to_string();
         server.wait_line("client config: ");
         let text = std::fs::read_to_string(&config).expect("client config written");
         let admin_token = text
@@ -569,12 +573,15 @@ impl MultiNode {
         }
     }
 
+    /// `wasmpod worker` joining with `token`, given in a file (`--token-file`).
     pub fn worker_command(&self, name: &str, token: &str, extra: &[&str]) -> Command {
+        let token_file = self.work.path().join(format!("join-token-{name}"));
+        std::fs::write(&token_file, token).expect("write the token file");
         let mut command = Command::new(wasmpod_bin());
         command
-            .args([
-                "worker", "--join", &self.api, "--token", token, "--name", name,
-            ])
+            .args(["worker", "--join", &self.api, "--token-file"])
+            .arg(&token_file)
+            .args(["--name", name])
             .args([
                 "--gateway-addr",
                 "127.0.0.1:0",
@@ -584,7 +591,7 @@ impl MultiNode {
                 "300",
                 "--data-dir",
             ])
-            .arg(self.work.path().join(format!("node-{name}")))
+            .arg(self.node_dir(name))
             .args(extra);
         command
     }
@@ -596,6 +603,11 @@ impl MultiNode {
         self.workers
             .push((name.to_string(), process, gateway.clone()));
         gateway
+    }
+
+    /// The data directory of worker `name`.
+    pub fn node_dir(&self, name: &str) -> PathBuf {
+        self.work.path().join(format!("node-{name}"))
     }
 
     pub fn worker(&mut self, name: &str) -> &mut Process {

@@ -23,6 +23,8 @@ impl Registration {
             capacity: self.capacity,
             gateway: self.gateway.clone(),
             agent: self.agent.clone(),
+            // The API sets it from this node's credential.
+            forward_key_hash: String::new(),
             last_heartbeat: None,
             message: None,
         }

@@ -1,5 +1,6 @@
 //! The node's own small API, for the control plane: pod logs. Every route but `/healthz` wants
-//! the cluster's gateway key, which the control plane presents. Its connections have the same
+//! this node's agent key, which the control plane derives for this node alone and handed to it
+//! with its credential (no key is shared by every node). Its connections have the same
 //! header-read and idle timeouts as the gateway's.
 
 use crate::context::NodeContext;
@@ -68,13 +69,13 @@ pub async fn serve(
     }
 }
 
-pub fn router(ctx: Arc<NodeContext>, gateway_key: Arc<str>) -> Router {
+pub fn router(ctx: Arc<NodeContext>, agent_key: Arc<str>) -> Router {
     let require_key = move |request: Request, next: Next| {
-        let key = gateway_key.clone();
+        let key = agent_key.clone();
         async move {
             let presented = request
                 .headers()
-                .get(wasmpod_api::gateway_key::HEADER)
+                .get(wasmpod_api::gateway_key::AGENT_KEY_HEADER)
                 .map(|v| v.as_bytes())
                 .unwrap_or_default();
             if wasmpod_api::gateway_key::matches(&key, presented) {

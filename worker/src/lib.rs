@@ -8,6 +8,7 @@ mod agent_server;
 pub mod backoff;
 mod components;
 mod context;
+pub mod credential;
 pub mod gateway;
 pub mod listener;
 mod node_dirs;
@@ -45,6 +46,8 @@ pub enum WorkerError {
     },
     #[error("cannot prepare the data directory: {0}")]
     DataDir(#[from] node_dirs::DirError),
+    #[error("node identity: {0}")]
+    Credential(#[from] credential::CredentialError),
     #[error("cannot join the control plane at {server}: {source}")]
     Join {
         server: String,
@@ -57,6 +60,7 @@ pub enum WorkerError {
 pub struct WorkerConfig {
     pub name: Name,
     pub server: String,
+    /// The join token: used only to ask for this node's credential when it has none.
     pub token: Option<String>,
     pub data_dir: PathBuf,
     pub gateway_addr: SocketAddr,
@@ -101,7 +105,19 @@ impl Worker {
         let dirs = node_dirs::NodeDirs::create(&config.data_dir)?;
         // Nothing runs yet: any secret file left here is from a node that did not stop cleanly.
         dirs.clear_secrets();
-        let client = Client::new(&config.server, config.token.clone());
+        let credential = credential::obtain(
+            &config.server,
+            config.token.as_deref(),
+            &config.data_dir,
+            config.name.as_str(),
+        )
+        .await?;
+        let client = Client::new(&config.server, Some(credential.token.clone()));
+        let forwarder = Arc::new(gateway::table::Forwarder {
+            node: config.name.to_string(),
+            key: wasmpod_api::gateway_key::forward_key(&credential.token),
+        });
+        let agent_key: Arc<str> = credential.agent_key.clone().into();
         let agent_listener = tokio::net::TcpListener::bind(config.agent_addr)
             .await
             .map_err(|source| WorkerError::Bind {
@@ -117,14 +133,6 @@ impl Worker {
                 source,
             })?;
 
-        let gateway_key: Arc<str> = client
-            .gateway_key()
-            .await
-            .map_err(|source| WorkerError::Join {
-                server: config.server.clone(),
-                source,
-            })?
-            .into();
         let table = Arc::new(ArcSwap::from_pointee(
             gateway::table::RoutingTable::default(),
         ));
@@ -184,7 +192,7 @@ impl Worker {
             })?;
 
         let mut tasks = Vec::new();
-        let agent_app = agent_server::router(ctx.clone(), gateway_key.clone());
+        let agent_app = agent_server::router(ctx.clone(), agent_key);
         tasks.push(tokio::spawn(agent_server::serve(
             agent_listener,
             agent_app,
@@ -224,7 +232,7 @@ impl Worker {
             ctx.clone(),
             sources,
             table,
-            gateway_key,
+            forwarder,
             shutdown.clone(),
         )));
         tasks.push(tokio::spawn(agent::heartbeat(

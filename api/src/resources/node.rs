@@ -26,6 +26,10 @@ pub struct NodeStatus {
     /// Where this node's agent answers (logs), e.g. `http://127.0.0.1:40123`.
     #[serde(default)]
     pub agent: String,
+    /// SHA-256 (hex) of this node's forward key: other gateways accept a request forwarded in
+    /// this node's name only with a key of this hash. The API sets it from the node's credential.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub forward_key_hash: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_heartbeat: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -37,6 +37,42 @@ pub fn load_or_create_tokens(data_dir: &Path) -> anyhow::Result<Tokens> {
     }
 }
 
+/// Writes the join token to `<data dir>/join-token` (mode 0600) for `worker --token-file`.
+pub fn write_join_token(data_dir: &Path, token: &str) -> anyhow::Result<std::path::PathBuf> {
+    use std::io::Write as _;
+    let path = data_dir.join("join-token");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        if path.exists() {
+            // A file made before this version may be wider; narrow it before writing the token.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot restrict {}", path.display()))?;
+        }
+    }
+    options
+        .open(&path)
+        .and_then(|mut f| f.write_all(format!("{token}\n").as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The token in `path` (surrounding whitespace ignored).
+pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the token file {}", path.display()))?;
+    let token = text.trim();
+    anyhow::ensure!(
+        !token.is_empty(),
+        "the token file {} is empty",
+        path.display()
+    );
+    Ok(token.to_string())
+}
+
 /// Creates the data directory readable by its owner only (0700): it holds tokens, the store,
 /// the secrets key and pods' data.
 pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {

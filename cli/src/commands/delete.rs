@@ -51,6 +51,9 @@ impl Delete {
         let mut failed = 0;
         for (kind, ns, name) in targets {
             match client.delete(kind, &ns, &name).await {
+                Ok(None) if kind == Kind::Node => {
+                    println!("node/{name} deleted (its credential is revoked)")
+                }
                 Ok(None) => println!("{}/{name} deleted", kind.as_str().to_lowercase()),
                 Ok(Some(message)) => println!("{}/{name}: {message}", kind.as_str().to_lowercase()),
                 Err(e) if e.is_not_found() => {

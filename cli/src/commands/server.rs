@@ -49,11 +49,13 @@ impl Server {
         .await
         .context("the control plane could not start")?;
         let url = format!("http://{}", plane.addr);
+        let token_file = cluster::write_join_token(&self.data_dir, &tokens.join)?;
+        let token_file = std::path::absolute(&token_file).unwrap_or(token_file);
         println!("API: {url}");
-        println!("join token: {}", tokens.join);
+        println!("join token file: {}", token_file.display());
         println!(
-            "join a worker: wasmpod worker --join {url} --token {} --name NAME",
-            tokens.join
+            "join a worker (copy the token file to its machine): wasmpod worker --join {url} --token-file {} --name NAME",
+            token_file.display()
         );
         if !self.no_client_config {
             let path = config::save(&ClientConfig {

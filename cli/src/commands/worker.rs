@@ -15,9 +15,14 @@ pub struct WorkerCmd {
     /// URL of the control plane's API
     #[arg(long)]
     pub join: String,
-    /// The join token printed by `wasmpod server`
+    /// The join token (prefer --token-file or WASMPOD_JOIN_TOKEN: a command line is visible in `ps`).
+    /// Used only on the first start, to get this node's own credential
     #[arg(long, env = "WASMPOD_JOIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// File holding the join token (`wasmpod server` writes <data dir>/join-token); wins over
+    /// --token and WASMPOD_JOIN_TOKEN
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
     /// Node name (stable across restarts: the node runs the pods bound to this name)
     #[arg(long)]
     pub name: String,
@@ -66,10 +71,14 @@ impl WorkerCmd {
         let runtime = self.limits.runtime(&data_dir)?;
         let timeouts = self.limits.timeouts()?;
         let shutdown = CancellationToken::new();
+        let token = match &self.token_file {
+            Some(path) => Some(cluster::read_token_file(path)?),
+            None => self.token.clone(),
+        };
         let config = WorkerConfig {
             name,
             server: self.join.clone(),
-            token: self.token.clone(),
+            token,
             data_dir,
             gateway_addr: self.gateway_addr,
             agent_addr: self.agent_addr,

@@ -1,11 +1,25 @@
-//! Bearer tokens. The admin token may do everything; a node's join token may only read, register
-//! a node and report status. With no tokens configured (a loopback-only `wasmpod up`) the API is open.
+//! Who is asking ([`Identity`], from the bearer token) and whether they may ([`authorize`]), decided
+//! after routing from the route the router matched and its decoded parameters — never from the
+//! raw path text, so `/api/v1/%73ecrets` is the Secrets route for the authorizer as for the handler.
+//!
+//! - The admin token may do everything.
+//! - The join token only bootstraps: it may ask for a node credential.
+//! - A node credential (see [`crate::node_credentials`]) may do what a node needs and no more,
+//!   like Kubernetes' Node authorizer: read pods, services, ingresses, nodes, claims, configmaps
+//!   and blobs; write its own Node and its status; write the status and read the resolved config
+//!   only of pods bound to it; report events about itself and its pods. Never Secrets.
+//!
+//! With no tokens configured (a loopback-only `wasmpod up`) a request without a node credential
+//! is the admin; nodes still get credentials there, so forwarding between gateways is authenticated.
 
 use super::{ApiError, AppState};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Query, RawPathParams, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::fmt;
+use wasmpod_api::{Kind, ObjectKey, Pod, DEFAULT_NAMESPACE};
 
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
@@ -13,32 +27,265 @@ pub struct Auth {
     pub join_token: Option<String>,
 }
 
-enum Role {
-    Admin,
-    Node,
+impl Auth {
+    /// No tokens: the API is open (loopback `up`).
+    fn open(&self) -> bool {
+        self.admin_token.is_none() && self.join_token.is_none()
+    }
 }
 
-impl Auth {
-    fn role(&self, token: Option<&str>) -> Option<Role> {
-        if self.admin_token.is_none() && self.join_token.is_none() {
-            return Some(Role::Admin);
+/// Who a request comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    Admin,
+    /// The join token: it may only ask for a node credential.
+    Bootstrap,
+    /// A node, by the credential bound to its name.
+    Node(String),
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Identity::Admin => f.write_str("the admin"),
+            Identity::Bootstrap => f.write_str("the join token"),
+            Identity::Node(name) => write!(f, "node {name:?}"),
         }
-        let token = token?;
-        if self
-            .admin_token
-            .as_deref()
-            .is_some_and(|t| constant_time_eq(t, token))
-        {
-            return Some(Role::Admin);
+    }
+}
+
+/// What a route does, as the authorizer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Health,
+    Get,
+    List,
+    Watch,
+    /// PUT of a whole object (only Nodes take it).
+    Update,
+    UpdateStatus,
+    Delete,
+    Scale,
+    Logs,
+    ReadConfig,
+    Apply,
+    UploadBlob,
+    ReadBlob,
+    ReportEvent,
+    RequestCredential,
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verb::Health => "health",
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Update => "update",
+            Verb::UpdateStatus => "update the status of",
+            Verb::Delete => "delete",
+            Verb::Scale => "scale",
+            Verb::Logs => "read the logs of",
+            Verb::ReadConfig => "read the resolved config of",
+            Verb::Apply => "apply",
+            Verb::UploadBlob => "upload components",
+            Verb::ReadBlob => "read components",
+            Verb::ReportEvent => "report events",
+            Verb::RequestCredential => "request a credential for",
+        })
+    }
+}
+
+/// One request as the authorizer sees it: a verb on a kind (and object), from the matched route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub verb: Verb,
+    pub kind: Option<Kind>,
+    pub namespace: String,
+    pub name: Option<String>,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.verb)?;
+        if let Some(kind) = self.kind {
+            write!(f, " {}", kind.plural())?;
         }
-        if self
-            .join_token
-            .as_deref()
-            .is_some_and(|t| constant_time_eq(t, token))
-        {
-            return Some(Role::Node);
+        if let Some(name) = &self.name {
+            match self.kind {
+                Some(kind) if kind.namespaced() => write!(f, " {}/{name}", self.namespace)?,
+                _ => write!(f, " {name}")?,
+            }
         }
-        None
+        Ok(())
+    }
+}
+
+/// Why a request is not served.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Unauthorized,
+    Forbidden(String),
+    NotFound(String),
+    BadRequest(String),
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        match r {
+            Refusal::Unauthorized => ApiError::unauthorized(),
+            Refusal::Forbidden(m) => ApiError::forbidden(m),
+            Refusal::NotFound(m) => ApiError::not_found(m),
+            Refusal::BadRequest(m) => ApiError::bad_request(m),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct NamespaceQuery {
+    namespace: Option<String>,
+    #[serde(default)]
+    watch: bool,
+}
+
+/// The action of a request on `route` (the matched route template) with its decoded `params`.
+pub fn action(
+    route: &str,
+    method: &Method,
+    params: &[(String, String)],
+    namespace: Option<String>,
+    watch: bool,
+) -> Result<Action, Refusal> {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let kind = match param("plural") {
+        Some(plural) => Some(Kind::from_plural(&plural).ok_or_else(|| {
+            Refusal::NotFound(format!("the server has no resource type {plural:?}"))
+        })?),
+        None => None,
+    };
+    let (verb, kind) = match (route, method.as_str()) {
+        ("/healthz", _) => (Verb::Health, None),
+        ("/api/v1/apply", "POST") => (Verb::Apply, None),
+        ("/api/v1/blobs", "POST") => (Verb::UploadBlob, None),
+        ("/api/v1/blobs/{digest}", "GET" | "HEAD") => (Verb::ReadBlob, None),
+        ("/api/v1/events", "POST") => (Verb::ReportEvent, Some(Kind::Event)),
+        ("/api/v1/events", "GET") if watch => (Verb::Watch, Some(Kind::Event)),
+        ("/api/v1/events", "GET") => (Verb::List, Some(Kind::Event)),
+        ("/api/v1/{plural}", "GET") if watch => (Verb::Watch, kind),
+        ("/api/v1/{plural}", "GET") => (Verb::List, kind),
+        ("/api/v1/{plural}/{name}", "GET" | "HEAD") => (Verb::Get, kind),
+        ("/api/v1/{plural}/{name}", "PUT") => (Verb::Update, kind),
+        ("/api/v1/{plural}/{name}", "DELETE") => (Verb::Delete, kind),
+        ("/api/v1/{plural}/{name}/status", "PUT") => (Verb::UpdateStatus, kind),
+        ("/api/v1/{plural}/{name}/scale", "POST") => (Verb::Scale, kind),
+        ("/api/v1/{plural}/{name}/log", "GET") => (Verb::Logs, kind),
+        ("/api/v1/{plural}/{name}/config", "GET") => (Verb::ReadConfig, kind),
+        ("/api/v1/{plural}/{name}/credential", "POST") => (Verb::RequestCredential, kind),
+        // A route added without a rule here is refused to everyone but the admin.
+        _ => {
+            return Err(Refusal::Forbidden(format!(
+                "no authorization rule for {method} {route}"
+            )))
+        }
+    };
+    let namespace = match kind {
+        Some(k) if k.namespaced() => namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
+        _ => String::new(),
+    };
+    Ok(Action {
+        verb,
+        kind,
+        namespace,
+        name: param("name"),
+    })
+}
+
+/// The kinds a node reads, lists and watches.
+const NODE_READABLE: [Kind; 6] = [
+    Kind::Pod,
+    Kind::Service,
+    Kind::Ingress,
+    Kind::Node,
+    Kind::PersistentVolumeClaim,
+    Kind::ConfigMap,
+];
+
+/// Where a pod is, for the node authorizer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodBinding {
+    /// No such pod: the handler answers 404 (a node may list pods anyway).
+    Missing,
+    /// Bound to this node, or to none.
+    Node(Option<String>),
+}
+
+/// Whether `identity` may do `action`. `pod_binding` answers where a pod (namespace, name) is.
+pub fn authorize(
+    identity: &Identity,
+    action: &Action,
+    pod_binding: impl Fn(&str, &str) -> PodBinding,
+) -> Result<(), Refusal> {
+    let refuse = || Refusal::Forbidden(format!("{identity} may not {action}"));
+    match identity {
+        Identity::Admin => Ok(()),
+        Identity::Bootstrap => match (action.verb, action.kind) {
+            (Verb::Health, _) | (Verb::RequestCredential, Some(Kind::Node)) => Ok(()),
+            _ => Err(Refusal::Forbidden(format!(
+                "{identity} may not {action}: it may only request a node credential \
+                 (POST /api/v1/nodes/NAME/credential)"
+            ))),
+        },
+        Identity::Node(node) => {
+            let own_pod = || {
+                action.name.as_deref().is_some_and(|name| {
+                    match pod_binding(&action.namespace, name) {
+                        PodBinding::Missing => true,
+                        PodBinding::Node(bound) => bound.as_deref() == Some(node.as_str()),
+                    }
+                })
+            };
+            let allowed = match (action.verb, action.kind) {
+                (Verb::Health | Verb::ReadBlob | Verb::ReportEvent, _) => true,
+                (Verb::Get | Verb::List | Verb::Watch, Some(kind)) => NODE_READABLE.contains(&kind),
+                (Verb::Update | Verb::UpdateStatus, Some(Kind::Node)) => {
+                    action.name.as_deref() == Some(node.as_str())
+                }
+                (Verb::UpdateStatus | Verb::ReadConfig, Some(Kind::Pod)) => own_pod(),
+                _ => false,
+            };
+            if allowed {
+                Ok(())
+            } else {
+                Err(refuse())
+            }
+        }
+    }
+}
+
+impl AppState {
+    /// The identity a bearer token proves (`None`: no valid credential).
+    fn identity(&self, token: Option<&str>) -> Option<Identity> {
+        let open = self.auth.open();
+        let Some(token) = token else {
+            return open.then_some(Identity::Admin);
+        };
+        let is = |t: &Option<String>| t.as_deref().is_some_and(|t| constant_time_eq(t, token));
+        if is(&self.auth.admin_token) {
+            return Some(Identity::Admin);
+        }
+        if is(&self.auth.join_token) {
+            return Some(Identity::Bootstrap);
+        }
+        if let Some(node) = self.credentials.node_of(token) {
+            return Some(Identity::Node(node));
+        }
+        open.then_some(Identity::Admin)
     }
 }
 
@@ -46,76 +293,76 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
     wasmpod_api::gateway_key::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
-/// What a node may do: read, register itself, and report status.
-fn node_may(method: &Method, path: &str) -> bool {
-    if path.starts_with("/api/v1/secrets") {
-        // Nodes get the secrets of their pods resolved, never the store's secrets.
-        return false;
-    }
-    if method == Method::GET || method == Method::HEAD {
-        return true;
-    }
-    if method == Method::POST && path == "/api/v1/events" {
-        return true;
-    }
-    if method != Method::PUT {
-        return false;
-    }
-    let parts: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
-    matches!(
-        parts.as_slice(),
-        ["nodes", _] | ["nodes", _, "status"] | ["pods", _, "status"]
-    )
-}
-
-pub async fn require_token(
+/// The authorization layer, installed with `route_layer` so it runs after routing: a path no
+/// route matches gets the router's 404 and never reaches a handler.
+pub async fn authorize_route(
     State(state): State<AppState>,
-    request: Request,
+    matched: MatchedPath,
+    params: RawPathParams,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path() == "/healthz" {
-        return next.run(request).await;
+    match decide(&state, &matched, &params, &request) {
+        Ok(identity) => {
+            if let Some(identity) = identity {
+                request.extensions_mut().insert(identity);
+            }
+            next.run(request).await
+        }
+        Err(refusal) => ApiError::from(refusal).into_response(),
+    }
+}
+
+fn decide(
+    state: &AppState,
+    matched: &MatchedPath,
+    params: &RawPathParams,
+    request: &Request,
+) -> Result<Option<Identity>, Refusal> {
+    let query = Query::<NamespaceQuery>::try_from_uri(request.uri())
+        .map_err(|e| Refusal::BadRequest(format!("malformed query: {}", e.body_text())))?;
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let action = action(
+        matched.as_str(),
+        request.method(),
+        &params,
+        query.0.namespace,
+        query.0.watch,
+    );
+    if matches!(&action, Ok(a) if a.verb == Verb::Health) {
+        // `/healthz` answers everyone.
+        return Ok(None);
     }
     let token = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match state.auth.role(token) {
-        Some(Role::Admin) => next.run(request).await,
-        Some(Role::Node) if node_may(request.method(), request.uri().path()) => {
-            next.run(request).await
+    let identity = state.identity(token).ok_or(Refusal::Unauthorized)?;
+    let action = match action {
+        Ok(action) => action,
+        Err(refusal) if identity == Identity::Admin => {
+            // The admin may reach every route; the handler answers for unknown kinds.
+            if let Refusal::Forbidden(_) = refusal {
+                return Ok(Some(identity));
+            }
+            return Err(refusal);
         }
-        Some(Role::Node) => {
-            ApiError::forbidden("a node token may only register its node and report status")
-                .into_response()
+        Err(refusal) => return Err(refusal),
+    };
+    authorize(&identity, &action, |namespace, name| {
+        match state
+            .registry
+            .get_typed::<Pod>(&ObjectKey::new(Kind::Pod, namespace, name))
+        {
+            Ok(Some(pod)) => PodBinding::Node(pod.spec.node_name),
+            Ok(None) => PodBinding::Missing,
+            // Unreadable: not this node's.
+            Err(_) => PodBinding::Node(None),
         }
-        None => ApiError::unauthorized().into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn node_token_is_limited() {
-        assert!(node_may(&Method::GET, "/api/v1/pods"));
-        assert!(node_may(&Method::PUT, "/api/v1/pods/p/status"));
-        assert!(node_may(&Method::PUT, "/api/v1/nodes/n"));
-        assert!(!node_may(&Method::DELETE, "/api/v1/pods/p"));
-        assert!(!node_may(&Method::POST, "/api/v1/apply"));
-        assert!(!node_may(&Method::GET, "/api/v1/secrets"));
-        assert!(!node_may(&Method::GET, "/api/v1/secrets/token"));
-        assert!(node_may(&Method::GET, "/api/v1/pods/p/config"));
-        let auth = Auth {
-            admin_token: Some("a".into()),
-            join_token: Some("j".into()),
-        };
-        assert!(matches!(auth.role(Some("a")), Some(Role::Admin)));
-        assert!(matches!(auth.role(Some("j")), Some(Role::Node)));
-        assert!(auth.role(Some("x")).is_none());
-        assert!(auth.role(None).is_none());
-        assert!(matches!(Auth::default().role(None), Some(Role::Admin)));
-    }
+    })?;
+    Ok(Some(identity))
 }

@@ -2,18 +2,22 @@
 
 mod apply;
 mod auth;
+#[cfg(test)]
+mod auth_tests;
 mod blobs;
 mod error;
+mod node_credential;
 mod objects;
 mod pod_config;
 mod watch;
 
-pub use auth::Auth;
+pub use auth::{Auth, Identity};
 pub use error::ApiError;
 
 use crate::blobs::BlobStore;
+use crate::node_credentials::NodeCredentials;
 use crate::registry::Registry;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::Router;
 use std::sync::Arc;
@@ -22,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
-    /// What gateways present to each other on forwarded requests (see [`gateway_key`]).
-    pub gateway_key: Arc<str>,
+    /// Each node's credential (SHA-256 only) and agent key.
+    pub credentials: Arc<NodeCredentials>,
     pub blobs: Arc<BlobStore>,
     pub auth: Arc<Auth>,
     pub http: reqwest::Client,
@@ -38,12 +42,6 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/apply", post(apply::apply))
         .route("/api/v1/blobs", post(blobs::upload))
-        .route(
-            "/api/v1/gateway-key",
-            get(|State(state): State<AppState>| async move {
-                axum::Json(serde_json::json!({ "key": &*state.gateway_key }))
-            }),
-        )
         .route(
             "/api/v1/blobs/{digest}",
             get(blobs::download).head(blobs::exists),
@@ -66,21 +64,15 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/{plural}/{name}/config",
             get(pod_config::pod_config),
         )
-        .layer(axum::middleware::from_fn_with_state(
+        .route(
+            "/api/v1/{plural}/{name}/credential",
+            post(node_credential::issue),
+        )
+        // After routing: authorization sees the matched route and its decoded parameters.
+        .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require_token,
+            auth::authorize_route,
         ))
         .layer(DefaultBodyLimit::max(MAX_BLOB))
         .with_state(state)
-}
-
-/// The gateways' shared key, derived one way from the cluster's secrets key (so it survives
-/// restarts and reveals nothing of that key). A gateway honours `x-wasmpod-service` only from a
-/// peer presenting it: an outside client cannot reach a service no ingress rule exposes.
-pub fn gateway_key(secrets_key: &[u8; 32]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
-    hash.update(b"wasmpod gateway forwarding key\0");
-    hash.update(secrets_key);
-    hex::encode(hash.finalize())
 }

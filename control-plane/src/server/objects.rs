@@ -1,12 +1,12 @@
 //! Reading and writing single objects, lists, status, scale and logs.
 
-use super::{watch, ApiError, AppState};
+use super::{watch, ApiError, AppState, Identity};
 use crate::controllers::claims;
 use crate::registry::{to_any, Write};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
 use wasmpod_api::client::ScaleRequest;
@@ -74,6 +74,7 @@ pub async fn list_events(
 /// Nodes report what happens to their pods (started, crashed, probe failures, denied egress).
 pub async fn report_event(
     State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
     payload: Result<Json<wasmpod_api::client::EventReport>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let report = body(payload)?;
@@ -83,6 +84,24 @@ pub async fn report_event(
     })?;
     let key = ObjectKey::new(kind, &o.namespace, &o.name);
     validate_object_key(&key).map_err(|e| ApiError::invalid(format!("involvedObject: {e}")))?;
+    if let Identity::Node(node) = &identity {
+        // A node reports about itself and the pods bound to it, nothing else.
+        let own = match kind {
+            Kind::Node => o.name == *node,
+            Kind::Pod => state
+                .registry
+                .get_typed::<Pod>(&key)?
+                .is_some_and(|p| p.spec.node_name.as_deref() == Some(node.as_str())),
+            _ => false,
+        };
+        if !own {
+            return Err(ApiError::forbidden(format!(
+                "{identity} may not report events about {} {}, which is not itself nor bound to it",
+                kind.plural(),
+                key
+            )));
+        }
+    }
     state.registry.record_event(
         &key,
         report.event_type,
@@ -112,7 +131,11 @@ pub async fn delete_object(
     Query(query): Query<ObjectQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let key = key_of(&plural, &name, &query)?;
+    let revoked = key.kind == Kind::Node && revoke_credential(&state, &key.name).await?;
     if state.registry.get(&key)?.is_none() {
+        if revoked {
+            return Ok(Json(serde_json::json!({"deleted": key.to_string()})));
+        }
         return Err(ApiError::not_found(format!(
             "{} {:?} not found",
             key.kind, key.name
@@ -171,9 +194,32 @@ pub async fn delete_object(
     Ok(Json(serde_json::json!({"deleted": key.to_string()})))
 }
 
-/// Creates or replaces a Node (workers register this way; `cordon` edits `spec`). Its status is kept.
+/// Deleting a node revokes its credential: its next request gets 401.
+async fn revoke_credential(state: &AppState, node: &str) -> Result<bool, ApiError> {
+    let credentials = state.credentials.clone();
+    let name = node.to_string();
+    let revoked = tokio::task::spawn_blocking(move || credentials.revoke(&name))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))?;
+    if revoked {
+        state.registry.record_event(
+            &ObjectKey::new(Kind::Node, "", node),
+            EventType::Normal,
+            "NodeCredentialRevoked",
+            &format!("node {node} was deleted; its credential no longer works"),
+            "node-credentials",
+        );
+        tracing::info!(%node, "node credential revoked");
+    }
+    Ok(revoked)
+}
+
+/// Creates or replaces a Node (workers register this way; `cordon` edits `spec`). Its status is
+/// kept, and so is its `spec` when the node itself writes (only an admin cordons).
 pub async fn put_object(
     State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
     Path((plural, name)): Path<(String, String)>,
     Query(query): Query<ObjectQuery>,
     payload: Result<Json<AnyObject>, JsonRejection>,
@@ -196,6 +242,9 @@ pub async fn put_object(
     }
     if let Some(existing) = state.registry.get_typed::<Node>(&key)? {
         node.status = existing.status;
+        if matches!(identity, Identity::Node(_)) {
+            node.spec = existing.spec;
+        }
     }
     let any = to_any(&key, &node)?;
     state.registry.commit(vec![Write::Put(any)])?;
@@ -208,14 +257,28 @@ pub async fn put_object(
 
 pub async fn put_status(
     State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
     Path((plural, name)): Path<(String, String)>,
     Query(query): Query<ObjectQuery>,
     payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let key = key_of(&plural, &name, &query)?;
-    let status = body(payload)?;
+    let mut status = body(payload)?;
+    if key.kind == Kind::Node && status.is_object() {
+        // The hash other gateways check forwarded requests against is the one of the key derived
+        // from this node's credential, whatever the writer sent.
+        status["forwardKeyHash"] = Value::String(state.credentials.forward_key_hash(&key.name));
+    }
     let mut invalid = None;
+    let mut foreign = false;
     let updated = state.registry.modify::<Value, _>(&key, |object| {
+        if let (Identity::Node(node), Kind::Pod) = (&identity, key.kind) {
+            // Checked by the authorizer too; this is the object actually written.
+            if object["spec"]["nodeName"].as_str() != Some(node.as_str()) {
+                foreign = true;
+                return false;
+            }
+        }
         let mut candidate = object.clone();
         candidate["status"] = status.clone();
         if key.kind == Kind::Node {
@@ -240,6 +303,11 @@ pub async fn put_status(
             }
         }
     })?;
+    if foreign {
+        return Err(ApiError::forbidden(format!(
+            "{identity} may not update the status of pods {key}: it is not bound to it"
+        )));
+    }
     if let Some(message) = invalid {
         return Err(ApiError::bad_request(format!("invalid status: {message}")));
     }
@@ -344,7 +412,10 @@ pub async fn logs(
     let response = state
         .http
         .get(&url)
-        .header(wasmpod_api::gateway_key::HEADER, &*state.gateway_key)
+        .header(
+            wasmpod_api::gateway_key::AGENT_KEY_HEADER,
+            state.credentials.agent_key(&node_name),
+        )
         .send()
         .await
         .map_err(|e| {

@@ -3,10 +3,10 @@
 //! keeps the pod Pending with `CreateContainerConfigError`.
 
 use super::objects::ObjectQuery;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Identity};
 use crate::registry::Registry;
 use axum::extract::{Path, Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use base64::Engine as _;
 use std::collections::BTreeMap;
 use wasmpod_api::resolved::{ResolvedClaim, ResolvedPodConfig};
@@ -16,6 +16,7 @@ use wasmpod_api::{
 
 pub async fn pod_config(
     State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
     Path((plural, name)): Path<(String, String)>,
     Query(query): Query<ObjectQuery>,
 ) -> Result<Json<ResolvedPodConfig>, ApiError> {
@@ -27,6 +28,14 @@ pub async fn pod_config(
         .registry
         .get_typed(&ObjectKey::new(Kind::Pod, namespace, &name))?
         .ok_or_else(|| ApiError::not_found(format!("Pod {name:?} not found")))?;
+    if let Identity::Node(node) = &identity {
+        // The authorizer checked this before; the pod read here is the one resolved.
+        if pod.spec.node_name.as_deref() != Some(node.as_str()) {
+            return Err(ApiError::forbidden(format!(
+                "{identity} may not read the resolved config of pods {namespace}/{name}: it is not bound to it"
+            )));
+        }
+    }
     resolve(&state.registry, &pod).map(Json)
 }
 

@@ -205,7 +205,7 @@ fn table(local: &[(&str, HttpPod)], remote: &[&str]) -> Arc<RoutingTable> {
         pods: &pods,
         nodes: &nodes,
         local: &pods_here,
-        gateway_key: &Arc::from("test-key"),
+        forwarder: &Arc::new(table::Forwarder::default()),
         synced: true,
     }))
 }

@@ -35,7 +35,7 @@ pub async fn follow(
     ctx: Arc<NodeContext>,
     sources: Sources,
     table: Arc<ArcSwap<RoutingTable>>,
-    gateway_key: Arc<str>,
+    forwarder: Arc<table::Forwarder>,
     shutdown: CancellationToken,
 ) {
     let mut watches = [
@@ -57,7 +57,7 @@ pub async fn follow(
             pods: &pods,
             nodes: &nodes,
             local: &ctx.local,
-            gateway_key: &gateway_key,
+            forwarder: &forwarder,
             synced: sources.ingresses.synced()
                 && sources.services.synced()
                 && sources.pods.synced()

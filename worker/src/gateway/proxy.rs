@@ -1,7 +1,7 @@
 //! Serving one request: ingress rule -> service -> endpoint. A replica on this node is called in
 //! process; otherwise the request is forwarded to a node that has one.
 
-use super::table::{Endpoints, RoutingTable};
+use super::table::{Endpoints, Forwarder, RoutingTable};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
@@ -13,9 +13,11 @@ use wasmpod_runtime::{text_response, unavailable_response, BoxBody, HttpError};
 
 /// Set on a request one gateway forwards to another: serve it from local replicas of this service.
 pub const FORWARDED_SERVICE: &str = "x-wasmpod-service";
-/// The cluster's gateway key, presented with [`FORWARDED_SERVICE`]; without it that header is
-/// ignored, so a client cannot name a service no ingress rule exposes.
-const GATEWAY_KEY: &str = wasmpod_api::gateway_key::HEADER;
+/// The forwarding node's name and forward key, presented with [`FORWARDED_SERVICE`]; without a
+/// key matching that node's published hash the header is ignored, so a client cannot name a
+/// service no ingress rule exposes.
+const FORWARDING_NODE: &str = wasmpod_api::gateway_key::NODE_HEADER;
+const FORWARD_KEY: &str = wasmpod_api::gateway_key::FORWARD_KEY_HEADER;
 
 thread_local! {
     static FORWARD: Client<HttpConnector, BoxBody> = {
@@ -92,12 +94,15 @@ async fn route(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<
     if !table.synced() {
         return not_synced();
     }
-    // Neither header reaches a guest, and the service one counts only from a peer gateway.
-    let key = req.headers_mut().remove(GATEWAY_KEY);
+    // None of these headers reaches a guest, and the service one counts only from a peer gateway.
+    let node = req.headers_mut().remove(FORWARDING_NODE);
+    let key = req.headers_mut().remove(FORWARD_KEY);
     let forwarded = req.headers_mut().remove(FORWARDED_SERVICE);
-    if let Some(service) =
-        forwarded.filter(|_| key.is_some_and(|k| table.is_gateway_key(k.as_bytes())))
-    {
+    let from_peer = match (&node, &key) {
+        (Some(node), Some(key)) => table.is_peer(node.as_bytes(), key.as_bytes()),
+        _ => false,
+    };
+    if let Some(service) = forwarded.filter(|_| from_peer) {
         let service = service.to_str().unwrap_or_default().to_string();
         if let Some(refused) = super::hops::check(&service, req.headers()) {
             return refused;
@@ -176,9 +181,7 @@ async fn attempt(endpoints: &Endpoints, choice: usize, req: Request<BoxBody>) ->
     match endpoints.local.get(choice) {
         Some(pod) if !endpoints.local.is_empty() => pod.handle(req).await,
         _ => match endpoints.remote.get(choice) {
-            Some(gateway) => {
-                forward(gateway, &endpoints.service, &endpoints.gateway_key, req).await
-            }
+            Some(gateway) => forward(gateway, &endpoints.service, &endpoints.forwarder, req).await,
             None => unavailable_response("no endpoint"),
         },
     }
@@ -224,7 +227,7 @@ fn failed(response: &Response<BoxBody>) -> bool {
 async fn forward(
     gateway: &str,
     service: &str,
-    key: &str,
+    forwarder: &Forwarder,
     req: Request<BoxBody>,
 ) -> Response<BoxBody> {
     let (mut parts, body) = req.into_parts();
@@ -244,8 +247,13 @@ async fn forward(
     if let Ok(value) = HeaderValue::from_str(service) {
         parts.headers.insert(FORWARDED_SERVICE, value);
     }
-    if let Ok(value) = HeaderValue::from_str(key) {
-        parts.headers.insert(GATEWAY_KEY, value);
+    for (name, value) in [
+        (FORWARDING_NODE, &forwarder.node),
+        (FORWARD_KEY, &forwarder.key),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            parts.headers.insert(name, value);
+        }
     }
     let client = FORWARD.with(Clone::clone);
     match client.request(Request::from_parts(parts, body)).await {

@@ -17,8 +17,8 @@ pub struct Endpoints {
     pub local: Vec<HttpPod>,
     /// Base URLs of other nodes' gateways holding ready replicas.
     pub remote: Vec<Arc<str>>,
-    /// Presented to the remote gateways this forwards to.
-    pub gateway_key: Arc<str>,
+    /// Who this gateway is to the remote gateways it forwards to.
+    pub forwarder: Arc<Forwarder>,
     next: AtomicUsize,
 }
 
@@ -27,6 +27,14 @@ impl Endpoints {
     pub fn pick(&self, len: usize) -> usize {
         self.next.fetch_add(1, Ordering::Relaxed) % len.max(1)
     }
+}
+
+/// This node as a forwarding gateway: its name and its forward key (see
+/// [`wasmpod_api::gateway_key`]).
+#[derive(Default)]
+pub struct Forwarder {
+    pub node: String,
+    pub key: String,
 }
 
 pub struct Rule {
@@ -40,8 +48,9 @@ pub struct Rule {
 pub struct RoutingTable {
     rules: Vec<Rule>,
     services: HashMap<String, Arc<Endpoints>>,
-    /// The cluster's gateway key: a forwarded request must present it (empty: accept none).
-    gateway_key: Arc<str>,
+    /// Each present node's published forward key hash: a request forwarded in a node's name
+    /// must present a key of that hash.
+    peers: HashMap<String, String>,
     /// Built from complete lists of ingresses, services, pods and nodes. Until then the table
     /// knows too little to say a route does not exist.
     synced: bool,
@@ -59,9 +68,12 @@ impl RoutingTable {
         })
     }
 
-    /// Whether `presented` is this cluster's gateway key.
-    pub fn is_gateway_key(&self, presented: &[u8]) -> bool {
-        wasmpod_api::gateway_key::matches(&self.gateway_key, presented)
+    /// Whether `key` is the forward key of `node`, a node present in the cluster.
+    pub fn is_peer(&self, node: &[u8], key: &[u8]) -> bool {
+        std::str::from_utf8(node)
+            .ok()
+            .and_then(|node| self.peers.get(node))
+            .is_some_and(|hash| wasmpod_api::gateway_key::hash_matches(hash, key))
     }
 
     /// Whether the table was built from the first complete lists of every input.
@@ -82,7 +94,7 @@ pub struct Inputs<'a> {
     pub pods: &'a [Arc<Pod>],
     pub nodes: &'a [Arc<Node>],
     pub local: &'a LocalPods,
-    pub gateway_key: &'a Arc<str>,
+    pub forwarder: &'a Arc<Forwarder>,
     /// Every input has had its first complete list.
     pub synced: bool,
 }
@@ -150,7 +162,7 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
                 service: id,
                 local,
                 remote: remote.into_iter().map(Arc::from).collect(),
-                gateway_key: inputs.gateway_key.clone(),
+                forwarder: inputs.forwarder.clone(),
                 next: AtomicUsize::new(0),
             }),
         );
@@ -165,7 +177,7 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
                         service: id,
                         local: Vec::new(),
                         remote: Vec::new(),
-                        gateway_key: inputs.gateway_key.clone(),
+                        forwarder: inputs.forwarder.clone(),
                         next: AtomicUsize::new(0),
                     })
                 });
@@ -185,10 +197,16 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
             .then_with(|| (b.path_type == PathType::Exact).cmp(&(a.path_type == PathType::Exact)))
             .then_with(|| b.path.len().cmp(&a.path.len()))
     });
+    let peers = inputs
+        .nodes
+        .iter()
+        .filter(|n| !n.status.forward_key_hash.is_empty())
+        .map(|n| (n.name().to_string(), n.status.forward_key_hash.clone()))
+        .collect();
     RoutingTable {
         rules,
         services,
-        gateway_key: inputs.gateway_key.clone(),
+        peers,
         synced: inputs.synced,
     }
 }
@@ -211,10 +229,11 @@ mod tests {
     }
 
     fn node(name: &str) -> Arc<Node> {
+        let hash = wasmpod_api::gateway_key::sha256_hex(&format!("forward key of {name}"));
         Arc::new(
             serde_json::from_value(json!({
                 "apiVersion": "wasmpod.dev/v1", "kind": "Node", "metadata": {"name": name}, "spec": {},
-                "status": {"ready": true, "gateway": format!("http://{name}")}
+                "status": {"ready": true, "gateway": format!("http://{name}"), "forwardKeyHash": hash}
             }))
             .expect("node"),
         )
@@ -278,15 +297,23 @@ mod tests {
             pods: &pods,
             nodes: &nodes,
             local: &local,
-            gateway_key: &Arc::from("k3y"),
+            forwarder: &Arc::new(Forwarder::default()),
             synced: true,
         });
         assert!(table.synced());
         assert!(!RoutingTable::default().synced());
-        assert!(table.is_gateway_key(b"k3y"));
-        assert!(!table.is_gateway_key(b"k3x"));
-        assert!(!table.is_gateway_key(b""));
-        assert!(!RoutingTable::default().is_gateway_key(b""));
+        assert!(table.is_peer(b"n2", b"forward key of n2"));
+        assert!(
+            !table.is_peer(b"n2", b"forward key of n3"),
+            "another node's key"
+        );
+        assert!(
+            !table.is_peer(b"n9", b"forward key of n9"),
+            "a node not in the cluster"
+        );
+        assert!(!table.is_peer(b"n2", b""));
+        assert!(!table.is_peer(b"", b""));
+        assert!(!RoutingTable::default().is_peer(b"n2", b"forward key of n2"));
         let remote = |id: &str| {
             let mut r: Vec<String> = table
                 .service(id)

@@ -1,0 +1,408 @@
+//! Every route with every kind of credential, over a real socket with the exact request line
+//! (percent-encoded and double-slash forms too), against the real router.
+
+use super::auth::{action, authorize, Identity, PodBinding, Refusal, Verb};
+use super::{router, AppState, Auth};
+use crate::blobs::BlobStore;
+use crate::node_credentials::{NodeCredentials, Replace};
+use crate::registry::{tests::registry, Write};
+use axum::http::Method;
+use serde_json::json;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use wasmpod_api::{AnyObject, Kind};
+
+/// The credentials a request can carry, in the order of a row's expectations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cred {
+    None,
+    Wrong,
+    Admin,
+    Join,
+    NodeA,
+    NodeB,
+}
+
+const CREDS: [Cred; 6] = [
+    Cred::None,
+    Cred::Wrong,
+    Cred::Admin,
+    Cred::Join,
+    Cred::NodeA,
+    Cred::NodeB,
+];
+
+/// What a request must get: an exact status, or "authorized" (the handler answered: not 401/403).
+#[derive(Debug, Clone, Copy)]
+enum Want {
+    Is(u16),
+    Passes,
+}
+use Want::{Is, Passes};
+
+struct Server {
+    addr: std::net::SocketAddr,
+    tokens: [Option<String>; 6],
+    _dirs: Vec<tempfile::TempDir>,
+    shutdown: CancellationToken,
+}
+
+fn pod(name: &str, node: &str) -> AnyObject {
+    AnyObject(json!({"apiVersion": "wasmpod.dev/v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"component": "sha256:00", "nodeName": node}}))
+}
+
+async fn serve() -> Server {
+    let (registry_dir, registry) = registry();
+    let dir = tempfile::tempdir().expect("tempdir");
+    registry
+        .commit(vec![
+            Write::Put(pod("pa", "node-a")),
+            Write::Put(pod("pb", "node-b")),
+            Write::Put(AnyObject(
+                json!({"apiVersion": "wasmpod.dev/v1", "kind": "Secret",
+                "metadata": {"name": "s", "namespace": "default"}, "data": {"k": "c2VjcmV0"}}),
+            )),
+            Write::Put(AnyObject(
+                json!({"apiVersion": "wasmpod.dev/v1", "kind": "Node",
+                "metadata": {"name": "node-a"}, "spec": {}}),
+            )),
+            Write::Put(AnyObject(
+                json!({"apiVersion": "wasmpod.dev/v1", "kind": "Node",
+                "metadata": {"name": "node-b"}, "spec": {}}),
+            )),
+        ])
+        .expect("seed");
+    let credentials =
+        NodeCredentials::open(&dir.path().join("creds.json"), &[1; 32]).expect("open");
+    let a = credentials
+        .issue("node-a", Replace::Refused)
+        .expect("issue")
+        .expect("a");
+    let b = credentials
+        .issue("node-b", Replace::Refused)
+        .expect("issue")
+        .expect("b");
+    let shutdown = CancellationToken::new();
+    let state = AppState {
+        registry: Arc::new(registry),
+        credentials: Arc::new(credentials),
+        blobs: Arc::new(BlobStore::open(&dir.path().join("blobs")).expect("blobs")),
+        auth: Arc::new(Auth {
+            admin_token: Some("admin-token".into()),
+            join_token: Some("join-token".into()),
+        }),
+        http: reqwest::Client::new(),
+        shutdown: shutdown.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+    });
+    Server {
+        addr,
+        tokens: [
+            None,
+            Some("wrong-token".into()),
+            Some("admin-token".into()),
+            Some("join-token".into()),
+            Some(a.token),
+            Some(b.token),
+        ],
+        _dirs: vec![registry_dir, dir],
+        shutdown,
+    }
+}
+
+/// One HTTP/1.1 request with exactly this request target: (status, body).
+async fn send(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!("{method} {target} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n");
+    if let Some(token) = token {
+        request.push_str(&format!("authorization: Bearer {token}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    request.push_str(&format!(
+        "content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers in time")
+    .expect("read");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+const NODE_STATUS: &str = r#"{"ready": true, "gateway": "http://evil:1"}"#;
+const POD_STATUS: &str = r#"{"phase": "Running", "ready": true}"#;
+const NODE_A: &str = r#"{"apiVersion": "wasmpod.dev/v1", "kind": "Node", "metadata": {"name": "node-a"}, "spec": {}}"#;
+const EVENT_PA: &str = r#"{"involvedObject": {"kind": "Pod", "namespace": "default", "name": "pa"}, "type": "Normal", "reason": "Started", "message": "m", "source": "node/node-a"}"#;
+
+/// (method, request target, body, expectations for none, wrong, admin, join, node A, node B).
+type Row = (&'static str, &'static str, Option<&'static str>, [Want; 6]);
+
+/// Nobody without a token, any node or the join token may read a secret, however it is spelled.
+const SECRET_READ: [Want; 6] = [Is(401), Is(401), Is(200), Is(403), Is(403), Is(403)];
+const ADMIN_ONLY: [Want; 6] = [Is(401), Is(401), Passes, Is(403), Is(403), Is(403)];
+const NODE_READ: [Want; 6] = [Is(401), Is(401), Is(200), Is(403), Is(200), Is(200)];
+const ONLY_A: [Want; 6] = [Is(401), Is(401), Is(200), Is(403), Is(200), Is(403)];
+const UNKNOWN: [Want; 6] = [Is(401), Is(401), Is(404), Is(404), Is(404), Is(404)];
+const NO_ROUTE: [Want; 6] = [Is(404); 6];
+
+const ROWS: &[Row] = &[
+    ("GET", "/healthz", None, [Is(200); 6]),
+    ("GET", "/api/v1/secrets", None, SECRET_READ),
+    ("GET", "/api/v1/%73ecrets", None, SECRET_READ),
+    ("GET", "/api/v1/%73%65%63%72%65%74%73", None, SECRET_READ),
+    (
+        "GET",
+        "/api/v1/secrets?namespace=default",
+        None,
+        SECRET_READ,
+    ),
+    ("GET", "/api/v1/secrets/s", None, SECRET_READ),
+    ("GET", "/api/v1/%73ecrets/s", None, SECRET_READ),
+    ("GET", "/api/v1/secrets/%73", None, SECRET_READ),
+    ("GET", "//api/v1/secrets", None, NO_ROUTE),
+    // Matches `/api/v1/{plural}/{name}` with an empty kind: authenticated, then 404.
+    ("GET", "/api/v1//secrets", None, UNKNOWN),
+    ("GET", "//api/v1/%73ecrets/s", None, NO_ROUTE),
+    ("GET", "/api/v1/secrets/s/", None, NO_ROUTE),
+    ("PUT", "/api/v1/secrets/s/status", Some("{}"), ADMIN_ONLY),
+    ("GET", "/api/v1/gateway-key", None, UNKNOWN),
+    ("GET", "/api/v1/nothings", None, UNKNOWN),
+    ("GET", "/api/v1/pods", None, NODE_READ),
+    ("GET", "/api/v1/%70ods", None, NODE_READ),
+    ("GET", "/api/v1/nodes/node-b", None, NODE_READ),
+    ("GET", "/api/v1/configmaps", None, NODE_READ),
+    ("GET", "/api/v1/services", None, NODE_READ),
+    ("GET", "/api/v1/ingresses", None, NODE_READ),
+    ("GET", "/api/v1/persistentvolumeclaims", None, NODE_READ),
+    ("GET", "/api/v1/deployments", None, ADMIN_ONLY),
+    ("GET", "/api/v1/statefulsets", None, ADMIN_ONLY),
+    ("GET", "/api/v1/events", None, ADMIN_ONLY),
+    ("GET", "/api/v1/pods/pa/config", None, ONLY_A),
+    ("GET", "/api/v1/pods/p%61/config", None, ONLY_A),
+    ("GET", "/api/v1/%70ods/pa/config", None, ONLY_A),
+    (
+        "GET",
+        "/api/v1/pods/pa/config?namespace=other",
+        None,
+        [Is(401), Is(401), Is(404), Is(403), Is(404), Is(404)],
+    ),
+    (
+        "PUT",
+        "/api/v1/pods/nothing/status",
+        Some(POD_STATUS),
+        [Is(401), Is(401), Is(404), Is(403), Is(404), Is(404)],
+    ),
+    ("PUT", "/api/v1/pods/pa/status", Some(POD_STATUS), ONLY_A),
+    ("PUT", "/api/v1/pods/p%61/status", Some(POD_STATUS), ONLY_A),
+    (
+        "PUT",
+        "/api/v1/nodes/node-a/status",
+        Some(NODE_STATUS),
+        ONLY_A,
+    ),
+    (
+        "PUT",
+        "/api/v1/nodes/node-%61/status",
+        Some(NODE_STATUS),
+        ONLY_A,
+    ),
+    (
+        "PUT",
+        "/api/v1/nodes/evil/status",
+        Some(NODE_STATUS),
+        [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
+    ),
+    ("PUT", "/api/v1/nodes/node-a", Some(NODE_A), ONLY_A),
+    (
+        "DELETE",
+        "/api/v1/pods/nothing",
+        None,
+        [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/nodes/nothing",
+        None,
+        [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
+    ),
+    (
+        "POST",
+        "/api/v1/apply",
+        Some(r#"{"objects": []}"#),
+        ADMIN_ONLY,
+    ),
+    (
+        "POST",
+        "/api/v1/deployments/nothing/scale",
+        Some(r#"{"replicas": 1}"#),
+        ADMIN_ONLY,
+    ),
+    ("GET", "/api/v1/pods/pa/log", None, ADMIN_ONLY),
+    ("POST", "/api/v1/blobs", Some("not wasm"), ADMIN_ONLY),
+    (
+        "GET",
+        "/api/v1/blobs/sha256:00",
+        None,
+        [Is(401), Is(401), Passes, Is(403), Passes, Passes],
+    ),
+    ("POST", "/api/v1/events", Some(EVENT_PA), ONLY_A),
+    (
+        "POST",
+        "/api/v1/nodes/node-c/credential",
+        None,
+        [Is(401), Is(401), Is(200), Is(409), Is(403), Is(403)],
+    ),
+    (
+        "POST",
+        "/api/v1/pods/pa/credential",
+        None,
+        [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
+    ),
+];
+
+#[tokio::test]
+async fn every_route_with_every_credential() {
+    let server = serve().await;
+    let mut failures = Vec::new();
+    for (method, target, body, wants) in ROWS {
+        for (cred, want) in CREDS.iter().zip(wants) {
+            let token = server.tokens[*cred as usize].as_deref();
+            let (status, text) = send(server.addr, method, target, token, *body).await;
+            let ok = match want {
+                Is(code) => status == *code,
+                Passes => status != 401 && status != 403 && status != 0,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{method} {target} with {cred:?}: got {status}, want {want:?}: {text}"
+                ));
+            }
+            if status == 200 && *cred != Cred::Admin && target.contains("ecret") {
+                failures.push(format!("{method} {target} with {cred:?} read a secret"));
+            }
+        }
+    }
+    server.shutdown.cancel();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn the_join_token_cannot_take_over_a_registered_node_and_deleting_revokes() {
+    let server = serve().await;
+    let join = server.tokens[Cred::Join as usize].as_deref();
+    let admin = server.tokens[Cred::Admin as usize].as_deref();
+    let node_a = server.tokens[Cred::NodeA as usize].as_deref();
+    let (status, body) = send(
+        server.addr,
+        "POST",
+        "/api/v1/nodes/node-a/credential",
+        join,
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("wasmpod delete node node-a"), "{body}");
+    let (status, _) = send(server.addr, "GET", "/api/v1/pods", node_a, None).await;
+    assert_eq!(status, 200, "node A's credential still works");
+    let (status, _) = send(server.addr, "DELETE", "/api/v1/nodes/node-a", admin, None).await;
+    assert_eq!(status, 200);
+    let (status, _) = send(server.addr, "GET", "/api/v1/pods", node_a, None).await;
+    assert_eq!(status, 401, "a deleted node's credential is revoked");
+    let (status, body) = send(
+        server.addr,
+        "POST",
+        "/api/v1/nodes/node-a/credential",
+        join,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "the name is free again: {body}");
+    let events = send(server.addr, "GET", "/api/v1/events", admin, None)
+        .await
+        .1;
+    assert!(
+        events.contains("NodeRegistered") && events.contains("NodeCredentialRevoked"),
+        "{events}"
+    );
+    server.shutdown.cancel();
+}
+
+#[test]
+fn actions_come_from_the_route_template_and_decoded_params() {
+    let params = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let a = action(
+        "/api/v1/{plural}",
+        &Method::GET,
+        &params(&[("plural", "pods")]),
+        None,
+        true,
+    )
+    .expect("action");
+    assert_eq!((a.verb, a.kind), (Verb::Watch, Some(Kind::Pod)));
+    assert_eq!(a.namespace, "default");
+    assert!(matches!(
+        action(
+            "/api/v1/{plural}",
+            &Method::GET,
+            &params(&[("plural", "nope")]),
+            None,
+            false
+        ),
+        Err(Refusal::NotFound(_))
+    ));
+    assert!(matches!(
+        action("/api/v1/new-route", &Method::GET, &[], None, false),
+        Err(Refusal::Forbidden(_))
+    ));
+    let node = Identity::Node("node-a".into());
+    let secrets = action(
+        "/api/v1/{plural}/{name}",
+        &Method::GET,
+        &params(&[("plural", "secrets"), ("name", "s")]),
+        None,
+        false,
+    )
+    .expect("action");
+    let refused = authorize(&node, &secrets, |_, _| PodBinding::Missing).expect_err("refused");
+    assert_eq!(
+        refused,
+        Refusal::Forbidden("node \"node-a\" may not get secrets default/s".into())
+    );
+}
