@@ -666,49 +666,11 @@ pub(crate) mod tests {
             "metadata": {"name": "s", "namespace": "default"}, "spec": {"selector": {"app": selector}}}))
     }
 
-    /// A store whose flush is slow and counted, to see writers share flushes.
-    struct SlowFlush {
-        inner: SledStore,
-        flushes: AtomicU64,
-    }
-
-    impl Store for SlowFlush {
-        fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError> {
-            self.inner.get(key)
-        }
-        fn list(
-            &self,
-            kind: Kind,
-            namespace: Option<&str>,
-        ) -> Result<(Vec<AnyObject>, u64), StoreError> {
-            self.inner.list(kind, namespace)
-        }
-        fn revision(&self) -> Result<u64, StoreError> {
-            self.inner.revision()
-        }
-        fn apply(
-            &self,
-            revision: u64,
-            writes: &[(ObjectKey, Option<AnyObject>)],
-        ) -> Result<(), StoreError> {
-            self.inner.apply(revision, writes)
-        }
-        fn flush(&self) -> Result<(), StoreError> {
-            self.flushes.fetch_add(1, Ordering::SeqCst);
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            self.inner.flush()
-        }
-    }
-
     #[test]
     fn concurrent_writers_share_flushes_and_watchers_see_every_change_in_order() {
         use futures::{FutureExt, StreamExt};
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SlowFlush {
-            inner: SledStore::open(dir.path()).unwrap(),
-            flushes: AtomicU64::new(0),
-        });
-        let reg = Arc::new(Registry::new(store.clone()).unwrap());
+        let (_dir, store, reg) = faulty();
+        store.slow.store(true, Ordering::SeqCst);
         let (threads, per_thread) = (8u64, 20u64);
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -741,9 +703,13 @@ pub(crate) mod tests {
         assert!(flushes < total / 2, "{flushes} flushes for {total} commits");
     }
 
-    /// A store whose flush can be made to fail, or to stall until released.
+    /// A store whose flushes are counted and can be made slow, to fail, or to stall until
+    /// released.
     struct FaultyFlush {
         inner: SledStore,
+        flushes: AtomicU64,
+        /// Each flush takes 5 ms more, so concurrent writers can share one.
+        slow: std::sync::atomic::AtomicBool,
         fail: std::sync::atomic::AtomicBool,
         /// While true, a flush waits (polling) before it goes to disk.
         stalled: std::sync::atomic::AtomicBool,
@@ -772,11 +738,15 @@ pub(crate) mod tests {
             self.inner.apply(revision, writes)
         }
         fn flush(&self) -> Result<(), StoreError> {
+            self.flushes.fetch_add(1, Ordering::SeqCst);
             self.flushing.store(true, Ordering::SeqCst);
             while self.stalled.load(Ordering::SeqCst) {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
             self.flushing.store(false, Ordering::SeqCst);
+            if self.slow.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
             if self.fail.load(Ordering::SeqCst) {
                 return Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
                     "disk full (test)",
@@ -790,6 +760,8 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(FaultyFlush {
             inner: SledStore::open(dir.path()).unwrap(),
+            flushes: AtomicU64::new(0),
+            slow: Default::default(),
             fail: Default::default(),
             stalled: Default::default(),
             flushing: Default::default(),

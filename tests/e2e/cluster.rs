@@ -102,37 +102,14 @@ fn pod_that_fits_nowhere_stays_pending_until_a_node_has_room() {
     assert_eq!(placed, "large");
 }
 
-/// Two one-replica deployments behind one service, each answering `/env/WHO` with its own name,
-/// so a response says which pod served it.
-fn tagged_pods(names: &[&str]) -> String {
-    let mut yaml = String::new();
-    for name in names {
-        yaml.push_str(&format!(
-            r#"apiVersion: wasmpod.dev/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}, tier: tagged}}}}
-    spec:
-      component: {}
-      env: [{{name: WHO, value: {name}}}]
----
-"#,
-            components().misbehave.display()
-        ));
-    }
-    yaml.push_str("apiVersion: wasmpod.dev/v1\nkind: Service\nmetadata: {name: tagged}\nspec: {selector: {tier: tagged}}\n---\napiVersion: wasmpod.dev/v1\nkind: Ingress\nmetadata: {name: tagged}\nspec:\n  rules:\n  - http: {paths: [{path: /, backend: {service: tagged}}]}\n");
-    yaml
-}
-
 #[test]
 fn restarted_worker_runs_exactly_its_pods() {
     let mut cluster = MultiNode::start();
     cluster.add_worker("node-a", &[]);
-    cluster.apply("tagged.yaml", &tagged_pods(&["one", "two"]));
+    cluster.apply(
+        "tagged.yaml",
+        &wasmpod_tests::who_deployments("tagged", &[("one", ""), ("two", "")]),
+    );
     let ready = |cluster: &MultiNode| {
         let mut pods: Vec<(String, String)> = ["one", "two"]
             .iter()

@@ -90,30 +90,7 @@ fn frontend_calls_backend_on_another_node() {
 }
 
 fn two_deployments_one_service(good_extra: &str, bad_extra: &str) -> String {
-    let c = components();
-    let deployment = |name: &str, extra: &str| {
-        format!(
-            r#"apiVersion: wasmpod.dev/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}, tier: mixed}}}}
-    spec:
-      component: {}
-      env: [{{name: WHO, value: {name}}}]
-{extra}---
-"#,
-            c.misbehave.display()
-        )
-    };
-    format!(
-        "{}{}apiVersion: wasmpod.dev/v1\nkind: Service\nmetadata: {{name: mixed}}\nspec: {{selector: {{tier: mixed}}}}\n---\napiVersion: wasmpod.dev/v1\nkind: Ingress\nmetadata: {{name: mixed}}\nspec:\n  rules:\n  - http: {{paths: [{{path: /, backend: {{service: mixed}}}}]}}\n",
-        deployment("good", good_extra),
-        deployment("bad", bad_extra)
-    )
+    wasmpod_tests::who_deployments("mixed", &[("good", good_extra), ("bad", bad_extra)])
 }
 
 #[test]

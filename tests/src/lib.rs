@@ -754,3 +754,32 @@ pub fn find_paths(root: &Path, name: &str) -> Vec<PathBuf> {
     }
     found
 }
+
+/// One service `tier` (exposed at `/` by an ingress) over one-replica deployments of the
+/// misbehave component, each named by its first field and answering `/env/WHO` with its name (so
+/// a response says which pod served it); the second field is extra pod-spec YAML lines.
+pub fn who_deployments(tier: &str, deployments: &[(&str, &str)]) -> String {
+    let component = components().misbehave.display().to_string();
+    let mut yaml = String::new();
+    for (name, extra) in deployments {
+        yaml.push_str(&format!(
+            r#"apiVersion: wasmpod.dev/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}, tier: {tier}}}}}
+    spec:
+      component: {component}
+      env: [{{name: WHO, value: {name}}}]
+{extra}---
+"#
+        ));
+    }
+    yaml.push_str(&format!(
+        "apiVersion: wasmpod.dev/v1\nkind: Service\nmetadata: {{name: {tier}}}\nspec: {{selector: {{tier: {tier}}}}}\n---\napiVersion: wasmpod.dev/v1\nkind: Ingress\nmetadata: {{name: {tier}}}\nspec:\n  rules:\n  - http: {{paths: [{{path: /, backend: {{service: {tier}}}}}]}}\n"
+    ));
+    yaml
+}
