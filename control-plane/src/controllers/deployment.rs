@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use wasmpod_api::{
     Deployment, DeploymentStatus, Kind, Name, Object, ObjectKey, ObjectMeta, OwnerReference, Pod,
-    PodPhase, PodTemplate, RestartPolicy,
+    PodTemplate,
 };
 
 /// Label carrying the hash of the template a pod was made from.
@@ -17,17 +17,6 @@ pub const TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
 pub fn template_hash(template: &PodTemplate) -> String {
     let json = serde_json::to_vec(template).unwrap_or_default();
     hex::encode(Sha256::digest(&json))[..10].to_string()
-}
-
-/// A pod that will not serve again and should be replaced. A pod that ended under its own
-/// restart policy (`OnFailure` after a clean exit, `Never` after any exit) is finished, not dead:
-/// it stays, instead of being replaced at once, over and over, with no backoff.
-fn is_dead(pod: &Pod) -> bool {
-    match pod.status.phase {
-        PodPhase::Failed => pod.spec.restart_policy != RestartPolicy::Never,
-        PodPhase::Succeeded => pod.spec.restart_policy == RestartPolicy::Always,
-        _ => false,
-    }
 }
 
 /// Ordering for scale-down: unscheduled first, then not ready, then newest.
@@ -87,7 +76,8 @@ fn reconcile_one(
     let (current, old): (Vec<&Pod>, Vec<&Pod>) = pods
         .iter()
         .partition(|p| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&hash));
-    let (dead, mut current): (Vec<&Pod>, Vec<&Pod>) = current.into_iter().partition(|p| is_dead(p));
+    let (dead, mut current): (Vec<&Pod>, Vec<&Pod>) =
+        current.into_iter().partition(|p| super::is_dead(p));
     for pod in &dead {
         writes.push(Write::Delete(pod_key(pod)));
         events.push(EventDraft::warning(
@@ -185,6 +175,7 @@ mod tests {
     use super::*;
     use crate::registry::tests::registry;
     use wasmpod_api::Event;
+    use wasmpod_api::{PodPhase, RestartPolicy};
 
     fn deployment(replicas: u32, version: &str) -> Deployment {
         serde_json::from_value(serde_json::json!({

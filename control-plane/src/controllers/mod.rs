@@ -117,6 +117,19 @@ pub fn commit_groups(
     Ok(outcome)
 }
 
+/// A pod that will not serve again and should be replaced by its Deployment or StatefulSet. A
+/// pod that ended under its own restart policy (`OnFailure` after a clean exit, `Never` after any
+/// exit) is finished, not dead: it stays, instead of being replaced at once, over and over, with
+/// no backoff.
+pub fn is_dead(pod: &wasmpod_api::Pod) -> bool {
+    use wasmpod_api::{PodPhase, RestartPolicy};
+    match pod.status.phase {
+        PodPhase::Failed => pod.spec.restart_policy != RestartPolicy::Never,
+        PodPhase::Succeeded => pod.spec.restart_policy == RestartPolicy::Always,
+        _ => false,
+    }
+}
+
 /// The store key of a pod.
 pub fn pod_key(pod: &wasmpod_api::Pod) -> wasmpod_api::ObjectKey {
     wasmpod_api::ObjectKey::new(Kind::Pod, pod.namespace(), pod.name())
@@ -160,4 +173,37 @@ pub fn orphan_deletes(
                 .map(|p| crate::registry::Write::Delete(pod_key(p)))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dead;
+    use wasmpod_api::{Kind, Name, Object, ObjectMeta, Pod, PodPhase, PodSpec, RestartPolicy};
+
+    #[test]
+    fn owners_replace_only_pods_that_should_run_again() {
+        use PodPhase::{Failed, Running, Succeeded};
+        use RestartPolicy::{Always, Never, OnFailure};
+        let cases = [
+            (Failed, Always, true),
+            (Failed, OnFailure, true),
+            (Failed, Never, false),
+            (Succeeded, Always, true),
+            (Succeeded, OnFailure, false),
+            (Succeeded, Never, false),
+            (Running, Always, false),
+        ];
+        for (phase, policy, dead) in cases {
+            let spec: PodSpec =
+                serde_json::from_value(serde_json::json!({"component": "sha256:x"})).unwrap();
+            let mut pod: Pod = Object::new(
+                Kind::Pod,
+                ObjectMeta::named(Name::try_from("p").unwrap()),
+                spec,
+            );
+            pod.spec.restart_policy = policy;
+            pod.status.phase = phase;
+            assert_eq!(is_dead(&pod), dead, "{phase:?} under {policy:?}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use crate::registry::{to_any, EventDraft, Registry, RegistryError, Write};
 use std::collections::{BTreeMap, HashSet};
 use wasmpod_api::{
     ClaimVolumeSource, Kind, Name, Object, ObjectKey, ObjectMeta, OwnerReference,
-    PersistentVolumeClaim, Pod, PodPhase, RestartPolicy, StatefulSet, StatefulSetStatus, Volume,
+    PersistentVolumeClaim, Pod, PodPhase, StatefulSet, StatefulSetStatus, Volume,
 };
 
 /// Owner kind of the pods this controller makes.
@@ -39,15 +39,6 @@ fn ordinal(set: &str, pod: &Pod) -> Option<u32> {
 
 fn running_and_ready(pod: &Pod) -> bool {
     pod.status.phase == PodPhase::Running && pod.status.ready
-}
-
-/// A pod that will not serve again and must be replaced (under the same name).
-fn is_dead(pod: &Pod) -> bool {
-    match pod.status.phase {
-        PodPhase::Failed => true,
-        PodPhase::Succeeded => pod.spec.restart_policy == RestartPolicy::Always,
-        _ => false,
-    }
 }
 
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
@@ -124,7 +115,7 @@ fn reconcile_one(
     // Dead pods go; the next pass makes them again under the same name.
     let dead: Vec<u32> = by_ordinal
         .iter()
-        .filter(|(_, p)| is_dead(p))
+        .filter(|(_, p)| super::is_dead(p))
         .map(|(i, _)| *i)
         .collect();
     for i in &dead {
