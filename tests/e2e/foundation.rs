@@ -129,11 +129,11 @@ fn logs_show_what_the_component_wrote() {
         let logs = cluster.cli_ok(&["logs", &pod]);
         (logs.contains("log-stdout") && logs.contains("log-stderr")).then_some(logs)
     });
-    // One request wrote one line to each stream, kept in the order written.
+    // One request wrote one line to each stream.
     assert_eq!(logs.matches("log-stdout").count(), 1, "{logs}");
     assert_eq!(logs.matches("log-stderr").count(), 1, "{logs}");
 
-    // The node agent gives logs to the control plane only (which presents the gateway key).
+    // The node agent gives logs to the control plane only (which presents the node's agent key).
     let agent = cluster.items("nodes")[0]["status"]["agent"]
         .as_str()
         .expect("agent address")
