@@ -513,11 +513,13 @@ impl Process {
 }
 
 impl Drop for Process {
+    /// A process still running when its test ends gets SIGTERM, so it cleans up what it keeps
+    /// outside its data directory (a node's secret files in `/dev/shm`), as in production.
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.print_tail();
         }
-        self.kill9();
+        self.terminate();
     }
 }
 
