@@ -39,6 +39,12 @@ impl ClientError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
+
+    /// A conditional write refused because the object changed since it was read (409): read it
+    /// again and retry.
+    pub fn is_conflict(&self) -> bool {
+        self.status() == Some(409)
+    }
 }
 
 /// The JSON body of every error the API returns.

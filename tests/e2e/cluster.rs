@@ -251,3 +251,67 @@ fn up_with_three_workers_cordon_and_drain() {
         "{nodes}"
     );
 }
+
+#[test]
+fn node_writes_state_the_version_they_read() {
+    let mut cluster = MultiNode::start();
+    cluster.add_worker("node-a", &[]);
+    let client = reqwest::blocking::Client::new();
+    let (api, admin) = (cluster.api.clone(), cluster.admin_token.clone());
+    let url = format!("{api}/api/v1/nodes/node-a");
+    let read = || -> serde_json::Value {
+        wasmpod_tests::api_json(&api, "/api/v1/nodes/node-a", Some(&admin))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let put = |body: &serde_json::Value| {
+        let response = client
+            .put(&url)
+            .bearer_auth(&admin)
+            .json(body)
+            .send()
+            .expect("the API answers");
+        (
+            response.status().as_u16(),
+            response.text().unwrap_or_default(),
+        )
+    };
+    // No version: refused, nothing changed.
+    let mut node = read();
+    node["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("resourceVersion");
+    node["spec"]["unschedulable"] = serde_json::json!(true);
+    let (code, text) = put(&node);
+    assert_eq!(code, 409, "{text}");
+    assert_ne!(read()["spec"]["unschedulable"], true);
+    // A version that a heartbeat has since replaced: refused as stale.
+    let stale = read();
+    wait_until("a heartbeat after the read", WAIT, || {
+        (read()["metadata"]["resourceVersion"] != stale["metadata"]["resourceVersion"])
+            .then_some(())
+    });
+    let mut node = stale.clone();
+    node["spec"]["unschedulable"] = serde_json::json!(true);
+    let (code, text) = put(&node);
+    assert_eq!(code, 409, "{text}");
+    assert!(
+        text.contains("the object has been modified; read it again"),
+        "{text}"
+    );
+    // `cordon` reads again and retries while heartbeats keep changing the node.
+    for _ in 0..5 {
+        cluster.cli_ok(&["cordon", "node-a"]);
+        cluster.cli_ok(&["uncordon", "node-a"]);
+    }
+    cluster.cli_ok(&["cordon", "node-a"]);
+    // A restarted worker registers again without undoing the cordon.
+    cluster.worker("node-a").kill9();
+    cluster.workers.clear();
+    cluster.add_worker("node-a", &["--label", "zone=b"]);
+    let node = wait_until("the node re-registered with its new label", WAIT, || {
+        let node = read();
+        (node["metadata"]["labels"]["zone"] == "b").then_some(node)
+    });
+    assert_eq!(node["spec"]["unschedulable"], true, "{node}");
+}

@@ -36,23 +36,31 @@ pub async fn register(
     client: &Client,
     registration: &Registration,
 ) -> Result<(), wasmpod_api::ClientError> {
-    let mut node: Node = match client
-        .get_typed::<Node>(Kind::Node, "", registration.name.as_str())
-        .await
-    {
-        Ok(existing) => existing,
-        Err(e) if e.is_not_found() => Object::new(
-            Kind::Node,
-            ObjectMeta::named(registration.name.clone()),
-            Default::default(),
-        ),
-        Err(e) => return Err(e),
-    };
-    node.metadata.labels = registration.labels.clone();
-    node.metadata.resource_version = None;
-    let any = AnyObject::from_typed(&node)
-        .map_err(|e| wasmpod_api::ClientError::Decode(e.to_string()))?;
-    client.put_object(&any).await?;
+    // Read, set the labels, write back with the version read (a create when absent); a cordon
+    // or heartbeat in between is a conflict: read again rather than undo it.
+    let mut attempts = 0;
+    loop {
+        let mut node: Node = match client
+            .get_typed::<Node>(Kind::Node, "", registration.name.as_str())
+            .await
+        {
+            Ok(existing) => existing,
+            Err(e) if e.is_not_found() => Object::new(
+                Kind::Node,
+                ObjectMeta::named(registration.name.clone()),
+                Default::default(),
+            ),
+            Err(e) => return Err(e),
+        };
+        node.metadata.labels = registration.labels.clone();
+        let any = AnyObject::from_typed(&node)
+            .map_err(|e| wasmpod_api::ClientError::Decode(e.to_string()))?;
+        match client.put_object(&any).await {
+            Ok(_) => break,
+            Err(e) if e.is_conflict() && attempts < 10 => attempts += 1,
+            Err(e) => return Err(e),
+        }
+    }
     report_ready(client, registration).await
 }
 

@@ -4,6 +4,9 @@ use clap::Args;
 use std::time::{Duration, Instant};
 use wasmpod_api::{AnyObject, Kind, Node, Pod};
 
+/// How often a write refused as stale is read again and retried.
+const CONFLICT_RETRIES: u32 = 10;
+
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// Node name
@@ -18,13 +21,21 @@ pub struct NodeArgs {
 impl NodeArgs {
     pub async fn cordon(&self, unschedulable: bool) -> anyhow::Result<()> {
         let client = self.api.client()?;
-        let mut node: Node = client
-            .get_typed(Kind::Node, "", &self.node)
-            .await
-            .with_context(|| format!("node {:?}", self.node))?;
-        node.spec.unschedulable = unschedulable;
-        node.metadata.resource_version = None;
-        client.put_object(&AnyObject::from_typed(&node)?).await?;
+        // Read, change, write back with the version read; a heartbeat or another writer in
+        // between makes the write a conflict: read again.
+        let mut attempts = 0;
+        loop {
+            let mut node: Node = client
+                .get_typed(Kind::Node, "", &self.node)
+                .await
+                .with_context(|| format!("node {:?}", self.node))?;
+            node.spec.unschedulable = unschedulable;
+            match client.put_object(&AnyObject::from_typed(&node)?).await {
+                Ok(_) => break,
+                Err(e) if e.is_conflict() && attempts < CONFLICT_RETRIES => attempts += 1,
+                Err(e) => return Err(e).with_context(|| format!("node {:?}", self.node)),
+            }
+        }
         println!(
             "node/{} {}",
             self.node,

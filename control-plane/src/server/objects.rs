@@ -240,14 +240,25 @@ pub async fn put_object(
             node.name()
         )));
     }
-    if let Some(existing) = state.registry.get_typed::<Node>(&key)? {
-        node.status = existing.status;
-        if matches!(identity, Identity::Node(_)) {
-            node.spec = existing.spec;
+    // A write of an existing Node states the version it was read at (409 when stale), so a
+    // worker's re-register and an admin's `cordon` cannot undo each other's change.
+    let write = match state.registry.get_typed::<Node>(&key)? {
+        Some(existing) => {
+            if node.metadata.resource_version.is_none() {
+                return Err(ApiError::conflict(format!(
+                    "node {name:?} exists: a PUT must carry the metadata.resourceVersion it was read at"
+                )));
+            }
+            node.status = existing.status;
+            if matches!(identity, Identity::Node(_)) {
+                node.spec = existing.spec;
+            }
+            Write::Update
         }
-    }
+        None => Write::Create,
+    };
     let any = to_any(&key, &node)?;
-    state.registry.commit(vec![Write::Put(any)])?;
+    state.registry.commit(vec![write(any)])?;
     state
         .registry
         .get(&key)?
