@@ -117,6 +117,8 @@ fn a_service_calling_itself_is_cut_at_the_hop_limit_and_its_neighbours_keep_answ
             .count();
         (ready == 2).then_some(())
     });
+    // The gateway's table follows the API a moment later: wait until the loop is reachable.
+    cluster.wait_for_status("/frontend", 502, WAIT);
 
     // Hello keeps answering while looping requests run.
     let stop = Arc::new(AtomicBool::new(false));
