@@ -2,26 +2,15 @@
 //! them (`ConfigChanged`), and a claim's data surviving their crashes.
 
 use std::time::{Duration, Instant};
-use wasmpod_tests::{components, find_paths, name_of, pods_of, wait_until, Cluster};
+use wasmpod_tests::{
+    components, deployment_yaml, find_paths, name_of, pods_of, wait_until, Cluster,
+};
 
 const WAIT: Duration = Duration::from_secs(40);
 
 /// A Deployment of the crasher: `spec` holds extra YAML flow-map entries of the pod spec.
 fn crasher(name: &str, spec: &str) -> String {
-    format!(
-        r#"apiVersion: wasmpod.dev/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec: {{component: {component}, {spec}}}
----
-"#,
-        component = components().crasher.display()
-    )
+    deployment_yaml(name, &components().crasher, 1, "", &format!(", {spec}"))
 }
 
 fn secret(word: &str) -> String {

@@ -10,22 +10,11 @@ use wasmpod_tests::{
 
 const WAIT: Duration = Duration::from_secs(40);
 
-/// A Deployment of the misbehave component: `labels` and `spec` are YAML flow-map entries.
+/// A Deployment of the misbehave component answering `/env/WHO` with its name: `labels` and
+/// `spec` are YAML flow-map entries, each starting with `, `.
 fn deployment(name: &str, replicas: u32, labels: &str, spec: &str) -> String {
-    format!(
-        r#"apiVersion: wasmpod.dev/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}{labels}}}}}
-    spec: {{component: {component}, env: [{{name: WHO, value: {name}}}]{spec}}}
----
-"#,
-        component = components().misbehave.display()
-    )
+    let who = format!(", env: [{{name: WHO, value: {name}}}]{spec}");
+    wasmpod_tests::deployment_yaml(name, &components().misbehave, replicas, labels, &who)
 }
 
 /// A Service selecting `selector` and an Ingress sending host `<name>.test` to it.

@@ -338,8 +338,16 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
     }
 }
 
-/// A Deployment + Service + Ingress manifest for `component` at `path` (prefix rule).
-pub fn http_app(name: &str, component: &Path, replicas: u32, path: &str) -> String {
+/// A Deployment of `component` labelled `app: NAME`. `labels` and `spec` are extra YAML
+/// flow-map entries, each starting with `, ` (empty for none), after the `app` label and after
+/// the component.
+pub fn deployment_yaml(
+    name: &str,
+    component: &Path,
+    replicas: u32,
+    labels: &str,
+    spec: &str,
+) -> String {
     format!(
         r#"apiVersion: wasmpod.dev/v1
 kind: Deployment
@@ -348,10 +356,18 @@ spec:
   replicas: {replicas}
   selector: {{matchLabels: {{app: {name}}}}}
   template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec: {{component: {component}}}
+    metadata: {{labels: {{app: {name}{labels}}}}}
+    spec: {{component: {component}{spec}}}
 ---
-apiVersion: wasmpod.dev/v1
+"#,
+        component = component.display()
+    )
+}
+
+/// A Deployment + Service + Ingress manifest for `component` at `path` (prefix rule).
+pub fn http_app(name: &str, component: &Path, replicas: u32, path: &str) -> String {
+    format!(
+        r#"{}apiVersion: wasmpod.dev/v1
 kind: Service
 metadata: {{name: {name}}}
 spec: {{selector: {{app: {name}}}}}
@@ -363,7 +379,7 @@ spec:
   rules:
   - http: {{paths: [{{path: {path}, backend: {{service: {name}}}}}]}}
 "#,
-        component = component.display()
+        deployment_yaml(name, component, replicas, "", "")
     )
 }
 
