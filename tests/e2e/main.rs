@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod cluster;
 mod command_pods;
+mod concurrent_writes;
 mod config;
 mod durability;
 mod foundation;

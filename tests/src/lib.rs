@@ -140,15 +140,20 @@ impl Cluster {
         }
     }
 
-    /// Runs the CLI against this cluster.
-    pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(wasmpod_bin())
+    /// The CLI command for this cluster, not yet started (to run several at once).
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(wasmpod_bin());
+        command
             .args(args)
             .env("WASMPOD_SERVER", &self.api)
             .env("WASMPOD_CONFIG", self.work.path().join("config"))
-            .env_remove("WASMPOD_TOKEN")
-            .output()
-            .expect("wasmpod runs")
+            .env_remove("WASMPOD_TOKEN");
+        command
+    }
+
+    /// Runs the CLI against this cluster.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_command(args).output().expect("wasmpod runs")
     }
 
     /// Runs the CLI and returns stdout, panicking with both streams if it fails.
