@@ -47,7 +47,11 @@ fn concurrent_scales_are_all_applied_in_order() {
         let out = child.wait_with_output().expect("wasmpod runs");
         assert!(out.status.success(), "{out:?}");
     }
-    assert_eq!(generation(&cluster), before + 2, "each scale is its own change");
+    assert_eq!(
+        generation(&cluster),
+        before + 2,
+        "each scale is its own change"
+    );
     let settled = replicas(&cluster);
     assert!(matches!(settled, 3 | 4), "replicas {settled}");
 

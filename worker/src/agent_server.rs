@@ -4,7 +4,7 @@
 //! header-read and idle timeouts as the gateway's.
 
 use crate::context::NodeContext;
-use crate::listener::{self, Activity, ConnectionTimeouts, Tracked};
+use crate::listener::{self, ConnectionTimeouts, Tracked};
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -40,21 +40,12 @@ pub async fn serve(
     timeouts: ConnectionTimeouts,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let stream = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::debug!(%error, "node agent: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
-        let activity = Arc::new(Activity::default());
-        let service = {
-            let activity = activity.clone();
+    listener::accept_loop(
+        "node agent",
+        listener,
+        timeouts,
+        shutdown,
+        move |activity| {
             let app = TowerToHyperService::new(app.clone());
             hyper::service::service_fn(move |req| {
                 let in_flight = activity.enter();
@@ -64,9 +55,9 @@ pub async fn serve(
                         .map(|response| response.map(|body| Tracked::new(body, in_flight)))
                 }
             })
-        };
-        tokio::spawn(listener::serve(stream, activity, timeouts, service));
-    }
+        },
+    )
+    .await;
 }
 
 pub fn router(ctx: Arc<NodeContext>, agent_key: Arc<str>) -> Router {

@@ -177,6 +177,48 @@ impl AsyncWrite for Watched {
     }
 }
 
+/// Accepts connections on `listener` until `shutdown` and serves each on its own task under
+/// `timeouts`, with the service `make_service` builds for it from the connection's [`Activity`]
+/// (the service must mark its requests in flight with it). `what` names the listener in logs.
+pub async fn accept_loop<S, B, F>(
+    what: &'static str,
+    listener: tokio::net::TcpListener,
+    timeouts: ConnectionTimeouts,
+    shutdown: tokio_util::sync::CancellationToken,
+    make_service: F,
+) where
+    F: Fn(Arc<Activity>) -> S,
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, say: back off instead of spinning on the error.
+                    tracing::debug!(listener = what, %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(listener = what, %error, "cannot set TCP_NODELAY");
+        }
+        let activity = Arc::new(Activity::default());
+        let service = make_service(activity.clone());
+        tokio::spawn(serve(stream, activity, timeouts, service));
+    }
+}
+
 /// Serves HTTP/1.1 on `stream` with `service` until the client closes, an error, or a timeout.
 /// `activity` must be the one the service marks its requests in flight with.
 pub async fn serve<S, B>(

@@ -4,7 +4,7 @@
 
 use super::proxy;
 use super::table::RoutingTable;
-use crate::listener::{Activity, ConnectionTimeouts, Tracked};
+use crate::listener::{ConnectionTimeouts, Tracked};
 use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -67,33 +67,18 @@ async fn serve(
             return;
         }
     };
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(error) => {
-                    tracing::debug!(%error, "accept failed");
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
+    crate::listener::accept_loop("gateway", listener, timeouts, shutdown, move |activity| {
         let table = table.clone();
-        let activity = Arc::new(Activity::default());
-        let service = {
-            let activity = activity.clone();
-            service_fn(move |req| {
-                let table = table.load_full();
-                let in_flight = activity.enter();
-                async move {
-                    let response = proxy::handle(table, proxy::boxed(req)).await;
-                    Ok::<_, std::convert::Infallible>(
-                        response.map(|body| Tracked::new(body, in_flight)),
-                    )
-                }
-            })
-        };
-        tokio::spawn(crate::listener::serve(stream, activity, timeouts, service));
-    }
+        service_fn(move |req| {
+            let table = table.load_full();
+            let in_flight = activity.enter();
+            async move {
+                let response = proxy::handle(table, proxy::boxed(req)).await;
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| Tracked::new(body, in_flight)),
+                )
+            }
+        })
+    })
+    .await;
 }
