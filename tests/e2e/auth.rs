@@ -78,6 +78,17 @@ fn two_nodes() -> (MultiNode, String, String) {
         (cluster.ready_pods("on-a").len() == 1 && cluster.ready_pods("on-b").len() == 1)
             .then_some(())
     });
+    // Ready in the API is not yet routed by every gateway: each learns of the pods by its watch.
+    wait_until("both gateways route to both apps", WAIT, || {
+        [&gateway_a, &gateway_b]
+            .iter()
+            .all(|g| {
+                ["/a", "/b"]
+                    .iter()
+                    .all(|p| http_get_with(&format!("{g}{p}"), &[]).0 == 200)
+            })
+            .then_some(())
+    });
     (cluster, gateway_a, gateway_b)
 }
 

@@ -9,6 +9,7 @@ mod concurrent_writes;
 mod config;
 mod durability;
 mod foundation;
+mod ingress_tls;
 mod limits;
 mod node_safety;
 mod overload;

@@ -140,6 +140,12 @@ impl Cluster {
         }
     }
 
+    /// The rest of the next line `wasmpod up` prints that starts with `prefix` (lines before it
+    /// are skipped).
+    pub fn wait_line(&self, prefix: &str) -> String {
+        self.process.wait_line(prefix)
+    }
+
     /// The CLI command for this cluster, not yet started (to run several at once).
     pub fn cli_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(wasmpod_bin());

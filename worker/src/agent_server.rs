@@ -43,6 +43,7 @@ pub async fn serve(
     listener::accept_loop(
         "node agent",
         listener,
+        None,
         timeouts,
         shutdown,
         move |activity| {

@@ -64,6 +64,8 @@ pub struct WorkerConfig {
     pub token: Option<String>,
     pub data_dir: PathBuf,
     pub gateway_addr: SocketAddr,
+    /// The gateway's TLS listener (certificates from the Ingresses' `spec.tls`), if any.
+    pub ingress_tls_addr: Option<SocketAddr>,
     pub agent_addr: SocketAddr,
     /// The host other nodes and the control plane use to reach this node; defaults to the
     /// gateway's IP (127.0.0.1 when it listens on every address).
@@ -79,6 +81,7 @@ pub struct WorkerConfig {
 
 pub struct Worker {
     pub gateway_addr: SocketAddr,
+    pub ingress_tls_addr: Option<SocketAddr>,
     pub agent_addr: SocketAddr,
     dirs: node_dirs::NodeDirs,
     tasks: Vec<JoinHandle<()>>,
@@ -164,8 +167,16 @@ impl Worker {
             outbound,
         ));
 
-        let (gateway_addr, threads) = gateway::start(
-            config.gateway_addr,
+        let certificates = Arc::new(gateway::certificates::Certificates::default());
+        let listen = gateway::GatewayListeners {
+            plain: config.gateway_addr,
+            tls: config.ingress_tls_addr.map(|addr| gateway::TlsIngress {
+                addr,
+                certificates: certificates.clone(),
+            }),
+        };
+        let (bound, threads) = gateway::start(
+            listen,
             config.gateway_threads,
             table.clone(),
             config.timeouts,
@@ -176,6 +187,7 @@ impl Worker {
             addr: config.gateway_addr,
             source,
         })?;
+        let gateway_addr = bound.plain;
 
         let registration = agent::Registration {
             name: config.name.clone(),
@@ -223,6 +235,14 @@ impl Worker {
         tasks.push(tokio::spawn(
             sources.nodes.clone().run(client.clone(), shutdown.clone()),
         ));
+        if config.ingress_tls_addr.is_some() {
+            tasks.push(tokio::spawn(gateway::certificates::follow(
+                sources.ingresses.clone(),
+                client.clone(),
+                certificates,
+                shutdown.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(pods::run(
             ctx.clone(),
             sources.pods.clone(),
@@ -244,6 +264,7 @@ impl Worker {
         tracing::info!(node = %config.name, %gateway_addr, %agent_addr, "worker joined");
         Ok(Worker {
             gateway_addr,
+            ingress_tls_addr: bound.tls,
             agent_addr,
             dirs,
             tasks,

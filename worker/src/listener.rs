@@ -1,5 +1,6 @@
-//! Serving one accepted connection with timeouts, for every listener of a node (the gateway and
-//! the node agent), so idle or slow clients cannot hold connections forever:
+//! Serving one accepted connection (HTTP/1.1, or HTTP/2 by prior knowledge or ALPN, optionally
+//! over TLS) with timeouts, for every listener of a node (the gateway and the node agent), so
+//! idle or slow clients cannot hold connections forever:
 //!
 //! - **header-read timeout** (hyper's `header_read_timeout`): a request head must arrive
 //!   completely within it, counted from when the connection waits for a request (so a client
@@ -11,8 +12,8 @@
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -183,6 +184,7 @@ impl AsyncWrite for Watched {
 pub async fn accept_loop<S, B, F>(
     what: &'static str,
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     timeouts: ConnectionTimeouts,
     shutdown: tokio_util::sync::CancellationToken,
     make_service: F,
@@ -215,32 +217,65 @@ pub async fn accept_loop<S, B, F>(
         }
         let activity = Arc::new(Activity::default());
         let service = make_service(activity.clone());
-        tokio::spawn(serve(stream, activity, timeouts, service));
+        tokio::spawn(serve(stream, tls.clone(), activity, timeouts, service));
     }
 }
 
-/// Serves HTTP/1.1 on `stream` with `service` until the client closes, an error, or a timeout.
-/// `activity` must be the one the service marks its requests in flight with.
+/// Serves `stream` with `service` until the client closes, an error, or a timeout: HTTP/1.1, or
+/// HTTP/2 when the client starts with its preface (prior knowledge, `h2c`, or after ALPN chose
+/// `h2` on TLS). With `tls` the connection is TLS first; the handshake must finish within the
+/// header-read timeout. `activity` must be the one the service marks its requests in flight with.
 pub async fn serve<S, B>(
     stream: TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     activity: Arc<Activity>,
     timeouts: ConnectionTimeouts,
     service: S,
 ) where
-    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>,
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
+        + 'static,
+    S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: Body + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let io = TokioIo::new(Watched {
+    let watched = Watched {
         stream,
         activity: activity.clone(),
-    });
-    let mut builder = http1::Builder::new();
+    };
+    match tls {
+        None => drive(watched, activity, timeouts, service).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(timeouts.header_read, acceptor.accept(watched)).await {
+                Ok(Ok(tls)) => drive(tls, activity, timeouts, service).await,
+                Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                Err(_) => {
+                    tracing::debug!(timeout = ?timeouts.header_read, "TLS handshake timed out")
+                }
+            }
+        }
+    }
+}
+
+async fn drive<I, S, B>(io: I, activity: Arc<Activity>, timeouts: ConnectionTimeouts, service: S)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.header_read);
-    let connection = builder.serve_connection(io, service);
+    builder.http2().timer(TokioTimer::new());
+    let connection = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     let period = timeouts.idle / 2;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -297,7 +332,7 @@ mod tests {
                         }
                     })
                 };
-                tokio::spawn(serve(stream, activity, timeouts, service));
+                tokio::spawn(serve(stream, None, activity, timeouts, service));
             }
         });
         addr

@@ -11,7 +11,25 @@ pub type Ingress = Object<IngressSpec, NoStatus>;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressSpec {
     pub rules: Vec<IngressRule>,
+    /// Certificates the gateway's TLS listener serves for these hosts (picked by SNI).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls: Vec<IngressTls>,
 }
+
+/// One certificate for some hosts: a Secret in the ingress's namespace holding `tls.crt` (PEM
+/// chain) and `tls.key` (PEM private key), as Kubernetes' `kubernetes.io/tls` Secrets do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IngressTls {
+    /// Host names (`*.example.com` matches one label) the certificate is served for.
+    pub hosts: Vec<String>,
+    pub secret_name: String,
+}
+
+/// The key of a TLS Secret holding the certificate chain (PEM).
+pub const TLS_CERT_KEY: &str = "tls.crt";
+/// The key of a TLS Secret holding the private key (PEM).
+pub const TLS_PRIVATE_KEY: &str = "tls.key";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -92,6 +110,22 @@ impl IngressSpec {
                     .map_err(|e| ValidationError::new(format!("{field}.backend.service"), e))?;
             }
         }
+        for (t, tls) in self.tls.iter().enumerate() {
+            let field = format!("spec.tls[{t}]");
+            crate::name::validate_subdomain(&tls.secret_name)
+                .map_err(|e| ValidationError::new(format!("{field}.secretName"), e))?;
+            if tls.hosts.is_empty() {
+                return Err(ValidationError::new(
+                    format!("{field}.hosts"),
+                    "must name at least one host",
+                ));
+            }
+            for (h, host) in tls.hosts.iter().enumerate() {
+                let plain = host.strip_prefix("*.").unwrap_or(host);
+                crate::name::validate_subdomain(&plain.to_ascii_lowercase())
+                    .map_err(|e| ValidationError::new(format!("{field}.hosts[{h}]"), e))?;
+            }
+        }
         Ok(())
     }
 }
@@ -112,6 +146,40 @@ pub fn path_matches(path_type: PathType, rule_path: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_entries_name_a_secret_and_hosts() {
+        let spec = |tls: serde_json::Value| -> IngressSpec {
+            serde_json::from_value(serde_json::json!({
+                "rules": [{"http": {"paths": [{"path": "/", "backend": {"service": "s"}}]}}],
+                "tls": tls,
+            }))
+            .expect("an ingress spec")
+        };
+        spec(serde_json::json!([{"hosts": ["a.example.com", "*.example.com"], "secretName": "site"}]))
+            .validate()
+            .expect("valid");
+        let error = spec(serde_json::json!([{"hosts": [], "secretName": "site"}]))
+            .validate()
+            .expect_err("no hosts");
+        assert!(error.to_string().contains("spec.tls[0].hosts"), "{error}");
+        let error = spec(
+            serde_json::json!([{"hosts": ["a.example.com", "bad host"], "secretName": "site"}]),
+        )
+        .validate()
+        .expect_err("a bad host");
+        assert!(
+            error.to_string().contains("spec.tls[0].hosts[1]"),
+            "{error}"
+        );
+        let error = spec(serde_json::json!([{"hosts": ["a.example.com"], "secretName": "Site_1"}]))
+            .validate()
+            .expect_err("a bad secret name");
+        assert!(
+            error.to_string().contains("spec.tls[0].secretName"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn prefix_matches_whole_segments() {

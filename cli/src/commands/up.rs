@@ -24,6 +24,10 @@ pub struct Up {
     /// Where ingress listens (the first node's gateway; further nodes take the next ports)
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub ingress_addr: SocketAddr,
+    /// Where the first node also serves ingress over TLS (HTTP/1.1 and HTTP/2), with the
+    /// certificates of the Ingresses' `spec.tls` Secrets picked by SNI; none when absent
+    #[arg(long)]
+    pub ingress_tls_addr: Option<SocketAddr>,
     /// Worker nodes to run in this process
     #[arg(long, default_value = "1")]
     pub workers: u32,
@@ -91,6 +95,7 @@ impl Up {
                 token: tokens.as_ref().map(|t| t.join.clone()),
                 data_dir: self.data_dir.join("nodes").join(name.as_str()),
                 gateway_addr,
+                ingress_tls_addr: self.ingress_tls_addr.filter(|_| i == 1),
                 agent_addr: SocketAddr::new(self.ingress_addr.ip(), 0),
                 advertise_host: None,
                 labels: Default::default(),
@@ -109,6 +114,9 @@ impl Up {
         println!("wasmpod is up (data in {})", self.data_dir.display());
         println!("API: {api_url}");
         println!("ingress: {ingress}");
+        if let Some(tls) = workers[0].ingress_tls_addr {
+            println!("ingress TLS: https://{tls}");
+        }
         for (i, w) in workers.iter().enumerate().skip(1) {
             println!("node local-{}: http://{}", i + 1, w.gateway_addr);
         }

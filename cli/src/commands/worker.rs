@@ -35,6 +35,10 @@ pub struct WorkerCmd {
     /// Where the gateway (ingress and node-to-node traffic) listens
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub gateway_addr: SocketAddr,
+    /// Where the gateway serves ingress over TLS (HTTP/1.1 and HTTP/2), with the certificates of
+    /// the Ingresses' `spec.tls` Secrets picked by SNI; no TLS listener when absent
+    #[arg(long)]
+    pub ingress_tls_addr: Option<SocketAddr>,
     /// Where the node agent (logs, for the control plane) listens
     #[arg(long, default_value = "127.0.0.1:0")]
     pub agent_addr: SocketAddr,
@@ -81,6 +85,7 @@ impl WorkerCmd {
             token,
             data_dir,
             gateway_addr: self.gateway_addr,
+            ingress_tls_addr: self.ingress_tls_addr,
             agent_addr: self.agent_addr,
             advertise_host: self.advertise_host.clone(),
             labels: self.labels.iter().cloned().collect(),
@@ -95,6 +100,9 @@ impl WorkerCmd {
             .context("the worker could not start")?;
         println!("worker {} joined {}", self.name, self.join);
         println!("gateway: http://{}", worker.gateway_addr);
+        if let Some(tls) = worker.ingress_tls_addr {
+            println!("ingress TLS: https://{tls}");
+        }
         cluster::run_until_stopped(shutdown, worker.wait()).await;
         Ok(())
     }

@@ -225,11 +225,20 @@ pub enum PodBinding {
     Node(Option<String>),
 }
 
-/// Whether `identity` may do `action`. `pod_binding` answers where a pod (namespace, name) is.
+/// What the node authorizer asks of the cluster's state.
+pub trait ClusterFacts {
+    /// Where the pod `namespace/name` is.
+    fn pod_binding(&self, namespace: &str, name: &str) -> PodBinding;
+    /// Whether an Ingress of `namespace` names Secret `name` in its `spec.tls`: nodes read those
+    /// (their gateways serve the certificate) and no other Secret.
+    fn is_ingress_certificate(&self, namespace: &str, name: &str) -> bool;
+}
+
+/// Whether `identity` may do `action`, given what `facts` says of the objects it touches.
 pub fn authorize(
     identity: &Identity,
     action: &Action,
-    pod_binding: impl Fn(&str, &str) -> PodBinding,
+    facts: &dyn ClusterFacts,
 ) -> Result<(), Refusal> {
     let refuse = || Refusal::Forbidden(format!("{identity} may not {action}"));
     match identity {
@@ -244,7 +253,7 @@ pub fn authorize(
         Identity::Node(node) => {
             let own_pod = || {
                 action.name.as_deref().is_some_and(|name| {
-                    match pod_binding(&action.namespace, name) {
+                    match facts.pod_binding(&action.namespace, name) {
                         PodBinding::Missing => true,
                         PodBinding::Node(bound) => bound.as_deref() == Some(node.as_str()),
                     }
@@ -252,7 +261,15 @@ pub fn authorize(
             };
             let allowed = match (action.verb, action.kind) {
                 (Verb::Health | Verb::ReadBlob | Verb::ReportEvent, _) => true,
-                (Verb::Get | Verb::List | Verb::Watch, Some(kind)) => NODE_READABLE.contains(&kind),
+                (Verb::Get | Verb::List | Verb::Watch, Some(kind))
+                    if NODE_READABLE.contains(&kind) =>
+                {
+                    true
+                }
+                (Verb::Get, Some(Kind::Secret)) => action
+                    .name
+                    .as_deref()
+                    .is_some_and(|name| facts.is_ingress_certificate(&action.namespace, name)),
                 (Verb::Update | Verb::UpdateStatus, Some(Kind::Node)) => {
                     action.name.as_deref() == Some(node.as_str())
                 }
@@ -353,16 +370,37 @@ fn decide(
         }
         Err(refusal) => return Err(refusal),
     };
-    authorize(&identity, &action, |namespace, name| {
-        match state
-            .registry
+    authorize(&identity, &action, &RegistryFacts(&state.registry))?;
+    Ok(Some(identity))
+}
+
+/// [`ClusterFacts`] read from the registry; what cannot be read counts as "not this node's".
+struct RegistryFacts<'a>(&'a crate::registry::Registry);
+
+impl ClusterFacts for RegistryFacts<'_> {
+    fn pod_binding(&self, namespace: &str, name: &str) -> PodBinding {
+        match self
+            .0
             .get_typed::<Pod>(&ObjectKey::new(Kind::Pod, namespace, name))
         {
             Ok(Some(pod)) => PodBinding::Node(pod.spec.node_name),
             Ok(None) => PodBinding::Missing,
-            // Unreadable: not this node's.
             Err(_) => PodBinding::Node(None),
         }
-    })?;
-    Ok(Some(identity))
+    }
+
+    fn is_ingress_certificate(&self, namespace: &str, name: &str) -> bool {
+        match self
+            .0
+            .list_shared::<wasmpod_api::Ingress>(Kind::Ingress, Some(namespace))
+        {
+            Ok(ingresses) => ingresses
+                .iter()
+                .any(|i| i.spec.tls.iter().any(|t| t.secret_name == name)),
+            Err(error) => {
+                tracing::warn!(%error, "cannot list ingresses to authorize a certificate read");
+                false
+            }
+        }
+    }
 }

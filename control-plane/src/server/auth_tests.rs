@@ -1,7 +1,7 @@
 //! Every route with every kind of credential, over a real socket with the exact request line
 //! (percent-encoded and double-slash forms too), against the real router.
 
-use super::auth::{action, authorize, Identity, PodBinding, Refusal, Verb};
+use super::auth::{action, authorize, ClusterFacts, Identity, PodBinding, Refusal, Verb};
 use super::{router, AppState, Auth};
 use crate::blobs::BlobStore;
 use crate::node_credentials::{NodeCredentials, Replace};
@@ -407,9 +407,47 @@ fn actions_come_from_the_route_template_and_decoded_params() {
         false,
     )
     .expect("action");
-    let refused = authorize(&node, &secrets, |_, _| PodBinding::Missing).expect_err("refused");
+    let refused = authorize(&node, &secrets, &Facts { certificate: None }).expect_err("refused");
     assert_eq!(
         refused,
         Refusal::Forbidden("node \"node-a\" may not get secrets default/s".into())
     );
+    // The certificate of an ingress: readable by nodes, and only by its name in its namespace.
+    let ingress_certificate = Facts {
+        certificate: Some(("default", "s")),
+    };
+    authorize(&node, &secrets, &ingress_certificate).expect("an ingress certificate");
+    let other = action(
+        "/api/v1/{plural}/{name}",
+        &Method::GET,
+        &params(&[("plural", "secrets"), ("name", "s")]),
+        Some("other".into()),
+        false,
+    )
+    .expect("action");
+    authorize(&node, &other, &ingress_certificate).expect_err("another namespace's secret");
+    let list = action(
+        "/api/v1/{plural}",
+        &Method::GET,
+        &params(&[("plural", "secrets")]),
+        None,
+        false,
+    )
+    .expect("action");
+    authorize(&node, &list, &ingress_certificate).expect_err("listing secrets");
+}
+
+/// Facts for the authorizer: no pods, and at most one Secret an Ingress names in `spec.tls`.
+struct Facts {
+    certificate: Option<(&'static str, &'static str)>,
+}
+
+impl ClusterFacts for Facts {
+    fn pod_binding(&self, _: &str, _: &str) -> PodBinding {
+        PodBinding::Missing
+    }
+
+    fn is_ingress_certificate(&self, namespace: &str, name: &str) -> bool {
+        self.certificate == Some((namespace, name))
+    }
 }

@@ -1,6 +1,7 @@
 //! The node's gateway: ingress for outside traffic, the hop target for other nodes, and the
 //! router for service calls made by this node's pods.
 
+pub mod certificates;
 #[cfg(test)]
 mod dispatch_tests;
 pub mod hops;
@@ -10,7 +11,7 @@ mod server;
 pub mod table;
 
 pub use outbound::ServiceRouter;
-pub use server::start;
+pub use server::{start, Bound, GatewayListeners, TlsIngress};
 
 use crate::context::NodeContext;
 use crate::reflector::Reflector;

@@ -16,6 +16,8 @@
 //!   reused); waits N milliseconds before answering, to hold the instance busy
 //! - `/args` → the program's arguments (`argv[0]` is the pod's name), one per line
 //! - `/headers` → the request's headers, `name: value` one per line, sorted
+//! - `/trailers` → 200 `body before trailers`, then the trailers `x-checksum: 42` and
+//!   `x-served-by: misbehave`
 
 use std::io::Write as _;
 use wasi::exports::http::incoming_handler::Guest;
@@ -51,6 +53,10 @@ impl Guest for Misbehave {
             None => (path_with_query.clone(), String::new()),
         };
         let method = request.method();
+        if path == "/trailers" {
+            respond_with_trailers(response_out);
+            return;
+        }
         let (status, body) = match path.as_str() {
             "/ok" | "/" => (200, b"ok".to_vec()),
             "/trap" => {
@@ -117,6 +123,24 @@ fn respond(out: ResponseOutparam, status: u16, body: &[u8]) {
         }
     }
     let _ = OutgoingBody::finish(outgoing, None);
+}
+
+fn respond_with_trailers(out: ResponseOutparam) {
+    let response = OutgoingResponse::new(Fields::new());
+    let _ = response.set_status_code(200);
+    let Ok(outgoing) = response.body() else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(response));
+    if let Ok(stream) = outgoing.write() {
+        let _ = stream.blocking_write_and_flush(b"body before trailers");
+    }
+    let trailers = Fields::from_list(&[
+        ("x-checksum".to_string(), b"42".to_vec()),
+        ("x-served-by".to_string(), b"misbehave".to_vec()),
+    ])
+    .unwrap_or_else(|_| Fields::new());
+    let _ = OutgoingBody::finish(outgoing, Some(trailers));
 }
 
 /// This instance's id, drawn on first use.
