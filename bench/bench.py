@@ -43,6 +43,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import control_plane
+import tls as tls_bench
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 CACHE = BENCH / "cache"
@@ -506,7 +509,7 @@ def verdict(ok: bool | None) -> str:
 
 def report(args, targets: list[Target], svc: dict | None, deploy: list[float], restart: list[float],
            sched: dict | None, density: list[dict] | None, cross: dict | None = None,
-           burst: Sample | None = None) -> str:
+           burst: Sample | None = None, sections: list[str] = ()) -> str:
     by = {t.name: t for t in targets}
     lines = ["# wasmpod benchmark", "", *machine_info(), "",
              f"Load: `wrk -t1 -c{args.connections} -d{args.duration}s --latency`, {args.rounds} rounds interleaved, "
@@ -590,10 +593,14 @@ def report(args, targets: list[Target], svc: dict | None, deploy: list[float], r
         projected = d["rss0"] + per * 10000
         targets_rows.append(("10,000 idle deployments under 1 GiB RSS",
                              f"not run (linear projection from {d['count']:,}: {projected / 2**20:.0f} MiB)", None))
-    lines += ["", "Trap -> restart: the pod status holds `lastTermination.finishedAt` (the worker's clock when the "
-              "trap surfaced) and `restarting in D ms`; after the restart it holds the new `startTime` (same "
-              "clock). Reported: startTime - finishedAt - D, polled every 2 ms.", "",
-              "## Targets (issue 6)", "", "| target | this run | |", "|---|---|---|"]
+    lines += ["", *sections]
+    if restart:
+        lines += ["", "Trap -> restart: the pod status holds `lastTermination.finishedAt` (the worker's clock when "
+                  "the trap surfaced) and `restarting in D ms`; after the restart it holds the new `startTime` (same "
+                  "clock). Reported: startTime - finishedAt - D, polled every 2 ms."]
+    if not targets_rows:
+        return "\n".join(lines) + "\n"
+    lines += ["", "## Targets (issue 6)", "", "| target | this run | |", "|---|---|---|"]
     for name, value, ok in targets_rows:
         lines.append(f"| {name} | {value} | {verdict(ok)} |")
     return "\n".join(lines) + "\n"
@@ -619,10 +626,14 @@ def main() -> int:
     ap.add_argument("--burst", type=int, default=2000, help="clients of the burst run (0: skip)")
     ap.add_argument("--only-burst", action="store_true",
                     help="wasmpod only: the throughput run and the burst (no other servers)")
+    ap.add_argument("--only-tls", action="store_true", help="only the TLS / HTTP/2 ingress rows")
+    ap.add_argument("--only-control-plane", action="store_true",
+                    help="only the control-plane rows (sled against etcd, failover)")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     args = ap.parse_args()
 
     if not args.skip_setup:
+        tls_bench.ensure_h2load(run)
         ensure_wrk()
         ensure_wasmtime()
         build_all()
@@ -635,10 +646,17 @@ def main() -> int:
     log(f"logs and data in {logdir}")
     servers: list[Server] = []
     targets: list[Target] = []
-    svc = sched = density = cross = burst = None
+    svc = sched = density = cross = burst = tls_rows = None
+    plane_rows: dict = {}
     deploy: list[float] = []
     restart: list[float] = []
     try:
+        if args.only_tls:
+            tls_rows = tls_bench.measure(start_wasmpod, free_port, logdir, hello, args.rounds, log)
+            raise _Done()
+        if args.only_control_plane:
+            plane_rows = control_plane.run(WASMPOD, logdir, hello, args.schedule, log)
+            raise _Done()
         if args.only_burst:
             wp, api, ingress_port = start_wasmpod("wasmpod", logdir)
             servers.append(wp)
@@ -714,6 +732,12 @@ def main() -> int:
             s.stop()
         servers = []
         if not args.only_load:
+            tls_rows = tls_bench.measure(start_wasmpod, free_port, logdir, hello, args.rounds, log)
+            plane_rows = control_plane.run(WASMPOD, logdir, hello, args.schedule, log)
+        for s in servers:
+            s.stop()
+        servers = []
+        if not args.only_load:
             if args.schedule:
                 sched = measure_schedule(logdir, hello, args.schedule)
             counts = [int(c) for c in args.density.split(",") if int(c) > 0]
@@ -724,7 +748,8 @@ def main() -> int:
         for s in servers:
             s.stop()
 
-    text = report(args, targets, svc, deploy, restart, sched, density, cross, burst)
+    sections = [*tls_bench.report(tls_rows), *control_plane.report(plane_rows)]
+    text = report(args, targets, svc, deploy, restart, sched, density, cross, burst, sections)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     sha = sh(["git", "rev-parse", "--short", "HEAD"]) or "nogit"
