@@ -1,90 +1,19 @@
 //! Overload and abuse of the data plane: call loops, bursts larger than the instance pool, a
 //! restarted gateway, idle and half-sent connections.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
+use wasmpod_tests::raw_http::{addr_of, connect, get_on};
 use wasmpod_tests::{
     components, frontend_backend, http_app, http_get, wait_until, wasmpod_bin, Cluster, MultiNode,
     Process,
 };
 
 const WAIT: Duration = Duration::from_secs(40);
-
-/// One response read off a keep-alive connection.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-/// Sends `GET path` on `stream` (kept alive) and reads the whole response.
-fn get_on(stream: &mut BufReader<TcpStream>, path: &str) -> std::io::Result<Answer> {
-    write!(
-        stream.get_mut(),
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: keep-alive\r\n\r\n"
-    )?;
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if stream.read_line(&mut line)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let lower = head.to_ascii_lowercase();
-    let mut body = Vec::new();
-    if let Some(len) = lower
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    {
-        body.resize(len, 0);
-        stream.read_exact(&mut body)?;
-    } else if lower.contains("transfer-encoding: chunked") {
-        loop {
-            let mut size = String::new();
-            stream.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim(), 16)
-                .map_err(|_| std::io::Error::other("bad chunk size"))?;
-            let mut chunk = vec![0; size + 2];
-            stream.read_exact(&mut chunk)?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    }
-    Ok(Answer {
-        status,
-        head,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
-fn connect(addr: SocketAddr) -> std::io::Result<BufReader<TcpStream>> {
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    Ok(BufReader::new(stream))
-}
-
-fn addr_of(url: &str) -> SocketAddr {
-    url.trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .expect("a host:port URL")
-}
 
 #[test]
 fn a_service_calling_itself_is_cut_at_the_hop_limit_and_its_neighbours_keep_answering() {

@@ -1,6 +1,8 @@
 //! The end-to-end harness: starts the real `wasmpod` binary on free loopback ports with a
 //! temporary data directory, drives it with the CLI and plain HTTP, and stops it.
 
+pub mod raw_http;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
