@@ -1,5 +1,8 @@
 //! The HTTP API client used by the CLI and the workers.
 
+mod selectors;
+pub use selectors::{ListOptions, VersionInfo, WriteMode};
+
 use crate::object::{AnyObject, Kind};
 use crate::watch::{ListResponse, WatchEvent};
 use bytes::{Bytes, BytesMut};

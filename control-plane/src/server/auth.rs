@@ -171,6 +171,8 @@ pub fn action(
     };
     let (verb, kind) = match (route, method.as_str()) {
         ("/healthz", _) => (Verb::Health, None),
+        // The server's version is public, as in Kubernetes.
+        ("/version", "GET") => (Verb::Health, None),
         ("/api/v1/apply", "POST") => (Verb::Apply, None),
         ("/api/v1/blobs", "POST") => (Verb::UploadBlob, None),
         ("/api/v1/blobs/{digest}", "GET" | "HEAD") => (Verb::ReadBlob, None),

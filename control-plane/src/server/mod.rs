@@ -9,6 +9,7 @@ mod error;
 mod node_credential;
 mod objects;
 mod pod_config;
+mod selection;
 mod watch;
 
 pub use auth::{Auth, Identity};
@@ -34,12 +35,20 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
+/// `GET /version`: the server's version (public, as Kubernetes' `/version` is).
+async fn version() -> axum::Json<wasmpod_api::client::VersionInfo> {
+    axum::Json(wasmpod_api::client::VersionInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
 /// The largest component upload accepted (a Python component is tens of MB).
 const MAX_BLOB: usize = 512 << 20;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/version", get(version))
         .route("/api/v1/apply", post(apply::apply))
         .route("/api/v1/blobs", post(blobs::upload))
         .route(

@@ -1,5 +1,7 @@
-//! Reading and writing single objects, lists, status, scale and logs.
+//! Reading and writing single objects, lists (narrowed by selectors), status, scale and logs.
+//! `?dryRun=All` on a delete, scale or update checks everything and stores nothing.
 
+use super::selection::ListFilter;
 use super::{watch, ApiError, AppState, Identity};
 use crate::controllers::claims;
 use crate::registry::{to_any, Write};
@@ -19,11 +21,30 @@ use wasmpod_api::{
 /// The query of every object route. A namespace that is not a DNS-1123 label is refused with
 /// 400 before any handler runs (it is part of every store key, and of paths on nodes).
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectQuery {
     pub namespace: Option<Namespace>,
     #[serde(default)]
     pub watch: bool,
     pub revision: Option<u64>,
+    /// `app=web,tier in (a,b)`: lists and watches return only the objects whose labels match.
+    pub label_selector: Option<String>,
+    /// `spec.nodeName=n1,status.phase!=Running`.
+    pub field_selector: Option<String>,
+    /// `All`: validate and answer as if written, store nothing.
+    pub dry_run: Option<DryRun>,
+}
+
+/// `?dryRun=All`, as in Kubernetes (the only value it has).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DryRun {
+    All,
+}
+
+/// The `default` namespace as it is listed when no object was stored for it: it always exists.
+fn default_namespace() -> AnyObject {
+    AnyObject(serde_json::json!({"apiVersion": wasmpod_api::API_VERSION, "kind": "Namespace",
+        "metadata": {"name": DEFAULT_NAMESPACE}, "spec": {}, "status": {"phase": "Active"}}))
 }
 
 pub(super) fn kind_of(plural: &str) -> Result<Kind, ApiError> {
@@ -52,14 +73,26 @@ pub async fn list_or_watch(
     Query(query): Query<ObjectQuery>,
 ) -> Result<Response, ApiError> {
     let kind = kind_of(&plural)?;
+    let filter = ListFilter::new(
+        kind,
+        query.namespace.as_deref(),
+        query.label_selector.as_deref(),
+        query.field_selector.as_deref(),
+    )?;
     if query.watch {
         let revision = match query.revision {
             Some(r) => r,
             None => state.registry.revision()?,
         };
-        return watch::stream(&state, kind, revision);
+        return watch::stream(&state, kind, revision, filter);
     }
-    let (items, revision) = state.registry.list(kind, query.namespace.as_deref())?;
+    let (mut items, revision) = state.registry.list(kind, query.namespace.as_deref())?;
+    if kind == Kind::Namespace && !items.iter().any(|n| n.name() == DEFAULT_NAMESPACE) {
+        items.insert(0, default_namespace());
+    }
+    if filter.selects_by_content() {
+        items.retain(|o| filter.matches(&o.0));
+    }
     Ok(Json(ListResponse { items, revision }).into_response())
 }
 
@@ -118,11 +151,16 @@ pub async fn get_object(
     Query(query): Query<ObjectQuery>,
 ) -> Result<Json<AnyObject>, ApiError> {
     let key = key_of(&plural, &name, &query)?;
-    state
-        .registry
-        .get(&key)?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("{} {:?} not found", key.kind, key.name)))
+    match state.registry.get(&key)? {
+        Some(object) => Ok(Json(object)),
+        None if key.kind == Kind::Namespace && key.name == DEFAULT_NAMESPACE => {
+            Ok(Json(default_namespace()))
+        }
+        None => Err(ApiError::not_found(format!(
+            "{} {:?} not found",
+            key.kind, key.name
+        ))),
+    }
 }
 
 pub async fn delete_object(
@@ -131,6 +169,22 @@ pub async fn delete_object(
     Query(query): Query<ObjectQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let key = key_of(&plural, &name, &query)?;
+    if key.kind == Kind::Namespace && key.name == DEFAULT_NAMESPACE {
+        return Err(ApiError::forbidden(
+            "the namespace \"default\" always exists and cannot be deleted",
+        ));
+    }
+    if query.dry_run == Some(DryRun::All) {
+        return match state.registry.get(&key)? {
+            Some(_) => Ok(Json(
+                serde_json::json!({"deleted": key.to_string(), "dryRun": true}),
+            )),
+            None => Err(ApiError::not_found(format!(
+                "{} {:?} not found",
+                key.kind, key.name
+            ))),
+        };
+    }
     let revoked = key.kind == Kind::Node && revoke_credential(&state, &key.name).await?;
     if state.registry.get(&key)?.is_none() {
         if revoked {
@@ -142,6 +196,13 @@ pub async fn delete_object(
         )));
     }
     let mut writes = vec![Write::Delete(key.clone())];
+    if key.kind == Kind::Namespace {
+        // Everything in the namespace goes with it, in the same commit.
+        for kind in Kind::ALL.into_iter().filter(|k| k.namespaced()) {
+            let (items, _) = state.registry.list(kind, Some(&key.name))?;
+            writes.extend(items.iter().filter_map(|o| o.key()).map(Write::Delete));
+        }
+    }
     if matches!(key.kind, Kind::Deployment | Kind::StatefulSet) {
         // Cascade: the owner's pods go with it (the controllers also collect orphans). A
         // StatefulSet's claims stay: they outlive the set, like its data.
@@ -225,9 +286,12 @@ pub async fn put_object(
     payload: Result<Json<AnyObject>, JsonRejection>,
 ) -> Result<Json<AnyObject>, ApiError> {
     let key = key_of(&plural, &name, &query)?;
+    if key.kind.user_creatable() {
+        return update_user_object(&state, &key, body(payload)?, query.dry_run).await;
+    }
     if key.kind != Kind::Node {
         return Err(ApiError::method_not_allowed(format!(
-            "{} objects are written with `apply`, not PUT",
+            "{} objects are made by the system; they are not written with PUT",
             key.kind
         )));
     }
@@ -264,6 +328,58 @@ pub async fn put_object(
         .get(&key)?
         .map(Json)
         .ok_or_else(|| ApiError::conflict("node deleted concurrently"))
+}
+
+/// `edit`, `patch`, `label`, `set image`: replaces a user object as it was read. The body must
+/// carry the `metadata.resourceVersion` it was read at; a change in between gets 409, so a
+/// concurrent write is refused, never overwritten. Validated like `apply`.
+async fn update_user_object(
+    state: &AppState,
+    key: &ObjectKey,
+    object: AnyObject,
+    dry_run: Option<DryRun>,
+) -> Result<Json<AnyObject>, ApiError> {
+    if object.name() != key.name || object.kind() != Some(key.kind) {
+        return Err(ApiError::bad_request(format!(
+            "the body is {} {:?}, the path names {} {:?}",
+            object.0.get("kind").and_then(|k| k.as_str()).unwrap_or("?"),
+            object.name(),
+            key.kind,
+            key.name
+        )));
+    }
+    let at = format!("{} {:?}", key.kind, key.name);
+    let (checked_key, value) = super::apply::prepare(state, &at, &object)?;
+    if checked_key != *key {
+        return Err(ApiError::bad_request(format!(
+            "metadata.namespace {:?} does not match the query's {:?}",
+            checked_key.namespace, key.namespace
+        )));
+    }
+    if value.resource_version() == 0 {
+        return Err(ApiError::conflict(format!(
+            "{at}: an update must carry the metadata.resourceVersion it was read at"
+        )));
+    }
+    let stored = state
+        .registry
+        .get(key)?
+        .ok_or_else(|| ApiError::not_found(format!("{at} not found")))?;
+    if dry_run == Some(DryRun::All) {
+        if stored.resource_version() != value.resource_version() {
+            return Err(ApiError::conflict(format!(
+                "{key}: the object has been modified; read it again"
+            )));
+        }
+        return Ok(Json(value));
+    }
+    state.registry.commit(vec![Write::Update(value)])?;
+    tracing::info!(object = %key, "updated");
+    state
+        .registry
+        .get(key)?
+        .map(Json)
+        .ok_or_else(|| ApiError::conflict(format!("{at} was deleted concurrently")))
 }
 
 pub async fn put_status(
@@ -342,6 +458,9 @@ pub async fn scale(
             wasmpod_api::MAX_REPLICAS
         )));
     }
+    if query.dry_run == Some(DryRun::All) {
+        return scale_dry_run(&state, &key, request.replicas);
+    }
     let found = match key.kind {
         Kind::Deployment => state
             .registry
@@ -386,6 +505,38 @@ pub async fn scale(
     }
     Ok(Json(
         serde_json::json!({"scaled": key.to_string(), "replicas": request.replicas}),
+    ))
+}
+
+/// `scale --dry-run=server`: the same checks as a scale, nothing written.
+fn scale_dry_run(state: &AppState, key: &ObjectKey, replicas: u32) -> Result<Json<Value>, ApiError> {
+    let missing = || ApiError::not_found(format!("{} {:?} not found", key.kind, key.name));
+    match key.kind {
+        Kind::Deployment => {
+            state
+                .registry
+                .get_typed::<Deployment>(key)?
+                .ok_or_else(missing)?;
+        }
+        Kind::StatefulSet => {
+            let mut set = state
+                .registry
+                .get_typed::<wasmpod_api::StatefulSet>(key)?
+                .ok_or_else(missing)?;
+            set.spec.replicas = replicas;
+            set.spec
+                .validate()
+                .map_err(|e| ApiError::invalid(e.to_string()))?;
+        }
+        _ => {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} cannot be scaled",
+                key.kind
+            )))
+        }
+    }
+    Ok(Json(
+        serde_json::json!({"scaled": key.to_string(), "replicas": replicas, "dryRun": true}),
     ))
 }
 
