@@ -164,7 +164,10 @@ fn split_top_level(text: &str) -> Result<Vec<&str>, SelectorError> {
 
 fn parse_requirement(part: &str) -> Result<Requirement, SelectorError> {
     if part.is_empty() {
-        return Err(label_error(part, "an empty requirement (two commas in a row?)"));
+        return Err(label_error(
+            part,
+            "an empty requirement (two commas in a row?)",
+        ));
     }
     if let Some(key) = part.strip_prefix('!') {
         return Ok(Requirement {
@@ -332,7 +335,9 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(error("expected field=value, field==value or field!=value".into()));
+                return Err(error(
+                    "expected field=value, field==value or field!=value".into(),
+                ));
             };
             let field = Field::ALL
                 .into_iter()
@@ -433,7 +438,9 @@ mod tests {
     fn field_selectors() {
         let pod = serde_json::json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1"},
             "status": {"phase": "Running"}});
-        assert!(FieldSelector::parse("spec.nodeName=n1").unwrap().matches(&pod));
+        assert!(FieldSelector::parse("spec.nodeName=n1")
+            .unwrap()
+            .matches(&pod));
         assert!(!FieldSelector::parse("status.phase!=Running")
             .unwrap()
             .matches(&pod));

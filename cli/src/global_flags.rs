@@ -1,7 +1,8 @@
 //! `wasmpod -n dev get pods`: the flags every client verb shares (`-n`, `--namespace`,
 //! `--server`, `--token`, `-o`, `--output`) may come before the verb, as with kubectl.
 //!
-//! They are moved after the verb before clap parses. They cannot be clap `global` arguments of
+//! They are moved to the end of the command line before clap parses (after the verb and any
+//! sub-verb: `wasmpod -n dev create configmap c --from-literal k=v`). They cannot be clap `global` arguments of
 //! the top command: `worker` has a `--token` of its own (the join token), and a global one would
 //! clash with it. A flag moved after a verb that does not take it is refused by that verb, with
 //! clap's usual message.
@@ -12,7 +13,7 @@ use std::ffi::OsString;
 const WITH_VALUE: [&str; 6] = ["-n", "--namespace", "--server", "--token", "-o", "--output"];
 
 /// Returns `args` (program name first) with the shared flags found before the verb moved to
-/// just after it.
+/// the end.
 pub fn hoist(args: Vec<OsString>) -> Vec<OsString> {
     let mut iter = args.into_iter();
     let Some(program) = iter.next() else {
@@ -32,7 +33,9 @@ pub fn hoist(args: Vec<OsString>) -> Vec<OsString> {
         } else if WITH_VALUE
             .iter()
             .any(|f| f.starts_with("--") && arg.starts_with(&format!("{f}=")))
-            || (arg.len() > 2 && (arg.starts_with("-n") || arg.starts_with("-o")) && !arg.starts_with("--"))
+            || (arg.len() > 2
+                && (arg.starts_with("-n") || arg.starts_with("-o"))
+                && !arg.starts_with("--"))
         {
             moved.push(rest[i].clone());
             i += 1;
@@ -46,9 +49,9 @@ pub fn hoist(args: Vec<OsString>) -> Vec<OsString> {
         out.extend(rest);
         return out;
     }
-    let mut out = vec![program, rest[i].clone()];
+    let mut out = vec![program];
+    out.extend(rest[i..].iter().cloned());
     out.extend(moved);
-    out.extend(rest[i + 1..].iter().cloned());
     out
 }
 
@@ -67,13 +70,20 @@ mod tests {
     fn flags_before_the_verb_move_after_it() {
         assert_eq!(
             run(&["wasmpod", "-n", "dev", "get", "pods"]),
-            ["wasmpod", "get", "-n", "dev", "pods"]
+            ["wasmpod", "get", "pods", "-n", "dev"]
         );
         assert_eq!(
             run(&["wasmpod", "--server=http://x", "-oyaml", "get", "pods"]),
-            ["wasmpod", "get", "--server=http://x", "-oyaml", "pods"]
+            ["wasmpod", "get", "pods", "--server=http://x", "-oyaml"]
         );
-        assert_eq!(run(&["wasmpod", "get", "pods", "-n", "x"]), ["wasmpod", "get", "pods", "-n", "x"]);
+        assert_eq!(
+            run(&["wasmpod", "get", "pods", "-n", "x"]),
+            ["wasmpod", "get", "pods", "-n", "x"]
+        );
+        assert_eq!(
+            run(&["wasmpod", "-n", "dev", "create", "cm", "c"]),
+            ["wasmpod", "create", "cm", "c", "-n", "dev"]
+        );
         assert_eq!(run(&["wasmpod", "--help"]), ["wasmpod", "--help"]);
         assert_eq!(run(&["wasmpod", "-n", "dev"]), ["wasmpod", "-n", "dev"]);
     }

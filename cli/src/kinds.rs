@@ -60,10 +60,7 @@ pub fn parse(text: &str, filter: impl Fn(Kind) -> bool + Copy) -> anyhow::Result
             kind.plural(),
             names(filter)
         ),
-        None => bail!(
-            "unknown resource type {text:?}; known: {}",
-            names(filter)
-        ),
+        None => bail!("unknown resource type {text:?}; known: {}", names(filter)),
     }
 }
 
@@ -112,7 +109,10 @@ pub fn targets(
         bail!("{bad:?}: there is a kind already ({first}); give names only, or TYPE/NAME for every argument");
     }
     if names.is_empty() {
-        return Ok(kinds.into_iter().map(|kind| Target { kind, name: None }).collect());
+        return Ok(kinds
+            .into_iter()
+            .map(|kind| Target { kind, name: None })
+            .collect());
     }
     if kinds.len() != 1 {
         bail!("names go with one kind, not {first:?}");
@@ -127,15 +127,24 @@ pub fn targets(
 }
 
 /// One `TYPE NAME` or `TYPE/NAME` (scale, describe, edit ...).
-pub fn single(args: &[String], filter: impl Fn(Kind) -> bool + Copy) -> anyhow::Result<(Kind, String)> {
+pub fn single(
+    args: &[String],
+    filter: impl Fn(Kind) -> bool + Copy,
+) -> anyhow::Result<(Kind, String)> {
     let targets = targets(args, filter)?;
     match targets.as_slice() {
         [Target {
             kind,
             name: Some(name),
         }] => Ok((*kind, name.clone())),
-        [Target { kind, name: None }] => bail!("name the {} (TYPE NAME or TYPE/NAME)", kind.as_str().to_lowercase()),
-        _ => bail!("give one object (TYPE NAME or TYPE/NAME), not {}", targets.len()),
+        [Target { kind, name: None }] => bail!(
+            "name the {} (TYPE NAME or TYPE/NAME)",
+            kind.as_str().to_lowercase()
+        ),
+        _ => bail!(
+            "give one object (TYPE NAME or TYPE/NAME), not {}",
+            targets.len()
+        ),
     }
 }
 
@@ -155,7 +164,13 @@ mod tests {
     #[test]
     fn kubectl_forms() {
         let t = targets(&args(&["deploy/a", "svc/b"]), any).unwrap();
-        assert_eq!(t[0], Target { kind: Kind::Deployment, name: Some("a".into()) });
+        assert_eq!(
+            t[0],
+            Target {
+                kind: Kind::Deployment,
+                name: Some("a".into())
+            }
+        );
         assert_eq!(t[1].kind, Kind::Service);
         let t = targets(&args(&["deploy", "a", "b"]), any).unwrap();
         assert_eq!(t.len(), 2);
@@ -165,7 +180,10 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert!(targets(&args(&["deploy/a", "b"]), any).is_err());
         assert!(targets(&args(&["deploy", "x/a"]), any).is_err());
-        assert_eq!(single(&args(&["deployment/hello"]), scalable).unwrap().1, "hello");
+        assert_eq!(
+            single(&args(&["deployment/hello"]), scalable).unwrap().1,
+            "hello"
+        );
     }
 
     #[test]
@@ -175,6 +193,9 @@ mod tests {
             assert!(e.contains(kind.plural()), "{kind:?} missing from {e}");
         }
         let e = parse("pods", scalable).unwrap_err().to_string();
-        assert!(e.contains("statefulsets") && !e.contains("ingresses"), "{e}");
+        assert!(
+            e.contains("statefulsets") && !e.contains("ingresses"),
+            "{e}"
+        );
     }
 }

@@ -14,7 +14,14 @@ pub struct ApiResources {
 
 impl ApiResources {
     pub fn run(self) -> anyhow::Result<()> {
-        let mut table = Table::new(&["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND", "WRITTEN BY"]);
+        let mut table = Table::new(&[
+            "NAME",
+            "SHORTNAMES",
+            "APIVERSION",
+            "NAMESPACED",
+            "KIND",
+            "WRITTEN BY",
+        ]);
         for kind in Kind::ALL {
             if self.namespaced.is_some_and(|n| n != kind.namespaced()) {
                 continue;
@@ -25,7 +32,12 @@ impl ApiResources {
                 wasmpod_api::API_VERSION.to_string(),
                 kind.namespaced().to_string(),
                 kind.as_str().to_string(),
-                if kind.user_creatable() { "apply" } else { "the system" }.to_string(),
+                if kind.user_creatable() {
+                    "apply"
+                } else {
+                    "the system"
+                }
+                .to_string(),
             ]);
         }
         print!("{}", table.render());

@@ -27,15 +27,33 @@ pub struct Apply {
 impl Apply {
     pub async fn run(self) -> anyhow::Result<()> {
         let client = self.api.client()?;
-        let objects = load_objects(&client, &self.files, &self.api.namespace, self.dry_run.dry_run).await?;
+        let objects = load_objects(
+            &client,
+            &self.files,
+            &self.api.namespace,
+            self.dry_run.dry_run,
+        )
+        .await?;
         if self.dry_run.dry_run == DryRun::Client {
-            return print_dry_run(&objects, self.output.as_ref(), "configured", self.dry_run.suffix());
+            return print_dry_run(
+                &objects,
+                self.output.as_ref(),
+                "configured",
+                self.dry_run.suffix(),
+            );
         }
         let mode = WriteMode {
             create: false,
             dry_run: self.dry_run.dry_run == DryRun::Server,
         };
-        send(&client, objects, mode, self.output.as_ref(), self.dry_run.suffix()).await
+        send(
+            &client,
+            objects,
+            mode,
+            self.output.as_ref(),
+            self.dry_run.suffix(),
+        )
+        .await
     }
 }
 
@@ -107,7 +125,9 @@ pub fn print_dry_run(
         Some(format @ (Format::Yaml | Format::Json)) => print_objects(objects, format),
         _ => {
             for o in objects {
-                let kind = o.kind().map_or("object".into(), |k| k.as_str().to_lowercase());
+                let kind = o
+                    .kind()
+                    .map_or("object".into(), |k| k.as_str().to_lowercase());
                 println!("{kind}/{} {action}{suffix}", o.name());
             }
             Ok(())

@@ -151,6 +151,13 @@ impl Create {
             create: true,
             dry_run: write.dry_run.dry_run == DryRun::Server,
         };
-        send(&api.client()?, vec![object], mode, write.output.as_ref(), suffix).await
+        send(
+            &api.client()?,
+            vec![object],
+            mode,
+            write.output.as_ref(),
+            suffix,
+        )
+        .await
     }
 }

@@ -57,7 +57,11 @@ impl Delete {
                 (true, true) => bail!("give names or a selector (-l, --field-selector), not both"),
                 (false, false) => bail!(
                     "name the {} to delete, or select them with -l",
-                    targets.iter().map(|t| t.kind.plural()).collect::<Vec<_>>().join(", ")
+                    targets
+                        .iter()
+                        .map(|t| t.kind.plural())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 _ => {}
             }
@@ -69,9 +73,12 @@ impl Delete {
                         let found = client
                             .list_selected(kind, ns, &self.selector.options())
                             .await?;
-                        objects.extend(found.items.iter().map(|o| {
-                            (kind, o.namespace().to_string(), o.name().to_string())
-                        }));
+                        objects.extend(
+                            found
+                                .items
+                                .iter()
+                                .map(|o| (kind, o.namespace().to_string(), o.name().to_string())),
+                        );
                     }
                 }
             }

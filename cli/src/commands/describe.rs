@@ -35,7 +35,9 @@ fn live(p: &Pod) -> bool {
 
 /// A service's endpoints: the pods it selects, ready or not, and their nodes.
 async fn endpoints(client: &wasmpod_api::Client, service: &Service) -> anyhow::Result<Table> {
-    let pods: Vec<Pod> = client.list_typed(Kind::Pod, Some(service.namespace())).await?;
+    let pods: Vec<Pod> = client
+        .list_typed(Kind::Pod, Some(service.namespace()))
+        .await?;
     let mut table = Table::new(&["POD", "READY", "NODE", "STATUS"]);
     let mut selected: Vec<&Pod> = pods
         .iter()
@@ -72,7 +74,13 @@ async fn node_pods(
     };
     let list = client.list_selected(Kind::Pod, None, &options).await?;
     let pods = tables::typed::<Pod>(&list.items)?;
-    let mut table = Table::new(&["NAMESPACE", "NAME", "CPU REQUESTS", "MEMORY REQUESTS", "STATUS"]);
+    let mut table = Table::new(&[
+        "NAMESPACE",
+        "NAME",
+        "CPU REQUESTS",
+        "MEMORY REQUESTS",
+        "STATUS",
+    ]);
     let (mut cpu, mut memory, mut count) = (0u64, 0u64, 0u64);
     for p in pods.iter().filter(|p| live(p)) {
         cpu += p.spec.resources.cpu_request();
@@ -135,7 +143,9 @@ impl Describe {
             if let Some(data) = value.get("data").and_then(|d| d.as_object()) {
                 out.push_str("Data (values hidden):\n");
                 for (k, v) in data {
-                    let size = crate::output::secrets::HiddenValue::of_base64(v.as_str().unwrap_or_default());
+                    let size = crate::output::secrets::HiddenValue::of_base64(
+                        v.as_str().unwrap_or_default(),
+                    );
                     out.push_str(&format!("  {k}: {} bytes\n", size.bytes));
                 }
             }

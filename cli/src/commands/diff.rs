@@ -3,7 +3,7 @@
 //! a difference, 0 when there is none, as kubectl does.
 
 use super::apply::load_objects;
-use super::{ApiArgs, DryRun, Differs};
+use super::{ApiArgs, Differs, DryRun};
 use crate::output::secrets::HiddenValue;
 use clap::Args;
 use serde_json::Value;
@@ -58,7 +58,8 @@ fn hide_secret_values(live: &mut Value, new: &mut Value) {
     }
     if let Some(data) = live.get_mut("data").and_then(|d| d.as_object_mut()) {
         for value in data.values_mut() {
-            *value = Value::from(HiddenValue::of_base64(value.as_str().unwrap_or_default()).to_string());
+            *value =
+                Value::from(HiddenValue::of_base64(value.as_str().unwrap_or_default()).to_string());
         }
     }
 }
@@ -128,12 +129,12 @@ pub fn unified(title: &str, old: &str, new: &str) -> String {
             out.push_str(&format!(" {}\n", a[i]));
             i += 1;
             j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push_str(&format!("+{}\n", b[j]));
-            j += 1;
-        } else {
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
             out.push_str(&format!("-{}\n", a[i]));
             i += 1;
+        } else {
+            out.push_str(&format!("+{}\n", b[j]));
+            j += 1;
         }
     }
     out

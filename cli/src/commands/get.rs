@@ -75,9 +75,7 @@ impl Get {
                         .list_selected(*kind, namespace, &self.selector.options())
                         .await?
                         .items;
-                    items.sort_by(|a, b| {
-                        (a.namespace(), a.name()).cmp(&(b.namespace(), b.name()))
-                    });
+                    items.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
                     items
                 }
             };
@@ -86,7 +84,10 @@ impl Get {
                 None => groups.push((*kind, items)),
             }
         }
-        let all_pods = if groups.iter().any(|(k, items)| *k == Kind::Node && !items.is_empty()) {
+        let all_pods = if groups
+            .iter()
+            .any(|(k, items)| *k == Kind::Node && !items.is_empty())
+        {
             client.list(Kind::Pod, None).await?.items
         } else {
             Vec::new()
@@ -102,7 +103,10 @@ impl Get {
             show_secrets: self.show_secrets,
         };
         if !(empty && (single || matches!(options.format, Format::Table | Format::Wide))) {
-            print!("{}", print::render(Found { groups, single }, &options, &all_pods)?);
+            print!(
+                "{}",
+                print::render(Found { groups, single }, &options, &all_pods)?
+            );
         }
         if !missing.is_empty() {
             for m in &missing {

@@ -55,7 +55,11 @@ enum Edit {
 impl Change {
     async fn run(self, field: &'static str, verb: &str) -> anyhow::Result<()> {
         let is_edit = |a: &String| a.contains('=') || a.ends_with('-');
-        let split = self.args.iter().position(is_edit).unwrap_or(self.args.len());
+        let split = self
+            .args
+            .iter()
+            .position(is_edit)
+            .unwrap_or(self.args.len());
         let (target, edits) = self.args.split_at(split);
         let (kind, name) = kinds::single(target, kinds::user_writable)?;
         if edits.is_empty() {
@@ -101,7 +105,10 @@ impl Change {
                 }
             }
             o["metadata"][field] = Value::Object(map);
-            if o["metadata"][field].as_object().is_some_and(|m| m.is_empty()) {
+            if o["metadata"][field]
+                .as_object()
+                .is_some_and(|m| m.is_empty())
+            {
                 if let Some(meta) = o["metadata"].as_object_mut() {
                     meta.remove(field);
                 }

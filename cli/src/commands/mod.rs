@@ -202,11 +202,7 @@ impl Cli {
             Command::ApiResources(c) => c.run(),
             Command::Explain(c) => c.run(),
             Command::Version(c) => c.run().await,
-            Command::Completion(c) => {
-                let mut command = Cli::command();
-                clap_complete::generate(c.shell, &mut command, "wasmpod", &mut std::io::stdout());
-                Ok(())
-            }
+            Command::Completion(c) => c.run(),
             Command::Cordon(c) => c.cordon(true).await,
             Command::Uncordon(c) => c.cordon(false).await,
             Command::Drain(c) => c.drain().await,
@@ -221,4 +217,16 @@ pub struct Completion {
     /// bash, zsh, fish, elvish or powershell
     #[arg(value_enum)]
     shell: clap_complete::Shell,
+}
+
+impl Completion {
+    /// Writes the script for `shell` (built from the same clap definition as the parser).
+    fn run(self) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        let mut script = Vec::new();
+        clap_complete::generate(self.shell, &mut Cli::command(), "wasmpod", &mut script);
+        std::io::stdout()
+            .write_all(&script)
+            .map_err(|e| anyhow::anyhow!("cannot write the completion script: {e}"))
+    }
 }

@@ -109,7 +109,11 @@ pub async fn read_change_write(
 /// `patched`, `patched (no change)`: what kubectl prints.
 pub fn report(kind: Kind, name: &str, verb: &str, changed: bool, dry_run: DryRunArg) {
     let note = if changed { "" } else { " (no change)" };
-    println!("{} {verb}{note}{}", kinds::object_ref(kind, name), dry_run.suffix());
+    println!(
+        "{} {verb}{note}{}",
+        kinds::object_ref(kind, name),
+        dry_run.suffix()
+    );
 }
 
 impl Patch {
@@ -138,7 +142,13 @@ mod tests {
     #[test]
     fn merge_patch_merges_replaces_and_removes() {
         let mut doc = json!({"a": {"b": 1, "c": 2}, "d": [1], "e": "x"});
-        merge_patch(&mut doc, &json!({"a": {"b": 5, "c": null}, "d": [2, 3], "f": true}));
-        assert_eq!(doc, json!({"a": {"b": 5}, "d": [2, 3], "e": "x", "f": true}));
+        merge_patch(
+            &mut doc,
+            &json!({"a": {"b": 5, "c": null}, "d": [2, 3], "f": true}),
+        );
+        assert_eq!(
+            doc,
+            json!({"a": {"b": 5}, "d": [2, 3], "e": "x", "f": true})
+        );
     }
 }

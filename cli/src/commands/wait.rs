@@ -25,9 +25,10 @@ impl FromStr for Goal {
     fn from_str(text: &str) -> Result<Goal, String> {
         match text {
             "delete" => Ok(Goal::Deleted),
-            "condition=Ready" | "condition=Available" | "condition=ready" | "condition=available" => {
-                Ok(Goal::Ready)
-            }
+            "condition=Ready"
+            | "condition=Available"
+            | "condition=ready"
+            | "condition=available" => Ok(Goal::Ready),
             other => Err(format!(
                 "--for={other:?}: use condition=Ready, condition=Available or delete"
             )),
@@ -78,7 +79,8 @@ fn ready(object: &AnyObject) -> anyhow::Result<bool> {
         Some(Kind::Pod) => object.to_typed::<Pod>()?.status.ready,
         Some(Kind::Deployment) => {
             let d: Deployment = object.to_typed()?;
-            d.status.ready_replicas >= d.spec.replicas && d.status.updated_replicas >= d.spec.replicas
+            d.status.ready_replicas >= d.spec.replicas
+                && d.status.updated_replicas >= d.spec.replicas
         }
         Some(Kind::StatefulSet) => {
             let s: StatefulSet = object.to_typed()?;
@@ -115,7 +117,11 @@ impl Wait {
                     })
                     .collect::<Vec<_>>()
                     .join(", "),
-                if self.goal == Goal::Deleted { "deleted" } else { "ready" }
+                if self.goal == Goal::Deleted {
+                    "deleted"
+                } else {
+                    "ready"
+                }
             ),
         }
     }
@@ -153,8 +159,9 @@ impl Wait {
             for name in &watched {
                 let met = match (self.goal, live.get(name.as_str())) {
                     (Goal::Deleted, found) => found.is_none(),
-                    (Goal::Ready, Some(object)) => ready(object)
-                        .with_context(|| format!("cannot read {}", kinds::object_ref(kind, name)))?,
+                    (Goal::Ready, Some(object)) => ready(object).with_context(|| {
+                        format!("cannot read {}", kinds::object_ref(kind, name))
+                    })?,
                     (Goal::Ready, None) => false,
                 };
                 done &= met;

@@ -81,8 +81,12 @@ impl Path {
                 .into_iter()
                 .flat_map(|v| -> Vec<&'a Value> {
                     match (step, v) {
-                        (Step::Field(name), Value::Object(map)) => map.get(name).into_iter().collect(),
-                        (Step::Index(i), Value::Array(items)) => items.get(*i).into_iter().collect(),
+                        (Step::Field(name), Value::Object(map)) => {
+                            map.get(name).into_iter().collect()
+                        }
+                        (Step::Index(i), Value::Array(items)) => {
+                            items.get(*i).into_iter().collect()
+                        }
                         (Step::All, Value::Array(items)) => items.iter().collect(),
                         (Step::All, Value::Object(map)) => map.values().collect(),
                         _ => Vec::new(),
@@ -140,7 +144,8 @@ impl Template {
                     bail!("jsonpath {text:?}: {{end}} without {{range}}");
                 };
                 push(&mut stack, Part::Range(path, parts));
-            } else if let Some(literal) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+            } else if let Some(literal) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"'))
+            {
                 let literal = literal.replace("\\n", "\n").replace("\\t", "\t");
                 push(&mut stack, Part::Text(literal));
             } else {
@@ -201,7 +206,10 @@ mod tests {
             t(r#"{range .items[*]}{.metadata.name}={.spec.nodeName}{"\n"}{end}"#),
             "a=n1\nb=n2\n"
         );
-        assert_eq!(t("{.items[0].metadata.labels['app.kubernetes.io/name']}"), "x");
+        assert_eq!(
+            t("{.items[0].metadata.labels['app.kubernetes.io/name']}"),
+            "x"
+        );
         assert_eq!(t("names: {.items[*].metadata.name}"), "names: a b");
         assert!(Template::parse("{.items[*].metadata.name").is_err());
         assert!(Template::parse("{range .items[*]}{.x}").is_err());

@@ -57,7 +57,11 @@ impl Table {
 
     /// The table without its header line (`--no-headers`).
     pub fn render_rows(&self) -> String {
-        self.render().lines().skip(1).map(|l| format!("{l}\n")).collect()
+        self.render()
+            .lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 
     pub fn render(&self) -> String {

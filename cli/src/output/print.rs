@@ -46,7 +46,12 @@ pub fn render(
 ) -> anyhow::Result<String> {
     for (kind, items) in &mut found.groups {
         if let Some(path) = &options.sort_by {
-            items.sort_by(|a, b| compare(path.eval(&a.0).first().copied(), path.eval(&b.0).first().copied()));
+            items.sort_by(|a, b| {
+                compare(
+                    path.eval(&a.0).first().copied(),
+                    path.eval(&b.0).first().copied(),
+                )
+            });
         } else if *kind == Kind::Event {
             tables::sort_events(items);
         }
@@ -70,7 +75,9 @@ pub fn render(
         Format::Name => all
             .iter()
             .map(|o| {
-                let kind = o.kind().map_or("object".into(), |k| k.as_str().to_lowercase());
+                let kind = o
+                    .kind()
+                    .map_or("object".into(), |k| k.as_str().to_lowercase());
                 format!("{kind}/{}\n", o.name())
             })
             .collect(),
@@ -82,8 +89,11 @@ pub fn render(
                     columns
                         .iter()
                         .map(|(_, path)| {
-                            let values: Vec<String> =
-                                path.eval(&object.0).into_iter().map(jsonpath::text).collect();
+                            let values: Vec<String> = path
+                                .eval(&object.0)
+                                .into_iter()
+                                .map(jsonpath::text)
+                                .collect();
                             if values.is_empty() {
                                 "<none>".to_string()
                             } else {

@@ -39,7 +39,12 @@ pub fn sizes(secret: &AnyObject) -> Vec<(String, HiddenValue)> {
         .and_then(|d| d.as_object())
         .map(|data| {
             data.iter()
-                .map(|(k, v)| (k.clone(), HiddenValue::of_base64(v.as_str().unwrap_or_default())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        HiddenValue::of_base64(v.as_str().unwrap_or_default()),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()

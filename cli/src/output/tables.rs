@@ -35,11 +35,7 @@ pub fn for_kind(
 
 /// Events oldest first, as `get events` and `describe` show them.
 pub fn sort_events(items: &mut [AnyObject]) {
-    items.sort_by_key(|e| {
-        e.to_typed::<Event>()
-            .map(|e| e.spec.last_timestamp)
-            .ok()
-    });
+    items.sort_by_key(|e| e.to_typed::<Event>().map(|e| e.spec.last_timestamp).ok());
 }
 
 pub fn namespaces(items: &[AnyObject]) -> anyhow::Result<Table> {

@@ -181,14 +181,14 @@ const NO_ROUTE: [Want; 6] = [Is(404); 6];
 const ROWS: &[Row] = &[
     ("GET", "/healthz", None, [Is(200); 6]),
     ("GET", "/version", None, [Is(200); 6]),
-    (
-        "GET",
-        "/api/v1/pods?labelSelector=app%3Da",
-        None,
-        NODE_READ,
-    ),
+    ("GET", "/api/v1/pods?labelSelector=app%3Da", None, NODE_READ),
     ("GET", "/api/v1/namespaces", None, ADMIN_ONLY),
-    ("DELETE", "/api/v1/namespaces/default", None, [Is(401), Is(401), Is(403), Is(403), Is(403), Is(403)]),
+    (
+        "DELETE",
+        "/api/v1/namespaces/default",
+        None,
+        [Is(401), Is(401), Is(403), Is(403), Is(403), Is(403)],
+    ),
     (
         "PUT",
         "/api/v1/configmaps/c",

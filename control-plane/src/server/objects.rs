@@ -43,8 +43,10 @@ pub enum DryRun {
 
 /// The `default` namespace as it is listed when no object was stored for it: it always exists.
 fn default_namespace() -> AnyObject {
-    AnyObject(serde_json::json!({"apiVersion": wasmpod_api::API_VERSION, "kind": "Namespace",
-        "metadata": {"name": DEFAULT_NAMESPACE}, "spec": {}, "status": {"phase": "Active"}}))
+    AnyObject(
+        serde_json::json!({"apiVersion": wasmpod_api::API_VERSION, "kind": "Namespace",
+        "metadata": {"name": DEFAULT_NAMESPACE}, "spec": {}, "status": {"phase": "Active"}}),
+    )
 }
 
 pub(super) fn kind_of(plural: &str) -> Result<Kind, ApiError> {
@@ -509,7 +511,11 @@ pub async fn scale(
 }
 
 /// `scale --dry-run=server`: the same checks as a scale, nothing written.
-fn scale_dry_run(state: &AppState, key: &ObjectKey, replicas: u32) -> Result<Json<Value>, ApiError> {
+fn scale_dry_run(
+    state: &AppState,
+    key: &ObjectKey,
+    replicas: u32,
+) -> Result<Json<Value>, ApiError> {
     let missing = || ApiError::not_found(format!("{} {:?} not found", key.kind, key.name));
     match key.kind {
         Kind::Deployment => {

@@ -66,9 +66,13 @@ mod tests {
 
     #[test]
     fn filters_by_namespace_labels_and_fields() {
-        let filter =
-            ListFilter::new(Kind::Pod, Some("dev"), Some("app=a"), Some("spec.nodeName=n"))
-                .unwrap();
+        let filter = ListFilter::new(
+            Kind::Pod,
+            Some("dev"),
+            Some("app=a"),
+            Some("spec.nodeName=n"),
+        )
+        .unwrap();
         let pod = |ns: &str, app: &str, node: &str| {
             serde_json::json!({"metadata": {"name": "p", "namespace": ns, "labels": {"app": app}},
                 "spec": {"nodeName": node}})
