@@ -89,7 +89,7 @@ fn selectors_type_name_global_flags_and_output_formats() {
     let before: serde_json::Value = cluster.api_json("/api/v1/pods");
     let revision = before["revision"].as_u64().expect("revision");
     let manifest = format!(
-        "{}{}",
+        "{}---\n{}",
         http_app("hello", hello, 2, "/hello"),
         deployment_yaml("other", hello, 1, ", tier: db", "")
     );
@@ -315,7 +315,7 @@ fn selectors_type_name_global_flags_and_output_formats() {
         "--show-labels",
         "--no-headers",
     ]);
-    assert!(labels.contains("app=other,tier=db"), "{labels}");
+    assert!(labels.contains("app=other,") && labels.contains(",tier=db"), "{labels}");
     assert!(!labels.contains("NAME"), "{labels}");
     let error = cli_fails(&cluster, &["get", "pods", "-o", "jsonpath={.items[x]}"]);
     assert!(error.contains("[x]"), "{error}");
@@ -815,8 +815,9 @@ fn wait_edit_patch_label_annotate_and_set_image() {
         "jsonpath={.spec.template.spec.component}",
     ]);
     assert!(component.starts_with("sha256:"), "{component}");
-    let stored = cluster.get(&format!("/api/v1/blobs/{component}"));
-    assert_eq!(stored.0, 200);
+    let stored = reqwest::blocking::get(format!("{}/api/v1/blobs/{component}", cluster.api))
+        .expect("blob request");
+    assert_eq!(stored.status().as_u16(), 200, "the component was uploaded");
     let not_wasm = cluster.work.path().join("edit.sh");
     let error = cli_fails(
         &cluster,
