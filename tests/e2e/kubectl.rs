@@ -315,7 +315,10 @@ fn selectors_type_name_global_flags_and_output_formats() {
         "--show-labels",
         "--no-headers",
     ]);
-    assert!(labels.contains("app=other,") && labels.contains(",tier=db"), "{labels}");
+    assert!(
+        labels.contains("app=other,") && labels.contains(",tier=db"),
+        "{labels}"
+    );
     assert!(!labels.contains("NAME"), "{labels}");
     let error = cli_fails(&cluster, &["get", "pods", "-o", "jsonpath={.items[x]}"]);
     assert!(error.contains("[x]"), "{error}");
@@ -431,6 +434,11 @@ fn create_refuses_taken_names_dry_runs_store_nothing_and_namespaces_hold_objects
         &["get", "secret", "s1", "-o", "json", "--show-secrets"],
     );
     assert_eq!(secret["data"], serde_json::json!({"k": "dg=="}), "{secret}");
+    // Values stay hidden in every format but with --show-secrets; the table tells sizes.
+    let table = cluster.cli_ok(&["get", "secrets"]);
+    assert!(table.contains("k (1 bytes)"), "{table}");
+    let path = cluster.cli_ok(&["get", "secret", "s1", "-o", "jsonpath={.data.k}"]);
+    assert_eq!(path, "<hidden: 1 bytes; use --show-secrets>");
     // ... unless the user asks for an update: --dry-run=client -o yaml | apply -f -.
     let yaml = cluster.cli_ok(&[
         "create",

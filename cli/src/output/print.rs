@@ -55,7 +55,9 @@ pub fn render(
         } else if *kind == Kind::Event {
             tables::sort_events(items);
         }
-        if *kind == Kind::Secret && !options.show_secrets {
+        // Tables show sizes, computed from the data itself; every other format hides the values.
+        let table = matches!(options.format, Format::Table | Format::Wide);
+        if *kind == Kind::Secret && !options.show_secrets && !table {
             items.iter_mut().for_each(secrets::hide_values);
         }
     }
