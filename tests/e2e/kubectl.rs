@@ -552,6 +552,31 @@ fn create_refuses_taken_names_dry_runs_store_nothing_and_namespaces_hold_objects
     // Namespaces: default always exists; deleting one deletes what it holds.
     let namespaces = cluster.cli_ok(&["get", "ns", "-o", "name"]);
     assert_eq!(lines(&namespaces), ["namespace/default"]);
+    // An object in a namespace that does not exist is refused, nothing stored ...
+    let error = cli_fails(
+        &cluster,
+        &[
+            "-n",
+            "dev",
+            "create",
+            "configmap",
+            "early",
+            "--from-literal",
+            "k=v",
+        ],
+    );
+    assert!(error.contains("namespace \"dev\" not found"), "{error}");
+    // ... but a namespace and what it holds may come in one apply.
+    let both = cluster.manifest(
+        "ns.yaml",
+        "apiVersion: wasmpod.dev/v1\nkind: Namespace\nmetadata: {name: staging}\n---\napiVersion: wasmpod.dev/v1\nkind: ConfigMap\nmetadata: {name: in-staging, namespace: staging}\ndata: {k: v}\n",
+    );
+    let out = cluster.cli_ok(&["apply", "-f", both.to_str().expect("utf-8")]);
+    assert!(
+        out.contains("namespace/staging created") && out.contains("configmap/in-staging created"),
+        "{out}"
+    );
+    cluster.cli_ok(&["delete", "ns/staging"]);
     cluster.cli_ok(&["create", "namespace", "dev"]);
     let error = cli_fails(&cluster, &["create", "namespace", "dev"]);
     assert!(error.contains("already exists"), "{error}");

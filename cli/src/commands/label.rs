@@ -22,8 +22,7 @@ pub struct Annotate {
 
 #[derive(Debug, Args)]
 struct Change {
-    /// TYPE NAME or TYPE/NAME, then KEY=VALUE (set) or KEY- (remove), repeatable
-    #[arg(required = true, value_name = "TYPE[/NAME] KEY=VALUE|KEY-")]
+    #[arg(required = true, value_name = "TYPE[/NAME] KEY=VALUE|KEY-", help = format!("{}; then KEY=VALUE (set) or KEY- (remove), repeatable", kinds::help(kinds::user_writable)))]
     args: Vec<String>,
     /// Change a key that already has a value
     #[arg(long)]

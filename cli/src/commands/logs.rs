@@ -9,7 +9,8 @@ use wasmpod_api::{Kind, Pod};
 
 #[derive(Debug, Args)]
 pub struct Logs {
-    /// POD, pod/NAME, deployment/NAME or statefulset/NAME
+    /// A pod's name, or TYPE/NAME (a deployment's or statefulset's first pod)
+    #[arg(help = kinds::help(can_log), value_name = "POD|TYPE/NAME")]
     pub target: Option<String>,
     #[command(flatten)]
     pub selector: SelectorArgs,

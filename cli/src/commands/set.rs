@@ -19,8 +19,7 @@ pub struct Set {
 enum SetWhat {
     /// Set the component of a deployment or statefulset: `set image deploy/hello ./hello.wasm`
     Image {
-        /// TYPE/NAME (or TYPE NAME), then the component: a .wasm file or sha256:DIGEST
-        #[arg(required = true, num_args = 2..=3, value_name = "TYPE[/NAME] COMPONENT")]
+        #[arg(required = true, num_args = 2..=3, value_name = "TYPE[/NAME] COMPONENT", help = format!("{}; then the component: a .wasm file or sha256:DIGEST", kinds::help(kinds::scalable)))]
         args: Vec<String>,
         #[command(flatten)]
         dry_run: DryRunArg,

@@ -59,8 +59,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct Wait {
-    /// pod/NAME, deployment/NAME, statefulset/NAME, or a kind with -l
-    #[arg(required = true, value_name = "TYPE[/NAME]")]
+    #[arg(required = true, help = kinds::help(waitable), value_name = "TYPE[/NAME]")]
     pub args: Vec<String>,
     /// condition=Ready, condition=Available or delete
     #[arg(long = "for")]

@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 use wasmpod_api::client::{ApplyRequest, ApplyResponse, ApplyResult};
 use wasmpod_api::manifest::UserObject;
-use wasmpod_api::{AnyObject, ObjectKey, PodSpec};
+use wasmpod_api::{AnyObject, Kind, ObjectKey, PodSpec, DEFAULT_NAMESPACE};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,6 +71,7 @@ pub async fn apply(
         });
         keys.push(key);
     }
+    check_namespaces(&state, &keys)?;
     if dry_run {
         let results = keys
             .into_iter()
@@ -93,6 +94,35 @@ pub async fn apply(
         })
         .collect();
     Ok(Json(ApplyResponse { results }))
+}
+
+/// Every namespaced object goes to a namespace that exists: `default`, a stored Namespace, or
+/// one created by this same apply (as with kubectl, a namespace and what it holds may come in
+/// one file). Anything else is refused (404), nothing stored.
+fn check_namespaces(state: &AppState, keys: &[ObjectKey]) -> Result<(), ApiError> {
+    let created: HashSet<&str> = keys
+        .iter()
+        .filter(|k| k.kind == Kind::Namespace)
+        .map(|k| k.name.as_str())
+        .collect();
+    let mut checked = HashSet::new();
+    for key in keys.iter().filter(|k| k.kind.namespaced()) {
+        let ns = key.namespace.as_str();
+        if ns == DEFAULT_NAMESPACE || created.contains(ns) || !checked.insert(ns) {
+            continue;
+        }
+        if state
+            .registry
+            .get(&ObjectKey::new(Kind::Namespace, "", ns))?
+            .is_none()
+        {
+            return Err(ApiError::not_found(format!(
+                "{} {:?}: namespace {ns:?} not found; create it first (`wasmpod create namespace {ns}`)",
+                key.kind, key.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn result(key: ObjectKey, action: &str) -> ApplyResult {
