@@ -1,7 +1,7 @@
 //! The HTTP API client used by the CLI and the workers.
 
-mod selectors;
-pub use selectors::{ListOptions, VersionInfo, WriteMode};
+mod options;
+pub use options::{ListOptions, VersionInfo, WriteMode};
 
 use crate::object::{AnyObject, Kind};
 use crate::watch::{ListResponse, WatchEvent};

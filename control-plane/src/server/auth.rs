@@ -9,6 +9,8 @@
 //!   and blobs; write its own Node and its status; write the status and read the resolved config
 //!   only of pods bound to it; report events about itself and its pods. Never Secrets.
 //!
+//! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does.
+//!
 //! With no tokens configured (a loopback-only `wasmpod up`) a request without a node credential
 //! is the admin; nodes still get credentials there, so forwarding between gateways is authenticated.
 
