@@ -9,7 +9,9 @@ mod error;
 mod node_credential;
 mod objects;
 mod pod_config;
+mod scale;
 mod selection;
+mod update;
 mod watch;
 
 pub use auth::{Auth, Identity};
@@ -67,7 +69,7 @@ pub fn router(state: AppState) -> Router {
                 .put(objects::put_object),
         )
         .route("/api/v1/{plural}/{name}/status", put(objects::put_status))
-        .route("/api/v1/{plural}/{name}/scale", post(objects::scale))
+        .route("/api/v1/{plural}/{name}/scale", post(scale::scale))
         .route("/api/v1/{plural}/{name}/log", get(objects::logs))
         .route(
             "/api/v1/{plural}/{name}/config",

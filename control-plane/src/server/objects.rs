@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
-use wasmpod_api::client::ScaleRequest;
 use wasmpod_api::name::{validate_label, validate_object_key, Namespace};
 use wasmpod_api::{
     AnyObject, ClaimPhase, Deployment, EventType, Kind, ListResponse, Node, ObjectKey,
@@ -54,7 +53,7 @@ pub(super) fn kind_of(plural: &str) -> Result<Kind, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("the server has no resource type {plural:?}")))
 }
 
-fn key_of(plural: &str, name: &str, query: &ObjectQuery) -> Result<ObjectKey, ApiError> {
+pub(super) fn key_of(plural: &str, name: &str, query: &ObjectQuery) -> Result<ObjectKey, ApiError> {
     let kind = kind_of(plural)?;
     validate_label(name).map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
     Ok(ObjectKey::new(
@@ -289,7 +288,8 @@ pub async fn put_object(
 ) -> Result<Json<AnyObject>, ApiError> {
     let key = key_of(&plural, &name, &query)?;
     if key.kind.user_creatable() {
-        return update_user_object(&state, &key, body(payload)?, query.dry_run).await;
+        return super::update::update_user_object(&state, &key, body(payload)?, query.dry_run)
+            .await;
     }
     if key.kind != Kind::Node {
         return Err(ApiError::method_not_allowed(format!(
@@ -330,58 +330,6 @@ pub async fn put_object(
         .get(&key)?
         .map(Json)
         .ok_or_else(|| ApiError::conflict("node deleted concurrently"))
-}
-
-/// `edit`, `patch`, `label`, `set image`: replaces a user object as it was read. The body must
-/// carry the `metadata.resourceVersion` it was read at; a change in between gets 409, so a
-/// concurrent write is refused, never overwritten. Validated like `apply`.
-async fn update_user_object(
-    state: &AppState,
-    key: &ObjectKey,
-    object: AnyObject,
-    dry_run: Option<DryRun>,
-) -> Result<Json<AnyObject>, ApiError> {
-    if object.name() != key.name || object.kind() != Some(key.kind) {
-        return Err(ApiError::bad_request(format!(
-            "the body is {} {:?}, the path names {} {:?}",
-            object.0.get("kind").and_then(|k| k.as_str()).unwrap_or("?"),
-            object.name(),
-            key.kind,
-            key.name
-        )));
-    }
-    let at = format!("{} {:?}", key.kind, key.name);
-    let (checked_key, value) = super::apply::prepare(state, &at, &object)?;
-    if checked_key != *key {
-        return Err(ApiError::bad_request(format!(
-            "metadata.namespace {:?} does not match the query's {:?}",
-            checked_key.namespace, key.namespace
-        )));
-    }
-    if value.resource_version() == 0 {
-        return Err(ApiError::conflict(format!(
-            "{at}: an update must carry the metadata.resourceVersion it was read at"
-        )));
-    }
-    let stored = state
-        .registry
-        .get(key)?
-        .ok_or_else(|| ApiError::not_found(format!("{at} not found")))?;
-    if dry_run == Some(DryRun::All) {
-        if stored.resource_version() != value.resource_version() {
-            return Err(ApiError::conflict(format!(
-                "{key}: the object has been modified; read it again"
-            )));
-        }
-        return Ok(Json(value));
-    }
-    state.registry.commit(vec![Write::Update(value)])?;
-    tracing::info!(object = %key, "updated");
-    state
-        .registry
-        .get(key)?
-        .map(Json)
-        .ok_or_else(|| ApiError::conflict(format!("{at} was deleted concurrently")))
 }
 
 pub async fn put_status(
@@ -443,107 +391,6 @@ pub async fn put_status(
     updated
         .map(|_| Json(serde_json::json!({"updated": key.to_string()})))
         .ok_or_else(|| ApiError::not_found(format!("{} {:?} not found", key.kind, key.name)))
-}
-
-pub async fn scale(
-    State(state): State<AppState>,
-    Path((plural, name)): Path<(String, String)>,
-    Query(query): Query<ObjectQuery>,
-    payload: Result<Json<ScaleRequest>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let key = key_of(&plural, &name, &query)?;
-    let request = body(payload)?;
-    if request.replicas > wasmpod_api::MAX_REPLICAS {
-        return Err(ApiError::invalid(format!(
-            "replicas: {} is more than {}",
-            request.replicas,
-            wasmpod_api::MAX_REPLICAS
-        )));
-    }
-    if query.dry_run == Some(DryRun::All) {
-        return scale_dry_run(&state, &key, request.replicas);
-    }
-    let found = match key.kind {
-        Kind::Deployment => state
-            .registry
-            .modify::<Deployment, _>(&key, |d| {
-                let changed = d.spec.replicas != request.replicas;
-                d.spec.replicas = request.replicas;
-                changed
-            })?
-            .is_some(),
-        Kind::StatefulSet => {
-            let mut invalid = None;
-            let found = state
-                .registry
-                .modify::<wasmpod_api::StatefulSet, _>(&key, |s| {
-                    let before = s.spec.replicas;
-                    s.spec.replicas = request.replicas;
-                    if let Err(e) = s.spec.validate() {
-                        invalid = Some(e.to_string());
-                        s.spec.replicas = before;
-                        return false;
-                    }
-                    before != request.replicas
-                })?
-                .is_some();
-            if let Some(message) = invalid {
-                return Err(ApiError::invalid(message));
-            }
-            found
-        }
-        _ => {
-            return Err(ApiError::method_not_allowed(format!(
-                "{} cannot be scaled",
-                key.kind
-            )))
-        }
-    };
-    if !found {
-        return Err(ApiError::not_found(format!(
-            "{} {name:?} not found",
-            key.kind
-        )));
-    }
-    Ok(Json(
-        serde_json::json!({"scaled": key.to_string(), "replicas": request.replicas}),
-    ))
-}
-
-/// `scale --dry-run=server`: the same checks as a scale, nothing written.
-fn scale_dry_run(
-    state: &AppState,
-    key: &ObjectKey,
-    replicas: u32,
-) -> Result<Json<Value>, ApiError> {
-    let missing = || ApiError::not_found(format!("{} {:?} not found", key.kind, key.name));
-    match key.kind {
-        Kind::Deployment => {
-            state
-                .registry
-                .get_typed::<Deployment>(key)?
-                .ok_or_else(missing)?;
-        }
-        Kind::StatefulSet => {
-            let mut set = state
-                .registry
-                .get_typed::<wasmpod_api::StatefulSet>(key)?
-                .ok_or_else(missing)?;
-            set.spec.replicas = replicas;
-            set.spec
-                .validate()
-                .map_err(|e| ApiError::invalid(e.to_string()))?;
-        }
-        _ => {
-            return Err(ApiError::method_not_allowed(format!(
-                "{} cannot be scaled",
-                key.kind
-            )))
-        }
-    }
-    Ok(Json(
-        serde_json::json!({"scaled": key.to_string(), "replicas": replicas, "dryRun": true}),
-    ))
 }
 
 /// Pod logs live on the node that runs the pod: ask its agent.
