@@ -2,7 +2,7 @@
 //! the resourceVersion read — a change someone made meanwhile is refused (409), not overwritten.
 //! An unchanged file changes nothing; a file that does not parse is refused, nothing written.
 
-use super::patch::{read_change_write, report};
+use super::patch::{read_change_write, report, OnConflict};
 use super::{ApiArgs, DryRunArg};
 use crate::kinds;
 use anyhow::{bail, Context};
@@ -51,25 +51,32 @@ fn run_editor(text: &str, name: &str) -> anyhow::Result<String> {
 impl Edit {
     pub async fn run(self) -> anyhow::Result<()> {
         let (kind, name) = kinds::single(&self.args, kinds::user_writable)?;
-        let changed = read_change_write(&self.api, kind, &name, self.dry_run.dry_run, |object| {
-            let mut shown = object.clone();
-            if let Some(map) = shown.as_object_mut() {
-                // Status belongs to the controllers: not the user's to edit.
-                map.remove("status");
-            }
-            let text = serde_yaml::to_string(&shown)?;
-            let edited = run_editor(&text, &name)?;
-            if edited == text {
-                return Ok(());
-            }
-            let mut value: serde_json::Value = serde_yaml::from_str(&edited)
-                .context("the edited file is not YAML; nothing was changed")?;
-            if let (Some(map), Some(status)) = (value.as_object_mut(), object.get("status")) {
-                map.insert("status".into(), status.clone());
-            }
-            *object = value;
-            Ok(())
-        })
+        let changed = read_change_write(
+            &self.api,
+            kind,
+            &name,
+            self.dry_run.dry_run,
+            OnConflict::Refuse,
+            |object| {
+                let mut shown = object.clone();
+                if let Some(map) = shown.as_object_mut() {
+                    // Status belongs to the controllers: not the user's to edit.
+                    map.remove("status");
+                }
+                let text = serde_yaml::to_string(&shown)?;
+                let edited = run_editor(&text, &name)?;
+                if edited == text {
+                    return Ok(());
+                }
+                let mut value: serde_json::Value = serde_yaml::from_str(&edited)
+                    .context("the edited file is not YAML; nothing was changed")?;
+                if let (Some(map), Some(status)) = (value.as_object_mut(), object.get("status")) {
+                    map.insert("status".into(), status.clone());
+                }
+                *object = value;
+                Ok(())
+            },
+        )
         .await?;
         if changed {
             report(kind, &name, "edited", true, self.dry_run);

@@ -1,7 +1,7 @@
 //! `label` and `annotate`: `label deploy/hello tier=web`, `--overwrite` to change a value,
 //! `tier-` to remove one; written with the resourceVersion read.
 
-use super::patch::{read_change_write, report};
+use super::patch::{read_change_write, report, OnConflict};
 use super::{ApiArgs, DryRunArg};
 use crate::kinds;
 use anyhow::bail;
@@ -22,7 +22,7 @@ pub struct Annotate {
 
 #[derive(Debug, Args)]
 struct Change {
-    #[arg(required = true, value_name = "TYPE[/NAME] KEY=VALUE|KEY-", help = format!("{}; then KEY=VALUE (set) or KEY- (remove), repeatable", kinds::help(kinds::user_writable)))]
+    #[arg(required = true, value_name = "TYPE[/NAME] KEY=VALUE|KEY-", help = format!("{}; then KEY=VALUE (set) or KEY- (remove), repeatable", kinds::help(labelable)))]
     args: Vec<String>,
     /// Change a key that already has a value
     #[arg(long)]
@@ -45,6 +45,11 @@ impl Annotate {
     }
 }
 
+/// What takes labels: what users write, and nodes (`label node/n1 disk=ssd` for nodeSelector).
+fn labelable(kind: wasmpod_api::Kind) -> bool {
+    kind.user_creatable() || kind == wasmpod_api::Kind::Node
+}
+
 /// One KEY=VALUE or KEY- argument.
 enum Edit {
     Set(String, String),
@@ -60,7 +65,7 @@ impl Change {
             .position(is_edit)
             .unwrap_or(self.args.len());
         let (target, edits) = self.args.split_at(split);
-        let (kind, name) = kinds::single(target, kinds::user_writable)?;
+        let (kind, name) = kinds::single(target, labelable)?;
         if edits.is_empty() {
             bail!("give at least one KEY=VALUE or KEY-");
         }
@@ -82,38 +87,45 @@ impl Change {
             });
         }
         let overwrite = self.overwrite;
-        let changed = read_change_write(&self.api, kind, &name, self.dry_run.dry_run, |o| {
-            let map = o["metadata"][field]
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            let mut map = map;
-            for edit in parsed {
-                match edit {
-                    Edit::Set(k, v) => {
-                        if let Some(old) = map.get(&k).and_then(|o| o.as_str()) {
-                            if old != v && !overwrite {
-                                bail!("{k} is already {old:?}; use --overwrite to change it");
+        let changed = read_change_write(
+            &self.api,
+            kind,
+            &name,
+            self.dry_run.dry_run,
+            OnConflict::Retry,
+            |o| {
+                let map = o["metadata"][field]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                let mut map = map;
+                for edit in &parsed {
+                    match edit {
+                        Edit::Set(k, v) => {
+                            if let Some(old) = map.get(k).and_then(|o| o.as_str()) {
+                                if old != v && !overwrite {
+                                    bail!("{k} is already {old:?}; use --overwrite to change it");
+                                }
                             }
+                            map.insert(k.clone(), Value::from(v.as_str()));
                         }
-                        map.insert(k, Value::from(v));
-                    }
-                    Edit::Remove(k) => {
-                        map.remove(&k);
+                        Edit::Remove(k) => {
+                            map.remove(k);
+                        }
                     }
                 }
-            }
-            o["metadata"][field] = Value::Object(map);
-            if o["metadata"][field]
-                .as_object()
-                .is_some_and(|m| m.is_empty())
-            {
-                if let Some(meta) = o["metadata"].as_object_mut() {
-                    meta.remove(field);
+                o["metadata"][field] = Value::Object(map);
+                if o["metadata"][field]
+                    .as_object()
+                    .is_some_and(|m| m.is_empty())
+                {
+                    if let Some(meta) = o["metadata"].as_object_mut() {
+                        meta.remove(field);
+                    }
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .await?;
         report(kind, &name, verb, changed, self.dry_run);
         Ok(())

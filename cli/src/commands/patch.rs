@@ -51,6 +51,19 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// How a change meets a write made since it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Read again and redo the change on what is there now (patch, label, annotate, set image:
+    /// the change is computed from the object, as a server-side patch would be).
+    Retry,
+    /// Refuse: the user decided on what they saw (`edit`).
+    Refuse,
+}
+
+/// Reads made before giving up on an object that keeps changing.
+const RETRIES: u32 = 5;
+
 /// Reads `kind` `name`, lets `change` edit its JSON form, and writes it back with the
 /// resourceVersion read (or, with a dry run, has the server check it / changes nothing).
 /// Returns whether anything changed.
@@ -59,51 +72,54 @@ pub async fn read_change_write(
     kind: Kind,
     name: &str,
     dry_run: DryRun,
-    change: impl FnOnce(&mut Value) -> anyhow::Result<()>,
+    on_conflict: OnConflict,
+    change: impl Fn(&mut Value) -> anyhow::Result<()>,
 ) -> anyhow::Result<bool> {
     let client = api.client()?;
-    let read = client
-        .get(kind, &api.namespace, name)
-        .await
-        .with_context(|| kinds::object_ref(kind, name))?;
-    let mut object = read.0.clone();
-    change(&mut object)?;
-    for (field, what) in [("kind", "kind"), ("apiVersion", "apiVersion")] {
-        if object.get(field) != read.0.get(field) {
-            bail!("the {what} of an object cannot be changed");
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let read = client
+            .get(kind, &api.namespace, name)
+            .await
+            .with_context(|| kinds::object_ref(kind, name))?;
+        let mut object = read.0.clone();
+        change(&mut object)?;
+        for field in ["kind", "apiVersion"] {
+            if object.get(field) != read.0.get(field) {
+                bail!("the {field} of an object cannot be changed");
+            }
+        }
+        if object.pointer("/metadata/name") != read.0.pointer("/metadata/name")
+            || object.pointer("/metadata/namespace") != read.0.pointer("/metadata/namespace")
+        {
+            bail!("metadata.name and metadata.namespace cannot be changed");
+        }
+        // The version read, whatever the change did to it.
+        object["metadata"]["resourceVersion"] = Value::from(read.resource_version());
+        if object == read.0 {
+            return Ok(false);
+        }
+        if dry_run == DryRun::Client {
+            return Ok(true);
+        }
+        match client
+            .update(&wasmpod_api::AnyObject(object), dry_run == DryRun::Server)
+            .await
+        {
+            Ok(_) => return Ok(true),
+            Err(e) if e.is_conflict() && on_conflict == OnConflict::Retry && attempt < RETRIES => {
+                tracing::debug!(object = %kinds::object_ref(kind, name), attempt, "changed since read; reading again");
+            }
+            Err(e) if e.is_conflict() => {
+                return Err(anyhow::Error::from(e).context(format!(
+                    "{} was changed by someone else since it was read; nothing was written (read it again and retry)",
+                    kinds::object_ref(kind, name)
+                )))
+            }
+            Err(e) => return Err(anyhow::Error::from(e).context(kinds::object_ref(kind, name))),
         }
     }
-    if object.pointer("/metadata/name") != read.0.pointer("/metadata/name")
-        || object.pointer("/metadata/namespace") != read.0.pointer("/metadata/namespace")
-    {
-        bail!("metadata.name and metadata.namespace cannot be changed");
-    }
-    // The version read, whatever the change did to it.
-    object["metadata"]["resourceVersion"] = Value::from(read.resource_version());
-    if object == read.0 {
-        return Ok(false);
-    }
-    match dry_run {
-        DryRun::Client => {}
-        mode => {
-            client
-                .update(&wasmpod_api::AnyObject(object), mode == DryRun::Server)
-                .await
-                .map_err(|e| {
-                    let conflict = e.is_conflict();
-                    let error = anyhow::Error::from(e);
-                    if conflict {
-                        error.context(format!(
-                            "{} was changed by someone else since it was read; nothing was written (read it again and retry)",
-                            kinds::object_ref(kind, name)
-                        ))
-                    } else {
-                        error.context(kinds::object_ref(kind, name))
-                    }
-                })?;
-        }
-    }
-    Ok(true)
 }
 
 /// `patched`, `patched (no change)`: what kubectl prints.
@@ -124,10 +140,17 @@ impl Patch {
         if !patch.is_object() {
             bail!("--patch must be a JSON object, e.g. '{{\"spec\":{{\"replicas\":2}}}}'");
         }
-        let changed = read_change_write(&self.api, kind, &name, self.dry_run.dry_run, |o| {
-            merge_patch(o, &patch);
-            Ok(())
-        })
+        let changed = read_change_write(
+            &self.api,
+            kind,
+            &name,
+            self.dry_run.dry_run,
+            OnConflict::Retry,
+            |o| {
+                merge_patch(o, &patch);
+                Ok(())
+            },
+        )
         .await?;
         report(kind, &name, "patched", changed, self.dry_run);
         Ok(())

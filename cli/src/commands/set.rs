@@ -1,7 +1,7 @@
 //! `set image deployment/NAME COMPONENT`: points a deployment's (or statefulset's) pod template
 //! at another component — a local file (uploaded, pinned by digest) or `sha256:...`.
 
-use super::patch::{read_change_write, report};
+use super::patch::{read_change_write, report, OnConflict};
 use super::{ApiArgs, DryRun, DryRunArg};
 use crate::kinds;
 use anyhow::Context;
@@ -53,11 +53,13 @@ impl Set {
             }
             digest
         };
-        let changed = read_change_write(&api, kind, &name, dry_run.dry_run, |o| {
-            o["spec"]["template"]["spec"]["component"] = serde_json::Value::from(digest.clone());
-            Ok(())
-        })
-        .await?;
+        let changed =
+            read_change_write(&api, kind, &name, dry_run.dry_run, OnConflict::Retry, |o| {
+                o["spec"]["template"]["spec"]["component"] =
+                    serde_json::Value::from(digest.clone());
+                Ok(())
+            })
+            .await?;
         report(kind, &name, "image updated", changed, dry_run);
         Ok(())
     }

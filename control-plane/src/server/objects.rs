@@ -324,6 +324,18 @@ pub async fn put_object(
         None => Write::Create,
     };
     let any = to_any(&key, &node)?;
+    if query.dry_run == Some(DryRun::All) {
+        let stale = state
+            .registry
+            .get(&key)?
+            .is_some_and(|stored| stored.resource_version() != any.resource_version());
+        if stale {
+            return Err(ApiError::conflict(format!(
+                "{key}: the object has been modified; read it again"
+            )));
+        }
+        return Ok(Json(any));
+    }
     state.registry.commit(vec![write(any)])?;
     state
         .registry

@@ -180,6 +180,19 @@ fn wait_edit_patch_label_annotate_and_set_image() {
     ]);
     assert_eq!(note, "any text, even with spaces");
 
+    // Nodes take labels too (for nodeSelector); a heartbeat in between is read again, and a
+    // server dry run writes nothing.
+    cluster.cli_ok(&["label", "node/local-1", "disk=ssd", "--dry-run=server"]);
+    assert!(cluster
+        .cli_ok(&["get", "nodes", "-l", "disk", "-o", "name"])
+        .trim()
+        .is_empty());
+    cluster.cli_ok(&["label", "node", "local-1", "disk=ssd"]);
+    assert_eq!(
+        lines(&cluster.cli_ok(&["get", "nodes", "-l", "disk=ssd", "-o", "name"])),
+        ["node/local-1"]
+    );
+
     // set image: the component is uploaded and the template pinned to its digest.
     let other = &components().misbehave;
     let out = cluster.cli_ok(&[
