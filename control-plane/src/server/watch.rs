@@ -1,6 +1,8 @@
 //! `?watch=true`: newline-delimited JSON watch events, with a bookmark every 15 s while idle.
 //! With `?namespace=`, `?labelSelector=` or `?fieldSelector=` only the changes of objects that
-//! match are sent.
+//! match are sent. Unlike Kubernetes, an object whose change makes it stop matching is not sent
+//! as a DELETED event (the hub keeps no previous state to compare with): a client that must
+//! know lists again.
 
 use super::selection::ListFilter;
 use super::{ApiError, AppState};
