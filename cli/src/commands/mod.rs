@@ -230,3 +230,30 @@ impl Completion {
             .map_err(|e| anyhow::anyhow!("cannot write the completion script: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap's own checks of every verb's flags (duplicates, conflicting short names ...).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn dry_run_takes_client_server_or_nothing() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        let cli = parse(&["wasmpod", "delete", "cm/x", "--dry-run=server"]).expect("parses");
+        let Command::Delete(delete) = cli.command else {
+            panic!("not delete")
+        };
+        assert_eq!(delete.dry_run.dry_run, DryRun::Server);
+        let cli = parse(&["wasmpod", "delete", "cm/x", "--dry-run"]).expect("parses");
+        let Command::Delete(delete) = cli.command else {
+            panic!("not delete")
+        };
+        assert_eq!(delete.dry_run.dry_run, DryRun::Client);
+        assert!(parse(&["wasmpod", "delete", "cm/x", "--dry-run=maybe"]).is_err());
+    }
+}
