@@ -1,5 +1,8 @@
 //! The HTTP API client used by the CLI and the workers.
 
+mod options;
+pub use options::{ListOptions, VersionInfo, WriteMode};
+
 use crate::object::{AnyObject, Kind};
 use crate::watch::{ListResponse, WatchEvent};
 use bytes::{Bytes, BytesMut};

@@ -4,7 +4,7 @@
 use crate::error::ValidationError;
 use crate::object::{AnyObject, Kind};
 use crate::resources::{
-    ConfigMap, Deployment, Ingress, PersistentVolumeClaim, Secret, Service, StatefulSet,
+    ConfigMap, Deployment, Ingress, Namespace, PersistentVolumeClaim, Secret, Service, StatefulSet,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -26,6 +26,7 @@ pub enum UserObject {
     Secret(Secret),
     PersistentVolumeClaim(PersistentVolumeClaim),
     StatefulSet(StatefulSet),
+    Namespace(Namespace),
 }
 
 macro_rules! each {
@@ -38,6 +39,7 @@ macro_rules! each {
             UserObject::Secret($o) => $body,
             UserObject::PersistentVolumeClaim($o) => $body,
             UserObject::StatefulSet($o) => $body,
+            UserObject::Namespace($o) => $body,
         }
     };
 }
@@ -52,6 +54,7 @@ impl UserObject {
             UserObject::Secret(_) => Kind::Secret,
             UserObject::PersistentVolumeClaim(_) => Kind::PersistentVolumeClaim,
             UserObject::StatefulSet(_) => Kind::StatefulSet,
+            UserObject::Namespace(_) => Kind::Namespace,
         }
     }
 
@@ -76,6 +79,7 @@ impl UserObject {
             UserObject::Secret(o) => o.validate(),
             UserObject::PersistentVolumeClaim(o) => o.spec.validate("spec"),
             UserObject::StatefulSet(o) => o.spec.validate(),
+            UserObject::Namespace(_) => Ok(()),
         }
     }
 
@@ -247,6 +251,7 @@ fn from_value(value: serde_json::Value) -> Result<UserObject, DocumentError> {
         Kind::Secret => UserObject::Secret(typed(value)?),
         Kind::PersistentVolumeClaim => UserObject::PersistentVolumeClaim(typed(value)?),
         Kind::StatefulSet => UserObject::StatefulSet(typed(value)?),
+        Kind::Namespace => UserObject::Namespace(typed(value)?),
         Kind::Pod | Kind::Node | Kind::Event => {
             return Err(DocumentError::SystemKind(kind_text.to_string()))
         }

@@ -52,10 +52,11 @@ pub enum Kind {
     Secret,
     PersistentVolumeClaim,
     StatefulSet,
+    Namespace,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Deployment,
         Kind::Service,
         Kind::Ingress,
@@ -66,6 +67,7 @@ impl Kind {
         Kind::Secret,
         Kind::PersistentVolumeClaim,
         Kind::StatefulSet,
+        Kind::Namespace,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +82,7 @@ impl Kind {
             Kind::Secret => "Secret",
             Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
             Kind::StatefulSet => "StatefulSet",
+            Kind::Namespace => "Namespace",
         }
     }
 
@@ -96,12 +99,30 @@ impl Kind {
             Kind::Secret => "secrets",
             Kind::PersistentVolumeClaim => "persistentvolumeclaims",
             Kind::StatefulSet => "statefulsets",
+            Kind::Namespace => "namespaces",
         }
     }
 
-    /// Nodes belong to the cluster, everything else to a namespace.
+    /// Nodes and namespaces belong to the cluster, everything else to a namespace.
     pub fn namespaced(self) -> bool {
-        !matches!(self, Kind::Node)
+        !matches!(self, Kind::Node | Kind::Namespace)
+    }
+
+    /// The short names the command line accepts (`po`, `deploy`, ...), as kubectl's.
+    pub fn short_names(self) -> &'static [&'static str] {
+        match self {
+            Kind::Pod => &["po"],
+            Kind::Deployment => &["deploy"],
+            Kind::Service => &["svc"],
+            Kind::Ingress => &["ing"],
+            Kind::Node => &["no"],
+            Kind::Event => &["ev"],
+            Kind::ConfigMap => &["cm"],
+            Kind::Secret => &[],
+            Kind::PersistentVolumeClaim => &["pvc"],
+            Kind::StatefulSet => &["sts"],
+            Kind::Namespace => &["ns"],
+        }
     }
 
     /// Kinds a user may create with `apply`; pods, nodes and events are made by the system.
@@ -116,22 +137,10 @@ impl Kind {
     /// Accepts what kubectl accepts on the command line: `pods`, `pod`, `po`, `Deployment`, `deploy` ...
     pub fn from_cli(text: &str) -> Option<Kind> {
         let t = text.to_ascii_lowercase();
-        let short = match t.as_str() {
-            "po" => Some(Kind::Pod),
-            "deploy" => Some(Kind::Deployment),
-            "svc" => Some(Kind::Service),
-            "ing" => Some(Kind::Ingress),
-            "no" => Some(Kind::Node),
-            "ev" => Some(Kind::Event),
-            "cm" => Some(Kind::ConfigMap),
-            "pvc" => Some(Kind::PersistentVolumeClaim),
-            "sts" => Some(Kind::StatefulSet),
-            _ => None,
-        };
-        short.or_else(|| {
-            Kind::ALL
-                .into_iter()
-                .find(|k| t == k.plural() || t == k.as_str().to_ascii_lowercase())
+        Kind::ALL.into_iter().find(|k| {
+            t == k.plural()
+                || t == k.as_str().to_ascii_lowercase()
+                || k.short_names().contains(&t.as_str())
         })
     }
 

@@ -3,6 +3,8 @@
 
 mod commands;
 mod config;
+mod global_flags;
+mod kinds;
 mod manifests;
 mod output;
 
@@ -48,9 +50,11 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     exit_with_parent();
-    let cli = commands::Cli::parse();
+    let cli = commands::Cli::parse_from(global_flags::hoist(std::env::args_os().collect()));
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
+        // `diff` found a difference: it printed it; exit 1 without an error message.
+        Err(error) if error.is::<commands::Differs>() => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("error: {error}");
             for cause in error.chain().skip(1) {

@@ -10,6 +10,7 @@ mod config;
 mod durability;
 mod foundation;
 mod ingress_tls;
+mod kubectl;
 mod limits;
 mod node_safety;
 mod overload;

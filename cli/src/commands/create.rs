@@ -1,4 +1,10 @@
-use super::ApiArgs;
+//! `create secret generic|configmap|namespace NAME`: refused with AlreadyExists when the name
+//! is taken (never a silent replacement); `--dry-run=client -o yaml | wasmpod apply -f -` turns
+//! it into an update, as with kubectl.
+
+use super::apply::{print_dry_run, send};
+use super::{ApiArgs, DryRun, DryRunArg};
+use crate::output::Format;
 use anyhow::{bail, Context};
 use base64::Engine as _;
 use clap::{Args, Subcommand};
@@ -27,6 +33,25 @@ enum CreateWhat {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Create a Namespace: `create namespace NAME`
+    #[command(alias = "ns")]
+    Namespace {
+        name: String,
+        #[command(flatten)]
+        write: WriteArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// How the object is written and printed.
+#[derive(Debug, Args)]
+struct WriteArgs {
+    #[command(flatten)]
+    dry_run: DryRunArg,
+    /// With --dry-run: print the object (yaml, json) instead of what would happen
+    #[arg(short = 'o', long = "output", value_parser = crate::output::format::parse)]
+    output: Option<Format>,
 }
 
 #[derive(Debug, Args)]
@@ -38,6 +63,8 @@ struct DataArgs {
     /// A file; its name is the key (or key=path) (repeatable)
     #[arg(long = "from-file")]
     files: Vec<String>,
+    #[command(flatten)]
+    write: WriteArgs,
     #[command(flatten)]
     api: ApiArgs,
 }
@@ -77,7 +104,7 @@ impl DataArgs {
 
 impl Create {
     pub async fn run(self) -> anyhow::Result<()> {
-        let (kind, data_args, object) = match &self.what {
+        let (object, write, api) = match &self.what {
             CreateWhat::Secret { data, .. } => {
                 let values: BTreeMap<String, String> = data
                     .collect()?
@@ -85,10 +112,10 @@ impl Create {
                     .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v)))
                     .collect();
                 (
-                    "secret",
-                    data,
                     serde_json::json!({"apiVersion": wasmpod_api::API_VERSION, "kind": "Secret",
                     "metadata": {"name": data.name, "namespace": data.api.namespace}, "type": "Opaque", "data": values}),
+                    &data.write,
+                    &data.api,
                 )
             }
             CreateWhat::Configmap { data } => {
@@ -100,17 +127,37 @@ impl Create {
                     values.insert(k, text);
                 }
                 (
-                    "configmap",
-                    data,
                     serde_json::json!({"apiVersion": wasmpod_api::API_VERSION, "kind": "ConfigMap",
                     "metadata": {"name": data.name, "namespace": data.api.namespace}, "data": values}),
+                    &data.write,
+                    &data.api,
                 )
             }
+            CreateWhat::Namespace { name, write, api } => (
+                serde_json::json!({"apiVersion": wasmpod_api::API_VERSION, "kind": "Namespace",
+                    "metadata": {"name": name}, "spec": {}}),
+                write,
+                api,
+            ),
         };
-        let client = data_args.api.client()?;
-        for r in client.apply(vec![wasmpod_api::AnyObject(object)]).await? {
-            println!("{kind}/{} {}", r.name, r.action);
+        let object = wasmpod_api::AnyObject(object);
+        // Checked here as the server would, so a client dry run refuses what apply would.
+        wasmpod_api::manifest::UserObject::from_any(&object)?;
+        let suffix = write.dry_run.suffix();
+        if write.dry_run.dry_run == DryRun::Client {
+            return print_dry_run(&[object], write.output.as_ref(), "created", suffix);
         }
-        Ok(())
+        let mode = wasmpod_api::client::WriteMode {
+            create: true,
+            dry_run: write.dry_run.dry_run == DryRun::Server,
+        };
+        send(
+            &api.client()?,
+            vec![object],
+            mode,
+            write.output.as_ref(),
+            suffix,
+        )
+        .await
     }
 }

@@ -1,19 +1,28 @@
-use super::ApiArgs;
+//! `delete`: by kind and names (`delete deploy a b`, `delete deployment/x`), by selector
+//! (`delete pods -l app=web`) or by manifest (`-f`); `--dry-run=client|server` deletes nothing.
+
+use super::{ApiArgs, DryRun, DryRunArg, SelectorArgs};
+use crate::kinds::{self, Target};
 use crate::manifests;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 use std::path::PathBuf;
 use wasmpod_api::Kind;
 
 #[derive(Debug, Args)]
 pub struct Delete {
-    /// Kind of resource (deployment, service, ingress, pod, node)
-    pub kind: Option<String>,
-    /// Names of the resources
-    pub names: Vec<String>,
+    #[arg(help = kinds::help(kinds::deletable), value_name = "TYPE[/NAME]")]
+    pub args: Vec<String>,
     /// Delete what these manifests describe
     #[arg(short = 'f', long = "filename")]
     pub files: Vec<PathBuf>,
+    /// With -l: in every namespace
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    #[command(flatten)]
+    pub selector: SelectorArgs,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -21,8 +30,11 @@ pub struct Delete {
 impl Delete {
     pub async fn run(self) -> anyhow::Result<()> {
         let client = self.api.client()?;
-        let mut targets = Vec::new();
+        let mut objects = Vec::new();
         if !self.files.is_empty() {
+            if !self.args.is_empty() || self.selector.is_set() {
+                bail!("give -f FILE or kinds and names, not both");
+            }
             for l in manifests::load(&self.files)? {
                 let o = &l.doc.object;
                 let ns = if l.doc.object.to_any().0["metadata"]
@@ -33,31 +45,65 @@ impl Delete {
                 } else {
                     self.api.namespace.clone()
                 };
-                targets.push((o.kind(), ns, o.name().to_string()));
+                objects.push((o.kind(), ns, o.name().to_string()));
             }
         } else {
-            let Some(kind_text) = &self.kind else {
-                bail!("name a kind and names (`delete deployment hello`) or use -f FILE")
-            };
-            let kind = Kind::from_cli(kind_text)
-                .with_context(|| format!("unknown resource type {kind_text:?}"))?;
-            if self.names.is_empty() {
-                bail!("name the {} to delete", kind.plural());
+            if self.args.is_empty() {
+                bail!("name a kind and names (`delete deployment hello`, `delete deploy/hello`), a kind and -l SELECTOR, or use -f FILE")
             }
-            for name in &self.names {
-                targets.push((kind, self.api.namespace.clone(), name.clone()));
+            let targets = kinds::targets(&self.args, kinds::deletable)?;
+            let named = targets.iter().any(|t| t.name.is_some());
+            match (named, self.selector.is_set()) {
+                (true, true) => bail!("give names or a selector (-l, --field-selector), not both"),
+                (false, false) => bail!(
+                    "name the {} to delete, or select them with -l",
+                    targets
+                        .iter()
+                        .map(|t| t.kind.plural())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                _ => {}
+            }
+            for Target { kind, name } in targets {
+                match name {
+                    Some(name) => objects.push((kind, self.api.namespace.clone(), name)),
+                    None => {
+                        let ns = (!self.all_namespaces).then_some(self.api.namespace.as_str());
+                        let found = client
+                            .list_selected(kind, ns, &self.selector.options())
+                            .await?;
+                        objects.extend(
+                            found
+                                .items
+                                .iter()
+                                .map(|o| (kind, o.namespace().to_string(), o.name().to_string())),
+                        );
+                    }
+                }
+            }
+            if objects.is_empty() {
+                eprintln!("No resources found.");
+                return Ok(());
             }
         }
+        let suffix = self.dry_run.suffix();
         let mut failed = 0;
-        for (kind, ns, name) in targets {
-            match client.delete(kind, &ns, &name).await {
-                Ok(None) if kind == Kind::Node => {
+        for (kind, ns, name) in objects {
+            let shown = kinds::object_ref(kind, &name);
+            let result = match self.dry_run.dry_run {
+                DryRun::None => client.delete(kind, &ns, &name).await,
+                DryRun::Server => client.delete_dry_run(kind, &ns, &name).await.map(|()| None),
+                DryRun::Client => Ok(None),
+            };
+            match result {
+                Ok(None) if kind == Kind::Node && suffix.is_empty() => {
                     println!("node/{name} deleted (its credential is revoked)")
                 }
-                Ok(None) => println!("{}/{name} deleted", kind.as_str().to_lowercase()),
-                Ok(Some(message)) => println!("{}/{name}: {message}", kind.as_str().to_lowercase()),
+                Ok(None) => println!("{shown} deleted{suffix}"),
+                Ok(Some(message)) => println!("{shown}: {message}"),
                 Err(e) if e.is_not_found() => {
-                    eprintln!("error: {} {name:?} not found", kind.as_str().to_lowercase());
+                    eprintln!("error: {shown} not found");
                     failed += 1;
                 }
                 Err(e) => return Err(e.into()),

@@ -1,3 +1,6 @@
+//! `cordon`, `uncordon` and `drain`: a node's `spec.unschedulable`, written with the version read
+//! (a heartbeat in between makes it a conflict, read again), and moving its pods elsewhere.
+
 use super::ApiArgs;
 use anyhow::Context;
 use clap::Args;

@@ -1,3 +1,6 @@
+//! `server`: the control plane alone, with admin and join tokens (workers join it with `worker`);
+//! writes the client config so the CLI on this machine finds it.
+
 use super::cluster;
 use crate::config::{self, ClientConfig};
 use anyhow::Context;

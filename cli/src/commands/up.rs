@@ -1,3 +1,6 @@
+//! `up`: a whole cluster in one process — the control plane and `--workers` nodes — open on
+//! loopback, token-protected beyond it; `-f` applies manifests once it is up.
+
 use super::cluster;
 use super::node_limits::NodeLimits;
 use super::worker::default_threads;

@@ -1,3 +1,6 @@
+//! `worker`: a node that joins a control plane with the join token, gets its own credential,
+//! and runs the pods bound to it.
+
 use super::cluster;
 use super::node_limits::NodeLimits;
 use anyhow::Context;

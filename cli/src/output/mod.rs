@@ -1,14 +1,14 @@
-//! What the user reads: tables, ages, yaml/json.
+//! What the user reads: tables, ages, yaml/json, `-o name|jsonpath|custom-columns`.
+
+pub mod format;
+pub mod jsonpath;
+pub mod print;
+pub mod secrets;
+pub mod tables;
+
+pub use format::Format;
 
 use chrono::{DateTime, Utc};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Wide,
-    Yaml,
-    Json,
-}
 
 /// A kubectl-style table: upper-case headers, columns padded to their widest cell.
 pub struct Table {
@@ -28,6 +28,40 @@ impl Table {
 
     pub fn is_empty(&self) -> bool {
         self.rows.len() <= 1
+    }
+
+    /// Adds a first column (`NAMESPACE` with `-A`); `values` has one cell per row.
+    pub fn prepend_column(&mut self, header: &str, values: Vec<String>) {
+        let cells = std::iter::once(header.to_string()).chain(values);
+        for (row, cell) in self.rows.iter_mut().zip(cells) {
+            row.insert(0, cell);
+        }
+    }
+
+    /// Adds a last column (`LABELS` with `--show-labels`).
+    pub fn append_column(&mut self, header: &str, values: Vec<String>) {
+        let cells = std::iter::once(header.to_string()).chain(values);
+        for (row, cell) in self.rows.iter_mut().zip(cells) {
+            row.push(cell);
+        }
+    }
+
+    /// Rewrites every cell of the first column but the header (`get all` prefixes the kind).
+    pub fn map_first_column(&mut self, f: impl Fn(&str) -> String) {
+        for row in self.rows.iter_mut().skip(1) {
+            if let Some(cell) = row.first_mut() {
+                *cell = f(cell);
+            }
+        }
+    }
+
+    /// The table without its header line (`--no-headers`).
+    pub fn render_rows(&self) -> String {
+        self.render()
+            .lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 
     pub fn render(&self) -> String {

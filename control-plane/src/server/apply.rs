@@ -1,19 +1,33 @@
 //! `apply`: validate every object, then store them all in one atomic batch — or none.
+//!
+//! `?create=true` (`wasmpod create`) refuses a name that is taken (409 AlreadyExists) instead of
+//! replacing the object; `?dryRun=All` validates and answers what would happen, storing nothing.
 
-use super::objects::body;
+use super::objects::{body, DryRun};
 use super::{ApiError, AppState};
 use crate::registry::Write;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::Json;
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashSet;
 use wasmpod_api::client::{ApplyRequest, ApplyResponse, ApplyResult};
 use wasmpod_api::manifest::UserObject;
-use wasmpod_api::{AnyObject, ObjectKey, PodSpec};
+use wasmpod_api::{AnyObject, Kind, ObjectKey, PodSpec, DEFAULT_NAMESPACE};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyQuery {
+    /// Create only: an object that exists is a conflict, not a replacement.
+    #[serde(default)]
+    pub create: bool,
+    pub dry_run: Option<DryRun>,
+}
 
 pub async fn apply(
     State(state): State<AppState>,
+    Query(query): Query<ApplyQuery>,
     payload: Result<Json<ApplyRequest>, JsonRejection>,
 ) -> Result<Json<ApplyResponse>, ApiError> {
     let request = body(payload)?;
@@ -22,53 +36,49 @@ pub async fn apply(
             "nothing to apply: the request holds no objects",
         ));
     }
+    let dry_run = query.dry_run == Some(DryRun::All);
     let mut seen = HashSet::new();
     let mut writes = Vec::new();
     let mut keys = Vec::new();
+    let mut planned = Vec::new();
     for (i, any) in request.objects.iter().enumerate() {
         let at = format!(
             "objects[{i}] ({} {:?})",
             any.0.get("kind").and_then(|k| k.as_str()).unwrap_or("?"),
             any.name()
         );
-        let mut object =
-            UserObject::from_any(any).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
-        if let UserObject::Secret(secret) = &mut object {
-            secret.normalise();
-        }
-        let key = ObjectKey::new(object.kind(), object.namespace(), object.name());
+        let (key, object) = prepare(&state, &at, any)?;
         if !seen.insert(key.clone()) {
             return Err(ApiError::invalid(format!(
                 "{at}: metadata.name: {} {:?} appears twice in this apply",
                 key.kind, key.name
             )));
         }
-        let template = match &object {
-            UserObject::Deployment(d) => Some(&d.spec.template.spec),
-            UserObject::StatefulSet(s) => Some(&s.spec.template.spec),
-            _ => None,
-        };
-        if let Some(spec) = template {
-            check_component(&state, spec).map_err(|m| {
-                ApiError::invalid(format!("{at}: spec.template.spec.component: {m}"))
-            })?;
+        if dry_run {
+            let existing = state.registry.get(&key)?;
+            if query.create && existing.is_some() {
+                return Err(ApiError::from(crate::registry::RegistryError::Conflict {
+                    key: key.to_string(),
+                    conflict: crate::registry::Conflict::AlreadyExists,
+                }));
+            }
+            planned.push(would_do(existing.as_ref(), &object));
         }
-        let mut value = object.to_any().0;
-        value["metadata"]["namespace"] = Value::from(key.namespace.clone());
-        // Status belongs to the controllers: keep what is stored, whatever the manifest says.
-        let existing_status = state
-            .registry
-            .get(&key)?
-            .and_then(|e| e.0.get("status").cloned())
-            .filter(|s| !s.is_null());
-        if let Some(map) = value.as_object_mut() {
-            match existing_status {
-                Some(status) => map.insert("status".to_string(), status),
-                None => map.remove("status"),
-            };
-        }
-        writes.push(Write::Put(AnyObject(value)));
+        writes.push(if query.create {
+            Write::Create(object)
+        } else {
+            Write::Put(object)
+        });
         keys.push(key);
+    }
+    check_namespaces(&state, &keys)?;
+    if dry_run {
+        let results = keys
+            .into_iter()
+            .zip(planned)
+            .map(|(key, action)| result(key, action))
+            .collect();
+        return Ok(Json(ApplyResponse { results }));
     }
     let changes = state.registry.commit(writes)?;
     let results = keys
@@ -80,15 +90,113 @@ pub async fn apply(
                 None => "unchanged",
             };
             tracing::info!(object = %key, action, "applied");
-            ApplyResult {
-                kind: key.kind.to_string(),
-                namespace: key.namespace,
-                name: key.name,
-                action: action.to_string(),
-            }
+            result(key, action)
         })
         .collect();
     Ok(Json(ApplyResponse { results }))
+}
+
+/// Every namespaced object goes to a namespace that exists: `default`, a stored Namespace, or
+/// one created by this same apply (as with kubectl, a namespace and what it holds may come in
+/// one file). Anything else is refused (404), nothing stored.
+fn check_namespaces(state: &AppState, keys: &[ObjectKey]) -> Result<(), ApiError> {
+    let created: HashSet<&str> = keys
+        .iter()
+        .filter(|k| k.kind == Kind::Namespace)
+        .map(|k| k.name.as_str())
+        .collect();
+    let mut checked = HashSet::new();
+    for key in keys.iter().filter(|k| k.kind.namespaced()) {
+        let ns = key.namespace.as_str();
+        if ns == DEFAULT_NAMESPACE || created.contains(ns) || !checked.insert(ns) {
+            continue;
+        }
+        if state
+            .registry
+            .get(&ObjectKey::new(Kind::Namespace, "", ns))?
+            .is_none()
+        {
+            return Err(ApiError::not_found(format!(
+                "{} {:?}: namespace {ns:?} not found; create it first (`wasmpod create namespace {ns}`)",
+                key.kind, key.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn result(key: ObjectKey, action: &str) -> ApplyResult {
+    ApplyResult {
+        kind: key.kind.to_string(),
+        namespace: key.namespace,
+        name: key.name,
+        action: action.to_string(),
+    }
+}
+
+/// Parses and validates one object as a user wrote it and returns what would be stored: the
+/// namespace filled in, the stored status kept (status belongs to the controllers).
+pub(super) fn prepare(
+    state: &AppState,
+    at: &str,
+    any: &AnyObject,
+) -> Result<(ObjectKey, AnyObject), ApiError> {
+    let mut object =
+        UserObject::from_any(any).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
+    if let UserObject::Secret(secret) = &mut object {
+        secret.normalise();
+    }
+    let key = ObjectKey::new(object.kind(), object.namespace(), object.name());
+    let template = match &object {
+        UserObject::Deployment(d) => Some(&d.spec.template.spec),
+        UserObject::StatefulSet(s) => Some(&s.spec.template.spec),
+        _ => None,
+    };
+    if let Some(spec) = template {
+        check_component(state, spec)
+            .map_err(|m| ApiError::invalid(format!("{at}: spec.template.spec.component: {m}")))?;
+    }
+    let mut value = object.to_any().0;
+    if key.kind.namespaced() {
+        value["metadata"]["namespace"] = Value::from(key.namespace.clone());
+    } else if let Some(meta) = value["metadata"].as_object_mut() {
+        meta.remove("namespace");
+    }
+    let existing_status = state
+        .registry
+        .get(&key)?
+        .and_then(|e| e.0.get("status").cloned())
+        .filter(|s| !s.is_null());
+    if let Some(map) = value.as_object_mut() {
+        match existing_status {
+            Some(status) => map.insert("status".to_string(), status),
+            None => map.remove("status"),
+        };
+    }
+    Ok((key, AnyObject(value)))
+}
+
+/// What a write of `object` would do to `existing`: the metadata the system owns is taken
+/// from the stored object before comparing, as the registry does when it writes.
+fn would_do(existing: Option<&AnyObject>, object: &AnyObject) -> &'static str {
+    let Some(existing) = existing else {
+        return "created";
+    };
+    let mut candidate = object.0.clone();
+    for field in ["uid", "creationTimestamp", "resourceVersion", "generation"] {
+        let stored = existing.0.pointer(&format!("/metadata/{field}")).cloned();
+        if let Some(meta) = candidate["metadata"].as_object_mut() {
+            match stored {
+                Some(v) => meta.insert(field.to_string(), v),
+                None => meta.remove(field),
+            };
+        }
+    }
+    if candidate == existing.0 {
+        "unchanged"
+    } else {
+        "configured"
+    }
 }
 
 /// The stored spec pins a component by digest: it must be uploaded and runnable.
@@ -105,5 +213,25 @@ fn check_component(state: &AppState, spec: &PodSpec) -> Result<(), String> {
             .map_err(|e| e.to_string()),
         Ok(None) => Err(format!("component {} was not uploaded", spec.component)),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_dry_run_tells_created_configured_and_unchanged() {
+        let stored = AnyObject(json!({"kind": "ConfigMap", "metadata": {"name": "c",
+            "namespace": "default", "uid": "u", "resourceVersion": 4, "generation": 1},
+            "data": {"a": "1"}}));
+        let same = AnyObject(json!({"kind": "ConfigMap", "metadata": {"name": "c",
+            "namespace": "default"}, "data": {"a": "1"}}));
+        let changed = AnyObject(json!({"kind": "ConfigMap", "metadata": {"name": "c",
+            "namespace": "default"}, "data": {"a": "2"}}));
+        assert_eq!(would_do(None, &same), "created");
+        assert_eq!(would_do(Some(&stored), &same), "unchanged");
+        assert_eq!(would_do(Some(&stored), &changed), "configured");
     }
 }

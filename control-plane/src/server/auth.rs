@@ -9,6 +9,8 @@
 //!   and blobs; write its own Node and its status; write the status and read the resolved config
 //!   only of pods bound to it; report events about itself and its pods. Never Secrets.
 //!
+//! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does.
+//!
 //! With no tokens configured (a loopback-only `wasmpod up`) a request without a node credential
 //! is the admin; nodes still get credentials there, so forwarding between gateways is authenticated.
 
@@ -171,6 +173,8 @@ pub fn action(
     };
     let (verb, kind) = match (route, method.as_str()) {
         ("/healthz", _) => (Verb::Health, None),
+        // The server's version is public, as in Kubernetes.
+        ("/version", "GET") => (Verb::Health, None),
         ("/api/v1/apply", "POST") => (Verb::Apply, None),
         ("/api/v1/blobs", "POST") => (Verb::UploadBlob, None),
         ("/api/v1/blobs/{digest}", "GET" | "HEAD") => (Verb::ReadBlob, None),

@@ -180,6 +180,27 @@ const NO_ROUTE: [Want; 6] = [Is(404); 6];
 
 const ROWS: &[Row] = &[
     ("GET", "/healthz", None, [Is(200); 6]),
+    ("GET", "/version", None, [Is(200); 6]),
+    ("GET", "/api/v1/pods?labelSelector=app%3Da", None, NODE_READ),
+    ("GET", "/api/v1/namespaces", None, ADMIN_ONLY),
+    (
+        "DELETE",
+        "/api/v1/namespaces/default",
+        None,
+        [Is(401), Is(401), Is(403), Is(403), Is(403), Is(403)],
+    ),
+    (
+        "PUT",
+        "/api/v1/configmaps/c",
+        Some(r#"{"apiVersion": "wasmpod.dev/v1", "kind": "ConfigMap", "metadata": {"name": "c"}}"#),
+        ADMIN_ONLY,
+    ),
+    (
+        "POST",
+        "/api/v1/apply?create=true&dryRun=All",
+        Some(r#"{"objects": []}"#),
+        ADMIN_ONLY,
+    ),
     ("GET", "/api/v1/secrets", None, SECRET_READ),
     ("GET", "/api/v1/%73ecrets", None, SECRET_READ),
     ("GET", "/api/v1/%73%65%63%72%65%74%73", None, SECRET_READ),

@@ -9,6 +9,9 @@ mod error;
 mod node_credential;
 mod objects;
 mod pod_config;
+mod scale;
+mod selection;
+mod update;
 mod watch;
 
 pub use auth::{Auth, Identity};
@@ -34,12 +37,20 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
+/// `GET /version`: the server's version (public, as Kubernetes' `/version` is).
+async fn version() -> axum::Json<wasmpod_api::client::VersionInfo> {
+    axum::Json(wasmpod_api::client::VersionInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
 /// The largest component upload accepted (a Python component is tens of MB).
 const MAX_BLOB: usize = 512 << 20;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/version", get(version))
         .route("/api/v1/apply", post(apply::apply))
         .route("/api/v1/blobs", post(blobs::upload))
         .route(
@@ -58,7 +69,7 @@ pub fn router(state: AppState) -> Router {
                 .put(objects::put_object),
         )
         .route("/api/v1/{plural}/{name}/status", put(objects::put_status))
-        .route("/api/v1/{plural}/{name}/scale", post(objects::scale))
+        .route("/api/v1/{plural}/{name}/scale", post(scale::scale))
         .route("/api/v1/{plural}/{name}/log", get(objects::logs))
         .route(
             "/api/v1/{plural}/{name}/config",

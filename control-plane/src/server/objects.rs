@@ -1,5 +1,7 @@
-//! Reading and writing single objects, lists, status, scale and logs.
+//! Reading and writing single objects, lists (narrowed by selectors), status, scale and logs.
+//! `?dryRun=All` on a delete, scale or update checks everything and stores nothing.
 
+use super::selection::ListFilter;
 use super::{watch, ApiError, AppState, Identity};
 use crate::controllers::claims;
 use crate::registry::{to_any, Write};
@@ -9,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
-use wasmpod_api::client::ScaleRequest;
 use wasmpod_api::name::{validate_label, validate_object_key, Namespace};
 use wasmpod_api::{
     AnyObject, ClaimPhase, Deployment, EventType, Kind, ListResponse, Node, ObjectKey,
@@ -19,11 +20,32 @@ use wasmpod_api::{
 /// The query of every object route. A namespace that is not a DNS-1123 label is refused with
 /// 400 before any handler runs (it is part of every store key, and of paths on nodes).
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectQuery {
     pub namespace: Option<Namespace>,
     #[serde(default)]
     pub watch: bool,
     pub revision: Option<u64>,
+    /// `app=web,tier in (a,b)`: lists and watches return only the objects whose labels match.
+    pub label_selector: Option<String>,
+    /// `spec.nodeName=n1,status.phase!=Running`.
+    pub field_selector: Option<String>,
+    /// `All`: validate and answer as if written, store nothing.
+    pub dry_run: Option<DryRun>,
+}
+
+/// `?dryRun=All`, as in Kubernetes (the only value it has).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DryRun {
+    All,
+}
+
+/// The `default` namespace as it is listed when no object was stored for it: it always exists.
+fn default_namespace() -> AnyObject {
+    AnyObject(
+        serde_json::json!({"apiVersion": wasmpod_api::API_VERSION, "kind": "Namespace",
+        "metadata": {"name": DEFAULT_NAMESPACE}, "spec": {}, "status": {"phase": "Active"}}),
+    )
 }
 
 pub(super) fn kind_of(plural: &str) -> Result<Kind, ApiError> {
@@ -31,7 +53,7 @@ pub(super) fn kind_of(plural: &str) -> Result<Kind, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("the server has no resource type {plural:?}")))
 }
 
-fn key_of(plural: &str, name: &str, query: &ObjectQuery) -> Result<ObjectKey, ApiError> {
+pub(super) fn key_of(plural: &str, name: &str, query: &ObjectQuery) -> Result<ObjectKey, ApiError> {
     let kind = kind_of(plural)?;
     validate_label(name).map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
     Ok(ObjectKey::new(
@@ -52,14 +74,26 @@ pub async fn list_or_watch(
     Query(query): Query<ObjectQuery>,
 ) -> Result<Response, ApiError> {
     let kind = kind_of(&plural)?;
+    let filter = ListFilter::new(
+        kind,
+        query.namespace.as_deref(),
+        query.label_selector.as_deref(),
+        query.field_selector.as_deref(),
+    )?;
     if query.watch {
         let revision = match query.revision {
             Some(r) => r,
             None => state.registry.revision()?,
         };
-        return watch::stream(&state, kind, revision);
+        return watch::stream(&state, kind, revision, filter);
     }
-    let (items, revision) = state.registry.list(kind, query.namespace.as_deref())?;
+    let (mut items, revision) = state.registry.list(kind, query.namespace.as_deref())?;
+    if kind == Kind::Namespace && !items.iter().any(|n| n.name() == DEFAULT_NAMESPACE) {
+        items.insert(0, default_namespace());
+    }
+    if filter.selects_by_content() {
+        items.retain(|o| filter.matches(&o.0));
+    }
     Ok(Json(ListResponse { items, revision }).into_response())
 }
 
@@ -118,11 +152,16 @@ pub async fn get_object(
     Query(query): Query<ObjectQuery>,
 ) -> Result<Json<AnyObject>, ApiError> {
     let key = key_of(&plural, &name, &query)?;
-    state
-        .registry
-        .get(&key)?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("{} {:?} not found", key.kind, key.name)))
+    match state.registry.get(&key)? {
+        Some(object) => Ok(Json(object)),
+        None if key.kind == Kind::Namespace && key.name == DEFAULT_NAMESPACE => {
+            Ok(Json(default_namespace()))
+        }
+        None => Err(ApiError::not_found(format!(
+            "{} {:?} not found",
+            key.kind, key.name
+        ))),
+    }
 }
 
 pub async fn delete_object(
@@ -131,6 +170,22 @@ pub async fn delete_object(
     Query(query): Query<ObjectQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let key = key_of(&plural, &name, &query)?;
+    if key.kind == Kind::Namespace && key.name == DEFAULT_NAMESPACE {
+        return Err(ApiError::forbidden(
+            "the namespace \"default\" always exists and cannot be deleted",
+        ));
+    }
+    if query.dry_run == Some(DryRun::All) {
+        return match state.registry.get(&key)? {
+            Some(_) => Ok(Json(
+                serde_json::json!({"deleted": key.to_string(), "dryRun": true}),
+            )),
+            None => Err(ApiError::not_found(format!(
+                "{} {:?} not found",
+                key.kind, key.name
+            ))),
+        };
+    }
     let revoked = key.kind == Kind::Node && revoke_credential(&state, &key.name).await?;
     if state.registry.get(&key)?.is_none() {
         if revoked {
@@ -142,6 +197,13 @@ pub async fn delete_object(
         )));
     }
     let mut writes = vec![Write::Delete(key.clone())];
+    if key.kind == Kind::Namespace {
+        // Everything in the namespace goes with it, in the same commit.
+        for kind in Kind::ALL.into_iter().filter(|k| k.namespaced()) {
+            let (items, _) = state.registry.list(kind, Some(&key.name))?;
+            writes.extend(items.iter().filter_map(|o| o.key()).map(Write::Delete));
+        }
+    }
     if matches!(key.kind, Kind::Deployment | Kind::StatefulSet) {
         // Cascade: the owner's pods go with it (the controllers also collect orphans). A
         // StatefulSet's claims stay: they outlive the set, like its data.
@@ -225,9 +287,13 @@ pub async fn put_object(
     payload: Result<Json<AnyObject>, JsonRejection>,
 ) -> Result<Json<AnyObject>, ApiError> {
     let key = key_of(&plural, &name, &query)?;
+    if key.kind.user_creatable() {
+        return super::update::update_user_object(&state, &key, body(payload)?, query.dry_run)
+            .await;
+    }
     if key.kind != Kind::Node {
         return Err(ApiError::method_not_allowed(format!(
-            "{} objects are written with `apply`, not PUT",
+            "{} objects are made by the system; they are not written with PUT",
             key.kind
         )));
     }
@@ -258,6 +324,18 @@ pub async fn put_object(
         None => Write::Create,
     };
     let any = to_any(&key, &node)?;
+    if query.dry_run == Some(DryRun::All) {
+        let stale = state
+            .registry
+            .get(&key)?
+            .is_some_and(|stored| stored.resource_version() != any.resource_version());
+        if stale {
+            return Err(ApiError::conflict(format!(
+                "{key}: the object has been modified; read it again"
+            )));
+        }
+        return Ok(Json(any));
+    }
     state.registry.commit(vec![write(any)])?;
     state
         .registry
@@ -325,68 +403,6 @@ pub async fn put_status(
     updated
         .map(|_| Json(serde_json::json!({"updated": key.to_string()})))
         .ok_or_else(|| ApiError::not_found(format!("{} {:?} not found", key.kind, key.name)))
-}
-
-pub async fn scale(
-    State(state): State<AppState>,
-    Path((plural, name)): Path<(String, String)>,
-    Query(query): Query<ObjectQuery>,
-    payload: Result<Json<ScaleRequest>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let key = key_of(&plural, &name, &query)?;
-    let request = body(payload)?;
-    if request.replicas > wasmpod_api::MAX_REPLICAS {
-        return Err(ApiError::invalid(format!(
-            "replicas: {} is more than {}",
-            request.replicas,
-            wasmpod_api::MAX_REPLICAS
-        )));
-    }
-    let found = match key.kind {
-        Kind::Deployment => state
-            .registry
-            .modify::<Deployment, _>(&key, |d| {
-                let changed = d.spec.replicas != request.replicas;
-                d.spec.replicas = request.replicas;
-                changed
-            })?
-            .is_some(),
-        Kind::StatefulSet => {
-            let mut invalid = None;
-            let found = state
-                .registry
-                .modify::<wasmpod_api::StatefulSet, _>(&key, |s| {
-                    let before = s.spec.replicas;
-                    s.spec.replicas = request.replicas;
-                    if let Err(e) = s.spec.validate() {
-                        invalid = Some(e.to_string());
-                        s.spec.replicas = before;
-                        return false;
-                    }
-                    before != request.replicas
-                })?
-                .is_some();
-            if let Some(message) = invalid {
-                return Err(ApiError::invalid(message));
-            }
-            found
-        }
-        _ => {
-            return Err(ApiError::method_not_allowed(format!(
-                "{} cannot be scaled",
-                key.kind
-            )))
-        }
-    };
-    if !found {
-        return Err(ApiError::not_found(format!(
-            "{} {name:?} not found",
-            key.kind
-        )));
-    }
-    Ok(Json(
-        serde_json::json!({"scaled": key.to_string(), "replicas": request.replicas}),
-    ))
 }
 
 /// Pod logs live on the node that runs the pod: ask its agent.

@@ -1,5 +1,10 @@
 //! `?watch=true`: newline-delimited JSON watch events, with a bookmark every 15 s while idle.
+//! With `?namespace=`, `?labelSelector=` or `?fieldSelector=` only the changes of objects that
+//! match are sent. Unlike Kubernetes, an object whose change makes it stop matching is not sent
+//! as a DELETED event (the hub keeps no previous state to compare with): a client that must
+//! know lists again.
 
+use super::selection::ListFilter;
 use super::{ApiError, AppState};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -9,7 +14,12 @@ use wasmpod_api::{Kind, WatchEvent, WatchEventType};
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(15);
 
-pub fn stream(state: &AppState, kind: Kind, revision: u64) -> Result<Response, ApiError> {
+pub fn stream(
+    state: &AppState,
+    kind: Kind,
+    revision: u64,
+    filter: ListFilter,
+) -> Result<Response, ApiError> {
     let changes = state
         .registry
         .hub()
@@ -21,6 +31,13 @@ pub fn stream(state: &AppState, kind: Kind, revision: u64) -> Result<Response, A
             ))
         })?;
     let registry = state.registry.clone();
+    let narrowed = filter.namespace.is_some() || filter.selects_by_content();
+    let changes = changes.filter(move |change| {
+        let keep = !narrowed
+            || serde_json::from_slice::<serde_json::Value>(&change.json)
+                .is_ok_and(|object| filter.matches(&object));
+        std::future::ready(keep)
+    });
     // Each line is a `WatchEvent`; the object is spliced in already serialised.
     let changes = changes.map(|change| {
         let event_type = if change.deleted {

@@ -1,0 +1,47 @@
+//! Namespaces: cluster-scoped objects that group the namespaced ones. `default` always exists;
+//! deleting a namespace deletes everything in it.
+
+use crate::meta::ObjectMeta;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Namespace {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    /// Nothing to configure; optional in a manifest.
+    #[serde(default)]
+    pub spec: NamespaceSpec,
+    #[serde(default)]
+    pub status: NamespaceStatus,
+}
+
+impl Namespace {
+    /// A Namespace object named `name`.
+    pub fn named(name: crate::Name) -> Namespace {
+        Namespace {
+            api_version: crate::API_VERSION.to_string(),
+            kind: "Namespace".to_string(),
+            metadata: ObjectMeta::named(name),
+            spec: NamespaceSpec::default(),
+            status: NamespaceStatus::default(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata.name.as_str()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceSpec {}
+
+/// `Active` for every stored namespace (a deletion removes it and its objects in one commit).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NamespaceStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+}
