@@ -27,7 +27,20 @@ fn find<E: std::error::Error + Send + Sync + 'static>(err: &wasmtime::Error) -> 
         .or_else(|| err.chain().find_map(|e| e.downcast_ref::<E>()))
 }
 
+/// The causes of `err`, outermost first, each on one line, without wasmtime's backtrace context
+/// (whose first line alone says nothing: "error while executing at wasm backtrace:").
 fn first_line(err: &wasmtime::Error) -> String {
-    let text = format!("{err:#}");
-    text.lines().next().unwrap_or_default().to_string()
+    let causes: Vec<String> = err
+        .chain()
+        .filter_map(|cause| cause.to_string().lines().next().map(str::to_string))
+        .filter(|line| !line.starts_with("error while executing at wasm backtrace"))
+        .collect();
+    if causes.is_empty() {
+        return format!("{err:#}")
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+    }
+    causes.join(": ")
 }

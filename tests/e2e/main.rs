@@ -9,6 +9,7 @@ mod concurrent_writes;
 mod config;
 mod durability;
 mod foundation;
+mod hostile_guests;
 mod ingress_tls;
 mod kubectl;
 mod limits;

@@ -142,6 +142,11 @@ impl Cluster {
         }
     }
 
+    /// The process id of `wasmpod up` (control plane and nodes in one process).
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// The rest of the next line `wasmpod up` prints that starts with `prefix` (lines before it
     /// are skipped).
     pub fn wait_line(&self, prefix: &str) -> String {

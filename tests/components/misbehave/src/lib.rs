@@ -16,6 +16,8 @@
 //!   reused); waits N milliseconds before answering, to hold the instance busy
 //! - `/args` → the program's arguments (`argv[0]` is the pod's name), one per line
 //! - `/headers` → the request's headers, `name: value` one per line, sorted
+//! - `/recurse` → recurses without bound (a stack overflow trap)
+//! - `/stream?mib=N` → 200 with N MiB of `x`, written as fast as the client reads them
 //! - `/trailers` → 200 `body before trailers`, then the trailers `x-checksum: 42` and
 //!   `x-served-by: misbehave`
 
@@ -57,6 +59,13 @@ impl Guest for Misbehave {
             respond_with_trailers(response_out);
             return;
         }
+        if path == "/stream" {
+            let mib = query_param(&query, "mib")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1);
+            stream_response(response_out, mib);
+            return;
+        }
         let (status, body) = match path.as_str() {
             "/ok" | "/" => (200, b"ok".to_vec()),
             "/trap" => {
@@ -67,6 +76,7 @@ impl Guest for Misbehave {
             "/args" => (200, std::env::args().collect::<Vec<_>>().join("\n").into_bytes()),
             "/headers" => (200, headers(&request).into_bytes()),
             "/loop" => spin(),
+            "/recurse" => (200, recurse(0).to_string().into_bytes()),
             "/alloc" => alloc_forever(),
             "/log" => {
                 println!("log-stdout");
@@ -141,6 +151,52 @@ fn respond_with_trailers(out: ResponseOutparam) {
     ])
     .unwrap_or_else(|_| Fields::new());
     let _ = OutgoingBody::finish(outgoing, Some(trailers));
+}
+
+/// Recursion without a base case, exhausting wasm's call stack. The recursive call's result goes
+/// through `black_box` before it is used, so this is no tail call and no accumulator loop.
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    std::hint::black_box(recurse(depth + 1)) ^ depth
+}
+
+fn stream_response(out: ResponseOutparam, mib: u64) {
+    let headers = Fields::from_list(&[(
+        "content-length".to_string(),
+        (mib << 20).to_string().into_bytes(),
+    )])
+    .unwrap_or_else(|_| Fields::new());
+    let response = OutgoingResponse::new(headers);
+    let _ = response.set_status_code(200);
+    let Ok(outgoing) = response.body() else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(response));
+    if let Ok(stream) = outgoing.write() {
+        let chunk = vec![b'x'; 64 << 10];
+        let mut left = mib << 20;
+        let writable = stream.subscribe();
+        while left > 0 {
+            let Ok(permitted) = stream.check_write() else {
+                return;
+            };
+            if permitted == 0 {
+                // Until the host takes more (the client reads): this is the backpressure.
+                writable.block();
+                continue;
+            }
+            let n = left.min(permitted).min(chunk.len() as u64) as usize;
+            if stream.write(&chunk[..n]).is_err() {
+                return;
+            }
+            left -= n as u64;
+        }
+        drop(writable);
+        if stream.blocking_flush().is_err() {
+            return;
+        }
+    }
+    let _ = OutgoingBody::finish(outgoing, None);
 }
 
 /// This instance's id, drawn on first use.
