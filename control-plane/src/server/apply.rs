@@ -100,7 +100,7 @@ fn check_component(state: &AppState, spec: &PodSpec) -> Result<(), String> {
         ));
     }
     match state.blobs.read(&spec.component) {
-        Ok(Some(bytes)) => wasmpod_runtime::inspect_component(&bytes)
+        Ok(Some(bytes)) => wasmpod_inspect::inspect_component(&bytes)
             .map(|_| ())
             .map_err(|e| e.to_string()),
         Ok(None) => Err(format!("component {} was not uploaded", spec.component)),
