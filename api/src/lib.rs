@@ -12,9 +12,11 @@ pub mod manifest;
 pub mod meta;
 pub mod name;
 pub mod object;
+pub mod origin;
 pub mod quantity;
 pub mod resolved;
 pub mod resources;
+pub mod trace;
 pub mod watch;
 
 pub use client::{Client, ClientError};
