@@ -13,7 +13,6 @@ use crate::pod_host::{NodeHost, PodHost, StartFailure};
 use crate::probes::ProbeRunner;
 use chrono::Utc;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::EventType;

@@ -4,6 +4,7 @@
 use super::*;
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::Duration;
 use wasmpod_runtime::PodRuntimeSpec;
 
 const POLICY: BackoffPolicy = BackoffPolicy {

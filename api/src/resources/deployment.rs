@@ -76,6 +76,9 @@ impl DeploymentSpec {
                 ),
             ));
         }
+        self.template
+            .spec
+            .validate_always_restarts("spec.template.spec", "Deployment")?;
         self.template.spec.validate("spec.template.spec")
     }
 }

@@ -3,6 +3,7 @@ use crate::error::ValidationError;
 use crate::labels::Labels;
 use crate::name::validate_data_key;
 use crate::object::Object;
+use crate::origin::Origin;
 use crate::quantity;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -243,6 +244,34 @@ impl PodSpec {
             return Err(ValidationError::new(
                 format!("{field}.instanceReuse.maxRequests"),
                 "must be at least 1",
+            ));
+        }
+        for (i, host) in self.allowed_outbound_hosts.iter().enumerate() {
+            Origin::parse(host).map_err(|e| {
+                ValidationError::new(
+                    format!("{field}.allowedOutboundHosts[{i}]"),
+                    format!("{host:?}: {}", e.reason),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The pods of a controller that keeps them running (Deployment, StatefulSet) must restart
+    /// whatever happens: a pod that ends would leave its controller short of a replica forever.
+    pub fn validate_always_restarts(
+        &self,
+        field: &str,
+        owner: &str,
+    ) -> Result<(), ValidationError> {
+        if self.restart_policy != RestartPolicy::Always {
+            return Err(ValidationError::new(
+                format!("{field}.restartPolicy"),
+                format!(
+                    "{:?} is not supported by a {owner}: only Always (the default); \
+                     run a command to completion as a Pod",
+                    self.restart_policy
+                ),
             ));
         }
         Ok(())

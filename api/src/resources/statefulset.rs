@@ -82,6 +82,9 @@ impl StatefulSetSpec {
             .collect();
         self.template
             .spec
+            .validate_always_restarts("spec.template.spec", "StatefulSet")?;
+        self.template
+            .spec
             .validate_with_claims("spec.template.spec", &claims)
     }
 }
