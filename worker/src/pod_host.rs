@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
-use wasmpod_api::{EventType, Kind, ObjectKey, Pod, PodStatus};
+use wasmpod_api::{EventType, ObjectKey, Pod, PodStatus, Resource};
 use wasmpod_runtime::{CommandExit, CommandPod, ComponentWorld, HttpPod, PodRuntimeSpec};
 
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -138,7 +138,7 @@ pub struct NodeHost {
 
 impl NodeHost {
     pub fn new(ctx: Arc<NodeContext>, pod: Pod, cancel: CancellationToken) -> NodeHost {
-        let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
+        let key = pod.key();
         NodeHost {
             reporter: StatusReporter::spawn(
                 ctx.client.clone(),

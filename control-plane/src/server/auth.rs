@@ -13,13 +13,14 @@
 //! is the admin; nodes still get credentials there, so forwarding between gateways is authenticated.
 
 use super::{ApiError, AppState};
+use crate::typed::TypedRegistry;
 use axum::extract::{MatchedPath, Query, RawPathParams, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::fmt;
-use wasmpod_api::{Kind, ObjectKey, Pod, DEFAULT_NAMESPACE};
+use wasmpod_api::{Kind, Pod, DEFAULT_NAMESPACE};
 
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
@@ -354,10 +355,7 @@ fn decide(
         Err(refusal) => return Err(refusal),
     };
     authorize(&identity, &action, |namespace, name| {
-        match state
-            .registry
-            .get_typed::<Pod>(&ObjectKey::new(Kind::Pod, namespace, name))
-        {
+        match state.registry.fetch::<Pod>(namespace, name) {
             Ok(Some(pod)) => PodBinding::Node(pod.spec.node_name),
             Ok(None) => PodBinding::Missing,
             // Unreadable: not this node's.

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use wasmpod_api::labels::matches;
 use wasmpod_api::path_matches;
-use wasmpod_api::{Ingress, Kind, Node, ObjectKey, PathType, Pod, PodPhase, Service};
+use wasmpod_api::Resource as _;
+use wasmpod_api::{Ingress, Node, PathType, Pod, PodPhase, Service};
 use wasmpod_runtime::HttpPod;
 
 pub struct Endpoints {
@@ -144,11 +145,7 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
                 continue;
             };
             if node == inputs.node {
-                if let Some(http) =
-                    inputs
-                        .local
-                        .get(&ObjectKey::new(Kind::Pod, pod.namespace(), pod.name()))
-                {
+                if let Some(http) = inputs.local.get(&pod.key()) {
                     local.push(http);
                 }
             } else if let Some(gateway) = gateways.get(node) {
