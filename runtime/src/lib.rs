@@ -55,7 +55,7 @@ pub use http_pod::{
 };
 pub use limits::MemoryLimitExceeded;
 pub use logs::{PodLogs, DEFAULT_LOG_CAPACITY};
-pub use outbound::{hops_of, BoxBody, OutboundRouter, RoutedFuture, HOPS_HEADER};
+pub use outbound::{hops_of, BoxBody, OutboundRouter, RouteOutcome, RoutedFuture, HOPS_HEADER};
 pub use spec::{Mount, PodRuntimeSpec};
 pub use wasmpod_inspect::{inspect_component, ComponentWorld};
 /// The error type of request and response bodies (`wasmtime_wasi_http::Error`).

@@ -32,19 +32,20 @@ pub type BoxBody = wasmtime_wasi_http::WasiBody;
 pub type RoutedFuture =
     Pin<Box<dyn Future<Output = Result<http::Response<BoxBody>, HttpError>> + Send + 'static>>;
 
+/// What the [`OutboundRouter`] did with a request (Spin's `InterceptOutcome`).
+pub enum RouteOutcome {
+    /// The request is to a service this router serves: the future produces its response.
+    Routed(RoutedFuture),
+    /// Not one of this router's: the request handed back untouched, for the allow-list to judge.
+    NotMine(http::Request<BoxBody>),
+}
+
 /// Lets the worker route a guest's outgoing `http://<service>/...` to a service (in process or to
 /// another node).
 pub trait OutboundRouter: Send + Sync + 'static {
-    /// `Ok(future producing the response)` if the request's host is a service this router serves,
-    /// else the request handed back untouched. The URI is absolute (`http://hello/path`).
-    #[allow(
-        clippy::result_large_err,
-        reason = "handing the request back must not allocate on the hot path"
-    )]
-    fn route(
-        &self,
-        request: http::Request<BoxBody>,
-    ) -> Result<RoutedFuture, http::Request<BoxBody>>;
+    /// Routes the request if its host is a service this router serves. The URI is absolute
+    /// (`http://hello/path`).
+    fn route(&self, request: http::Request<BoxBody>) -> RouteOutcome;
 
     /// Told when the pod's call to `target` (an origin) was denied, so it can be reported.
     fn denied(&self, _target: &str) {}
@@ -120,13 +121,13 @@ impl WasiHttpHooks for EgressHooks {
         }
         let request = match &egress.router {
             Some(router) => match router.route(request) {
-                Ok(routed) => {
+                RouteOutcome::Routed(routed) => {
                     return Box::new(async move {
                         let response = routed.await?;
                         Ok((response, Box::new(async { Ok(()) }) as IoFuture))
                     });
                 }
-                Err(request) => request,
+                RouteOutcome::NotMine(request) => request,
             },
             None => request,
         };

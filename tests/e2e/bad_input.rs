@@ -126,10 +126,20 @@ fn bad_manifests_are_refused_and_nothing_is_stored() {
              spec: {{component: {}, restartPolicy: Never}}\n",
             c.crasher.display()
         ),
-        &["document 1 (StatefulSet db)", "spec.template.spec.restartPolicy", "Never"],
+        &[
+            "document 1 (StatefulSet db)",
+            "spec.template.spec.restartPolicy",
+            "Never",
+        ],
     );
 
-    for kind in ["deployments", "services", "ingresses", "pods", "statefulsets"] {
+    for kind in [
+        "deployments",
+        "services",
+        "ingresses",
+        "pods",
+        "statefulsets",
+    ] {
         assert!(
             cluster.items(kind).is_empty(),
             "{kind} were stored by a refused apply"

@@ -84,6 +84,33 @@ fn apply_serves_through_ingress_scales_and_deletes() {
     });
 }
 
+/// An object named like a segment of the API's paths (`api`, `v1`) is scaled, reported on and
+/// logged like any other: the client builds subresource paths from the name, it does not search
+/// the object's path for it (that turned `/api/v1/deployments/api` into `/api/scale/v1/...`).
+#[test]
+fn objects_named_like_api_path_segments_scale_and_log() {
+    let cluster = Cluster::up(&[]);
+    let c = components();
+    let out = cluster.apply("api.yaml", &http_app("api", &c.hello, 1, "/api"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cluster.wait_for_status("/api", 200, WAIT);
+    cluster.cli_ok(&["scale", "deployment", "api", "--replicas", "2"]);
+    wait_until("2 ready pods of api", WAIT, || {
+        let ready = cluster
+            .items("pods")
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "api" && p["status"]["ready"] == true)
+            .count();
+        (ready == 2).then_some(())
+    });
+    let pod = pod_names(&cluster, "api").pop().expect("a pod of api");
+    cluster.cli_ok(&["logs", &pod]);
+}
+
 #[test]
 fn restart_with_same_data_dir_keeps_state_and_serves() {
     let dir = tempfile::tempdir().expect("tempdir");

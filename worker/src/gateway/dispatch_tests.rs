@@ -212,7 +212,7 @@ fn table(local: &[(&str, HttpPod)], remote: &[&str]) -> Arc<RoutingTable> {
 
 fn endpoints(table: &RoutingTable) -> Arc<Endpoints> {
     table
-        .service(SERVICE)
+        .service(&super::service_id::ServiceId::parse(SERVICE).expect("service id"))
         .expect("service in the table")
         .clone()
 }

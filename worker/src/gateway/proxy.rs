@@ -1,6 +1,7 @@
 //! Serving one request: ingress rule -> service -> endpoint. A replica on this node is called in
 //! process; otherwise the request is forwarded to a node that has one.
 
+use super::service_id::ServiceId;
 use super::table::{Endpoints, Forwarder, RoutingTable};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode, Uri};
@@ -81,7 +82,9 @@ async fn route(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<
         _ => false,
     };
     if let Some(service) = forwarded.filter(|_| from_peer) {
-        let service = service.to_str().unwrap_or_default().to_string();
+        let Some(service) = service.to_str().ok().and_then(ServiceId::parse) else {
+            return unavailable_response("the forwarded service is not namespace/name");
+        };
         if let Some(refused) = super::hops::check(&service, req.headers()) {
             return refused;
         }
@@ -204,7 +207,7 @@ fn failed(response: &Response<BoxBody>) -> bool {
 
 async fn forward(
     gateway: &str,
-    service: &str,
+    service: &ServiceId,
     forwarder: &Forwarder,
     req: Request<BoxBody>,
 ) -> Response<BoxBody> {
@@ -222,7 +225,7 @@ async fn forward(
         }
     }
     parts.uri = uri;
-    if let Ok(value) = HeaderValue::from_str(service) {
+    if let Ok(value) = HeaderValue::from_str(&service.to_string()) {
         parts.headers.insert(FORWARDED_SERVICE, value);
     }
     for (name, value) in [

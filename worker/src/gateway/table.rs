@@ -2,6 +2,7 @@
 //! endpoints, and every service's endpoints (HTTP pods on this node first, else the gateways of
 //! the nodes that hold ready replicas). Rebuilt whole on any change and swapped in atomically.
 
+use super::service_id::ServiceId;
 use crate::context::LocalPods;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,8 +14,7 @@ use wasmpod_api::{Ingress, Node, PathType, Pod, PodPhase, Service};
 use wasmpod_runtime::HttpPod;
 
 pub struct Endpoints {
-    /// `namespace/name` of the service.
-    pub service: String,
+    pub service: ServiceId,
     pub local: Vec<HttpPod>,
     /// Base URLs of other nodes' gateways holding ready replicas.
     pub remote: Vec<Arc<str>>,
@@ -48,7 +48,7 @@ pub struct Rule {
 #[derive(Default)]
 pub struct RoutingTable {
     rules: Vec<Rule>,
-    services: HashMap<String, Arc<Endpoints>>,
+    services: HashMap<ServiceId, Arc<Endpoints>>,
     /// Each present node's published forward key hash: a request forwarded in a node's name
     /// must present a key of that hash.
     peers: HashMap<String, String>,
@@ -83,7 +83,7 @@ impl RoutingTable {
     }
 
     /// Endpoints of the service `namespace/name`.
-    pub fn service(&self, id: &str) -> Option<&Arc<Endpoints>> {
+    pub fn service(&self, id: &ServiceId) -> Option<&Arc<Endpoints>> {
         self.services.get(id)
     }
 }
@@ -152,7 +152,7 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
                 remote.insert(gateway.to_string());
             }
         }
-        let id = format!("{}/{}", service.namespace(), service.name());
+        let id = ServiceId::new(service.namespace(), service.name());
         services.insert(
             id.clone(),
             Arc::new(Endpoints {
@@ -168,7 +168,7 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
     for ingress in inputs.ingresses {
         for rule in &ingress.spec.rules {
             for path in &rule.http.paths {
-                let id = format!("{}/{}", ingress.namespace(), path.backend.service);
+                let id = ServiceId::new(ingress.namespace(), &path.backend.service);
                 let endpoints = services.get(&id).cloned().unwrap_or_else(|| {
                     Arc::new(Endpoints {
                         service: id,
@@ -313,7 +313,7 @@ mod tests {
         assert!(!RoutingTable::default().is_peer(b"n2", b"forward key of n2"));
         let remote = |id: &str| {
             let mut r: Vec<String> = table
-                .service(id)
+                .service(&ServiceId::parse(id).expect("service id"))
                 .expect("service in table")
                 .remote
                 .iter()
