@@ -66,8 +66,32 @@ pub struct ApplyResult {
     pub kind: String,
     pub namespace: String,
     pub name: String,
-    /// `created`, `configured` or `unchanged`.
-    pub action: String,
+    pub action: ApplyAction,
+}
+
+/// What an apply did to one object (`created`, `configured` or `unchanged` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyAction {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+impl ApplyAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyAction::Created => "created",
+            ApplyAction::Configured => "configured",
+            ApplyAction::Unchanged => "unchanged",
+        }
+    }
+}
+
+impl std::fmt::Display for ApplyAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -473,5 +497,21 @@ mod tests {
             Client::object_path(Kind::Pod, "a b", "p"),
             "/api/v1/pods/p?namespace=a%20b"
         );
+    }
+
+    #[test]
+    fn apply_actions_keep_their_wire_names() {
+        for action in [
+            ApplyAction::Created,
+            ApplyAction::Configured,
+            ApplyAction::Unchanged,
+        ] {
+            let wire = serde_json::to_value(action).expect("serialize");
+            assert_eq!(wire, action.as_str());
+            assert_eq!(
+                serde_json::from_value::<ApplyAction>(wire).ok(),
+                Some(action)
+            );
+        }
     }
 }

@@ -133,7 +133,10 @@ impl<H: PodHost> PodTask<H> {
             .component_digest()
             .map(|d| format!("sha256:{d}"))
         else {
-            let message = format!("component {:?} is not a digest", self.pod.spec.component);
+            let message = format!(
+                "component {:?} is not a digest",
+                self.pod.spec.component.to_string()
+            );
             return self.fail_start(StartFailure::InvalidComponent(message), State::Pulling);
         };
         match self.host.load(&digest).await {

@@ -90,7 +90,7 @@ mod tests {
 
     fn pod(name: &str, claim: &str, node: Option<&str>) -> Pod {
         let spec: PodSpec = serde_json::from_value(serde_json::json!({
-            "component": "sha256:x",
+            "component": "sha256:0000000000000000000000000000000000000000000000000000000000000000",
             "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
         }))
         .unwrap();

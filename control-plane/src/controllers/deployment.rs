@@ -192,7 +192,7 @@ mod tests {
                 "replicas": replicas,
                 "selector": {"matchLabels": {"app": "web"}},
                 "template": {"metadata": {"labels": {"app": "web"}},
-                    "spec": {"component": "sha256:x", "env": [{"name": "VERSION", "value": version}]}}
+                    "spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "env": [{"name": "VERSION", "value": version}]}}
             }
         }))
         .unwrap()

@@ -203,7 +203,7 @@ mod tests {
         ];
         for (phase, policy, dead) in cases {
             let spec: PodSpec =
-                serde_json::from_value(serde_json::json!({"component": "sha256:x"})).unwrap();
+                serde_json::from_value(serde_json::json!({"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000"})).unwrap();
             let mut pod: Pod = Pod::of(ObjectMeta::named(Name::try_from("p").unwrap()), spec);
             pod.spec.restart_policy = policy;
             pod.status.phase = phase;

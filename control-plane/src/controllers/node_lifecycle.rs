@@ -98,7 +98,7 @@ mod tests {
 
     fn pod_on(name: &str, node: &str) -> Write {
         let mut spec: PodSpec =
-            serde_json::from_value(serde_json::json!({"component": "sha256:x"})).unwrap();
+            serde_json::from_value(serde_json::json!({"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000"})).unwrap();
         spec.node_name = Some(node.to_string());
         let mut meta = ObjectMeta::named(Name::try_from(name).unwrap());
         meta.namespace = Some("default".into());

@@ -323,7 +323,7 @@ mod tests {
 
     fn pod(memory: &str) -> Pod {
         let spec: PodSpec = serde_json::from_value(serde_json::json!({
-            "component": "sha256:x", "resources": {"requests": {"memory": memory}}
+            "component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "resources": {"requests": {"memory": memory}}
         }))
         .unwrap();
         Pod::of(ObjectMeta::named(Name::try_from("p").unwrap()), spec)
@@ -427,7 +427,7 @@ mod tests {
             .map(|n| serde_json::json!({"name": format!("v-{n}"), "persistentVolumeClaim": {"claimName": n}}))
             .collect();
         let spec: PodSpec = serde_json::from_value(
-            serde_json::json!({"component": "sha256:x", "volumes": volumes}),
+            serde_json::json!({"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "volumes": volumes}),
         )
         .unwrap();
         let mut meta = ObjectMeta::named(Name::try_from("p").unwrap());

@@ -262,7 +262,7 @@ mod tests {
                 "replicas": replicas,
                 "selector": {"matchLabels": {"app": "web"}},
                 "template": {"metadata": {"labels": {"app": "web"}},
-                    "spec": {"component": "sha256:x", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}},
+                    "spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}},
                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}}]
             }
         }))

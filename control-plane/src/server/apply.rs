@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
 use std::collections::HashSet;
-use wasmpod_api::client::{ApplyRequest, ApplyResponse, ApplyResult};
+use wasmpod_api::client::{ApplyAction, ApplyRequest, ApplyResponse, ApplyResult};
 use wasmpod_api::manifest::UserObject;
 use wasmpod_api::{AnyObject, ObjectKey, PodSpec};
 
@@ -75,16 +75,16 @@ pub async fn apply(
         .into_iter()
         .map(|key| {
             let action = match changes.iter().find(|c| c.key == key) {
-                Some(c) if c.created => "created",
-                Some(_) => "configured",
-                None => "unchanged",
+                Some(c) if c.created => ApplyAction::Created,
+                Some(_) => ApplyAction::Configured,
+                None => ApplyAction::Unchanged,
             };
-            tracing::info!(object = %key, action, "applied");
+            tracing::info!(object = %key, %action, "applied");
             ApplyResult {
                 kind: key.kind.to_string(),
                 namespace: key.namespace,
                 name: key.name,
-                action: action.to_string(),
+                action,
             }
         })
         .collect();
@@ -96,10 +96,10 @@ fn check_component(state: &AppState, spec: &PodSpec) -> Result<(), String> {
     if spec.component_digest().is_none() {
         return Err(format!(
             "{:?} is not a digest; upload the component first (`wasmpod apply -f` does this for paths)",
-            spec.component
+            spec.component.to_string()
         ));
     }
-    match state.blobs.read(&spec.component) {
+    match state.blobs.read(&spec.component.to_string()) {
         Ok(Some(bytes)) => wasmpod_inspect::inspect_component(&bytes)
             .map(|_| ())
             .map_err(|e| e.to_string()),

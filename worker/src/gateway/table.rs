@@ -218,7 +218,7 @@ mod tests {
             serde_json::from_value(json!({
                 "apiVersion": "wasmpod.dev/v1", "kind": "Pod",
                 "metadata": {"name": name, "namespace": ns, "labels": labels},
-                "spec": {"component": "sha256:x", "nodeName": node},
+                "spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "nodeName": node},
                 "status": {"phase": "Running", "ready": ready}
             }))
             .expect("pod"),
