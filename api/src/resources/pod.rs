@@ -1,3 +1,7 @@
+//! Pods: one running instance of a component on one node, its spec (component, env, config,
+//! volumes, limits, probes, egress), its component reference and its status as the node
+//! reports it. Made by the Deployment and StatefulSet controllers, never written by users.
+
 use super::volume::{validate_mount_path, validate_reference, NameRef, Volume, VolumeMount};
 use crate::error::ValidationError;
 use crate::labels::Labels;

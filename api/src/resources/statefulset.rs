@@ -1,3 +1,7 @@
+//! StatefulSets: replicas with stable names (`NAME-0`, `NAME-1` ...), started in order, each
+//! with its own PersistentVolumeClaims from the set's claim templates, kept across restarts and
+//! scale-downs.
+
 use super::deployment::PodTemplate;
 use super::volume::ClaimSpec;
 use crate::error::ValidationError;
