@@ -33,6 +33,10 @@ pub type RoutedFuture =
     Pin<Box<dyn Future<Output = Result<http::Response<BoxBody>, HttpError>> + Send + 'static>>;
 
 /// What the [`OutboundRouter`] did with a request (Spin's `InterceptOutcome`).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "handing the request back must not allocate on the hot path"
+)]
 pub enum RouteOutcome {
     /// The request is to a service this router serves: the future produces its response.
     Routed(RoutedFuture),

@@ -139,18 +139,18 @@ pub fn pod_key(pod: &wasmpod_api::Pod) -> wasmpod_api::ObjectKey {
 pub type OwnerId = (String, String);
 
 /// The pods owned by an object of kind `O` (Deployment, StatefulSet), by owner.
-pub fn pods_by_owner<'a, O: wasmpod_api::Resource, P: std::borrow::Borrow<wasmpod_api::Pod>>(
-    pods: &'a [P],
-) -> std::collections::HashMap<OwnerId, Vec<&'a wasmpod_api::Pod>> {
+pub fn pods_by_owner<O: wasmpod_api::Resource, P: std::borrow::Borrow<wasmpod_api::Pod>>(
+    pods: &[P],
+) -> std::collections::HashMap<OwnerId, Vec<&wasmpod_api::Pod>> {
     pods_by_owner_kind(pods, O::KIND)
 }
 
 /// The pods owned by an object of `owner_kind`, by owner ([`pods_by_owner`] for a kind known
 /// only at run time).
-pub fn pods_by_owner_kind<'a, P: std::borrow::Borrow<wasmpod_api::Pod>>(
-    pods: &'a [P],
+pub fn pods_by_owner_kind<P: std::borrow::Borrow<wasmpod_api::Pod>>(
+    pods: &[P],
     owner_kind: Kind,
-) -> std::collections::HashMap<OwnerId, Vec<&'a wasmpod_api::Pod>> {
+) -> std::collections::HashMap<OwnerId, Vec<&wasmpod_api::Pod>> {
     let mut owned: std::collections::HashMap<OwnerId, Vec<&wasmpod_api::Pod>> = Default::default();
     for pod in pods.iter().map(std::borrow::Borrow::borrow) {
         if let Some(owner) = pod

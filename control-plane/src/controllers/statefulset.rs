@@ -16,8 +16,6 @@ use wasmpod_api::{
     Pod, PodPhase, StatefulSet, StatefulSetStatus, Volume,
 };
 
-/// Owner kind of the pods this controller makes.
-
 /// Label carrying the pod's stable name, for services that select one replica.
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 
