@@ -3,9 +3,8 @@
 //! crashes.
 
 use std::time::Duration;
-use wasmpod_tests::{
-    components, deployment_yaml, find_paths, name_of, pods_of, wait_until, Cluster,
-};
+use wasmpod_api::{Deployment, Pod};
+use wasmpod_tests::{components, deployment_yaml, find_paths, wait_until, Cluster, ClusterApi};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -21,18 +20,18 @@ fn secret(word: &str) -> String {
     )
 }
 
-fn the_pod(cluster: &Cluster, app: &str) -> Option<serde_json::Value> {
-    let pods = pods_of(&cluster.items("pods"), app);
-    (pods.len() == 1).then(|| pods[0].clone())
+fn the_pod(cluster: &Cluster, app: &str) -> Option<Pod> {
+    let mut pods = cluster.pods_of_app(app);
+    (pods.len() == 1).then(|| pods.remove(0))
 }
 
-fn logs(cluster: &Cluster, pod: &serde_json::Value) -> String {
-    cluster.cli_ok(&["logs", &name_of(pod)])
+fn logs(cluster: &Cluster, pod: &Pod) -> String {
+    cluster.run_cli_ok(&["logs", pod.name()])
 }
 
 /// The pod's logs, or None while its node has none yet (it has not started there).
-fn try_logs(cluster: &Cluster, pod: &serde_json::Value) -> Option<String> {
-    let out = cluster.cli(&["logs", &name_of(pod)]);
+fn try_logs(cluster: &Cluster, pod: &Pod) -> Option<String> {
+    let out = cluster.run_cli(&["logs", pod.name()]);
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
@@ -51,7 +50,7 @@ fn restart_policies_args_and_secret_changes_of_command_pods() {
     // Never after any) would leave it short forever, so both are refused, naming the field.
     for policy in ["OnFailure", "Never"] {
         let yaml = crasher("ends", &format!("restartPolicy: {policy}, env: [{ok}]"));
-        let out = cluster.apply("ends.yaml", &yaml);
+        let out = cluster.try_apply("ends.yaml", &yaml);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "restartPolicy {policy} was accepted");
         assert!(
@@ -59,7 +58,7 @@ fn restart_policies_args_and_secret_changes_of_command_pods() {
             "{stderr}"
         );
     }
-    assert!(cluster.items("deployments").is_empty());
+    assert!(cluster.objects::<Deployment>().is_empty());
 
     let yaml = [
         secret("first"),
@@ -79,12 +78,7 @@ fn restart_policies_args_and_secret_changes_of_command_pods() {
         ),
     ]
     .concat();
-    let out = cluster.apply("crashers.yaml", &yaml);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.apply_ok("crashers.yaml", &yaml);
 
     // A changed Secret restarts a command pod, which then sees the new value.
     let talker = wait_until("talker says its word", WAIT, || {
@@ -93,15 +87,14 @@ fn restart_policies_args_and_secret_changes_of_command_pods() {
             .contains("crasher says: first")
             .then_some(pod)
     });
-    assert_eq!(talker["status"]["restartCount"], 0, "{talker}");
+    assert_eq!(talker.status.restart_count, 0, "{talker:?}");
     // `args` follow the pod's name as argv[0].
     let printed = logs(&cluster, &talker);
     assert!(
-        printed.contains(&format!("crasher args: {}|one|two words", name_of(&talker))),
+        printed.contains(&format!("crasher args: {}|one|two words", talker.name())),
         "{printed}"
     );
-    let out = cluster.apply("words.yaml", &secret("second"));
-    assert!(out.status.success());
+    cluster.apply_ok("words.yaml", &secret("second"));
     wait_until("talker saying the new word", WAIT, || {
         logs(&cluster, &talker)
             .contains("crasher says: second")
@@ -109,20 +102,25 @@ fn restart_policies_args_and_secret_changes_of_command_pods() {
     });
     // The status was reported before the restarted command printed; read it now.
     let restarted = wait_until("talker's restart reported", WAIT, || {
-        the_pod(&cluster, "talker").filter(|p| p["status"]["restartCount"].as_u64() >= Some(1))
+        the_pod(&cluster, "talker").filter(|p| p.status.restart_count >= 1)
     });
-    assert_eq!(name_of(&restarted), name_of(&talker), "restarted in place");
-    assert_eq!(restarted["status"]["restartCount"], 1, "{restarted}");
+    assert_eq!(restarted.name(), talker.name(), "restarted in place");
+    assert_eq!(restarted.status.restart_count, 1, "{restarted:?}");
     assert_eq!(
-        restarted["status"]["lastTermination"]["reason"], "ConfigChanged",
-        "{restarted}"
+        restarted
+            .status
+            .last_termination
+            .as_ref()
+            .map(|t| t.reason.as_str()),
+        Some("ConfigChanged"),
+        "{restarted:?}"
     );
-    let described = cluster.cli_ok(&["describe", "pod", &name_of(&talker)]);
+    let described = cluster.run_cli_ok(&["describe", "pod", talker.name()]);
     assert!(described.contains("ConfigChanged"), "{described}");
 
     // The claim's data survives the crashes: one line per start, all kept.
     let appender = wait_until("appender crashed twice", WAIT, || {
-        the_pod(&cluster, "appender").filter(|p| p["status"]["restartCount"].as_u64() >= Some(2))
+        the_pod(&cluster, "appender").filter(|p| p.status.restart_count >= 2)
     });
     let files = find_paths(&cluster.data_dir, "starts")
         .into_iter()
@@ -130,7 +128,7 @@ fn restart_policies_args_and_secret_changes_of_command_pods() {
         .collect::<Vec<_>>();
     assert_eq!(files.len(), 1, "{files:?}");
     let starts = std::fs::read_to_string(&files[0]).expect("claim file");
-    let restarts = appender["status"]["restartCount"].as_u64().unwrap_or(0) as usize;
+    let restarts = appender.status.restart_count as usize;
     assert!(
         starts.lines().filter(|l| *l == "started").count() > restarts,
         "{restarts} restarts, file: {starts:?}"

@@ -1,6 +1,9 @@
 //! The end-to-end harness: starts the real `wasmpod` binary on free loopback ports with a
 //! temporary data directory, drives it with the CLI and plain HTTP, and stops it.
 
+mod cluster_api;
+pub use cluster_api::ClusterApi;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -699,20 +702,12 @@ impl MultiNode {
 
     /// Pods of `app` that are ready, with their node.
     pub fn ready_pods(&self, app: &str) -> Vec<(String, String)> {
-        self.items("pods")
-            .iter()
-            .filter(|p| p["metadata"]["labels"]["app"] == app && p["status"]["ready"] == true)
+        self.pods_of_app(app)
+            .into_iter()
+            .filter(|p| p.status.ready)
             .map(|p| {
-                (
-                    p["metadata"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    p["spec"]["nodeName"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                )
+                let node = p.spec.node_name.clone().unwrap_or_default();
+                (p.metadata.name.to_string(), node)
             })
             .collect()
     }
