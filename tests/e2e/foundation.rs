@@ -1,5 +1,5 @@
 use std::time::Duration;
-use wasmpod_tests::{components, http_app, wait_until, Cluster};
+use wasmpod_tests::{components, http_app, wait_until, Cluster, ClusterApi};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -99,16 +99,11 @@ fn objects_named_like_api_path_segments_scale_and_log() {
     );
     cluster.wait_for_status("/api", 200, WAIT);
     cluster.cli_ok(&["scale", "deployment", "api", "--replicas", "2"]);
-    wait_until("2 ready pods of api", WAIT, || {
-        let ready = cluster
-            .items("pods")
-            .iter()
-            .filter(|p| p["metadata"]["labels"]["app"] == "api" && p["status"]["ready"] == true)
-            .count();
-        (ready == 2).then_some(())
+    let pods = wait_until("2 ready pods of api", WAIT, || {
+        let pods = cluster.pods_of_app("api");
+        (pods.iter().filter(|p| p.status.ready).count() == 2).then_some(pods)
     });
-    let pod = pod_names(&cluster, "api").pop().expect("a pod of api");
-    cluster.cli_ok(&["logs", &pod]);
+    cluster.cli_ok(&["logs", pods[0].name()]);
 }
 
 #[test]
