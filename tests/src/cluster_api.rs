@@ -61,30 +61,23 @@ pub trait ClusterApi {
     }
 }
 
-impl ClusterApi for Cluster {
-    fn run_cli(&self, args: &[&str]) -> Output {
-        self.cli(args)
-    }
+/// Both harnesses have `cli`, `work` and `try_items` of the same shape.
+macro_rules! cluster_api {
+    ($($harness:ty),*) => {$(
+        impl ClusterApi for $harness {
+            fn run_cli(&self, args: &[&str]) -> Output {
+                self.cli(args)
+            }
 
-    fn work_dir(&self) -> &Path {
-        self.work.path()
-    }
+            fn work_dir(&self) -> &Path {
+                self.work.path()
+            }
 
-    fn list_json(&self, plural: &str) -> Result<Vec<serde_json::Value>, String> {
-        self.try_items(plural)
-    }
+            fn list_json(&self, plural: &str) -> Result<Vec<serde_json::Value>, String> {
+                self.try_items(plural)
+            }
+        }
+    )*};
 }
 
-impl ClusterApi for MultiNode {
-    fn run_cli(&self, args: &[&str]) -> Output {
-        self.cli(args)
-    }
-
-    fn work_dir(&self) -> &Path {
-        self.work.path()
-    }
-
-    fn list_json(&self, plural: &str) -> Result<Vec<serde_json::Value>, String> {
-        self.try_items(plural)
-    }
-}
+cluster_api!(Cluster, MultiNode);
