@@ -69,8 +69,32 @@ pub struct ApplyResult {
     pub kind: String,
     pub namespace: String,
     pub name: String,
-    /// `created`, `configured` or `unchanged`.
-    pub action: String,
+    pub action: ApplyAction,
+}
+
+/// What an apply did to one object (`created`, `configured` or `unchanged` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyAction {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+impl ApplyAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyAction::Created => "created",
+            ApplyAction::Configured => "configured",
+            ApplyAction::Unchanged => "unchanged",
+        }
+    }
+}
+
+impl std::fmt::Display for ApplyAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -210,16 +234,18 @@ impl Client {
     }
 
     fn object_path(kind: Kind, namespace: &str, name: &str) -> String {
+        Self::subresource_path(kind, namespace, name, "")
+    }
+
+    /// The path of an object's subresource (`/status`, `/scale`, `/log` ...; `""`: the object).
+    fn subresource_path(kind: Kind, namespace: &str, name: &str, subresource: &str) -> String {
         let name = urlencoding::encode(name);
+        let plural = kind.plural();
         if kind.namespaced() {
-            format!(
-                "/api/v1/{}/{}?namespace={}",
-                kind.plural(),
-                name,
-                urlencoding::encode(namespace)
-            )
+            let namespace = urlencoding::encode(namespace);
+            format!("/api/v1/{plural}/{name}{subresource}?namespace={namespace}")
         } else {
-            format!("/api/v1/{}/{}", kind.plural(), name)
+            format!("/api/v1/{plural}/{name}{subresource}")
         }
     }
 
@@ -312,11 +338,7 @@ impl Client {
         name: &str,
         status: &T,
     ) -> Result<(), ClientError> {
-        let path = Self::object_path(kind, namespace, name).replacen(
-            &format!("/{}", urlencoding::encode(name)),
-            &format!("/{}/status", urlencoding::encode(name)),
-            1,
-        );
+        let path = Self::subresource_path(kind, namespace, name, "/status");
         self.send(self.request(reqwest::Method::PUT, &path).json(status))
             .await
             .map(|_| ())
@@ -348,11 +370,7 @@ impl Client {
         name: &str,
         replicas: u32,
     ) -> Result<(), ClientError> {
-        let path = Self::object_path(kind, namespace, name).replacen(
-            &format!("/{}", urlencoding::encode(name)),
-            &format!("/{}/scale", urlencoding::encode(name)),
-            1,
-        );
+        let path = Self::subresource_path(kind, namespace, name, "/scale");
         self.send(
             self.request(reqwest::Method::POST, &path)
                 .json(&ScaleRequest { replicas }),
@@ -362,11 +380,7 @@ impl Client {
     }
 
     pub async fn logs(&self, namespace: &str, pod: &str) -> Result<String, ClientError> {
-        let path = Self::object_path(Kind::Pod, namespace, pod).replacen(
-            &format!("/{}", urlencoding::encode(pod)),
-            &format!("/{}/log", urlencoding::encode(pod)),
-            1,
-        );
+        let path = Self::subresource_path(Kind::Pod, namespace, pod, "/log");
         let response = self.send(self.request(reqwest::Method::GET, &path)).await?;
         response
             .text()
@@ -380,11 +394,7 @@ impl Client {
         namespace: &str,
         pod: &str,
     ) -> Result<crate::resolved::ResolvedPodConfig, ClientError> {
-        let path = Self::object_path(Kind::Pod, namespace, pod).replacen(
-            &format!("/{}", urlencoding::encode(pod)),
-            &format!("/{}/config", urlencoding::encode(pod)),
-            1,
-        );
+        let path = Self::subresource_path(Kind::Pod, namespace, pod, "/config");
         self.json(self.request(reqwest::Method::GET, &path)).await
     }
 
@@ -468,5 +478,43 @@ impl Client {
             },
         );
         Ok(stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subresource_paths_follow_the_name_whatever_it_is() {
+        // A name that is also a segment of the path ("api", "v1") must not be mistaken for it.
+        assert_eq!(
+            Client::subresource_path(Kind::Deployment, "default", "api", "/scale"),
+            "/api/v1/deployments/api/scale?namespace=default"
+        );
+        assert_eq!(
+            Client::subresource_path(Kind::Node, "", "v1", "/status"),
+            "/api/v1/nodes/v1/status"
+        );
+        assert_eq!(
+            Client::object_path(Kind::Pod, "a b", "p"),
+            "/api/v1/pods/p?namespace=a%20b"
+        );
+    }
+
+    #[test]
+    fn apply_actions_keep_their_wire_names() {
+        for action in [
+            ApplyAction::Created,
+            ApplyAction::Configured,
+            ApplyAction::Unchanged,
+        ] {
+            let wire = serde_json::to_value(action).expect("serialize");
+            assert_eq!(wire, action.as_str());
+            assert_eq!(
+                serde_json::from_value::<ApplyAction>(wire).ok(),
+                Some(action)
+            );
+        }
     }
 }

@@ -12,9 +12,12 @@ pub mod manifest;
 pub mod meta;
 pub mod name;
 pub mod object;
+pub mod origin;
 pub mod quantity;
 pub mod resolved;
+pub mod resource;
 pub mod resources;
+pub mod trace;
 pub mod watch;
 
 pub use client::{Client, ClientError};
@@ -22,6 +25,7 @@ pub use error::ValidationError;
 pub use meta::{ObjectMeta, OwnerReference};
 pub use name::Name;
 pub use object::{AnyObject, Kind, Object, ObjectKey};
+pub use resource::{KindSpec, Resource};
 pub use resources::*;
 pub use watch::{ListResponse, WatchEvent, WatchEventType};
 

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wasmpod_api::manifest::{parse_manifests, ManifestDocument, UserObject};
-use wasmpod_api::Client;
+use wasmpod_api::{Client, ComponentRef};
 
 /// A parsed document and the directory its relative paths start from.
 pub struct Loaded {
@@ -129,11 +129,11 @@ pub async fn upload_components(client: &Client, loaded: &mut [Loaded]) -> anyhow
             UserObject::StatefulSet(s) => &mut s.spec.template.spec.component,
             _ => continue,
         };
-        if component.starts_with("sha256:") {
+        let ComponentRef::Path(file) = &*component else {
             continue;
-        }
+        };
         let at = format!("{}: spec.template.spec.component", item.doc.document);
-        let path = item.base.join(&*component);
+        let path = item.base.join(file);
         let bytes = std::fs::read(&path)
             .with_context(|| format!("{at}: cannot read {}", path.display()))?;
         wasmpod_runtime::inspect_component(&bytes)
@@ -160,7 +160,8 @@ pub async fn upload_components(client: &Client, loaded: &mut [Loaded]) -> anyhow
                 );
             }
         }
-        *component = digest;
+        *component =
+            ComponentRef::from_digest(&digest).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
     }
     Ok(())
 }

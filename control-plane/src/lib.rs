@@ -10,6 +10,7 @@ pub mod node_credentials;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod typed;
 mod typed_cache;
 pub mod watch_hub;
 

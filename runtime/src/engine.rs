@@ -55,21 +55,26 @@ impl RuntimeConfig {
 /// linker) is made once and shared by every pod that runs it: thousands of pods of one
 /// component cost one `InstancePre`.
 #[derive(Clone)]
-pub struct CompiledComponent(
-    pub(crate) Component,
-    Arc<std::sync::OnceLock<ProxyPre<PodState>>>,
-    InstanceCost,
-);
+pub struct CompiledComponent {
+    pub(crate) component: Component,
+    /// The HTTP pre-instantiation, made by the first HTTP pod of this component.
+    http_pre: Arc<std::sync::OnceLock<ProxyPre<PodState>>>,
+    cost: InstanceCost,
+}
 
 impl CompiledComponent {
     fn new(component: Component, wasm: &[u8]) -> Self {
         let cost = crate::cost::instance_cost(&component, wasm);
-        CompiledComponent(component, Arc::default(), cost)
+        CompiledComponent {
+            component,
+            http_pre: Arc::default(),
+            cost,
+        }
     }
 
     /// What one instance takes from the pool.
     pub fn instance_cost(&self) -> InstanceCost {
-        self.2
+        self.cost
     }
 }
 
@@ -180,16 +185,16 @@ impl Runtime {
         spec: PodRuntimeSpec,
         logs: PodLogs,
     ) -> Result<HttpPod, RuntimeError> {
-        let pre = match component.1.get() {
+        let pre = match component.http_pre.get() {
             Some(pre) => pre.clone(),
             None => {
                 let pre = self
                     .inner
                     .linker
-                    .instantiate_pre(&component.0)
+                    .instantiate_pre(&component.component)
                     .map_err(|e| RuntimeError::Link(boxed(e)))?;
                 let pre = ProxyPre::new(pre).map_err(|e| RuntimeError::NotHttpProxy(boxed(e)))?;
-                let _ = component.1.set(pre.clone());
+                let _ = component.http_pre.set(pre.clone());
                 pre
             }
         };
@@ -213,7 +218,7 @@ impl Runtime {
         let pre = self
             .inner
             .linker
-            .instantiate_pre(&component.0)
+            .instantiate_pre(&component.component)
             .map_err(|e| RuntimeError::Link(boxed(e)))?;
         let pre = CommandPre::new(pre).map_err(|e| RuntimeError::NotCommand(boxed(e)))?;
         let template = PodTemplate::new(spec, logs, self.inner.max_memory_per_instance)?;

@@ -60,20 +60,4 @@ pub enum RuntimeError {
     InvalidSpec(String),
 }
 
-/// Why [`crate::inspect_component`] rejected a binary.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InspectError {
-    #[error("not a WebAssembly binary")]
-    NotWasm,
-    #[error(
-        "a core WebAssembly module, not a component; build for wasm32-wasip2 or run `wasm-tools component new`"
-    )]
-    CoreModule,
-    #[error("malformed WebAssembly component: {0}")]
-    Malformed(String),
-    #[error(
-        "component exports neither wasi:http/incoming-handler@0.2.x nor wasi:cli/run@0.2.x; it exports: {}",
-        if .0.is_empty() { "nothing".to_string() } else { .0.join(", ") }
-    )]
-    UnknownWorld(Vec<String>),
-}
+pub use wasmpod_inspect::InspectError;

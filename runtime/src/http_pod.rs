@@ -129,7 +129,7 @@ impl HttpPod {
             }
         };
         store.data_mut().set_inbound(
-            req.headers().get("traceparent").cloned(),
+            wasmpod_api::trace::TraceParent::from_headers(req.headers()),
             crate::outbound::hops_of(req.headers()),
         );
         let mut req = req.map(|body| body.map_err(body_error));

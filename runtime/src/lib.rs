@@ -53,10 +53,10 @@ pub use error::{BoxError, InspectError, RuntimeError};
 pub use http_pod::{
     text_response, unavailable_response, HttpPod, ResponseBody, WASMPOD_ERROR_HEADER,
 };
-pub use inspect::{inspect_component, ComponentWorld};
 pub use limits::MemoryLimitExceeded;
 pub use logs::{PodLogs, DEFAULT_LOG_CAPACITY};
-pub use outbound::{hops_of, BoxBody, OutboundRouter, RoutedFuture, HOPS_HEADER};
+pub use outbound::{hops_of, BoxBody, OutboundRouter, RouteOutcome, RoutedFuture, HOPS_HEADER};
 pub use spec::{Mount, PodRuntimeSpec};
+pub use wasmpod_inspect::{inspect_component, ComponentWorld};
 /// The error type of request and response bodies (`wasmtime_wasi_http::Error`).
 pub use wasmtime_wasi_http::Error as HttpError;

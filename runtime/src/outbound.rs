@@ -3,10 +3,12 @@
 //! WASI sockets are disabled for every pod.
 
 use crate::{PodLogs, RuntimeError};
-use http::uri::{Scheme, Uri};
+use http::uri::Uri;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use wasmpod_api::origin::Origin;
+use wasmpod_api::trace::{TraceParent, TRACEPARENT};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
 
 /// The hop count of a service call chain: how many calls guests made to get here. The host sets
@@ -30,79 +32,27 @@ pub type BoxBody = wasmtime_wasi_http::WasiBody;
 pub type RoutedFuture =
     Pin<Box<dyn Future<Output = Result<http::Response<BoxBody>, HttpError>> + Send + 'static>>;
 
+/// What the [`OutboundRouter`] did with a request (Spin's `InterceptOutcome`).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "handing the request back must not allocate on the hot path"
+)]
+pub enum RouteOutcome {
+    /// The request is to a service this router serves: the future produces its response.
+    Routed(RoutedFuture),
+    /// Not one of this router's: the request handed back untouched, for the allow-list to judge.
+    NotMine(http::Request<BoxBody>),
+}
+
 /// Lets the worker route a guest's outgoing `http://<service>/...` to a service (in process or to
 /// another node).
 pub trait OutboundRouter: Send + Sync + 'static {
-    /// `Ok(future producing the response)` if the request's host is a service this router serves,
-    /// else the request handed back untouched. The URI is absolute (`http://hello/path`).
-    #[allow(
-        clippy::result_large_err,
-        reason = "handing the request back must not allocate on the hot path"
-    )]
-    fn route(
-        &self,
-        request: http::Request<BoxBody>,
-    ) -> Result<RoutedFuture, http::Request<BoxBody>>;
+    /// Routes the request if its host is a service this router serves. The URI is absolute
+    /// (`http://hello/path`).
+    fn route(&self, request: http::Request<BoxBody>) -> RouteOutcome;
 
     /// Told when the pod's call to `target` (an origin) was denied, so it can be reported.
     fn denied(&self, _target: &str) {}
-}
-
-/// One allowed origin: scheme, host (lower case) and port, or anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Origin {
-    Any,
-    Exact {
-        https: bool,
-        host: String,
-        port: u16,
-    },
-}
-
-impl Origin {
-    fn parse(s: &str) -> Result<Origin, RuntimeError> {
-        let invalid =
-            |why: &str| RuntimeError::InvalidSpec(format!("allowed outbound host {s:?}: {why}"));
-        if s.trim() == "*" {
-            return Ok(Origin::Any);
-        }
-        let uri: Uri = s.parse().map_err(|_| invalid("not a URL"))?;
-        let https = match uri.scheme() {
-            Some(scheme) if *scheme == Scheme::HTTPS => true,
-            Some(scheme) if *scheme == Scheme::HTTP => false,
-            _ => {
-                return Err(invalid(
-                    "expected http://host[:port] or https://host[:port]",
-                ))
-            }
-        };
-        if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
-            return Err(invalid("must not have a path"));
-        }
-        let host = uri
-            .host()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| invalid("no host"))?;
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        Ok(Origin::Exact {
-            https,
-            host: host.to_ascii_lowercase(),
-            port,
-        })
-    }
-
-    fn allows(&self, uri: &Uri) -> bool {
-        match self {
-            Origin::Any => true,
-            Origin::Exact { https, host, port } => {
-                let req_https = uri.scheme() == Some(&Scheme::HTTPS);
-                let default_port = if req_https { 443 } else { 80 };
-                req_https == *https
-                    && uri.host().is_some_and(|h| h.eq_ignore_ascii_case(host))
-                    && uri.port_u16().unwrap_or(default_port) == *port
-            }
-        }
-    }
 }
 
 /// A pod's egress policy, shared by all its stores.
@@ -123,7 +73,8 @@ impl Egress {
         let allowed = allowed
             .iter()
             .map(|s| Origin::parse(s))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .map_err(|e| RuntimeError::InvalidSpec(e.to_string()))?;
         Ok(Egress {
             pod: pod.to_string(),
             allowed,
@@ -145,26 +96,10 @@ type SendFuture =
 /// the guest's outgoing calls, without the guest's help.
 pub(crate) struct EgressHooks {
     pub(crate) egress: Arc<Egress>,
-    /// The W3C `traceparent` of the request served (if any): outgoing calls continue its trace.
-    pub(crate) trace_parent: Option<http::HeaderValue>,
+    /// The W3C trace context of the request served (if any): outgoing calls continue its trace.
+    pub(crate) trace_parent: Option<TraceParent>,
     /// The hop count of the request served: outgoing calls carry one more.
     pub(crate) hops: u32,
-}
-
-/// `traceparent` for a call made while serving `parent`: same trace id, a new span id.
-fn child_traceparent(parent: &http::HeaderValue) -> Option<http::HeaderValue> {
-    let text = parent.to_str().ok()?;
-    let mut parts = text.split('-');
-    let (version, trace, _span, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if version.len() != 2 || trace.len() != 32 || flags.len() != 2 {
-        return None;
-    }
-    let span: String = rand::random::<[u8; 8]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    http::HeaderValue::from_str(&format!("{version}-{trace}-{span}-{flags}")).ok()
 }
 
 impl WasiHttpHooks for EgressHooks {
@@ -182,21 +117,21 @@ impl WasiHttpHooks for EgressHooks {
             http::HeaderValue::from(self.hops.saturating_add(1)),
         );
         if let Some(parent) = &self.trace_parent {
-            if !request.headers().contains_key("traceparent") {
-                if let Some(child) = child_traceparent(parent) {
-                    request.headers_mut().insert("traceparent", child);
-                }
+            if !request.headers().contains_key(TRACEPARENT) {
+                request
+                    .headers_mut()
+                    .insert(TRACEPARENT, parent.child().to_header());
             }
         }
         let request = match &egress.router {
             Some(router) => match router.route(request) {
-                Ok(routed) => {
+                RouteOutcome::Routed(routed) => {
                     return Box::new(async move {
                         let response = routed.await?;
                         Ok((response, Box::new(async { Ok(()) }) as IoFuture))
                     });
                 }
-                Err(request) => request,
+                RouteOutcome::NotMine(request) => request,
             },
             None => request,
         };
@@ -235,28 +170,6 @@ fn origin_of(uri: &Uri) -> String {
 mod tests {
     use super::*;
 
-    fn uri(s: &str) -> Uri {
-        s.parse().expect("test URI")
-    }
-
-    #[test]
-    fn origins_match_scheme_host_and_port() {
-        let o = Origin::parse("https://API.example.com").expect("valid");
-        assert!(o.allows(&uri("https://api.example.com/v1?x=1")));
-        assert!(o.allows(&uri("https://api.example.com:443/")));
-        assert!(!o.allows(&uri("http://api.example.com/")));
-        assert!(!o.allows(&uri("https://api.example.com:8443/")));
-        assert!(!o.allows(&uri("https://evil.com/")));
-
-        let o = Origin::parse("http://127.0.0.1:8081").expect("valid");
-        assert!(o.allows(&uri("http://127.0.0.1:8081/x")));
-        assert!(!o.allows(&uri("http://127.0.0.1/x")));
-
-        assert!(Origin::parse("*")
-            .expect("valid")
-            .allows(&uri("https://anything/")));
-    }
-
     #[test]
     fn hop_counts_parse_and_garbage_counts_as_none() {
         let mut headers = http::HeaderMap::new();
@@ -267,18 +180,5 @@ mod tests {
         assert_eq!(hops_of(&headers), u32::MAX);
         headers.insert(HOPS_HEADER, http::HeaderValue::from_static("-1"));
         assert_eq!(hops_of(&headers), 0);
-    }
-
-    #[test]
-    fn bad_origins_are_rejected() {
-        for bad in [
-            "api.example.com",
-            "ftp://x",
-            "https://x/path",
-            "",
-            "http://",
-        ] {
-            assert!(Origin::parse(bad).is_err(), "{bad:?} should be rejected");
-        }
     }
 }

@@ -209,15 +209,12 @@ struct ServiceRouter {
 }
 
 impl OutboundRouter for ServiceRouter {
-    fn route(
-        &self,
-        request: http::Request<BoxBody>,
-    ) -> Result<RoutedFuture, http::Request<BoxBody>> {
+    fn route(&self, request: http::Request<BoxBody>) -> RouteOutcome {
         if request.uri().host() != Some(self.service) {
-            return Err(request);
+            return RouteOutcome::NotMine(request);
         }
         let pod = self.pod.clone();
-        Ok(Box::pin(async move { Ok(pod.handle(request).await) }))
+        RouteOutcome::Routed(Box::pin(async move { Ok(pod.handle(request).await) }))
     }
 }
 
@@ -512,17 +509,14 @@ async fn container_concurrency_bounds_instances_and_the_rest_wait_their_turn() {
 async fn the_host_sets_the_hop_count_of_outgoing_calls() {
     struct Capture(std::sync::Mutex<Vec<Option<String>>>);
     impl OutboundRouter for Capture {
-        fn route(
-            &self,
-            request: http::Request<BoxBody>,
-        ) -> Result<RoutedFuture, http::Request<BoxBody>> {
+        fn route(&self, request: http::Request<BoxBody>) -> RouteOutcome {
             let hops = request
                 .headers()
                 .get(HOPS_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             self.0.lock().expect("lock").push(hops);
-            Ok(Box::pin(async {
+            RouteOutcome::Routed(Box::pin(async {
                 Ok(text_response(http::StatusCode::OK, "captured"))
             }))
         }

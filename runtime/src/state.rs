@@ -45,7 +45,11 @@ impl WasiHttpView for PodState {
 impl PodState {
     /// What the request this store serves passes on to the guest's outgoing calls: its
     /// `traceparent` (continued) and its hop count (plus one).
-    pub(crate) fn set_inbound(&mut self, trace_parent: Option<http::HeaderValue>, hops: u32) {
+    pub(crate) fn set_inbound(
+        &mut self,
+        trace_parent: Option<wasmpod_api::trace::TraceParent>,
+        hops: u32,
+    ) {
         self.hooks.trace_parent = trace_parent;
         self.hooks.hops = hops;
     }

@@ -1,7 +1,7 @@
 //! Each bad input gets a clear error naming what is wrong and where, a non-zero exit, and
 //! leaves the stored state untouched.
 
-use wasmpod_tests::{components, http_app, Cluster};
+use wasmpod_tests::{components, deployment_yaml, http_app, Cluster};
 
 fn refused(cluster: &Cluster, name: &str, yaml: &str, needles: &[&str]) {
     let out = cluster.apply(name, yaml);
@@ -98,7 +98,48 @@ fn bad_manifests_are_refused_and_nothing_is_stored() {
         &["spec.template.spec.component", "wasi:http/incoming-handler"],
     );
 
-    for kind in ["deployments", "services", "ingresses", "pods"] {
+    // An origin the runtime could not parse is refused at apply, naming the field (it used to
+    // be accepted and leave the pod looping on ComponentError).
+    refused(
+        &cluster,
+        "origin.yaml",
+        &deployment_yaml(
+            "egress",
+            &c.hello,
+            1,
+            "",
+            r#", allowedOutboundHosts: ["https://api.example.com", "api.example.com/v1"]"#,
+        ),
+        &[
+            "spec.template.spec.allowedOutboundHosts[1]",
+            "api.example.com/v1",
+        ],
+    );
+    // A StatefulSet keeps its replicas running, as a Deployment does: Always only.
+    refused(
+        &cluster,
+        "never.yaml",
+        &format!(
+            "apiVersion: wasmpod.dev/v1\nkind: StatefulSet\nmetadata: {{name: db}}\n\
+             spec:\n  selector: {{matchLabels: {{app: db}}}}\n  template:\n    \
+             metadata: {{labels: {{app: db}}}}\n    \
+             spec: {{component: {}, restartPolicy: Never}}\n",
+            c.crasher.display()
+        ),
+        &[
+            "document 1 (StatefulSet db)",
+            "spec.template.spec.restartPolicy",
+            "Never",
+        ],
+    );
+
+    for kind in [
+        "deployments",
+        "services",
+        "ingresses",
+        "pods",
+        "statefulsets",
+    ] {
         assert!(
             cluster.items(kind).is_empty(),
             "{kind} were stored by a refused apply"

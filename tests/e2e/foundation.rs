@@ -1,5 +1,5 @@
 use std::time::Duration;
-use wasmpod_tests::{components, http_app, wait_until, Cluster};
+use wasmpod_tests::{components, http_app, wait_until, Cluster, ClusterApi};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -82,6 +82,28 @@ fn apply_serves_through_ingress_scales_and_deletes() {
     wait_until("pods gone", WAIT, || {
         pod_names(&cluster, "hello").is_empty().then_some(())
     });
+}
+
+/// An object named like a segment of the API's paths (`api`, `v1`) is scaled, reported on and
+/// logged like any other: the client builds subresource paths from the name, it does not search
+/// the object's path for it (that turned `/api/v1/deployments/api` into `/api/scale/v1/...`).
+#[test]
+fn objects_named_like_api_path_segments_scale_and_log() {
+    let cluster = Cluster::up(&[]);
+    let c = components();
+    let out = cluster.apply("api.yaml", &http_app("api", &c.hello, 1, "/api"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cluster.wait_for_status("/api", 200, WAIT);
+    cluster.cli_ok(&["scale", "deployment", "api", "--replicas", "2"]);
+    let pods = wait_until("2 ready pods of api", WAIT, || {
+        let pods = cluster.pods_of_app("api");
+        (pods.iter().filter(|p| p.status.ready).count() == 2).then_some(pods)
+    });
+    cluster.cli_ok(&["logs", pods[0].name()]);
 }
 
 #[test]

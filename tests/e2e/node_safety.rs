@@ -6,7 +6,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use wasmpod_tests::{components, wait_until, wasmpod_bin, Cluster, MultiNode, Process};
+use wasmpod_tests::{
+    components, deployment_yaml, wait_until, wasmpod_bin, Cluster, MultiNode, Process,
+};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -234,28 +236,18 @@ fn node_restarts_crashed_pods_while_the_control_plane_is_down() {
 }
 
 fn secret_yaml(component: &Path) -> String {
-    format!(
-        r#"apiVersion: wasmpod.dev/v1
-kind: Secret
-metadata: {{name: api-token}}
-stringData: {{token: s3cret-node-value}}
----
-apiVersion: wasmpod.dev/v1
-kind: Deployment
-metadata: {{name: holder}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: holder}}}}
-  template:
-    metadata: {{labels: {{app: holder}}}}
-    spec:
-      component: {component}
-      env: [{{name: CRASH_MODE, value: forever}}]
-      volumes: [{{name: creds, secret: {{secretName: api-token}}}}]
-      volumeMounts: [{{name: creds, mountPath: /creds}}]
-"#,
-        component = component.display()
-    )
+    let secret = "apiVersion: wasmpod.dev/v1\nkind: Secret\nmetadata: {name: api-token}\n\
+                  stringData: {token: s3cret-node-value}\n---\n";
+    let holder = deployment_yaml(
+        "holder",
+        component,
+        1,
+        "",
+        ", env: [{name: CRASH_MODE, value: forever}], \
+         volumes: [{name: creds, secret: {secretName: api-token}}], \
+         volumeMounts: [{name: creds, mountPath: /creds}]",
+    );
+    format!("{secret}{holder}")
 }
 
 /// The directory of `uid`'s secret files, wherever this node keeps them: under a tmpfs

@@ -5,7 +5,10 @@
 
 use std::path::PathBuf;
 use std::time::Duration;
-use wasmpod_tests::{components, find_paths, http_call, name_of, pods_of, wait_until, Cluster};
+use wasmpod_tests::{
+    components, deployment_doc, find_paths, http_call, name_of, pods_of, wait_until, Cluster,
+    PodSpecExtra,
+};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -17,21 +20,12 @@ fn secret(token: &str, extra: &str) -> String {
 }
 
 fn deployment(name: &str, spec: &str) -> String {
-    format!(
-        r#"apiVersion: wasmpod.dev/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      component: {component}
-{spec}
----
-"#,
-        component = components().misbehave.display()
+    deployment_doc(
+        name,
+        &components().misbehave,
+        1,
+        "",
+        PodSpecExtra::Lines(spec),
     )
 }
 

@@ -1,6 +1,8 @@
 //! The end-to-end harness: starts the real `wasmpod` binary on free loopback ports with a
 //! temporary data directory, drives it with the CLI and plain HTTP, and stops it.
 
+mod cluster_api;
+pub use cluster_api::ClusterApi;
 pub mod raw_http;
 
 use std::collections::VecDeque;
@@ -356,16 +358,36 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
     }
 }
 
-/// A Deployment of `component` labelled `app: NAME`. `labels` and `spec` are extra YAML
-/// flow-map entries, each starting with `, ` (empty for none), after the `app` label and after
-/// the component.
-pub fn deployment_yaml(
+/// What a harness Deployment's pod spec has besides its `component`.
+#[derive(Debug, Clone, Copy)]
+pub enum PodSpecExtra<'a> {
+    /// YAML flow-map entries, each starting with `, ` (`", env: [...]"`).
+    Flow(&'a str),
+    /// Block lines of the pod spec, indented six spaces.
+    Lines(&'a str),
+}
+
+/// The one Deployment builder of the harness: `replicas` pods of `component`, labelled
+/// `app: NAME` plus `labels` (flow entries starting with `, `), with `extra` in their spec.
+pub fn deployment_doc(
     name: &str,
     component: &Path,
     replicas: u32,
     labels: &str,
-    spec: &str,
+    extra: PodSpecExtra,
 ) -> String {
+    let component = component.display();
+    let spec = match extra {
+        PodSpecExtra::Flow(entries) => format!("    spec: {{component: {component}{entries}}}\n"),
+        PodSpecExtra::Lines(lines) => {
+            let newline = if lines.is_empty() || lines.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            };
+            format!("    spec:\n      component: {component}\n{lines}{newline}")
+        }
+    };
     format!(
         r#"apiVersion: wasmpod.dev/v1
 kind: Deployment
@@ -375,11 +397,20 @@ spec:
   selector: {{matchLabels: {{app: {name}}}}}
   template:
     metadata: {{labels: {{app: {name}{labels}}}}}
-    spec: {{component: {component}{spec}}}
----
-"#,
-        component = component.display()
+{spec}---
+"#
     )
+}
+
+/// [`deployment_doc`] with `spec` as flow-map entries (each starting with `, `).
+pub fn deployment_yaml(
+    name: &str,
+    component: &Path,
+    replicas: u32,
+    labels: &str,
+    spec: &str,
+) -> String {
+    deployment_doc(name, component, replicas, labels, PodSpecExtra::Flow(spec))
 }
 
 /// A Deployment + Service + Ingress manifest for `component` at `path` (prefix rule).
@@ -688,20 +719,12 @@ impl MultiNode {
 
     /// Pods of `app` that are ready, with their node.
     pub fn ready_pods(&self, app: &str) -> Vec<(String, String)> {
-        self.items("pods")
-            .iter()
-            .filter(|p| p["metadata"]["labels"]["app"] == app && p["status"]["ready"] == true)
+        self.pods_of_app(app)
+            .into_iter()
+            .filter(|p| p.status.ready)
             .map(|p| {
-                (
-                    p["metadata"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    p["spec"]["nodeName"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                )
+                let node = p.spec.node_name.clone().unwrap_or_default();
+                (p.metadata.name.to_string(), node)
             })
             .collect()
     }
@@ -796,23 +819,17 @@ pub fn find_paths(root: &Path, name: &str) -> Vec<PathBuf> {
 /// misbehave component, each named by its first field and answering `/env/WHO` with its name (so
 /// a response says which pod served it); the second field is extra pod-spec YAML lines.
 pub fn who_deployments(tier: &str, deployments: &[(&str, &str)]) -> String {
-    let component = components().misbehave.display().to_string();
+    let component = &components().misbehave;
     let mut yaml = String::new();
     for (name, extra) in deployments {
-        yaml.push_str(&format!(
-            r#"apiVersion: wasmpod.dev/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}, tier: {tier}}}}}
-    spec:
-      component: {component}
-      env: [{{name: WHO, value: {name}}}]
-{extra}---
-"#
+        let lines = format!("      env: [{{name: WHO, value: {name}}}]\n{extra}");
+        let labels = format!(", tier: {tier}");
+        yaml.push_str(&deployment_doc(
+            name,
+            component,
+            1,
+            &labels,
+            PodSpecExtra::Lines(&lines),
         ));
     }
     yaml.push_str(&format!(

@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use wasmpod_api::{
-    AnyObject, Client, Kind, Name, Node, NodeCapacity, NodeStatus, Object, ObjectMeta,
-};
+use wasmpod_api::{AnyObject, Client, Kind, Name, Node, NodeCapacity, NodeStatus, ObjectMeta};
 
 pub struct Registration {
     pub name: Name,
@@ -45,8 +43,7 @@ pub async fn register(
             .await
         {
             Ok(existing) => existing,
-            Err(e) if e.is_not_found() => Object::new(
-                Kind::Node,
+            Err(e) if e.is_not_found() => Node::of(
                 ObjectMeta::named(registration.name.clone()),
                 Default::default(),
             ),

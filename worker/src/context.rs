@@ -7,8 +7,7 @@ use crate::node_dirs::NodeDirs;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
-use wasmpod_api::client::EventReport;
-use wasmpod_api::{Client, EventType, ObjectKey, ObjectReference};
+use wasmpod_api::{Client, EventType, ObjectKey};
 use wasmpod_runtime::{HttpPod, OutboundRouter, PodLogs, Runtime, DEFAULT_LOG_CAPACITY};
 
 pub struct NodeContext {
@@ -84,23 +83,15 @@ impl NodeContext {
         reason: &str,
         message: impl Into<String>,
     ) {
-        let report = EventReport {
-            involved_object: ObjectReference {
-                kind: "Pod".into(),
-                namespace: pod.namespace.clone(),
-                name: pod.name.clone(),
-            },
+        crate::pod_events::report(
+            &self.client,
+            &self.node,
+            &pod.namespace,
+            &pod.name,
             event_type,
-            reason: reason.to_string(),
-            message: message.into(),
-            source: format!("node/{}", self.node),
-        };
-        let client = self.client.clone();
-        tokio::spawn(async move {
-            if let Err(error) = client.report_event(&report).await {
-                tracing::debug!(%error, "could not report event");
-            }
-        });
+            reason,
+            message.into(),
+        );
     }
 }
 

@@ -13,6 +13,8 @@ pub mod gateway;
 pub mod listener;
 mod node_dirs;
 mod pod_config;
+mod pod_events;
+mod pod_host;
 mod pod_task;
 mod pods;
 mod probes;

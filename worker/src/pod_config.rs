@@ -128,7 +128,7 @@ mod tests {
     #[test]
     fn literal_env_resolves_without_the_control_plane() {
         let s = spec(
-            r#"{"component": "sha256:00", "env": [{"name": "A", "value": "1"},
+            r#"{"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "env": [{"name": "A", "value": "1"},
                 {"name": "B", "value": "2"}, {"name": "A", "value": "3"}],
                 "volumes": [{"name": "scratch", "emptyDir": {}}]}"#,
         );
@@ -137,8 +137,9 @@ mod tests {
             resolved.env,
             [("B".into(), "2".into()), ("A".into(), "3".into())]
         );
-        let with_secret =
-            spec(r#"{"component": "sha256:00", "envFrom": [{"secretRef": {"name": "s"}}]}"#);
+        let with_secret = spec(
+            r#"{"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "envFrom": [{"secretRef": {"name": "s"}}]}"#,
+        );
         assert!(from_spec(&with_secret).is_none());
     }
 
@@ -151,7 +152,9 @@ mod tests {
         drop(listener);
         let client = Client::new(&format!("http://{addr}"), None);
         let key = ObjectKey::new(Kind::Pod, "default", "p");
-        let s = spec(r#"{"component": "sha256:00", "envFrom": [{"secretRef": {"name": "s"}}]}"#);
+        let s = spec(
+            r#"{"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "envFrom": [{"secretRef": {"name": "s"}}]}"#,
+        );
         let mut config = PodConfig::default();
         let err = config
             .get(&client, &key, &s, Some("v1".into()))

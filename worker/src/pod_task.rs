@@ -2,59 +2,60 @@
 //! Pulling -> Starting -> Serving (HTTP) | Running (command) -> BackOff -> Starting ... -> Finished.
 //! Every transition is reported to the control plane as the pod's status, in the background:
 //! with the control plane down the pod still restarts, on the config it last had.
+//!
+//! The machine knows the node only through [`PodHost`] (`pod_host.rs`): the real node in
+//! production, a scripted one in the unit tests (`pod_task_tests.rs`), which run on tokio's
+//! paused clock.
 
-use crate::backoff::Backoff;
-use crate::components::Loaded;
+use crate::backoff::{Backoff, BackoffPolicy};
 use crate::context::NodeContext;
-use crate::pod_config::{ConfigError, PodConfig};
+use crate::pod_host::{NodeHost, PodHost, StartFailure};
 use crate::probes::ProbeRunner;
-use crate::status_report::StatusReporter;
 use chrono::Utc;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use wasmpod_api::resolved::ResolvedPodConfig;
 use wasmpod_api::EventType;
-use wasmpod_api::{Kind, ObjectKey, Pod, PodPhase, PodStatus, RestartPolicy, Termination};
-use wasmpod_runtime::{CommandExit, CommandPod, ComponentWorld, HttpPod, PodRuntimeSpec};
+use wasmpod_api::{Pod, PodPhase, PodStatus, RestartPolicy, Termination};
+use wasmpod_runtime::{CommandExit, ComponentWorld};
 
-const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-enum State {
+enum State<H: PodHost> {
     Pulling,
-    Starting(Loaded),
+    Starting(H::Component),
     Serving {
-        http: HttpPod,
-        loaded: Loaded,
+        http: H::Http,
+        component: H::Component,
     },
     Running {
-        command: CommandPod,
-        loaded: Loaded,
+        command: H::Command,
+        component: H::Component,
         started: Instant,
     },
     BackOff {
         until: Instant,
-        then: Box<State>,
+        then: Box<State<H>>,
     },
     Finished,
 }
 
-struct PodTask {
-    ctx: Arc<NodeContext>,
+impl<H: PodHost> State<H> {
+    /// The component of a started pod (one that a config change restarts).
+    fn started_component(&self) -> Option<&H::Component> {
+        match self {
+            State::Serving { component, .. } | State::Running { component, .. } => Some(component),
+            _ => None,
+        }
+    }
+}
+
+struct PodTask<H: PodHost> {
+    host: H,
     pod: Pod,
-    key: ObjectKey,
     status: PodStatus,
-    reporter: StatusReporter,
     backoff: Backoff,
-    /// The last resolved config, reused while its version is current.
-    config: PodConfig,
     /// The pod's config version as the node last saw it.
     version: tokio::sync::watch::Receiver<Option<String>>,
 }
-
-/// Why a pod cannot start now: a status reason and a message.
-type StartError = (&'static str, String);
 
 /// Runs `pod` until `cancel` (the pod was deleted or moved away). `config` carries the pod's
 /// config version: when it changes, the pod is reloaded with the new ConfigMap/Secret values.
@@ -62,38 +63,37 @@ pub async fn run(
     ctx: Arc<NodeContext>,
     pod: Pod,
     cancel: CancellationToken,
+    config: tokio::sync::watch::Receiver<Option<String>>,
+) {
+    let host = NodeHost::new(ctx.clone(), pod.clone(), cancel.clone());
+    run_on(host, ctx.backoff, pod, cancel, config).await
+}
+
+/// Runs `pod` on `host`; see [`run`].
+async fn run_on<H: PodHost>(
+    host: H,
+    backoff: BackoffPolicy,
+    pod: Pod,
+    cancel: CancellationToken,
     mut config: tokio::sync::watch::Receiver<Option<String>>,
 ) {
-    let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
-    let span = tracing::info_span!("pod", pod = %key.name, namespace = %key.namespace);
+    let span = tracing::info_span!("pod", pod = %pod.name(), namespace = %pod.namespace());
     let mut task = PodTask {
-        backoff: Backoff::new(ctx.backoff),
+        host,
+        backoff: Backoff::new(backoff),
         status: pod.status.clone(),
-        reporter: StatusReporter::spawn(
-            ctx.client.clone(),
-            key.clone(),
-            pod.status.clone(),
-            cancel.clone(),
-        ),
-        config: PodConfig::default(),
         version: config.clone(),
-        ctx: ctx.clone(),
         pod,
-        key: key.clone(),
     };
     let mut state = State::Pulling;
     loop {
-        let reloadable = matches!(state, State::Serving { .. } | State::Running { .. });
-        let loaded = match &state {
-            State::Serving { loaded, .. } | State::Running { loaded, .. } => Some(loaded.clone()),
-            _ => None,
-        };
+        let started = state.started_component().cloned();
         let step = tracing::Instrument::instrument(task.step(state), span.clone());
         state = tokio::select! {
             _ = cancel.cancelled() => break,
             next = step => next,
-            changed = config.changed(), if reloadable => match (changed, loaded) {
-                (Ok(()), Some(loaded)) => task.reload(loaded).await,
+            changed = config.changed(), if started.is_some() => match (changed, started) {
+                (Ok(()), Some(component)) => task.reload(component),
                 // The manager dropped this pod (deleted or moved away) as it cancelled it: stop
                 // here too. Waiting forever would skip the cleanup below (emptyDirs, secret files).
                 (Err(_), _) => break,
@@ -101,24 +101,22 @@ pub async fn run(
             },
         };
     }
-    ctx.local.remove(&key);
-    ctx.dirs
-        .remove_pod(task.pod.metadata.uid.as_deref().unwrap_or(&key.name));
-    tracing::info!(pod = %key.name, "pod stopped on this node");
+    task.host.stopped();
+    tracing::info!(pod = %task.pod.name(), "pod stopped on this node");
 }
 
-impl PodTask {
-    async fn step(&mut self, state: State) -> State {
+impl<H: PodHost> PodTask<H> {
+    async fn step(&mut self, state: State<H>) -> State<H> {
         match state {
             State::Pulling => self.pull().await,
-            State::Starting(loaded) => self.start(loaded).await,
-            State::Serving { http, loaded } => self.serve(http, loaded).await,
+            State::Starting(component) => self.start(component).await,
+            State::Serving { http, component } => self.serve(http, component).await,
             State::Finished => std::future::pending().await,
             State::Running {
                 command,
-                loaded,
+                component,
                 started,
-            } => self.run_command(command, loaded, started).await,
+            } => self.run_command(command, component, started).await,
             State::BackOff { until, then } => {
                 tokio::time::sleep_until(until).await;
                 self.status.restart_count += 1;
@@ -127,7 +125,7 @@ impl PodTask {
         }
     }
 
-    async fn pull(&mut self) -> State {
+    async fn pull(&mut self) -> State<H> {
         self.set(PodPhase::Pending, false, Some("ContainerCreating"), None);
         let Some(digest) = self
             .pod
@@ -135,138 +133,65 @@ impl PodTask {
             .component_digest()
             .map(|d| format!("sha256:{d}"))
         else {
-            return self
-                .fail_start(
-                    "InvalidComponent",
-                    format!("component {:?} is not a digest", self.pod.spec.component),
-                    State::Pulling,
-                )
-                .await;
+            let message = format!(
+                "component {:?} is not a digest",
+                self.pod.spec.component.to_string()
+            );
+            return self.fail_start(StartFailure::InvalidComponent(message), State::Pulling);
         };
-        match self.ctx.components.load(&digest).await {
-            Ok(loaded) => State::Starting(loaded),
-            Err(e) => {
-                self.fail_start("ComponentError", e.to_string(), State::Pulling)
-                    .await
-            }
+        match self.host.load(&digest).await {
+            Ok(component) => State::Starting(component),
+            Err(failure) => self.fail_start(failure, State::Pulling),
         }
     }
 
-    fn runtime_spec(
-        &self,
-        resolved: ResolvedPodConfig,
-        mounts: Vec<wasmpod_runtime::Mount>,
-    ) -> PodRuntimeSpec {
-        let spec = &self.pod.spec;
-        let mut runtime = PodRuntimeSpec::new(self.key.name.clone());
-        runtime.env = resolved.env;
-        runtime.config = resolved.config;
-        runtime.mounts = mounts;
-        runtime.args = spec.args.clone();
-        runtime.memory_limit_bytes = spec.resources.limits.memory_bytes();
-        runtime.request_timeout = spec
-            .request_timeout_seconds
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
-        runtime.allowed_outbound_hosts = spec.allowed_outbound_hosts.clone();
-        runtime.max_requests_per_instance = spec.instance_reuse.map_or(1, |r| r.max_requests);
-        runtime.container_concurrency = spec.container_concurrency;
-        runtime.outbound = Some((self.ctx.outbound)(&self.key.namespace, &self.key.name));
-        runtime
-    }
-
-    /// The pod's env, config and volumes (resolved by the control plane, or the last resolved
-    /// config while it is current or the control plane unreachable), laid out on disk.
-    async fn resolve(&mut self) -> Result<PodRuntimeSpec, StartError> {
+    async fn start(&mut self, component: H::Component) -> State<H> {
         let version = self.version.borrow().clone();
-        let (resolved, source) = self
-            .config
-            .get(&self.ctx.client, &self.key, &self.pod.spec, version)
-            .await
-            .map_err(|e| match e {
-                ConfigError::Invalid(m) => ("CreateContainerConfigError", m),
-                ConfigError::PodDeleted(m) => ("PodDeleted", m),
-                ConfigError::Unavailable(m) => ("ConfigUnavailable", m),
-            })?;
-        tracing::debug!(?source, "pod config resolved");
-        let uid = self
-            .pod
-            .metadata
-            .uid
-            .clone()
-            .unwrap_or_else(|| self.key.name.clone());
-        let mounts = crate::volumes::prepare(
-            &self.ctx.dirs,
-            &self.key.namespace,
-            &uid,
-            &self.pod.spec,
-            &resolved,
-        )
-        .map_err(|e| ("CreateContainerError", e))?;
-        Ok(self.runtime_spec(resolved, mounts))
-    }
-
-    async fn start(&mut self, loaded: Loaded) -> State {
-        let logs = self.ctx.logs(&self.key);
-        let spec = match self.resolve().await {
+        let spec = match self.host.resolve(version).await {
             Ok(spec) => spec,
             // Deleted while this node's watch lags behind: wait for the manager to stop the task.
-            Err(("PodDeleted", _)) => return State::Finished,
-            Err((reason, message)) => {
-                return self
-                    .fail_start(reason, message, State::Starting(loaded))
-                    .await
-            }
+            Err(StartFailure::PodDeleted(_)) => return State::Finished,
+            Err(failure) => return self.fail_start(failure, State::Starting(component)),
         };
-        match loaded.world {
-            ComponentWorld::Http => {
-                match self.ctx.runtime.http_pod(&loaded.component, spec, logs) {
-                    Ok(http) => {
-                        self.ctx.local.insert(self.key.clone(), http.clone());
-                        self.status.start_time = Some(Utc::now());
-                        // With a readiness probe the pod earns its traffic; without one it has it now.
-                        let ready = self.pod.spec.readiness_probe.is_none();
-                        self.set(PodPhase::Running, ready, None, None);
-                        self.ctx
-                            .event(&self.key, EventType::Normal, "Started", "serving requests");
-                        tracing::info!("serving");
-                        State::Serving { http, loaded }
-                    }
-                    Err(e) => {
-                        self.fail_start("ComponentError", e.to_string(), State::Starting(loaded))
-                            .await
+        match self.host.world(&component) {
+            ComponentWorld::Http => match self.host.http_pod(&component, spec) {
+                Ok(http) => {
+                    self.host.route(Some(&http));
+                    self.status.start_time = Some(Utc::now());
+                    // With a readiness probe the pod earns its traffic; without one it has it now.
+                    let ready = self.pod.spec.readiness_probe.is_none();
+                    self.set(PodPhase::Running, ready, None, None);
+                    self.host
+                        .event(EventType::Normal, "Started", "serving requests".into());
+                    tracing::info!("serving");
+                    State::Serving { http, component }
+                }
+                Err(failure) => self.fail_start(failure, State::Starting(component)),
+            },
+            ComponentWorld::Command => match self.host.command_pod(&component, spec) {
+                Ok(command) => {
+                    self.status.start_time = Some(Utc::now());
+                    self.host
+                        .event(EventType::Normal, "Started", "command started".into());
+                    self.set(PodPhase::Running, true, None, None);
+                    State::Running {
+                        command,
+                        component,
+                        started: Instant::now(),
                     }
                 }
-            }
-            ComponentWorld::Command => {
-                match self.ctx.runtime.command_pod(&loaded.component, spec, logs) {
-                    Ok(command) => {
-                        self.status.start_time = Some(Utc::now());
-                        self.ctx
-                            .event(&self.key, EventType::Normal, "Started", "command started");
-                        self.set(PodPhase::Running, true, None, None);
-                        State::Running {
-                            command,
-                            loaded,
-                            started: Instant::now(),
-                        }
-                    }
-                    Err(e) => {
-                        self.fail_start("ComponentError", e.to_string(), State::Starting(loaded))
-                            .await
-                    }
-                }
-            }
+                Err(failure) => self.fail_start(failure, State::Starting(component)),
+            },
         }
     }
 
     async fn run_command(
         &mut self,
-        command: CommandPod,
-        loaded: Loaded,
+        command: H::Command,
+        component: H::Component,
         started: Instant,
-    ) -> State {
-        let exit = command.run().await;
+    ) -> State<H> {
+        let exit = self.host.run_command(&command).await;
         let (reason, exit_code, message) = match &exit {
             CommandExit::Exited(0) => ("Completed", Some(0), "exited with code 0".to_string()),
             CommandExit::Exited(code) => ("Error", Some(*code), format!("exited with code {code}")),
@@ -296,8 +221,7 @@ impl PodTask {
         let delay = self.backoff.after_crash(started);
         let until = Instant::now() + delay;
         let text = format!("{message}; restarting in {} ms", delay.as_millis());
-        self.ctx
-            .event(&self.key, EventType::Warning, "BackOff", text.clone());
+        self.host.event(EventType::Warning, "BackOff", text.clone());
         self.set(
             PodPhase::Running,
             false,
@@ -306,18 +230,18 @@ impl PodTask {
         );
         State::BackOff {
             until,
-            then: Box::new(State::Starting(loaded)),
+            then: Box::new(State::Starting(component)),
         }
     }
 
     /// A ConfigMap or Secret the pod uses changed: start it again with the new values (an HTTP
     /// pod's next instances see them; a command pod is restarted).
-    async fn reload(&mut self, loaded: Loaded) -> State {
+    fn reload(&mut self, component: H::Component) -> State<H> {
         let message = "a ConfigMap or Secret it uses changed; reloading";
         tracing::info!("{message}");
-        self.ctx
-            .event(&self.key, EventType::Normal, "ConfigChanged", message);
-        if loaded.world == ComponentWorld::Command {
+        self.host
+            .event(EventType::Normal, "ConfigChanged", message.into());
+        if self.host.world(&component) == ComponentWorld::Command {
             self.status.restart_count += 1;
             self.status.last_termination = Some(Termination {
                 reason: "ConfigChanged".into(),
@@ -325,12 +249,12 @@ impl PodTask {
                 finished_at: Utc::now(),
             });
         }
-        State::Starting(loaded)
+        State::Starting(component)
     }
 
     /// Runs the probes of a serving HTTP pod: readiness moves it in and out of its services'
     /// endpoints, failing liveness restarts it.
-    async fn serve(&mut self, http: HttpPod, loaded: Loaded) -> State {
+    async fn serve(&mut self, http: H::Http, component: H::Component) -> State<H> {
         let mut readiness = self.pod.spec.readiness_probe.clone().map(ProbeRunner::new);
         let mut liveness = self.pod.spec.liveness_probe.clone().map(ProbeRunner::new);
         if readiness.is_none() && liveness.is_none() {
@@ -347,7 +271,9 @@ impl PodTask {
                 tokio::time::sleep_until(next).await;
             }
             if let Some(r) = readiness.as_mut().filter(|r| r.next <= Instant::now()) {
-                if let Some(ready) = r.run(&http).await {
+                let path = r.probe.http_get.path.clone();
+                let ok = self.host.probe(&http, &path, r.timeout());
+                if let Some(ready) = r.run(ok).await {
                     let (reason, message) = if ready {
                         (None, None)
                     } else {
@@ -356,27 +282,26 @@ impl PodTask {
                             r.probe.http_get.path,
                             r.failures()
                         );
-                        self.ctx
-                            .event(&self.key, EventType::Warning, "Unhealthy", text.clone());
+                        self.host
+                            .event(EventType::Warning, "Unhealthy", text.clone());
                         (Some("NotReady"), Some(text))
                     };
                     self.set(PodPhase::Running, ready, reason, message);
                 }
             }
             if let Some(l) = liveness.as_mut().filter(|l| l.next <= Instant::now()) {
-                if l.run(&http).await == Some(false) {
+                let path = l.probe.http_get.path.clone();
+                let ok = self.host.probe(&http, &path, l.timeout());
+                if l.run(ok).await == Some(false) {
                     let text = format!(
                         "liveness probe {} failed {} times; restarting",
                         l.probe.http_get.path,
                         l.failures()
                     );
                     tracing::warn!(%text, "pod unhealthy");
-                    self.ctx
-                        .event(&self.key, EventType::Warning, "Killing", text.clone());
-                    self.ctx
-                        .logs(&self.key)
-                        .append_line(&format!("wasmpod: {text}"));
-                    self.ctx.local.remove(&self.key);
+                    self.host.event(EventType::Warning, "Killing", text.clone());
+                    self.host.log(&format!("wasmpod: {text}"));
+                    self.host.route(None);
                     self.status.last_termination = Some(Termination {
                         reason: "LivenessProbeFailed".into(),
                         exit_code: None,
@@ -391,7 +316,7 @@ impl PodTask {
                     let delay = self.backoff.after_crash(started);
                     return State::BackOff {
                         until: Instant::now() + delay,
-                        then: Box::new(State::Starting(loaded)),
+                        then: Box::new(State::Starting(component)),
                     };
                 }
             }
@@ -399,11 +324,11 @@ impl PodTask {
     }
 
     /// A pod that cannot start waits and tries again, like a container image that fails to pull.
-    async fn fail_start(&mut self, reason: &str, message: String, retry: State) -> State {
+    fn fail_start(&mut self, failure: StartFailure, retry: State<H>) -> State<H> {
+        let reason = failure.reason();
+        let message = failure.to_string();
         tracing::warn!(reason, %message, "pod cannot start");
-        self.ctx
-            .logs(&self.key)
-            .append_line(&format!("wasmpod: {reason}: {message}"));
+        self.host.log(&format!("wasmpod: {reason}: {message}"));
         self.set(PodPhase::Pending, false, Some(reason), Some(message));
         let delay = self.backoff.after_crash(Instant::now());
         State::BackOff {
@@ -412,12 +337,16 @@ impl PodTask {
         }
     }
 
-    /// Records the pod's status; the reporter sends it to the control plane.
+    /// Records the pod's status; the host sends it to the control plane.
     fn set(&mut self, phase: PodPhase, ready: bool, reason: Option<&str>, message: Option<String>) {
         self.status.phase = phase;
         self.status.ready = ready;
         self.status.reason = reason.map(str::to_string);
         self.status.message = message;
-        self.reporter.report(&self.status);
+        self.host.report(&self.status);
     }
 }
+
+#[cfg(test)]
+#[path = "pod_task_tests.rs"]
+mod tests;

@@ -13,7 +13,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::resolved::CONFIG_VERSION_ANNOTATION;
-use wasmpod_api::{Kind, ObjectKey, Pod, PodPhase};
+use wasmpod_api::Resource as _;
+use wasmpod_api::{ObjectKey, Pod, PodPhase};
 
 /// How long shutdown waits for pod tasks to stop and clean up.
 const STOP_GRACE: Duration = Duration::from_secs(3);
@@ -36,7 +37,7 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Reflector<Pod>, shutdown: Cancella
                 .list()
                 .into_iter()
                 .filter(|p| p.spec.node_name.as_deref() == Some(ctx.node.as_str()))
-                .map(|p| (ObjectKey::new(Kind::Pod, p.namespace(), p.name()), p))
+                .map(|p| (p.key(), p))
                 .collect();
             if !swept {
                 let keep: HashSet<String> = desired

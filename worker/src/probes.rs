@@ -43,14 +43,14 @@ impl ProbeRunner {
         }
     }
 
-    /// Runs the probe once and returns the new verdict when it changed.
-    pub async fn run(&mut self, pod: &HttpPod) -> Option<bool> {
-        let ok = check(
-            pod,
-            &self.probe.http_get.path,
-            Duration::from_secs(self.probe.timeout_seconds),
-        )
-        .await;
+    /// How long one check may take.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.probe.timeout_seconds)
+    }
+
+    /// Awaits one check (`check`, e.g. [`check`]) and returns the new verdict when it changed.
+    pub async fn run(&mut self, check: impl std::future::Future<Output = bool>) -> Option<bool> {
+        let ok = check.await;
         self.next = Instant::now() + Duration::from_secs(self.probe.period_seconds);
         self.record(ok)
     }

@@ -116,7 +116,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dirs = NodeDirs::create(&tmp.path().join("data")).unwrap();
         let spec = spec(
-            r#"{"component": "sha256:00", "volumes": [{"name": "data",
+            r#"{"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "volumes": [{"name": "data",
                 "persistentVolumeClaim": {"claimName": "data"}}],
                 "volumeMounts": [{"name": "data", "mountPath": "/data"}]}"#,
         );
@@ -144,7 +144,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dirs = NodeDirs::create(&tmp.path().join("data")).unwrap();
         let spec = spec(
-            r#"{"component": "sha256:00", "volumes": [{"name": "conf",
+            r#"{"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "volumes": [{"name": "conf",
                 "configMap": {"name": "conf"}}],
                 "volumeMounts": [{"name": "conf", "mountPath": "/conf"}]}"#,
         );

@@ -1,3 +1,7 @@
+//! Deployments: a number of identical pods of one template, kept running and rolled to a new
+//! template as its pods turn ready (the deployment controller does the work). Their pods always
+//! restart (`restartPolicy: Always`), and the template's labels must carry the selector's.
+
 use super::pod::PodSpec;
 use crate::error::ValidationError;
 use crate::labels::{self, LabelSelector, Labels};
@@ -76,6 +80,9 @@ impl DeploymentSpec {
                 ),
             ));
         }
+        self.template
+            .spec
+            .validate_always_restarts("spec.template.spec", "Deployment")?;
         self.template.spec.validate("spec.template.spec")
     }
 }

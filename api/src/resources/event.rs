@@ -1,3 +1,6 @@
+//! Events: what happened to an object (a pod started, crashed, was replaced ...), reported by
+//! the controllers and the nodes, deduplicated and counted by the control plane.
+
 use super::NoStatus;
 use crate::object::Object;
 use chrono::{DateTime, Utc};

@@ -1,3 +1,6 @@
+//! Ingresses: host and path rules that send outside HTTP traffic to a service; every node's
+//! gateway serves them.
+
 use super::NoStatus;
 use crate::error::ValidationError;
 use crate::name::validate_label;

@@ -1,3 +1,6 @@
+//! Nodes: the workers that joined the cluster, with their labels and capacity (the scheduler's
+//! input) and their status (heartbeat, readiness, gateway address, forward key hash).
+
 use crate::object::Object;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

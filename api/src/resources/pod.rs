@@ -1,11 +1,79 @@
+//! Pods: one running instance of a component on one node, its spec (component, env, config,
+//! volumes, limits, probes, egress), its component reference and its status as the node
+//! reports it. Made by the Deployment and StatefulSet controllers, never written by users.
+
 use super::volume::{validate_mount_path, validate_reference, NameRef, Volume, VolumeMount};
 use crate::error::ValidationError;
 use crate::labels::Labels;
 use crate::name::validate_data_key;
 use crate::object::Object;
+use crate::origin::Origin;
 use crate::quantity;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+/// A pod's component: a file (a manifest's path, relative to the manifest) or, once uploaded,
+/// `sha256:<64 lowercase hex digits>`. One string on the wire; a `sha256:` that is not a digest
+/// is refused when the spec is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ComponentRef {
+    Path(String),
+    /// The hex digits of the sha256 digest.
+    Digest(String),
+}
+
+impl ComponentRef {
+    /// The digest's hex digits, if the component is pinned by digest.
+    pub fn digest(&self) -> Option<&str> {
+        match self {
+            ComponentRef::Digest(hex) => Some(hex),
+            ComponentRef::Path(_) => None,
+        }
+    }
+
+    /// The component with digest `sha256:<hex>`.
+    pub fn from_digest(digest: &str) -> Result<ComponentRef, String> {
+        ComponentRef::try_from(digest.to_string()).and_then(|c| match c {
+            ComponentRef::Digest(_) => Ok(c),
+            ComponentRef::Path(p) => Err(format!("{p:?} is not a sha256: digest")),
+        })
+    }
+}
+
+impl TryFrom<String> for ComponentRef {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        match text.strip_prefix("sha256:") {
+            Some(hex)
+                if hex.len() == 64
+                    && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+            {
+                Ok(ComponentRef::Digest(hex.to_string()))
+            }
+            Some(_) => Err(format!(
+                "{text:?} is not a sha256 digest (sha256: and 64 lowercase hex digits)"
+            )),
+            None => Ok(ComponentRef::Path(text)),
+        }
+    }
+}
+
+impl From<ComponentRef> for String {
+    fn from(component: ComponentRef) -> String {
+        component.to_string()
+    }
+}
+
+impl std::fmt::Display for ComponentRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComponentRef::Path(path) => f.write_str(path),
+            ComponentRef::Digest(hex) => write!(f, "sha256:{hex}"),
+        }
+    }
+}
 
 /// The largest `containerConcurrency`: no node's instance pool is larger.
 pub const MAX_CONTAINER_CONCURRENCY: u32 = 100_000;
@@ -18,7 +86,7 @@ pub type Pod = Object<PodSpec, PodStatus>;
 pub struct PodSpec {
     /// In a manifest, a path relative to the manifest; once applied, `sha256:<hex>` of the
     /// uploaded component (the stored spec pins the digest).
-    pub component: String,
+    pub component: ComponentRef,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -203,7 +271,7 @@ impl PodSpec {
                 }
             }
         }
-        if self.component.trim().is_empty() {
+        if matches!(&self.component, ComponentRef::Path(p) if p.trim().is_empty()) {
             return Err(ValidationError::new(
                 format!("{field}.component"),
                 "must name a component file (a path relative to the manifest)",
@@ -245,11 +313,39 @@ impl PodSpec {
                 "must be at least 1",
             ));
         }
+        for (i, host) in self.allowed_outbound_hosts.iter().enumerate() {
+            Origin::parse(host).map_err(|e| {
+                ValidationError::new(
+                    format!("{field}.allowedOutboundHosts[{i}]"),
+                    format!("{host:?}: {}", e.reason),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The pods of a controller that keeps them running (Deployment, StatefulSet) must restart
+    /// whatever happens: a pod that ends would leave its controller short of a replica forever.
+    pub fn validate_always_restarts(
+        &self,
+        field: &str,
+        owner: &str,
+    ) -> Result<(), ValidationError> {
+        if self.restart_policy != RestartPolicy::Always {
+            return Err(ValidationError::new(
+                format!("{field}.restartPolicy"),
+                format!(
+                    "{:?} is not supported by a {owner}: only Always (the default); \
+                     run a command to completion as a Pod",
+                    self.restart_policy
+                ),
+            ));
+        }
         Ok(())
     }
 
     pub fn component_digest(&self) -> Option<&str> {
-        self.component.strip_prefix("sha256:")
+        self.component.digest()
     }
 }
 
@@ -431,5 +527,39 @@ impl Pod {
             .owner_references
             .first()
             .map(|o| o.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_refs_keep_their_wire_form() {
+        let hex = "ab".repeat(32);
+        let pinned: ComponentRef =
+            serde_json::from_value(serde_json::json!(format!("sha256:{hex}"))).expect("digest");
+        assert_eq!(pinned.digest(), Some(hex.as_str()));
+        assert_eq!(
+            serde_json::to_value(&pinned).expect("json"),
+            format!("sha256:{hex}")
+        );
+        let path: ComponentRef =
+            serde_json::from_value(serde_json::json!("./app.wasm")).expect("path");
+        assert_eq!(path, ComponentRef::Path("./app.wasm".into()));
+        assert_eq!(serde_json::to_value(&path).expect("json"), "./app.wasm");
+    }
+
+    #[test]
+    fn a_sha256_that_is_no_digest_is_refused() {
+        for bad in [
+            "sha256:",
+            "sha256:abc",
+            &format!("sha256:{}", "AB".repeat(32)),
+        ] {
+            let err = serde_json::from_value::<ComponentRef>(serde_json::json!(bad))
+                .expect_err("not a digest");
+            assert!(err.to_string().contains("not a sha256 digest"), "{err}");
+        }
     }
 }

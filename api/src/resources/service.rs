@@ -1,3 +1,6 @@
+//! Services: a stable name (`NAME`, `NAME.NAMESPACE`) for the ready pods a label selector picks;
+//! guests call it over `wasi:http`, ingresses route to it.
+
 use super::NoStatus;
 use crate::error::ValidationError;
 use crate::labels::Labels;

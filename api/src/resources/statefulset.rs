@@ -1,3 +1,7 @@
+//! StatefulSets: replicas with stable names (`NAME-0`, `NAME-1` ...), started in order, each
+//! with its own PersistentVolumeClaims from the set's claim templates, kept across restarts and
+//! scale-downs.
+
 use super::deployment::PodTemplate;
 use super::volume::ClaimSpec;
 use crate::error::ValidationError;
@@ -80,6 +84,9 @@ impl StatefulSetSpec {
             .iter()
             .map(|t| t.metadata.name.as_str())
             .collect();
+        self.template
+            .spec
+            .validate_always_restarts("spec.template.spec", "StatefulSet")?;
         self.template
             .spec
             .validate_with_claims("spec.template.spec", &claims)

@@ -133,8 +133,7 @@ mod tests {
 
     /// A valid object of `kind` (components by digest; Pod/Node/Event decoded as stored).
     fn sample(kind: Kind) -> Value {
-        let template =
-            json!({"metadata": {"labels": {"app": "a"}}, "spec": {"component": "sha256:00"}});
+        let template = json!({"metadata": {"labels": {"app": "a"}}, "spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000"}});
         let meta = json!({"name": "x"});
         match kind {
             Kind::Deployment => json!({"spec": {"replicas": 1, "selector": {"matchLabels": {"app": "a"}}, "template": template}}),
@@ -145,7 +144,7 @@ mod tests {
             Kind::ConfigMap | Kind::Secret => json!({"data": {}}),
             Kind::PersistentVolumeClaim => json!({"spec": {"resources": {"requests": {"storage": "1Mi"}}}}),
             Kind::Namespace => json!({"spec": {}}),
-            Kind::Pod => json!({"spec": {"component": "sha256:00"}}),
+            Kind::Pod => json!({"spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000"}}),
             Kind::Node => json!({"spec": {}}),
             Kind::Event => json!({"spec": {"involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
                 "type": "Normal", "reason": "r", "message": "m", "source": "s", "count": 1,

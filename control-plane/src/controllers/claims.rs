@@ -3,8 +3,10 @@
 //! The scheduler never binds a new pod to a Terminating claim, so it cannot gain users.
 
 use crate::registry::{EventDraft, Registry, RegistryError, Write};
+use crate::typed::TypedRegistry;
 use std::collections::HashSet;
-use wasmpod_api::{ClaimPhase, Kind, ObjectKey, PersistentVolumeClaim, Pod, PodPhase};
+use wasmpod_api::Resource as _;
+use wasmpod_api::{ClaimPhase, PersistentVolumeClaim, Pod, PodPhase};
 
 /// The claims `pod` mounts, by name (in the pod's namespace).
 pub fn claim_names(pod: &Pod) -> impl Iterator<Item = &str> {
@@ -30,15 +32,14 @@ pub fn users<'a>(pods: &'a [Pod], namespace: &str, name: &str) -> Vec<&'a str> {
 }
 
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
-    let claims =
-        registry.list_shared::<PersistentVolumeClaim>(Kind::PersistentVolumeClaim, None)?;
+    let claims = registry.all::<PersistentVolumeClaim>(None)?;
     if !claims
         .iter()
         .any(|c| c.status.phase == ClaimPhase::Terminating)
     {
         return Ok(());
     }
-    let pods = registry.list_shared::<Pod>(Kind::Pod, None)?;
+    let pods = registry.all::<Pod>(None)?;
     // Only scheduled pods hold a Terminating claim: an unscheduled one can no longer bind it.
     let held: HashSet<(&str, &str)> = pods
         .iter()
@@ -52,7 +53,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
         .filter(|c| c.status.phase == ClaimPhase::Terminating)
     {
         if !held.contains(&(claim.namespace(), claim.name())) {
-            let key = ObjectKey::new(Kind::PersistentVolumeClaim, claim.namespace(), claim.name());
+            let key = claim.key();
             tracing::info!(claim = %key, "no pod uses the terminating claim any more; deleting it");
             events.push(EventDraft::normal(
                 key.clone(),
@@ -77,26 +78,25 @@ mod tests {
     use super::*;
     use crate::registry::tests::registry;
     use crate::registry::to_any;
-    use wasmpod_api::{Name, Object, ObjectMeta, PodSpec};
+    use wasmpod_api::{Kind, Name, ObjectKey, ObjectMeta, PodSpec};
 
     fn claim(name: &str, phase: ClaimPhase) -> PersistentVolumeClaim {
         let mut meta = ObjectMeta::named(Name::try_from(name).unwrap());
         meta.namespace = Some("default".into());
-        let mut c: PersistentVolumeClaim =
-            Object::new(Kind::PersistentVolumeClaim, meta, Default::default());
+        let mut c: PersistentVolumeClaim = PersistentVolumeClaim::of(meta, Default::default());
         c.status.phase = phase;
         c
     }
 
     fn pod(name: &str, claim: &str, node: Option<&str>) -> Pod {
         let spec: PodSpec = serde_json::from_value(serde_json::json!({
-            "component": "sha256:x",
+            "component": "sha256:0000000000000000000000000000000000000000000000000000000000000000",
             "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
         }))
         .unwrap();
         let mut meta = ObjectMeta::named(Name::try_from(name).unwrap());
         meta.namespace = Some("default".into());
-        let mut p: Pod = Object::new(Kind::Pod, meta, spec);
+        let mut p: Pod = Pod::of(meta, spec);
         p.spec.node_name = node.map(str::to_string);
         p
     }

@@ -4,10 +4,12 @@
 //! restart.
 
 use crate::registry::{to_any, Registry, RegistryError, Write};
+use crate::typed::TypedRegistry;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 use wasmpod_api::resolved::CONFIG_VERSION_ANNOTATION;
-use wasmpod_api::{Kind, ObjectKey, Pod, PodSpec};
+use wasmpod_api::Resource as _;
+use wasmpod_api::{Kind, Pod, PodSpec};
 
 /// (kind, name) of every ConfigMap and Secret the spec refers to.
 fn references(spec: &PodSpec) -> BTreeSet<(Kind, String)> {
@@ -55,7 +57,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
             );
         }
     }
-    let pods = registry.list_shared::<Pod>(Kind::Pod, None)?;
+    let pods = registry.all::<Pod>(None)?;
     let mut writes = Vec::new();
     for pod in pods {
         let refs = references(&pod.spec);
@@ -75,7 +77,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
             pod.metadata
                 .annotations
                 .insert(CONFIG_VERSION_ANNOTATION.to_string(), version);
-            let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
+            let key = pod.key();
             writes.push(Write::Update(to_any(&key, &pod)?));
         }
     }

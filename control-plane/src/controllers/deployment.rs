@@ -4,11 +4,12 @@
 
 use super::pod_key;
 use crate::registry::{to_any, EventDraft, Registry, RegistryError, Write};
+use crate::typed::TypedRegistry;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
+use wasmpod_api::Resource as _;
 use wasmpod_api::{
-    Deployment, DeploymentStatus, Kind, Name, Object, ObjectKey, ObjectMeta, OwnerReference, Pod,
-    PodTemplate,
+    Deployment, DeploymentStatus, Name, ObjectMeta, OwnerReference, Pod, PodTemplate,
 };
 
 /// Label carrying the hash of the template a pod was made from.
@@ -30,9 +31,9 @@ fn removal_order(a: &&Pod, b: &&Pod) -> std::cmp::Ordering {
 }
 
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
-    let deployments = registry.list_shared::<Deployment>(Kind::Deployment, None)?;
-    let pods = registry.list_shared::<Pod>(Kind::Pod, None)?;
-    let owned = super::pods_by_owner(&pods, "Deployment");
+    let deployments = registry.all::<Deployment>(None)?;
+    let pods = registry.all::<Pod>(None)?;
+    let owned = super::pods_by_owner::<Deployment, _>(&pods);
     let mut writes = Vec::new();
     let mut events = Vec::new();
     let mut statuses = Vec::new();
@@ -46,10 +47,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
         let pods = owned.get(&id).map(Vec::as_slice).unwrap_or(&[]);
         let status = reconcile_one(deployment, pods, &mut writes, &mut events);
         if status != deployment.status {
-            statuses.push((
-                ObjectKey::new(Kind::Deployment, deployment.namespace(), deployment.name()),
-                status,
-            ));
+            statuses.push((deployment.key(), status));
         }
     }
     let orphans = super::orphan_deletes(&owned, &live);
@@ -71,7 +69,7 @@ fn reconcile_one(
     events: &mut Vec<EventDraft>,
 ) -> DeploymentStatus {
     let hash = template_hash(&deployment.spec.template);
-    let key = ObjectKey::new(Kind::Deployment, deployment.namespace(), deployment.name());
+    let key = deployment.key();
     let replicas = deployment.spec.replicas as usize;
     let (current, old): (Vec<&Pod>, Vec<&Pod>) = pods
         .iter()
@@ -92,18 +90,32 @@ fn reconcile_one(
     }
     if current.len() < replicas {
         let missing = replicas - current.len();
+        let mut created = 0;
         for _ in 0..missing {
-            if let Some(pod) = new_pod(deployment, &hash) {
-                if let Ok(any) = to_any(&pod_key(&pod), &pod) {
+            match new_pod(deployment, &hash).and_then(|pod| to_any(&pod_key(&pod), &pod)) {
+                Ok(any) => {
                     writes.push(Write::Create(any));
+                    created += 1;
+                }
+                Err(error) => {
+                    // Every pod of this template would fail alike: say so once and stop.
+                    tracing::warn!(deployment = %key, %error, missing, "cannot make a pod");
+                    events.push(EventDraft::warning(
+                        key.clone(),
+                        "FailedCreate",
+                        format!("cannot create a pod: {error}"),
+                    ));
+                    break;
                 }
             }
         }
-        events.push(EventDraft::normal(
-            key.clone(),
-            "ScaledUp",
-            format!("created {missing} pod(s) for {replicas} replica(s)"),
-        ));
+        if created > 0 {
+            events.push(EventDraft::normal(
+                key.clone(),
+                "ScaledUp",
+                format!("created {created} pod(s) for {replicas} replica(s)"),
+            ));
+        }
     } else if current.len() > replicas {
         current.sort_by(removal_order);
         let extra = current.len() - replicas;
@@ -141,18 +153,17 @@ fn reconcile_one(
     }
 }
 
-fn new_pod(deployment: &Deployment, hash: &str) -> Option<Pod> {
+fn new_pod(deployment: &Deployment, hash: &str) -> Result<Pod, RegistryError> {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let suffix: String = (0..5)
         .map(|_| ALPHABET[rand::random::<usize>() % ALPHABET.len()] as char)
         .collect();
     let base: String = deployment.name().chars().take(45).collect();
-    let name = Name::try_from(format!(
-        "{}-{}-{suffix}",
-        base.trim_end_matches('-'),
-        &hash[..5]
-    ))
-    .ok()?;
+    let name = format!("{}-{}-{suffix}", base.trim_end_matches('-'), &hash[..5]);
+    let name = Name::try_from(name.clone()).map_err(|e| RegistryError::Invalid {
+        key: deployment.key().to_string(),
+        message: format!("pod name {name:?} is not valid: {e}"),
+    })?;
     let mut metadata = ObjectMeta::named(name);
     metadata.namespace = Some(deployment.namespace().to_string());
     metadata.labels = deployment.spec.template.metadata.labels.clone();
@@ -160,14 +171,10 @@ fn new_pod(deployment: &Deployment, hash: &str) -> Option<Pod> {
         .labels
         .insert(TEMPLATE_HASH_LABEL.to_string(), hash.to_string());
     metadata.annotations = deployment.spec.template.metadata.annotations.clone();
-    metadata.owner_references = vec![OwnerReference {
-        kind: "Deployment".into(),
-        name: deployment.name().to_string(),
-        uid: deployment.metadata.uid.clone(),
-    }];
+    metadata.owner_references = vec![OwnerReference::to(deployment)];
     let mut spec = deployment.spec.template.spec.clone();
     spec.node_name = None;
-    Some(Object::new(Kind::Pod, metadata, spec))
+    Ok(Pod::of(metadata, spec))
 }
 
 #[cfg(test)]
@@ -175,7 +182,7 @@ mod tests {
     use super::*;
     use crate::registry::tests::registry;
     use wasmpod_api::Event;
-    use wasmpod_api::{PodPhase, RestartPolicy};
+    use wasmpod_api::{Kind, ObjectKey, PodPhase, RestartPolicy};
 
     fn deployment(replicas: u32, version: &str) -> Deployment {
         serde_json::from_value(serde_json::json!({
@@ -185,7 +192,7 @@ mod tests {
                 "replicas": replicas,
                 "selector": {"matchLabels": {"app": "web"}},
                 "template": {"metadata": {"labels": {"app": "web"}},
-                    "spec": {"component": "sha256:x", "env": [{"name": "VERSION", "value": version}]}}
+                    "spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "env": [{"name": "VERSION", "value": version}]}}
             }
         }))
         .unwrap()
@@ -199,7 +206,7 @@ mod tests {
     }
 
     fn pods(reg: &Registry) -> Vec<Pod> {
-        let mut pods: Vec<Pod> = reg.list_typed(Kind::Pod, None).unwrap();
+        let mut pods: Vec<Pod> = reg.all_owned(None).unwrap();
         pods.sort_by(|a, b| a.name().cmp(b.name()));
         pods
     }
@@ -228,12 +235,12 @@ mod tests {
     }
 
     fn reasons(reg: &Registry) -> Vec<String> {
-        let events: Vec<Event> = reg.list_typed(Kind::Event, None).unwrap();
+        let events: Vec<Event> = reg.all_owned(None).unwrap();
         events.into_iter().map(|e| e.spec.reason).collect()
     }
 
     fn status(reg: &Registry) -> DeploymentStatus {
-        reg.get_typed::<Deployment>(&ObjectKey::new(Kind::Deployment, "default", "web"))
+        reg.fetch::<Deployment>("default", "web")
             .unwrap()
             .unwrap()
             .status
@@ -262,7 +269,7 @@ mod tests {
             "old pods stay while no new one is ready"
         );
         let uid = reg
-            .get_typed::<Deployment>(&ObjectKey::new(Kind::Deployment, "default", "web"))
+            .fetch::<Deployment>("default", "web")
             .unwrap()
             .unwrap()
             .metadata

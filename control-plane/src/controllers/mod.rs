@@ -132,24 +132,32 @@ pub fn is_dead(pod: &wasmpod_api::Pod) -> bool {
 
 /// The store key of a pod.
 pub fn pod_key(pod: &wasmpod_api::Pod) -> wasmpod_api::ObjectKey {
-    wasmpod_api::ObjectKey::new(Kind::Pod, pod.namespace(), pod.name())
+    wasmpod_api::Resource::key(pod)
 }
 
 /// `(namespace, owner name)` of a pod-owning object.
 pub type OwnerId = (String, String);
 
-/// The pods owned by an object of `owner_kind` ("Deployment", "StatefulSet"), by owner.
-pub fn pods_by_owner<'a, P: std::borrow::Borrow<wasmpod_api::Pod>>(
-    pods: &'a [P],
-    owner_kind: &str,
-) -> std::collections::HashMap<OwnerId, Vec<&'a wasmpod_api::Pod>> {
+/// The pods owned by an object of kind `O` (Deployment, StatefulSet), by owner.
+pub fn pods_by_owner<O: wasmpod_api::Resource, P: std::borrow::Borrow<wasmpod_api::Pod>>(
+    pods: &[P],
+) -> std::collections::HashMap<OwnerId, Vec<&wasmpod_api::Pod>> {
+    pods_by_owner_kind(pods, O::KIND)
+}
+
+/// The pods owned by an object of `owner_kind`, by owner ([`pods_by_owner`] for a kind known
+/// only at run time).
+pub fn pods_by_owner_kind<P: std::borrow::Borrow<wasmpod_api::Pod>>(
+    pods: &[P],
+    owner_kind: Kind,
+) -> std::collections::HashMap<OwnerId, Vec<&wasmpod_api::Pod>> {
     let mut owned: std::collections::HashMap<OwnerId, Vec<&wasmpod_api::Pod>> = Default::default();
     for pod in pods.iter().map(std::borrow::Borrow::borrow) {
         if let Some(owner) = pod
             .metadata
             .owner_references
             .iter()
-            .find(|o| o.kind == owner_kind)
+            .find(|o| o.owner_kind() == Some(owner_kind))
         {
             owned
                 .entry((pod.namespace().to_string(), owner.name.clone()))
@@ -178,7 +186,7 @@ pub fn orphan_deletes(
 #[cfg(test)]
 mod tests {
     use super::is_dead;
-    use wasmpod_api::{Kind, Name, Object, ObjectMeta, Pod, PodPhase, PodSpec, RestartPolicy};
+    use wasmpod_api::{Name, ObjectMeta, Pod, PodPhase, PodSpec, RestartPolicy};
 
     #[test]
     fn owners_replace_only_pods_that_should_run_again() {
@@ -195,12 +203,8 @@ mod tests {
         ];
         for (phase, policy, dead) in cases {
             let spec: PodSpec =
-                serde_json::from_value(serde_json::json!({"component": "sha256:x"})).unwrap();
-            let mut pod: Pod = Object::new(
-                Kind::Pod,
-                ObjectMeta::named(Name::try_from("p").unwrap()),
-                spec,
-            );
+                serde_json::from_value(serde_json::json!({"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000"})).unwrap();
+            let mut pod: Pod = Pod::of(ObjectMeta::named(Name::try_from("p").unwrap()), spec);
             pod.spec.restart_policy = policy;
             pod.status.phase = phase;
             assert_eq!(is_dead(&pod), dead, "{phase:?} under {policy:?}");

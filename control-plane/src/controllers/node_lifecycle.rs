@@ -2,8 +2,10 @@
 //! pods are evicted (deleted, so their controllers replace them on other nodes).
 
 use crate::registry::{EventDraft, Registry, RegistryError, Write};
+use crate::typed::TypedRegistry;
 use chrono::Utc;
 use std::time::Duration;
+use wasmpod_api::Resource as _;
 use wasmpod_api::{Kind, Node, ObjectKey, Pod};
 
 /// `started` is when this control plane started: a heartbeat it could not have received while
@@ -13,7 +15,7 @@ pub fn reconcile_all(
     grace: Duration,
     started: chrono::DateTime<Utc>,
 ) -> Result<(), RegistryError> {
-    let nodes: Vec<Node> = registry.list_typed(Kind::Node, None)?;
+    let nodes: Vec<Node> = registry.all_owned(None)?;
     let now = Utc::now();
     let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::seconds(5));
     let mut events = Vec::new();
@@ -54,13 +56,13 @@ pub fn reconcile_all(
         tracing::warn!(nodes = lost.len(), "no node is ready; not evicting");
     }
     if !lost.is_empty() && any_ready {
-        let pods = registry.list_shared::<Pod>(Kind::Pod, None)?;
+        let pods = registry.all::<Pod>(None)?;
         let mut writes = Vec::new();
         for pod in pods
             .iter()
             .filter(|p| p.spec.node_name.as_ref().is_some_and(|n| lost.contains(n)))
         {
-            let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
+            let key = pod.key();
             let node = pod.spec.node_name.clone().unwrap_or_default();
             events.push(EventDraft::warning(
                 key.clone(),
@@ -82,11 +84,10 @@ mod tests {
     use super::*;
     use crate::registry::tests::registry;
     use crate::registry::to_any;
-    use wasmpod_api::{Name, Node, Object, ObjectMeta, PodSpec};
+    use wasmpod_api::{Name, Node, ObjectMeta, PodSpec};
 
     fn node(name: &str, heartbeat_age: chrono::Duration) -> Write {
-        let mut n: Node = Object::new(
-            Kind::Node,
+        let mut n: Node = Node::of(
             ObjectMeta::named(Name::try_from(name).unwrap()),
             Default::default(),
         );
@@ -97,11 +98,11 @@ mod tests {
 
     fn pod_on(name: &str, node: &str) -> Write {
         let mut spec: PodSpec =
-            serde_json::from_value(serde_json::json!({"component": "sha256:x"})).unwrap();
+            serde_json::from_value(serde_json::json!({"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000"})).unwrap();
         spec.node_name = Some(node.to_string());
         let mut meta = ObjectMeta::named(Name::try_from(name).unwrap());
         meta.namespace = Some("default".into());
-        let pod: Pod = Object::new(Kind::Pod, meta, spec);
+        let pod: Pod = Pod::of(meta, spec);
         Write::Put(to_any(&ObjectKey::new(Kind::Pod, "default", name), &pod).unwrap())
     }
 

@@ -9,7 +9,9 @@
 
 use super::claims::claim_names;
 use crate::registry::{to_any, EventDraft, Registry, RegistryError, Write};
+use crate::typed::TypedRegistry;
 use std::collections::{BTreeMap, HashMap};
+use wasmpod_api::Resource as _;
 use wasmpod_api::{ClaimPhase, Kind, Node, ObjectKey, PersistentVolumeClaim, Pod, PodPhase};
 
 #[derive(Debug, Default, Clone)]
@@ -202,13 +204,13 @@ pub fn commit(registry: &Registry, decisions: Vec<Decision>) -> Result<(), Regis
 
 /// Decides where every unscheduled pod goes, from one read of nodes, claims and pods.
 pub fn plan(registry: &Registry) -> Result<Vec<Decision>, RegistryError> {
-    let nodes: Vec<Node> = registry.list_typed(Kind::Node, None)?;
+    let nodes: Vec<Node> = registry.all_owned(None)?;
     let mut claims: Claims = registry
-        .list_typed::<PersistentVolumeClaim>(Kind::PersistentVolumeClaim, None)?
+        .all_owned::<PersistentVolumeClaim>(None)?
         .into_iter()
         .map(|c| ((c.namespace().to_string(), c.name().to_string()), c))
         .collect();
-    let pods = registry.list_shared::<Pod>(Kind::Pod, None)?;
+    let pods = registry.all::<Pod>(None)?;
     let mut allocated: HashMap<String, Allocated> = HashMap::new();
     for pod in pods.iter().filter(|p| occupies(p)) {
         if let Some(node) = &pod.spec.node_name {
@@ -229,7 +231,7 @@ pub fn plan(registry: &Registry) -> Result<Vec<Decision>, RegistryError> {
     for mut pod in pods {
         let mut writes = Vec::new();
         let mut events = Vec::new();
-        let key = ObjectKey::new(Kind::Pod, pod.namespace(), pod.name());
+        let key = pod.key();
         let placement = claim_placement(&pod, &claims);
         let pinned = match &placement {
             Ok(p) => p.pinned.as_ref().map(|(n, c)| (n.as_str(), c.as_str())),
@@ -303,11 +305,10 @@ pub fn plan(registry: &Registry) -> Result<Vec<Decision>, RegistryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasmpod_api::{Name, NodeCapacity, Object, ObjectMeta, PodSpec};
+    use wasmpod_api::{Name, NodeCapacity, ObjectMeta, PodSpec};
 
     fn node(name: &str, ready: bool, memory: u64) -> Node {
-        let mut n: Node = Object::new(
-            Kind::Node,
+        let mut n: Node = Node::of(
             ObjectMeta::named(Name::try_from(name).unwrap()),
             Default::default(),
         );
@@ -322,14 +323,10 @@ mod tests {
 
     fn pod(memory: &str) -> Pod {
         let spec: PodSpec = serde_json::from_value(serde_json::json!({
-            "component": "sha256:x", "resources": {"requests": {"memory": memory}}
+            "component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "resources": {"requests": {"memory": memory}}
         }))
         .unwrap();
-        Object::new(
-            Kind::Pod,
-            ObjectMeta::named(Name::try_from("p").unwrap()),
-            spec,
-        )
+        Pod::of(ObjectMeta::named(Name::try_from("p").unwrap()), spec)
     }
 
     #[test]
@@ -412,8 +409,7 @@ mod tests {
     fn claim(name: &str, phase: ClaimPhase, node: Option<&str>) -> PersistentVolumeClaim {
         let mut meta = ObjectMeta::named(Name::try_from(name).unwrap());
         meta.namespace = Some("default".into());
-        let mut c: PersistentVolumeClaim =
-            Object::new(Kind::PersistentVolumeClaim, meta, Default::default());
+        let mut c: PersistentVolumeClaim = PersistentVolumeClaim::of(meta, Default::default());
         c.status.phase = phase;
         c.status.node_name = node.map(str::to_string);
         c
@@ -431,12 +427,12 @@ mod tests {
             .map(|n| serde_json::json!({"name": format!("v-{n}"), "persistentVolumeClaim": {"claimName": n}}))
             .collect();
         let spec: PodSpec = serde_json::from_value(
-            serde_json::json!({"component": "sha256:x", "volumes": volumes}),
+            serde_json::json!({"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "volumes": volumes}),
         )
         .unwrap();
         let mut meta = ObjectMeta::named(Name::try_from("p").unwrap());
         meta.namespace = Some("default".into());
-        Object::new(Kind::Pod, meta, spec)
+        Pod::of(meta, spec)
     }
 
     #[test]
@@ -594,7 +590,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(claim.status.phase, ClaimPhase::Pending);
-        let events: Vec<wasmpod_api::Event> = reg.list_typed(Kind::Event, None).unwrap();
+        let events: Vec<wasmpod_api::Event> = reg.all_owned(None).unwrap();
         assert!(
             !events
                 .iter()

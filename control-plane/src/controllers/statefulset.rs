@@ -8,14 +8,13 @@
 use super::deployment::{template_hash, TEMPLATE_HASH_LABEL};
 use super::pod_key;
 use crate::registry::{to_any, EventDraft, Registry, RegistryError, Write};
+use crate::typed::TypedRegistry;
 use std::collections::{BTreeMap, HashSet};
+use wasmpod_api::Resource as _;
 use wasmpod_api::{
-    ClaimVolumeSource, Kind, Name, Object, ObjectKey, ObjectMeta, OwnerReference,
-    PersistentVolumeClaim, Pod, PodPhase, StatefulSet, StatefulSetStatus, Volume,
+    ClaimVolumeSource, Kind, Name, ObjectKey, ObjectMeta, OwnerReference, PersistentVolumeClaim,
+    Pod, PodPhase, StatefulSet, StatefulSetStatus, Volume,
 };
-
-/// Owner kind of the pods this controller makes.
-const OWNER_KIND: &str = "StatefulSet";
 
 /// Label carrying the pod's stable name, for services that select one replica.
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
@@ -42,14 +41,14 @@ fn running_and_ready(pod: &Pod) -> bool {
 }
 
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
-    let sets = registry.list_shared::<StatefulSet>(Kind::StatefulSet, None)?;
-    let pods = registry.list_shared::<Pod>(Kind::Pod, None)?;
+    let sets = registry.all::<StatefulSet>(None)?;
+    let pods = registry.all::<Pod>(None)?;
     let claims: HashSet<(String, String)> = registry
-        .list_shared::<PersistentVolumeClaim>(Kind::PersistentVolumeClaim, None)?
+        .all::<PersistentVolumeClaim>(None)?
         .iter()
         .map(|c| (c.namespace().to_string(), c.name().to_string()))
         .collect();
-    let owned = super::pods_by_owner(&pods, OWNER_KIND);
+    let owned = super::pods_by_owner::<StatefulSet, _>(&pods);
     let mut writes = Vec::new();
     let mut events = Vec::new();
     let mut statuses = Vec::new();
@@ -60,10 +59,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
         live.insert(id);
         let status = reconcile_one(set, pods, &claims, &mut writes, &mut events)?;
         if status != set.status {
-            statuses.push((
-                ObjectKey::new(Kind::StatefulSet, set.namespace(), set.name()),
-                status,
-            ));
+            statuses.push((set.key(), status));
         }
     }
     let orphans = super::orphan_deletes(&owned, &live);
@@ -85,7 +81,7 @@ fn reconcile_one(
     writes: &mut Vec<Write>,
     events: &mut Vec<EventDraft>,
 ) -> Result<StatefulSetStatus, RegistryError> {
-    let key = ObjectKey::new(Kind::StatefulSet, set.namespace(), set.name());
+    let key = set.key();
     let replicas = set.spec.replicas;
     let hash = template_hash(&set.spec.template);
     let mut by_ordinal: BTreeMap<u32, &Pod> = BTreeMap::new();
@@ -208,7 +204,7 @@ fn ensure_claims(
         metadata.namespace = Some(set.namespace().to_string());
         metadata.labels = set.spec.template.metadata.labels.clone();
         let claim: PersistentVolumeClaim =
-            Object::new(Kind::PersistentVolumeClaim, metadata, template.spec.clone());
+            PersistentVolumeClaim::of(metadata, template.spec.clone());
         let key = ObjectKey::new(Kind::PersistentVolumeClaim, set.namespace(), &name);
         writes.push(Write::Create(to_any(&key, &claim)?));
     }
@@ -231,11 +227,7 @@ fn new_pod(set: &StatefulSet, ordinal: u32, hash: &str) -> Result<Pod, RegistryE
         .labels
         .insert(POD_NAME_LABEL.to_string(), name.clone());
     metadata.annotations = set.spec.template.metadata.annotations.clone();
-    metadata.owner_references = vec![OwnerReference {
-        kind: OWNER_KIND.into(),
-        name: set.name().to_string(),
-        uid: set.metadata.uid.clone(),
-    }];
+    metadata.owner_references = vec![OwnerReference::to(set)];
     let mut spec = set.spec.template.spec.clone();
     spec.node_name = None;
     for template in &set.spec.volume_claim_templates {
@@ -252,7 +244,7 @@ fn new_pod(set: &StatefulSet, ordinal: u32, hash: &str) -> Result<Pod, RegistryE
         spec.volumes.retain(|v| v.name != volume.name);
         spec.volumes.push(volume);
     }
-    Ok(Object::new(Kind::Pod, metadata, spec))
+    Ok(Pod::of(metadata, spec))
 }
 
 #[cfg(test)]
@@ -268,7 +260,7 @@ mod tests {
                 "replicas": replicas,
                 "selector": {"matchLabels": {"app": "web"}},
                 "template": {"metadata": {"labels": {"app": "web"}},
-                    "spec": {"component": "sha256:x", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}},
+                    "spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}},
                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}}]
             }
         }))
@@ -276,7 +268,7 @@ mod tests {
     }
 
     fn pods(reg: &Registry) -> Vec<Pod> {
-        let mut pods: Vec<Pod> = reg.list_typed(Kind::Pod, None).unwrap();
+        let mut pods: Vec<Pod> = reg.all_owned(None).unwrap();
         pods.sort_by(|a, b| a.name().cmp(b.name()));
         pods
     }
@@ -310,7 +302,7 @@ mod tests {
         assert_eq!(names(&reg), ["web-0"], "web-1 waits for web-0 to be ready");
         let web0 = &pods(&reg)[0];
         assert!(
-            super::super::pods_by_owner(std::slice::from_ref(web0), OWNER_KIND)
+            super::super::pods_by_owner::<StatefulSet, _>(std::slice::from_ref(web0))
                 .contains_key(&("default".to_string(), "web".to_string()))
         );
         let volume = web0.spec.volumes.iter().find(|v| v.name == "data").unwrap();
@@ -376,8 +368,7 @@ mod tests {
         );
         reconcile_all(&reg).unwrap();
         assert_eq!(names(&reg), ["web-0"]);
-        let claims: Vec<PersistentVolumeClaim> =
-            reg.list_typed(Kind::PersistentVolumeClaim, None).unwrap();
+        let claims: Vec<PersistentVolumeClaim> = reg.all_owned(None).unwrap();
         assert_eq!(claims.len(), 3, "claims are kept on scale down");
     }
 

@@ -12,7 +12,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashSet;
-use wasmpod_api::client::{ApplyRequest, ApplyResponse, ApplyResult};
+use wasmpod_api::client::{ApplyAction, ApplyRequest, ApplyResponse, ApplyResult};
 use wasmpod_api::manifest::UserObject;
 use wasmpod_api::{AnyObject, Kind, ObjectKey, PodSpec, DEFAULT_NAMESPACE};
 
@@ -85,11 +85,11 @@ pub async fn apply(
         .into_iter()
         .map(|key| {
             let action = match changes.iter().find(|c| c.key == key) {
-                Some(c) if c.created => "created",
-                Some(_) => "configured",
-                None => "unchanged",
+                Some(c) if c.created => ApplyAction::Created,
+                Some(_) => ApplyAction::Configured,
+                None => ApplyAction::Unchanged,
             };
-            tracing::info!(object = %key, action, "applied");
+            tracing::info!(object = %key, %action, "applied");
             result(key, action)
         })
         .collect();
@@ -125,12 +125,12 @@ fn check_namespaces(state: &AppState, keys: &[ObjectKey]) -> Result<(), ApiError
     Ok(())
 }
 
-fn result(key: ObjectKey, action: &str) -> ApplyResult {
+fn result(key: ObjectKey, action: ApplyAction) -> ApplyResult {
     ApplyResult {
         kind: key.kind.to_string(),
         namespace: key.namespace,
         name: key.name,
-        action: action.to_string(),
+        action,
     }
 }
 
@@ -178,9 +178,9 @@ pub(super) fn prepare(
 
 /// What a write of `object` would do to `existing`: the metadata the system owns is taken
 /// from the stored object before comparing, as the registry does when it writes.
-fn would_do(existing: Option<&AnyObject>, object: &AnyObject) -> &'static str {
+fn would_do(existing: Option<&AnyObject>, object: &AnyObject) -> ApplyAction {
     let Some(existing) = existing else {
-        return "created";
+        return ApplyAction::Created;
     };
     let mut candidate = object.0.clone();
     for field in ["uid", "creationTimestamp", "resourceVersion", "generation"] {
@@ -193,9 +193,9 @@ fn would_do(existing: Option<&AnyObject>, object: &AnyObject) -> &'static str {
         }
     }
     if candidate == existing.0 {
-        "unchanged"
+        ApplyAction::Unchanged
     } else {
-        "configured"
+        ApplyAction::Configured
     }
 }
 
@@ -204,11 +204,11 @@ fn check_component(state: &AppState, spec: &PodSpec) -> Result<(), String> {
     if spec.component_digest().is_none() {
         return Err(format!(
             "{:?} is not a digest; upload the component first (`wasmpod apply -f` does this for paths)",
-            spec.component
+            spec.component.to_string()
         ));
     }
-    match state.blobs.read(&spec.component) {
-        Ok(Some(bytes)) => wasmpod_runtime::inspect_component(&bytes)
+    match state.blobs.read(&spec.component.to_string()) {
+        Ok(Some(bytes)) => wasmpod_inspect::inspect_component(&bytes)
             .map(|_| ())
             .map_err(|e| e.to_string()),
         Ok(None) => Err(format!("component {} was not uploaded", spec.component)),
@@ -230,8 +230,8 @@ mod tests {
             "namespace": "default"}, "data": {"a": "1"}}));
         let changed = AnyObject(json!({"kind": "ConfigMap", "metadata": {"name": "c",
             "namespace": "default"}, "data": {"a": "2"}}));
-        assert_eq!(would_do(None, &same), "created");
-        assert_eq!(would_do(Some(&stored), &same), "unchanged");
-        assert_eq!(would_do(Some(&stored), &changed), "configured");
+        assert_eq!(would_do(None, &same), ApplyAction::Created);
+        assert_eq!(would_do(Some(&stored), &same), ApplyAction::Unchanged);
+        assert_eq!(would_do(Some(&stored), &changed), ApplyAction::Configured);
     }
 }

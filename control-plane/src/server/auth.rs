@@ -15,13 +15,14 @@
 //! is the admin; nodes still get credentials there, so forwarding between gateways is authenticated.
 
 use super::{ApiError, AppState};
+use crate::typed::TypedRegistry;
 use axum::extract::{MatchedPath, Query, RawPathParams, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::fmt;
-use wasmpod_api::{Kind, ObjectKey, Pod, DEFAULT_NAMESPACE};
+use wasmpod_api::{Kind, Pod, DEFAULT_NAMESPACE};
 
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
@@ -383,10 +384,7 @@ struct RegistryFacts<'a>(&'a crate::registry::Registry);
 
 impl ClusterFacts for RegistryFacts<'_> {
     fn pod_binding(&self, namespace: &str, name: &str) -> PodBinding {
-        match self
-            .0
-            .get_typed::<Pod>(&ObjectKey::new(Kind::Pod, namespace, name))
-        {
+        match self.0.fetch::<Pod>(namespace, name) {
             Ok(Some(pod)) => PodBinding::Node(pod.spec.node_name),
             Ok(None) => PodBinding::Missing,
             Err(_) => PodBinding::Node(None),
@@ -394,10 +392,7 @@ impl ClusterFacts for RegistryFacts<'_> {
     }
 
     fn is_ingress_certificate(&self, namespace: &str, name: &str) -> bool {
-        match self
-            .0
-            .list_shared::<wasmpod_api::Ingress>(Kind::Ingress, Some(namespace))
-        {
+        match self.0.all::<wasmpod_api::Ingress>(Some(namespace)) {
             Ok(ingresses) => ingresses
                 .iter()
                 .any(|i| i.spec.tls.iter().any(|t| t.secret_name == name)),

@@ -51,7 +51,7 @@ struct Server {
 fn pod(name: &str, node: &str) -> AnyObject {
     AnyObject(json!({"apiVersion": "wasmpod.dev/v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": "default"},
-        "spec": {"component": "sha256:00", "nodeName": node}}))
+        "spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "nodeName": node}}))
 }
 
 async fn serve() -> Server {

@@ -12,7 +12,7 @@ pub async fn upload(
     State(state): State<AppState>,
     bytes: Bytes,
 ) -> Result<Json<BlobResponse>, ApiError> {
-    wasmpod_runtime::inspect_component(&bytes)
+    wasmpod_inspect::inspect_component(&bytes)
         .map_err(|e| ApiError::invalid(format!("the uploaded file cannot run as a pod: {e}")))?;
     let blobs = state.blobs.clone();
     let size = bytes.len() as u64;

@@ -3,8 +3,9 @@
 
 use super::selection::ListFilter;
 use super::{watch, ApiError, AppState, Identity};
-use crate::controllers::claims;
+use crate::controllers::{self, claims};
 use crate::registry::{to_any, Write};
+use crate::typed::TypedRegistry;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -207,17 +208,15 @@ pub async fn delete_object(
     if matches!(key.kind, Kind::Deployment | Kind::StatefulSet) {
         // Cascade: the owner's pods go with it (the controllers also collect orphans). A
         // StatefulSet's claims stay: they outlive the set, like its data.
-        let owner_kind = key.kind.as_str();
-        let pods: Vec<Pod> = state.registry.list_typed(Kind::Pod, Some(&key.namespace))?;
+        let pods = state.registry.all::<Pod>(Some(&key.namespace))?;
+        let owned = controllers::pods_by_owner_kind(&pods, key.kind);
+        let id = (key.namespace.clone(), key.name.clone());
         writes.extend(
-            pods.iter()
-                .filter(|p| {
-                    p.metadata
-                        .owner_references
-                        .iter()
-                        .any(|o| o.kind == owner_kind && o.name == key.name)
-                })
-                .map(|p| Write::Delete(ObjectKey::new(Kind::Pod, p.namespace(), p.name()))),
+            owned
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .map(|p| Write::Delete(controllers::pod_key(p))),
         );
     }
     if key.kind == Kind::PersistentVolumeClaim {

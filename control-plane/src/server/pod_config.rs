@@ -5,14 +5,13 @@
 use super::objects::ObjectQuery;
 use super::{ApiError, AppState, Identity};
 use crate::registry::Registry;
+use crate::typed::TypedRegistry;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use base64::Engine as _;
 use std::collections::BTreeMap;
 use wasmpod_api::resolved::{ResolvedClaim, ResolvedPodConfig};
-use wasmpod_api::{
-    ConfigMap, DataSource, Kind, ObjectKey, PersistentVolumeClaim, Pod, Secret, DEFAULT_NAMESPACE,
-};
+use wasmpod_api::{ConfigMap, DataSource, PersistentVolumeClaim, Pod, Secret, DEFAULT_NAMESPACE};
 
 pub async fn pod_config(
     State(state): State<AppState>,
@@ -26,7 +25,7 @@ pub async fn pod_config(
     let namespace = query.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
     let pod: Pod = state
         .registry
-        .get_typed(&ObjectKey::new(Kind::Pod, namespace, &name))?
+        .fetch::<Pod>(namespace, &name)?
         .ok_or_else(|| ApiError::not_found(format!("Pod {name:?} not found")))?;
     if let Identity::Node(node) = &identity {
         // The authorizer checked this before; the pod read here is the one resolved.
@@ -47,7 +46,7 @@ struct Sources<'a> {
 impl Sources<'_> {
     fn config_map(&self, name: &str, field: &str) -> Result<ConfigMap, ApiError> {
         self.registry
-            .get_typed(&ObjectKey::new(Kind::ConfigMap, self.namespace, name))?
+            .fetch::<ConfigMap>(self.namespace, name)?
             .ok_or_else(|| {
                 ApiError::invalid(format!(
                     "configmap {name:?} not found (referenced by {field})"
@@ -58,7 +57,7 @@ impl Sources<'_> {
     fn secret(&self, name: &str, field: &str) -> Result<BTreeMap<String, String>, ApiError> {
         let secret: Secret = self
             .registry
-            .get_typed(&ObjectKey::new(Kind::Secret, self.namespace, name))?
+            .fetch::<Secret>(self.namespace, name)?
             .ok_or_else(|| {
                 ApiError::invalid(format!("secret {name:?} not found (referenced by {field})"))
             })?;
@@ -135,13 +134,14 @@ pub fn resolve(registry: &Registry, pod: &Pod) -> Result<ResolvedPodConfig, ApiE
             );
         }
         if let Some(secret) = &volume.secret {
-            let key = ObjectKey::new(Kind::Secret, pod.namespace(), &secret.secret_name);
-            let value: Secret = registry.get_typed(&key)?.ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "secret {:?} not found (referenced by {field}.secret)",
-                    secret.secret_name
-                ))
-            })?;
+            let value = registry
+                .fetch::<Secret>(pod.namespace(), &secret.secret_name)?
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "secret {:?} not found (referenced by {field}.secret)",
+                        secret.secret_name
+                    ))
+                })?;
             resolved.files.insert(
                 volume.name.clone(),
                 value
@@ -152,17 +152,14 @@ pub fn resolve(registry: &Registry, pod: &Pod) -> Result<ResolvedPodConfig, ApiE
             );
         }
         if let Some(claim) = &volume.persistent_volume_claim {
-            let key = ObjectKey::new(
-                Kind::PersistentVolumeClaim,
-                pod.namespace(),
-                &claim.claim_name,
-            );
-            let found: PersistentVolumeClaim = registry.get_typed(&key)?.ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "persistentvolumeclaim {:?} not found (referenced by {field})",
-                    claim.claim_name
-                ))
-            })?;
+            let found = registry
+                .fetch::<PersistentVolumeClaim>(pod.namespace(), &claim.claim_name)?
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "persistentvolumeclaim {:?} not found (referenced by {field})",
+                        claim.claim_name
+                    ))
+                })?;
             resolved.claims.push(ResolvedClaim {
                 volume: volume.name.clone(),
                 claim_name: claim.claim_name.clone(),

@@ -149,7 +149,7 @@ fn pod(name: &str, node: &str) -> Arc<Pod> {
         serde_json::from_value(json!({
             "apiVersion": "wasmpod.dev/v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": "default", "labels": {"app": "svc"}},
-            "spec": {"component": "sha256:x", "nodeName": node},
+            "spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "nodeName": node},
             "status": {"phase": "Running", "ready": true}
         }))
         .expect("pod"),
@@ -212,7 +212,7 @@ fn table(local: &[(&str, HttpPod)], remote: &[&str]) -> Arc<RoutingTable> {
 
 fn endpoints(table: &RoutingTable) -> Arc<Endpoints> {
     table
-        .service(SERVICE)
+        .service(&super::service_id::ServiceId::parse(SERVICE).expect("service id"))
         .expect("service in the table")
         .clone()
 }

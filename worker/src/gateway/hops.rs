@@ -3,6 +3,7 @@
 //! answered `508 Loop Detected` instead of being served, so a service that (directly or through
 //! others) calls itself ends quickly instead of filling the node's instance pool.
 
+use super::service_id::ServiceId;
 use http::{HeaderMap, Response, StatusCode};
 use wasmpod_runtime::{hops_of, text_response, BoxBody};
 
@@ -12,7 +13,7 @@ pub use wasmpod_runtime::HOPS_HEADER;
 pub const MAX_HOPS: u32 = 16;
 
 /// `Some(508 response)` when a request with `headers` to `service` is one call too many.
-pub fn check(service: &str, headers: &HeaderMap) -> Option<Response<BoxBody>> {
+pub fn check(service: &ServiceId, headers: &HeaderMap) -> Option<Response<BoxBody>> {
     let hops = hops_of(headers);
     (hops > MAX_HOPS).then(|| {
         tracing::info!(%service, hops, "call loop refused");
@@ -32,11 +33,11 @@ mod tests {
     #[test]
     fn the_seventeenth_call_is_refused() {
         let mut headers = HeaderMap::new();
-        assert!(check("default/a", &headers).is_none());
+        assert!(check(&ServiceId::new("default", "a"), &headers).is_none());
         headers.insert(HOPS_HEADER, MAX_HOPS.into());
-        assert!(check("default/a", &headers).is_none());
+        assert!(check(&ServiceId::new("default", "a"), &headers).is_none());
         headers.insert(HOPS_HEADER, (MAX_HOPS + 1).into());
-        let refused = check("default/a", &headers).expect("refused");
+        let refused = check(&ServiceId::new("default", "a"), &headers).expect("refused");
         assert_eq!(refused.status(), StatusCode::LOOP_DETECTED);
     }
 }

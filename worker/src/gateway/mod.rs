@@ -8,6 +8,7 @@ pub mod hops;
 mod outbound;
 pub mod proxy;
 mod server;
+pub mod service_id;
 pub mod table;
 
 pub use outbound::ServiceRouter;

@@ -1,6 +1,7 @@
 //! Serving one request: ingress rule -> service -> endpoint. A replica on this node is called in
 //! process; otherwise the request is forwarded to a node that has one.
 
+use super::service_id::ServiceId;
 use super::table::{Endpoints, Forwarder, RoutingTable};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode, Uri};
@@ -9,6 +10,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::sync::Arc;
+use wasmpod_api::trace::{TraceParent, TRACEPARENT};
 use wasmpod_runtime::{text_response, unavailable_response, BoxBody, HttpError};
 
 /// Set on a request one gateway forwards to another: serve it from local replicas of this service.
@@ -40,50 +42,27 @@ where
     req.map(|b| b.map_err(HttpError::from).boxed_unsync())
 }
 
-/// A new W3C trace context for a request that arrives without one.
-fn new_traceparent() -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let ids: [u8; 24] = rand::random();
-    // 00-<32 hex trace id>-<16 hex span id>-01
-    let mut text = [b'0'; 55];
-    text[2] = b'-';
-    text[35] = b'-';
-    text[52] = b'-';
-    text[54] = b'1';
-    for (i, byte) in ids.iter().enumerate() {
-        let at = if i < 16 { 3 + 2 * i } else { 36 + 2 * (i - 16) };
-        text[at] = HEX[usize::from(byte >> 4)];
-        text[at + 1] = HEX[usize::from(byte & 15)];
-    }
-    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-fn trace_id(traceparent: &HeaderValue) -> &str {
-    traceparent
-        .to_str()
-        .ok()
-        .and_then(|t| t.split('-').nth(1))
-        .unwrap_or_default()
-}
-
 /// Serves one request arriving at the gateway, in a span carrying its trace id.
 pub async fn handle(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<BoxBody> {
+    // A client's traceparent is kept as it came (and returned); a request without one starts a
+    // trace.
     let traceparent = match req.headers().get(TRACEPARENT) {
         Some(tp) => tp.clone(),
         None => {
-            let tp = new_traceparent();
+            let tp = TraceParent::new_root().to_header();
             req.headers_mut().insert(TRACEPARENT, tp.clone());
             tp
         }
     };
-    let span = tracing::debug_span!("request", trace_id = trace_id(&traceparent), method = %req.method(), path = req.uri().path());
+    let trace = TraceParent::parse(&traceparent);
+    let trace_id = trace.as_ref().map_or("", TraceParent::trace_id);
+    let span =
+        tracing::debug_span!("request", trace_id, method = %req.method(), path = req.uri().path());
     let mut response = tracing::Instrument::instrument(route(table, req), span.clone()).await;
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "served"));
     response.headers_mut().insert(TRACEPARENT, traceparent);
     response
 }
-
-const TRACEPARENT: &str = "traceparent";
 
 /// Answered until the routing table has synced: the route may well exist.
 pub fn not_synced() -> Response<BoxBody> {
@@ -103,7 +82,9 @@ async fn route(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<
         _ => false,
     };
     if let Some(service) = forwarded.filter(|_| from_peer) {
-        let service = service.to_str().unwrap_or_default().to_string();
+        let Some(service) = service.to_str().ok().and_then(ServiceId::parse) else {
+            return unavailable_response("the forwarded service is not namespace/name");
+        };
         if let Some(refused) = super::hops::check(&service, req.headers()) {
             return refused;
         }
@@ -226,7 +207,7 @@ fn failed(response: &Response<BoxBody>) -> bool {
 
 async fn forward(
     gateway: &str,
-    service: &str,
+    service: &ServiceId,
     forwarder: &Forwarder,
     req: Request<BoxBody>,
 ) -> Response<BoxBody> {
@@ -244,7 +225,7 @@ async fn forward(
         }
     }
     parts.uri = uri;
-    if let Ok(value) = HeaderValue::from_str(service) {
+    if let Ok(value) = HeaderValue::from_str(&service.to_string()) {
         parts.headers.insert(FORWARDED_SERVICE, value);
     }
     for (name, value) in [
@@ -265,21 +246,5 @@ async fn forward(
                 &format!("node {gateway} did not answer for service {service}"),
             )
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn traceparent_has_the_w3c_shape() {
-        let tp = super::new_traceparent();
-        let parts: Vec<&str> = tp.to_str().unwrap().split('-').collect();
-        assert_eq!(parts.len(), 4);
-        assert_eq!(
-            (parts[0], parts[1].len(), parts[2].len(), parts[3]),
-            ("00", 32, 16, "01")
-        );
-        assert!(parts[1].bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_ne!(super::new_traceparent(), tp);
     }
 }

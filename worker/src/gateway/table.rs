@@ -2,18 +2,19 @@
 //! endpoints, and every service's endpoints (HTTP pods on this node first, else the gateways of
 //! the nodes that hold ready replicas). Rebuilt whole on any change and swapped in atomically.
 
+use super::service_id::ServiceId;
 use crate::context::LocalPods;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use wasmpod_api::labels::matches;
 use wasmpod_api::path_matches;
-use wasmpod_api::{Ingress, Kind, Node, ObjectKey, PathType, Pod, PodPhase, Service};
+use wasmpod_api::Resource as _;
+use wasmpod_api::{Ingress, Node, PathType, Pod, PodPhase, Service};
 use wasmpod_runtime::HttpPod;
 
 pub struct Endpoints {
-    /// `namespace/name` of the service.
-    pub service: String,
+    pub service: ServiceId,
     pub local: Vec<HttpPod>,
     /// Base URLs of other nodes' gateways holding ready replicas.
     pub remote: Vec<Arc<str>>,
@@ -47,7 +48,7 @@ pub struct Rule {
 #[derive(Default)]
 pub struct RoutingTable {
     rules: Vec<Rule>,
-    services: HashMap<String, Arc<Endpoints>>,
+    services: HashMap<ServiceId, Arc<Endpoints>>,
     /// Each present node's published forward key hash: a request forwarded in a node's name
     /// must present a key of that hash.
     peers: HashMap<String, String>,
@@ -82,7 +83,7 @@ impl RoutingTable {
     }
 
     /// Endpoints of the service `namespace/name`.
-    pub fn service(&self, id: &str) -> Option<&Arc<Endpoints>> {
+    pub fn service(&self, id: &ServiceId) -> Option<&Arc<Endpoints>> {
         self.services.get(id)
     }
 }
@@ -144,18 +145,14 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
                 continue;
             };
             if node == inputs.node {
-                if let Some(http) =
-                    inputs
-                        .local
-                        .get(&ObjectKey::new(Kind::Pod, pod.namespace(), pod.name()))
-                {
+                if let Some(http) = inputs.local.get(&pod.key()) {
                     local.push(http);
                 }
             } else if let Some(gateway) = gateways.get(node) {
                 remote.insert(gateway.to_string());
             }
         }
-        let id = format!("{}/{}", service.namespace(), service.name());
+        let id = ServiceId::new(service.namespace(), service.name());
         services.insert(
             id.clone(),
             Arc::new(Endpoints {
@@ -171,7 +168,7 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
     for ingress in inputs.ingresses {
         for rule in &ingress.spec.rules {
             for path in &rule.http.paths {
-                let id = format!("{}/{}", ingress.namespace(), path.backend.service);
+                let id = ServiceId::new(ingress.namespace(), &path.backend.service);
                 let endpoints = services.get(&id).cloned().unwrap_or_else(|| {
                     Arc::new(Endpoints {
                         service: id,
@@ -221,7 +218,7 @@ mod tests {
             serde_json::from_value(json!({
                 "apiVersion": "wasmpod.dev/v1", "kind": "Pod",
                 "metadata": {"name": name, "namespace": ns, "labels": labels},
-                "spec": {"component": "sha256:x", "nodeName": node},
+                "spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "nodeName": node},
                 "status": {"phase": "Running", "ready": ready}
             }))
             .expect("pod"),
@@ -316,7 +313,7 @@ mod tests {
         assert!(!RoutingTable::default().is_peer(b"n2", b"forward key of n2"));
         let remote = |id: &str| {
             let mut r: Vec<String> = table
-                .service(id)
+                .service(&ServiceId::parse(id).expect("service id"))
                 .expect("service in table")
                 .remote
                 .iter()

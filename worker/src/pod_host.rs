@@ -1,0 +1,273 @@
+//! What one pod's lifecycle (`pod_task.rs`) asks of its node, as a trait: load a component,
+//! resolve the pod's config, start it in the runtime, run a command, probe an HTTP pod, and
+//! report status, events and log lines. `NodeHost` is the real node (API client, runtime, disk);
+//! the lifecycle's unit tests drive it with a scripted host and tokio's paused clock.
+
+use crate::components::Loaded;
+use crate::context::NodeContext;
+use crate::pod_config::{ConfigError, PodConfig};
+use crate::status_report::StatusReporter;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+use wasmpod_api::{EventType, ObjectKey, Pod, PodStatus, Resource};
+use wasmpod_runtime::{CommandExit, CommandPod, ComponentWorld, HttpPod, PodRuntimeSpec};
+
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a pod cannot start now. Each variant is one status reason.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StartFailure {
+    /// The spec's component is not pinned by digest.
+    #[error("{0}")]
+    InvalidComponent(String),
+    /// The component cannot be fetched, compiled or instantiated.
+    #[error("{0}")]
+    Component(String),
+    /// The config refers to something missing (the API's 422).
+    #[error("{0}")]
+    Config(String),
+    /// The control plane cannot be reached and there is no earlier config.
+    #[error("{0}")]
+    ConfigUnavailable(String),
+    /// The pod's volumes cannot be laid out on disk.
+    #[error("{0}")]
+    Volumes(String),
+    /// The pod is gone from the control plane (this node's watch lags behind).
+    #[error("{0}")]
+    PodDeleted(String),
+}
+
+impl StartFailure {
+    /// The pod status reason, as Kubernetes names it where it has a name.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            StartFailure::InvalidComponent(_) => "InvalidComponent",
+            StartFailure::Component(_) => "ComponentError",
+            StartFailure::Config(_) => "CreateContainerConfigError",
+            StartFailure::ConfigUnavailable(_) => "ConfigUnavailable",
+            StartFailure::Volumes(_) => "CreateContainerError",
+            StartFailure::PodDeleted(_) => "PodDeleted",
+        }
+    }
+}
+
+impl From<ConfigError> for StartFailure {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Invalid(m) => StartFailure::Config(m),
+            ConfigError::PodDeleted(m) => StartFailure::PodDeleted(m),
+            ConfigError::Unavailable(m) => StartFailure::ConfigUnavailable(m),
+        }
+    }
+}
+
+/// The node as one pod's lifecycle sees it.
+pub trait PodHost: Send + 'static {
+    /// A loaded (compiled) component.
+    type Component: Clone + Send + Sync + 'static;
+    /// A started HTTP pod.
+    type Http: Clone + Send + Sync + 'static;
+    /// A started command pod.
+    type Command: Send + 'static;
+
+    fn world(&self, component: &Self::Component) -> ComponentWorld;
+
+    /// Fetches and compiles the component `digest` (`sha256:...`).
+    fn load(
+        &self,
+        digest: &str,
+    ) -> impl Future<Output = Result<Self::Component, StartFailure>> + Send;
+
+    /// The pod's env, config and volumes under config version `version`, ready for the runtime.
+    fn resolve(
+        &mut self,
+        version: Option<String>,
+    ) -> impl Future<Output = Result<PodRuntimeSpec, StartFailure>> + Send;
+
+    fn http_pod(
+        &self,
+        component: &Self::Component,
+        spec: PodRuntimeSpec,
+    ) -> Result<Self::Http, StartFailure>;
+
+    fn command_pod(
+        &self,
+        component: &Self::Component,
+        spec: PodRuntimeSpec,
+    ) -> Result<Self::Command, StartFailure>;
+
+    /// Runs a command pod to its end.
+    fn run_command(&self, command: &Self::Command) -> impl Future<Output = CommandExit> + Send;
+
+    /// One probe: GET `path` on the pod; true when it answers 200..400 within `timeout`.
+    fn probe(
+        &self,
+        http: &Self::Http,
+        path: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = bool> + Send;
+
+    /// The HTTP pod this node routes the pod's traffic to (`None`: no traffic).
+    fn route(&self, http: Option<&Self::Http>);
+
+    /// Records the pod's status (sent to the control plane in the background).
+    fn report(&self, status: &PodStatus);
+
+    /// Reports an event about the pod (in the background; events are advisory).
+    fn event(&self, event_type: EventType, reason: &str, message: String);
+
+    /// Appends a line of the node's own to the pod's logs.
+    fn log(&self, line: &str);
+
+    /// The pod stopped on this node: remove what it left (routes, directories).
+    fn stopped(&mut self);
+}
+
+/// The real node: the control plane's API, the wasmtime runtime, the node's disk.
+pub struct NodeHost {
+    ctx: Arc<NodeContext>,
+    pod: Pod,
+    key: ObjectKey,
+    reporter: StatusReporter,
+    /// The last resolved config, reused while its version is current.
+    config: PodConfig,
+}
+
+impl NodeHost {
+    pub fn new(ctx: Arc<NodeContext>, pod: Pod, cancel: CancellationToken) -> NodeHost {
+        let key = pod.key();
+        NodeHost {
+            reporter: StatusReporter::spawn(
+                ctx.client.clone(),
+                key.clone(),
+                pod.status.clone(),
+                cancel,
+            ),
+            ctx,
+            pod,
+            key,
+            config: PodConfig::default(),
+        }
+    }
+
+    fn uid(&self) -> String {
+        self.pod
+            .metadata
+            .uid
+            .clone()
+            .unwrap_or_else(|| self.key.name.clone())
+    }
+
+    fn runtime_spec(
+        &self,
+        resolved: wasmpod_api::resolved::ResolvedPodConfig,
+        mounts: Vec<wasmpod_runtime::Mount>,
+    ) -> PodRuntimeSpec {
+        let spec = &self.pod.spec;
+        let mut runtime = PodRuntimeSpec::new(self.key.name.clone());
+        runtime.env = resolved.env;
+        runtime.config = resolved.config;
+        runtime.mounts = mounts;
+        runtime.args = spec.args.clone();
+        runtime.memory_limit_bytes = spec.resources.limits.memory_bytes();
+        runtime.request_timeout = spec
+            .request_timeout_seconds
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        runtime.allowed_outbound_hosts = spec.allowed_outbound_hosts.clone();
+        runtime.max_requests_per_instance = spec.instance_reuse.map_or(1, |r| r.max_requests);
+        runtime.container_concurrency = spec.container_concurrency;
+        runtime.outbound = Some((self.ctx.outbound)(&self.key.namespace, &self.key.name));
+        runtime
+    }
+}
+
+impl PodHost for NodeHost {
+    type Component = Loaded;
+    type Http = HttpPod;
+    type Command = CommandPod;
+
+    fn world(&self, component: &Loaded) -> ComponentWorld {
+        component.world
+    }
+
+    async fn load(&self, digest: &str) -> Result<Loaded, StartFailure> {
+        self.ctx
+            .components
+            .load(digest)
+            .await
+            .map_err(|e| StartFailure::Component(e.to_string()))
+    }
+
+    /// The pod's env, config and volumes (resolved by the control plane, or the last resolved
+    /// config while it is current or the control plane unreachable), laid out on disk.
+    async fn resolve(&mut self, version: Option<String>) -> Result<PodRuntimeSpec, StartFailure> {
+        let (resolved, source) = self
+            .config
+            .get(&self.ctx.client, &self.key, &self.pod.spec, version)
+            .await?;
+        tracing::debug!(?source, "pod config resolved");
+        let mounts = crate::volumes::prepare(
+            &self.ctx.dirs,
+            &self.key.namespace,
+            &self.uid(),
+            &self.pod.spec,
+            &resolved,
+        )
+        .map_err(StartFailure::Volumes)?;
+        Ok(self.runtime_spec(resolved, mounts))
+    }
+
+    fn http_pod(&self, component: &Loaded, spec: PodRuntimeSpec) -> Result<HttpPod, StartFailure> {
+        self.ctx
+            .runtime
+            .http_pod(&component.component, spec, self.ctx.logs(&self.key))
+            .map_err(|e| StartFailure::Component(e.to_string()))
+    }
+
+    fn command_pod(
+        &self,
+        component: &Loaded,
+        spec: PodRuntimeSpec,
+    ) -> Result<CommandPod, StartFailure> {
+        self.ctx
+            .runtime
+            .command_pod(&component.component, spec, self.ctx.logs(&self.key))
+            .map_err(|e| StartFailure::Component(e.to_string()))
+    }
+
+    async fn run_command(&self, command: &CommandPod) -> CommandExit {
+        command.run().await
+    }
+
+    async fn probe(&self, http: &HttpPod, path: &str, timeout: Duration) -> bool {
+        crate::probes::check(http, path, timeout).await
+    }
+
+    fn route(&self, http: Option<&HttpPod>) {
+        match http {
+            Some(http) => self.ctx.local.insert(self.key.clone(), http.clone()),
+            None => self.ctx.local.remove(&self.key),
+        }
+    }
+
+    fn report(&self, status: &PodStatus) {
+        self.reporter.report(status);
+    }
+
+    fn event(&self, event_type: EventType, reason: &str, message: String) {
+        self.ctx.event(&self.key, event_type, reason, message);
+    }
+
+    fn log(&self, line: &str) {
+        self.ctx.logs(&self.key).append_line(line);
+    }
+
+    fn stopped(&mut self) {
+        self.ctx.local.remove(&self.key);
+        self.ctx.dirs.remove_pod(&self.uid());
+    }
+}
