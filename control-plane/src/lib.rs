@@ -3,10 +3,15 @@
 //! controllers: deployments, statefulsets, the scheduler (with volume affinity), node leases,
 //! claim protection, and config versions (ConfigMap/Secret changes reaching pods). Workers talk to it only over HTTP; it runs no components itself
 //! (it only inspects a component's exports at upload time).
+//!
+//! Several servers may share one etcd: all serve the API, and the controllers run only on the
+//! one elected through an etcd lease ([`leader`]); blobs are copied between them ([`peer`]).
 
 pub mod blobs;
 pub mod controllers;
+pub mod leader;
 pub mod node_credentials;
+pub mod peer;
 pub mod registry;
 pub mod server;
 pub mod store;
@@ -46,6 +51,8 @@ pub enum ControlPlaneError {
     Credentials(#[from] node_credentials::CredentialError),
     #[error("cannot open the blob store: {0}")]
     Blobs(#[from] blobs::BlobError),
+    #[error("cannot take part in the controller election: {0}")]
+    Election(#[from] leader::LeaderError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -63,6 +70,18 @@ pub struct ControlPlaneConfig {
     pub node_grace: Duration,
     /// The 32-byte key that seals Secrets at rest; default `<data dir>/secrets.key`, made on first start.
     pub encryption_key: Option<PathBuf>,
+    /// This server's name and API URL for its peers; defaults from the bound address.
+    pub identity: IdentityConfig,
+    /// With several servers on etcd: the election of the one that runs the controllers. `None`:
+    /// the only server, always the leader.
+    pub election: Option<leader::ElectionConfig>,
+}
+
+/// How this server names itself to its peers (both default from the address the API is bound to).
+#[derive(Debug, Clone, Default)]
+pub struct IdentityConfig {
+    pub name: Option<String>,
+    pub advertise_url: Option<String>,
 }
 
 pub struct ControlPlane {
@@ -109,11 +128,31 @@ impl ControlPlane {
                 addr: config.api_addr,
                 source,
             })?;
+        let me = identity(&config.identity, addr);
+        let mut tasks = Vec::new();
+        let leadership = match &config.election {
+            None => leader::Leadership::always(me),
+            Some(election) => {
+                let (handle, task) = leader::elector::start(
+                    leader::elector::EtcdElectionConfig {
+                        endpoints: election.etcd_endpoints.clone(),
+                        me,
+                        timing: election.timing,
+                    },
+                    shutdown.clone(),
+                )
+                .await?;
+                tasks.push(task);
+                leader::Leadership::Etcd(handle)
+            }
+        };
         let state = AppState {
+            leadership: leadership.clone(),
             registry: registry.clone(),
             credentials,
             blobs,
             auth: Arc::new(config.auth.clone()),
+            peer_token: peer::PeerToken::derive(&key),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -121,7 +160,6 @@ impl ControlPlane {
             shutdown: shutdown.clone(),
         };
         let app = server::router(state);
-        let mut tasks = Vec::new();
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
@@ -129,55 +167,12 @@ impl ControlPlane {
                 tracing::error!(%error, "API server stopped");
             }
         }));
-        tasks.push(tokio::spawn(controllers::run_loop(
-            "deployment",
-            registry.clone(),
-            &[Kind::Deployment, Kind::Pod],
-            Duration::from_secs(10),
-            shutdown.clone(),
-            controllers::deployment::reconcile_all,
-        )));
-        tasks.push(tokio::spawn(controllers::run_loop(
-            "scheduler",
-            registry.clone(),
-            &[Kind::Pod, Kind::Node, Kind::PersistentVolumeClaim],
-            Duration::from_secs(5),
-            shutdown.clone(),
-            controllers::scheduler::reconcile_all,
-        )));
-        tasks.push(tokio::spawn(controllers::run_loop(
-            "statefulset",
-            registry.clone(),
-            &[Kind::StatefulSet, Kind::Pod, Kind::PersistentVolumeClaim],
-            Duration::from_secs(10),
-            shutdown.clone(),
-            controllers::statefulset::reconcile_all,
-        )));
-        tasks.push(tokio::spawn(controllers::run_loop(
-            "claim-protection",
-            registry.clone(),
-            &[Kind::PersistentVolumeClaim, Kind::Pod],
-            Duration::from_secs(10),
-            shutdown.clone(),
-            controllers::claims::reconcile_all,
-        )));
-        tasks.push(tokio::spawn(controllers::run_loop(
-            "config-version",
-            registry.clone(),
-            &[Kind::ConfigMap, Kind::Secret, Kind::Pod],
-            Duration::from_secs(30),
-            shutdown.clone(),
-            controllers::config_version::reconcile_all,
-        )));
+        let gate_registry = registry.clone();
         let grace = config.node_grace;
-        let started = chrono::Utc::now();
-        tasks.push(tokio::spawn(controllers::run_loop(
-            "node-lifecycle",
-            registry.clone(),
-            &[],
-            (grace / 4).max(Duration::from_millis(100)),
+        tasks.push(tokio::spawn(leader::gate::run_while_leader(
+            leadership,
             shutdown.clone(),
-            move |r| controllers::node_lifecycle::reconcile_all(r, grace, started),
+            move |term, since| start_controllers(&gate_registry, grace, since, term),
         )));
         tracing::info!(%addr, "control plane listening");
         Ok(ControlPlane {
@@ -187,10 +182,89 @@ impl ControlPlane {
         })
     }
 
-    /// Waits for the API server and controllers to stop (after `shutdown` is cancelled).
+    /// Waits for the API server, the election and the controllers to stop (after `shutdown` is cancelled).
     pub async fn wait(self) {
         for task in self.tasks {
             let _ = task.await;
         }
     }
+}
+
+/// This server's name and URL: as configured, else from the bound address.
+fn identity(config: &IdentityConfig, addr: SocketAddr) -> leader::ServerIdentity {
+    let host = if addr.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        addr.ip()
+    };
+    let authority = SocketAddr::new(host, addr.port()).to_string();
+    leader::ServerIdentity {
+        name: config.name.clone().unwrap_or_else(|| authority.clone()),
+        url: config
+            .advertise_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{authority}"))
+            .trim_end_matches('/')
+            .to_string(),
+    }
+}
+
+/// Spawns the controllers and the scheduler; they stop when `term` is cancelled. `since` is
+/// when this server took the lead: node leases are judged from then on, not from before.
+fn start_controllers(
+    registry: &Arc<Registry>,
+    grace: Duration,
+    since: chrono::DateTime<chrono::Utc>,
+    term: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(controllers::run_loop(
+            "deployment",
+            registry.clone(),
+            &[Kind::Deployment, Kind::Pod],
+            Duration::from_secs(10),
+            term.clone(),
+            controllers::deployment::reconcile_all,
+        )),
+        tokio::spawn(controllers::run_loop(
+            "scheduler",
+            registry.clone(),
+            &[Kind::Pod, Kind::Node, Kind::PersistentVolumeClaim],
+            Duration::from_secs(5),
+            term.clone(),
+            controllers::scheduler::reconcile_all,
+        )),
+        tokio::spawn(controllers::run_loop(
+            "statefulset",
+            registry.clone(),
+            &[Kind::StatefulSet, Kind::Pod, Kind::PersistentVolumeClaim],
+            Duration::from_secs(10),
+            term.clone(),
+            controllers::statefulset::reconcile_all,
+        )),
+        tokio::spawn(controllers::run_loop(
+            "claim-protection",
+            registry.clone(),
+            &[Kind::PersistentVolumeClaim, Kind::Pod],
+            Duration::from_secs(10),
+            term.clone(),
+            controllers::claims::reconcile_all,
+        )),
+        tokio::spawn(controllers::run_loop(
+            "config-version",
+            registry.clone(),
+            &[Kind::ConfigMap, Kind::Secret, Kind::Pod],
+            Duration::from_secs(30),
+            term.clone(),
+            controllers::config_version::reconcile_all,
+        )),
+        tokio::spawn(controllers::run_loop(
+            "node-lifecycle",
+            registry.clone(),
+            &[],
+            (grace / 4).max(Duration::from_millis(100)),
+            term,
+            move |r| controllers::node_lifecycle::reconcile_all(r, grace, since),
+        )),
+    ]
 }

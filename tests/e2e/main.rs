@@ -8,6 +8,7 @@ mod command_pods;
 mod config;
 mod durability;
 mod foundation;
+mod ha;
 mod limits;
 mod node_safety;
 mod overload;

@@ -12,7 +12,8 @@ use wasmpod_api::{
 
 #[derive(Debug, Args)]
 pub struct Get {
-    /// Kind: nodes, pods, deployments, services, ingresses, events
+    /// Kind: nodes, pods, deployments, services, ingresses, events (leases: the controller leader
+    /// and the API servers)
     pub kind: String,
     /// Only this object
     pub name: Option<String>,
@@ -31,6 +32,9 @@ pub struct Get {
 
 impl Get {
     pub async fn run(self) -> anyhow::Result<()> {
+        if matches!(self.kind.as_str(), "leases" | "lease") {
+            return super::leases::print(&self.api, self.output).await;
+        }
         let kind = Kind::from_cli(&self.kind).with_context(|| {
             format!("unknown resource type {:?} (nodes, pods, deployments, services, ingresses, events)", self.kind)
         })?;

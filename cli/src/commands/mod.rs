@@ -7,6 +7,7 @@ mod create;
 mod delete;
 mod describe;
 mod get;
+mod leases;
 mod logs;
 mod new;
 mod node_limits;
@@ -32,7 +33,8 @@ pub struct Cli {
 /// How to reach the API; shared by every command that talks to it.
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
-    /// API server URL (default: the client config, else http://127.0.0.1:7070)
+    /// API server URL, or several of one control plane separated by commas (default: the client
+    /// config, else http://127.0.0.1:7070)
     #[arg(long, env = "WASMPOD_SERVER", global = true)]
     pub server: Option<String>,
     /// Bearer token for the API

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wasmpod_control_plane::server::Auth;
-use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig};
+use wasmpod_control_plane::leader::{ElectionConfig, ElectionTiming};
+use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig, IdentityConfig};
 
 #[derive(Debug, Args)]
 pub struct Server {
@@ -26,6 +27,49 @@ pub struct Server {
     /// Do not write the client config (~/.wasmpod/config)
     #[arg(long)]
     pub no_client_config: bool,
+    /// Where objects live: `sled` (embedded, one server) or `etcd://HOST:PORT[,HOST:PORT...]`
+    /// (several servers; one of them, elected through an etcd lease, runs the controllers)
+    #[arg(long, default_value = "sled", value_parser = StoreUrl::parse)]
+    pub store: StoreUrl,
+    /// This server's name among the servers of the cluster (default: its API address)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The URL other servers and clients use to reach this server's API (default: http://<api addr>)
+    #[arg(long)]
+    pub advertise_url: Option<String>,
+}
+
+/// Where the control plane keeps its objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sled,
+    /// `host:port` of each etcd member.
+    Etcd(Vec<String>),
+}
+
+impl StoreUrl {
+    pub fn parse(text: &str) -> Result<StoreUrl, String> {
+        if text == "sled" {
+            return Ok(StoreUrl::Sled);
+        }
+        let Some(members) = text.strip_prefix("etcd://") else {
+            return Err(format!(
+                "{text:?}: expected `sled` or `etcd://HOST:PORT[,HOST:PORT...]`"
+            ));
+        };
+        let members: Vec<String> = members
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect();
+        if members.is_empty() || members.iter().any(|m| !m.contains(':') || m.contains('/')) {
+            return Err(format!(
+                "{text:?}: every etcd member is HOST:PORT, e.g. etcd://127.0.0.1:2379"
+            ));
+        }
+        Ok(StoreUrl::Etcd(members))
+    }
 }
 
 impl Server {
@@ -43,6 +87,17 @@ impl Server {
                 },
                 node_grace: Duration::from_millis(self.node_grace_ms),
                 encryption_key: self.encryption_key.clone(),
+                identity: IdentityConfig {
+                    name: self.name.clone(),
+                    advertise_url: self.advertise_url.clone(),
+                },
+                election: match &self.store {
+                    StoreUrl::Sled => None,
+                    StoreUrl::Etcd(members) => Some(ElectionConfig {
+                        etcd_endpoints: members.clone(),
+                        timing: ElectionTiming::default(),
+                    }),
+                },
             },
             shutdown.clone(),
         )
@@ -59,7 +114,7 @@ impl Server {
         );
         if !self.no_client_config {
             let path = config::save(&ClientConfig {
-                server: Some(url.clone()),
+                server: Some(config::Servers::One(url.clone())),
                 token: Some(tokens.admin.clone()),
             })?;
             println!("client config: {}", path.display());

@@ -72,6 +72,8 @@ impl Up {
                 auth,
                 node_grace: Duration::from_millis(self.node_grace_ms),
                 encryption_key: self.encryption_key.clone(),
+                identity: Default::default(),
+                election: None,
             },
             shutdown.clone(),
         )

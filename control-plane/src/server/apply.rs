@@ -49,6 +49,10 @@ pub async fn apply(
             _ => None,
         };
         if let Some(spec) = template {
+            if spec.component_digest().is_some() {
+                // Uploaded through another server: fetch it from there (checked by digest).
+                super::blobs::ensure_local(&state, &spec.component).await?;
+            }
             check_component(&state, spec).map_err(|m| {
                 ApiError::invalid(format!("{at}: spec.template.spec.component: {m}"))
             })?;

@@ -143,7 +143,9 @@ impl From<RegistryError> for ApiError {
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
         match e {
-            BlobError::BadDigest(_) => ApiError::bad_request(e.to_string()),
+            BlobError::BadDigest(_) | BlobError::DigestMismatch { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
             BlobError::Io { .. } => ApiError::internal(&e),
         }
     }
