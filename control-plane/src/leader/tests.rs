@@ -2,7 +2,7 @@
 //! temporary data directory), with short timings so the tests stay quick.
 
 use super::elector::{self, EtcdElectionConfig};
-use super::{gate, ElectionTiming, Leadership, Role, ServerIdentity};
+use super::{gate, ElectionTiming, Leadership, ServerIdentity};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,15 +54,6 @@ impl Etcd {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
 }
 
 impl Drop for Etcd {
@@ -91,11 +82,19 @@ struct Candidate {
 
 type Intervals = Arc<Mutex<Vec<(String, Instant, Option<Instant>)>>>;
 
+/// An etcd endpoint a candidate connects to.
+struct EtcdAt(String);
+
 async fn candidate(etcd: &Etcd, name: &str, runs: &Intervals) -> Candidate {
+    candidate_at(&EtcdAt(etcd.endpoint.clone()), name, runs, Duration::ZERO).await
+}
+
+/// `pass`: how long its controllers take to return once cancelled (a pass in flight).
+async fn candidate_at(etcd: &EtcdAt, name: &str, runs: &Intervals, pass: Duration) -> Candidate {
     let shutdown = CancellationToken::new();
     let (handle, elector) = elector::start(
         EtcdElectionConfig {
-            endpoints: vec![etcd.endpoint.clone()],
+            endpoints: vec![etcd.0.clone()],
             me: ServerIdentity {
                 name: name.into(),
                 url: format!("http://{name}"),
@@ -121,6 +120,7 @@ async fn candidate(etcd: &Etcd, name: &str, runs: &Intervals) -> Candidate {
                     runs.len() - 1
                 };
                 term.cancelled().await;
+                tokio::time::sleep(pass).await;
                 runs.lock().expect("lock")[index].2 = Some(Instant::now());
             })]
         },
@@ -219,55 +219,97 @@ async fn one_leader_at_a_time_and_a_new_one_after_the_leader_dies() {
     let _ = survivor.elector.await;
 }
 
+/// A TCP proxy to etcd that can be cut: from then on it forwards nothing (connections made
+/// afterwards are accepted and held silent), as a network partition would.
+struct Proxy {
+    endpoint: String,
+    cut: CancellationToken,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let endpoint = listener.local_addr().expect("addr").to_string();
+        let cut = CancellationToken::new();
+        let stop = cut.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if stop.is_cancelled() {
+                    held.push(inbound);
+                    continue;
+                }
+                let stop = stop.clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        // Hold both ends open and silent until the test ends.
+                        _ = stop.cancelled() => std::future::pending::<()>().await,
+                    }
+                });
+            }
+        });
+        Proxy { endpoint, cut }
+    }
+}
+
+async fn candidate_via(endpoint: &str, name: &str, runs: &Intervals) -> Candidate {
+    // Its controllers need most of a renewal period (500 ms) to finish the pass in flight.
+    let pass = Duration::from_millis(400);
+    candidate_at(&EtcdAt(endpoint.to_string()), name, runs, pass).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leader_that_cannot_renew_stops_its_controllers_before_its_lease_can_expire() {
+async fn a_leader_cut_off_from_etcd_stops_its_controllers_before_another_starts() {
     let etcd = Etcd::start().await;
+    let proxy = Proxy::start(etcd.endpoint.clone()).await;
     let runs = Intervals::default();
-    let a = candidate(&etcd, "a", &runs).await;
+    let a = candidate_via(&proxy.endpoint, "a", &runs).await;
     wait_for("a leads", Duration::from_secs(5), || {
         a.leadership.role().borrow().is_leader()
     })
     .await;
-    wait_for("a's controllers run", Duration::from_secs(2), || {
-        runs.lock().expect("lock").len() == 1
-    })
-    .await;
     let b = candidate(&etcd, "b", &runs).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // etcd stops answering: no renewal can succeed from now on.
-    etcd.signal("STOP");
-    let frozen = Instant::now();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(leading(&[&a, &b]), ["a"]);
+    // a can no longer reach etcd; b can.
+    proxy.cut.cancel();
+    let cut = Instant::now();
     let stepped_down = wait_for("a steps down", Duration::from_secs(3), || {
         !a.leadership.role().borrow().is_leader()
     })
     .await;
-    // The last renewal was before `frozen`, so the lease lasts at least until frozen + TTL.
+    // Its last renewal was before the cut: its lease lasts at least until then + TTL.
     assert!(
         stepped_down < Duration::from_secs(2),
-        "stepped down {stepped_down:?} after etcd froze: the lease could have expired first"
+        "a stepped down {stepped_down:?} after the cut: its lease could have expired first"
     );
-    wait_for("a's controllers stop", Duration::from_secs(1), || {
-        runs.lock().expect("lock")[0].2.is_some()
+    wait_for("b leads", Duration::from_secs(5), || {
+        b.leadership.role().borrow().is_leader()
     })
     .await;
-    let stopped = runs.lock().expect("lock")[0].2.expect("stopped");
-    assert!(stopped < frozen + Duration::from_secs(2));
-    etcd.signal("CONT");
-    // One of them leads again, never both at once.
-    wait_for("a leader again", Duration::from_secs(8), || {
-        leading(&[&a, &b]).len() == 1
+    let took_over = cut.elapsed();
+    assert!(took_over > stepped_down, "b led before a stepped down");
+    wait_for("b's controllers run", Duration::from_secs(2), || {
+        runs.lock().expect("lock").iter().any(|(who, _, _)| who == "b")
     })
     .await;
-    for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(leading(&[&a, &b]).len(), 1);
-    }
+    // a's controllers (their pass in flight included) had returned before b's started: a
+    // stepped down a renewal period before its lease could expire.
     assert_no_overlap(&runs);
-    assert!(matches!(*b.leadership.role().borrow(), Role::Leader { .. } | Role::Follower));
+    assert!(!a.leadership.role().borrow().is_leader());
     for c in [a, b] {
         c.shutdown.cancel();
         let _ = c.gate.await;
-        let _ = c.elector.await;
     }
 }
 
