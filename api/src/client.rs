@@ -187,7 +187,10 @@ impl Client {
             .strip_prefix(self.endpoints.url(first))
             .unwrap_or_default()
             .to_string();
-        let idempotent = matches!(*request.method(), reqwest::Method::GET | reqwest::Method::HEAD);
+        let idempotent = matches!(
+            *request.method(),
+            reqwest::Method::GET | reqwest::Method::HEAD
+        );
         let mut last = None;
         for index in self.endpoints.order() {
             let base = self.endpoints.url(index);
@@ -217,7 +220,9 @@ impl Client {
         }
         match last {
             Some((outcome, base)) => self.answer(outcome, base).await,
-            None => Err(ClientError::Decode("no API server to send the request to".into())),
+            None => Err(ClientError::Decode(
+                "no API server to send the request to".into(),
+            )),
         }
     }
 

@@ -143,7 +143,7 @@ impl ControlPlane {
                 )
                 .await?;
                 tasks.push(task);
-                leader::Leadership::Etcd(handle)
+                leader::Leadership::Etcd(Box::new(handle))
             }
         };
         let state = AppState {

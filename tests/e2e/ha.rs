@@ -36,7 +36,9 @@ impl Etcd {
             .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
             .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
             .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-            .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+            ))
             .arg(format!("--initial-cluster=e2e=http://127.0.0.1:{peer}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -97,7 +99,11 @@ impl Servers {
     fn start(&mut self, i: usize) -> String {
         let dir = self.data_dir(i);
         std::fs::create_dir_all(&dir).expect("data dir");
-        std::fs::copy(self.work.path().join("tokens.yaml"), dir.join("tokens.yaml")).expect("copy");
+        std::fs::copy(
+            self.work.path().join("tokens.yaml"),
+            dir.join("tokens.yaml"),
+        )
+        .expect("copy");
         let mut command = Command::new(wasmpod_bin());
         command
             .args(["server", "--api-addr", "127.0.0.1:0", "--no-client-config"])
@@ -151,7 +157,10 @@ fn upload(api: &str, token: &str, path: &Path) -> (u16, String) {
         .expect("the server answers");
     let status = answer.status().as_u16();
     let body: serde_json::Value = answer.json().unwrap_or_default();
-    (status, body["digest"].as_str().unwrap_or_default().to_string())
+    (
+        status,
+        body["digest"].as_str().unwrap_or_default().to_string(),
+    )
 }
 
 #[test]
@@ -165,26 +174,43 @@ fn one_server_leads_and_another_takes_over_within_5s_after_kill9() {
             .leases(&both)
             .filter(|s| s["leader"].is_object() && s["servers"].as_array().map(Vec::len) == Some(2))
     });
-    let holder = status["leader"]["holder"].as_str().expect("holder").to_string();
+    let holder = status["leader"]["holder"]
+        .as_str()
+        .expect("holder")
+        .to_string();
     assert_eq!(status["leader"]["leaseTtlSeconds"], 3, "{status}");
     // Only the leader runs the controllers.
     let leader = if holder == "server-0" { 0 } else { 1 };
     let follower_log = servers.servers[1 - leader].0.stderr_tail();
-    assert!(!follower_log.contains("starting the controllers"), "{follower_log}");
+    assert!(
+        !follower_log.contains("starting the controllers"),
+        "{follower_log}"
+    );
     servers.servers[leader].0.kill9();
     let killed = Instant::now();
     let survivor = servers.servers[1 - leader].1.clone();
     // Through the list (the dead one first): the CLI fails over, and the survivor leads.
-    let list = if leader == 0 { both.clone() } else { format!("{b},{a}") };
+    let list = if leader == 0 {
+        both.clone()
+    } else {
+        format!("{b},{a}")
+    };
     wait_until("the survivor leads", Duration::from_secs(5), || {
         servers
             .leases(&list)
             .filter(|s| s["leader"]["holder"] != holder.as_str() && s["leader"].is_object())
     });
     let failover = killed.elapsed();
-    assert!(failover <= Duration::from_secs(5), "failover took {failover:?}");
+    assert!(
+        failover <= Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
     let status = servers.leases(&survivor).expect("status");
-    assert_eq!(status["servers"].as_array().map(Vec::len), Some(1), "{status}");
+    assert_eq!(
+        status["servers"].as_array().map(Vec::len),
+        Some(1),
+        "{status}"
+    );
     let log = servers.servers[1 - leader].0.stderr_tail();
     assert!(log.contains("starting the controllers"), "{log}");
 }
@@ -212,8 +238,14 @@ fn an_acknowledged_upload_survives_the_server_that_took_it_and_a_miss_is_fetched
     assert_eq!(status, 200);
     servers.servers[0].0.kill9();
     let (status, bytes) = blob(&b, &token, &counter);
-    assert_eq!(status, 200, "the acknowledged upload is lost with its server");
-    assert_eq!(bytes, std::fs::read(&components().counter).expect("counter"));
+    assert_eq!(
+        status, 200,
+        "the acknowledged upload is lost with its server"
+    );
+    assert_eq!(
+        bytes,
+        std::fs::read(&components().counter).expect("counter")
+    );
     // Peers authenticate with the token derived from the shared key; a wrong one gets nothing.
     let (status, _) = blob(&b, "not-the-peer-token", &counter);
     assert_eq!(status, 401);

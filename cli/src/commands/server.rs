@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use wasmpod_control_plane::server::Auth;
 use wasmpod_control_plane::leader::{ElectionConfig, ElectionTiming};
+use wasmpod_control_plane::server::Auth;
 use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig, IdentityConfig};
 
 #[derive(Debug, Args)]

@@ -188,7 +188,10 @@ impl Elector {
                     return;
                 }
                 SessionEnd::Lost => {
-                    tracing::warn!(lease = session.lease(), "the etcd session is lost; opening a new one");
+                    tracing::warn!(
+                        lease = session.lease(),
+                        "the etcd session is lost; opening a new one"
+                    );
                 }
             }
         }
@@ -263,7 +266,10 @@ impl Elector {
                 match self.holder_lease().await {
                     Ok(Some(lease)) if lease == session.lease() => {}
                     Ok(holder) => {
-                        tracing::warn!(?holder, "the leader key is no longer this server's: stepping down");
+                        tracing::warn!(
+                            ?holder,
+                            "the leader key is no longer this server's: stepping down"
+                        );
                         term = None;
                         self.publish(Role::Follower);
                     }

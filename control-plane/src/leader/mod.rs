@@ -87,7 +87,9 @@ impl ElectionTiming {
             )));
         }
         if retry_every.is_zero() {
-            return Err(LeaderError::Timing("the retry period must be above zero".into()));
+            return Err(LeaderError::Timing(
+                "the retry period must be above zero".into(),
+            ));
         }
         Ok(ElectionTiming {
             lease_ttl,
@@ -144,7 +146,7 @@ pub enum Leadership {
         _sender: Arc<watch::Sender<Role>>,
     },
     /// Elected through an etcd lease by a running [`elector::Elector`].
-    Etcd(elector::ElectorHandle),
+    Etcd(Box<elector::ElectorHandle>),
 }
 
 impl Leadership {

@@ -28,13 +28,16 @@ impl Session {
         wait: Duration,
     ) -> Result<Session, LeaderError> {
         let sent = Instant::now();
-        let granted = timeout(wait, client.lease_client().grant(ttl.as_secs() as i64, None))
-            .await
-            .map_err(|_| LeaderError::Timeout(wait))?
-            .map_err(|source| LeaderError::Etcd {
-                endpoints: endpoints.to_string(),
-                source,
-            })?;
+        let granted = timeout(
+            wait,
+            client.lease_client().grant(ttl.as_secs() as i64, None),
+        )
+        .await
+        .map_err(|_| LeaderError::Timeout(wait))?
+        .map_err(|source| LeaderError::Etcd {
+            endpoints: endpoints.to_string(),
+            source,
+        })?;
         let ttl = Duration::from_secs(granted.ttl().max(0) as u64);
         tracing::debug!(lease = granted.id(), ?ttl, "etcd lease granted");
         Ok(Session {
@@ -125,8 +128,13 @@ impl Session {
         let revoked = timeout(wait, self.client.lease_client().revoke(self.lease)).await;
         match revoked {
             Ok(Ok(_)) => tracing::debug!(lease = self.lease, "etcd lease revoked"),
-            Ok(Err(error)) => tracing::warn!(lease = self.lease, %error, "cannot revoke the etcd lease; it expires by itself"),
-            Err(_) => tracing::warn!(lease = self.lease, "etcd did not answer the lease revocation; it expires by itself"),
+            Ok(Err(error)) => {
+                tracing::warn!(lease = self.lease, %error, "cannot revoke the etcd lease; it expires by itself")
+            }
+            Err(_) => tracing::warn!(
+                lease = self.lease,
+                "etcd did not answer the lease revocation; it expires by itself"
+            ),
         }
     }
 }

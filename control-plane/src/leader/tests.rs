@@ -32,7 +32,9 @@ impl Etcd {
             .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
             .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
             .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-            .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+            ))
             .arg(format!("--initial-cluster=t=http://127.0.0.1:{peer}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -105,7 +107,7 @@ async fn candidate_at(etcd: &EtcdAt, name: &str, runs: &Intervals, pass: Duratio
     )
     .await
     .expect("elector");
-    let leadership = Leadership::Etcd(handle);
+    let leadership = Leadership::Etcd(Box::new(handle));
     let (runs, me) = (runs.clone(), name.to_string());
     let gate = tokio::spawn(gate::run_while_leader(
         leadership.clone(),
@@ -181,7 +183,10 @@ async fn one_leader_at_a_time_and_a_new_one_after_the_leader_dies() {
     // Both are registered; the status names the leader.
     let status = a.leadership.status().await.expect("status");
     let leader = leading(&[&a, &b]).remove(0);
-    assert_eq!(status.leader.as_ref().map(|l| l.holder.clone()), Some(leader.clone()));
+    assert_eq!(
+        status.leader.as_ref().map(|l| l.holder.clone()),
+        Some(leader.clone())
+    );
     assert_eq!(status.leader.and_then(|l| l.lease_ttl_seconds), Some(2));
     let mut names: Vec<_> = status.servers.iter().map(|s| s.name.clone()).collect();
     names.sort();
@@ -300,7 +305,10 @@ async fn a_leader_cut_off_from_etcd_stops_its_controllers_before_another_starts(
     let took_over = cut.elapsed();
     assert!(took_over > stepped_down, "b led before a stepped down");
     wait_for("b's controllers run", Duration::from_secs(2), || {
-        runs.lock().expect("lock").iter().any(|(who, _, _)| who == "b")
+        runs.lock()
+            .expect("lock")
+            .iter()
+            .any(|(who, _, _)| who == "b")
     })
     .await;
     // a's controllers (their pass in flight included) had returned before b's started: a

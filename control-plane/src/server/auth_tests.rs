@@ -443,7 +443,9 @@ async fn the_peer_token_reads_and_replicates_blobs_and_nothing_else() {
     for (method, target, body, want) in peer_rows {
         let (status, text) = send(server.addr, method, target, Some(peer.as_str()), *body).await;
         if status != *want {
-            failures.push(format!("peer {method} {target}: got {status}, want {want}: {text}"));
+            failures.push(format!(
+                "peer {method} {target}: got {status}, want {want}: {text}"
+            ));
         }
     }
     // A token derived from another key is nobody; a node may not store replicas.

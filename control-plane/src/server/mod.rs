@@ -50,9 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/cluster", get(cluster::status))
         .route(
             "/api/v1/blobs/{digest}",
-            get(blobs::download)
-                .head(blobs::exists)
-                .put(blobs::replica),
+            get(blobs::download).head(blobs::exists).put(blobs::replica),
         )
         .route(
             "/api/v1/events",
