@@ -136,6 +136,7 @@ impl ControlPlane {
                 let (handle, task) = leader::elector::start(
                     leader::elector::EtcdElectionConfig {
                         endpoints: election.etcd_endpoints.clone(),
+                        prefix: election.key_prefix.clone(),
                         me,
                         timing: election.timing,
                     },

@@ -95,6 +95,7 @@ impl Server {
                     StoreUrl::Sled => None,
                     StoreUrl::Etcd(members) => Some(ElectionConfig {
                         etcd_endpoints: members.clone(),
+                        key_prefix: wasmpod_control_plane::leader::records::DEFAULT_PREFIX.into(),
                         timing: ElectionTiming::default(),
                     }),
                 },

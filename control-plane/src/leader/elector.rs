@@ -2,9 +2,9 @@
 //! server under it, and takes the leader key when it is free:
 //!
 //! ```text
-//!   txn  if create_revision(LEADER_KEY) == 0      (nobody holds it)
-//!        then put LEADER_KEY = me, lease = my lease
-//!        else get LEADER_KEY                       (mine already? then I lead again)
+//!   txn  if create_revision(leader key) == 0     (nobody holds it)
+//!        then put leader key = me, lease = my lease
+//!        else get leader key                       (mine already? then I lead again)
 //! ```
 //!
 //! While leading it renews the lease every `renew_every` and checks that the key is still its
@@ -13,7 +13,7 @@
 //! renewal period before etcd can let the lease expire, so the controllers have stopped before
 //! anyone else can take the key.
 
-use super::records::{self, LeaderRecord, ServerRecord, LEADER_KEY, SERVERS_PREFIX};
+use super::records::{self, Keys, LeaderRecord, ServerRecord};
 use super::session::Session;
 use super::{ElectionTiming, LeaderError, Role, ServerIdentity};
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
@@ -27,6 +27,8 @@ use wasmpod_api::cluster::ClusterStatus;
 pub struct EtcdElectionConfig {
     /// `host:port` of each etcd member.
     pub endpoints: Vec<String>,
+    /// The cluster's etcd key prefix (see [`Keys::under`]).
+    pub prefix: String,
     pub me: ServerIdentity,
     pub timing: ElectionTiming,
 }
@@ -37,6 +39,7 @@ pub struct ElectorHandle {
     me: ServerIdentity,
     client: Client,
     endpoints: String,
+    keys: Keys,
     timing: ElectionTiming,
     role: watch::Receiver<Role>,
     /// Cancelled by the controller gate once the controllers have stopped for good: only then
@@ -69,7 +72,7 @@ impl ElectorHandle {
     pub async fn status(&self) -> Result<ClusterStatus, LeaderError> {
         let wait = self.timing.lease_ttl;
         let mut kv = self.client.kv_client();
-        let leader = timeout(wait, kv.get(LEADER_KEY, None))
+        let leader = timeout(wait, kv.get(self.keys.leader.clone(), None))
             .await
             .map_err(|_| LeaderError::Timeout(wait))?
             .map_err(self.etcd())?;
@@ -79,7 +82,10 @@ impl ElectorHandle {
         };
         let servers = timeout(
             wait,
-            kv.get(SERVERS_PREFIX, Some(GetOptions::new().with_prefix())),
+            kv.get(
+                self.keys.servers.clone(),
+                Some(GetOptions::new().with_prefix()),
+            ),
         )
         .await
         .map_err(|_| LeaderError::Timeout(wait))?
@@ -90,7 +96,7 @@ impl ElectorHandle {
             .map(|kv| records::decode::<ServerRecord>(kv.key(), kv.value()).map(Into::into))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ClusterStatus {
-            election: format!("etcd lease on {LEADER_KEY}"),
+            election: format!("etcd lease on {}", self.keys.leader),
             leader,
             servers,
         })
@@ -128,6 +134,7 @@ impl Elector {
             me: config.me,
             client,
             endpoints,
+            keys: Keys::under(&config.prefix),
             timing: config.timing,
             role: receiver,
             released: CancellationToken::new(),
@@ -291,7 +298,7 @@ impl Elector {
         timeout(
             wait,
             self.handle.client.kv_client().put(
-                records::server_key(&me.name),
+                self.handle.keys.server(&me.name),
                 records::encode(&record),
                 Some(PutOptions::new().with_lease(session.lease())),
             ),
@@ -315,14 +322,15 @@ impl Elector {
             since,
             lease_ttl_seconds: session.ttl().as_secs(),
         };
+        let key = self.handle.keys.leader.clone();
         let txn = Txn::new()
-            .when([Compare::create_revision(LEADER_KEY, CompareOp::Equal, 0)])
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(
-                LEADER_KEY,
+                key.clone(),
                 records::encode(&record),
                 Some(PutOptions::new().with_lease(session.lease())),
             )])
-            .or_else([TxnOp::get(LEADER_KEY, None)]);
+            .or_else([TxnOp::get(key, None)]);
         let wait = self.timing().renew_every;
         let answer = timeout(wait, self.handle.client.kv_client().txn(txn))
             .await
@@ -349,10 +357,16 @@ impl Elector {
     /// The lease the leader key is attached to, if any.
     async fn holder_lease(&self) -> Result<Option<i64>, LeaderError> {
         let wait = self.timing().renew_every;
-        let answer = timeout(wait, self.handle.client.kv_client().get(LEADER_KEY, None))
-            .await
-            .map_err(|_| LeaderError::Timeout(wait))?
-            .map_err(self.handle.etcd())?;
+        let answer = timeout(
+            wait,
+            self.handle
+                .client
+                .kv_client()
+                .get(self.handle.keys.leader.clone(), None),
+        )
+        .await
+        .map_err(|_| LeaderError::Timeout(wait))?
+        .map_err(self.handle.etcd())?;
         Ok(answer.kvs().first().map(|kv| kv.lease()))
     }
 }

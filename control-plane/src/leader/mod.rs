@@ -4,8 +4,8 @@
 //! - [`Leadership::Always`]: one server on its embedded store (sled). There is nobody to elect:
 //!   it leads from start to stop.
 //! - [`Leadership::Etcd`]: servers sharing an etcd cluster. Each holds a session (an etcd lease,
-//!   [`session`]) and registers itself under it ([`records::SERVERS_PREFIX`]); the one whose
-//!   lease owns [`records::LEADER_KEY`] leads ([`elector`]). The leader renews its lease every
+//!   [`session`]) and registers itself under it (`<prefix>servers/<name>`); the one whose
+//!   lease owns `<prefix>leader/controllers` leads ([`elector`]). The leader renews its lease every
 //!   [`ElectionTiming::renew_every`]; when renewals stop succeeding it steps down one renewal
 //!   period *before* the lease can expire on etcd, so its controllers have stopped before any
 //!   other server can take the key. After a `kill -9` of the leader, the lease expires within
@@ -104,6 +104,8 @@ impl ElectionTiming {
 pub struct ElectionConfig {
     /// `host:port` of each etcd member.
     pub etcd_endpoints: Vec<String>,
+    /// The cluster's etcd key prefix, shared with its object store (default `/wasmpod/`).
+    pub key_prefix: String,
     pub timing: ElectionTiming,
 }
 

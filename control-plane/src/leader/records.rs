@@ -5,10 +5,31 @@ use super::LeaderError;
 use serde::{Deserialize, Serialize};
 use wasmpod_api::cluster::{LeaderInfo, ServerInfo};
 
-/// Held by the server running the controllers.
-pub const LEADER_KEY: &str = "/wasmpod/leader/controllers";
-/// `<prefix><server name>` → [`ServerRecord`], one per live server.
-pub const SERVERS_PREFIX: &str = "/wasmpod/servers/";
+/// The prefix when none is given (the store's default prefix).
+pub const DEFAULT_PREFIX: &str = "/wasmpod/";
+
+/// Where the election's keys are, under the cluster's etcd prefix (beside its objects, whose
+/// keys have three parts: `<plural>/<namespace>/<name>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    /// Held by the server running the controllers: `<prefix>leader/controllers`.
+    pub leader: String,
+    /// `<servers><name>` → [`ServerRecord`], one per live server: `<prefix>servers/`.
+    pub servers: String,
+}
+
+impl Keys {
+    pub fn under(prefix: &str) -> Keys {
+        Keys {
+            leader: format!("{prefix}leader/controllers"),
+            servers: format!("{prefix}servers/"),
+        }
+    }
+
+    pub fn server(&self, name: &str) -> String {
+        format!("{}{name}", self.servers)
+    }
+}
 
 /// The leader key's value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,10 +48,6 @@ pub struct ServerRecord {
     pub name: String,
     pub url: String,
     pub started: chrono::DateTime<chrono::Utc>,
-}
-
-pub fn server_key(name: &str) -> String {
-    format!("{SERVERS_PREFIX}{name}")
 }
 
 pub fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, LeaderError> {
