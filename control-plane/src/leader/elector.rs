@@ -225,7 +225,13 @@ impl Elector {
                 self.publish(Role::Follower);
             }
             if !registered {
-                match self.register(session).await {
+                let wait = match term {
+                    Some(_) => step_down_at
+                        .saturating_duration_since(Instant::now())
+                        .min(timing.renew_every),
+                    None => timing.renew_every,
+                };
+                match self.register(session, wait).await {
                     Ok(()) => registered = true,
                     Err(error) => tracing::warn!(%error, "cannot register this server in etcd"),
                 }
@@ -258,7 +264,21 @@ impl Elector {
                 continue;
             }
             next_renew = Instant::now() + timing.renew_every;
-            match session.renew(timing.renew_every).await {
+            // A leader's calls never outlast its step-down deadline: a renewal that hangs must not
+            // delay the step-down, whose margin is the controllers' time to finish their pass.
+            let budget = |session: &Session, leading: bool| {
+                let step_down_at = session
+                    .expires()
+                    .checked_sub(timing.renew_every)
+                    .unwrap_or_else(Instant::now);
+                match leading {
+                    true => step_down_at
+                        .saturating_duration_since(Instant::now())
+                        .min(timing.renew_every),
+                    false => timing.renew_every,
+                }
+            };
+            match session.renew(budget(session, term.is_some())).await {
                 Ok(()) => {}
                 Err(LeaderError::LeaseGone(lease)) => {
                     tracing::warn!(lease, "etcd no longer knows this server's lease");
@@ -270,7 +290,7 @@ impl Elector {
                 return SessionEnd::Lost;
             }
             if term.is_some() {
-                match self.holder_lease().await {
+                match self.holder_lease(budget(session, true)).await {
                     Ok(Some(lease)) if lease == session.lease() => {}
                     Ok(holder) => {
                         tracing::warn!(
@@ -287,14 +307,17 @@ impl Elector {
         }
     }
 
-    async fn register(&self, session: &Session) -> Result<(), LeaderError> {
+    async fn register(
+        &self,
+        session: &Session,
+        wait: std::time::Duration,
+    ) -> Result<(), LeaderError> {
         let me = &self.handle.me;
         let record = ServerRecord {
             name: me.name.clone(),
             url: me.url.clone(),
             started: self.started,
         };
-        let wait = self.timing().renew_every;
         timeout(
             wait,
             self.handle.client.kv_client().put(
@@ -355,8 +378,7 @@ impl Elector {
     }
 
     /// The lease the leader key is attached to, if any.
-    async fn holder_lease(&self) -> Result<Option<i64>, LeaderError> {
-        let wait = self.timing().renew_every;
+    async fn holder_lease(&self, wait: std::time::Duration) -> Result<Option<i64>, LeaderError> {
         let answer = timeout(
             wait,
             self.handle
