@@ -7,13 +7,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wasmpod_control_plane::server::Auth;
-use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig};
+use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig, StoreConfig};
 
 #[derive(Debug, Args)]
 pub struct Server {
     /// Data directory (store, components, tokens)
     #[arg(long, default_value = ".wasmpod")]
     pub data_dir: PathBuf,
+    /// Where the objects live: `sled` (in the data directory; one server) or
+    /// `etcd://HOST:PORT[,HOST:PORT...]` (shared by every server of the cluster; each server
+    /// needs the same --encryption-key)
+    #[arg(long, default_value = "sled")]
+    pub store: String,
+    /// The etcd key prefix (with --store etcd://...): one etcd can hold several clusters
+    #[arg(long, default_value = wasmpod_control_plane::DEFAULT_ETCD_PREFIX)]
+    pub store_prefix: String,
     /// Where the API listens
     #[arg(long, default_value = "127.0.0.1:7070")]
     pub api_addr: SocketAddr,
@@ -30,12 +38,15 @@ pub struct Server {
 
 impl Server {
     pub async fn run(self) -> anyhow::Result<()> {
+        let store = StoreConfig::parse(&self.store, &self.store_prefix)
+            .with_context(|| format!("--store {}", self.store))?;
         cluster::prepare_data_dir(&self.data_dir)?;
         let tokens = cluster::load_or_create_tokens(&self.data_dir)?;
         let shutdown = CancellationToken::new();
         let plane = ControlPlane::start(
             ControlPlaneConfig {
                 data_dir: self.data_dir.clone(),
+                store,
                 api_addr: self.api_addr,
                 auth: Auth {
                     admin_token: Some(tokens.admin.clone()),
