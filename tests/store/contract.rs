@@ -121,7 +121,6 @@ pub fn compares_on_absence_and_mod_revision<S: Store>(store: S) {
 pub fn a_failed_txn_writes_nothing<S: Store>(store: S) {
     let a = service("default", "a", "x");
     let at = committed(store.txn(&[], &[put(&a)]).expect("txn"));
-    let before = store.revision().expect("revision");
     // The first compare holds, the second does not: none of the three writes may land.
     let outcome = store
         .txn(
@@ -140,7 +139,8 @@ pub fn a_failed_txn_writes_nothing<S: Store>(store: S) {
     assert_eq!(store.get(&key("default", "new")).expect("get"), None);
     let read = store.get(&key("default", "a")).expect("get").expect("kept");
     assert_eq!((app(&read), resource_version(&read)), ("x", Some(at)));
-    assert_eq!(store.revision().expect("revision"), before);
+    // (The store's revision is not compared: on a shared etcd other tests move it.)
+    assert_eq!(store.list(Kind::Service, None).expect("list").0.len(), 1);
 }
 
 pub fn revisions_increase_and_a_batch_shares_one<S: Store>(store: S) {
