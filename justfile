@@ -9,13 +9,12 @@ up *ARGS: deps toolchain samples
     cargo build --workspace
     ./target/debug/wasmpod up -f sample-services/hello/deploy.yaml -f sample-services/frontend/deploy.yaml -f sample-services/counter/deploy.yaml -f sample-services/hello-js/deploy.yaml -f sample-services/hello-py/deploy.yaml -f sample-services/hello-c/deploy.yaml {{ARGS}}
 
-# The whole test suite: unit tests beside the code, end-to-end tests in tests/.
+# The whole test suite: unit tests beside the code, the store contract (sled and etcd), end-to-end tests in tests/.
 test: deps toolchain samples test-components
     cargo build --workspace
     cargo test --workspace --no-fail-fast
 
-# Debian's protoc (etcd-client compiles etcd's protos at build time) and etcd (the shared store;
-# the tests start it), installed only when missing (idempotent; sudo only when not root).
+# protoc (etcd-client's build needs it) and etcd (the tests start it) from Debian, when missing.
 deps:
     #!/usr/bin/env bash
     set -euo pipefail

@@ -241,18 +241,19 @@ async fn open_store(
             let (endpoints, prefix) = (endpoints.clone(), prefix.clone());
             let describe = format!("etcd {} (prefix {prefix})", endpoints.join(","));
             // Connecting blocks on the store's own runtime: keep it off this one's workers.
-            let store = tokio::task::spawn_blocking(move || EtcdStore::connect(&endpoints, &prefix))
-                .await
-                .map_err(|e| ControlPlaneError::Store {
-                    store: describe.clone(),
-                    source: store::StoreError::Etcd(etcd_client::Error::IoError(
-                        std::io::Error::other(e.to_string()),
-                    )),
-                })?
-                .map_err(|source| ControlPlaneError::Store {
-                    store: describe,
-                    source,
-                })?;
+            let store =
+                tokio::task::spawn_blocking(move || EtcdStore::connect(&endpoints, &prefix))
+                    .await
+                    .map_err(|e| ControlPlaneError::Store {
+                        store: describe.clone(),
+                        source: store::StoreError::Etcd(etcd_client::Error::IoError(
+                            std::io::Error::other(e.to_string()),
+                        )),
+                    })?
+                    .map_err(|source| ControlPlaneError::Store {
+                        store: describe,
+                        source,
+                    })?;
             Arc::new(SealedSecrets::new(store, key))
         }
     })

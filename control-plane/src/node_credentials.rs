@@ -245,12 +245,11 @@ impl NodeCredentials {
             if !change(&mut by_name) {
                 return Ok(false);
             }
-            let value = serde_json::to_vec(&by_name).map_err(|source| {
-                CredentialError::Corrupt {
+            let value =
+                serde_json::to_vec(&by_name).map_err(|source| CredentialError::Corrupt {
                     what: "record to write".into(),
                     source,
-                }
-            })?;
+                })?;
             if self.store.put_record(RECORD, &value, version)? {
                 self.reread()?;
                 return Ok(true);
@@ -329,7 +328,10 @@ mod tests {
         assert!(other.node_of(&a.token).is_none(), "the old one is void");
         // The first server's copy is re-read within a second.
         std::thread::sleep(FRESH_FOR + Duration::from_millis(50));
-        assert!(creds.node_of(&a.token).is_none(), "void on the other server too");
+        assert!(
+            creds.node_of(&a.token).is_none(),
+            "void on the other server too"
+        );
         assert_eq!(creds.node_of(&again.token).as_deref(), Some("node-a"));
         assert!(other.revoke("node-a").expect("revoke"));
         assert!(other.node_of(&again.token).is_none());

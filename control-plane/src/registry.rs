@@ -193,7 +193,11 @@ impl Registry {
         }
         // Under the caches' lock no batch is ingested between the store's list and the fill:
         // every batch ingested before is in the list, every later one is newer than it.
-        let mut caches = self.ingest.caches.write().unwrap_or_else(|p| p.into_inner());
+        let mut caches = self
+            .ingest
+            .caches
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         if !caches.has::<T>(kind) {
             let (items, revision) = self.store.list(kind, None)?;
             caches.fill::<T>(kind, items, revision);
@@ -227,9 +231,24 @@ impl Registry {
     /// Commits independent groups of writes in one batch: each group is atomic on its own, and
     /// a group refused by a conflict leaves the others to go through (a controller's pass must not
     /// fail for every object because one changed under it). Store failures still fail the call.
+    ///
+    /// A store that bounds the operations of one transaction (etcd: `--max-txn-ops`) gets the
+    /// groups in several batches, each group whole in one of them.
     pub fn commit_groups(&self, groups: Vec<Vec<Write>>) -> Result<GroupOutcome, RegistryError> {
-        let (changes, refused) = self.commit_staged(groups, Grouping::Independent)?;
-        Ok(GroupOutcome { changes, refused })
+        let limit = self.store.max_txn_ops();
+        let mut outcome = GroupOutcome::default();
+        let mut offset = 0;
+        for chunk in chunks(groups, limit) {
+            let len = chunk.len();
+            let (changes, refused) = self.commit_staged(chunk, Grouping::Independent)?;
+            outcome.changes.extend(changes);
+            outcome.refused.extend(refused.into_iter().map(|r| Refused {
+                group: r.group + offset,
+                error: r.error,
+            }));
+            offset += len;
+        }
+        Ok(outcome)
     }
 
     /// Stages `groups` from fresh reads and commits them in one store transaction guarded by
@@ -283,7 +302,11 @@ impl Registry {
         staged: Staged,
         guard: std::sync::MutexGuard<'_, ()>,
     ) -> Result<Option<Vec<Change>>, RegistryError> {
-        let (mut compares, writes, mut changes) = staged.finish();
+        let Batch {
+            mut compares,
+            writes,
+            mut changes,
+        } = staged.finish();
         if changes.is_empty() {
             return Ok(Some(changes));
         }
@@ -295,7 +318,10 @@ impl Registry {
         let revision = match self.store.txn(&compares, &writes)? {
             TxnOutcome::Committed { revision } => revision,
             TxnOutcome::CompareFailed => {
-                tracing::debug!(writes = writes.len(), "another writer came first; staging again");
+                tracing::debug!(
+                    writes = writes.len(),
+                    "another writer came first; staging again"
+                );
                 return Ok(None);
             }
         };
@@ -603,6 +629,25 @@ fn meta(object: &AnyObject, field: &str) -> Option<Value> {
     object.0.get("metadata").and_then(|m| m.get(field)).cloned()
 }
 
+/// `groups` in runs of at most `limit` writes each (a larger group alone), in order. A write
+/// reads one key, so a run's compares stay within the limit too.
+fn chunks(groups: Vec<Vec<Write>>, limit: usize) -> Vec<Vec<Vec<Write>>> {
+    let mut runs: Vec<Vec<Vec<Write>>> = Vec::new();
+    let mut size = 0;
+    for group in groups {
+        let fits = runs.last().is_some() && size + group.len() <= limit;
+        if !fits {
+            runs.push(Vec::new());
+            size = 0;
+        }
+        size += group.len();
+        if let Some(run) = runs.last_mut() {
+            run.push(group);
+        }
+    }
+    runs
+}
+
 /// Whether a refused group fails the whole call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Grouping {
@@ -620,10 +665,18 @@ struct Staged {
     changes: Vec<Change>,
 }
 
+/// A staged batch as one store transaction.
+struct Batch {
+    compares: Vec<Compare>,
+    /// One per key.
+    writes: Vec<(ObjectKey, Option<AnyObject>)>,
+    changes: Vec<Change>,
+}
+
 impl Staged {
     /// The transaction: its compares, one write per key (the last), and one change per key
     /// (an object created and deleted in the same batch leaves none).
-    fn finish(self) -> (Vec<Compare>, Vec<(ObjectKey, Option<AnyObject>)>, Vec<Change>) {
+    fn finish(self) -> Batch {
         let compares = self
             .read
             .into_iter()
@@ -667,7 +720,11 @@ impl Staged {
             };
         }
         let changes = changes.into_iter().flatten().collect();
-        (compares, writes, changes)
+        Batch {
+            compares,
+            writes,
+            changes,
+        }
     }
 }
 
@@ -862,11 +919,7 @@ pub(crate) mod tests {
         ) -> Result<TxnOutcome, StoreError> {
             self.inner.txn(compares, writes)
         }
-        fn follow(
-            &self,
-            revision: u64,
-            sink: crate::store::FeedSink,
-        ) -> Result<bool, StoreError> {
+        fn follow(&self, revision: u64, sink: crate::store::FeedSink) -> Result<bool, StoreError> {
             self.inner.follow(revision, sink)
         }
         fn get_record(&self, name: &str) -> Result<Option<crate::store::Record>, StoreError> {
@@ -1059,6 +1112,23 @@ pub(crate) mod tests {
             .unwrap()
             .is_some());
         assert_eq!(reg.revision().unwrap(), 2);
+    }
+
+    #[test]
+    fn groups_are_chunked_whole_within_the_transaction_limit() {
+        let write = || Write::Delete(ObjectKey::new(Kind::Service, "default", "x"));
+        let groups = vec![
+            vec![write()],
+            vec![write(), write()],
+            vec![write(); 5],
+            vec![write()],
+        ];
+        let sizes: Vec<Vec<usize>> = chunks(groups, 3)
+            .iter()
+            .map(|run| run.iter().map(Vec::len).collect())
+            .collect();
+        assert_eq!(sizes, vec![vec![1, 2], vec![5], vec![1]]);
+        assert_eq!(chunks(Vec::new(), 3).len(), 0);
     }
 
     #[test]

@@ -14,7 +14,10 @@ fn a_server_on_etcd_runs_hello_and_keeps_its_objects_across_a_restart() {
     let flags = ["--store", store.as_str(), "--store-prefix", "/e2e-hello/"];
     let mut cluster = MultiNode::start_with(&flags);
     let gateway = cluster.add_worker("node-a", &[]);
-    cluster.apply("hello.yaml", &http_app("hello", &components().hello, 1, "/hello"));
+    cluster.apply(
+        "hello.yaml",
+        &http_app("hello", &components().hello, 1, "/hello"),
+    );
     wait_until("hello answers through ingress", WAIT, || {
         let (status, body) = http_get(&format!("{gateway}/hello"));
         (status == 200).then_some(body)
@@ -27,9 +30,7 @@ fn a_server_on_etcd_runs_hello_and_keeps_its_objects_across_a_restart() {
         cluster.try_items("deployments").ok()
     });
     assert!(
-        deployments
-            .iter()
-            .any(|d| d["metadata"]["name"] == "hello"),
+        deployments.iter().any(|d| d["metadata"]["name"] == "hello"),
         "{deployments:?}"
     );
     assert_eq!(cluster.items("services").len(), 1);
@@ -46,7 +47,13 @@ fn a_server_on_etcd_runs_hello_and_keeps_its_objects_across_a_restart() {
 #[test]
 fn a_bad_store_url_names_the_flag() {
     let output = std::process::Command::new(wasmpod_tests::wasmpod_bin())
-        .args(["server", "--store", "etcd://nohostport", "--api-addr", "127.0.0.1:0"])
+        .args([
+            "server",
+            "--store",
+            "etcd://nohostport",
+            "--api-addr",
+            "127.0.0.1:0",
+        ])
         .arg("--data-dir")
         .arg(tempfile::tempdir().expect("tempdir").path())
         .output()

@@ -4,8 +4,8 @@
 //! shared one lives in a `static`, which is never dropped).
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -61,7 +61,10 @@ impl Etcd {
             .join(",");
         let token = format!(
             "wasmpod-test-{}",
-            dir.path().file_name().and_then(|n| n.to_str()).unwrap_or("x")
+            dir.path()
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("x")
         );
         let mut etcd = Etcd {
             members,
@@ -120,10 +123,7 @@ kill -9 "$child" 2>/dev/null; wait"#;
     }
 
     fn wait_healthy(&self, i: usize) {
-        let url = format!(
-            "http://127.0.0.1:{}/health",
-            self.members[i].client_port
-        );
+        let url = format!("http://127.0.0.1:{}/health", self.members[i].client_port);
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmpod_api::{AnyObject, Kind, ObjectKey};
 use wasmpod_control_plane::registry::{Conflict, Registry, RegistryError, Write};
-use wasmpod_control_plane::store::{
-    resource_version, Compare, SealedSecrets, Store, TxnOutcome,
-};
+use wasmpod_control_plane::store::{resource_version, Compare, SealedSecrets, Store, TxnOutcome};
 use wasmpod_control_plane::watch_hub::ChangeType;
 
 pub fn service(namespace: &str, name: &str, app: &str) -> AnyObject {
@@ -33,7 +31,9 @@ fn committed(outcome: TxnOutcome) -> u64 {
 }
 
 fn app(object: &AnyObject) -> &str {
-    object.0["spec"]["selector"]["app"].as_str().unwrap_or_default()
+    object.0["spec"]["selector"]["app"]
+        .as_str()
+        .unwrap_or_default()
 }
 
 pub fn get_list_and_revision<S: Store>(store: S) {
@@ -47,7 +47,10 @@ pub fn get_list_and_revision<S: Store>(store: S) {
     let revision = committed(store.txn(&[], &[put(&a), put(&b), put(&c)]).expect("txn"));
     assert!(revision > start, "{revision} > {start}");
     assert!(store.revision().expect("revision") >= revision);
-    let read = store.get(&key("default", "a")).expect("get").expect("stored");
+    let read = store
+        .get(&key("default", "a"))
+        .expect("get")
+        .expect("stored");
     assert_eq!(resource_version(&read), Some(revision));
     assert_eq!(app(&read), "x");
     let (all, at) = store.list(Kind::Service, None).expect("list");
@@ -94,7 +97,10 @@ pub fn compares_on_absence_and_mod_revision<S: Store>(store: S) {
             .expect("txn"),
         TxnOutcome::CompareFailed
     );
-    let read = store.get(&key("default", "a")).expect("get").expect("stored");
+    let read = store
+        .get(&key("default", "a"))
+        .expect("get")
+        .expect("stored");
     assert_eq!((app(&read), resource_version(&read)), ("y", Some(second)));
     // A delete guarded by the current revision.
     committed(
@@ -158,7 +164,11 @@ pub fn revisions_increase_and_a_batch_shares_one<S: Store>(store: S) {
                 .get(&key("default", &format!("s{i}")))
                 .expect("get")
                 .expect("stored");
-            assert_eq!(resource_version(&read), Some(revision), "one revision per batch");
+            assert_eq!(
+                resource_version(&read),
+                Some(revision),
+                "one revision per batch"
+            );
         }
     }
     let deleted = committed(
@@ -199,8 +209,7 @@ pub fn secrets_are_sealed_in_the_store<S: Store>(store: S) {
 
 /// The next change a watch stream yields, within 10 s.
 pub fn next_change(
-    stream: &mut (impl futures::Stream<Item = Arc<wasmpod_control_plane::watch_hub::Published>>
-              + Unpin),
+    stream: &mut (impl futures::Stream<Item = Arc<wasmpod_control_plane::watch_hub::Published>> + Unpin),
 ) -> Arc<wasmpod_control_plane::watch_hub::Published> {
     futures::executor::block_on(async {
         let timeout = futures_timeout(Duration::from_secs(10));
@@ -309,9 +318,7 @@ pub fn registry_preconditions_hold<S: Store>(store: S) {
         .expect("get")
         .expect("stored");
     fresh.0["spec"]["selector"]["app"] = json!("fresh");
-    let updated = registry
-        .commit(vec![Write::Update(fresh)])
-        .expect("update");
+    let updated = registry.commit(vec![Write::Update(fresh)]).expect("update");
     assert_eq!(
         resource_version(&updated[0].object),
         Some(updated[0].revision)

@@ -24,17 +24,18 @@ fn committed(outcome: TxnOutcome) -> u64 {
 fn the_feed_delivers_batches_from_a_revision_then_a_reset_past_compaction() {
     let (_prefix, store) = etcd_store();
     let a = service("default", "a", "x");
-    let first = committed(store.txn(&[], &[(key("default", "a"), Some(a))]).expect("txn"));
+    let first = committed(
+        store
+            .txn(&[], &[(key("default", "a"), Some(a))])
+            .expect("txn"),
+    );
     let second = committed(
         store
             .txn(
                 &[],
                 &[
                     (key("default", "a"), None),
-                    (
-                        key("default", "b"),
-                        Some(service("default", "b", "y")),
-                    ),
+                    (key("default", "b"), Some(service("default", "b", "y"))),
                 ],
             )
             .expect("txn"),
@@ -214,6 +215,9 @@ impl Store for RaceOnce {
     fn follow(&self, revision: u64, sink: FeedSink) -> Result<bool, StoreError> {
         self.inner.follow(revision, sink)
     }
+    fn max_txn_ops(&self) -> usize {
+        self.inner.max_txn_ops()
+    }
     fn get_record(&self, name: &str) -> Result<Option<Record>, StoreError> {
         self.inner.get_record(name)
     }
@@ -280,7 +284,9 @@ fn a_create_that_loses_a_race_is_already_exists_and_other_groups_land() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        a.get(&key("default", "taken")).expect("get").expect("a's")
+        a.get(&key("default", "taken"))
+            .expect("get")
+            .expect("a's")
             .0["spec"]["selector"]["app"],
         "a"
     );
@@ -308,5 +314,24 @@ fn modify_reads_again_after_another_server_wrote() {
     assert_eq!(calls, 2, "b's change was computed again from a's write");
     let stored = a.get(&key("default", "s")).expect("get").expect("stored");
     assert_eq!(stored.0["spec"]["selector"]["app"], "from-b");
-    assert_eq!(stored.0["spec"]["selector"]["extra"], "from-a", "a's write kept");
+    assert_eq!(
+        stored.0["spec"]["selector"]["extra"], "from-a",
+        "a's write kept"
+    );
+}
+
+#[test]
+fn many_groups_land_in_batches_that_fit_etcds_txn_limit_and_refusals_keep_their_index() {
+    let (a, _b, _prefix) = two_servers();
+    a.commit(vec![Write::Put(service("default", "s-250", "first"))])
+        .expect("commit");
+    // 300 groups of one write: more than etcd's default 128 operations per transaction.
+    let groups: Vec<Vec<Write>> = (0..300)
+        .map(|i| vec![Write::Create(service("default", &format!("s-{i}"), "x"))])
+        .collect();
+    let outcome = a.commit_groups(groups).expect("commit groups");
+    assert_eq!(outcome.changes.len(), 299);
+    assert_eq!(outcome.refused.len(), 1);
+    assert!(outcome.was_refused(250), "{:?}", outcome.refused);
+    assert_eq!(a.list(Kind::Service, None).expect("list").0.len(), 300);
 }

@@ -26,6 +26,8 @@ use wasmpod_api::{AnyObject, Kind, ObjectKey};
 
 /// How long one etcd call may take before the caller gets an error.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// etcd's default `--max-txn-ops`: batches of independent groups are split to fit it.
+const MAX_TXN_OPS: usize = 128;
 /// The pause before the feed reconnects after its watch broke.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 
@@ -208,7 +210,10 @@ impl Store for EtcdStore {
         compares: &[Compare],
         writes: &[(ObjectKey, Option<AnyObject>)],
     ) -> Result<TxnOutcome, StoreError> {
-        debug_assert!(distinct_keys(writes), "etcd refuses a txn writing a key twice");
+        debug_assert!(
+            distinct_keys(writes),
+            "etcd refuses a txn writing a key twice"
+        );
         let compares: Vec<EtcdCompare> = compares
             .iter()
             .map(|compare| match compare {
@@ -217,11 +222,9 @@ impl Store for EtcdStore {
                     CompareOp::Equal,
                     *revision as i64,
                 ),
-                Compare::Absent(key) => EtcdCompare::create_revision(
-                    key_bytes(&self.prefix, key),
-                    CompareOp::Equal,
-                    0,
-                ),
+                Compare::Absent(key) => {
+                    EtcdCompare::create_revision(key_bytes(&self.prefix, key), CompareOp::Equal, 0)
+                }
             })
             .collect();
         let ops = writes
@@ -250,6 +253,10 @@ impl Store for EtcdStore {
         } else {
             TxnOutcome::CompareFailed
         })
+    }
+
+    fn max_txn_ops(&self) -> usize {
+        MAX_TXN_OPS
     }
 
     /// etcd acknowledges a txn once a quorum has it on disk: nothing left to flush.
@@ -447,7 +454,13 @@ mod tests {
             parse_etcd_url("etcd://").unwrap_err(),
             EtcdUrlError::Empty { .. }
         ));
-        for bad in ["etcd://host", "etcd://host:0", "etcd://:80", "etcd://a b:1", "etcd://h:1,"] {
+        for bad in [
+            "etcd://host",
+            "etcd://host:0",
+            "etcd://:80",
+            "etcd://a b:1",
+            "etcd://h:1,",
+        ] {
             assert!(
                 matches!(parse_etcd_url(bad), Err(EtcdUrlError::Endpoint { .. })),
                 "{bad}"

@@ -148,6 +148,10 @@ pub trait Store: Send + Sync + 'static {
     /// until the store is dropped. `Ok(false)`: this store has no feed (only this process writes
     /// to it, so the registry publishes its own commits).
     fn follow(&self, revision: u64, sink: FeedSink) -> Result<bool, StoreError>;
+    /// How many writes one [`Store::txn`] may carry (etcd refuses more than its `--max-txn-ops`).
+    fn max_txn_ops(&self) -> usize {
+        usize::MAX
+    }
     /// A record of the control plane that is not an API object (node credentials), in a
     /// reserved range no API route, list or watch reaches, with its version.
     fn get_record(&self, name: &str) -> Result<Option<Record>, StoreError>;
@@ -221,4 +225,3 @@ pub(crate) fn distinct_keys(writes: &[(ObjectKey, Option<AnyObject>)]) -> bool {
     let mut seen = std::collections::HashSet::new();
     writes.iter().all(|(key, _)| seen.insert(key))
 }
-

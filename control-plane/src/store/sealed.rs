@@ -4,8 +4,8 @@
 //! plain text.
 
 use super::{
-    resource_version, set_resource_version, Compare, FeedItem, FeedSink, Record, Store,
-    StoreError, TxnOutcome,
+    resource_version, set_resource_version, Compare, FeedItem, FeedSink, Record, Store, StoreError,
+    TxnOutcome,
 };
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -173,6 +173,10 @@ impl<S: Store> Store for SealedSecrets<S> {
                 reset @ FeedItem::Reset { .. } => sink(reset),
             }),
         )
+    }
+
+    fn max_txn_ops(&self) -> usize {
+        self.inner.max_txn_ops()
     }
 
     fn get_record(&self, name: &str) -> Result<Option<Record>, StoreError> {

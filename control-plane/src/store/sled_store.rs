@@ -1,6 +1,6 @@
 use super::{
-    distinct_keys, key_bytes, prefix_bytes, set_resource_version, Compare, FeedSink, Record,
-    Store, StoreError, TxnOutcome, RECORDS,
+    distinct_keys, key_bytes, prefix_bytes, set_resource_version, Compare, FeedSink, Record, Store,
+    StoreError, TxnOutcome, RECORDS,
 };
 use std::path::Path;
 use std::sync::Mutex;
