@@ -111,7 +111,7 @@ pub struct Registry {
     /// revision order; with etcd it saves this server's writers from failing each other's compares.
     write_lock: Mutex<()>,
     /// (sled) Batches committed and not yet known durable, oldest first.
-    unpublished: Mutex<VecDeque<(u64, Vec<Change>)>>,
+    unpublished: Mutex<VecDeque<(u64, Arc<Vec<Change>>)>>,
     /// The revision of the newest committed batch.
     applied: AtomicU64,
     /// Held while the store flushes; writers waiting here are often covered by that flush.
@@ -339,12 +339,16 @@ impl Registry {
             }
         } else {
             self.applied.fetch_max(revision, Ordering::SeqCst);
+            let queued = Arc::new(changes);
             self.unpublished
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push_back((revision, changes.clone()));
+                .push_back((revision, queued.clone()));
             drop(guard);
             self.make_durable(revision)?;
+            // Whoever ingested the batch let go of it under the queue's lock, which
+            // make_durable took after: the batch is ours again, without a copy.
+            changes = Arc::try_unwrap(queued).unwrap_or_else(|shared| (*shared).clone());
         }
         Ok(Some(changes))
     }
@@ -690,12 +694,17 @@ impl Staged {
         for (index, (key, _)) in self.pending.iter().enumerate() {
             last.insert(key, index);
         }
-        let writes = self
+        let keep: Vec<bool> = self
             .pending
             .iter()
             .enumerate()
-            .filter(|(index, (key, _))| last.get(key) == Some(index))
-            .map(|(_, write)| write.clone())
+            .map(|(index, (key, _))| last.get(key) == Some(&index))
+            .collect();
+        let writes = self
+            .pending
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(write, keep)| keep.then_some(write))
             .collect();
         let mut changes: Vec<Option<Change>> = Vec::with_capacity(self.changes.len());
         let mut at: HashMap<ObjectKey, usize> = HashMap::new();
