@@ -335,3 +335,43 @@ fn many_groups_land_in_batches_that_fit_etcds_txn_limit_and_refusals_keep_their_
     assert!(outcome.was_refused(250), "{:?}", outcome.refused);
     assert_eq!(a.list(Kind::Service, None).expect("list").0.len(), 300);
 }
+
+#[test]
+fn a_prefix_never_covers_another_clusters_keys() {
+    let base = crate::fresh_prefix();
+    let base = base.trim_end_matches('/');
+    let short = EtcdStore::connect(&etcd().endpoints(), base).expect("connect");
+    let long = EtcdStore::connect(&etcd().endpoints(), &format!("{base}x")).expect("connect");
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let from = short.revision().expect("revision");
+    assert!(short
+        .follow(
+            from,
+            Box::new(move |item| {
+                let _ = tx.lock().map(|tx| tx.send(item));
+            })
+        )
+        .expect("follow"));
+    let write = |store: &EtcdStore| {
+        committed(
+            store
+                .txn(
+                    &[],
+                    &[(key("default", "s"), Some(service("default", "s", "x")))],
+                )
+                .expect("txn"),
+        )
+    };
+    write(&long);
+    let own = write(&short);
+    // The other cluster's write is not in this cluster's feed (nor its lists).
+    match rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a feed item")
+    {
+        FeedItem::Batch { revision, .. } => assert_eq!(revision, own),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(short.list(Kind::Service, None).expect("list").0.len(), 1);
+}

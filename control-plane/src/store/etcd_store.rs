@@ -80,7 +80,8 @@ pub struct EtcdStore {
 }
 
 impl EtcdStore {
-    /// Connects to `endpoints` (`http://HOST:PORT`); every key lives under `prefix`.
+    /// Connects to `endpoints` (`http://HOST:PORT`); every key lives under `prefix` (a `/` is
+    /// added when it does not end with one).
     pub fn connect(endpoints: &[String], prefix: &str) -> Result<EtcdStore, StoreError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -96,10 +97,15 @@ impl EtcdStore {
         let client = run(&runtime, async move {
             Client::connect(endpoints, Some(options)).await
         })?;
+        // A prefix ends with '/', so `/a` never covers the keys of a cluster under `/ab`.
+        let mut prefix = prefix.to_string();
+        if !prefix.ends_with('/') {
+            prefix.push('/');
+        }
         let store = EtcdStore {
             runtime: Some(runtime),
             client,
-            prefix: prefix.to_string(),
+            prefix,
         };
         // Fail at start, with the endpoints' error, rather than on the first request.
         store.revision()?;
