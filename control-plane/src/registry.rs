@@ -269,6 +269,10 @@ impl Registry {
             };
             let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
             let mut staged = Staged::default();
+            if self.followed {
+                // Over the network: every key of the batch in one round trip, not one each.
+                self.prefetch(&mut staged, &attempt)?;
+            }
             let mut refused = Vec::new();
             for (index, group) in attempt.into_iter().enumerate() {
                 match self.stage(&mut staged, group) {
@@ -378,6 +382,23 @@ impl Registry {
                 self.ingest.batch(revision, &changes);
             }
         }
+        Ok(())
+    }
+
+    /// Reads every key `groups` write into `staged` at once.
+    fn prefetch(&self, staged: &mut Staged, groups: &[Vec<Write>]) -> Result<(), RegistryError> {
+        let mut keys: Vec<ObjectKey> = groups
+            .iter()
+            .flatten()
+            .filter_map(|write| match write {
+                Write::Delete(key) => Some(key.clone()),
+                Write::Put(o) | Write::Create(o) | Write::Update(o) => o.key(),
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let objects = self.store.get_many(&keys)?;
+        staged.read.extend(keys.into_iter().zip(objects));
         Ok(())
     }
 

@@ -53,6 +53,19 @@ pub fn get_list_and_revision<S: Store>(store: S) {
         .expect("stored");
     assert_eq!(resource_version(&read), Some(revision));
     assert_eq!(app(&read), "x");
+    let many = store
+        .get_many(&[
+            key("shop", "c"),
+            key("default", "missing"),
+            key("default", "a"),
+        ])
+        .expect("get many");
+    let names: Vec<Option<&str>> = many.iter().map(|o| o.as_ref().map(|o| o.name())).collect();
+    assert_eq!(names, [Some("c"), None, Some("a")]);
+    assert_eq!(
+        resource_version(many[2].as_ref().expect("a")),
+        Some(revision)
+    );
     let (all, at) = store.list(Kind::Service, None).expect("list");
     assert!(at >= revision);
     assert_eq!(all.len(), 3);

@@ -17,7 +17,7 @@ use super::{
 };
 use etcd_client::{
     Client, Compare as EtcdCompare, CompareOp, ConnectOptions, EventType, GetOptions, KeyValue,
-    Txn, TxnOp, WatchOptions,
+    Txn, TxnOp, TxnOpResponse, WatchOptions,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -183,6 +183,28 @@ impl Store for EtcdStore {
         let k = key_bytes(&self.prefix, key);
         let response = self.call(|mut c| async move { c.get(k, None).await })?;
         response.kvs().first().map(|kv| self.decode(kv)).transpose()
+    }
+
+    fn get_many(&self, keys: &[ObjectKey]) -> Result<Vec<Option<AnyObject>>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_TXN_OPS) {
+            let gets: Vec<TxnOp> = chunk
+                .iter()
+                .map(|key| TxnOp::get(key_bytes(&self.prefix, key), None))
+                .collect();
+            let txn = Txn::new().and_then(gets);
+            let response = self.call(|mut c| async move { c.txn(txn).await })?;
+            for op in response.op_responses() {
+                let object = match op {
+                    TxnOpResponse::Get(get) => {
+                        get.kvs().first().map(|kv| self.decode(kv)).transpose()?
+                    }
+                    _ => None,
+                };
+                found.push(object);
+            }
+        }
+        Ok(found)
     }
 
     fn list(

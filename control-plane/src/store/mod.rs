@@ -127,6 +127,10 @@ pub type FeedSink = Box<dyn FnMut(FeedItem) + Send>;
 pub trait Store: Send + Sync + 'static {
     /// The object at `key`, its resourceVersion set to its mod revision.
     fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError>;
+    /// The objects at `keys`, in order (etcd: one round trip per transaction's worth of keys).
+    fn get_many(&self, keys: &[ObjectKey]) -> Result<Vec<Option<AnyObject>>, StoreError> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
     /// Every object of `kind`, of one namespace or all, with the revision they were read at.
     fn list(
         &self,

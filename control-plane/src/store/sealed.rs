@@ -112,6 +112,14 @@ impl<S: Store> Store for SealedSecrets<S> {
         self.inner.get(key)?.map(|o| self.open(o)).transpose()
     }
 
+    fn get_many(&self, keys: &[ObjectKey]) -> Result<Vec<Option<AnyObject>>, StoreError> {
+        self.inner
+            .get_many(keys)?
+            .into_iter()
+            .map(|o| o.map(|o| self.open(o)).transpose())
+            .collect()
+    }
+
     fn list(
         &self,
         kind: Kind,
