@@ -1,4 +1,4 @@
-//! The wasmpod control plane: the API server (axum), the object store (sled behind the
+//! The wasmpod control plane: the API server (axum), the object store (sled or etcd behind the
 //! [`store::Store`] trait, Secrets sealed at rest), the component blob store, and the
 //! controllers: deployments, statefulsets, the scheduler (with volume affinity), node leases,
 //! claim protection, and config versions (ConfigMap/Secret changes reaching pods). Workers talk to it only over HTTP; it runs no components itself
@@ -9,6 +9,7 @@
 
 pub mod blobs;
 pub mod controllers;
+mod ingest;
 pub mod leader;
 pub mod node_credentials;
 pub mod peer;
@@ -25,7 +26,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use store::{SealedSecrets, SledStore};
+use store::{EtcdStore, SealedSecrets, SledStore, Store};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -33,9 +34,9 @@ use wasmpod_api::Kind;
 
 #[derive(Debug, Error)]
 pub enum ControlPlaneError {
-    #[error("cannot open the store in {dir}: {source}")]
+    #[error("cannot open the store {store}: {source}")]
     Store {
-        dir: PathBuf,
+        store: String,
         #[source]
         source: store::StoreError,
     },
@@ -61,9 +62,39 @@ pub enum ControlPlaneError {
     },
 }
 
+/// Where the control plane keeps its objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// sled in `<data dir>/store`: one API server.
+    Sled,
+    /// etcd (`http://HOST:PORT` endpoints), shared by every API server of the cluster; every key
+    /// lives under `prefix`.
+    Etcd {
+        endpoints: Vec<String>,
+        prefix: String,
+    },
+}
+
+/// The etcd key prefix when none is given.
+pub const DEFAULT_ETCD_PREFIX: &str = "/wasmpod/";
+
+impl StoreConfig {
+    /// `sled`, or `etcd://HOST:PORT[,HOST:PORT...]` (keys under `prefix`).
+    pub fn parse(value: &str, prefix: &str) -> Result<StoreConfig, store::EtcdUrlError> {
+        if value == "sled" {
+            return Ok(StoreConfig::Sled);
+        }
+        Ok(StoreConfig::Etcd {
+            endpoints: store::parse_etcd_url(value)?,
+            prefix: prefix.to_string(),
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ControlPlaneConfig {
     pub data_dir: PathBuf,
+    pub store: StoreConfig,
     pub api_addr: SocketAddr,
     pub auth: Auth,
     /// A node whose last heartbeat is older than this is NotReady and its pods are evicted.
@@ -72,9 +103,9 @@ pub struct ControlPlaneConfig {
     pub encryption_key: Option<PathBuf>,
     /// This server's name and API URL for its peers; defaults from the bound address.
     pub identity: IdentityConfig,
-    /// With several servers on etcd: the election of the one that runs the controllers. `None`:
-    /// the only server, always the leader.
-    pub election: Option<leader::ElectionConfig>,
+    /// How the leader of the controllers is elected on the etcd store (ignored on sled, where the
+    /// only server always leads).
+    pub election: leader::ElectionTiming,
 }
 
 /// How this server names itself to its peers (both default from the address the API is bound to).
@@ -96,11 +127,6 @@ impl ControlPlane {
         config: ControlPlaneConfig,
         shutdown: CancellationToken,
     ) -> Result<ControlPlane, ControlPlaneError> {
-        let store_dir = config.data_dir.join("store");
-        let store = SledStore::open(&store_dir).map_err(|source| ControlPlaneError::Store {
-            dir: store_dir,
-            source,
-        })?;
         let key_path = config
             .encryption_key
             .clone()
@@ -110,11 +136,13 @@ impl ControlPlane {
                 path: key_path,
                 source,
             })?;
-        let registry = Arc::new(Registry::new(Arc::new(SealedSecrets::new(store, &key)))?);
+        let store = open_store(&config, &key).await?;
+        let registry = Arc::new(Registry::new(store)?);
         let blobs = Arc::new(BlobStore::open(&config.data_dir.join("blobs"))?);
         let credentials = Arc::new(node_credentials::NodeCredentials::open(
-            &config.data_dir.join("node-credentials.json"),
+            registry.store(),
             &key,
+            Some(&config.data_dir.join("node-credentials.json")),
         )?);
         let listener = tokio::net::TcpListener::bind(config.api_addr)
             .await
@@ -130,15 +158,15 @@ impl ControlPlane {
             })?;
         let me = identity(&config.identity, addr);
         let mut tasks = Vec::new();
-        let leadership = match &config.election {
-            None => leader::Leadership::always(me),
-            Some(election) => {
+        let leadership = match &config.store {
+            StoreConfig::Sled => leader::Leadership::always(me),
+            StoreConfig::Etcd { endpoints, prefix } => {
                 let (handle, task) = leader::elector::start(
                     leader::elector::EtcdElectionConfig {
-                        endpoints: election.etcd_endpoints.clone(),
-                        prefix: election.key_prefix.clone(),
+                        endpoints: endpoints.clone(),
+                        prefix: prefix.clone(),
                         me,
-                        timing: election.timing,
+                        timing: config.election,
                     },
                     shutdown.clone(),
                 )
@@ -189,6 +217,42 @@ impl ControlPlane {
             let _ = task.await;
         }
     }
+}
+
+/// Opens the configured store, Secrets sealed with `key`.
+async fn open_store(
+    config: &ControlPlaneConfig,
+    key: &[u8; 32],
+) -> Result<Arc<dyn Store>, ControlPlaneError> {
+    Ok(match &config.store {
+        StoreConfig::Sled => {
+            let dir = config.data_dir.join("store");
+            let store = SledStore::open(&dir).map_err(|source| ControlPlaneError::Store {
+                store: dir.display().to_string(),
+                source,
+            })?;
+            Arc::new(SealedSecrets::new(store, key))
+        }
+        StoreConfig::Etcd { endpoints, prefix } => {
+            let (endpoints, prefix) = (endpoints.clone(), prefix.clone());
+            let describe = format!("etcd {} (prefix {prefix})", endpoints.join(","));
+            // Connecting blocks on the store's own runtime: keep it off this one's workers.
+            let store =
+                tokio::task::spawn_blocking(move || EtcdStore::connect(&endpoints, &prefix))
+                    .await
+                    .map_err(|e| ControlPlaneError::Store {
+                        store: describe.clone(),
+                        source: store::StoreError::Etcd(etcd_client::Error::IoError(
+                            std::io::Error::other(e.to_string()),
+                        )),
+                    })?
+                    .map_err(|source| ControlPlaneError::Store {
+                        store: describe,
+                        source,
+                    })?;
+            Arc::new(SealedSecrets::new(store, key))
+        }
+    })
 }
 
 /// This server's name and URL: as configured, else from the bound address.

@@ -1,69 +1,14 @@
 //! Several `wasmpod server`s sharing one etcd: one of them leads the controllers (an etcd
 //! lease), an upload acknowledged by one is kept by another, a server that misses a blob fetches
 //! it from a peer, and the CLI fails over between servers.
-//!
-//! Until the etcd object store lands each server here keeps its objects in its own sled store;
-//! the election, the membership and the blobs do not depend on it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use wasmpod_tests::{components, wait_until, wasmpod_bin, Process};
+use wasmpod_tests::etcd::Etcd;
+use wasmpod_tests::{components, http_app, http_get, wait_until, wasmpod_bin, Process};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// One etcd member on free loopback ports with a temporary data directory, killed on drop.
-struct Etcd {
-    child: Child,
-    endpoint: String,
-    _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-impl Etcd {
-    fn start() -> Etcd {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (client, peer) = (free_port(), free_port());
-        let child = Command::new("/usr/bin/etcd")
-            .args(["--name", "e2e", "--data-dir"])
-            .arg(dir.path())
-            .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
-            .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
-            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-            .arg(format!(
-                "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
-            ))
-            .arg(format!("--initial-cluster=e2e=http://127.0.0.1:{peer}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start /usr/bin/etcd");
-        let endpoint = format!("127.0.0.1:{client}");
-        wait_until("etcd answers", WAIT, || {
-            reqwest::blocking::get(format!("http://{endpoint}/health"))
-                .ok()
-                .filter(|r| r.status().is_success())
-        });
-        Etcd {
-            child,
-            endpoint,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Servers of one control plane: the same tokens and encryption key in every data directory.
 struct Servers {
@@ -87,7 +32,7 @@ impl Servers {
             servers: Vec::new(),
             admin,
             work,
-            etcd: Etcd::start(),
+            etcd: Etcd::start(1),
         }
     }
 
@@ -111,7 +56,7 @@ impl Servers {
             .arg(&dir)
             .arg("--encryption-key")
             .arg(self.work.path().join("secrets.key"))
-            .args(["--store", &format!("etcd://{}", self.etcd.endpoint)])
+            .args(["--store", &self.etcd.store_url()])
             .args(["--name", &format!("server-{i}")]);
         let process = Process::spawn_command(command);
         let api = process.wait_line("API: ");
@@ -249,4 +194,115 @@ fn an_acknowledged_upload_survives_the_server_that_took_it_and_a_miss_is_fetched
     // Peers authenticate with the token derived from the shared key; a wrong one gets nothing.
     let (status, _) = blob(&b, "not-the-peer-token", &counter);
     assert_eq!(status, 401);
+}
+
+/// `wasmpod worker --join A,B` with the shared join token; returns its gateway URL.
+fn worker(servers: &mut Servers, name: &str, join: &str) -> (Process, String) {
+    let token_file = servers.work.path().join("join-token");
+    std::fs::write(&token_file, "j".repeat(48)).expect("token file");
+    let mut command = Command::new(wasmpod_bin());
+    command
+        .args(["worker", "--join", join, "--token-file"])
+        .arg(&token_file)
+        .args([
+            "--name",
+            name,
+            "--gateway-addr",
+            "127.0.0.1:0",
+            "--gateway-threads",
+            "1",
+        ])
+        .args(["--heartbeat-ms", "300", "--data-dir"])
+        .arg(servers.work.path().join(format!("node-{name}")));
+    let process = Process::spawn_command(command);
+    let gateway = process.wait_line("gateway: ");
+    (process, gateway)
+}
+
+#[test]
+fn two_servers_on_one_etcd_survive_kill9_of_the_leader_with_a_worker_joined_to_both() {
+    let mut servers = Servers::new();
+    let a = servers.start(0);
+    let b = servers.start(1);
+    let both = format!("{a},{b}");
+    let status = wait_until("a leader", WAIT, || {
+        servers.leases(&both).filter(|s| s["leader"].is_object())
+    });
+    let holder = status["leader"]["holder"]
+        .as_str()
+        .expect("holder")
+        .to_string();
+    let leader = if holder == "server-0" { 0 } else { 1 };
+    // The worker talks to the leader first, so its loss forces the worker to fail over.
+    let follower_url = servers.servers[1 - leader].1.clone();
+    let leader_first = format!("{},{follower_url}", servers.servers[leader].1);
+    let (_worker, gateway) = worker(&mut servers, "node-a", &leader_first);
+    // Applied through the follower: the leader's controllers and scheduler act on it.
+    let manifest = servers.work.path().join("hello.yaml");
+    std::fs::write(
+        &manifest,
+        http_app("hello", &components().hello, 1, "/hello"),
+    )
+    .expect("yaml");
+    let out = servers.cli(&[
+        "apply",
+        "-f",
+        manifest.to_str().expect("utf-8"),
+        "--server",
+        &follower_url,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(
+        "hello answers through ingress",
+        Duration::from_secs(60),
+        || {
+            let (status, body) = http_get(&format!("{gateway}/hello"));
+            (status == 200).then_some(body)
+        },
+    );
+    servers.servers[leader].0.kill9();
+    // The data plane keeps serving; the survivor takes the controllers over.
+    let (status, _) = http_get(&format!("{gateway}/hello"));
+    assert_eq!(status, 200);
+    wait_until("the survivor leads", Duration::from_secs(6), || {
+        servers
+            .leases(&both)
+            .filter(|s| s["leader"].is_object() && s["leader"]["holder"] != holder.as_str())
+    });
+    // A scale through the list (the dead server may be first) reaches the survivor, whose
+    // controllers create the replica, and the worker (failed over to it) runs it.
+    let out = servers.cli(&[
+        "scale",
+        "deployment",
+        "hello",
+        "--replicas",
+        "2",
+        "--server",
+        &both,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(
+        "2 running replicas after the failover",
+        Duration::from_secs(60),
+        || {
+            let out = servers.cli(&["get", "pods", "-o", "json", "--server", &leader_first]);
+            let pods: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            let running = pods["items"]
+                .as_array()?
+                .iter()
+                .filter(|p| p["status"]["phase"] == "Running" && p["status"]["ready"] == true)
+                .count();
+            (running == 2).then_some(())
+        },
+    );
+    let (status, _) = http_get(&format!("{gateway}/hello"));
+    assert_eq!(status, 200);
 }

@@ -7,6 +7,7 @@ mod cluster;
 mod command_pods;
 mod config;
 mod durability;
+mod etcd_store;
 mod foundation;
 mod ha;
 mod limits;

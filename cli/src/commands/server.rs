@@ -6,15 +6,22 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use wasmpod_control_plane::leader::{ElectionConfig, ElectionTiming};
 use wasmpod_control_plane::server::Auth;
-use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig, IdentityConfig};
+use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig, IdentityConfig, StoreConfig};
 
 #[derive(Debug, Args)]
 pub struct Server {
     /// Data directory (store, components, tokens)
     #[arg(long, default_value = ".wasmpod")]
     pub data_dir: PathBuf,
+    /// Where the objects live: `sled` (in the data directory; one server) or
+    /// `etcd://HOST:PORT[,HOST:PORT...]` (shared by every server of the cluster; each server
+    /// needs the same --encryption-key)
+    #[arg(long, default_value = "sled")]
+    pub store: String,
+    /// The etcd key prefix (with --store etcd://...): one etcd can hold several clusters
+    #[arg(long, default_value = wasmpod_control_plane::DEFAULT_ETCD_PREFIX)]
+    pub store_prefix: String,
     /// Where the API listens
     #[arg(long, default_value = "127.0.0.1:7070")]
     pub api_addr: SocketAddr,
@@ -27,10 +34,6 @@ pub struct Server {
     /// Do not write the client config (~/.wasmpod/config)
     #[arg(long)]
     pub no_client_config: bool,
-    /// Where objects live: `sled` (embedded, one server) or `etcd://HOST:PORT[,HOST:PORT...]`
-    /// (several servers; one of them, elected through an etcd lease, runs the controllers)
-    #[arg(long, default_value = "sled", value_parser = StoreUrl::parse)]
-    pub store: StoreUrl,
     /// This server's name among the servers of the cluster (default: its API address)
     #[arg(long)]
     pub name: Option<String>,
@@ -39,47 +42,17 @@ pub struct Server {
     pub advertise_url: Option<String>,
 }
 
-/// Where the control plane keeps its objects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreUrl {
-    Sled,
-    /// `host:port` of each etcd member.
-    Etcd(Vec<String>),
-}
-
-impl StoreUrl {
-    pub fn parse(text: &str) -> Result<StoreUrl, String> {
-        if text == "sled" {
-            return Ok(StoreUrl::Sled);
-        }
-        let Some(members) = text.strip_prefix("etcd://") else {
-            return Err(format!(
-                "{text:?}: expected `sled` or `etcd://HOST:PORT[,HOST:PORT...]`"
-            ));
-        };
-        let members: Vec<String> = members
-            .split(',')
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .map(str::to_string)
-            .collect();
-        if members.is_empty() || members.iter().any(|m| !m.contains(':') || m.contains('/')) {
-            return Err(format!(
-                "{text:?}: every etcd member is HOST:PORT, e.g. etcd://127.0.0.1:2379"
-            ));
-        }
-        Ok(StoreUrl::Etcd(members))
-    }
-}
-
 impl Server {
     pub async fn run(self) -> anyhow::Result<()> {
+        let store = StoreConfig::parse(&self.store, &self.store_prefix)
+            .with_context(|| format!("--store {}", self.store))?;
         cluster::prepare_data_dir(&self.data_dir)?;
         let tokens = cluster::load_or_create_tokens(&self.data_dir)?;
         let shutdown = CancellationToken::new();
         let plane = ControlPlane::start(
             ControlPlaneConfig {
                 data_dir: self.data_dir.clone(),
+                store,
                 api_addr: self.api_addr,
                 auth: Auth {
                     admin_token: Some(tokens.admin.clone()),
@@ -91,14 +64,7 @@ impl Server {
                     name: self.name.clone(),
                     advertise_url: self.advertise_url.clone(),
                 },
-                election: match &self.store {
-                    StoreUrl::Sled => None,
-                    StoreUrl::Etcd(members) => Some(ElectionConfig {
-                        etcd_endpoints: members.clone(),
-                        key_prefix: wasmpod_control_plane::leader::records::DEFAULT_PREFIX.into(),
-                        timing: ElectionTiming::default(),
-                    }),
-                },
+                election: Default::default(),
             },
             shutdown.clone(),
         )

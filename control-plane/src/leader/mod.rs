@@ -99,16 +99,6 @@ impl ElectionTiming {
     }
 }
 
-/// How this server takes part in an election (`wasmpod server --store etcd://...`).
-#[derive(Debug, Clone)]
-pub struct ElectionConfig {
-    /// `host:port` of each etcd member.
-    pub etcd_endpoints: Vec<String>,
-    /// The cluster's etcd key prefix, shared with its object store (default `/wasmpod/`).
-    pub key_prefix: String,
-    pub timing: ElectionTiming,
-}
-
 /// This server, as the others and `wasmpod get leases` see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerIdentity {

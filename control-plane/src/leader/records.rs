@@ -5,9 +5,6 @@ use super::LeaderError;
 use serde::{Deserialize, Serialize};
 use wasmpod_api::cluster::{LeaderInfo, ServerInfo};
 
-/// The prefix when none is given (the store's default prefix).
-pub const DEFAULT_PREFIX: &str = "/wasmpod/";
-
 /// Where the election's keys are, under the cluster's etcd prefix (beside its objects, whose
 /// keys have three parts: `<plural>/<namespace>/<name>`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -97,7 +97,7 @@ async fn candidate_at(etcd: &EtcdAt, name: &str, runs: &Intervals, pass: Duratio
     let (handle, elector) = elector::start(
         EtcdElectionConfig {
             endpoints: vec![etcd.0.clone()],
-            prefix: super::records::DEFAULT_PREFIX.into(),
+            prefix: crate::DEFAULT_ETCD_PREFIX.into(),
             me: ServerIdentity {
                 name: name.into(),
                 url: format!("http://{name}"),

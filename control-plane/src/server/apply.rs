@@ -79,7 +79,7 @@ pub async fn apply(
         .into_iter()
         .map(|key| {
             let action = match changes.iter().find(|c| c.key == key) {
-                Some(c) if c.created => "created",
+                Some(c) if c.change == crate::watch_hub::ChangeType::Added => "created",
                 Some(_) => "configured",
                 None => "unchanged",
             };

@@ -75,8 +75,7 @@ async fn serve() -> Server {
             )),
         ])
         .expect("seed");
-    let credentials =
-        NodeCredentials::open(&dir.path().join("creds.json"), &[1; 32]).expect("open");
+    let credentials = NodeCredentials::open(registry.store(), &[1; 32], None).expect("open");
     let a = credentials
         .issue("node-a", Replace::Refused)
         .expect("issue")

@@ -135,6 +135,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Invalid { .. } | RegistryError::BadName { .. } => {
                 ApiError::invalid(e.to_string())
             }
+            RegistryError::Contended { .. } => ApiError::conflict(e.to_string()),
             RegistryError::Store(_) => ApiError::internal(&e),
         }
     }

@@ -1,6 +1,7 @@
 //! `?watch=true`: newline-delimited JSON watch events, with a bookmark every 15 s while idle.
 
 use super::{ApiError, AppState};
+use crate::watch_hub::ChangeType;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -23,12 +24,10 @@ pub fn stream(state: &AppState, kind: Kind, revision: u64) -> Result<Response, A
     let registry = state.registry.clone();
     // Each line is a `WatchEvent`; the object is spliced in already serialised.
     let changes = changes.map(|change| {
-        let event_type = if change.deleted {
-            "DELETED"
-        } else if change.created {
-            "ADDED"
-        } else {
-            "MODIFIED"
+        let event_type = match change.change {
+            ChangeType::Deleted => "DELETED",
+            ChangeType::Added => "ADDED",
+            ChangeType::Modified => "MODIFIED",
         };
         let mut line = format!(
             r#"{{"type":"{event_type}","revision":{},"object":"#,
@@ -44,7 +43,8 @@ pub fn stream(state: &AppState, kind: Kind, revision: u64) -> Result<Response, A
             let registry = registry.clone();
             async move {
                 tick.tick().await;
-                let revision = registry.revision().unwrap_or_default();
+                // What the hub has published, so a bookmark never runs ahead of the events.
+                let revision = registry.hub().revision();
                 let event = WatchEvent {
                     event_type: WatchEventType::Bookmark,
                     revision,
