@@ -5,14 +5,28 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 wasm_target := "wasm32-wasip2"
 
 # Build everything, start a local cluster with the sample services, print where they answer.
-up *ARGS: toolchain samples
+up *ARGS: deps toolchain samples
     cargo build --workspace
     ./target/debug/wasmpod up -f sample-services/hello/deploy.yaml -f sample-services/frontend/deploy.yaml -f sample-services/counter/deploy.yaml -f sample-services/hello-js/deploy.yaml -f sample-services/hello-py/deploy.yaml -f sample-services/hello-c/deploy.yaml {{ARGS}}
 
-# The whole test suite: unit tests beside the code, end-to-end tests in tests/.
-test: toolchain samples test-components
+# The whole test suite: unit tests beside the code, the store contract (sled and etcd), end-to-end tests in tests/.
+test: deps toolchain samples test-components
     cargo build --workspace
     cargo test --workspace --no-fail-fast
+
+# protoc (etcd-client's build needs it) and etcd (the tests start it) from Debian, when missing.
+deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    command -v protoc >/dev/null || missing+=(protobuf-compiler)
+    command -v etcd >/dev/null || missing+=(etcd-server)
+    [ ${#missing[@]} -eq 0 ] && exit 0
+    command -v apt-get >/dev/null || { echo "error: install ${missing[*]} (protoc, etcd 3.4+) with your package manager" >&2; exit 1; }
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing ${missing[*]} (apt-get)"
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
 
 # Install the wasm target if it is missing (idempotent).
 toolchain:
@@ -33,7 +47,7 @@ lint:
 
 # `just bench 1000` measures density at 1,000 deployments only; flags: `python3 bench/bench.py --help`.
 # Benchmark against `wasmtime serve` and axum, deploy, restart, scheduling, density -> bench/results/.
-bench density="1000,10000" *ARGS: toolchain
+bench density="1000,10000" *ARGS: deps toolchain
     python3 bench/bench.py --density {{density}} {{ARGS}}
 
 # The JavaScript sample with componentize-js (npm, pinned by its package-lock.json) -> hello-js.wasm.

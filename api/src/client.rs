@@ -3,6 +3,7 @@
 mod options;
 pub use options::{ListOptions, VersionInfo, WriteMode};
 
+use crate::endpoints::Endpoints;
 use crate::object::{AnyObject, Kind};
 use crate::watch::{ListResponse, WatchEvent};
 use bytes::{Bytes, BytesMut};
@@ -152,12 +153,14 @@ impl std::fmt::Debug for NodeCredential {
 
 #[derive(Clone)]
 pub struct Client {
-    server: String,
+    endpoints: std::sync::Arc<Endpoints>,
     token: Option<String>,
     http: reqwest::Client,
 }
 
 impl Client {
+    /// A client of the API at `server`: one URL, or several separated by commas (the servers of
+    /// one control plane), between which it fails over (see [`Endpoints`]).
     pub fn new(server: &str, token: Option<String>) -> Client {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -165,18 +168,24 @@ impl Client {
             .build()
             .unwrap_or_default();
         Client {
-            server: server.trim_end_matches('/').to_string(),
+            endpoints: std::sync::Arc::new(Endpoints::parse(server)),
             token,
             http,
         }
     }
 
+    /// The server requests go to first (the one that answered last).
     pub fn server(&self) -> &str {
-        &self.server
+        self.endpoints.url(self.endpoints.current())
+    }
+
+    /// Every server this client may use.
+    pub fn servers(&self) -> &[String] {
+        self.endpoints.urls()
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{}", self.server, path)
+        format!("{}{}", self.server(), path)
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -187,17 +196,73 @@ impl Client {
         }
     }
 
+    /// Sends the request to the current server; if it cannot be reached (or, for a read, the
+    /// connection breaks) or it answers 503, to the next one, and so on once around the list.
+    /// A request that reached a server and got any other answer is not sent again.
     async fn send(
         &self,
         builder: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ClientError> {
-        let response = builder
-            .send()
-            .await
-            .map_err(|source| ClientError::Transport {
-                server: self.server.clone(),
-                source,
-            })?;
+        let request = builder.build().map_err(|source| ClientError::Transport {
+            server: self.server().to_string(),
+            source,
+        })?;
+        let first = self.endpoints.current();
+        let path = request
+            .url()
+            .as_str()
+            .strip_prefix(self.endpoints.url(first))
+            .unwrap_or_default()
+            .to_string();
+        let idempotent = matches!(
+            *request.method(),
+            reqwest::Method::GET | reqwest::Method::HEAD
+        );
+        let mut last = None;
+        for index in self.endpoints.order() {
+            let base = self.endpoints.url(index);
+            let Some(mut attempt) = request.try_clone() else {
+                // A streamed body cannot be sent twice: it goes to the current server only.
+                return self.answer(self.http.execute(request).await, base).await;
+            };
+            if index != first {
+                match reqwest::Url::parse(&format!("{base}{path}")) {
+                    Ok(url) => *attempt.url_mut() = url,
+                    Err(_) => continue,
+                }
+            }
+            let outcome = self.http.execute(attempt).await;
+            let retry = match &outcome {
+                Err(e) => e.is_connect() || (idempotent && !e.is_builder()),
+                Ok(response) => response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE,
+            };
+            if !retry || self.endpoints.urls().len() == 1 {
+                if outcome.is_ok() {
+                    self.endpoints.answered(index);
+                }
+                return self.answer(outcome, base).await;
+            }
+            tracing::debug!(server = base, "API server unavailable; trying the next one");
+            last = Some((outcome, base));
+        }
+        match last {
+            Some((outcome, base)) => self.answer(outcome, base).await,
+            None => Err(ClientError::Decode(
+                "no API server to send the request to".into(),
+            )),
+        }
+    }
+
+    /// A response as a result: errors carry the server's message.
+    async fn answer(
+        &self,
+        outcome: Result<reqwest::Response, reqwest::Error>,
+        server: &str,
+    ) -> Result<reqwest::Response, ClientError> {
+        let response = outcome.map_err(|source| ClientError::Transport {
+            server: server.to_string(),
+            source,
+        })?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -403,6 +468,12 @@ impl Client {
     pub async fn node_credential(&self, name: &str) -> Result<NodeCredential, ClientError> {
         let path = format!("/api/v1/nodes/{}/credential", urlencoding::encode(name));
         self.json(self.request(reqwest::Method::POST, &path)).await
+    }
+
+    /// The controller leader and the live API servers.
+    pub async fn cluster(&self) -> Result<crate::cluster::ClusterStatus, ClientError> {
+        self.json(self.request(reqwest::Method::GET, "/api/v1/cluster"))
+            .await
     }
 
     pub async fn blob_exists(&self, digest: &str) -> Result<bool, ClientError> {

@@ -5,6 +5,10 @@
 //! speak through these types.
 
 pub mod client;
+#[cfg(test)]
+mod client_failover_tests;
+pub mod cluster;
+pub mod endpoints;
 pub mod error;
 pub mod gateway_key;
 pub mod labels;

@@ -1,6 +1,7 @@
 //! Where the CLI finds the API: `--server`/`--token`, then `WASMPOD_SERVER`/`WASMPOD_TOKEN`,
 //! then the client config file (`$WASMPOD_CONFIG` or `~/.wasmpod/config`, written by `server`),
-//! then `http://127.0.0.1:7070`.
+//! then `http://127.0.0.1:7070`. Each may name several servers of one control plane (a comma
+//! list, or a YAML list under `server:`); the client fails over between them.
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -12,8 +13,27 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
-    pub server: Option<String>,
+    pub server: Option<Servers>,
     pub token: Option<String>,
+}
+
+/// `server:` in the client config: one URL (the old form, still read) or a list of the
+/// control plane's servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Servers {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Servers {
+    /// The comma list the API client takes.
+    pub fn joined(&self) -> String {
+        match self {
+            Servers::One(url) => url.clone(),
+            Servers::Many(urls) => urls.join(","),
+        }
+    }
 }
 
 pub fn config_path() -> Option<PathBuf> {
@@ -61,14 +81,35 @@ pub fn restrict(path: &std::path::Path) {
 /// The API client for `--server`/`--token` (each already falling back to its env var).
 pub fn client(server: Option<&str>, token: Option<&str>) -> anyhow::Result<Client> {
     let file = load()?;
-    let same_server = server.is_none() || server == file.server.as_deref();
+    let file_server = file.server.as_ref().map(Servers::joined);
+    let same_server = server.is_none() || server == file_server.as_deref();
     let server = server
         .map(str::to_string)
-        .or(file.server)
+        .or(file_server)
         .unwrap_or_else(|| DEFAULT_SERVER.to_string());
     // The file's token belongs to the file's server: never send it elsewhere.
     let token = token
         .map(str::to_string)
         .or(if same_server { file.token } else { None });
     Ok(Client::new(&server, token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_is_one_url_or_a_list() {
+        let old: ClientConfig =
+            serde_yaml::from_str("server: http://a:7070\ntoken: t\n").expect("old form");
+        assert_eq!(old.server.expect("server").joined(), "http://a:7070");
+        let list: ClientConfig = serde_yaml::from_str(
+            "server:\n- http://a:7070\n- http://b:7070\n- http://c:7070\ntoken: t\n",
+        )
+        .expect("list");
+        assert_eq!(
+            list.server.expect("server").joined(),
+            "http://a:7070,http://b:7070,http://c:7070"
+        );
+    }
 }

@@ -10,6 +10,8 @@ use thiserror::Error;
 pub enum BlobError {
     #[error("{0:?} is not a digest (expected sha256:<64 hex digits>)")]
     BadDigest(String),
+    #[error("the bytes do not have the digest {expected} (they hash to {actual})")]
+    DigestMismatch { expected: String, actual: String },
     #[error("blob store I/O at {path}: {source}")]
     Io {
         path: PathBuf,
@@ -58,9 +60,27 @@ impl BlobStore {
         }
     }
 
+    /// The digest of `bytes`.
+    pub fn digest_of(bytes: &[u8]) -> String {
+        format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    }
+
+    /// Stores `bytes` that must have `digest` (a copy from a peer: verified, never trusted).
+    pub fn put_expecting(&self, digest: &str, bytes: &[u8]) -> Result<(), BlobError> {
+        self.path(digest)?;
+        let actual = Self::digest_of(bytes);
+        if actual != digest {
+            return Err(BlobError::DigestMismatch {
+                expected: digest.to_string(),
+                actual,
+            });
+        }
+        self.put(bytes).map(|_| ())
+    }
+
     /// Stores `bytes` and returns their digest; storing the same bytes twice is a no-op.
     pub fn put(&self, bytes: &[u8]) -> Result<String, BlobError> {
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+        let digest = Self::digest_of(bytes);
         let path = self.path(&digest)?;
         if path.is_file() {
             return Ok(digest);
@@ -100,5 +120,12 @@ mod tests {
             .read(&format!("sha256:{}", "0".repeat(64)))
             .unwrap()
             .is_none());
+        let other = BlobStore::digest_of(b"abd");
+        assert!(matches!(
+            store.put_expecting(&other, b"abc"),
+            Err(BlobError::DigestMismatch { .. })
+        ));
+        assert!(!store.exists(&other).unwrap());
+        store.put_expecting(&digest, b"abc").unwrap();
     }
 }

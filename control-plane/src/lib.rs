@@ -1,12 +1,18 @@
-//! The wasmpod control plane: the API server (axum), the object store (sled behind the
+//! The wasmpod control plane: the API server (axum), the object store (sled or etcd behind the
 //! [`store::Store`] trait, Secrets sealed at rest), the component blob store, and the
 //! controllers: deployments, statefulsets, the scheduler (with volume affinity), node leases,
 //! claim protection, and config versions (ConfigMap/Secret changes reaching pods). Workers talk to it only over HTTP; it runs no components itself
 //! (it only inspects a component's exports at upload time).
+//!
+//! Several servers may share one etcd: all serve the API, and the controllers run only on the
+//! one elected through an etcd lease ([`leader`]); blobs are copied between them ([`peer`]).
 
 pub mod blobs;
 pub mod controllers;
+mod ingest;
+pub mod leader;
 pub mod node_credentials;
+pub mod peer;
 pub mod registry;
 pub mod server;
 pub mod store;
@@ -21,7 +27,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use store::{SealedSecrets, SledStore};
+use store::{EtcdStore, SealedSecrets, SledStore, Store};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -29,9 +35,9 @@ use wasmpod_api::Kind;
 
 #[derive(Debug, Error)]
 pub enum ControlPlaneError {
-    #[error("cannot open the store in {dir}: {source}")]
+    #[error("cannot open the store {store}: {source}")]
     Store {
-        dir: PathBuf,
+        store: String,
         #[source]
         source: store::StoreError,
     },
@@ -47,6 +53,8 @@ pub enum ControlPlaneError {
     Credentials(#[from] node_credentials::CredentialError),
     #[error("cannot open the blob store: {0}")]
     Blobs(#[from] blobs::BlobError),
+    #[error("cannot take part in the controller election: {0}")]
+    Election(#[from] leader::LeaderError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -55,15 +63,57 @@ pub enum ControlPlaneError {
     },
 }
 
+/// Where the control plane keeps its objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// sled in `<data dir>/store`: one API server.
+    Sled,
+    /// etcd (`http://HOST:PORT` endpoints), shared by every API server of the cluster; every key
+    /// lives under `prefix`.
+    Etcd {
+        endpoints: Vec<String>,
+        prefix: String,
+    },
+}
+
+/// The etcd key prefix when none is given.
+pub const DEFAULT_ETCD_PREFIX: &str = "/wasmpod/";
+
+impl StoreConfig {
+    /// `sled`, or `etcd://HOST:PORT[,HOST:PORT...]` (keys under `prefix`).
+    pub fn parse(value: &str, prefix: &str) -> Result<StoreConfig, store::EtcdUrlError> {
+        if value == "sled" {
+            return Ok(StoreConfig::Sled);
+        }
+        Ok(StoreConfig::Etcd {
+            endpoints: store::parse_etcd_url(value)?,
+            prefix: prefix.to_string(),
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ControlPlaneConfig {
     pub data_dir: PathBuf,
+    pub store: StoreConfig,
     pub api_addr: SocketAddr,
     pub auth: Auth,
     /// A node whose last heartbeat is older than this is NotReady and its pods are evicted.
     pub node_grace: Duration,
     /// The 32-byte key that seals Secrets at rest; default `<data dir>/secrets.key`, made on first start.
     pub encryption_key: Option<PathBuf>,
+    /// This server's name and API URL for its peers; defaults from the bound address.
+    pub identity: IdentityConfig,
+    /// How the leader of the controllers is elected on the etcd store (ignored on sled, where the
+    /// only server always leads).
+    pub election: leader::ElectionTiming,
+}
+
+/// How this server names itself to its peers (both default from the address the API is bound to).
+#[derive(Debug, Clone, Default)]
+pub struct IdentityConfig {
+    pub name: Option<String>,
+    pub advertise_url: Option<String>,
 }
 
 pub struct ControlPlane {
@@ -78,11 +128,6 @@ impl ControlPlane {
         config: ControlPlaneConfig,
         shutdown: CancellationToken,
     ) -> Result<ControlPlane, ControlPlaneError> {
-        let store_dir = config.data_dir.join("store");
-        let store = SledStore::open(&store_dir).map_err(|source| ControlPlaneError::Store {
-            dir: store_dir,
-            source,
-        })?;
         let key_path = config
             .encryption_key
             .clone()
@@ -92,11 +137,13 @@ impl ControlPlane {
                 path: key_path,
                 source,
             })?;
-        let registry = Arc::new(Registry::new(Arc::new(SealedSecrets::new(store, &key)))?);
+        let store = open_store(&config, &key).await?;
+        let registry = Arc::new(Registry::new(store)?);
         let blobs = Arc::new(BlobStore::open(&config.data_dir.join("blobs"))?);
         let credentials = Arc::new(node_credentials::NodeCredentials::open(
-            &config.data_dir.join("node-credentials.json"),
+            registry.store(),
             &key,
+            Some(&config.data_dir.join("node-credentials.json")),
         )?);
         let listener = tokio::net::TcpListener::bind(config.api_addr)
             .await
@@ -110,11 +157,32 @@ impl ControlPlane {
                 addr: config.api_addr,
                 source,
             })?;
+        let me = identity(&config.identity, addr);
+        let mut tasks = Vec::new();
+        let leadership = match &config.store {
+            StoreConfig::Sled => leader::Leadership::always(me),
+            StoreConfig::Etcd { endpoints, prefix } => {
+                let (handle, task) = leader::elector::start(
+                    leader::elector::EtcdElectionConfig {
+                        endpoints: endpoints.clone(),
+                        prefix: prefix.clone(),
+                        me,
+                        timing: config.election,
+                    },
+                    shutdown.clone(),
+                )
+                .await?;
+                tasks.push(task);
+                leader::Leadership::Etcd(Box::new(handle))
+            }
+        };
         let state = AppState {
+            leadership: leadership.clone(),
             registry: registry.clone(),
             credentials,
             blobs,
             auth: Arc::new(config.auth.clone()),
+            peer_token: peer::PeerToken::derive(&key),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -122,7 +190,6 @@ impl ControlPlane {
             shutdown: shutdown.clone(),
         };
         let app = server::router(state);
-        let mut tasks = Vec::new();
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
@@ -130,55 +197,12 @@ impl ControlPlane {
                 tracing::error!(%error, "API server stopped");
             }
         }));
-        tasks.push(tokio::spawn(controllers::run_loop(
-            "deployment",
-            registry.clone(),
-            &[Kind::Deployment, Kind::Pod],
-            Duration::from_secs(10),
-            shutdown.clone(),
-            controllers::deployment::reconcile_all,
-        )));
-        tasks.push(tokio::spawn(controllers::run_loop(
-            "scheduler",
-            registry.clone(),
-            &[Kind::Pod, Kind::Node, Kind::PersistentVolumeClaim],
-            Duration::from_secs(5),
-            shutdown.clone(),
-            controllers::scheduler::reconcile_all,
-        )));
-        tasks.push(tokio::spawn(controllers::run_loop(
-            "statefulset",
-            registry.clone(),
-            &[Kind::StatefulSet, Kind::Pod, Kind::PersistentVolumeClaim],
-            Duration::from_secs(10),
-            shutdown.clone(),
-            controllers::statefulset::reconcile_all,
-        )));
-        tasks.push(tokio::spawn(controllers::run_loop(
-            "claim-protection",
-            registry.clone(),
-            &[Kind::PersistentVolumeClaim, Kind::Pod],
-            Duration::from_secs(10),
-            shutdown.clone(),
-            controllers::claims::reconcile_all,
-        )));
-        tasks.push(tokio::spawn(controllers::run_loop(
-            "config-version",
-            registry.clone(),
-            &[Kind::ConfigMap, Kind::Secret, Kind::Pod],
-            Duration::from_secs(30),
-            shutdown.clone(),
-            controllers::config_version::reconcile_all,
-        )));
+        let gate_registry = registry.clone();
         let grace = config.node_grace;
-        let started = chrono::Utc::now();
-        tasks.push(tokio::spawn(controllers::run_loop(
-            "node-lifecycle",
-            registry.clone(),
-            &[],
-            (grace / 4).max(Duration::from_millis(100)),
+        tasks.push(tokio::spawn(leader::gate::run_while_leader(
+            leadership,
             shutdown.clone(),
-            move |r| controllers::node_lifecycle::reconcile_all(r, grace, started),
+            move |term, since| start_controllers(&gate_registry, grace, since, term),
         )));
         tracing::info!(%addr, "control plane listening");
         Ok(ControlPlane {
@@ -188,10 +212,125 @@ impl ControlPlane {
         })
     }
 
-    /// Waits for the API server and controllers to stop (after `shutdown` is cancelled).
+    /// Waits for the API server, the election and the controllers to stop (after `shutdown` is cancelled).
     pub async fn wait(self) {
         for task in self.tasks {
             let _ = task.await;
         }
     }
+}
+
+/// Opens the configured store, Secrets sealed with `key`.
+async fn open_store(
+    config: &ControlPlaneConfig,
+    key: &[u8; 32],
+) -> Result<Arc<dyn Store>, ControlPlaneError> {
+    Ok(match &config.store {
+        StoreConfig::Sled => {
+            let dir = config.data_dir.join("store");
+            let store = SledStore::open(&dir).map_err(|source| ControlPlaneError::Store {
+                store: dir.display().to_string(),
+                source,
+            })?;
+            Arc::new(SealedSecrets::new(store, key))
+        }
+        StoreConfig::Etcd { endpoints, prefix } => {
+            let (endpoints, prefix) = (endpoints.clone(), prefix.clone());
+            let describe = format!("etcd {} (prefix {prefix})", endpoints.join(","));
+            // Connecting blocks on the store's own runtime: keep it off this one's workers.
+            let store =
+                tokio::task::spawn_blocking(move || EtcdStore::connect(&endpoints, &prefix))
+                    .await
+                    .map_err(|e| ControlPlaneError::Store {
+                        store: describe.clone(),
+                        source: store::StoreError::Etcd(etcd_client::Error::IoError(
+                            std::io::Error::other(e.to_string()),
+                        )),
+                    })?
+                    .map_err(|source| ControlPlaneError::Store {
+                        store: describe,
+                        source,
+                    })?;
+            Arc::new(SealedSecrets::new(store, key))
+        }
+    })
+}
+
+/// This server's name and URL: as configured, else from the bound address.
+fn identity(config: &IdentityConfig, addr: SocketAddr) -> leader::ServerIdentity {
+    let host = if addr.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        addr.ip()
+    };
+    let authority = SocketAddr::new(host, addr.port()).to_string();
+    leader::ServerIdentity {
+        name: config.name.clone().unwrap_or_else(|| authority.clone()),
+        url: config
+            .advertise_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{authority}"))
+            .trim_end_matches('/')
+            .to_string(),
+    }
+}
+
+/// Spawns the controllers and the scheduler; they stop when `term` is cancelled. `since` is
+/// when this server took the lead: node leases are judged from then on, not from before.
+fn start_controllers(
+    registry: &Arc<Registry>,
+    grace: Duration,
+    since: chrono::DateTime<chrono::Utc>,
+    term: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(controllers::run_loop(
+            "deployment",
+            registry.clone(),
+            &[Kind::Deployment, Kind::Pod],
+            Duration::from_secs(10),
+            term.clone(),
+            controllers::deployment::reconcile_all,
+        )),
+        tokio::spawn(controllers::run_loop(
+            "scheduler",
+            registry.clone(),
+            &[Kind::Pod, Kind::Node, Kind::PersistentVolumeClaim],
+            Duration::from_secs(5),
+            term.clone(),
+            controllers::scheduler::reconcile_all,
+        )),
+        tokio::spawn(controllers::run_loop(
+            "statefulset",
+            registry.clone(),
+            &[Kind::StatefulSet, Kind::Pod, Kind::PersistentVolumeClaim],
+            Duration::from_secs(10),
+            term.clone(),
+            controllers::statefulset::reconcile_all,
+        )),
+        tokio::spawn(controllers::run_loop(
+            "claim-protection",
+            registry.clone(),
+            &[Kind::PersistentVolumeClaim, Kind::Pod],
+            Duration::from_secs(10),
+            term.clone(),
+            controllers::claims::reconcile_all,
+        )),
+        tokio::spawn(controllers::run_loop(
+            "config-version",
+            registry.clone(),
+            &[Kind::ConfigMap, Kind::Secret, Kind::Pod],
+            Duration::from_secs(30),
+            term.clone(),
+            controllers::config_version::reconcile_all,
+        )),
+        tokio::spawn(controllers::run_loop(
+            "node-lifecycle",
+            registry.clone(),
+            &[],
+            (grace / 4).max(Duration::from_millis(100)),
+            term,
+            move |r| controllers::node_lifecycle::reconcile_all(r, grace, since),
+        )),
+    ]
 }

@@ -1,21 +1,36 @@
 //! Node credentials: one bearer token per node name, issued once by
 //! `POST /api/v1/nodes/{name}/credential` and revoked by deleting the node.
 //!
-//! Only each token's SHA-256 is kept (with the SHA-256 of the node's forward key), in
-//! `<data dir>/node-credentials.json` (mode 0600). That file is not an API object: no route lists,
-//! reads or writes it, so no node can see or change another node's credential. Agent keys (what
-//! the log proxy presents to a node's agent) are not stored: they are derived from the secrets key
-//! and the node's name.
+//! Only each token's SHA-256 is kept (with the SHA-256 of the node's forward key), as one record
+//! in the store's reserved range (sled or etcd, so every API server of a cluster shares them).
+//! That record is not an API object: no route lists, reads or writes it, so no node can see or
+//! change another node's credential. Each server keeps a copy it reads again when it is more than
+//! a second old, so a credential issued or revoked through one server holds on every other within
+//! about a second. Agent keys (what the log proxy presents to a node's agent) are not stored: they
+//! are derived from the secrets key and the node's name.
+//!
+//! A sled data directory from before kept them in `<data dir>/node-credentials.json`; that file is
+//! imported on the first start and renamed `node-credentials.json.imported`.
 
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 use thiserror::Error;
 use wasmpod_api::client::NodeCredential;
 use wasmpod_api::gateway_key::{forward_key, hmac_sha256, sha256_hex};
+
+/// The name of the store record that holds every credential.
+const RECORD: &str = "node-credentials";
+/// How long a server trusts its copy before reading the record again.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+/// How old a copy must be for an unknown token to read the record again.
+const MISS_REREAD_AFTER: Duration = Duration::from_millis(100);
+/// Conditional writes of the record before giving up (another server kept writing it).
+const MAX_TRIES: usize = 16;
 
 #[derive(Debug, Error)]
 pub enum CredentialError {
@@ -25,18 +40,16 @@ pub enum CredentialError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the node credentials file {path} is corrupt: {source}")]
+    #[error("the node credentials {what} are corrupt: {source}")]
     Corrupt {
-        path: PathBuf,
+        what: String,
         #[source]
         source: serde_json::Error,
     },
-    #[error("cannot write the node credentials {path}: {source}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot keep the node credentials in the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("other servers kept changing the node credentials ({MAX_TRIES} tries)")]
+    Contended,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +77,14 @@ impl Entries {
     }
 }
 
+/// This server's copy of the record.
+struct Copy {
+    entries: Arc<Entries>,
+    /// The record's version (`None`: no record yet).
+    version: Option<u64>,
+    read_at: Instant,
+}
+
 /// Whether [`NodeCredentials::issue`] may replace a credential the name already has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replace {
@@ -74,52 +95,99 @@ pub enum Replace {
 }
 
 pub struct NodeCredentials {
-    path: PathBuf,
+    store: Arc<dyn Store>,
     /// Root of the per-node agent keys, derived from the secrets key.
     agent_root: [u8; 32],
-    entries: RwLock<Entries>,
+    copy: RwLock<Copy>,
+}
+
+fn parse(value: &[u8], what: &str) -> Result<BTreeMap<String, Entry>, CredentialError> {
+    serde_json::from_slice(value).map_err(|source| CredentialError::Corrupt {
+        what: what.to_string(),
+        source,
+    })
 }
 
 impl NodeCredentials {
-    /// Opens `path` (absent: no node has a credential yet).
-    pub fn open(path: &Path, secrets_key: &[u8; 32]) -> Result<NodeCredentials, CredentialError> {
-        let by_name = match std::fs::read(path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|source| CredentialError::Corrupt {
-                    path: path.to_path_buf(),
-                    source,
-                })?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(source) => {
-                return Err(CredentialError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        };
-        Ok(NodeCredentials {
-            path: path.to_path_buf(),
+    /// Reads the credentials from `store`, first importing `legacy_file` (the JSON file a sled
+    /// data directory kept them in) when the store has none yet.
+    pub fn open(
+        store: Arc<dyn Store>,
+        secrets_key: &[u8; 32],
+        legacy_file: Option<&Path>,
+    ) -> Result<NodeCredentials, CredentialError> {
+        if let Some(path) = legacy_file {
+            import(store.as_ref(), path)?;
+        }
+        let credentials = NodeCredentials {
+            store,
             agent_root: hmac_sha256(secrets_key, b"wasmpod agent keys"),
-            entries: RwLock::new(Entries::new(by_name)),
+            copy: RwLock::new(Copy {
+                entries: Arc::default(),
+                version: None,
+                read_at: Instant::now(),
+            }),
+        };
+        credentials.reread()?;
+        Ok(credentials)
+    }
+
+    /// Reads the record again into this server's copy.
+    fn reread(&self) -> Result<Arc<Entries>, CredentialError> {
+        let record = self.store.get_record(RECORD)?;
+        let (entries, version) = match record {
+            Some(record) => (
+                Entries::new(parse(&record.value, "record in the store")?),
+                Some(record.version),
+            ),
+            None => (Entries::default(), None),
+        };
+        let entries = Arc::new(entries);
+        let mut copy = self.copy.write().unwrap_or_else(|p| p.into_inner());
+        *copy = Copy {
+            entries: entries.clone(),
+            version,
+            read_at: Instant::now(),
+        };
+        Ok(entries)
+    }
+
+    /// The credentials, read again when the copy is older than `max_age`. If the store cannot
+    /// be read, the copy serves (logged): a node keeps working through a store outage.
+    fn entries(&self, max_age: Duration) -> Arc<Entries> {
+        {
+            let copy = self.copy.read().unwrap_or_else(|p| p.into_inner());
+            if copy.read_at.elapsed() < max_age {
+                return copy.entries.clone();
+            }
+        }
+        self.reread().unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot read the node credentials; using the last copy");
+            self.copy
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .entries
+                .clone()
         })
     }
 
     /// The node whose credential `token` is.
     pub fn node_of(&self, token: &str) -> Option<String> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.by_token.get(&sha256_hex(token)).cloned()
+        let hash = sha256_hex(token);
+        if let Some(node) = self.entries(FRESH_FOR).by_token.get(&hash) {
+            return Some(node.clone());
+        }
+        // Perhaps issued through another server a moment ago.
+        self.entries(MISS_REREAD_AFTER).by_token.get(&hash).cloned()
     }
 
     pub fn has(&self, node: &str) -> bool {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.by_name.contains_key(node)
+        self.entries(FRESH_FOR).by_name.contains_key(node)
     }
 
     /// The SHA-256 of `node`'s forward key (empty when it has no credential).
     pub fn forward_key_hash(&self, node: &str) -> String {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries
+        self.entries(FRESH_FOR)
             .by_name
             .get(node)
             .map(|e| e.forward_key_sha256.clone())
@@ -137,23 +205,20 @@ impl NodeCredentials {
         node: &str,
         replace: Replace,
     ) -> Result<Option<NodeCredential>, CredentialError> {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries.by_name.contains_key(node) && replace == Replace::Refused {
-            return Ok(None);
-        }
         let token = hex::encode(rand::random::<[u8; 32]>());
-        let mut by_name = entries.by_name.clone();
-        by_name.insert(
-            node.to_string(),
-            Entry {
-                token_sha256: sha256_hex(&token),
-                forward_key_sha256: sha256_hex(&forward_key(&token)),
-                issued: Utc::now(),
-            },
-        );
-        self.save(&by_name)?;
-        *entries = Entries::new(by_name);
-        Ok(Some(NodeCredential {
+        let entry = Entry {
+            token_sha256: sha256_hex(&token),
+            forward_key_sha256: sha256_hex(&forward_key(&token)),
+            issued: Utc::now(),
+        };
+        let written = self.update(|by_name| {
+            if by_name.contains_key(node) && replace == Replace::Refused {
+                return false;
+            }
+            by_name.insert(node.to_string(), entry.clone());
+            true
+        })?;
+        Ok(written.then(|| NodeCredential {
             node: node.to_string(),
             token,
             agent_key: self.agent_key(node),
@@ -162,88 +227,138 @@ impl NodeCredentials {
 
     /// Revokes `node`'s credential; false when it had none.
     pub fn revoke(&self, node: &str) -> Result<bool, CredentialError> {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if !entries.by_name.contains_key(node) {
-            return Ok(false);
-        }
-        let mut by_name = entries.by_name.clone();
-        by_name.remove(node);
-        self.save(&by_name)?;
-        *entries = Entries::new(by_name);
-        Ok(true)
+        self.update(|by_name| by_name.remove(node).is_some())
     }
 
-    /// Writes the whole file (0600) beside the old one, syncs it, then renames it over.
-    fn save(&self, by_name: &BTreeMap<String, Entry>) -> Result<(), CredentialError> {
-        let error = |source| CredentialError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        let text = serde_json::to_vec_pretty(by_name).map_err(|e| error(e.into()))?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
+    /// Reads the record, lets `change` edit it (false: nothing to write) and writes it back on
+    /// condition that no server wrote it in between; reads again if one did.
+    fn update(
+        &self,
+        mut change: impl FnMut(&mut BTreeMap<String, Entry>) -> bool,
+    ) -> Result<bool, CredentialError> {
+        for _ in 0..MAX_TRIES {
+            self.reread()?;
+            let (mut by_name, version) = {
+                let copy = self.copy.read().unwrap_or_else(|p| p.into_inner());
+                (copy.entries.by_name.clone(), copy.version)
+            };
+            if !change(&mut by_name) {
+                return Ok(false);
+            }
+            let value =
+                serde_json::to_vec(&by_name).map_err(|source| CredentialError::Corrupt {
+                    what: "record to write".into(),
+                    source,
+                })?;
+            if self.store.put_record(RECORD, &value, version)? {
+                self.reread()?;
+                return Ok(true);
+            }
         }
-        let mut file = options.open(&tmp).map_err(error)?;
-        file.write_all(&text).map_err(error)?;
-        file.sync_all().map_err(error)?;
-        std::fs::rename(&tmp, &self.path).map_err(error)
+        Err(CredentialError::Contended)
     }
+}
+
+/// Moves the credentials of `path` (an older sled data directory's file) into the store.
+fn import(store: &dyn Store, path: &Path) -> Result<(), CredentialError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(CredentialError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    if store.get_record(RECORD)?.is_none() {
+        parse(&bytes, &path.display().to_string())?;
+        store.put_record(RECORD, &bytes, None)?;
+        tracing::info!(file = %path.display(), "node credentials moved into the store");
+    }
+    let done = path.with_extension("json.imported");
+    std::fs::rename(path, &done).map_err(|source| CredentialError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SledStore;
 
     #[test]
     fn credentials_are_bound_to_a_name_survive_a_restart_and_revoke() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("node-credentials.json");
         let key = [7u8; 32];
-        let store = NodeCredentials::open(&path, &key).expect("open");
-        let a = store
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).expect("sled"));
+        let creds = NodeCredentials::open(store.clone(), &key, None).expect("open");
+        let a = creds
             .issue("node-a", Replace::Refused)
             .expect("issue")
             .expect("new name");
         assert_eq!(a.token.len(), 64);
-        assert_eq!(store.node_of(&a.token).as_deref(), Some("node-a"));
-        assert!(store.node_of("guess").is_none());
+        assert_eq!(creds.node_of(&a.token).as_deref(), Some("node-a"));
+        assert!(creds.node_of("guess").is_none());
         assert!(
-            store
+            creds
                 .issue("node-a", Replace::Refused)
                 .expect("issue")
                 .is_none(),
             "a taken name is not issued again without the admin"
         );
-        let text = std::fs::read_to_string(&path).expect("saved");
+        let record = store.get_record(RECORD).expect("read").expect("saved");
+        let text = String::from_utf8_lossy(&record.value);
         assert!(!text.contains(&a.token), "only the hash is stored");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
         assert_eq!(
-            store.forward_key_hash("node-a"),
+            creds.forward_key_hash("node-a"),
             sha256_hex(&forward_key(&a.token))
         );
-        assert_ne!(store.agent_key("node-a"), store.agent_key("node-b"));
+        assert_ne!(creds.agent_key("node-a"), creds.agent_key("node-b"));
 
-        let reopened = NodeCredentials::open(&path, &key).expect("reopen");
-        assert_eq!(reopened.node_of(&a.token).as_deref(), Some("node-a"));
-        assert_eq!(reopened.agent_key("node-a"), a.agent_key);
-        let again = reopened
+        // Another server on the same store (or this one restarted) sees it.
+        let other = NodeCredentials::open(store.clone(), &key, None).expect("reopen");
+        assert_eq!(other.node_of(&a.token).as_deref(), Some("node-a"));
+        assert_eq!(other.agent_key("node-a"), a.agent_key);
+        let again = other
             .issue("node-a", Replace::Allowed)
             .expect("issue")
             .expect("admin re-issues");
-        assert!(reopened.node_of(&a.token).is_none(), "the old one is void");
-        assert!(reopened.revoke("node-a").expect("revoke"));
-        assert!(reopened.node_of(&again.token).is_none());
-        assert!(!reopened.has("node-a"));
-        assert!(!reopened.revoke("node-a").expect("revoke"));
+        assert!(other.node_of(&a.token).is_none(), "the old one is void");
+        // The first server's copy is re-read within a second.
+        std::thread::sleep(FRESH_FOR + Duration::from_millis(50));
+        assert!(
+            creds.node_of(&a.token).is_none(),
+            "void on the other server too"
+        );
+        assert_eq!(creds.node_of(&again.token).as_deref(), Some("node-a"));
+        assert!(other.revoke("node-a").expect("revoke"));
+        assert!(other.node_of(&again.token).is_none());
+        assert!(!other.has("node-a"));
+        assert!(!other.revoke("node-a").expect("revoke"));
+    }
+
+    #[test]
+    fn an_older_data_directorys_file_is_imported_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("node-credentials.json");
+        let token = "t".repeat(64);
+        let old = BTreeMap::from([(
+            "node-a".to_string(),
+            Entry {
+                token_sha256: sha256_hex(&token),
+                forward_key_sha256: sha256_hex(&forward_key(&token)),
+                issued: Utc::now(),
+            },
+        )]);
+        std::fs::write(&file, serde_json::to_vec(&old).expect("json")).expect("write");
+        let store: Arc<dyn Store> =
+            Arc::new(SledStore::open(&dir.path().join("store")).expect("sled"));
+        let creds = NodeCredentials::open(store.clone(), &[1; 32], Some(&file)).expect("open");
+        assert_eq!(creds.node_of(&token).as_deref(), Some("node-a"));
+        assert!(!file.exists() && file.with_extension("json.imported").exists());
+        let again = NodeCredentials::open(store, &[1; 32], Some(&file)).expect("reopen");
+        assert_eq!(again.node_of(&token).as_deref(), Some("node-a"));
     }
 }

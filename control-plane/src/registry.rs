@@ -1,22 +1,28 @@
-//! The registry: the store plus what every writer needs on top of it — one serialised commit
-//! path that stamps metadata and revisions, skips writes that change nothing, and feeds the watch
-//! hub; typed reads; read-modify-write; events.
+//! The registry: the store plus what every writer needs on top of it — staging that validates,
+//! stamps metadata, checks each write's precondition and skips writes that change nothing; one
+//! conditional store transaction per batch (guarded by the mod revision of everything staging
+//! read, so several API servers on one etcd never overwrite each other: a batch whose reads
+//! changed is staged again from fresh reads); typed reads; read-modify-write; events.
 //!
-//! Group commit: a writer applies its batch under the write lock, then flushes outside it, so
-//! writers arriving during one disk flush share the next one instead of queueing for one each.
-//! Watchers see a change only once it is durable, in revision order.
+//! Group commit (sled): a writer commits its batch under the write lock, then flushes outside
+//! it, so writers arriving during one disk flush share the next one instead of queueing for one
+//! each. Watchers see a change only once it is durable, in revision order. With etcd the store's
+//! change feed feeds watchers and caches, and a commit returns once the feed has delivered it.
 
-use crate::store::{Store, StoreError};
-use crate::typed_cache::TypedCaches;
-use crate::watch_hub::{Change, Published, WatchHub};
+use crate::ingest::Ingest;
+use crate::store::{
+    resource_version, set_resource_version, ChangeType, Compare, Store, StoreError, TxnOutcome,
+};
+use crate::watch_hub::{Change, WatchHub};
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use thiserror::Error;
 use wasmpod_api::name::validate_object_key;
 use wasmpod_api::{
@@ -39,6 +45,9 @@ pub enum RegistryError {
         #[source]
         source: wasmpod_api::ValidationError,
     },
+    /// Other writers changed what a batch read every time it was staged.
+    #[error("other writers kept changing the objects of this write ({tries} tries); try again")]
+    Contended { tries: usize },
 }
 
 /// Why a conditional write was refused (HTTP 409, or 404 for an object gone).
@@ -87,39 +96,56 @@ impl GroupOutcome {
     }
 }
 
+/// How often a batch is staged again after another writer changed what it read, before the
+/// writer gets [`RegistryError::Contended`].
+const MAX_TRIES: usize = 16;
+/// How long a commit on a shared store waits for its own revision to come back on the feed.
+const INGEST_WAIT: Duration = Duration::from_secs(10);
+
 pub struct Registry {
     store: Arc<dyn Store>,
-    hub: WatchHub,
+    /// Whether the store has a change feed (other servers write too): then the feed, not this
+    /// registry's commits, feeds the caches and the watch hub.
+    followed: bool,
+    /// Serialises this server's staging and commit: with sled the one writer's order is the
+    /// revision order; with etcd it saves this server's writers from failing each other's compares.
     write_lock: Mutex<()>,
-    /// Changes applied to the store and not yet known durable, oldest first.
-    unpublished: Mutex<VecDeque<Arc<Published>>>,
-    /// The revision of the newest applied batch.
+    /// (sled) Batches committed and not yet known durable, oldest first.
+    unpublished: Mutex<VecDeque<(u64, Arc<Vec<Change>>)>>,
+    /// The revision of the newest committed batch.
     applied: AtomicU64,
     /// Held while the store flushes; writers waiting here are often covered by that flush.
     flush_lock: Mutex<()>,
     /// Every revision up to this one is durable.
     flushed: AtomicU64,
-    /// Decoded objects of the kinds listed as types so far, current with the store.
-    caches: RwLock<TypedCaches>,
+    ingest: Arc<Ingest>,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Result<Registry, RegistryError> {
         let revision = store.revision()?;
+        let ingest = Arc::new(Ingest::new(revision));
+        let feed = ingest.clone();
+        let followed = store.follow(revision, Box::new(move |item| feed.feed(item)))?;
         Ok(Registry {
             store,
-            hub: WatchHub::new(revision),
+            followed,
             write_lock: Mutex::new(()),
             unpublished: Mutex::default(),
             applied: AtomicU64::new(revision),
             flush_lock: Mutex::new(()),
             flushed: AtomicU64::new(revision),
-            caches: RwLock::default(),
+            ingest,
         })
     }
 
     pub fn hub(&self) -> &WatchHub {
-        &self.hub
+        &self.ingest.hub
+    }
+
+    /// The store under this registry (for the reserved records: node credentials).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 
     pub fn revision(&self) -> Result<u64, RegistryError> {
@@ -160,17 +186,21 @@ impl Registry {
         T: DeserializeOwned + Send + Sync + 'static,
     {
         {
-            let caches = self.caches.read().unwrap_or_else(|p| p.into_inner());
+            let caches = self.ingest.caches.read().unwrap_or_else(|p| p.into_inner());
             if caches.has::<T>(kind) {
                 return Ok(caches.list(kind, namespace));
             }
         }
-        // Under the write lock no commit lands between the store's list and the cache's fill.
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut caches = self.caches.write().unwrap_or_else(|p| p.into_inner());
+        // Under the caches' lock no batch is ingested between the store's list and the fill:
+        // every batch ingested before is in the list, every later one is newer than it.
+        let mut caches = self
+            .ingest
+            .caches
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         if !caches.has::<T>(kind) {
-            let (items, _) = self.store.list(kind, None)?;
-            caches.fill::<T>(kind, items);
+            let (items, revision) = self.store.list(kind, None)?;
+            caches.fill::<T>(kind, items, revision);
         }
         Ok(caches.list(kind, namespace))
     }
@@ -192,27 +222,150 @@ impl Registry {
     }
 
     /// Commits `writes` atomically. Returns the changes made (writes that change nothing are
-    /// dropped), after they are durable and published to watchers.
+    /// dropped), after they are durable and visible to this server's watchers and caches.
     pub fn commit(&self, writes: Vec<Write>) -> Result<Vec<Change>, RegistryError> {
-        let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let changes = self.apply_locked(writes)?;
-        drop(guard);
-        self.make_durable(&changes)?;
+        let (changes, _) = self.commit_staged(vec![writes], Grouping::OneBatch)?;
         Ok(changes)
     }
 
-    /// Makes `changes` durable, flushing the store unless a flush that began after they were
-    /// applied has already done it, then publishes every durable change in revision order.
-    /// If the flush fails the caller gets the error; the batch stays applied and is published
-    /// by the next flush that succeeds (like a timed-out etcd write, it may yet persist).
-    fn make_durable(&self, changes: &[Change]) -> Result<(), RegistryError> {
-        let Some(mine) = changes.last().map(|c| c.revision) else {
-            return Ok(());
+    /// Commits independent groups of writes in one batch: each group is atomic on its own, and
+    /// a group refused by a conflict leaves the others to go through (a controller's pass must not
+    /// fail for every object because one changed under it). Store failures still fail the call.
+    ///
+    /// A store that bounds the operations of one transaction (etcd: `--max-txn-ops`) gets the
+    /// groups in several batches, each group whole in one of them.
+    pub fn commit_groups(&self, groups: Vec<Vec<Write>>) -> Result<GroupOutcome, RegistryError> {
+        let limit = self.store.max_txn_ops();
+        let mut outcome = GroupOutcome::default();
+        let mut offset = 0;
+        for chunk in chunks(groups, limit) {
+            let len = chunk.len();
+            let (changes, refused) = self.commit_staged(chunk, Grouping::Independent)?;
+            outcome.changes.extend(changes);
+            outcome.refused.extend(refused.into_iter().map(|r| Refused {
+                group: r.group + offset,
+                error: r.error,
+            }));
+            offset += len;
+        }
+        Ok(outcome)
+    }
+
+    /// Stages `groups` from fresh reads and commits them in one store transaction guarded by
+    /// what was read; when another server changed something read in between, stages again.
+    fn commit_staged(
+        &self,
+        groups: Vec<Vec<Write>>,
+        grouping: Grouping,
+    ) -> Result<(Vec<Change>, Vec<Refused>), RegistryError> {
+        let mut groups = groups;
+        for _ in 0..MAX_TRIES {
+            // Without a feed this registry is the store's only writer: its compares cannot fail,
+            // so no copy is kept for another try.
+            let attempt = if self.followed {
+                groups.clone()
+            } else {
+                std::mem::take(&mut groups)
+            };
+            let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut staged = Staged::default();
+            if self.followed {
+                // Over the network: every key of the batch in one round trip, not one each.
+                self.prefetch(&mut staged, &attempt)?;
+            }
+            let mut refused = Vec::new();
+            for (index, group) in attempt.into_iter().enumerate() {
+                match self.stage(&mut staged, group) {
+                    Ok(()) => {}
+                    Err(error @ RegistryError::Conflict { .. })
+                        if grouping == Grouping::Independent =>
+                    {
+                        refused.push(Refused {
+                            group: index,
+                            error,
+                        })
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            if let Some(changes) = self.try_commit(staged, guard)? {
+                return Ok((changes, refused));
+            }
+            if !self.followed {
+                break;
+            }
+        }
+        Err(RegistryError::Contended { tries: MAX_TRIES })
+    }
+
+    /// Commits what `staged` holds if what it read is unchanged (`None`: it changed, stage
+    /// again), then waits until the batch is durable and ingested. Releases `guard` once the
+    /// store has the batch.
+    fn try_commit(
+        &self,
+        staged: Staged,
+        guard: std::sync::MutexGuard<'_, ()>,
+    ) -> Result<Option<Vec<Change>>, RegistryError> {
+        let Batch {
+            mut compares,
+            writes,
+            mut changes,
+        } = staged.finish();
+        if changes.is_empty() {
+            return Ok(Some(changes));
+        }
+        if !self.followed {
+            // The store's only writer staged under the write lock, which it still holds: what
+            // it read cannot have changed, and checking again would decode every object twice.
+            compares.clear();
+        }
+        let revision = match self.store.txn(&compares, &writes)? {
+            TxnOutcome::Committed { revision } => revision,
+            TxnOutcome::CompareFailed => {
+                tracing::debug!(
+                    writes = writes.len(),
+                    "another writer came first; staging again"
+                );
+                return Ok(None);
+            }
         };
+        for change in &mut changes {
+            change.revision = revision;
+            set_resource_version(&mut change.object, revision);
+        }
+        if self.followed {
+            drop(guard);
+            if !self.ingest.wait_for(revision, INGEST_WAIT) {
+                tracing::warn!(
+                    revision,
+                    "committed, but the store's feed has not delivered it yet"
+                );
+            }
+        } else {
+            self.applied.fetch_max(revision, Ordering::SeqCst);
+            let queued = Arc::new(changes);
+            self.unpublished
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_back((revision, queued.clone()));
+            drop(guard);
+            self.make_durable(revision)?;
+            // Whoever ingested the batch let go of it under the queue's lock, which
+            // make_durable took after: the batch is ours again, without a copy.
+            changes = Arc::try_unwrap(queued).unwrap_or_else(|shared| (*shared).clone());
+        }
+        Ok(Some(changes))
+    }
+
+    /// Makes the batch at `mine` durable, flushing the store unless a flush that began after it
+    /// was committed has already done it, then ingests every durable batch in revision order.
+    /// If the flush fails the caller gets the error; the batch stays committed and is published
+    /// by the next flush that succeeds (like a timed-out etcd write, it may yet persist).
+    fn make_durable(&self, mine: u64) -> Result<(), RegistryError> {
         {
             let _flushing = self.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
             if self.flushed.load(Ordering::SeqCst) < mine {
-                // Everything applied before this load is covered by the flush that follows it.
+                // Everything committed before this load is covered by the flush that follows it.
                 let covered = self.applied.load(Ordering::SeqCst);
                 self.store.flush()?;
                 self.flushed.fetch_max(covered, Ordering::SeqCst);
@@ -220,70 +373,61 @@ impl Registry {
         }
         let flushed = self.flushed.load(Ordering::SeqCst);
         let mut unpublished = self.unpublished.lock().unwrap_or_else(|p| p.into_inner());
-        let mut durable = Vec::new();
+        // Still under the queue's lock, so concurrent publishers keep revision order.
         while unpublished
             .front()
-            .is_some_and(|change| change.revision <= flushed)
+            .is_some_and(|(revision, _)| *revision <= flushed)
         {
-            durable.extend(unpublished.pop_front());
+            if let Some((revision, changes)) = unpublished.pop_front() {
+                self.ingest.batch(revision, &changes);
+            }
         }
-        // Still under the queue's lock, so concurrent publishers keep revision order.
-        self.hub.publish(durable);
         Ok(())
     }
 
-    /// Commits independent groups of writes with one flush: each group is atomic on its own, and
-    /// a group refused by a conflict leaves the others to go through (a controller's pass must not
-    /// fail for every object because one changed under it). Store failures still fail the call.
-    pub fn commit_groups(&self, groups: Vec<Vec<Write>>) -> Result<GroupOutcome, RegistryError> {
-        let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut staged = Staged::new(self.store.revision()?);
-        let mut refused = Vec::new();
-        for (index, group) in groups.into_iter().enumerate() {
-            match self.stage(&mut staged, group) {
-                Ok(()) => {}
-                Err(error @ RegistryError::Conflict { .. }) => refused.push(Refused {
-                    group: index,
-                    error,
-                }),
-                Err(other) => return Err(other),
-            }
-        }
-        let changes = self.finish_locked(staged)?;
-        drop(guard);
-        self.make_durable(&changes)?;
-        Ok(GroupOutcome { changes, refused })
+    /// Reads every key `groups` write into `staged` at once.
+    fn prefetch(&self, staged: &mut Staged, groups: &[Vec<Write>]) -> Result<(), RegistryError> {
+        let mut keys: Vec<ObjectKey> = groups
+            .iter()
+            .flatten()
+            .filter_map(|write| match write {
+                Write::Delete(key) => Some(key.clone()),
+                Write::Put(o) | Write::Create(o) | Write::Update(o) => o.key(),
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let objects = self.store.get_many(&keys)?;
+        staged.read.extend(keys.into_iter().zip(objects));
+        Ok(())
     }
 
-    /// Applies `writes` (visible at once, not yet durable) and queues them for watchers; the
-    /// caller holds the write lock and calls [`Registry::make_durable`] after releasing it.
-    fn apply_locked(&self, writes: Vec<Write>) -> Result<Vec<Change>, RegistryError> {
-        let mut staged = Staged::new(self.store.revision()?);
-        self.stage(&mut staged, writes)?;
-        self.finish_locked(staged)
-    }
-
-    /// The object at `key` as the batch being staged sees it.
+    /// The object at `key` as the batch being staged sees it; the first read of a key from the
+    /// store becomes a compare of the batch's transaction.
     fn current(
         &self,
-        staged: &Staged,
+        staged: &mut Staged,
         key: &ObjectKey,
     ) -> Result<Option<AnyObject>, RegistryError> {
-        Ok(match staged.pending.iter().rev().find(|(k, _)| k == key) {
-            Some((_, o)) => o.clone(),
-            None => self.store.get(key)?,
-        })
+        if let Some((_, object)) = staged.pending.iter().rev().find(|(k, _)| k == key) {
+            return Ok(object.clone());
+        }
+        if let Some(object) = staged.read.get(key) {
+            return Ok(object.clone());
+        }
+        let object = self.store.get(key)?;
+        staged.read.insert(key.clone(), object.clone());
+        Ok(object)
     }
 
     /// Adds one atomic group to `staged`, checking its conditions; on a conflict the group is
-    /// taken back out whole and the conflict returned.
+    /// taken back out whole and the conflict returned (what it read stays a compare).
     fn stage(&self, staged: &mut Staged, writes: Vec<Write>) -> Result<(), RegistryError> {
-        let mark = (staged.pending.len(), staged.changes.len(), staged.revision);
+        let mark = (staged.pending.len(), staged.changes.len());
         let result = self.stage_writes(staged, writes);
         if result.is_err() {
             staged.pending.truncate(mark.0);
             staged.changes.truncate(mark.1);
-            staged.revision = mark.2;
         }
         result
     }
@@ -292,18 +436,15 @@ impl Registry {
         for write in writes {
             let (mut object, condition) = match write {
                 Write::Delete(key) => {
-                    let Some(mut object) = self.current(staged, &key)? else {
+                    let Some(object) = self.current(staged, &key)? else {
                         continue;
                     };
-                    staged.revision += 1;
-                    set_meta(&mut object, "resourceVersion", Value::from(staged.revision));
                     staged.pending.push((key.clone(), None));
                     staged.changes.push(Change {
-                        revision: staged.revision,
+                        revision: 0,
                         key,
                         object,
-                        deleted: true,
-                        created: false,
+                        change: ChangeType::Deleted,
                     });
                     continue;
                 }
@@ -325,68 +466,50 @@ impl Registry {
             if let Some(condition) = condition {
                 condition.check(&key, &object, existing.as_ref())?;
             }
-            let created = existing.is_none();
+            let change = if existing.is_none() {
+                ChangeType::Added
+            } else {
+                ChangeType::Modified
+            };
             if !stamp(&mut object, existing.as_ref()) {
                 continue;
             }
-            staged.revision += 1;
-            set_meta(&mut object, "resourceVersion", Value::from(staged.revision));
             staged.pending.push((key.clone(), Some(object.clone())));
             staged.changes.push(Change {
-                revision: staged.revision,
+                revision: 0,
                 key,
                 object,
-                deleted: false,
-                created,
+                change,
             });
         }
         Ok(())
     }
 
-    /// Applies what `staged` holds to the store, the caches and the watch queue.
-    fn finish_locked(&self, staged: Staged) -> Result<Vec<Change>, RegistryError> {
-        let Staged {
-            revision,
-            pending,
-            changes,
-        } = staged;
-        if changes.is_empty() {
-            return Ok(changes);
-        }
-        self.store.apply(revision, &pending)?;
-        self.applied.store(revision, Ordering::SeqCst);
-        {
-            let mut caches = self.caches.write().unwrap_or_else(|p| p.into_inner());
-            for (key, object) in &pending {
-                caches.update(key, object.as_ref());
-            }
-        }
-        self.unpublished
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(changes.iter().map(|c| Arc::new(Published::from_change(c))));
-        Ok(changes)
-    }
-
     /// Reads the object at `key` as `T`, lets `change` edit it, and writes it back if `change`
-    /// says it changed — all under the write lock, so no concurrent write is lost.
-    pub fn modify<T, F>(&self, key: &ObjectKey, change: F) -> Result<Option<T>, RegistryError>
+    /// says it changed, on condition that nobody wrote it in between; if somebody did, reads it
+    /// again and calls `change` again.
+    pub fn modify<T, F>(&self, key: &ObjectKey, mut change: F) -> Result<Option<T>, RegistryError>
     where
         T: Serialize + DeserializeOwned,
-        F: FnOnce(&mut T) -> bool,
+        F: FnMut(&mut T) -> bool,
     {
-        let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(object) = self.store.get(key)? else {
-            return Ok(None);
-        };
-        let mut typed: T = decode(key, &object)?;
-        if change(&mut typed) {
+        for _ in 0..MAX_TRIES {
+            let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut staged = Staged::default();
+            let Some(object) = self.current(&mut staged, key)? else {
+                return Ok(None);
+            };
+            let mut typed: T = decode(key, &object)?;
+            if !change(&mut typed) {
+                return Ok(Some(typed));
+            }
             let any = to_any(key, &typed)?;
-            let changes = self.apply_locked(vec![Write::Put(any)])?;
-            drop(guard);
-            self.make_durable(&changes)?;
+            self.stage(&mut staged, vec![Write::Put(any)])?;
+            if self.try_commit(staged, guard)?.is_some() {
+                return Ok(Some(typed));
+            }
         }
-        Ok(Some(typed))
+        Err(RegistryError::Contended { tries: MAX_TRIES })
     }
 
     /// Records one event about `involved` (a repeat of the same reason and message bumps its count).
@@ -414,7 +537,6 @@ impl Registry {
         if drafts.is_empty() {
             return;
         }
-        let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let now = Utc::now();
         let mut writes = Vec::new();
         for draft in drafts {
@@ -477,9 +599,7 @@ impl Registry {
                 writes.push(Write::Put(any));
             }
         }
-        let applied = self.apply_locked(writes);
-        drop(guard);
-        if let Err(error) = applied.and_then(|changes| self.make_durable(&changes)) {
+        if let Err(error) = self.commit(writes) {
             tracing::warn!(%error, "could not record events");
         }
     }
@@ -534,19 +654,106 @@ fn meta(object: &AnyObject, field: &str) -> Option<Value> {
     object.0.get("metadata").and_then(|m| m.get(field)).cloned()
 }
 
+/// `groups` in runs of at most `limit` writes each (a larger group alone), in order. A write
+/// reads one key, so a run's compares stay within the limit too.
+fn chunks(groups: Vec<Vec<Write>>, limit: usize) -> Vec<Vec<Vec<Write>>> {
+    let mut runs: Vec<Vec<Vec<Write>>> = Vec::new();
+    let mut size = 0;
+    for group in groups {
+        let fits = runs.last().is_some() && size + group.len() <= limit;
+        if !fits {
+            runs.push(Vec::new());
+            size = 0;
+        }
+        size += group.len();
+        if let Some(run) = runs.last_mut() {
+            run.push(group);
+        }
+    }
+    runs
+}
+
+/// Whether a refused group fails the whole call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grouping {
+    OneBatch,
+    Independent,
+}
+
 /// A batch being put together under the write lock.
+#[derive(Default)]
 struct Staged {
-    revision: u64,
+    /// What each key read from the store held (`None`: absent): the transaction's compares.
+    read: HashMap<ObjectKey, Option<AnyObject>>,
     pending: Vec<(ObjectKey, Option<AnyObject>)>,
+    /// Their revision is set once the batch commits.
+    changes: Vec<Change>,
+}
+
+/// A staged batch as one store transaction.
+struct Batch {
+    compares: Vec<Compare>,
+    /// One per key.
+    writes: Vec<(ObjectKey, Option<AnyObject>)>,
     changes: Vec<Change>,
 }
 
 impl Staged {
-    fn new(revision: u64) -> Staged {
-        Staged {
-            revision,
-            pending: Vec::new(),
-            changes: Vec::new(),
+    /// The transaction: its compares, one write per key (the last), and one change per key
+    /// (an object created and deleted in the same batch leaves none).
+    fn finish(self) -> Batch {
+        let compares = self
+            .read
+            .into_iter()
+            .filter_map(|(key, object)| match object {
+                None => Some(Compare::Absent(key)),
+                // An object stored without a version (never by this code) cannot be compared.
+                Some(object) => resource_version(&object).map(|r| Compare::ModRevision(key, r)),
+            })
+            .collect();
+        let mut last: HashMap<&ObjectKey, usize> = HashMap::new();
+        for (index, (key, _)) in self.pending.iter().enumerate() {
+            last.insert(key, index);
+        }
+        let keep: Vec<bool> = self
+            .pending
+            .iter()
+            .enumerate()
+            .map(|(index, (key, _))| last.get(key) == Some(&index))
+            .collect();
+        let writes = self
+            .pending
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(write, keep)| keep.then_some(write))
+            .collect();
+        let mut changes: Vec<Option<Change>> = Vec::with_capacity(self.changes.len());
+        let mut at: HashMap<ObjectKey, usize> = HashMap::new();
+        for change in self.changes {
+            let Some(&index) = at.get(&change.key) else {
+                at.insert(change.key.clone(), changes.len());
+                changes.push(Some(change));
+                continue;
+            };
+            let created = changes[index]
+                .as_ref()
+                .is_some_and(|c| c.change == ChangeType::Added);
+            let mut merged = change;
+            changes[index] = match (created, merged.change) {
+                // Created and deleted in one batch: as far as a watcher can tell, nothing happened.
+                (true, ChangeType::Deleted) => None,
+                (true, _) => {
+                    merged.change = ChangeType::Added;
+                    Some(merged)
+                }
+                (false, _) => Some(merged),
+            };
+        }
+        let changes = changes.into_iter().flatten().collect();
+        Batch {
+            compares,
+            writes,
+            changes,
         }
     }
 }
@@ -588,15 +795,6 @@ impl Precondition {
                 }
             }
         }
-    }
-}
-
-/// `metadata.resourceVersion` as a number (clients may send it as a string, as Kubernetes does).
-fn resource_version(object: &AnyObject) -> Option<u64> {
-    match meta(object, "resourceVersion")? {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
     }
 }
 
@@ -744,12 +942,26 @@ pub(crate) mod tests {
         fn revision(&self) -> Result<u64, StoreError> {
             self.inner.revision()
         }
-        fn apply(
+        fn txn(
             &self,
-            revision: u64,
+            compares: &[Compare],
             writes: &[(ObjectKey, Option<AnyObject>)],
-        ) -> Result<(), StoreError> {
-            self.inner.apply(revision, writes)
+        ) -> Result<TxnOutcome, StoreError> {
+            self.inner.txn(compares, writes)
+        }
+        fn follow(&self, revision: u64, sink: crate::store::FeedSink) -> Result<bool, StoreError> {
+            self.inner.follow(revision, sink)
+        }
+        fn get_record(&self, name: &str) -> Result<Option<crate::store::Record>, StoreError> {
+            self.inner.get_record(name)
+        }
+        fn put_record(
+            &self,
+            name: &str,
+            value: &[u8],
+            expected: Option<u64>,
+        ) -> Result<bool, StoreError> {
+            self.inner.put_record(name, value, expected)
         }
         fn flush(&self) -> Result<(), StoreError> {
             self.flushes.fetch_add(1, Ordering::SeqCst);
@@ -933,11 +1145,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn groups_are_chunked_whole_within_the_transaction_limit() {
+        let write = || Write::Delete(ObjectKey::new(Kind::Service, "default", "x"));
+        let groups = vec![
+            vec![write()],
+            vec![write(), write()],
+            vec![write(); 5],
+            vec![write()],
+        ];
+        let sizes: Vec<Vec<usize>> = chunks(groups, 3)
+            .iter()
+            .map(|run| run.iter().map(Vec::len).collect())
+            .collect();
+        assert_eq!(sizes, vec![vec![1, 2], vec![5], vec![1]]);
+        assert_eq!(chunks(Vec::new(), 3).len(), 0);
+    }
+
+    #[test]
     fn writes_that_change_nothing_are_dropped() {
         let (_d, reg) = registry();
         let first = reg.commit(vec![Write::Put(service("a"))]).unwrap();
         assert_eq!(first.len(), 1);
-        assert!(first[0].created);
+        assert_eq!(first[0].change, ChangeType::Added);
         assert!(reg
             .commit(vec![Write::Put(service("a"))])
             .unwrap()
@@ -957,7 +1186,7 @@ pub(crate) mod tests {
         reg.commit(vec![Write::Put(service("a"))]).unwrap();
         let key = ObjectKey::new(Kind::Service, "default", "s");
         let del = reg.commit(vec![Write::Delete(key.clone())]).unwrap();
-        assert!(del[0].deleted);
+        assert_eq!(del[0].change, ChangeType::Deleted);
         assert_eq!(reg.get(&key).unwrap(), None);
         assert_eq!(reg.revision().unwrap(), 2);
         assert!(reg.commit(vec![Write::Delete(key)]).unwrap().is_empty());

@@ -3,6 +3,7 @@
 
 mod cluster_api;
 pub use cluster_api::ClusterApi;
+pub mod etcd;
 pub mod raw_http;
 
 use std::collections::VecDeque;
@@ -603,21 +604,32 @@ pub struct MultiNode {
 
 impl MultiNode {
     pub fn start() -> MultiNode {
-        let work = tempfile::tempdir().expect("tempdir");
-        let config = work.path().join("config");
+        MultiNode::start_with(&[])
+    }
+
+    /// The `wasmpod server` of this cluster, listening on `api_addr`, with `extra` flags.
+    fn server_command(work: &Path, api_addr: &str, extra: &[&str]) -> Command {
         let mut command = Command::new(wasmpod_bin());
         command
             .args([
                 "server",
                 "--api-addr",
-                "127.0.0.1:0",
+                api_addr,
                 "--node-grace-ms",
                 "1500",
                 "--data-dir",
             ])
-            .arg(work.path().join("server"))
-            .env("WASMPOD_CONFIG", &config);
-        let server = Process::spawn(command);
+            .arg(work.join("server"))
+            .args(extra)
+            .env("WASMPOD_CONFIG", work.join("config"));
+        command
+    }
+
+    /// A server started with `extra` flags (`--store etcd://...`), and no workers yet.
+    pub fn start_with(extra: &[&str]) -> MultiNode {
+        let work = tempfile::tempdir().expect("tempdir");
+        let config = work.path().join("config");
+        let server = Process::spawn(MultiNode::server_command(work.path(), "127.0.0.1:0", extra));
         let api = server.wait_line("API: ");
         let join_token_file = server.wait_line("join token file: ");
         let join_token = std::fs::read_to_string(&join_token_file)
@@ -639,6 +651,15 @@ impl MultiNode {
             work,
             workers: Vec::new(),
         }
+    }
+
+    /// Stops the server (`kill -9`) and starts it again on the same address and data directory
+    /// with `extra` flags; waits until it listens.
+    pub fn restart_server(&mut self, extra: &[&str]) {
+        self.server.kill9();
+        let addr = self.api.trim_start_matches("http://").to_string();
+        self.server = Process::spawn(MultiNode::server_command(self.work.path(), &addr, extra));
+        self.server.wait_line("API: ");
     }
 
     /// `wasmpod worker` joining with `token`, given in a file (`--token-file`).

@@ -114,7 +114,13 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Reflector<T> {
                         };
                         match next {
                             Ok(Some(Ok(event))) => {
-                                revision = Some(event.revision);
+                                // The changes of one batch share its revision and the stream
+                                // may break between them: resume from before the batch (its
+                                // changes apply again, harmlessly). A bookmark is whole.
+                                revision = Some(match event.event_type {
+                                    WatchEventType::Bookmark => event.revision,
+                                    _ => event.revision.saturating_sub(1),
+                                });
                                 let Some(object) = event.object else { continue };
                                 if event.event_type == WatchEventType::Deleted {
                                     let Some(key) = object.key() else { continue };

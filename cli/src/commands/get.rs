@@ -40,6 +40,11 @@ pub struct Get {
 
 impl Get {
     pub async fn run(self) -> anyhow::Result<()> {
+        if let [only] = self.args.as_slice() {
+            if matches!(only.as_str(), "leases" | "lease") {
+                return super::leases::print(&self.api, self.output).await;
+            }
+        }
         let targets = kinds::targets(&self.args, kinds::any)?;
         let by_name = targets.iter().any(|t| t.name.is_some());
         if by_name && self.selector.is_set() {

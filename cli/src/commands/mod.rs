@@ -13,6 +13,7 @@ mod edit;
 mod explain;
 mod get;
 mod label;
+mod leases;
 mod logs;
 mod new;
 mod node_limits;
@@ -42,7 +43,8 @@ pub struct Cli {
 /// How to reach the API; shared by every command that talks to it.
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
-    /// API server URL (default: the client config, else http://127.0.0.1:7070)
+    /// API server URL, or several of one control plane separated by commas (default: the client
+    /// config, else http://127.0.0.1:7070)
     #[arg(long, env = "WASMPOD_SERVER", global = true)]
     pub server: Option<String>,
     /// Bearer token for the API

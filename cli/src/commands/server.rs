@@ -10,13 +10,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wasmpod_control_plane::server::Auth;
-use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig};
+use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig, IdentityConfig, StoreConfig};
 
 #[derive(Debug, Args)]
 pub struct Server {
     /// Data directory (store, components, tokens)
     #[arg(long, default_value = ".wasmpod")]
     pub data_dir: PathBuf,
+    /// Where the objects live: `sled` (in the data directory; one server) or
+    /// `etcd://HOST:PORT[,HOST:PORT...]` (shared by every server of the cluster; each server
+    /// needs the same --encryption-key)
+    #[arg(long, default_value = "sled")]
+    pub store: String,
+    /// The etcd key prefix (with --store etcd://...): one etcd can hold several clusters
+    #[arg(long, default_value = wasmpod_control_plane::DEFAULT_ETCD_PREFIX)]
+    pub store_prefix: String,
     /// Where the API listens
     #[arg(long, default_value = "127.0.0.1:7070")]
     pub api_addr: SocketAddr,
@@ -29,16 +37,25 @@ pub struct Server {
     /// Do not write the client config (~/.wasmpod/config)
     #[arg(long)]
     pub no_client_config: bool,
+    /// This server's name among the servers of the cluster (default: its API address)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The URL other servers and clients use to reach this server's API (default: http://<api addr>)
+    #[arg(long)]
+    pub advertise_url: Option<String>,
 }
 
 impl Server {
     pub async fn run(self) -> anyhow::Result<()> {
+        let store = StoreConfig::parse(&self.store, &self.store_prefix)
+            .with_context(|| format!("--store {}", self.store))?;
         cluster::prepare_data_dir(&self.data_dir)?;
         let tokens = cluster::load_or_create_tokens(&self.data_dir)?;
         let shutdown = CancellationToken::new();
         let plane = ControlPlane::start(
             ControlPlaneConfig {
                 data_dir: self.data_dir.clone(),
+                store,
                 api_addr: self.api_addr,
                 auth: Auth {
                     admin_token: Some(tokens.admin.clone()),
@@ -46,6 +63,11 @@ impl Server {
                 },
                 node_grace: Duration::from_millis(self.node_grace_ms),
                 encryption_key: self.encryption_key.clone(),
+                identity: IdentityConfig {
+                    name: self.name.clone(),
+                    advertise_url: self.advertise_url.clone(),
+                },
+                election: Default::default(),
             },
             shutdown.clone(),
         )
@@ -62,7 +84,7 @@ impl Server {
         );
         if !self.no_client_config {
             let path = config::save(&ClientConfig {
-                server: Some(url.clone()),
+                server: Some(config::Servers::One(url.clone())),
                 token: Some(tokens.admin.clone()),
             })?;
             println!("client config: {}", path.display());

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::{Client, Deployment, Ingress, Kind, Name, NodeCapacity};
 use wasmpod_control_plane::server::Auth;
-use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig};
+use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig, StoreConfig};
 use wasmpod_worker::backoff::BackoffPolicy;
 use wasmpod_worker::{Worker, WorkerConfig};
 
@@ -75,10 +75,13 @@ impl Up {
         let plane = ControlPlane::start(
             ControlPlaneConfig {
                 data_dir: self.data_dir.clone(),
+                store: StoreConfig::Sled,
                 api_addr: self.api_addr,
                 auth,
                 node_grace: Duration::from_millis(self.node_grace_ms),
                 encryption_key: self.encryption_key.clone(),
+                identity: Default::default(),
+                election: Default::default(),
             },
             shutdown.clone(),
         )

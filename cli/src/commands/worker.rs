@@ -15,7 +15,8 @@ use wasmpod_worker::{Worker, WorkerConfig};
 
 #[derive(Debug, Args)]
 pub struct WorkerCmd {
-    /// URL of the control plane's API
+    /// URL of the control plane's API, or the URLs of its servers separated by commas (the node
+    /// fails over between them)
     #[arg(long)]
     pub join: String,
     /// The join token (prefer --token-file or WASMPOD_JOIN_TOKEN: a command line is visible in `ps`).

@@ -70,7 +70,7 @@ pub fn finish_owner_pass<T, S>(
 ) -> Result<(), crate::registry::RegistryError>
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
-    S: PartialEq,
+    S: PartialEq + Clone,
 {
     writes.extend(orphans);
     commit_each(registry, source, writes)?;
@@ -79,7 +79,7 @@ where
         registry.modify::<T, _>(&key, |object| {
             let slot = status_of(object);
             let changed = *slot != status;
-            *slot = status;
+            *slot = status.clone();
             changed
         })?;
     }

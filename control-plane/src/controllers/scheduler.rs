@@ -532,10 +532,10 @@ mod tests {
             (bound.status.phase, bound.status.node_name.as_deref()),
             (ClaimPhase::Bound, Some("a"))
         );
-        // One commit: the claim and the pod changed at consecutive revisions, before any event.
+        // One commit: the claim and the pod changed in one batch, at one revision, before any event.
         let claim_rev = bound.metadata.resource_version.unwrap();
         let pod_rev = pod.metadata.resource_version.unwrap();
-        assert_eq!((claim_rev, pod_rev), (before + 1, before + 2));
+        assert_eq!((claim_rev, pod_rev), (before + 1, before + 1));
     }
 
     /// A node "a" and pods named `names` (one with the claim "data", unbound), stored.

@@ -47,6 +47,7 @@ pub async fn apply(
             any.0.get("kind").and_then(|k| k.as_str()).unwrap_or("?"),
             any.name()
         );
+        fetch_template_component(&state, any).await?;
         let (key, object) = prepare(&state, &at, any)?;
         if !seen.insert(key.clone()) {
             return Err(ApiError::invalid(format!(
@@ -85,7 +86,7 @@ pub async fn apply(
         .into_iter()
         .map(|key| {
             let action = match changes.iter().find(|c| c.key == key) {
-                Some(c) if c.created => ApplyAction::Created,
+                Some(c) if c.change == crate::watch_hub::ChangeType::Added => ApplyAction::Created,
                 Some(_) => ApplyAction::Configured,
                 None => ApplyAction::Unchanged,
             };
@@ -94,6 +95,24 @@ pub async fn apply(
         })
         .collect();
     Ok(Json(ApplyResponse { results }))
+}
+
+/// A Deployment's or StatefulSet's component uploaded through another API server is fetched
+/// from there (checked against its digest) before the template is checked against it.
+async fn fetch_template_component(state: &AppState, any: &AnyObject) -> Result<(), ApiError> {
+    let template = match any.0.get("kind").and_then(Value::as_str) {
+        Some("Deployment" | "StatefulSet") => UserObject::from_any(any).ok(),
+        _ => None,
+    };
+    let digest = match &template {
+        Some(UserObject::Deployment(d)) => d.spec.template.spec.component_digest(),
+        Some(UserObject::StatefulSet(s)) => s.spec.template.spec.component_digest(),
+        _ => None,
+    };
+    if let Some(digest) = digest {
+        super::blobs::ensure_local(state, digest).await?;
+    }
+    Ok(())
 }
 
 /// Every namespaced object goes to a namespace that exists: `default`, a stored Namespace, or

@@ -9,6 +9,8 @@
 //!   and blobs; write its own Node and its status; write the status and read the resolved config
 //!   only of pods bound to it; report events about itself and its pods. Never Secrets.
 //!
+//! - The peer token (another API server, see [`crate::peer`]) may read blobs and store its
+//!   copy of an upload; nothing else.
 //! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does.
 //!
 //! With no tokens configured (a loopback-only `wasmpod up`) a request without a node credential
@@ -45,6 +47,8 @@ pub enum Identity {
     Bootstrap,
     /// A node, by the credential bound to its name.
     Node(String),
+    /// Another API server of this control plane (the peer token, see [`crate::peer`]).
+    Peer,
 }
 
 impl fmt::Display for Identity {
@@ -53,6 +57,7 @@ impl fmt::Display for Identity {
             Identity::Admin => f.write_str("the admin"),
             Identity::Bootstrap => f.write_str("the join token"),
             Identity::Node(name) => write!(f, "node {name:?}"),
+            Identity::Peer => f.write_str("a peer server"),
         }
     }
 }
@@ -76,6 +81,10 @@ pub enum Verb {
     ReadBlob,
     ReportEvent,
     RequestCredential,
+    /// The controller leader and the live API servers (`GET /api/v1/cluster`).
+    ReadCluster,
+    /// A peer storing its copy of an upload (`PUT /api/v1/blobs/{digest}`).
+    ReplicateBlob,
 }
 
 impl fmt::Display for Verb {
@@ -96,6 +105,8 @@ impl fmt::Display for Verb {
             Verb::ReadBlob => "read components",
             Verb::ReportEvent => "report events",
             Verb::RequestCredential => "request a credential for",
+            Verb::ReadCluster => "read the cluster's leader and servers",
+            Verb::ReplicateBlob => "replicate components",
         })
     }
 }
@@ -178,7 +189,9 @@ pub fn action(
         ("/version", "GET") => (Verb::Health, None),
         ("/api/v1/apply", "POST") => (Verb::Apply, None),
         ("/api/v1/blobs", "POST") => (Verb::UploadBlob, None),
+        ("/api/v1/cluster", "GET") => (Verb::ReadCluster, None),
         ("/api/v1/blobs/{digest}", "GET" | "HEAD") => (Verb::ReadBlob, None),
+        ("/api/v1/blobs/{digest}", "PUT") => (Verb::ReplicateBlob, None),
         ("/api/v1/events", "POST") => (Verb::ReportEvent, Some(Kind::Event)),
         ("/api/v1/events", "GET") if watch => (Verb::Watch, Some(Kind::Event)),
         ("/api/v1/events", "GET") => (Verb::List, Some(Kind::Event)),
@@ -255,6 +268,10 @@ pub fn authorize(
                  (POST /api/v1/nodes/NAME/credential)"
             ))),
         },
+        Identity::Peer => match action.verb {
+            Verb::Health | Verb::ReadBlob | Verb::ReplicateBlob => Ok(()),
+            _ => Err(refuse()),
+        },
         Identity::Node(node) => {
             let own_pod = || {
                 action.name.as_deref().is_some_and(|name| {
@@ -303,6 +320,9 @@ impl AppState {
         }
         if is(&self.auth.join_token) {
             return Some(Identity::Bootstrap);
+        }
+        if self.peer_token.matches(token) {
+            return Some(Identity::Peer);
         }
         if let Some(node) = self.credentials.node_of(token) {
             return Some(Identity::Node(node));

@@ -75,8 +75,7 @@ async fn serve() -> Server {
             )),
         ])
         .expect("seed");
-    let credentials =
-        NodeCredentials::open(&dir.path().join("creds.json"), &[1; 32]).expect("open");
+    let credentials = NodeCredentials::open(registry.store(), &[1; 32], None).expect("open");
     let a = credentials
         .issue("node-a", Replace::Refused)
         .expect("issue")
@@ -87,6 +86,10 @@ async fn serve() -> Server {
         .expect("b");
     let shutdown = CancellationToken::new();
     let state = AppState {
+        leadership: crate::leader::Leadership::always(crate::leader::ServerIdentity {
+            name: "test".into(),
+            url: "http://127.0.0.1:1".into(),
+        }),
         registry: Arc::new(registry),
         credentials: Arc::new(credentials),
         blobs: Arc::new(BlobStore::open(&dir.path().join("blobs")).expect("blobs")),
@@ -94,6 +97,7 @@ async fn serve() -> Server {
             admin_token: Some("admin-token".into()),
             join_token: Some("join-token".into()),
         }),
+        peer_token: crate::peer::PeerToken::derive(&[1; 32]),
         http: reqwest::Client::new(),
         shutdown: shutdown.clone(),
     };
@@ -299,6 +303,8 @@ const ROWS: &[Row] = &[
         ADMIN_ONLY,
     ),
     ("GET", "/api/v1/pods/pa/log", None, ADMIN_ONLY),
+    ("GET", "/api/v1/cluster", None, ADMIN_ONLY),
+    ("GET", "/api/v1/%63luster", None, UNKNOWN),
     ("POST", "/api/v1/blobs", Some("not wasm"), ADMIN_ONLY),
     (
         "GET",
@@ -471,4 +477,44 @@ impl ClusterFacts for Facts {
     fn is_ingress_certificate(&self, namespace: &str, name: &str) -> bool {
         self.certificate == Some((namespace, name))
     }
+}
+
+#[tokio::test]
+async fn the_peer_token_reads_and_replicates_blobs_and_nothing_else() {
+    let server = serve().await;
+    let peer = crate::peer::PeerToken::derive(&[1; 32]);
+    let other_key = crate::peer::PeerToken::derive(&[2; 32]);
+    let node_a = server.tokens[Cred::NodeA as usize].as_deref();
+    let digest = format!("sha256:{}", "0".repeat(64));
+    let blob = format!("/api/v1/blobs/{digest}");
+    let peer_rows: &[(&str, &str, Option<&str>, u16)] = &[
+        // Authorized; the bytes do not have the digest: 400.
+        ("PUT", &blob, Some("not these bytes"), 400),
+        ("GET", &blob, None, 404),
+        ("GET", "/api/v1/pods", None, 403),
+        ("GET", "/api/v1/secrets", None, 403),
+        ("GET", "/api/v1/cluster", None, 403),
+        ("POST", "/api/v1/apply", Some(r#"{"objects": []}"#), 403),
+        ("POST", "/api/v1/blobs", Some("not wasm"), 403),
+    ];
+    let mut failures = Vec::new();
+    for (method, target, body, want) in peer_rows {
+        let (status, text) = send(server.addr, method, target, Some(peer.as_str()), *body).await;
+        if status != *want {
+            failures.push(format!(
+                "peer {method} {target}: got {status}, want {want}: {text}"
+            ));
+        }
+    }
+    // A token derived from another key is nobody; a node may not store replicas.
+    let (status, _) = send(server.addr, "GET", &blob, Some(other_key.as_str()), None).await;
+    if status != 401 {
+        failures.push(format!("a token from another key got {status}"));
+    }
+    let (status, _) = send(server.addr, "PUT", &blob, node_a, Some("x")).await;
+    if status != 403 {
+        failures.push(format!("a node storing a replica got {status}"));
+    }
+    server.shutdown.cancel();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

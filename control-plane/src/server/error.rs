@@ -135,6 +135,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Invalid { .. } | RegistryError::BadName { .. } => {
                 ApiError::invalid(e.to_string())
             }
+            RegistryError::Contended { .. } => ApiError::conflict(e.to_string()),
             RegistryError::Store(_) => ApiError::internal(&e),
         }
     }
@@ -143,7 +144,9 @@ impl From<RegistryError> for ApiError {
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
         match e {
-            BlobError::BadDigest(_) => ApiError::bad_request(e.to_string()),
+            BlobError::BadDigest(_) | BlobError::DigestMismatch { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
             BlobError::Io { .. } => ApiError::internal(&e),
         }
     }

@@ -5,6 +5,7 @@ mod auth;
 #[cfg(test)]
 mod auth_tests;
 mod blobs;
+mod cluster;
 mod error;
 mod node_credential;
 mod objects;
@@ -28,11 +29,15 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// Whether this server runs the controllers, and who else serves the API.
+    pub leadership: crate::leader::Leadership,
     pub registry: Arc<Registry>,
     /// Each node's credential (SHA-256 only) and agent key.
     pub credentials: Arc<NodeCredentials>,
     pub blobs: Arc<BlobStore>,
     pub auth: Arc<Auth>,
+    /// What this server presents to its peers, and accepts from them.
+    pub peer_token: crate::peer::PeerToken,
     pub http: reqwest::Client,
     pub shutdown: CancellationToken,
 }
@@ -53,9 +58,10 @@ pub fn router(state: AppState) -> Router {
         .route("/version", get(version))
         .route("/api/v1/apply", post(apply::apply))
         .route("/api/v1/blobs", post(blobs::upload))
+        .route("/api/v1/cluster", get(cluster::status))
         .route(
             "/api/v1/blobs/{digest}",
-            get(blobs::download).head(blobs::exists),
+            get(blobs::download).head(blobs::exists).put(blobs::replica),
         )
         .route(
             "/api/v1/events",

@@ -6,6 +6,7 @@
 
 use super::selection::ListFilter;
 use super::{ApiError, AppState};
+use crate::watch_hub::ChangeType;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -40,12 +41,10 @@ pub fn stream(
     });
     // Each line is a `WatchEvent`; the object is spliced in already serialised.
     let changes = changes.map(|change| {
-        let event_type = if change.deleted {
-            "DELETED"
-        } else if change.created {
-            "ADDED"
-        } else {
-            "MODIFIED"
+        let event_type = match change.change {
+            ChangeType::Deleted => "DELETED",
+            ChangeType::Added => "ADDED",
+            ChangeType::Modified => "MODIFIED",
         };
         let mut line = format!(
             r#"{{"type":"{event_type}","revision":{},"object":"#,
@@ -61,7 +60,8 @@ pub fn stream(
             let registry = registry.clone();
             async move {
                 tick.tick().await;
-                let revision = registry.revision().unwrap_or_default();
+                // What the hub has published, so a bookmark never runs ahead of the events.
+                let revision = registry.hub().revision();
                 let event = WatchEvent {
                     event_type: WatchEventType::Bookmark,
                     revision,

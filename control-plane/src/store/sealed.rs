@@ -3,17 +3,21 @@
 //! Only the name and namespace stay readable, so listing works; values never touch the disk in
 //! plain text.
 
-use super::{Store, StoreError};
+use super::{
+    resource_version, set_resource_version, Compare, FeedItem, FeedSink, Record, Store, StoreError,
+    TxnOutcome,
+};
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde_json::{json, Value};
 use std::path::Path;
+use std::sync::Arc;
 use wasmpod_api::{AnyObject, Kind, ObjectKey};
 
 pub struct SealedSecrets<S> {
     inner: S,
-    cipher: ChaCha20Poly1305,
+    cipher: Arc<ChaCha20Poly1305>,
 }
 
 /// Reads the 32-byte key at `path`, creating it (mode 0600) on first start.
@@ -43,8 +47,13 @@ impl<S: Store> SealedSecrets<S> {
     pub fn new(inner: S, key: &[u8; 32]) -> Self {
         SealedSecrets {
             inner,
-            cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
+            cipher: Arc::new(ChaCha20Poly1305::new(Key::from_slice(key))),
         }
+    }
+
+    /// The store under the seal (what is on disk or in etcd).
+    pub fn inner(&self) -> &S {
+        &self.inner
     }
 
     fn seal(&self, key: &ObjectKey, object: &AnyObject) -> Result<AnyObject, StoreError> {
@@ -67,6 +76,14 @@ impl<S: Store> SealedSecrets<S> {
     }
 
     fn open(&self, object: AnyObject) -> Result<AnyObject, StoreError> {
+        open(&self.cipher, object)
+    }
+}
+
+/// The Secret sealed in `object` (any other object as it is), with the resourceVersion the store
+/// gave the sealed form.
+fn open(cipher: &ChaCha20Poly1305, object: AnyObject) -> Result<AnyObject, StoreError> {
+    {
         let Some(sealed) = object.0.get("sealed").and_then(Value::as_str) else {
             return Ok(object);
         };
@@ -78,17 +95,29 @@ impl<S: Store> SealedSecrets<S> {
             return Err(StoreError::Sealing(name));
         }
         let (nonce, sealed) = blob.split_at(12);
-        let plain = self
-            .cipher
+        let plain = cipher
             .decrypt(Nonce::from_slice(nonce), sealed)
             .map_err(|_| StoreError::Sealing(name.clone()))?;
-        serde_json::from_slice(&plain).map_err(|source| StoreError::Corrupt { key: name, source })
+        let mut opened: AnyObject = serde_json::from_slice(&plain)
+            .map_err(|source| StoreError::Corrupt { key: name, source })?;
+        if let Some(revision) = resource_version(&object) {
+            set_resource_version(&mut opened, revision);
+        }
+        Ok(opened)
     }
 }
 
 impl<S: Store> Store for SealedSecrets<S> {
     fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError> {
         self.inner.get(key)?.map(|o| self.open(o)).transpose()
+    }
+
+    fn get_many(&self, keys: &[ObjectKey]) -> Result<Vec<Option<AnyObject>>, StoreError> {
+        self.inner
+            .get_many(keys)?
+            .into_iter()
+            .map(|o| o.map(|o| self.open(o)).transpose())
+            .collect()
     }
 
     fn list(
@@ -108,11 +137,11 @@ impl<S: Store> Store for SealedSecrets<S> {
         self.inner.revision()
     }
 
-    fn apply(
+    fn txn(
         &self,
-        revision: u64,
+        compares: &[Compare],
         writes: &[(ObjectKey, Option<AnyObject>)],
-    ) -> Result<(), StoreError> {
+    ) -> Result<TxnOutcome, StoreError> {
         let sealed = writes
             .iter()
             .map(|(key, object)| match object {
@@ -120,11 +149,55 @@ impl<S: Store> Store for SealedSecrets<S> {
                 _ => Ok((key.clone(), object.clone())),
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        self.inner.apply(revision, &sealed)
+        self.inner.txn(compares, &sealed)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
         self.inner.flush()
+    }
+
+    /// The inner feed, its Secrets opened (one that cannot be opened is logged and left out).
+    fn follow(&self, revision: u64, mut sink: FeedSink) -> Result<bool, StoreError> {
+        let cipher = self.cipher.clone();
+        self.inner.follow(
+            revision,
+            Box::new(move |item| match item {
+                FeedItem::Batch { revision, events } => {
+                    let events = events
+                        .into_iter()
+                        .filter_map(|mut event| {
+                            match open(&cipher, event.object) {
+                                Ok(object) => event.object = object,
+                                Err(error) => {
+                                    tracing::error!(key = %event.key, %error, "cannot open a secret from the feed");
+                                    return None;
+                                }
+                            }
+                            Some(event)
+                        })
+                        .collect();
+                    sink(FeedItem::Batch { revision, events })
+                }
+                reset @ FeedItem::Reset { .. } => sink(reset),
+            }),
+        )
+    }
+
+    fn max_txn_ops(&self) -> usize {
+        self.inner.max_txn_ops()
+    }
+
+    fn get_record(&self, name: &str) -> Result<Option<Record>, StoreError> {
+        self.inner.get_record(name)
+    }
+
+    fn put_record(
+        &self,
+        name: &str,
+        value: &[u8],
+        expected: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        self.inner.put_record(name, value, expected)
     }
 }
 
@@ -145,8 +218,10 @@ mod tests {
             let store =
                 SealedSecrets::new(SledStore::open(&dir.path().join("db")).unwrap(), &[7; 32]);
             store
-                .commit(1, &[(key.clone(), Some(secret.clone()))])
+                .txn(&[], &[(key.clone(), Some(secret.clone()))])
                 .unwrap();
+            let mut secret = secret.clone();
+            crate::store::set_resource_version(&mut secret, 1);
             assert_eq!(store.get(&key).unwrap(), Some(secret.clone()));
             assert_eq!(
                 store.list(Kind::Secret, None).unwrap().0,

@@ -1,14 +1,20 @@
-use super::{key_bytes, prefix_bytes, Store, StoreError};
+use super::{
+    distinct_keys, key_bytes, prefix_bytes, set_resource_version, Compare, FeedSink, Record, Store,
+    StoreError, TxnOutcome, RECORDS,
+};
 use std::path::Path;
+use std::sync::Mutex;
 use wasmpod_api::{AnyObject, Kind, ObjectKey};
 
 const REVISION_KEY: &[u8] = b"\x00revision";
 
 /// Objects in one sled tree, keyed `plural/namespace/name`, JSON values; the revision lives in
-/// the same tree so a batch and its revision land together.
+/// the same tree so a batch and its revision land together. One process owns the database (sled
+/// locks it), so a mutex makes each conditional batch atomic.
 pub struct SledStore {
     db: sled::Db,
     objects: sled::Tree,
+    txn_lock: Mutex<()>,
 }
 
 /// Creates the store's directory readable by its owner only (0700): it holds every object.
@@ -38,7 +44,11 @@ impl SledStore {
             .cache_capacity(64 << 20)
             .open()?;
         let objects = db.open_tree("objects")?;
-        Ok(SledStore { db, objects })
+        Ok(SledStore {
+            db,
+            objects,
+            txn_lock: Mutex::new(()),
+        })
     }
 
     /// The database handle, for other trees of the control plane (secrets keys, tokens ...).
@@ -56,7 +66,7 @@ fn decode(key: &[u8], value: &[u8]) -> Result<AnyObject, StoreError> {
 
 impl Store for SledStore {
     fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError> {
-        let k = key_bytes(key);
+        let k = key_bytes("", key);
         self.objects.get(&k)?.map(|v| decode(&k, &v)).transpose()
     }
 
@@ -67,7 +77,7 @@ impl Store for SledStore {
     ) -> Result<(Vec<AnyObject>, u64), StoreError> {
         let revision = self.revision()?;
         let mut items = Vec::new();
-        for entry in self.objects.scan_prefix(prefix_bytes(kind, namespace)) {
+        for entry in self.objects.scan_prefix(prefix_bytes("", kind, namespace)) {
             let (k, v) = entry?;
             items.push(decode(&k, &v)?);
         }
@@ -83,34 +93,79 @@ impl Store for SledStore {
             .unwrap_or(0))
     }
 
-    fn apply(
+    fn txn(
         &self,
-        revision: u64,
+        compares: &[Compare],
         writes: &[(ObjectKey, Option<AnyObject>)],
-    ) -> Result<(), StoreError> {
+    ) -> Result<TxnOutcome, StoreError> {
+        debug_assert!(distinct_keys(writes), "a batch writes each key once");
+        let _txn = self.txn_lock.lock().unwrap_or_else(|p| p.into_inner());
+        for compare in compares {
+            if !compare.holds(self.get(compare.key())?.as_ref()) {
+                return Ok(TxnOutcome::CompareFailed);
+            }
+        }
+        let revision = self.revision()? + 1;
         let mut batch = sled::Batch::default();
         for (key, object) in writes {
             match object {
                 Some(object) => {
+                    let mut object = object.clone();
+                    set_resource_version(&mut object, revision);
                     let value =
-                        serde_json::to_vec(object).map_err(|source| StoreError::Corrupt {
+                        serde_json::to_vec(&object).map_err(|source| StoreError::Corrupt {
                             key: key.to_string(),
                             source,
                         })?;
-                    batch.insert(key_bytes(key), value);
+                    batch.insert(key_bytes("", key), value);
                 }
-                None => batch.remove(key_bytes(key)),
+                None => batch.remove(key_bytes("", key)),
             }
         }
         batch.insert(REVISION_KEY, &revision.to_be_bytes());
         self.objects.apply_batch(batch)?;
-        Ok(())
+        Ok(TxnOutcome::Committed { revision })
     }
 
     /// sled makes everything written before the call stable; concurrent callers share the work.
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Only this process writes to a sled database: no feed, the registry publishes its commits.
+    fn follow(&self, _revision: u64, _sink: FeedSink) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// A record is stored as its 8-byte version, then its value.
+    fn get_record(&self, name: &str) -> Result<Option<Record>, StoreError> {
+        let stored = self.objects.get(format!("{RECORDS}{name}"))?;
+        Ok(stored.and_then(|bytes| {
+            let (version, value) = bytes.split_at_checked(8)?;
+            Some(Record {
+                value: value.to_vec(),
+                version: u64::from_be_bytes(<[u8; 8]>::try_from(version).ok()?),
+            })
+        }))
+    }
+
+    fn put_record(
+        &self,
+        name: &str,
+        value: &[u8],
+        expected: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let _txn = self.txn_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.get_record(name)?.map(|r| r.version);
+        if current != expected {
+            return Ok(false);
+        }
+        let mut bytes = (current.unwrap_or(0) + 1).to_be_bytes().to_vec();
+        bytes.extend_from_slice(value);
+        self.objects.insert(format!("{RECORDS}{name}"), bytes)?;
+        self.db.flush()?;
+        Ok(true)
     }
 }
 
@@ -126,15 +181,19 @@ mod tests {
         let object = AnyObject(json!({"kind": "Service", "metadata": {"name": "a"}}));
         {
             let store = SledStore::open(dir.path()).unwrap();
-            store
-                .commit(7, &[(key.clone(), Some(object.clone()))])
+            let outcome = store
+                .txn(&[], &[(key.clone(), Some(object.clone()))])
                 .unwrap();
+            assert_eq!(outcome, TxnOutcome::Committed { revision: 1 });
+            store.flush().unwrap();
         }
         let store = SledStore::open(dir.path()).unwrap();
-        assert_eq!(store.revision().unwrap(), 7);
-        assert_eq!(store.get(&key).unwrap(), Some(object));
+        assert_eq!(store.revision().unwrap(), 1);
+        let mut stamped = object;
+        set_resource_version(&mut stamped, 1);
+        assert_eq!(store.get(&key).unwrap(), Some(stamped));
         let (items, rev) = store.list(Kind::Service, Some("default")).unwrap();
-        assert_eq!((items.len(), rev), (1, 7));
+        assert_eq!((items.len(), rev), (1, 1));
         assert!(store.list(Kind::Pod, None).unwrap().0.is_empty());
     }
 }
