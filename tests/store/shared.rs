@@ -375,3 +375,31 @@ fn a_prefix_never_covers_another_clusters_keys() {
     }
     assert_eq!(short.list(Kind::Service, None).expect("list").0.len(), 1);
 }
+
+#[test]
+fn a_three_member_etcd_keeps_taking_writes_when_one_member_is_killed() {
+    let mut cluster = wasmpod_tests::etcd::Etcd::start(3);
+    let store = EtcdStore::connect(&cluster.endpoints(), "/three/").expect("connect");
+    let registry = Registry::new(Arc::new(store)).expect("registry");
+    registry
+        .commit(vec![Write::Put(service("default", "before", "x"))])
+        .expect("commit");
+    cluster.kill9(0);
+    // The client fails over to the members left (a quorum of two).
+    let started = Instant::now();
+    let after = loop {
+        match registry.commit(vec![Write::Put(service("default", "after", "x"))]) {
+            Ok(changes) => break changes,
+            Err(error) => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "no write within 20 s of losing a member: {error}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(after.len(), 1);
+    cluster.restart(0);
+    assert_eq!(registry.list(Kind::Service, None).expect("list").0.len(), 2);
+}

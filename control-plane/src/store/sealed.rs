@@ -83,28 +83,26 @@ impl<S: Store> SealedSecrets<S> {
 /// The Secret sealed in `object` (any other object as it is), with the resourceVersion the store
 /// gave the sealed form.
 fn open(cipher: &ChaCha20Poly1305, object: AnyObject) -> Result<AnyObject, StoreError> {
-    {
-        let Some(sealed) = object.0.get("sealed").and_then(Value::as_str) else {
-            return Ok(object);
-        };
-        let name = object.name().to_string();
-        let blob = base64::engine::general_purpose::STANDARD
-            .decode(sealed)
-            .map_err(|_| StoreError::Sealing(name.clone()))?;
-        if blob.len() < 12 {
-            return Err(StoreError::Sealing(name));
-        }
-        let (nonce, sealed) = blob.split_at(12);
-        let plain = cipher
-            .decrypt(Nonce::from_slice(nonce), sealed)
-            .map_err(|_| StoreError::Sealing(name.clone()))?;
-        let mut opened: AnyObject = serde_json::from_slice(&plain)
-            .map_err(|source| StoreError::Corrupt { key: name, source })?;
-        if let Some(revision) = resource_version(&object) {
-            set_resource_version(&mut opened, revision);
-        }
-        Ok(opened)
+    let Some(sealed) = object.0.get("sealed").and_then(Value::as_str) else {
+        return Ok(object);
+    };
+    let name = object.name().to_string();
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .map_err(|_| StoreError::Sealing(name.clone()))?;
+    if blob.len() < 12 {
+        return Err(StoreError::Sealing(name));
     }
+    let (nonce, sealed) = blob.split_at(12);
+    let plain = cipher
+        .decrypt(Nonce::from_slice(nonce), sealed)
+        .map_err(|_| StoreError::Sealing(name.clone()))?;
+    let mut opened: AnyObject = serde_json::from_slice(&plain)
+        .map_err(|source| StoreError::Corrupt { key: name, source })?;
+    if let Some(revision) = resource_version(&object) {
+        set_resource_version(&mut opened, revision);
+    }
+    Ok(opened)
 }
 
 impl<S: Store> Store for SealedSecrets<S> {
