@@ -7,10 +7,11 @@
 //! - A node credential (see [`crate::node_credentials`]) may do what a node needs and no more,
 //!   like Kubernetes' Node authorizer: read pods, services, ingresses, nodes, claims, configmaps
 //!   and blobs; write its own Node and its status; write the status and read the resolved config
-//!   only of pods bound to it; report events about itself and its pods. Never Secrets.
-//!
+//!   only of pods bound to it; report events about itself and its pods. Never Secrets, but for
+//!   those an Ingress names in `spec.tls` (its gateway serves the certificate).
 //! - The peer token (another API server, see [`crate::peer`]) may read blobs and store its
 //!   copy of an upload; nothing else.
+//!
 //! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does.
 //!
 //! With no tokens configured (a loopback-only `wasmpod up`) a request without a node credential
