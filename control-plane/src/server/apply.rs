@@ -104,13 +104,13 @@ async fn fetch_template_component(state: &AppState, any: &AnyObject) -> Result<(
         Some("Deployment" | "StatefulSet") => UserObject::from_any(any).ok(),
         _ => None,
     };
-    let digest = match &template {
-        Some(UserObject::Deployment(d)) => d.spec.template.spec.component_digest(),
-        Some(UserObject::StatefulSet(s)) => s.spec.template.spec.component_digest(),
+    let component = match &template {
+        Some(UserObject::Deployment(d)) => Some(&d.spec.template.spec.component),
+        Some(UserObject::StatefulSet(s)) => Some(&s.spec.template.spec.component),
         _ => None,
     };
-    if let Some(digest) = digest {
-        super::blobs::ensure_local(state, digest).await?;
+    if let Some(component) = component.filter(|c| c.digest().is_some()) {
+        super::blobs::ensure_local(state, &component.to_string()).await?;
     }
     Ok(())
 }
