@@ -305,7 +305,8 @@ fn node_writes_state_the_version_they_read() {
         cluster.cli_ok(&["uncordon", "node-a"]);
     }
     cluster.cli_ok(&["cordon", "node-a"]);
-    // A restarted worker registers again without undoing the cordon.
+    cluster.cli_ok(&["label", "node/node-a", "team=storage"]);
+    // A restarted worker registers again without undoing the cordon or the admin's label.
     cluster.worker("node-a").kill9();
     cluster.workers.clear();
     cluster.add_worker("node-a", &["--label", "zone=b"]);
@@ -314,4 +315,5 @@ fn node_writes_state_the_version_they_read() {
         (node["metadata"]["labels"]["zone"] == "b").then_some(node)
     });
     assert_eq!(node["spec"]["unschedulable"], true, "{node}");
+    assert_eq!(node["metadata"]["labels"]["team"], "storage", "{node}");
 }

@@ -316,7 +316,15 @@ pub async fn put_object(
             }
             node.status = existing.status;
             if matches!(identity, Identity::Node(_)) {
+                // The admin's part stays: the spec (cordon), and labels and annotations the node
+                // does not set itself (as the kubelet's --node-labels only add on re-register).
                 node.spec = existing.spec;
+                let mut labels = existing.metadata.labels;
+                labels.append(&mut node.metadata.labels);
+                node.metadata.labels = labels;
+                let mut annotations = existing.metadata.annotations;
+                annotations.append(&mut node.metadata.annotations);
+                node.metadata.annotations = annotations;
             }
             Write::Update
         }
