@@ -308,3 +308,45 @@ fn selectors_type_name_global_flags_and_output_formats() {
     let error = cli_fails(&cluster, &["get", "deploy/other"]);
     assert!(error.contains("not found"), "{error}");
 }
+
+#[test]
+fn an_object_that_leaves_a_watched_selection_is_sent_as_deleted() {
+    let cluster = Cluster::up(&[]);
+    let revision = cluster.api_json("/api/v1/configmaps")["revision"]
+        .as_u64()
+        .expect("revision");
+    cluster.cli_ok(&["create", "configmap", "moving", "--from-literal", "a=1"]);
+    cluster.cli_ok(&["create", "configmap", "staying", "--from-literal", "a=1"]);
+    cluster.cli_ok(&["label", "configmap/moving", "team=a"]);
+    cluster.cli_ok(&["label", "configmap/staying", "team=a"]);
+    cluster.cli_ok(&["label", "configmap/moving", "team=b", "--overwrite"]);
+    cluster.cli_ok(&["label", "configmap/staying", "note=kept"]);
+    let events = watch_events(
+        &format!(
+            "{}/api/v1/configmaps?watch=true&revision={revision}&labelSelector=team%3Da",
+            cluster.api
+        ),
+        Duration::from_secs(2),
+    );
+    let seen: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or_default().to_string(),
+                e["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let of = |name: &str| -> Vec<&str> {
+        seen.iter()
+            .filter(|(_, n)| n == name)
+            .map(|(t, _)| t.as_str())
+            .collect()
+    };
+    // Created without the label: not sent. Labelled team=a: sent. Relabelled team=b: DELETED.
+    assert_eq!(of("moving"), ["MODIFIED", "DELETED"], "{seen:?}");
+    assert_eq!(of("staying"), ["MODIFIED", "MODIFIED"], "{seen:?}");
+}
