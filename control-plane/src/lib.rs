@@ -9,6 +9,7 @@
 
 pub mod blobs;
 pub mod controllers;
+pub mod events;
 mod ingest;
 pub mod leader;
 pub mod node_credentials;

@@ -2,7 +2,8 @@
 //! stamps metadata, checks each write's precondition and skips writes that change nothing; one
 //! conditional store transaction per batch (guarded by the mod revision of everything staging
 //! read, so several API servers on one etcd never overwrite each other: a batch whose reads
-//! changed is staged again from fresh reads); typed reads; read-modify-write; events.
+//! changed is staged again from fresh reads); typed reads; read-modify-write. Events are
+//! recorded by [`crate::events::Recorder`].
 //!
 //! Group commit (sled): a writer commits its batch under the write lock, then flushes outside
 //! it, so writers arriving during one disk flush share the next one instead of queueing for one
@@ -18,17 +19,13 @@ use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
 use wasmpod_api::name::validate_object_key;
-use wasmpod_api::{
-    AnyObject, Event, EventSpec, EventType, Kind, Name, NoStatus, Object, ObjectKey, ObjectMeta,
-    ObjectReference,
-};
+use wasmpod_api::{AnyObject, Kind, ObjectKey};
 
 #[derive(Debug, Error)]
 pub enum RegistryError {
@@ -45,6 +42,10 @@ pub enum RegistryError {
         #[source]
         source: wasmpod_api::ValidationError,
     },
+    /// The blocking task running a registry call ended without an answer (it panicked, or the
+    /// runtime is shutting down).
+    #[error("the registry call did not finish: {0}")]
+    Interrupted(#[source] tokio::task::JoinError),
     /// Other writers changed what a batch read every time it was staged.
     #[error("other writers kept changing the objects of this write ({tries} tries); try again")]
     Contended { tries: usize },
@@ -185,24 +186,32 @@ impl Registry {
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        {
-            let caches = self.ingest.caches.read().unwrap_or_else(|p| p.into_inner());
-            if caches.has::<T>(kind) {
-                return Ok(caches.list(kind, namespace));
-            }
-        }
-        // Under the caches' lock no batch is ingested between the store's list and the fill:
-        // every batch ingested before is in the list, every later one is newer than it.
-        let mut caches = self
+        let cached = self
             .ingest
             .caches
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        if !caches.has::<T>(kind) {
-            let (items, revision) = self.store.list(kind, None)?;
-            caches.fill::<T>(kind, items, revision);
-        }
-        Ok(caches.list(kind, namespace))
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get::<T>(kind);
+        let cached = match cached {
+            Some(cached) => cached,
+            None => {
+                // Under the caches' lock no batch is ingested between the store's list and the
+                // fill: every batch ingested before is in the list, every later one is newer.
+                let mut caches = self
+                    .ingest
+                    .caches
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner());
+                match caches.get::<T>(kind) {
+                    Some(cached) => cached,
+                    None => {
+                        let (items, revision) = self.store.list(kind, None)?;
+                        caches.fill::<T>(kind, items, revision)
+                    }
+                }
+            }
+        };
+        Ok(cached.list_in(namespace))
     }
 
     /// [`Registry::list_shared`], as owned copies.
@@ -219,6 +228,20 @@ impl Registry {
             .into_iter()
             .map(Arc::unwrap_or_clone)
             .collect())
+    }
+
+    /// Runs `work` on tokio's blocking pool. A commit waits for a disk flush (sled) or network
+    /// round trips (etcd): async code (API handlers) must not wait for it on its own thread.
+    pub async fn off_thread<R, E, F>(self: &Arc<Self>, work: F) -> Result<R, E>
+    where
+        F: FnOnce(&Registry) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<RegistryError> + Send + 'static,
+    {
+        let registry = self.clone();
+        tokio::task::spawn_blocking(move || work(&registry))
+            .await
+            .map_err(|e| E::from(RegistryError::Interrupted(e)))?
     }
 
     /// Commits `writes` atomically. Returns the changes made (writes that change nothing are
@@ -510,127 +533,6 @@ impl Registry {
             }
         }
         Err(RegistryError::Contended { tries: MAX_TRIES })
-    }
-
-    /// Records one event about `involved` (a repeat of the same reason and message bumps its count).
-    pub fn record_event(
-        &self,
-        involved: &ObjectKey,
-        event_type: EventType,
-        reason: &str,
-        message: &str,
-        source: &str,
-    ) {
-        self.record_events(
-            &[EventDraft {
-                involved: involved.clone(),
-                event_type,
-                reason: reason.to_string(),
-                message: message.to_string(),
-            }],
-            source,
-        );
-    }
-
-    /// Records events in one commit; failures are logged, never returned (events are advisory).
-    pub fn record_events(&self, drafts: &[EventDraft], source: &str) {
-        if drafts.is_empty() {
-            return;
-        }
-        let now = Utc::now();
-        let mut writes = Vec::new();
-        for draft in drafts {
-            let involved = &draft.involved;
-            let digest =
-                Sha256::digest(format!("{involved}|{}|{}", draft.reason, draft.message).as_bytes());
-            let short: String = involved.name.chars().take(40).collect();
-            let Ok(name) = Name::try_from(format!(
-                "{}-{}",
-                short.trim_end_matches('-'),
-                &hex::encode(digest)[..12]
-            )) else {
-                continue;
-            };
-            let namespace = if involved.namespace.is_empty() {
-                wasmpod_api::DEFAULT_NAMESPACE
-            } else {
-                &involved.namespace
-            };
-            let key = ObjectKey::new(Kind::Event, namespace, name.as_str());
-            let existing = match self.get_typed::<Event>(&key) {
-                Ok(e) => e,
-                Err(error) => {
-                    tracing::warn!(%error, "could not read event");
-                    None
-                }
-            };
-            let event = match existing {
-                Some(mut e) => {
-                    e.spec.count += 1;
-                    e.spec.last_timestamp = now;
-                    e
-                }
-                None => {
-                    let mut metadata = ObjectMeta::named(name.clone());
-                    metadata.namespace = Some(namespace.to_string());
-                    let event: Event = Object::new(
-                        Kind::Event,
-                        metadata,
-                        EventSpec {
-                            involved_object: ObjectReference {
-                                kind: involved.kind.as_str().to_string(),
-                                namespace: involved.namespace.clone(),
-                                name: involved.name.clone(),
-                            },
-                            reason: draft.reason.clone(),
-                            message: draft.message.clone(),
-                            event_type: draft.event_type,
-                            source: source.to_string(),
-                            count: 1,
-                            first_timestamp: now,
-                            last_timestamp: now,
-                        },
-                    );
-                    let _: &NoStatus = &event.status;
-                    event
-                }
-            };
-            if let Ok(any) = to_any(&key, &event) {
-                writes.push(Write::Put(any));
-            }
-        }
-        if let Err(error) = self.commit(writes) {
-            tracing::warn!(%error, "could not record events");
-        }
-    }
-}
-
-/// An event to record: what happened to which object.
-#[derive(Debug, Clone)]
-pub struct EventDraft {
-    pub involved: ObjectKey,
-    pub event_type: EventType,
-    pub reason: String,
-    pub message: String,
-}
-
-impl EventDraft {
-    pub fn normal(involved: ObjectKey, reason: &str, message: impl Into<String>) -> Self {
-        EventDraft {
-            involved,
-            event_type: EventType::Normal,
-            reason: reason.into(),
-            message: message.into(),
-        }
-    }
-
-    pub fn warning(involved: ObjectKey, reason: &str, message: impl Into<String>) -> Self {
-        EventDraft {
-            involved,
-            event_type: EventType::Warning,
-            reason: reason.into(),
-            message: message.into(),
-        }
     }
 }
 

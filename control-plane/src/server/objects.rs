@@ -4,6 +4,7 @@
 use super::selection::ListFilter;
 use super::{watch, ApiError, AppState, Identity};
 use crate::controllers::{self, claims};
+use crate::events::{self, EventDraft};
 use crate::registry::{to_any, Write};
 use crate::typed::TypedRegistry;
 use axum::extract::rejection::JsonRejection;
@@ -14,8 +15,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use wasmpod_api::name::{validate_label, validate_object_key, Namespace};
 use wasmpod_api::{
-    AnyObject, ClaimPhase, Deployment, EventType, Kind, ListResponse, Node, ObjectKey,
-    PersistentVolumeClaim, Pod, DEFAULT_NAMESPACE,
+    AnyObject, ClaimPhase, Deployment, Kind, ListResponse, Node, ObjectKey, PersistentVolumeClaim,
+    Pod, DEFAULT_NAMESPACE,
 };
 
 /// The query of every object route. A namespace that is not a DNS-1123 label is refused with
@@ -137,13 +138,13 @@ pub async fn report_event(
             )));
         }
     }
-    state.registry.record_event(
-        &key,
-        report.event_type,
-        &report.reason,
-        &report.message,
-        &report.source,
-    );
+    let draft = EventDraft {
+        involved: key.clone(),
+        event_type: report.event_type,
+        reason: report.reason,
+        message: report.message,
+    };
+    events::record_off_thread(&state.registry, &report.source, vec![draft]).await;
     Ok(Json(serde_json::json!({"recorded": key.to_string()})))
 }
 
@@ -230,27 +231,29 @@ pub async fn delete_object(
                 key.name,
                 users.join(", ")
             );
+            let claim = key.clone();
             state
                 .registry
-                .modify::<PersistentVolumeClaim, _>(&key, |c| {
-                    let changed = c.status.phase != ClaimPhase::Terminating;
-                    c.status.phase = ClaimPhase::Terminating;
-                    changed
-                })?;
-            state.registry.record_event(
-                &key,
-                EventType::Normal,
-                "WaitingForPods",
-                &message,
-                "claim-protection",
-            );
+                .off_thread(move |registry| {
+                    registry.modify::<PersistentVolumeClaim, _>(&claim, |c| {
+                        let changed = c.status.phase != ClaimPhase::Terminating;
+                        c.status.phase = ClaimPhase::Terminating;
+                        changed
+                    })
+                })
+                .await?;
+            let draft = EventDraft::normal(key.clone(), "WaitingForPods", message.clone());
+            events::record_off_thread(&state.registry, "claim-protection", vec![draft]).await;
             tracing::info!(object = %key, pods = %users.join(","), "claim in use; marked Terminating");
             return Ok(Json(
                 serde_json::json!({"terminating": key.to_string(), "waitingFor": users, "message": message}),
             ));
         }
     }
-    state.registry.commit(writes)?;
+    state
+        .registry
+        .off_thread(move |registry| registry.commit(writes))
+        .await?;
     tracing::info!(object = %key, "deleted");
     Ok(Json(serde_json::json!({"deleted": key.to_string()})))
 }
@@ -264,13 +267,12 @@ async fn revoke_credential(state: &AppState, node: &str) -> Result<bool, ApiErro
         .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))?;
     if revoked {
-        state.registry.record_event(
-            &ObjectKey::new(Kind::Node, "", node),
-            EventType::Normal,
+        let draft = EventDraft::normal(
+            ObjectKey::new(Kind::Node, "", node),
             "NodeCredentialRevoked",
-            &format!("node {node} was deleted; its credential no longer works"),
-            "node-credentials",
+            format!("node {node} was deleted; its credential no longer works"),
         );
+        events::record_off_thread(&state.registry, "node-credentials", vec![draft]).await;
         tracing::info!(%node, "node credential revoked");
     }
     Ok(revoked)
@@ -335,7 +337,10 @@ pub async fn put_object(
         }
         return Ok(Json(any));
     }
-    state.registry.commit(vec![write(any)])?;
+    state
+        .registry
+        .off_thread(move |registry| registry.commit(vec![write(any)]))
+        .await?;
     state
         .registry
         .get(&key)?
