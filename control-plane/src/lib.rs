@@ -16,6 +16,7 @@ pub mod node_credentials;
 pub mod peer;
 pub mod registry;
 pub mod server;
+mod staging;
 pub mod store;
 pub mod typed;
 mod typed_cache;
