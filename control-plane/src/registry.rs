@@ -452,7 +452,7 @@ fn decode<T: DeserializeOwned>(key: &ObjectKey, object: &AnyObject) -> Result<T,
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::store::SledStore;
+    use crate::store::{ChangeType, Compare, SledStore};
     use serde_json::json;
 
     /// A registry on a sled store in a fresh temporary directory (kept alive by the first value).

@@ -321,6 +321,7 @@ fn stamp(object: &mut AnyObject, existing: Option<&AnyObject>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmpod_api::Kind;
 
     #[test]
     fn groups_are_chunked_whole_within_the_transaction_limit() {

@@ -211,11 +211,14 @@ mod tests {
         Hang,
     }
 
+    /// A scripted watch: its events and what follows them, or the call's error.
+    type ScriptedWatch = Result<(Vec<WatchEvent>, Then), ClientError>;
+
     /// A source that answers from a script, reports each call with its (paused) time, and hangs
     /// once its script is done.
     struct Scripted {
         lists: Mutex<VecDeque<Result<ListResponse, ClientError>>>,
-        watches: Mutex<VecDeque<Result<(Vec<WatchEvent>, Then), ClientError>>>,
+        watches: Mutex<VecDeque<ScriptedWatch>>,
         calls: mpsc::UnboundedSender<(Instant, Call)>,
     }
 
@@ -249,10 +252,7 @@ mod tests {
         }
     }
 
-    type Script = (
-        Vec<Result<ListResponse, ClientError>>,
-        Vec<Result<(Vec<WatchEvent>, Then), ClientError>>,
-    );
+    type Script = (Vec<Result<ListResponse, ClientError>>, Vec<ScriptedWatch>);
 
     /// Runs a reflector over `script` until it has made `calls` calls; returns them with the
     /// milliseconds since the start, and the cache.
