@@ -362,40 +362,52 @@ pub async fn put_status(
         // from this node's credential, whatever the writer sent.
         status["forwardKeyHash"] = Value::String(state.credentials.forward_key_hash(&key.name));
     }
-    let mut invalid = None;
-    let mut foreign = false;
-    let updated = state.registry.modify::<Value, _>(&key, |object| {
-        if let (Identity::Node(node), Kind::Pod) = (&identity, key.kind) {
-            // Checked by the authorizer too; this is the object actually written.
-            if object["spec"]["nodeName"].as_str() != Some(node.as_str()) {
-                foreign = true;
-                return false;
-            }
-        }
-        let mut candidate = object.clone();
-        candidate["status"] = status.clone();
-        if key.kind == Kind::Node {
-            // Leases run on the control plane's clock, not the node's.
-            candidate["status"]["lastHeartbeat"] =
-                serde_json::to_value(chrono::Utc::now()).unwrap_or_default();
-        }
-        let check = match key.kind {
-            Kind::Pod => serde_json::from_value::<Pod>(candidate.clone()).map(|_| ()),
-            Kind::Node => serde_json::from_value::<Node>(candidate.clone()).map(|_| ()),
-            Kind::Deployment => serde_json::from_value::<Deployment>(candidate.clone()).map(|_| ()),
-            _ => Ok(()),
-        };
-        match check {
-            Ok(()) => {
-                *object = candidate;
-                true
-            }
-            Err(e) => {
-                invalid = Some(e.to_string());
-                false
-            }
-        }
-    })?;
+    // The read-modify-write commits: on the blocking pool, not on this handler's thread.
+    let writer = identity.clone();
+    let target = key.clone();
+    let (updated, invalid, foreign) = state
+        .registry
+        .off_thread(move |registry| {
+            let (identity, key) = (writer, target);
+            let mut invalid = None;
+            let mut foreign = false;
+            let updated = registry.modify::<Value, _>(&key, |object| {
+                if let (Identity::Node(node), Kind::Pod) = (&identity, key.kind) {
+                    // Checked by the authorizer too; this is the object actually written.
+                    if object["spec"]["nodeName"].as_str() != Some(node.as_str()) {
+                        foreign = true;
+                        return false;
+                    }
+                }
+                let mut candidate = object.clone();
+                candidate["status"] = status.clone();
+                if key.kind == Kind::Node {
+                    // Leases run on the control plane's clock, not the node's.
+                    candidate["status"]["lastHeartbeat"] =
+                        serde_json::to_value(chrono::Utc::now()).unwrap_or_default();
+                }
+                let check = match key.kind {
+                    Kind::Pod => serde_json::from_value::<Pod>(candidate.clone()).map(|_| ()),
+                    Kind::Node => serde_json::from_value::<Node>(candidate.clone()).map(|_| ()),
+                    Kind::Deployment => {
+                        serde_json::from_value::<Deployment>(candidate.clone()).map(|_| ())
+                    }
+                    _ => Ok(()),
+                };
+                match check {
+                    Ok(()) => {
+                        *object = candidate;
+                        true
+                    }
+                    Err(e) => {
+                        invalid = Some(e.to_string());
+                        false
+                    }
+                }
+            })?;
+            Ok::<_, ApiError>((updated, invalid, foreign))
+        })
+        .await?;
     if foreign {
         return Err(ApiError::forbidden(format!(
             "{identity} may not update the status of pods {key}: it is not bound to it"
