@@ -4,6 +4,7 @@
 //! It knows nothing of wasmtime, axum or the store: the control plane, the workers and the CLI all
 //! speak through these types.
 
+pub mod cache;
 pub mod client;
 #[cfg(test)]
 mod client_failover_tests;

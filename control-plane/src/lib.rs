@@ -9,12 +9,14 @@
 
 pub mod blobs;
 pub mod controllers;
+pub mod events;
 mod ingest;
 pub mod leader;
 pub mod node_credentials;
 pub mod peer;
 pub mod registry;
 pub mod server;
+mod staging;
 pub mod store;
 pub mod typed;
 mod typed_cache;

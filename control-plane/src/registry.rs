@@ -1,8 +1,10 @@
-//! The registry: the store plus what every writer needs on top of it — staging that validates,
+//! The registry: the store plus what every writer needs on top of it — staging
+//! ([`crate::staging`]) that validates,
 //! stamps metadata, checks each write's precondition and skips writes that change nothing; one
 //! conditional store transaction per batch (guarded by the mod revision of everything staging
 //! read, so several API servers on one etcd never overwrite each other: a batch whose reads
-//! changed is staged again from fresh reads); typed reads; read-modify-write; events.
+//! changed is staged again from fresh reads); typed reads; read-modify-write. Events are
+//! recorded by [`crate::events::Recorder`].
 //!
 //! Group commit (sled): a writer commits its batch under the write lock, then flushes outside
 //! it, so writers arriving during one disk flush share the next one instead of queueing for one
@@ -10,25 +12,17 @@
 //! change feed feeds watchers and caches, and a commit returns once the feed has delivered it.
 
 use crate::ingest::Ingest;
-use crate::store::{
-    resource_version, set_resource_version, ChangeType, Compare, Store, StoreError, TxnOutcome,
-};
+use crate::staging::{chunks, Batch, Grouping, Staged};
+use crate::store::{set_resource_version, Store, StoreError, TxnOutcome};
 use crate::watch_hub::{Change, WatchHub};
-use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::Value;
-use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
-use wasmpod_api::name::validate_object_key;
-use wasmpod_api::{
-    AnyObject, Event, EventSpec, EventType, Kind, Name, NoStatus, Object, ObjectKey, ObjectMeta,
-    ObjectReference,
-};
+use wasmpod_api::{AnyObject, Kind, ObjectKey};
 
 #[derive(Debug, Error)]
 pub enum RegistryError {
@@ -45,6 +39,10 @@ pub enum RegistryError {
         #[source]
         source: wasmpod_api::ValidationError,
     },
+    /// The blocking task running a registry call ended without an answer (it panicked, or the
+    /// runtime is shutting down).
+    #[error("the registry call did not finish: {0}")]
+    Interrupted(#[source] tokio::task::JoinError),
     /// Other writers changed what a batch read every time it was staged.
     #[error("other writers kept changing the objects of this write ({tries} tries); try again")]
     Contended { tries: usize },
@@ -185,24 +183,32 @@ impl Registry {
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        {
-            let caches = self.ingest.caches.read().unwrap_or_else(|p| p.into_inner());
-            if caches.has::<T>(kind) {
-                return Ok(caches.list(kind, namespace));
-            }
-        }
-        // Under the caches' lock no batch is ingested between the store's list and the fill:
-        // every batch ingested before is in the list, every later one is newer than it.
-        let mut caches = self
+        let cached = self
             .ingest
             .caches
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        if !caches.has::<T>(kind) {
-            let (items, revision) = self.store.list(kind, None)?;
-            caches.fill::<T>(kind, items, revision);
-        }
-        Ok(caches.list(kind, namespace))
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get::<T>(kind);
+        let cached = match cached {
+            Some(cached) => cached,
+            None => {
+                // Under the caches' lock no batch is ingested between the store's list and the
+                // fill: every batch ingested before is in the list, every later one is newer.
+                let mut caches = self
+                    .ingest
+                    .caches
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner());
+                match caches.get::<T>(kind) {
+                    Some(cached) => cached,
+                    None => {
+                        let (items, revision) = self.store.list(kind, None)?;
+                        caches.fill::<T>(kind, items, revision)
+                    }
+                }
+            }
+        };
+        Ok(cached.list_in(namespace))
     }
 
     /// [`Registry::list_shared`], as owned copies.
@@ -219,6 +225,20 @@ impl Registry {
             .into_iter()
             .map(Arc::unwrap_or_clone)
             .collect())
+    }
+
+    /// Runs `work` on tokio's blocking pool. A commit waits for a disk flush (sled) or network
+    /// round trips (etcd): async code (API handlers) must not wait for it on its own thread.
+    pub async fn off_thread<R, E, F>(self: &Arc<Self>, work: F) -> Result<R, E>
+    where
+        F: FnOnce(&Registry) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<RegistryError> + Send + 'static,
+    {
+        let registry = self.clone();
+        tokio::task::spawn_blocking(move || work(&registry))
+            .await
+            .map_err(|e| E::from(RegistryError::Interrupted(e)))?
     }
 
     /// Commits `writes` atomically. Returns the changes made (writes that change nothing are
@@ -271,11 +291,11 @@ impl Registry {
             let mut staged = Staged::default();
             if self.followed {
                 // Over the network: every key of the batch in one round trip, not one each.
-                self.prefetch(&mut staged, &attempt)?;
+                staged.prefetch(&*self.store, &attempt)?;
             }
             let mut refused = Vec::new();
             for (index, group) in attempt.into_iter().enumerate() {
-                match self.stage(&mut staged, group) {
+                match staged.stage(&*self.store, group) {
                     Ok(()) => {}
                     Err(error @ RegistryError::Conflict { .. })
                         if grouping == Grouping::Independent =>
@@ -385,106 +405,6 @@ impl Registry {
         Ok(())
     }
 
-    /// Reads every key `groups` write into `staged` at once.
-    fn prefetch(&self, staged: &mut Staged, groups: &[Vec<Write>]) -> Result<(), RegistryError> {
-        let mut keys: Vec<ObjectKey> = groups
-            .iter()
-            .flatten()
-            .filter_map(|write| match write {
-                Write::Delete(key) => Some(key.clone()),
-                Write::Put(o) | Write::Create(o) | Write::Update(o) => o.key(),
-            })
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let objects = self.store.get_many(&keys)?;
-        staged.read.extend(keys.into_iter().zip(objects));
-        Ok(())
-    }
-
-    /// The object at `key` as the batch being staged sees it; the first read of a key from the
-    /// store becomes a compare of the batch's transaction.
-    fn current(
-        &self,
-        staged: &mut Staged,
-        key: &ObjectKey,
-    ) -> Result<Option<AnyObject>, RegistryError> {
-        if let Some((_, object)) = staged.pending.iter().rev().find(|(k, _)| k == key) {
-            return Ok(object.clone());
-        }
-        if let Some(object) = staged.read.get(key) {
-            return Ok(object.clone());
-        }
-        let object = self.store.get(key)?;
-        staged.read.insert(key.clone(), object.clone());
-        Ok(object)
-    }
-
-    /// Adds one atomic group to `staged`, checking its conditions; on a conflict the group is
-    /// taken back out whole and the conflict returned (what it read stays a compare).
-    fn stage(&self, staged: &mut Staged, writes: Vec<Write>) -> Result<(), RegistryError> {
-        let mark = (staged.pending.len(), staged.changes.len());
-        let result = self.stage_writes(staged, writes);
-        if result.is_err() {
-            staged.pending.truncate(mark.0);
-            staged.changes.truncate(mark.1);
-        }
-        result
-    }
-
-    fn stage_writes(&self, staged: &mut Staged, writes: Vec<Write>) -> Result<(), RegistryError> {
-        for write in writes {
-            let (mut object, condition) = match write {
-                Write::Delete(key) => {
-                    let Some(object) = self.current(staged, &key)? else {
-                        continue;
-                    };
-                    staged.pending.push((key.clone(), None));
-                    staged.changes.push(Change {
-                        revision: 0,
-                        key,
-                        object,
-                        change: ChangeType::Deleted,
-                    });
-                    continue;
-                }
-                Write::Put(object) => (object, None),
-                Write::Create(object) => (object, Some(Precondition::Absent)),
-                Write::Update(object) => (object, Some(Precondition::Version)),
-            };
-            let key = object.key().ok_or_else(|| RegistryError::Invalid {
-                key: object.name().to_string(),
-                message: "object has no known kind".into(),
-            })?;
-            // Every writer validates first; this keeps a bad name out of the store (and so out
-            // of every node's paths) even if one forgets.
-            validate_object_key(&key).map_err(|source| RegistryError::BadName {
-                key: key.to_string(),
-                source,
-            })?;
-            let existing = self.current(staged, &key)?;
-            if let Some(condition) = condition {
-                condition.check(&key, &object, existing.as_ref())?;
-            }
-            let change = if existing.is_none() {
-                ChangeType::Added
-            } else {
-                ChangeType::Modified
-            };
-            if !stamp(&mut object, existing.as_ref()) {
-                continue;
-            }
-            staged.pending.push((key.clone(), Some(object.clone())));
-            staged.changes.push(Change {
-                revision: 0,
-                key,
-                object,
-                change,
-            });
-        }
-        Ok(())
-    }
-
     /// Reads the object at `key` as `T`, lets `change` edit it, and writes it back if `change`
     /// says it changed, on condition that nobody wrote it in between; if somebody did, reads it
     /// again and calls `change` again.
@@ -496,7 +416,7 @@ impl Registry {
         for _ in 0..MAX_TRIES {
             let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
             let mut staged = Staged::default();
-            let Some(object) = self.current(&mut staged, key)? else {
+            let Some(object) = staged.current(&*self.store, key)? else {
                 return Ok(None);
             };
             let mut typed: T = decode(key, &object)?;
@@ -504,133 +424,12 @@ impl Registry {
                 return Ok(Some(typed));
             }
             let any = to_any(key, &typed)?;
-            self.stage(&mut staged, vec![Write::Put(any)])?;
+            staged.stage(&*self.store, vec![Write::Put(any)])?;
             if self.try_commit(staged, guard)?.is_some() {
                 return Ok(Some(typed));
             }
         }
         Err(RegistryError::Contended { tries: MAX_TRIES })
-    }
-
-    /// Records one event about `involved` (a repeat of the same reason and message bumps its count).
-    pub fn record_event(
-        &self,
-        involved: &ObjectKey,
-        event_type: EventType,
-        reason: &str,
-        message: &str,
-        source: &str,
-    ) {
-        self.record_events(
-            &[EventDraft {
-                involved: involved.clone(),
-                event_type,
-                reason: reason.to_string(),
-                message: message.to_string(),
-            }],
-            source,
-        );
-    }
-
-    /// Records events in one commit; failures are logged, never returned (events are advisory).
-    pub fn record_events(&self, drafts: &[EventDraft], source: &str) {
-        if drafts.is_empty() {
-            return;
-        }
-        let now = Utc::now();
-        let mut writes = Vec::new();
-        for draft in drafts {
-            let involved = &draft.involved;
-            let digest =
-                Sha256::digest(format!("{involved}|{}|{}", draft.reason, draft.message).as_bytes());
-            let short: String = involved.name.chars().take(40).collect();
-            let Ok(name) = Name::try_from(format!(
-                "{}-{}",
-                short.trim_end_matches('-'),
-                &hex::encode(digest)[..12]
-            )) else {
-                continue;
-            };
-            let namespace = if involved.namespace.is_empty() {
-                wasmpod_api::DEFAULT_NAMESPACE
-            } else {
-                &involved.namespace
-            };
-            let key = ObjectKey::new(Kind::Event, namespace, name.as_str());
-            let existing = match self.get_typed::<Event>(&key) {
-                Ok(e) => e,
-                Err(error) => {
-                    tracing::warn!(%error, "could not read event");
-                    None
-                }
-            };
-            let event = match existing {
-                Some(mut e) => {
-                    e.spec.count += 1;
-                    e.spec.last_timestamp = now;
-                    e
-                }
-                None => {
-                    let mut metadata = ObjectMeta::named(name.clone());
-                    metadata.namespace = Some(namespace.to_string());
-                    let event: Event = Object::new(
-                        Kind::Event,
-                        metadata,
-                        EventSpec {
-                            involved_object: ObjectReference {
-                                kind: involved.kind.as_str().to_string(),
-                                namespace: involved.namespace.clone(),
-                                name: involved.name.clone(),
-                            },
-                            reason: draft.reason.clone(),
-                            message: draft.message.clone(),
-                            event_type: draft.event_type,
-                            source: source.to_string(),
-                            count: 1,
-                            first_timestamp: now,
-                            last_timestamp: now,
-                        },
-                    );
-                    let _: &NoStatus = &event.status;
-                    event
-                }
-            };
-            if let Ok(any) = to_any(&key, &event) {
-                writes.push(Write::Put(any));
-            }
-        }
-        if let Err(error) = self.commit(writes) {
-            tracing::warn!(%error, "could not record events");
-        }
-    }
-}
-
-/// An event to record: what happened to which object.
-#[derive(Debug, Clone)]
-pub struct EventDraft {
-    pub involved: ObjectKey,
-    pub event_type: EventType,
-    pub reason: String,
-    pub message: String,
-}
-
-impl EventDraft {
-    pub fn normal(involved: ObjectKey, reason: &str, message: impl Into<String>) -> Self {
-        EventDraft {
-            involved,
-            event_type: EventType::Normal,
-            reason: reason.into(),
-            message: message.into(),
-        }
-    }
-
-    pub fn warning(involved: ObjectKey, reason: &str, message: impl Into<String>) -> Self {
-        EventDraft {
-            involved,
-            event_type: EventType::Warning,
-            reason: reason.into(),
-            message: message.into(),
-        }
     }
 }
 
@@ -650,206 +449,10 @@ fn decode<T: DeserializeOwned>(key: &ObjectKey, object: &AnyObject) -> Result<T,
     })
 }
 
-fn meta(object: &AnyObject, field: &str) -> Option<Value> {
-    object.0.get("metadata").and_then(|m| m.get(field)).cloned()
-}
-
-/// `groups` in runs of at most `limit` writes each (a larger group alone), in order. A write
-/// reads one key, so a run's compares stay within the limit too.
-fn chunks(groups: Vec<Vec<Write>>, limit: usize) -> Vec<Vec<Vec<Write>>> {
-    let mut runs: Vec<Vec<Vec<Write>>> = Vec::new();
-    let mut size = 0;
-    for group in groups {
-        let fits = runs.last().is_some() && size + group.len() <= limit;
-        if !fits {
-            runs.push(Vec::new());
-            size = 0;
-        }
-        size += group.len();
-        if let Some(run) = runs.last_mut() {
-            run.push(group);
-        }
-    }
-    runs
-}
-
-/// Whether a refused group fails the whole call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Grouping {
-    OneBatch,
-    Independent,
-}
-
-/// A batch being put together under the write lock.
-#[derive(Default)]
-struct Staged {
-    /// What each key read from the store held (`None`: absent): the transaction's compares.
-    read: HashMap<ObjectKey, Option<AnyObject>>,
-    pending: Vec<(ObjectKey, Option<AnyObject>)>,
-    /// Their revision is set once the batch commits.
-    changes: Vec<Change>,
-}
-
-/// A staged batch as one store transaction.
-struct Batch {
-    compares: Vec<Compare>,
-    /// One per key.
-    writes: Vec<(ObjectKey, Option<AnyObject>)>,
-    changes: Vec<Change>,
-}
-
-impl Staged {
-    /// The transaction: its compares, one write per key (the last), and one change per key
-    /// (an object created and deleted in the same batch leaves none).
-    fn finish(self) -> Batch {
-        let compares = self
-            .read
-            .into_iter()
-            .filter_map(|(key, object)| match object {
-                None => Some(Compare::Absent(key)),
-                // An object stored without a version (never by this code) cannot be compared.
-                Some(object) => resource_version(&object).map(|r| Compare::ModRevision(key, r)),
-            })
-            .collect();
-        let mut last: HashMap<&ObjectKey, usize> = HashMap::new();
-        for (index, (key, _)) in self.pending.iter().enumerate() {
-            last.insert(key, index);
-        }
-        let keep: Vec<bool> = self
-            .pending
-            .iter()
-            .enumerate()
-            .map(|(index, (key, _))| last.get(key) == Some(&index))
-            .collect();
-        let writes = self
-            .pending
-            .into_iter()
-            .zip(keep)
-            .filter_map(|(write, keep)| keep.then_some(write))
-            .collect();
-        let mut changes: Vec<Option<Change>> = Vec::with_capacity(self.changes.len());
-        let mut at: HashMap<ObjectKey, usize> = HashMap::new();
-        for change in self.changes {
-            let Some(&index) = at.get(&change.key) else {
-                at.insert(change.key.clone(), changes.len());
-                changes.push(Some(change));
-                continue;
-            };
-            let created = changes[index]
-                .as_ref()
-                .is_some_and(|c| c.change == ChangeType::Added);
-            let mut merged = change;
-            changes[index] = match (created, merged.change) {
-                // Created and deleted in one batch: as far as a watcher can tell, nothing happened.
-                (true, ChangeType::Deleted) => None,
-                (true, _) => {
-                    merged.change = ChangeType::Added;
-                    Some(merged)
-                }
-                (false, _) => Some(merged),
-            };
-        }
-        let changes = changes.into_iter().flatten().collect();
-        Batch {
-            compares,
-            writes,
-            changes,
-        }
-    }
-}
-
-/// The condition of a [`Write::Create`] or [`Write::Update`].
-#[derive(Debug, Clone, Copy)]
-enum Precondition {
-    Absent,
-    Version,
-}
-
-impl Precondition {
-    fn check(
-        self,
-        key: &ObjectKey,
-        object: &AnyObject,
-        existing: Option<&AnyObject>,
-    ) -> Result<(), RegistryError> {
-        let conflict = |conflict| RegistryError::Conflict {
-            key: key.to_string(),
-            conflict,
-        };
-        match (self, existing) {
-            (Precondition::Absent, None) => Ok(()),
-            (Precondition::Absent, Some(_)) => Err(conflict(Conflict::AlreadyExists)),
-            (Precondition::Version, None) => Err(conflict(Conflict::Gone)),
-            (Precondition::Version, Some(existing)) => {
-                let Some(read) = resource_version(object) else {
-                    return Err(RegistryError::Invalid {
-                        key: key.to_string(),
-                        message: "an update must carry the metadata.resourceVersion it was read at"
-                            .into(),
-                    });
-                };
-                if Some(read) == resource_version(existing) {
-                    Ok(())
-                } else {
-                    Err(conflict(Conflict::Modified))
-                }
-            }
-        }
-    }
-}
-
-fn set_meta(object: &mut AnyObject, field: &str, value: Value) {
-    if let Some(m) = object.0.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        m.insert(field.to_string(), value);
-    }
-}
-
-/// Fills the system-owned metadata of `object` from `existing` (or fresh, when it is new).
-/// Returns false when the write would change nothing.
-fn stamp(object: &mut AnyObject, existing: Option<&AnyObject>) -> bool {
-    match existing {
-        None => {
-            let uid = hex::encode(rand::random::<[u8; 8]>());
-            set_meta(object, "uid", Value::from(uid));
-            set_meta(
-                object,
-                "creationTimestamp",
-                serde_json::to_value(Utc::now()).unwrap_or_default(),
-            );
-            set_meta(object, "generation", Value::from(1));
-            true
-        }
-        Some(existing) => {
-            for field in ["uid", "creationTimestamp", "resourceVersion"] {
-                match meta(existing, field) {
-                    Some(v) => set_meta(object, field, v),
-                    None => {
-                        if let Some(m) =
-                            object.0.get_mut("metadata").and_then(|m| m.as_object_mut())
-                        {
-                            m.remove(field);
-                        }
-                    }
-                }
-            }
-            let generation = meta(existing, "generation")
-                .and_then(|g| g.as_u64())
-                .unwrap_or(1);
-            let spec_changed = object.0.get("spec") != existing.0.get("spec");
-            set_meta(
-                object,
-                "generation",
-                Value::from(generation + u64::from(spec_changed)),
-            );
-            object.0 != existing.0
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::store::SledStore;
+    use crate::store::{ChangeType, Compare, SledStore};
     use serde_json::json;
 
     /// A registry on a sled store in a fresh temporary directory (kept alive by the first value).
@@ -1142,23 +745,6 @@ pub(crate) mod tests {
             .unwrap()
             .is_some());
         assert_eq!(reg.revision().unwrap(), 2);
-    }
-
-    #[test]
-    fn groups_are_chunked_whole_within_the_transaction_limit() {
-        let write = || Write::Delete(ObjectKey::new(Kind::Service, "default", "x"));
-        let groups = vec![
-            vec![write()],
-            vec![write(), write()],
-            vec![write(); 5],
-            vec![write()],
-        ];
-        let sizes: Vec<Vec<usize>> = chunks(groups, 3)
-            .iter()
-            .map(|run| run.iter().map(Vec::len).collect())
-            .collect();
-        assert_eq!(sizes, vec![vec![1, 2], vec![5], vec![1]]);
-        assert_eq!(chunks(Vec::new(), 3).len(), 0);
     }
 
     #[test]

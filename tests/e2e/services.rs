@@ -5,9 +5,10 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use wasmpod_api::PodPhase;
 use wasmpod_tests::{
     components, frontend_backend, http_app, http_get, http_get_host, http_get_with, wait_until,
-    Cluster, MultiNode,
+    Cluster, ClusterApi, MultiNode,
 };
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -101,9 +102,9 @@ fn an_unready_replica_gets_no_traffic() {
     cluster.wait_for_status("/env/WHO", 200, WAIT);
     wait_until("the bad pod running but not ready", WAIT, || {
         cluster
-            .items("pods")
+            .pods_of_app("bad")
             .iter()
-            .any(|p| p["metadata"]["labels"]["app"] == "bad" && p["status"]["phase"] == "Running")
+            .any(|p| p.status.phase == PodPhase::Running)
             .then_some(())
     });
     for _ in 0..20 {

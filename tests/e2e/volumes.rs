@@ -5,8 +5,9 @@
 
 use std::path::PathBuf;
 use std::time::Duration;
+use wasmpod_api::{PersistentVolumeClaim, Pod};
 use wasmpod_tests::{
-    components, deployment_doc, find_paths, http_call, name_of, pods_of, wait_until, Cluster,
+    components, deployment_doc, find_paths, http_call, wait_until, Cluster, ClusterApi,
     PodSpecExtra,
 };
 
@@ -69,16 +70,16 @@ spec:
 /// The reason and message of the one pod of `app`, once it has a reason.
 fn waiting_reason(cluster: &Cluster, app: &str) -> (String, String) {
     wait_until(&format!("a reason on {app}"), WAIT, || {
-        let pod = pods_of(&cluster.items("pods"), app).pop()?;
-        let reason = pod["status"]["reason"].as_str()?.to_string();
-        Some((reason, pod["status"]["message"].as_str()?.to_string()))
+        let pod = cluster.pods_of_app(app).pop()?;
+        Some((pod.status.reason?, pod.status.message?))
     })
 }
 
-fn ready(cluster: &Cluster, app: &str) -> Option<serde_json::Value> {
-    pods_of(&cluster.items("pods"), app)
+fn ready(cluster: &Cluster, app: &str) -> Option<Pod> {
+    cluster
+        .pods_of_app(app)
         .into_iter()
-        .find(|p| p["status"]["ready"] == true)
+        .find(|p| p.status.ready)
 }
 
 #[test]
@@ -162,7 +163,7 @@ fn config_secrets_and_volumes_behave_as_documented() {
         (200, "scribble".into())
     );
     assert_eq!(put("/data/kept", "for later").status, 200);
-    let uid = pod["metadata"]["uid"].as_str().expect("uid").to_string();
+    let uid = pod.metadata.uid.clone().expect("uid");
     let pod_dirs: Vec<PathBuf> = find_paths(&cluster.data_dir, &uid)
         .into_iter()
         .filter(|p| p.join("empty-scratch/note").is_file())
@@ -185,7 +186,7 @@ fn config_secrets_and_volumes_behave_as_documented() {
         (cluster.get("/env/TOKEN").1 == "t2" && cluster.get("/config/token").1 == "t2")
             .then_some(())
     });
-    let events = cluster.cli_ok(&["describe", "pod", &name_of(&pod)]);
+    let events = cluster.cli_ok(&["describe", "pod", pod.metadata.name.as_str()]);
     assert!(events.contains("ConfigChanged"), "{events}");
     wait_until("the pods that waited for their secret", WAIT, || {
         (ready(&cluster, "late-secret").is_some() && ready(&cluster, "late-key").is_some())
@@ -193,9 +194,9 @@ fn config_secrets_and_volumes_behave_as_documented() {
     });
 
     // The pod goes: its emptyDir goes with it; the replacement starts empty.
-    cluster.cli_ok(&["delete", "pod", &name_of(&pod)]);
+    cluster.cli_ok(&["delete", "pod", pod.metadata.name.as_str()]);
     wait_until("the replacement ready", WAIT, || {
-        ready(&cluster, "app").filter(|p| name_of(p) != name_of(&pod))
+        ready(&cluster, "app").filter(|p| p.metadata.name != pod.metadata.name)
     });
     wait_until("the old emptyDir removed", WAIT, || {
         pod_dirs.iter().all(|d| !d.exists()).then_some(())
@@ -214,10 +215,11 @@ fn config_secrets_and_volumes_behave_as_documented() {
     );
 
     // The claim is deleted once unused; its data stays on the node (reclaim policy Retain).
-    let claim_uid = cluster.items("persistentvolumeclaims")[0]["metadata"]["uid"]
-        .as_str()
-        .expect("claim uid")
-        .to_string();
+    let claim_uid = cluster.objects::<PersistentVolumeClaim>()[0]
+        .metadata
+        .uid
+        .clone()
+        .expect("claim uid");
     cluster.cli_ok(&["delete", "deployment", "app"]);
     cluster.cli_ok(&["delete", "persistentvolumeclaim", "keep"]);
     wait_until("the claim gone", WAIT, || {

@@ -25,7 +25,6 @@ mod volumes;
 use arc_swap::ArcSwap;
 use backoff::BackoffPolicy;
 use context::NodeContext;
-use reflector::Reflector;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,7 +33,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use wasmpod_api::{Client, Kind, Name, NodeCapacity};
+use wasmpod_api::{Client, Name, NodeCapacity};
 use wasmpod_runtime::{OutboundRouter, Runtime};
 
 #[derive(Debug, Error)]
@@ -213,30 +212,8 @@ impl Worker {
             config.timeouts,
             shutdown.clone(),
         )));
-        let sources = gateway::Sources {
-            ingresses: Reflector::new(Kind::Ingress),
-            services: Reflector::new(Kind::Service),
-            pods: Reflector::new(Kind::Pod),
-            nodes: Reflector::new(Kind::Node),
-        };
-        tasks.push(tokio::spawn(
-            sources
-                .ingresses
-                .clone()
-                .run(client.clone(), shutdown.clone()),
-        ));
-        tasks.push(tokio::spawn(
-            sources
-                .services
-                .clone()
-                .run(client.clone(), shutdown.clone()),
-        ));
-        tasks.push(tokio::spawn(
-            sources.pods.clone().run(client.clone(), shutdown.clone()),
-        ));
-        tasks.push(tokio::spawn(
-            sources.nodes.clone().run(client.clone(), shutdown.clone()),
-        ));
+        let (sources, reflectors) = gateway::Sources::follow(&client, &shutdown);
+        tasks.extend(reflectors);
         if config.ingress_tls_addr.is_some() {
             tasks.push(tokio::spawn(gateway::certificates::follow(
                 sources.ingresses.clone(),

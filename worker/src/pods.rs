@@ -1,17 +1,17 @@
 //! The pod manager: runs exactly the pods bound to this node — starts the new ones, stops the
-//! ones deleted or moved away. Level-triggered on the pod reflector. Once synced it removes the
+//! ones deleted or moved away. Level-triggered on the pod cache. Once the cache is ready it removes the
 //! directories of pods the node ran before a restart and no longer runs; at shutdown it waits
 //! for its pods' tasks (each removes its own directories) before returning.
 
 use crate::context::NodeContext;
 use crate::pod_task;
-use crate::reflector::Reflector;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use wasmpod_api::cache::Store;
 use wasmpod_api::resolved::CONFIG_VERSION_ANNOTATION;
 use wasmpod_api::Resource as _;
 use wasmpod_api::{ObjectKey, Pod, PodPhase};
@@ -27,76 +27,80 @@ struct Running {
     task: JoinHandle<()>,
 }
 
-pub async fn run(ctx: Arc<NodeContext>, pods: Reflector<Pod>, shutdown: CancellationToken) {
+pub async fn run(ctx: Arc<NodeContext>, pods: Store<Pod>, shutdown: CancellationToken) {
     let mut changes = pods.subscribe();
+    // Nothing is started or swept before the first complete list: an empty cache is not an
+    // empty node.
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = pods.ready() => {}
+    }
     let mut running: HashMap<ObjectKey, Running> = HashMap::new();
     let mut swept = false;
     loop {
-        if pods.synced() {
-            let desired: HashMap<ObjectKey, Arc<Pod>> = pods
-                .list()
-                .into_iter()
-                .filter(|p| p.spec.node_name.as_deref() == Some(ctx.node.as_str()))
-                .map(|p| (p.key(), p))
+        let desired: HashMap<ObjectKey, Arc<Pod>> = pods
+            .list()
+            .into_iter()
+            .filter(|p| p.spec.node_name.as_deref() == Some(ctx.node.as_str()))
+            .map(|p| (p.key(), p))
+            .collect();
+        if !swept {
+            let keep: HashSet<String> = desired
+                .values()
+                .filter_map(|p| p.metadata.uid.clone())
                 .collect();
-            if !swept {
-                let keep: HashSet<String> = desired
-                    .values()
-                    .filter_map(|p| p.metadata.uid.clone())
-                    .collect();
-                ctx.dirs.remove_stale(&keep);
-                swept = true;
+            ctx.dirs.remove_stale(&keep);
+            swept = true;
+        }
+        running.retain(|key, r| {
+            let Some(pod) = desired.get(key).filter(|p| p.metadata.uid == r.uid) else {
+                r.token.cancel();
+                ctx.forget_logs(key);
+                return false;
+            };
+            let version = pod
+                .metadata
+                .annotations
+                .get(CONFIG_VERSION_ANNOTATION)
+                .cloned();
+            r.config.send_if_modified(|v| {
+                // The first stamp arrives just after the pod is created: not a change.
+                let changed = v.is_some() && *v != version;
+                *v = version;
+                changed
+            });
+            true
+        });
+        for (key, pod) in desired {
+            if running.contains_key(&key) {
+                continue;
             }
-            running.retain(|key, r| {
-                let Some(pod) = desired.get(key).filter(|p| p.metadata.uid == r.uid) else {
-                    r.token.cancel();
-                    ctx.forget_logs(key);
-                    return false;
-                };
-                let version = pod
-                    .metadata
+            if matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed) {
+                continue;
+            }
+            let token = shutdown.child_token();
+            let (config, config_rx) = watch::channel(
+                pod.metadata
                     .annotations
                     .get(CONFIG_VERSION_ANNOTATION)
-                    .cloned();
-                r.config.send_if_modified(|v| {
-                    // The first stamp arrives just after the pod is created: not a change.
-                    let changed = v.is_some() && *v != version;
-                    *v = version;
-                    changed
-                });
-                true
-            });
-            for (key, pod) in desired {
-                if running.contains_key(&key) {
-                    continue;
-                }
-                if matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed) {
-                    continue;
-                }
-                let token = shutdown.child_token();
-                let (config, config_rx) = watch::channel(
-                    pod.metadata
-                        .annotations
-                        .get(CONFIG_VERSION_ANNOTATION)
-                        .cloned(),
-                );
-                let uid = pod.metadata.uid.clone();
-                let task = tokio::spawn(pod_task::run(
-                    ctx.clone(),
-                    Arc::unwrap_or_clone(pod),
-                    token.clone(),
-                    config_rx,
-                ));
-                running.insert(
-                    key,
-                    Running {
-                        uid,
-                        token,
-                        config,
-                        task,
-                    },
-                );
-            }
+                    .cloned(),
+            );
+            let uid = pod.metadata.uid.clone();
+            let task = tokio::spawn(pod_task::run(
+                ctx.clone(),
+                Arc::unwrap_or_clone(pod),
+                token.clone(),
+                config_rx,
+            ));
+            running.insert(
+                key,
+                Running {
+                    uid,
+                    token,
+                    config,
+                    task,
+                },
+            );
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,

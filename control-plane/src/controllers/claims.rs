@@ -2,7 +2,8 @@
 //! `Terminating` (by the API server); this controller deletes it once no scheduled pod uses it.
 //! The scheduler never binds a new pod to a Terminating claim, so it cannot gain users.
 
-use crate::registry::{EventDraft, Registry, RegistryError, Write};
+use crate::events::{EventDraft, Recorder};
+use crate::registry::{Registry, RegistryError, Write};
 use crate::typed::TypedRegistry;
 use std::collections::HashSet;
 use wasmpod_api::Resource as _;
@@ -69,7 +70,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
     if !writes.is_empty() {
         registry.commit(writes)?;
     }
-    registry.record_events(&events, "claim-protection");
+    Recorder::new(registry, "claim-protection").record(&events);
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! and writes the Deployment's status.
 
 use super::pod_key;
-use crate::registry::{to_any, EventDraft, Registry, RegistryError, Write};
+use crate::events::EventDraft;
+use crate::registry::{to_any, Registry, RegistryError, Write};
 use crate::typed::TypedRegistry;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;

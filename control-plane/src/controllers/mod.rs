@@ -25,16 +25,29 @@ pub async fn run_loop<F>(
     shutdown: CancellationToken,
     mut reconcile: F,
 ) where
-    F: FnMut(&Registry) -> Result<(), crate::registry::RegistryError> + Send,
+    F: FnMut(&Registry) -> Result<(), crate::registry::RegistryError> + Send + 'static,
 {
     let mut changes = registry.hub().subscribe();
     loop {
-        let span = tracing::debug_span!("reconcile", controller = name);
-        let _enter = span.enter();
-        if let Err(error) = reconcile(&registry) {
-            tracing::warn!(controller = name, %error, "reconcile failed; will retry");
-        }
-        drop(_enter);
+        // A pass commits (disk flushes, etcd round trips): on the blocking pool, never on an
+        // async worker thread. The pass runs to its end even when `shutdown` comes meanwhile.
+        let pass_registry = registry.clone();
+        let pass = tokio::task::spawn_blocking(move || {
+            let span = tracing::debug_span!("reconcile", controller = name);
+            let result = span.in_scope(|| reconcile(&pass_registry));
+            (reconcile, result)
+        });
+        reconcile = match pass.await {
+            Ok((reconcile, Ok(()))) => reconcile,
+            Ok((reconcile, Err(error))) => {
+                tracing::warn!(controller = name, %error, "reconcile failed; will retry");
+                reconcile
+            }
+            Err(error) => {
+                tracing::error!(controller = name, %error, "reconcile pass panicked; controller stopped");
+                return;
+            }
+        };
         let deadline = tokio::time::sleep(period);
         tokio::pin!(deadline);
         loop {
@@ -64,7 +77,7 @@ pub fn finish_owner_pass<T, S>(
     source: &str,
     orphans: Vec<crate::registry::Write>,
     mut writes: Vec<crate::registry::Write>,
-    events: &[crate::registry::EventDraft],
+    events: &[crate::events::EventDraft],
     statuses: Vec<(wasmpod_api::ObjectKey, S)>,
     status_of: fn(&mut T) -> &mut S,
 ) -> Result<(), crate::registry::RegistryError>
@@ -74,7 +87,7 @@ where
 {
     writes.extend(orphans);
     commit_each(registry, source, writes)?;
-    registry.record_events(events, source);
+    crate::events::Recorder::new(registry, source).record(events);
     for (key, status) in statuses {
         registry.modify::<T, _>(&key, |object| {
             let slot = status_of(object);

@@ -1,7 +1,8 @@
 //! Node leases: a node whose heartbeat is older than the grace period turns NotReady and its
 //! pods are evicted (deleted, so their controllers replace them on other nodes).
 
-use crate::registry::{EventDraft, Registry, RegistryError, Write};
+use crate::events::{EventDraft, Recorder};
+use crate::registry::{Registry, RegistryError, Write};
 use crate::typed::TypedRegistry;
 use chrono::Utc;
 use std::time::Duration;
@@ -75,7 +76,7 @@ pub fn reconcile_all(
             registry.commit(writes)?;
         }
     }
-    registry.record_events(&events, "node-lifecycle-controller");
+    Recorder::new(registry, "node-lifecycle-controller").record(&events);
     Ok(())
 }
 

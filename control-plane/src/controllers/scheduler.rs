@@ -8,7 +8,8 @@
 //! Terminating waits.
 
 use super::claims::claim_names;
-use crate::registry::{to_any, EventDraft, Registry, RegistryError, Write};
+use crate::events::{EventDraft, Recorder};
+use crate::registry::{to_any, Registry, RegistryError, Write};
 use crate::typed::TypedRegistry;
 use std::collections::{BTreeMap, HashMap};
 use wasmpod_api::Resource as _;
@@ -198,7 +199,7 @@ pub fn commit(registry: &Registry, decisions: Vec<Decision>) -> Result<(), Regis
         .filter(|(i, _)| !outcome.was_refused(*i))
         .flat_map(|(_, e)| e)
         .collect();
-    registry.record_events(&events, "scheduler");
+    Recorder::new(registry, "scheduler").record(&events);
     Ok(())
 }
 

@@ -7,7 +7,8 @@
 
 use super::deployment::{template_hash, TEMPLATE_HASH_LABEL};
 use super::pod_key;
-use crate::registry::{to_any, EventDraft, Registry, RegistryError, Write};
+use crate::events::EventDraft;
+use crate::registry::{to_any, Registry, RegistryError, Write};
 use crate::typed::TypedRegistry;
 use std::collections::{BTreeMap, HashSet};
 use wasmpod_api::Resource as _;

@@ -81,7 +81,10 @@ pub async fn apply(
             .collect();
         return Ok(Json(ApplyResponse { results }));
     }
-    let changes = state.registry.commit(writes)?;
+    let changes = state
+        .registry
+        .off_thread(move |registry| registry.commit(writes))
+        .await?;
     let results = keys
         .into_iter()
         .map(|key| {

@@ -136,7 +136,7 @@ impl From<RegistryError> for ApiError {
                 ApiError::invalid(e.to_string())
             }
             RegistryError::Contended { .. } => ApiError::conflict(e.to_string()),
-            RegistryError::Store(_) => ApiError::internal(&e),
+            RegistryError::Store(_) | RegistryError::Interrupted(_) => ApiError::internal(&e),
         }
     }
 }

@@ -3,11 +3,12 @@
 //! given once; registering is recorded as a `NodeRegistered` event on the node.
 
 use super::{ApiError, AppState, Identity};
+use crate::events::{self, EventDraft};
 use crate::node_credentials::{CredentialError, Replace};
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use wasmpod_api::client::NodeCredential;
-use wasmpod_api::{EventType, Kind, Name, ObjectKey};
+use wasmpod_api::{Kind, Name, ObjectKey};
 
 pub async fn issue(
     State(state): State<AppState>,
@@ -34,13 +35,12 @@ pub async fn issue(
              `wasmpod delete node {name}`"
         )));
     };
-    state.registry.record_event(
-        &ObjectKey::new(Kind::Node, "", name.as_str()),
-        EventType::Normal,
+    let draft = EventDraft::normal(
+        ObjectKey::new(Kind::Node, "", name.as_str()),
         "NodeRegistered",
-        &format!("node {name} was issued a credential by {identity}"),
-        "node-credentials",
+        format!("node {name} was issued a credential by {identity}"),
     );
+    events::record_off_thread(&state.registry, "node-credentials", vec![draft]).await;
     tracing::info!(node = %name, by = %identity, "node credential issued");
     Ok(Json(credential))
 }

@@ -4,6 +4,7 @@
 use super::selection::ListFilter;
 use super::{watch, ApiError, AppState, Identity};
 use crate::controllers::{self, claims};
+use crate::events::{self, EventDraft};
 use crate::registry::{to_any, Write};
 use crate::typed::TypedRegistry;
 use axum::extract::rejection::JsonRejection;
@@ -14,8 +15,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use wasmpod_api::name::{validate_label, validate_object_key, Namespace};
 use wasmpod_api::{
-    AnyObject, ClaimPhase, Deployment, EventType, Kind, ListResponse, Node, ObjectKey,
-    PersistentVolumeClaim, Pod, DEFAULT_NAMESPACE,
+    AnyObject, ClaimPhase, Deployment, Kind, ListResponse, Node, ObjectKey, PersistentVolumeClaim,
+    Pod, DEFAULT_NAMESPACE,
 };
 
 /// The query of every object route. A namespace that is not a DNS-1123 label is refused with
@@ -137,13 +138,13 @@ pub async fn report_event(
             )));
         }
     }
-    state.registry.record_event(
-        &key,
-        report.event_type,
-        &report.reason,
-        &report.message,
-        &report.source,
-    );
+    let draft = EventDraft {
+        involved: key.clone(),
+        event_type: report.event_type,
+        reason: report.reason,
+        message: report.message,
+    };
+    events::record_off_thread(&state.registry, &report.source, vec![draft]).await;
     Ok(Json(serde_json::json!({"recorded": key.to_string()})))
 }
 
@@ -230,27 +231,29 @@ pub async fn delete_object(
                 key.name,
                 users.join(", ")
             );
+            let claim = key.clone();
             state
                 .registry
-                .modify::<PersistentVolumeClaim, _>(&key, |c| {
-                    let changed = c.status.phase != ClaimPhase::Terminating;
-                    c.status.phase = ClaimPhase::Terminating;
-                    changed
-                })?;
-            state.registry.record_event(
-                &key,
-                EventType::Normal,
-                "WaitingForPods",
-                &message,
-                "claim-protection",
-            );
+                .off_thread(move |registry| {
+                    registry.modify::<PersistentVolumeClaim, _>(&claim, |c| {
+                        let changed = c.status.phase != ClaimPhase::Terminating;
+                        c.status.phase = ClaimPhase::Terminating;
+                        changed
+                    })
+                })
+                .await?;
+            let draft = EventDraft::normal(key.clone(), "WaitingForPods", message.clone());
+            events::record_off_thread(&state.registry, "claim-protection", vec![draft]).await;
             tracing::info!(object = %key, pods = %users.join(","), "claim in use; marked Terminating");
             return Ok(Json(
                 serde_json::json!({"terminating": key.to_string(), "waitingFor": users, "message": message}),
             ));
         }
     }
-    state.registry.commit(writes)?;
+    state
+        .registry
+        .off_thread(move |registry| registry.commit(writes))
+        .await?;
     tracing::info!(object = %key, "deleted");
     Ok(Json(serde_json::json!({"deleted": key.to_string()})))
 }
@@ -264,13 +267,12 @@ async fn revoke_credential(state: &AppState, node: &str) -> Result<bool, ApiErro
         .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))?;
     if revoked {
-        state.registry.record_event(
-            &ObjectKey::new(Kind::Node, "", node),
-            EventType::Normal,
+        let draft = EventDraft::normal(
+            ObjectKey::new(Kind::Node, "", node),
             "NodeCredentialRevoked",
-            &format!("node {node} was deleted; its credential no longer works"),
-            "node-credentials",
+            format!("node {node} was deleted; its credential no longer works"),
         );
+        events::record_off_thread(&state.registry, "node-credentials", vec![draft]).await;
         tracing::info!(%node, "node credential revoked");
     }
     Ok(revoked)
@@ -343,7 +345,10 @@ pub async fn put_object(
         }
         return Ok(Json(any));
     }
-    state.registry.commit(vec![write(any)])?;
+    state
+        .registry
+        .off_thread(move |registry| registry.commit(vec![write(any)]))
+        .await?;
     state
         .registry
         .get(&key)?
@@ -365,40 +370,52 @@ pub async fn put_status(
         // from this node's credential, whatever the writer sent.
         status["forwardKeyHash"] = Value::String(state.credentials.forward_key_hash(&key.name));
     }
-    let mut invalid = None;
-    let mut foreign = false;
-    let updated = state.registry.modify::<Value, _>(&key, |object| {
-        if let (Identity::Node(node), Kind::Pod) = (&identity, key.kind) {
-            // Checked by the authorizer too; this is the object actually written.
-            if object["spec"]["nodeName"].as_str() != Some(node.as_str()) {
-                foreign = true;
-                return false;
-            }
-        }
-        let mut candidate = object.clone();
-        candidate["status"] = status.clone();
-        if key.kind == Kind::Node {
-            // Leases run on the control plane's clock, not the node's.
-            candidate["status"]["lastHeartbeat"] =
-                serde_json::to_value(chrono::Utc::now()).unwrap_or_default();
-        }
-        let check = match key.kind {
-            Kind::Pod => serde_json::from_value::<Pod>(candidate.clone()).map(|_| ()),
-            Kind::Node => serde_json::from_value::<Node>(candidate.clone()).map(|_| ()),
-            Kind::Deployment => serde_json::from_value::<Deployment>(candidate.clone()).map(|_| ()),
-            _ => Ok(()),
-        };
-        match check {
-            Ok(()) => {
-                *object = candidate;
-                true
-            }
-            Err(e) => {
-                invalid = Some(e.to_string());
-                false
-            }
-        }
-    })?;
+    // The read-modify-write commits: on the blocking pool, not on this handler's thread.
+    let writer = identity.clone();
+    let target = key.clone();
+    let (updated, invalid, foreign) = state
+        .registry
+        .off_thread(move |registry| {
+            let (identity, key) = (writer, target);
+            let mut invalid = None;
+            let mut foreign = false;
+            let updated = registry.modify::<Value, _>(&key, |object| {
+                if let (Identity::Node(node), Kind::Pod) = (&identity, key.kind) {
+                    // Checked by the authorizer too; this is the object actually written.
+                    if object["spec"]["nodeName"].as_str() != Some(node.as_str()) {
+                        foreign = true;
+                        return false;
+                    }
+                }
+                let mut candidate = object.clone();
+                candidate["status"] = status.clone();
+                if key.kind == Kind::Node {
+                    // Leases run on the control plane's clock, not the node's.
+                    candidate["status"]["lastHeartbeat"] =
+                        serde_json::to_value(chrono::Utc::now()).unwrap_or_default();
+                }
+                let check = match key.kind {
+                    Kind::Pod => serde_json::from_value::<Pod>(candidate.clone()).map(|_| ()),
+                    Kind::Node => serde_json::from_value::<Node>(candidate.clone()).map(|_| ()),
+                    Kind::Deployment => {
+                        serde_json::from_value::<Deployment>(candidate.clone()).map(|_| ())
+                    }
+                    _ => Ok(()),
+                };
+                match check {
+                    Ok(()) => {
+                        *object = candidate;
+                        true
+                    }
+                    Err(e) => {
+                        invalid = Some(e.to_string());
+                        false
+                    }
+                }
+            })?;
+            Ok::<_, ApiError>((updated, invalid, foreign))
+        })
+        .await?;
     if foreign {
         return Err(ApiError::forbidden(format!(
             "{identity} may not update the status of pods {key}: it is not bound to it"

@@ -28,42 +28,16 @@ pub async fn scale(
     if query.dry_run == Some(DryRun::All) {
         return scale_dry_run(&state, &key, request.replicas);
     }
-    let found = match key.kind {
-        Kind::Deployment => state
-            .registry
-            .modify::<Deployment, _>(&key, |d| {
-                let changed = d.spec.replicas != request.replicas;
-                d.spec.replicas = request.replicas;
-                changed
-            })?
-            .is_some(),
-        Kind::StatefulSet => {
-            let mut invalid = None;
-            let found = state
-                .registry
-                .modify::<wasmpod_api::StatefulSet, _>(&key, |s| {
-                    let before = s.spec.replicas;
-                    s.spec.replicas = request.replicas;
-                    if let Err(e) = s.spec.validate() {
-                        invalid = Some(e.to_string());
-                        s.spec.replicas = before;
-                        return false;
-                    }
-                    before != request.replicas
-                })?
-                .is_some();
-            if let Some(message) = invalid {
-                return Err(ApiError::invalid(message));
-            }
-            found
-        }
-        _ => {
-            return Err(ApiError::method_not_allowed(format!(
-                "{} cannot be scaled",
-                key.kind
-            )))
-        }
-    };
+    let replicas = request.replicas;
+    let target = key.clone();
+    // The read-modify-write commits: on the blocking pool, not on this handler's thread.
+    let (found, invalid) = state
+        .registry
+        .off_thread(move |registry| scale_stored(registry, &target, replicas))
+        .await?;
+    if let Some(message) = invalid {
+        return Err(ApiError::invalid(message));
+    }
     if !found {
         return Err(ApiError::not_found(format!(
             "{} {name:?} not found",
@@ -73,6 +47,46 @@ pub async fn scale(
     Ok(Json(
         serde_json::json!({"scaled": key.to_string(), "replicas": request.replicas}),
     ))
+}
+
+/// Sets the replicas of the stored object: whether it exists, and why the count is invalid.
+fn scale_stored(
+    registry: &crate::registry::Registry,
+    key: &ObjectKey,
+    replicas: u32,
+) -> Result<(bool, Option<String>), ApiError> {
+    match key.kind {
+        Kind::Deployment => {
+            let found = registry
+                .modify::<Deployment, _>(key, |d| {
+                    let changed = d.spec.replicas != replicas;
+                    d.spec.replicas = replicas;
+                    changed
+                })?
+                .is_some();
+            Ok((found, None))
+        }
+        Kind::StatefulSet => {
+            let mut invalid = None;
+            let found = registry
+                .modify::<wasmpod_api::StatefulSet, _>(key, |s| {
+                    let before = s.spec.replicas;
+                    s.spec.replicas = replicas;
+                    if let Err(e) = s.spec.validate() {
+                        invalid = Some(e.to_string());
+                        s.spec.replicas = before;
+                        return false;
+                    }
+                    before != replicas
+                })?
+                .is_some();
+            Ok((found, invalid))
+        }
+        _ => Err(ApiError::method_not_allowed(format!(
+            "{} cannot be scaled",
+            key.kind
+        ))),
+    }
 }
 
 /// `scale --dry-run=server`: the same checks as a scale, nothing written.

@@ -50,7 +50,10 @@ pub(super) async fn update_user_object(
         }
         return Ok(Json(value));
     }
-    state.registry.commit(vec![Write::Update(value)])?;
+    state
+        .registry
+        .off_thread(move |registry| registry.commit(vec![Write::Update(value)]))
+        .await?;
     tracing::info!(object = %key, "updated");
     state
         .registry

@@ -5,7 +5,6 @@
 //! Ingress of its namespace names it there) when the Ingresses change and every
 //! [`REFRESH`], so a renewed certificate is served without a restart.
 
-use crate::reflector::Reflector;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -14,6 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use wasmpod_api::cache::Store;
 use wasmpod_api::{Client, Ingress, Kind, Secret, TLS_CERT_KEY, TLS_PRIVATE_KEY};
 
 /// How often the certificates are read again, for Secrets changed in place.
@@ -125,7 +125,7 @@ pub fn certified_key(secret: &Secret) -> Result<CertifiedKey, CertificateError> 
 
 /// Keeps `certificates` current with the Ingresses' TLS Secrets until `shutdown`.
 pub async fn follow(
-    ingresses: Reflector<Ingress>,
+    ingresses: Store<Ingress>,
     client: Client,
     certificates: Arc<Certificates>,
     shutdown: CancellationToken,

@@ -15,19 +15,48 @@ pub use outbound::ServiceRouter;
 pub use server::{start, Bound, GatewayListeners, TlsIngress};
 
 use crate::context::NodeContext;
-use crate::reflector::Reflector;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::time::Duration;
 use table::RoutingTable;
 use tokio_util::sync::CancellationToken;
-use wasmpod_api::{Ingress, Node, Pod, Service};
+use wasmpod_api::cache::Store;
+use wasmpod_api::{Client, Ingress, Node, Pod, Service};
 
+/// The caches the routing table is built from.
 pub struct Sources {
-    pub ingresses: Reflector<Ingress>,
-    pub services: Reflector<Service>,
-    pub pods: Reflector<Pod>,
-    pub nodes: Reflector<Node>,
+    pub ingresses: Store<Ingress>,
+    pub services: Store<Service>,
+    pub pods: Store<Pod>,
+    pub nodes: Store<Node>,
+}
+
+impl Sources {
+    /// Starts the four caches: their read handles, and the tasks that fill them.
+    pub fn follow(
+        client: &Client,
+        shutdown: &CancellationToken,
+    ) -> (Sources, Vec<tokio::task::JoinHandle<()>>) {
+        let (ingresses, a) = crate::reflector::follow(client, shutdown);
+        let (services, b) = crate::reflector::follow(client, shutdown);
+        let (pods, c) = crate::reflector::follow(client, shutdown);
+        let (nodes, d) = crate::reflector::follow(client, shutdown);
+        let sources = Sources {
+            ingresses,
+            services,
+            pods,
+            nodes,
+        };
+        (sources, vec![a, b, c, d])
+    }
+
+    /// Whether every cache has had its first complete list.
+    fn ready(&self) -> bool {
+        self.ingresses.is_ready()
+            && self.services.is_ready()
+            && self.pods.is_ready()
+            && self.nodes.is_ready()
+    }
 }
 
 /// Rebuilds the routing table whenever an input changes (changes landing together are coalesced).
@@ -40,6 +69,17 @@ pub async fn follow(
     forwarder: Arc<table::Forwarder>,
     shutdown: CancellationToken,
 ) {
+    // Until every cache has its first list the default table answers 503: a route it has not
+    // heard of yet may well exist.
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = async {
+            sources.ingresses.ready().await;
+            sources.services.ready().await;
+            sources.pods.ready().await;
+            sources.nodes.ready().await;
+        } => {}
+    }
     let mut watches = [
         sources.ingresses.subscribe(),
         sources.services.subscribe(),
@@ -60,10 +100,7 @@ pub async fn follow(
             nodes: &nodes,
             local: &ctx.local,
             forwarder: &forwarder,
-            synced: sources.ingresses.synced()
-                && sources.services.synced()
-                && sources.pods.synced()
-                && sources.nodes.synced(),
+            synced: sources.ready(),
         });
         table.store(Arc::new(built));
         let [a, b, c, d, e] = &mut watches;
