@@ -38,6 +38,8 @@ fn free_port() -> u16 {
 /// Three servers on fixed loopback ports (so a restarted one keeps its URL), one etcd.
 struct ControlPlane {
     servers: Vec<Option<Process>>,
+    /// Servers killed or stopped: kept so that a failing test prints their logs too.
+    gone: Vec<Process>,
     urls: Vec<String>,
     admin: String,
     work: tempfile::TempDir,
@@ -60,6 +62,7 @@ impl ControlPlane {
             .collect();
         ControlPlane {
             servers: vec![None, None, None],
+            gone: Vec::new(),
             urls,
             admin,
             work,
@@ -105,12 +108,14 @@ impl ControlPlane {
     fn kill9(&mut self, i: usize) {
         if let Some(mut process) = self.servers[i].take() {
             process.kill9();
+            self.gone.push(process);
         }
     }
 
     fn stop(&mut self, i: usize) {
         if let Some(mut process) = self.servers[i].take() {
             process.terminate();
+            self.gone.push(process);
         }
     }
 
