@@ -79,7 +79,11 @@ def start_etcd(logdir: Path, name: str = "etcd") -> tuple[Proc, str]:
                        "--advertise-client-urls", f"http://127.0.0.1:{client}",
                        "--listen-peer-urls", f"http://127.0.0.1:{peer}",
                        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-                       "--initial-cluster", f"{name}=http://127.0.0.1:{peer}"], logdir)
+                       "--initial-cluster", f"{name}=http://127.0.0.1:{peer}",
+                       "--initial-cluster-token", f"wasmpod-bench-{client}",
+                       # wasmpod commits a batch (an apply, a scheduler pass) as one transaction.
+                       "--max-txn-ops", "100000", "--max-request-bytes", "33554432",
+                       "--log-level", "warn"], logdir)
     url = f"http://127.0.0.1:{client}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -121,9 +125,10 @@ class ServerProc:
 
 
 def start_server(wasmpod: Path, logdir: Path, name: str, store: str | None,
-                 shared: Path | None = None) -> ServerProc:
-    """`wasmpod server` on a free port, on sled (store None) or `--store etcd://...`. Servers of one
-    cluster share `shared`'s tokens and encryption key (copied into each data dir)."""
+                 shared: Path | None = None, prefix: str | None = None) -> ServerProc:
+    """`wasmpod server` on a free port, on sled (store None) or `--store etcd://...` (under the key
+    prefix `prefix`, so runs on one etcd do not see each other). Servers of one cluster share
+    `shared`'s tokens and encryption key (copied into each data dir), as the README says."""
     data = logdir / f"{name}-data"
     data.mkdir(parents=True, exist_ok=True)
     if shared is not None:
@@ -131,9 +136,11 @@ def start_server(wasmpod: Path, logdir: Path, name: str, store: str | None,
             if (shared / file).exists():
                 shutil.copy2(shared / file, data / file)
     cmd = [wasmpod, "server", "--data-dir", data, "--api-addr", f"127.0.0.1:{_free_port()}",
-           "--no-client-config", "--node-grace-ms", "3000"]
+           "--no-client-config", "--node-grace-ms", "3000", "--name", name]
     if store:
         cmd += ["--store", store]
+    if prefix:
+        cmd += ["--store-prefix", prefix]
     proc = Proc(name, cmd, logdir)
     base = proc.wait_line("API: ")
     tokens = (data / "tokens.yaml").read_text()
@@ -212,7 +219,7 @@ def start_worker(wasmpod: Path, logdir: Path, server: ServerProc, name: str, pod
 
 def measure_schedule(wasmpod: Path, logdir: Path, hello: Path, store: str | None, count: int, tag: str) -> float:
     """Seconds from applying a `count`-replica Deployment to every pod bound to a node."""
-    server = start_server(wasmpod, logdir, f"schedule-{tag}", store)
+    server = start_server(wasmpod, logdir, f"schedule-{tag}", store, prefix=f"/schedule-{tag}/")
     worker = None
     try:
         worker = start_worker(wasmpod, logdir, server, f"sched-{tag}", count + 100)
@@ -241,18 +248,18 @@ def measure_failover(wasmpod: Path, logdir: Path, hello: Path, etcd_url: str, ro
     Deployment through a survivor at once, and time until a controller acts on it (a pod is made)."""
     results = []
     for r in range(rounds):
-        prefix = f"etcd://{etcd_url.removeprefix('http://')}"
-        store = f"{prefix}"
-        first = start_server(wasmpod, logdir, f"ha{r}-0", store + f"?prefix=/failover-{r}/")
-        servers = [first] + [start_server(wasmpod, logdir, f"ha{r}-{i}", store + f"?prefix=/failover-{r}/",
-                                          shared=first.data_dir) for i in (1, 2)]
+        store = f"etcd://{etcd_url.removeprefix('http://')}"
+        prefix = f"/failover-{r}/"
+        first = start_server(wasmpod, logdir, f"ha{r}-0", store, prefix=prefix)
+        servers = [first] + [start_server(wasmpod, logdir, f"ha{r}-{i}", store, shared=first.data_dir,
+                                          prefix=prefix) for i in (1, 2)]
         try:
             api = servers[0].api
             digest = api.call("POST", "/api/v1/blobs", hello.read_bytes(), "application/wasm")["digest"]
             for s in servers[1:]:
                 s.api.call("POST", "/api/v1/blobs", hello.read_bytes(), "application/wasm")
-            lease = wait_leader(api)
-            leader = next(s for s in servers if s.api.base == lease)
+            holder = wait_leader(api, len(servers))
+            leader = next(s for s in servers if s.proc.name == holder)
             survivor = next(s for s in servers if s is not leader)
             survivor.api.apply([{
                 "apiVersion": "wasmpod.dev/v1", "kind": "Deployment", "metadata": {"name": "watched"},
@@ -261,7 +268,7 @@ def measure_failover(wasmpod: Path, logdir: Path, hello: Path, etcd_url: str, ro
             }])
             leader.proc.kill9()
             t0 = time.monotonic()
-            survivor.api.call("PUT", "/api/v1/deployments/watched/scale", json.dumps({"replicas": 1}).encode())
+            survivor.api.call("POST", "/api/v1/deployments/watched/scale", json.dumps({"replicas": 1}).encode())
             while time.monotonic() - t0 < 60:
                 pods = survivor.api.call("GET", "/api/v1/pods")["items"]
                 if any(p["metadata"]["name"].startswith("watched-") for p in pods):
@@ -276,14 +283,15 @@ def measure_failover(wasmpod: Path, logdir: Path, hello: Path, etcd_url: str, ro
     return results
 
 
-def wait_leader(api: Api, timeout: float = 30) -> str:
-    """The API URL of the server holding the controllers' lease."""
+def wait_leader(api: Api, servers: int, timeout: float = 30) -> str:
+    """The name of the server holding the controllers' lease (`GET /api/v1/cluster`: `leader`
+    with `holder`, `url`, `since`; `servers` with every live server), once all `servers` are live."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        info = api.call("GET", "/api/v1/leases")
-        holder = (info.get("leader") or {}).get("url")
-        if holder:
-            return holder.rstrip("/")
+        info = api.call("GET", "/api/v1/cluster")
+        holder = (info.get("leader") or {}).get("holder")
+        if holder and len(info.get("servers") or []) == servers:
+            return holder
         time.sleep(0.1)
     raise RuntimeError("no server holds the controllers' lease")
 
@@ -295,7 +303,7 @@ def run(wasmpod: Path, logdir: Path, hello: Path, schedule: int, log) -> dict:
     rows: dict = {}
     try:
         for tag, backend in (("sled", None), ("etcd", store)):
-            server = start_server(wasmpod, logdir, f"store-{tag}", backend)
+            server = start_server(wasmpod, logdir, f"store-{tag}", backend, prefix=backend and "/store/")
             try:
                 rows[f"apply_{tag}"] = measure_apply(server.api, tag=tag)
                 rows[f"watch_{tag}"] = measure_watch_latency(server.api)

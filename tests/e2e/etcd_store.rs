@@ -65,3 +65,22 @@ fn a_bad_store_url_names_the_flag() {
         "{stderr}"
     );
 }
+
+/// A server whose `--store` lists three members, one of them dead: every request is answered
+/// (the client balances over the members, and a call that finds its member unavailable goes
+/// to another), from the start on (the server checks its store when it starts) and for writes
+/// and reads alike.
+#[test]
+fn a_dead_etcd_member_in_the_store_url_fails_no_request() {
+    let mut etcd = Etcd::start(3);
+    etcd.kill9(0);
+    let store = etcd.store_url();
+    let cluster = MultiNode::start_with(&["--store", store.as_str()]);
+    for i in 0..30 {
+        let yaml = format!(
+            "apiVersion: wasmpod.dev/v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}}}\ndata: {{value: v{i}}}\n"
+        );
+        cluster.apply(&format!("cm-{i}.yaml"), &yaml);
+        assert_eq!(cluster.items("configmaps").len(), i + 1);
+    }
+}

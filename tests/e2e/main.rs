@@ -11,6 +11,7 @@ mod durability;
 mod etcd_store;
 mod foundation;
 mod ha;
+mod ha_faults;
 mod hostile_guests;
 mod ingress_tls;
 mod kubectl;

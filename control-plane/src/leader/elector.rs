@@ -394,11 +394,51 @@ impl Elector {
 }
 
 /// Starts the election for this server: the handle, and the task to await at shutdown.
+///
+/// The election runs on its own thread and runtime (its etcd connections too): the registry's
+/// calls block the server's runtime threads while they wait on etcd, and an election starved by
+/// them missed its renewals and its step-down, so that another server led while this one still
+/// ran its controllers.
 pub async fn start(
     config: EtcdElectionConfig,
     shutdown: CancellationToken,
 ) -> Result<(ElectorHandle, tokio::task::JoinHandle<()>), LeaderError> {
-    let (elector, handle) = Elector::new(config).await?;
-    let task = tokio::spawn(elector.run(shutdown));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("leader-election".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = ready_tx.send(Err(LeaderError::Thread(error)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match Elector::new(config).await {
+                    Ok((elector, handle)) => {
+                        let _ = ready_tx.send(Ok(handle));
+                        elector.run(shutdown).await;
+                    }
+                    Err(error) => {
+                        let _ = ready_tx.send(Err(error));
+                    }
+                }
+            });
+            drop(done_tx);
+        })
+        .map_err(LeaderError::Thread)?;
+    let handle = ready_rx.await.map_err(|_| {
+        LeaderError::Thread(std::io::Error::other(
+            "the election thread stopped before it started",
+        ))
+    })??;
+    let task = tokio::spawn(async move {
+        let _ = done_rx.await;
+    });
     Ok((handle, task))
 }

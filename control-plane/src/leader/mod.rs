@@ -40,6 +40,8 @@ pub enum LeaderError {
     LeaseGone(i64),
     #[error("invalid election timing: {0}")]
     Timing(String),
+    #[error("the election thread could not start: {0}")]
+    Thread(#[source] std::io::Error),
     #[error("stored record {key} is corrupt: {source}")]
     Corrupt {
         key: String,

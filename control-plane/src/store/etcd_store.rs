@@ -30,6 +30,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_TXN_OPS: usize = 128;
 /// The pause before the feed reconnects after its watch broke.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+/// How many times a call is sent when its endpoint is unavailable (a member is down).
+const UNAVAILABLE_ATTEMPTS: u32 = 6;
+/// The pause before the next attempt, times the attempt number.
+const UNAVAILABLE_PAUSE: Duration = Duration::from_millis(20);
 
 /// A `--store etcd://...` value that cannot be used.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -118,14 +122,29 @@ impl EtcdStore {
             .unwrap_or_else(|| unreachable!("the runtime lives until drop"))
     }
 
-    /// Runs one etcd call on the store's runtime and waits for it on this thread.
+    /// Runs one etcd call on the store's runtime and waits for it on this thread. A call that
+    /// could not reach its endpoint (gRPC `Unavailable`: the client balances over every member,
+    /// and a dead one refuses the connection) is sent again, up to [`UNAVAILABLE_ATTEMPTS`]
+    /// times: it was never applied, and another member answers it.
     fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(Client) -> Fut,
+        F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
         T: Send + 'static,
     {
-        run(self.runtime(), f(self.client.clone()))
+        let mut attempt = 1;
+        loop {
+            match run(self.runtime(), f(self.client.clone())) {
+                Err(StoreError::Etcd(error))
+                    if is_unavailable(&error) && attempt < UNAVAILABLE_ATTEMPTS =>
+                {
+                    tracing::debug!(%error, attempt, "etcd endpoint unavailable; trying again");
+                    std::thread::sleep(UNAVAILABLE_PAUSE * attempt);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Drops the history of every revision before `revision` (etcd compaction).
@@ -164,6 +183,15 @@ impl Drop for EtcdStore {
     }
 }
 
+/// An error for a request that never reached a member: the connection to the endpoint the
+/// client picked failed (refused, or the member is going away). Safe to send again.
+fn is_unavailable(error: &etcd_client::Error) -> bool {
+    /// gRPC's UNAVAILABLE status code (tonic's `Code::Unavailable`).
+    const GRPC_UNAVAILABLE: i32 = 14;
+    matches!(error, etcd_client::Error::GRpcStatus(status)
+        if i32::from(status.code()) == GRPC_UNAVAILABLE)
+}
+
 fn decode(kv: &KeyValue) -> Result<AnyObject, StoreError> {
     let mut object: AnyObject =
         serde_json::from_slice(kv.value()).map_err(|source| StoreError::Corrupt {
@@ -181,7 +209,10 @@ fn header_revision(header: Option<&etcd_client::ResponseHeader>) -> u64 {
 impl Store for EtcdStore {
     fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError> {
         let k = key_bytes(&self.prefix, key);
-        let response = self.call(|mut c| async move { c.get(k, None).await })?;
+        let response = self.call(|mut c| {
+            let k = k.clone();
+            async move { c.get(k, None).await }
+        })?;
         response.kvs().first().map(|kv| self.decode(kv)).transpose()
     }
 
@@ -193,7 +224,10 @@ impl Store for EtcdStore {
                 .map(|key| TxnOp::get(key_bytes(&self.prefix, key), None))
                 .collect();
             let txn = Txn::new().and_then(gets);
-            let response = self.call(|mut c| async move { c.txn(txn).await })?;
+            let response = self.call(|mut c| {
+                let txn = txn.clone();
+                async move { c.txn(txn).await }
+            })?;
             for op in response.op_responses() {
                 let object = match op {
                     TxnOpResponse::Get(get) => {
@@ -213,8 +247,9 @@ impl Store for EtcdStore {
         namespace: Option<&str>,
     ) -> Result<(Vec<AnyObject>, u64), StoreError> {
         let prefix = prefix_bytes(&self.prefix, kind, namespace);
-        let response = self.call(|mut c| async move {
-            c.get(prefix, Some(GetOptions::new().with_prefix())).await
+        let response = self.call(|mut c| {
+            let prefix = prefix.clone();
+            async move { c.get(prefix, Some(GetOptions::new().with_prefix())).await }
         })?;
         let items = response
             .kvs()
@@ -226,9 +261,12 @@ impl Store for EtcdStore {
 
     fn revision(&self) -> Result<u64, StoreError> {
         let prefix = self.prefix.clone();
-        let response = self.call(|mut c| async move {
-            c.get(prefix, Some(GetOptions::new().with_count_only()))
-                .await
+        let response = self.call(|mut c| {
+            let prefix = prefix.clone();
+            async move {
+                c.get(prefix, Some(GetOptions::new().with_count_only()))
+                    .await
+            }
         })?;
         Ok(header_revision(response.header()))
     }
@@ -273,7 +311,10 @@ impl Store for EtcdStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let txn = Txn::new().when(compares).and_then(ops);
-        let response = self.call(|mut c| async move { c.txn(txn).await })?;
+        let response = self.call(|mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })?;
         Ok(if response.succeeded() {
             TxnOutcome::Committed {
                 revision: header_revision(response.header()),
@@ -306,7 +347,10 @@ impl Store for EtcdStore {
     /// A record's version is its key's mod revision.
     fn get_record(&self, name: &str) -> Result<Option<Record>, StoreError> {
         let k = format!("{}{RECORDS}{name}", self.prefix);
-        let response = self.call(|mut c| async move { c.get(k, None).await })?;
+        let response = self.call(|mut c| {
+            let k = k.clone();
+            async move { c.get(k, None).await }
+        })?;
         Ok(response.kvs().first().map(|kv| Record {
             value: kv.value().to_vec(),
             version: kv.mod_revision() as u64,
@@ -327,7 +371,10 @@ impl Store for EtcdStore {
         let txn = Txn::new()
             .when([compare])
             .and_then([TxnOp::put(k, value.to_vec(), None)]);
-        let response = self.call(|mut c| async move { c.txn(txn).await })?;
+        let response = self.call(|mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })?;
         Ok(response.succeeded())
     }
 }
