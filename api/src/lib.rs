@@ -21,6 +21,7 @@ pub mod quantity;
 pub mod resolved;
 pub mod resource;
 pub mod resources;
+pub mod tokens;
 pub mod trace;
 pub mod watch;
 

@@ -16,6 +16,7 @@ pub mod peer;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod user_tokens;
 pub mod typed;
 mod typed_cache;
 pub mod watch_hub;
@@ -51,6 +52,8 @@ pub enum ControlPlaneError {
     },
     #[error(transparent)]
     Credentials(#[from] node_credentials::CredentialError),
+    #[error(transparent)]
+    Tokens(#[from] user_tokens::TokenError),
     #[error("cannot open the blob store: {0}")]
     Blobs(#[from] blobs::BlobError),
     #[error("cannot take part in the controller election: {0}")]
@@ -145,6 +148,7 @@ impl ControlPlane {
             &key,
             Some(&config.data_dir.join("node-credentials.json")),
         )?);
+        let tokens = Arc::new(user_tokens::UserTokens::open(registry.store())?);
         let listener = tokio::net::TcpListener::bind(config.api_addr)
             .await
             .map_err(|source| ControlPlaneError::Bind {
@@ -180,6 +184,7 @@ impl ControlPlane {
             leadership: leadership.clone(),
             registry: registry.clone(),
             credentials,
+            tokens,
             blobs,
             auth: Arc::new(config.auth.clone()),
             peer_token: peer::PeerToken::derive(&key),

@@ -12,6 +12,7 @@ mod objects;
 mod pod_config;
 mod scale;
 mod selection;
+mod tokens;
 mod update;
 mod watch;
 
@@ -22,7 +23,7 @@ use crate::blobs::BlobStore;
 use crate::node_credentials::NodeCredentials;
 use crate::registry::Registry;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Each node's credential (SHA-256 only) and agent key.
     pub credentials: Arc<NodeCredentials>,
+    /// The API tokens of people and tools (SHA-256 only), with their roles.
+    pub tokens: Arc<crate::user_tokens::UserTokens>,
     pub blobs: Arc<BlobStore>,
     pub auth: Arc<Auth>,
     /// What this server presents to its peers, and accepts from them.
@@ -59,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/apply", post(apply::apply))
         .route("/api/v1/blobs", post(blobs::upload))
         .route("/api/v1/cluster", get(cluster::status))
+        .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
+        .route("/api/v1/tokens/{name}", delete(tokens::delete))
         .route(
             "/api/v1/blobs/{digest}",
             get(blobs::download).head(blobs::exists).put(blobs::replica),
