@@ -16,9 +16,9 @@ pub mod peer;
 pub mod registry;
 pub mod server;
 pub mod store;
-pub mod user_tokens;
 pub mod typed;
 mod typed_cache;
+pub mod user_tokens;
 pub mod watch_hub;
 
 use blobs::BlobStore;

@@ -240,7 +240,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).expect("sled"));
         let tokens = UserTokens::open(store.clone()).expect("open");
-        let Created::Issued(ci) = tokens.create("ci", Role::Edit, Some("dev")).expect("create")
+        let Created::Issued(ci) = tokens
+            .create("ci", Role::Edit, Some("dev"))
+            .expect("create")
         else {
             panic!("a new name is issued");
         };

@@ -50,8 +50,7 @@ pub async fn apply(
         );
         fetch_template_component(&state, any).await?;
         let (key, object) = prepare(&state, &at, any)?;
-        super::auth::authorize_apply(&state, &identity, &key)
-            .map_err(ApiError::from)?;
+        super::auth::authorize_apply(&state, &identity, &key).map_err(ApiError::from)?;
         if !seen.insert(key.clone()) {
             return Err(ApiError::invalid(format!(
                 "{at}: metadata.name: {} {:?} appears twice in this apply",

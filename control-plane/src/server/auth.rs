@@ -29,13 +29,13 @@
 
 use super::{ApiError, AppState};
 use crate::typed::TypedRegistry;
+use crate::user_tokens::TokenHolder;
 use axum::extract::{MatchedPath, Query, RawPathParams, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::fmt;
-use crate::user_tokens::TokenHolder;
 use wasmpod_api::tokens::Role;
 use wasmpod_api::{Kind, Pod, DEFAULT_NAMESPACE};
 
@@ -317,9 +317,9 @@ pub fn authorize(
         Identity::User(holder) => match user_may(holder, action) {
             UserDecision::Allowed => Ok(()),
             UserDecision::Refused => Err(refuse()),
-            UserDecision::RefusedBecause(why) => {
-                Err(Refusal::Forbidden(format!("{identity} may not {action}: {why}")))
-            }
+            UserDecision::RefusedBecause(why) => Err(Refusal::Forbidden(format!(
+                "{identity} may not {action}: {why}"
+            ))),
         },
         Identity::Node(node) => {
             let own_pod = || {
@@ -399,9 +399,9 @@ fn user_may(holder: &TokenHolder, action: &Action) -> UserDecision {
     };
     match (action.verb, action.kind) {
         (Verb::Health, _) => Allowed,
-        (Verb::Get | Verb::List | Verb::Watch, Some(Kind::Secret)) if !edit => RefusedBecause(
-            "the view role reads no Secret, neither its values nor its keys",
-        ),
+        (Verb::Get | Verb::List | Verb::Watch, Some(Kind::Secret)) if !edit => {
+            RefusedBecause("the view role reads no Secret, neither its values nor its keys")
+        }
         (Verb::Get | Verb::List | Verb::Watch, Some(_)) => scoped(true),
         (Verb::Logs, Some(Kind::Pod)) => scoped(true),
         (Verb::ReadConfig, Some(Kind::Pod)) if !edit => {

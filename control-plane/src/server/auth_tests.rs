@@ -6,11 +6,13 @@ use super::{router, AppState, Auth};
 use crate::blobs::BlobStore;
 use crate::node_credentials::{NodeCredentials, Replace};
 use crate::registry::{tests::registry, Write};
+use crate::user_tokens::{Created, UserTokens};
 use axum::http::Method;
 use serde_json::json;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
+use wasmpod_api::tokens::Role;
 use wasmpod_api::{AnyObject, Kind};
 
 /// The credentials a request can carry, in the order of a row's expectations.
@@ -44,6 +46,8 @@ use Want::{Is, Passes};
 struct Server {
     addr: std::net::SocketAddr,
     tokens: [Option<String>; 6],
+    /// API tokens: view (every namespace), edit (namespace dev), admin.
+    roles: [String; 3],
     _dirs: Vec<tempfile::TempDir>,
     shutdown: CancellationToken,
 }
@@ -70,6 +74,14 @@ async fn serve() -> Server {
                 "metadata": {"name": "node-a"}, "spec": {}}),
             )),
             Write::Put(AnyObject(
+                json!({"apiVersion": "wasmpod.dev/v1", "kind": "Namespace",
+                "metadata": {"name": "dev"}, "spec": {}}),
+            )),
+            Write::Put(AnyObject(
+                json!({"apiVersion": "wasmpod.dev/v1", "kind": "Secret",
+                "metadata": {"name": "s", "namespace": "dev"}, "data": {"k": "c2VjcmV0"}}),
+            )),
+            Write::Put(AnyObject(
                 json!({"apiVersion": "wasmpod.dev/v1", "kind": "Node",
                 "metadata": {"name": "node-b"}, "spec": {}}),
             )),
@@ -84,8 +96,22 @@ async fn serve() -> Server {
         .issue("node-b", Replace::Refused)
         .expect("issue")
         .expect("b");
+    let tokens = UserTokens::open(registry.store()).expect("tokens");
+    let role_token = |name: &str, role: Role, namespace: Option<&str>| match tokens
+        .create(name, role, namespace)
+        .expect("create")
+    {
+        Created::Issued(issued) => issued.token,
+        Created::NameTaken => panic!("a new name"),
+    };
+    let roles = [
+        role_token("viewer", Role::View, None),
+        role_token("ci", Role::Edit, Some("dev")),
+        role_token("root", Role::Admin, None),
+    ];
     let shutdown = CancellationToken::new();
     let state = AppState {
+        tokens: Arc::new(tokens),
         leadership: crate::leader::Leadership::always(crate::leader::ServerIdentity {
             name: "test".into(),
             url: "http://127.0.0.1:1".into(),
@@ -121,6 +147,7 @@ async fn serve() -> Server {
             Some(a.token),
             Some(b.token),
         ],
+        roles,
         _dirs: vec![registry_dir, dir],
         shutdown,
     }
@@ -517,4 +544,297 @@ async fn the_peer_token_reads_and_replicates_blobs_and_nothing_else() {
     }
     server.shutdown.cancel();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+const CM_DEV: &str = r#"{"objects": [{"apiVersion": "wasmpod.dev/v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "dev"}, "data": {"k": "v"}}]}"#;
+const CM_DEFAULT: &str = r#"{"objects": [{"apiVersion": "wasmpod.dev/v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}}]}"#;
+const SECRET_DEV: &str = r#"{"objects": [{"apiVersion": "wasmpod.dev/v1", "kind": "Secret", "metadata": {"name": "t", "namespace": "dev"}, "data": {"k": "dg=="}}]}"#;
+const NAMESPACE_X: &str = r#"{"objects": [{"apiVersion": "wasmpod.dev/v1", "kind": "Namespace", "metadata": {"name": "x"}, "spec": {}}]}"#;
+const TOKEN_X: &str = r#"{"name": "x", "role": "view"}"#;
+
+/// (method, request target, body, expectations for view, edit in namespace dev, admin role).
+type RoleRow = (&'static str, &'static str, Option<&'static str>, [Want; 3]);
+
+const ROLE_ROWS: &[RoleRow] = &[
+    // Reads: view reads every namespace; edit only its own. (A watch follows the list rule; a
+    // served watch never ends, so it is not a row here.)
+    ("GET", "/api/v1/pods", None, [Is(200), Is(403), Is(200)]),
+    ("GET", "/api/v1/pods?namespace=dev", None, [Is(200); 3]),
+    (
+        "GET",
+        "/api/v1/pods?namespace=default",
+        None,
+        [Is(200), Is(403), Is(200)],
+    ),
+    ("GET", "/api/v1/events?namespace=dev", None, [Is(200); 3]),
+    (
+        "GET",
+        "/api/v1/deployments?namespace=dev",
+        None,
+        [Is(200); 3],
+    ),
+    // Secrets: never to view; edit in its namespace only.
+    ("GET", "/api/v1/secrets", None, [Is(403), Is(403), Is(200)]),
+    (
+        "GET",
+        "/api/v1/secrets?namespace=dev",
+        None,
+        [Is(403), Is(200), Is(200)],
+    ),
+    (
+        "GET",
+        "/api/v1/secrets/s?namespace=dev",
+        None,
+        [Is(403), Is(200), Is(200)],
+    ),
+    (
+        "GET",
+        "/api/v1/%73ecrets/s?namespace=dev",
+        None,
+        [Is(403), Is(200), Is(200)],
+    ),
+    (
+        "GET",
+        "/api/v1/secrets/s",
+        None,
+        [Is(403), Is(403), Is(200)],
+    ),
+    // A pod's resolved config holds secret values.
+    (
+        "GET",
+        "/api/v1/pods/pa/config",
+        None,
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "GET",
+        "/api/v1/pods/pa/config?namespace=dev",
+        None,
+        [Is(403), Is(404), Is(404)],
+    ),
+    // Cluster-scoped kinds: read by unscoped tokens; a scoped token reads its own Namespace only.
+    ("GET", "/api/v1/nodes", None, [Is(200), Is(403), Is(200)]),
+    (
+        "GET",
+        "/api/v1/namespaces",
+        None,
+        [Is(200), Is(403), Is(200)],
+    ),
+    ("GET", "/api/v1/namespaces/dev", None, [Is(200); 3]),
+    (
+        "GET",
+        "/api/v1/namespaces/default",
+        None,
+        [Is(200), Is(403), Is(200)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/nodes/node-b",
+        None,
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/namespaces/nothing",
+        None,
+        [Is(403), Is(403), Is(404)],
+    ),
+    // Writes: edit in its namespace, for workload, config and secret kinds.
+    (
+        "POST",
+        "/api/v1/apply?dryRun=All",
+        Some(CM_DEV),
+        [Is(403), Is(200), Is(200)],
+    ),
+    (
+        "POST",
+        "/api/v1/apply?dryRun=All",
+        Some(SECRET_DEV),
+        [Is(403), Is(200), Is(200)],
+    ),
+    (
+        "POST",
+        "/api/v1/apply?dryRun=All",
+        Some(CM_DEFAULT),
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "POST",
+        "/api/v1/apply?dryRun=All",
+        Some(NAMESPACE_X),
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/configmaps/nothing?namespace=dev",
+        None,
+        [Is(403), Is(404), Is(404)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/configmaps/nothing?namespace=default",
+        None,
+        [Is(403), Is(403), Is(404)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/secrets/nothing?namespace=dev",
+        None,
+        [Is(403), Is(404), Is(404)],
+    ),
+    (
+        "POST",
+        "/api/v1/deployments/nothing/scale?namespace=dev",
+        Some(r#"{"replicas": 1}"#),
+        [Is(403), Is(404), Is(404)],
+    ),
+    (
+        "POST",
+        "/api/v1/blobs",
+        Some("not wasm"),
+        [Is(403), Passes, Passes],
+    ),
+    (
+        "GET",
+        "/api/v1/blobs/sha256:00",
+        None,
+        [Passes, Passes, Passes],
+    ),
+    // What only nodes, the join token or the admin do.
+    (
+        "PUT",
+        "/api/v1/pods/pa/status",
+        Some(POD_STATUS),
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "PUT",
+        "/api/v1/nodes/node-a/status",
+        Some(NODE_STATUS),
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "POST",
+        "/api/v1/events",
+        Some(EVENT_PA),
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "POST",
+        "/api/v1/nodes/node-c/credential",
+        None,
+        [Is(403), Is(403), Is(200)],
+    ),
+    // Tokens: the admin role only.
+    ("GET", "/api/v1/tokens", None, [Is(403), Is(403), Is(200)]),
+    (
+        "POST",
+        "/api/v1/tokens",
+        Some(TOKEN_X),
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/tokens/nothing",
+        None,
+        [Is(403), Is(403), Is(404)],
+    ),
+];
+
+#[tokio::test]
+async fn every_role_and_namespace_scope_on_every_kind_of_route() {
+    let server = serve().await;
+    let mut failures = Vec::new();
+    for (method, target, body, wants) in ROLE_ROWS {
+        for (i, want) in wants.iter().enumerate() {
+            let who = ["view", "edit in dev", "admin"][i];
+            let (status, text) =
+                send(server.addr, method, target, Some(&server.roles[i]), *body).await;
+            let ok = match want {
+                Is(code) => status == *code,
+                Passes => status != 401 && status != 403 && status != 0,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{method} {target} as {who}: got {status}, want {want:?}: {text}"
+                ));
+            }
+        }
+    }
+    server.shutdown.cancel();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn a_refusal_names_the_token_its_role_and_the_verb() {
+    let server = serve().await;
+    let (status, body) = send(
+        server.addr,
+        "DELETE",
+        "/api/v1/nodes/node-b",
+        Some(&server.roles[1]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains(r#"token \"ci\" (role edit, namespace dev) may not delete nodes node-b"#),
+        "{body}"
+    );
+    let (status, body) = send(
+        server.addr,
+        "GET",
+        "/api/v1/secrets/s",
+        Some(&server.roles[0]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains(r#"token \"viewer\" (role view) may not get secrets default/s"#)
+            && body.contains("the view role reads no Secret"),
+        "{body}"
+    );
+    let (status, body) = send(
+        server.addr,
+        "GET",
+        "/api/v1/pods",
+        Some(&server.roles[1]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("list pods in every namespace: outside the token's namespace"),
+        "{body}"
+    );
+    // An admin token is not namespaced; a deleted token is nobody.
+    let admin = Some(server.roles[2].as_str());
+    let (status, body) = send(
+        server.addr,
+        "POST",
+        "/api/v1/tokens",
+        admin,
+        Some(r#"{"name": "x", "role": "admin", "namespace": "dev"}"#),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = send(server.addr, "GET", "/api/v1/tokens", admin, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""name":"ci""#) && !body.contains("wpt_") && !body.contains("sha256"),
+        "{body}"
+    );
+    let (status, _) = send(server.addr, "DELETE", "/api/v1/tokens/ci", admin, None).await;
+    assert_eq!(status, 200);
+    let (status, _) = send(
+        server.addr,
+        "GET",
+        "/api/v1/pods?namespace=dev",
+        Some(&server.roles[1]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "a deleted token is refused");
+    server.shutdown.cancel();
 }

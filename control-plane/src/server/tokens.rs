@@ -64,7 +64,10 @@ pub async fn delete(
     let tokens = state.tokens.clone();
     let target = name.to_string();
     if !blocking(move || tokens.delete(&target)).await? {
-        return Err(ApiError::not_found(format!("token {:?} not found", name.as_str())));
+        return Err(ApiError::not_found(format!(
+            "token {:?} not found",
+            name.as_str()
+        )));
     }
     tracing::info!(token = %name, by = %identity, "API token deleted");
     Ok(Json(
