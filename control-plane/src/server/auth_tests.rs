@@ -838,3 +838,73 @@ async fn a_refusal_names_the_token_its_role_and_the_verb() {
     assert_eq!(status, 401, "a deleted token is refused");
     server.shutdown.cancel();
 }
+
+/// Sends a request with `length` bytes of body (writing while it reads, ignoring a reset once
+/// the server has answered) and returns the answer's status: 413 when the route's limit is less.
+async fn announce(addr: std::net::SocketAddr, target: &str, length: usize) -> u16 {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut read, mut write) = stream.into_split();
+    let head = format!(
+        "POST {target} HTTP/1.1\r\nhost: test\r\nauthorization: Bearer admin-token\r\n\
+         content-type: application/json\r\nconnection: close\r\ncontent-length: {length}\r\n\r\n"
+    );
+    let writer = tokio::spawn(async move {
+        write.write_all(head.as_bytes()).await?;
+        write.write_all(&vec![b' '; length]).await
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        read.read_to_end(&mut answer),
+    )
+    .await;
+    writer.abort();
+    String::from_utf8_lossy(&answer)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn json_routes_take_4_mib_and_only_the_blob_routes_take_more() {
+    let server = serve().await;
+    let five_mib = 5 << 20;
+    for target in [
+        "/api/v1/apply",
+        "/api/v1/events",
+        "/api/v1/tokens",
+        "/api/v1/deployments/d/scale",
+    ] {
+        assert_eq!(
+            announce(server.addr, target, five_mib).await,
+            413,
+            "{target}"
+        );
+    }
+    // The blob upload reads 5 MiB (and then refuses it for not being a component).
+    let blob = "x".repeat(five_mib);
+    let (status, body) = send(
+        server.addr,
+        "POST",
+        "/api/v1/blobs",
+        Some("admin-token"),
+        Some(&blob),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    // Under the limit, a JSON route reads the body as before.
+    let (status, body) = send(
+        server.addr,
+        "POST",
+        "/api/v1/apply",
+        Some("admin-token"),
+        Some(&format!(
+            r#"{{"objects": [], "pad": "{}"}}"#,
+            "x".repeat(3 << 20)
+        )),
+    )
+    .await;
+    assert_ne!(status, 413, "{body}");
+    server.shutdown.cancel();
+}
