@@ -17,6 +17,8 @@ pub mod meta;
 pub mod name;
 pub mod object;
 pub mod origin;
+#[cfg(test)]
+mod parsers_never_panic;
 pub mod quantity;
 pub mod resolved;
 pub mod resource;
