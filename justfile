@@ -14,10 +14,11 @@ test: deps toolchain samples test-components
     cargo build --workspace
     cargo test --workspace --no-fail-fast
 
-# The parser property tests (manifests, quantities, selectors, origins, traceparent) with many
-# more cases than `just test` runs (256 each); CASES=1000000 for a longer run.
+# The property tests (parsers: manifests, quantities, selectors, origins, traceparent; the API's
+# handlers with random bodies over a real socket) with many more cases than `just test` runs
+# (256 per parser, 64 requests); CASES=1000000 for a longer run.
 fuzz CASES="100000": deps
-    PROPTEST_CASES={{CASES}} cargo test --workspace --lib -- parsers_never_panic
+    PROPTEST_CASES={{CASES}} cargo test --workspace --lib -- parsers_never_panic handlers_answer_random_bodies
 
 # protoc (etcd-client's build needs it) and etcd (the tests start it) from Debian, when missing.
 deps:

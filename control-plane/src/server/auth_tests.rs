@@ -908,3 +908,102 @@ async fn json_routes_take_4_mib_and_only_the_blob_routes_take_more() {
     assert_ne!(status, 413, "{body}");
     server.shutdown.cancel();
 }
+
+/// JSON-ish bodies: random text, and documents of the API's shapes with random values.
+fn random_body() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let value = prop::sample::select(vec![
+        "null",
+        "-1",
+        "1e400",
+        "\"\"",
+        "\"x\"",
+        "[]",
+        "{}",
+        "true",
+        "18446744073709551616",
+        r#"{"name": "x"}"#,
+        r#"{"kind": "Pod"}"#,
+        r#""wasmpod.dev/v1""#,
+        r#"[{"a": 1}]"#,
+    ]);
+    let key = prop::sample::select(vec![
+        "objects",
+        "apiVersion",
+        "kind",
+        "metadata",
+        "spec",
+        "status",
+        "replicas",
+        "name",
+        "role",
+        "namespace",
+        "involvedObject",
+        "type",
+        "reason",
+        "data",
+        "phase",
+    ]);
+    prop_oneof![
+        any::<String>(),
+        prop::collection::vec((key, value), 0..6).prop_map(|fields| {
+            let body: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("\"{k}\": {v}"))
+                .collect();
+            format!("{{{}}}", body.join(", "))
+        }),
+    ]
+}
+
+/// The API's handlers answer any body on any route with a status below 500 (a panic would drop
+/// the connection: status 0). Bounded here (64 cases); `just fuzz` runs more.
+#[test]
+fn handlers_answer_random_bodies_without_panicking() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = runtime.block_on(serve());
+    let routes = prop::sample::select(vec![
+        ("POST", "/api/v1/apply"),
+        ("POST", "/api/v1/apply?dryRun=All"),
+        ("POST", "/api/v1/apply?create=true"),
+        ("POST", "/api/v1/events"),
+        ("POST", "/api/v1/tokens"),
+        ("POST", "/api/v1/deployments/d/scale"),
+        ("PUT", "/api/v1/pods/pa/status"),
+        ("PUT", "/api/v1/nodes/node-a/status"),
+        ("PUT", "/api/v1/nodes/node-a"),
+        ("PUT", "/api/v1/configmaps/c"),
+        ("POST", "/api/v1/blobs"),
+    ]);
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(64);
+    let mut runner = TestRunner::new(Config::with_cases(cases));
+    let tokens = [
+        Some("admin-token"),
+        server.tokens[Cred::NodeA as usize].as_deref(),
+    ];
+    let result = runner.run(
+        &(routes, random_body(), 0..tokens.len()),
+        |((method, target), body, who)| {
+            let (status, text) =
+                runtime.block_on(send(server.addr, method, target, tokens[who], Some(&body)));
+            prop_assert!(
+                (200..500).contains(&status),
+                "{method} {target} {body:?}: {status} {text}"
+            );
+            Ok(())
+        },
+    );
+    server.shutdown.cancel();
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
