@@ -14,6 +14,12 @@ test: deps toolchain samples test-components
     cargo build --workspace
     cargo test --workspace --no-fail-fast
 
+# The property tests (parsers: manifests, quantities, selectors, origins, traceparent; the API's
+# handlers with random bodies over a real socket) with many more cases than `just test` runs
+# (256 per parser, 64 requests); CASES=1000000 for a longer run.
+fuzz CASES="100000": deps
+    PROPTEST_CASES={{CASES}} cargo test --workspace --lib -- parsers_never_panic handlers_answer_random_bodies
+
 # protoc (etcd-client's build needs it) and etcd (the tests start it) from Debian, when missing.
 deps:
     #!/usr/bin/env bash

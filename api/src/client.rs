@@ -470,6 +470,32 @@ impl Client {
         self.json(self.request(reqwest::Method::POST, &path)).await
     }
 
+    /// Creates an API token with a role; the answer holds its secret, shown this once.
+    pub async fn create_token(
+        &self,
+        request: &crate::tokens::TokenRequest,
+    ) -> Result<crate::tokens::IssuedToken, ClientError> {
+        self.json(
+            self.request(reqwest::Method::POST, "/api/v1/tokens")
+                .json(request),
+        )
+        .await
+    }
+
+    /// The API tokens (names, roles, namespaces; never their secrets).
+    pub async fn tokens(&self) -> Result<Vec<crate::tokens::TokenInfo>, ClientError> {
+        self.json(self.request(reqwest::Method::GET, "/api/v1/tokens"))
+            .await
+    }
+
+    /// Deletes (revokes) the API token `name`.
+    pub async fn delete_token(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/api/v1/tokens/{}", urlencoding::encode(name));
+        self.send(self.request(reqwest::Method::DELETE, &path))
+            .await
+            .map(|_| ())
+    }
+
     /// The controller leader and the live API servers.
     pub async fn cluster(&self) -> Result<crate::cluster::ClusterStatus, ClientError> {
         self.json(self.request(reqwest::Method::GET, "/api/v1/cluster"))

@@ -18,10 +18,13 @@ pub mod meta;
 pub mod name;
 pub mod object;
 pub mod origin;
+#[cfg(test)]
+mod parsers_never_panic;
 pub mod quantity;
 pub mod resolved;
 pub mod resource;
 pub mod resources;
+pub mod tokens;
 pub mod trace;
 pub mod watch;
 

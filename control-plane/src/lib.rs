@@ -20,6 +20,7 @@ mod staging;
 pub mod store;
 pub mod typed;
 mod typed_cache;
+pub mod user_tokens;
 pub mod watch_hub;
 
 use blobs::BlobStore;
@@ -53,6 +54,8 @@ pub enum ControlPlaneError {
     },
     #[error(transparent)]
     Credentials(#[from] node_credentials::CredentialError),
+    #[error(transparent)]
+    Tokens(#[from] user_tokens::TokenError),
     #[error("cannot open the blob store: {0}")]
     Blobs(#[from] blobs::BlobError),
     #[error("cannot take part in the controller election: {0}")]
@@ -147,6 +150,7 @@ impl ControlPlane {
             &key,
             Some(&config.data_dir.join("node-credentials.json")),
         )?);
+        let tokens = Arc::new(user_tokens::UserTokens::open(registry.store())?);
         let listener = tokio::net::TcpListener::bind(config.api_addr)
             .await
             .map_err(|source| ControlPlaneError::Bind {
@@ -182,6 +186,7 @@ impl ControlPlane {
             leadership: leadership.clone(),
             registry: registry.clone(),
             credentials,
+            tokens,
             blobs,
             auth: Arc::new(config.auth.clone()),
             peer_token: peer::PeerToken::derive(&key),

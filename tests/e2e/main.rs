@@ -19,6 +19,7 @@ mod limits;
 mod node_safety;
 mod overload;
 mod polyglot;
+mod roles;
 mod rollout;
 mod services;
 mod storage;

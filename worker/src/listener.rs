@@ -9,6 +9,11 @@
 //!   is closed (checked every half period, so it closes between 1 and 1.5 times the timeout).
 //!
 //! Both close the connection (EOF for the client); a request in flight is never cut by them.
+//!
+//! - **request head size**: a request head (request line and headers) larger than
+//!   [`MAX_REQUEST_HEAD`] is answered `431 Request Header Fields Too Large` (HTTP/1.1, hyper's
+//!   `max_buf_size`) or refused as a stream error (HTTP/2, `max_header_list_size`), before any
+//!   routing, so no guest ever sees it.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -21,6 +26,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+/// The largest request head a node reads (request line and headers together), as nginx's
+/// `large_client_header_buffers` (4 x 8 KiB) and a little more: 64 KiB.
+pub const MAX_REQUEST_HEAD: usize = 64 << 10;
 
 /// The timeouts of every connection a node accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,8 +282,12 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(timeouts.header_read);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(timeouts.header_read)
+        .max_buf_size(MAX_REQUEST_HEAD);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_REQUEST_HEAD as u32);
     let connection = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     let period = timeouts.idle / 2;

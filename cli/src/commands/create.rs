@@ -33,6 +33,8 @@ enum CreateWhat {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Create an API token with a role: `create token NAME --role edit --namespace dev`
+    Token(super::tokens::CreateToken),
     /// Create a Namespace: `create namespace NAME`
     #[command(alias = "ns")]
     Namespace {
@@ -104,7 +106,12 @@ impl DataArgs {
 
 impl Create {
     pub async fn run(self) -> anyhow::Result<()> {
-        let (object, write, api) = match &self.what {
+        let what = match self.what {
+            CreateWhat::Token(token) => return token.run().await,
+            other => other,
+        };
+        let (object, write, api) = match &what {
+            CreateWhat::Token(_) => unreachable!("returned above"),
             CreateWhat::Secret { data, .. } => {
                 let values: BTreeMap<String, String> = data
                     .collect()?

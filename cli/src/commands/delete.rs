@@ -29,6 +29,11 @@ pub struct Delete {
 
 impl Delete {
     pub async fn run(self) -> anyhow::Result<()> {
+        if let Some((first, names)) = self.args.split_first() {
+            if matches!(first.as_str(), "token" | "tokens") {
+                return super::tokens::delete(&self.api, names).await;
+            }
+        }
         let client = self.api.client()?;
         let mut objects = Vec::new();
         if !self.files.is_empty() {

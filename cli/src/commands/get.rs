@@ -44,6 +44,9 @@ impl Get {
             if matches!(only.as_str(), "leases" | "lease") {
                 return super::leases::print(&self.api, self.output).await;
             }
+            if matches!(only.as_str(), "tokens" | "token") {
+                return super::tokens::print(&self.api, self.output).await;
+            }
         }
         let targets = kinds::targets(&self.args, kinds::any)?;
         let by_name = targets.iter().any(|t| t.name.is_some());

@@ -22,6 +22,7 @@ mod patch;
 mod scale;
 mod server;
 mod set;
+mod tokens;
 mod up;
 mod version;
 mod wait;

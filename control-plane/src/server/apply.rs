@@ -4,11 +4,11 @@
 //! replacing the object; `?dryRun=All` validates and answers what would happen, storing nothing.
 
 use super::objects::{body, DryRun};
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Identity};
 use crate::registry::Write;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -27,6 +27,7 @@ pub struct ApplyQuery {
 
 pub async fn apply(
     State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
     Query(query): Query<ApplyQuery>,
     payload: Result<Json<ApplyRequest>, JsonRejection>,
 ) -> Result<Json<ApplyResponse>, ApiError> {
@@ -49,6 +50,7 @@ pub async fn apply(
         );
         fetch_template_component(&state, any).await?;
         let (key, object) = prepare(&state, &at, any)?;
+        super::auth::authorize_apply(&state, &identity, &key).map_err(ApiError::from)?;
         if !seen.insert(key.clone()) {
             return Err(ApiError::invalid(format!(
                 "{at}: metadata.name: {} {:?} appears twice in this apply",

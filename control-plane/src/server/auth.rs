@@ -11,6 +11,16 @@
 //!   those an Ingress names in `spec.tls` (its gateway serves the certificate).
 //! - The peer token (another API server, see [`crate::peer`]) may read blobs and store its
 //!   copy of an upload; nothing else.
+//! - An API token (see [`crate::user_tokens`]) may do what its role allows, in its namespace when
+//!   it has one: `admin` everything; `view` reads (get, list, watch, logs) every kind but Secrets
+//!   — a Secret is refused whole, keys too, as Kubernetes' `view` role does, because get, list
+//!   and watch all serve the stored object and one rule at the door covers every route that does
+//!   — and never a pod's resolved config (it holds secret values); `edit` reads as `view` plus
+//!   Secrets and resolved configs, and writes (apply, delete, scale, upload components) the
+//!   workload, config and secret kinds of its namespace(s): never nodes, namespaces, events,
+//!   tokens, credentials or statuses. A namespaced token reads and writes only that namespace
+//!   (a list across every namespace is refused) and no cluster-scoped kind but its own Namespace.
+//!   Apply names no kind in its route: its handler checks each object with [`authorize`].
 //!
 //! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does.
 //!
@@ -19,12 +29,14 @@
 
 use super::{ApiError, AppState};
 use crate::typed::TypedRegistry;
+use crate::user_tokens::TokenHolder;
 use axum::extract::{MatchedPath, Query, RawPathParams, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::fmt;
+use wasmpod_api::tokens::Role;
 use wasmpod_api::{Kind, Pod, DEFAULT_NAMESPACE};
 
 #[derive(Debug, Clone, Default)]
@@ -50,6 +62,8 @@ pub enum Identity {
     Node(String),
     /// Another API server of this control plane (the peer token, see [`crate::peer`]).
     Peer,
+    /// An API token with a role (see [`crate::user_tokens`]).
+    User(TokenHolder),
 }
 
 impl fmt::Display for Identity {
@@ -59,6 +73,13 @@ impl fmt::Display for Identity {
             Identity::Bootstrap => f.write_str("the join token"),
             Identity::Node(name) => write!(f, "node {name:?}"),
             Identity::Peer => f.write_str("a peer server"),
+            Identity::User(holder) => {
+                write!(f, "token {:?} (role {}", holder.name, holder.role)?;
+                if let Some(namespace) = &holder.namespace {
+                    write!(f, ", namespace {namespace}")?;
+                }
+                f.write_str(")")
+            }
         }
     }
 }
@@ -86,6 +107,9 @@ pub enum Verb {
     ReadCluster,
     /// A peer storing its copy of an upload (`PUT /api/v1/blobs/{digest}`).
     ReplicateBlob,
+    CreateToken,
+    ListTokens,
+    DeleteToken,
 }
 
 impl fmt::Display for Verb {
@@ -108,6 +132,9 @@ impl fmt::Display for Verb {
             Verb::RequestCredential => "request a credential for",
             Verb::ReadCluster => "read the cluster's leader and servers",
             Verb::ReplicateBlob => "replicate components",
+            Verb::CreateToken => "create tokens",
+            Verb::ListTokens => "list tokens",
+            Verb::DeleteToken => "delete tokens",
         })
     }
 }
@@ -119,11 +146,18 @@ pub struct Action {
     pub kind: Option<Kind>,
     pub namespace: String,
     pub name: Option<String>,
+    /// A list or watch of a namespaced kind across every namespace (no `namespace` asked).
+    pub all_namespaces: bool,
 }
 
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.verb)?;
+        if self.all_namespaces {
+            if let Some(kind) = self.kind {
+                return write!(f, " {} in every namespace", kind.plural());
+            }
+        }
         if let Some(kind) = self.kind {
             write!(f, " {}", kind.plural())?;
         }
@@ -191,6 +225,9 @@ pub fn action(
         ("/api/v1/apply", "POST") => (Verb::Apply, None),
         ("/api/v1/blobs", "POST") => (Verb::UploadBlob, None),
         ("/api/v1/cluster", "GET") => (Verb::ReadCluster, None),
+        ("/api/v1/tokens", "POST") => (Verb::CreateToken, None),
+        ("/api/v1/tokens", "GET") => (Verb::ListTokens, None),
+        ("/api/v1/tokens/{name}", "DELETE") => (Verb::DeleteToken, None),
         ("/api/v1/blobs/{digest}", "GET" | "HEAD") => (Verb::ReadBlob, None),
         ("/api/v1/blobs/{digest}", "PUT") => (Verb::ReplicateBlob, None),
         ("/api/v1/events", "POST") => (Verb::ReportEvent, Some(Kind::Event)),
@@ -213,6 +250,9 @@ pub fn action(
             )))
         }
     };
+    let all_namespaces = namespace.is_none()
+        && matches!(verb, Verb::List | Verb::Watch)
+        && kind.is_some_and(Kind::namespaced);
     let namespace = match kind {
         Some(k) if k.namespaced() => namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
         _ => String::new(),
@@ -222,6 +262,7 @@ pub fn action(
         kind,
         namespace,
         name: param("name"),
+        all_namespaces,
     })
 }
 
@@ -273,6 +314,13 @@ pub fn authorize(
             Verb::Health | Verb::ReadBlob | Verb::ReplicateBlob => Ok(()),
             _ => Err(refuse()),
         },
+        Identity::User(holder) => match user_may(holder, action) {
+            UserDecision::Allowed => Ok(()),
+            UserDecision::Refused => Err(refuse()),
+            UserDecision::RefusedBecause(why) => Err(Refusal::Forbidden(format!(
+                "{identity} may not {action}: {why}"
+            ))),
+        },
         Identity::Node(node) => {
             let own_pod = || {
                 action.name.as_deref().is_some_and(|name| {
@@ -308,6 +356,68 @@ pub fn authorize(
     }
 }
 
+/// The kinds an `edit` token writes: workloads, config and secrets.
+const EDITABLE: [Kind; 8] = [
+    Kind::Deployment,
+    Kind::StatefulSet,
+    Kind::Pod,
+    Kind::Service,
+    Kind::Ingress,
+    Kind::ConfigMap,
+    Kind::Secret,
+    Kind::PersistentVolumeClaim,
+];
+
+enum UserDecision {
+    Allowed,
+    Refused,
+    RefusedBecause(&'static str),
+}
+
+/// What an API token's role and namespace allow (see the module's overview).
+fn user_may(holder: &TokenHolder, action: &Action) -> UserDecision {
+    use UserDecision::{Allowed, Refused, RefusedBecause};
+    if holder.role == Role::Admin && holder.namespace.is_none() {
+        return Allowed;
+    }
+    let edit = holder.role != Role::View;
+    // Whether the object(s) the action touches are in the token's namespace.
+    let in_scope = || match (&holder.namespace, action.kind) {
+        (None, _) => true,
+        (Some(ns), Some(kind)) if kind.namespaced() => {
+            !action.all_namespaces && action.namespace == *ns
+        }
+        (Some(ns), Some(Kind::Namespace)) => {
+            action.verb == Verb::Get && action.name.as_deref() == Some(ns.as_str())
+        }
+        (Some(_), _) => false,
+    };
+    let scoped = |allowed: bool| match (allowed, in_scope()) {
+        (true, true) => Allowed,
+        (true, false) => RefusedBecause("outside the token's namespace"),
+        (false, _) => Refused,
+    };
+    match (action.verb, action.kind) {
+        (Verb::Health, _) => Allowed,
+        (Verb::Get | Verb::List | Verb::Watch, Some(Kind::Secret)) if !edit => {
+            RefusedBecause("the view role reads no Secret, neither its values nor its keys")
+        }
+        (Verb::Get | Verb::List | Verb::Watch, Some(_)) => scoped(true),
+        (Verb::Logs, Some(Kind::Pod)) => scoped(true),
+        (Verb::ReadConfig, Some(Kind::Pod)) if !edit => {
+            RefusedBecause("a pod's resolved config holds the values of its secrets")
+        }
+        (Verb::ReadConfig, Some(Kind::Pod)) => scoped(true),
+        (Verb::ReadBlob | Verb::ReadCluster, _) => Allowed,
+        // Apply names its kinds in its body: the handler checks each object.
+        (Verb::Apply | Verb::UploadBlob, None) if edit => Allowed,
+        (Verb::Apply | Verb::Delete | Verb::Scale, Some(kind)) => {
+            scoped(edit && EDITABLE.contains(&kind))
+        }
+        _ => Refused,
+    }
+}
+
 impl AppState {
     /// The identity a bearer token proves (`None`: no valid credential).
     fn identity(&self, token: Option<&str>) -> Option<Identity> {
@@ -327,6 +437,9 @@ impl AppState {
         }
         if let Some(node) = self.credentials.node_of(token) {
             return Some(Identity::Node(node));
+        }
+        if let Some(holder) = self.tokens.holder_of(token) {
+            return Some(Identity::User(holder));
         }
         open.then_some(Identity::Admin)
     }
@@ -398,6 +511,22 @@ fn decide(
     };
     authorize(&identity, &action, &RegistryFacts(&state.registry))?;
     Ok(Some(identity))
+}
+
+/// Whether `identity` may write the object `key` through apply (its route names no kind).
+pub fn authorize_apply(
+    state: &AppState,
+    identity: &Identity,
+    key: &wasmpod_api::ObjectKey,
+) -> Result<(), Refusal> {
+    let action = Action {
+        verb: Verb::Apply,
+        kind: Some(key.kind),
+        namespace: key.namespace.clone(),
+        name: Some(key.name.clone()),
+        all_namespaces: false,
+    };
+    authorize(identity, &action, &RegistryFacts(&state.registry))
 }
 
 /// [`ClusterFacts`] read from the registry; what cannot be read counts as "not this node's".

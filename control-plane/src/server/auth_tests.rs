@@ -6,11 +6,13 @@ use super::{router, AppState, Auth};
 use crate::blobs::BlobStore;
 use crate::node_credentials::{NodeCredentials, Replace};
 use crate::registry::{tests::registry, Write};
+use crate::user_tokens::{Created, UserTokens};
 use axum::http::Method;
 use serde_json::json;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
+use wasmpod_api::tokens::Role;
 use wasmpod_api::{AnyObject, Kind};
 
 /// The credentials a request can carry, in the order of a row's expectations.
@@ -44,6 +46,8 @@ use Want::{Is, Passes};
 struct Server {
     addr: std::net::SocketAddr,
     tokens: [Option<String>; 6],
+    /// API tokens: view (every namespace), edit (namespace dev), admin.
+    roles: [String; 3],
     _dirs: Vec<tempfile::TempDir>,
     shutdown: CancellationToken,
 }
@@ -70,6 +74,14 @@ async fn serve() -> Server {
                 "metadata": {"name": "node-a"}, "spec": {}}),
             )),
             Write::Put(AnyObject(
+                json!({"apiVersion": "wasmpod.dev/v1", "kind": "Namespace",
+                "metadata": {"name": "dev"}, "spec": {}}),
+            )),
+            Write::Put(AnyObject(
+                json!({"apiVersion": "wasmpod.dev/v1", "kind": "Secret",
+                "metadata": {"name": "s", "namespace": "dev"}, "data": {"k": "c2VjcmV0"}}),
+            )),
+            Write::Put(AnyObject(
                 json!({"apiVersion": "wasmpod.dev/v1", "kind": "Node",
                 "metadata": {"name": "node-b"}, "spec": {}}),
             )),
@@ -84,8 +96,22 @@ async fn serve() -> Server {
         .issue("node-b", Replace::Refused)
         .expect("issue")
         .expect("b");
+    let tokens = UserTokens::open(registry.store()).expect("tokens");
+    let role_token = |name: &str, role: Role, namespace: Option<&str>| match tokens
+        .create(name, role, namespace)
+        .expect("create")
+    {
+        Created::Issued(issued) => issued.token,
+        Created::NameTaken => panic!("a new name"),
+    };
+    let roles = [
+        role_token("viewer", Role::View, None),
+        role_token("ci", Role::Edit, Some("dev")),
+        role_token("root", Role::Admin, None),
+    ];
     let shutdown = CancellationToken::new();
     let state = AppState {
+        tokens: Arc::new(tokens),
         leadership: crate::leader::Leadership::always(crate::leader::ServerIdentity {
             name: "test".into(),
             url: "http://127.0.0.1:1".into(),
@@ -121,6 +147,7 @@ async fn serve() -> Server {
             Some(a.token),
             Some(b.token),
         ],
+        roles,
         _dirs: vec![registry_dir, dir],
         shutdown,
     }
@@ -517,4 +544,466 @@ async fn the_peer_token_reads_and_replicates_blobs_and_nothing_else() {
     }
     server.shutdown.cancel();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+const CM_DEV: &str = r#"{"objects": [{"apiVersion": "wasmpod.dev/v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "dev"}, "data": {"k": "v"}}]}"#;
+const CM_DEFAULT: &str = r#"{"objects": [{"apiVersion": "wasmpod.dev/v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}}]}"#;
+const SECRET_DEV: &str = r#"{"objects": [{"apiVersion": "wasmpod.dev/v1", "kind": "Secret", "metadata": {"name": "t", "namespace": "dev"}, "data": {"k": "dg=="}}]}"#;
+const NAMESPACE_X: &str = r#"{"objects": [{"apiVersion": "wasmpod.dev/v1", "kind": "Namespace", "metadata": {"name": "x"}, "spec": {}}]}"#;
+const TOKEN_X: &str = r#"{"name": "x", "role": "view"}"#;
+
+/// (method, request target, body, expectations for view, edit in namespace dev, admin role).
+type RoleRow = (&'static str, &'static str, Option<&'static str>, [Want; 3]);
+
+const ROLE_ROWS: &[RoleRow] = &[
+    // Reads: view reads every namespace; edit only its own. (A watch follows the list rule; a
+    // served watch never ends, so it is not a row here.)
+    ("GET", "/api/v1/pods", None, [Is(200), Is(403), Is(200)]),
+    ("GET", "/api/v1/pods?namespace=dev", None, [Is(200); 3]),
+    (
+        "GET",
+        "/api/v1/pods?namespace=default",
+        None,
+        [Is(200), Is(403), Is(200)],
+    ),
+    ("GET", "/api/v1/events?namespace=dev", None, [Is(200); 3]),
+    (
+        "GET",
+        "/api/v1/deployments?namespace=dev",
+        None,
+        [Is(200); 3],
+    ),
+    // Secrets: never to view; edit in its namespace only.
+    ("GET", "/api/v1/secrets", None, [Is(403), Is(403), Is(200)]),
+    (
+        "GET",
+        "/api/v1/secrets?namespace=dev",
+        None,
+        [Is(403), Is(200), Is(200)],
+    ),
+    (
+        "GET",
+        "/api/v1/secrets/s?namespace=dev",
+        None,
+        [Is(403), Is(200), Is(200)],
+    ),
+    (
+        "GET",
+        "/api/v1/%73ecrets/s?namespace=dev",
+        None,
+        [Is(403), Is(200), Is(200)],
+    ),
+    (
+        "GET",
+        "/api/v1/secrets/s",
+        None,
+        [Is(403), Is(403), Is(200)],
+    ),
+    // A pod's resolved config holds secret values.
+    (
+        "GET",
+        "/api/v1/pods/pa/config",
+        None,
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "GET",
+        "/api/v1/pods/pa/config?namespace=dev",
+        None,
+        [Is(403), Is(404), Is(404)],
+    ),
+    // Cluster-scoped kinds: read by unscoped tokens; a scoped token reads its own Namespace only.
+    ("GET", "/api/v1/nodes", None, [Is(200), Is(403), Is(200)]),
+    (
+        "GET",
+        "/api/v1/namespaces",
+        None,
+        [Is(200), Is(403), Is(200)],
+    ),
+    ("GET", "/api/v1/namespaces/dev", None, [Is(200); 3]),
+    (
+        "GET",
+        "/api/v1/namespaces/default",
+        None,
+        [Is(200), Is(403), Is(200)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/nodes/node-b",
+        None,
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/namespaces/nothing",
+        None,
+        [Is(403), Is(403), Is(404)],
+    ),
+    // Writes: edit in its namespace, for workload, config and secret kinds.
+    (
+        "POST",
+        "/api/v1/apply?dryRun=All",
+        Some(CM_DEV),
+        [Is(403), Is(200), Is(200)],
+    ),
+    (
+        "POST",
+        "/api/v1/apply?dryRun=All",
+        Some(SECRET_DEV),
+        [Is(403), Is(200), Is(200)],
+    ),
+    (
+        "POST",
+        "/api/v1/apply?dryRun=All",
+        Some(CM_DEFAULT),
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "POST",
+        "/api/v1/apply?dryRun=All",
+        Some(NAMESPACE_X),
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/configmaps/nothing?namespace=dev",
+        None,
+        [Is(403), Is(404), Is(404)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/configmaps/nothing?namespace=default",
+        None,
+        [Is(403), Is(403), Is(404)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/secrets/nothing?namespace=dev",
+        None,
+        [Is(403), Is(404), Is(404)],
+    ),
+    (
+        "POST",
+        "/api/v1/deployments/nothing/scale?namespace=dev",
+        Some(r#"{"replicas": 1}"#),
+        [Is(403), Is(404), Is(404)],
+    ),
+    (
+        "POST",
+        "/api/v1/blobs",
+        Some("not wasm"),
+        [Is(403), Passes, Passes],
+    ),
+    (
+        "GET",
+        "/api/v1/blobs/sha256:00",
+        None,
+        [Passes, Passes, Passes],
+    ),
+    // What only nodes, the join token or the admin do.
+    (
+        "PUT",
+        "/api/v1/pods/pa/status",
+        Some(POD_STATUS),
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "PUT",
+        "/api/v1/nodes/node-a/status",
+        Some(NODE_STATUS),
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "POST",
+        "/api/v1/events",
+        Some(EVENT_PA),
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "POST",
+        "/api/v1/nodes/node-c/credential",
+        None,
+        [Is(403), Is(403), Is(200)],
+    ),
+    // Tokens: the admin role only.
+    ("GET", "/api/v1/tokens", None, [Is(403), Is(403), Is(200)]),
+    (
+        "POST",
+        "/api/v1/tokens",
+        Some(TOKEN_X),
+        [Is(403), Is(403), Is(200)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/tokens/nothing",
+        None,
+        [Is(403), Is(403), Is(404)],
+    ),
+];
+
+#[tokio::test]
+async fn every_role_and_namespace_scope_on_every_kind_of_route() {
+    let server = serve().await;
+    let mut failures = Vec::new();
+    for (method, target, body, wants) in ROLE_ROWS {
+        for (i, want) in wants.iter().enumerate() {
+            let who = ["view", "edit in dev", "admin"][i];
+            let (status, text) =
+                send(server.addr, method, target, Some(&server.roles[i]), *body).await;
+            let ok = match want {
+                Is(code) => status == *code,
+                Passes => status != 401 && status != 403 && status != 0,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{method} {target} as {who}: got {status}, want {want:?}: {text}"
+                ));
+            }
+        }
+    }
+    server.shutdown.cancel();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn a_refusal_names_the_token_its_role_and_the_verb() {
+    let server = serve().await;
+    let (status, body) = send(
+        server.addr,
+        "DELETE",
+        "/api/v1/nodes/node-b",
+        Some(&server.roles[1]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains(r#"token \"ci\" (role edit, namespace dev) may not delete nodes node-b"#),
+        "{body}"
+    );
+    let (status, body) = send(
+        server.addr,
+        "GET",
+        "/api/v1/secrets/s",
+        Some(&server.roles[0]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains(r#"token \"viewer\" (role view) may not get secrets default/s"#)
+            && body.contains("the view role reads no Secret"),
+        "{body}"
+    );
+    let (status, body) = send(
+        server.addr,
+        "GET",
+        "/api/v1/pods",
+        Some(&server.roles[1]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("list pods in every namespace: outside the token's namespace"),
+        "{body}"
+    );
+    // An admin token is not namespaced; a deleted token is nobody.
+    let admin = Some(server.roles[2].as_str());
+    let (status, body) = send(
+        server.addr,
+        "POST",
+        "/api/v1/tokens",
+        admin,
+        Some(r#"{"name": "x", "role": "admin", "namespace": "dev"}"#),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = send(server.addr, "GET", "/api/v1/tokens", admin, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""name":"ci""#) && !body.contains("wpt_") && !body.contains("sha256"),
+        "{body}"
+    );
+    let (status, _) = send(server.addr, "DELETE", "/api/v1/tokens/ci", admin, None).await;
+    assert_eq!(status, 200);
+    let (status, _) = send(
+        server.addr,
+        "GET",
+        "/api/v1/pods?namespace=dev",
+        Some(&server.roles[1]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "a deleted token is refused");
+    server.shutdown.cancel();
+}
+
+/// Sends a request with `length` bytes of body (writing while it reads, ignoring a reset once
+/// the server has answered) and returns the answer's status: 413 when the route's limit is less.
+async fn announce(addr: std::net::SocketAddr, target: &str, length: usize) -> u16 {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut read, mut write) = stream.into_split();
+    let head = format!(
+        "POST {target} HTTP/1.1\r\nhost: test\r\nauthorization: Bearer admin-token\r\n\
+         content-type: application/json\r\nconnection: close\r\ncontent-length: {length}\r\n\r\n"
+    );
+    let writer = tokio::spawn(async move {
+        write.write_all(head.as_bytes()).await?;
+        write.write_all(&vec![b' '; length]).await
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        read.read_to_end(&mut answer),
+    )
+    .await;
+    writer.abort();
+    String::from_utf8_lossy(&answer)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn json_routes_take_4_mib_and_only_the_blob_routes_take_more() {
+    let server = serve().await;
+    let five_mib = 5 << 20;
+    for target in [
+        "/api/v1/apply",
+        "/api/v1/events",
+        "/api/v1/tokens",
+        "/api/v1/deployments/d/scale",
+    ] {
+        assert_eq!(
+            announce(server.addr, target, five_mib).await,
+            413,
+            "{target}"
+        );
+    }
+    // The blob upload reads 5 MiB (and then refuses it for not being a component).
+    let blob = "x".repeat(five_mib);
+    let (status, body) = send(
+        server.addr,
+        "POST",
+        "/api/v1/blobs",
+        Some("admin-token"),
+        Some(&blob),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    // Under the limit, a JSON route reads the body as before.
+    let (status, body) = send(
+        server.addr,
+        "POST",
+        "/api/v1/apply",
+        Some("admin-token"),
+        Some(&format!(
+            r#"{{"objects": [], "pad": "{}"}}"#,
+            "x".repeat(3 << 20)
+        )),
+    )
+    .await;
+    assert_ne!(status, 413, "{body}");
+    server.shutdown.cancel();
+}
+
+/// JSON-ish bodies: random text, and documents of the API's shapes with random values.
+fn random_body() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let value = prop::sample::select(vec![
+        "null",
+        "-1",
+        "1e400",
+        "\"\"",
+        "\"x\"",
+        "[]",
+        "{}",
+        "true",
+        "18446744073709551616",
+        r#"{"name": "x"}"#,
+        r#"{"kind": "Pod"}"#,
+        r#""wasmpod.dev/v1""#,
+        r#"[{"a": 1}]"#,
+    ]);
+    let key = prop::sample::select(vec![
+        "objects",
+        "apiVersion",
+        "kind",
+        "metadata",
+        "spec",
+        "status",
+        "replicas",
+        "name",
+        "role",
+        "namespace",
+        "involvedObject",
+        "type",
+        "reason",
+        "data",
+        "phase",
+    ]);
+    prop_oneof![
+        any::<String>(),
+        prop::collection::vec((key, value), 0..6).prop_map(|fields| {
+            let body: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("\"{k}\": {v}"))
+                .collect();
+            format!("{{{}}}", body.join(", "))
+        }),
+    ]
+}
+
+/// The API's handlers answer any body on any route with a status below 500 (a panic would drop
+/// the connection: status 0). Bounded here (64 cases); `just fuzz` runs more.
+#[test]
+fn handlers_answer_random_bodies_without_panicking() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = runtime.block_on(serve());
+    let routes = prop::sample::select(vec![
+        ("POST", "/api/v1/apply"),
+        ("POST", "/api/v1/apply?dryRun=All"),
+        ("POST", "/api/v1/apply?create=true"),
+        ("POST", "/api/v1/events"),
+        ("POST", "/api/v1/tokens"),
+        ("POST", "/api/v1/deployments/d/scale"),
+        ("PUT", "/api/v1/pods/pa/status"),
+        ("PUT", "/api/v1/nodes/node-a/status"),
+        ("PUT", "/api/v1/nodes/node-a"),
+        ("PUT", "/api/v1/configmaps/c"),
+        ("POST", "/api/v1/blobs"),
+    ]);
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(64);
+    let mut runner = TestRunner::new(Config::with_cases(cases));
+    let tokens = [
+        Some("admin-token"),
+        server.tokens[Cred::NodeA as usize].as_deref(),
+    ];
+    let result = runner.run(
+        &(routes, random_body(), 0..tokens.len()),
+        |((method, target), body, who)| {
+            let (status, text) =
+                runtime.block_on(send(server.addr, method, target, tokens[who], Some(&body)));
+            prop_assert!(
+                (200..500).contains(&status),
+                "{method} {target} {body:?}: {status} {text}"
+            );
+            Ok(())
+        },
+    );
+    server.shutdown.cancel();
+    if let Err(error) = result {
+        panic!("{error}");
+    }
 }

@@ -23,6 +23,15 @@ impl ApiError {
         }
     }
 
+    /// 413: the body is past the route's limit.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            reason: "RequestEntityTooLarge",
+            message: message.into(),
+        }
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,

@@ -12,6 +12,7 @@ mod objects;
 mod pod_config;
 mod scale;
 mod selection;
+mod tokens;
 mod update;
 mod watch;
 
@@ -22,7 +23,7 @@ use crate::blobs::BlobStore;
 use crate::node_credentials::NodeCredentials;
 use crate::registry::Registry;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Each node's credential (SHA-256 only) and agent key.
     pub credentials: Arc<NodeCredentials>,
+    /// The API tokens of people and tools (SHA-256 only), with their roles.
+    pub tokens: Arc<crate::user_tokens::UserTokens>,
     pub blobs: Arc<BlobStore>,
     pub auth: Arc<Auth>,
     /// What this server presents to its peers, and accepts from them.
@@ -49,19 +52,31 @@ async fn version() -> axum::Json<wasmpod_api::client::VersionInfo> {
     })
 }
 
-/// The largest component upload accepted (a Python component is tens of MB).
+/// The largest component upload accepted (a Python component is tens of MB): the blob routes
+/// only.
 const MAX_BLOB: usize = 512 << 20;
+/// The largest body of every other route (JSON objects, apply batches, statuses, events): a
+/// ConfigMap or Secret is at most 1 MiB in Kubernetes, so a batch of a few fits; past it, 413.
+pub const MAX_JSON_BODY: usize = 4 << 20;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/version", get(version))
         .route("/api/v1/apply", post(apply::apply))
-        .route("/api/v1/blobs", post(blobs::upload))
+        .route(
+            "/api/v1/blobs",
+            post(blobs::upload).layer(DefaultBodyLimit::max(MAX_BLOB)),
+        )
         .route("/api/v1/cluster", get(cluster::status))
+        .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
+        .route("/api/v1/tokens/{name}", delete(tokens::delete))
         .route(
             "/api/v1/blobs/{digest}",
-            get(blobs::download).head(blobs::exists).put(blobs::replica),
+            get(blobs::download)
+                .head(blobs::exists)
+                .put(blobs::replica)
+                .layer(DefaultBodyLimit::max(MAX_BLOB)),
         )
         .route(
             "/api/v1/events",
@@ -90,6 +105,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authorize_route,
         ))
-        .layer(DefaultBodyLimit::max(MAX_BLOB))
+        // Each route's own limit (the blob routes') overrides this one.
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }

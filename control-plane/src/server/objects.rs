@@ -66,8 +66,16 @@ pub(super) fn key_of(plural: &str, name: &str, query: &ObjectQuery) -> Result<Ob
 }
 
 pub(super) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request(format!("malformed request body: {}", e.body_text())))
+    body.map(|Json(b)| b).map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!(
+                "the request body is larger than this route takes ({} MiB)",
+                super::MAX_JSON_BODY >> 20
+            ))
+        } else {
+            ApiError::bad_request(format!("malformed request body: {}", e.body_text()))
+        }
+    })
 }
 
 pub async fn list_or_watch(
