@@ -22,4 +22,5 @@ mod rollout;
 mod services;
 mod storage;
 mod traffic;
+mod transport;
 mod volumes;

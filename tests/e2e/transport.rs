@@ -1,0 +1,150 @@
+//! Transport security: the API over TLS with the cluster CA, workers that join with the CA's
+//! pin, a CLI that verifies the API against the CA in its config.
+
+use std::process::Command;
+use std::time::Duration;
+use wasmpod_tests::{components, http_app, http_get, wait_until, wasmpod_bin, MultiNode, Process};
+
+const WAIT: Duration = Duration::from_secs(40);
+
+/// The cluster CA file the server wrote (`<data dir>/ca.crt`).
+fn ca_file(cluster: &MultiNode) -> std::path::PathBuf {
+    cluster.work.path().join("server").join("ca.crt")
+}
+
+/// `wasmpod worker` as the harness starts it, without the harness's CA pin.
+fn worker_without_pin(cluster: &MultiNode, name: &str) -> Command {
+    let command = cluster.worker_command(name, &cluster.join_token, &[]);
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let pin_at = args
+        .iter()
+        .position(|a| a == "--ca-cert-hash")
+        .expect("the harness pins the CA");
+    let mut bare = Command::new(wasmpod_bin());
+    bare.args(args[..pin_at].iter().chain(args[pin_at + 2..].iter()));
+    bare
+}
+
+#[test]
+fn a_worker_refuses_a_server_whose_ca_does_not_match_its_pin() {
+    let cluster = MultiNode::start_tls(&[]);
+    let good = cluster
+        .ca_pin
+        .clone()
+        .expect("the server printed its CA pin");
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let mut command = worker_without_pin(&cluster, "node-a");
+    command.args(["--ca-cert-hash", &wrong]);
+    let mut worker = Process::spawn_command(command);
+    let status = worker
+        .wait_exit(Duration::from_secs(20))
+        .expect("the worker gives up instead of joining");
+    assert!(!status.success());
+    let stderr = worker.stderr_tail();
+    assert!(
+        stderr.contains("does not match") && stderr.contains(&wrong) && stderr.contains(&good),
+        "the error names the pinned and the presented CA: {stderr}"
+    );
+    assert!(
+        !cluster.node_dir("node-a").join("ca.crt").exists(),
+        "a CA that does not match the pin is not kept"
+    );
+    assert!(
+        cluster.items("nodes").is_empty(),
+        "the refused worker did not register"
+    );
+}
+
+#[test]
+fn the_cli_verifies_the_api_against_the_ca_in_its_config() {
+    let cluster = MultiNode::start_tls(&[]);
+    let config = std::fs::read_to_string(cluster.work.path().join("config")).expect("config");
+    assert!(config.contains("certificate-authority-data:"), "{config}");
+    assert!(cluster.api.starts_with("https://"), "{}", cluster.api);
+    cluster.cli_ok(&["get", "nodes"]);
+
+    // The same server and token without the CA: the certificate does not verify.
+    let stripped = cluster.work.path().join("config-without-ca");
+    let without: String = config
+        .lines()
+        .filter(|l| !l.starts_with("certificate-authority-data"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&stripped, without).expect("write");
+    let run = |extra_env: Option<&std::path::Path>| {
+        let mut command = Command::new(wasmpod_bin());
+        command
+            .args(["get", "nodes"])
+            .env("WASMPOD_CONFIG", &stripped)
+            .env_remove("WASMPOD_SERVER")
+            .env_remove("WASMPOD_TOKEN")
+            .env_remove("WASMPOD_CA_FILE");
+        if let Some(path) = extra_env {
+            command.env("WASMPOD_CA_FILE", path);
+        }
+        command.output().expect("wasmpod runs")
+    };
+    let refused = run(None);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "no CA, no trust: {stderr}");
+    assert!(
+        stderr.to_lowercase().contains("certificate"),
+        "the error says the certificate did not verify: {stderr}"
+    );
+    // The CA given as a file is enough.
+    let trusted = run(Some(&ca_file(&cluster)));
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+}
+
+#[test]
+fn plain_http_to_the_tls_api_gets_no_answer() {
+    let cluster = MultiNode::start_tls(&[]);
+    let plain = cluster.api.replace("https://", "http://");
+    let (status, error) = http_get(&format!("{plain}/api/v1/nodes"));
+    assert_eq!(status, 0, "a plain HTTP client got an answer: {error}");
+    // The TLS port still serves TLS clients afterwards.
+    assert!(cluster.items("nodes").is_empty());
+}
+
+#[test]
+fn the_api_over_tls_serves_join_apply_and_ingress_across_nodes() {
+    let mut cluster = MultiNode::start_tls(&[]);
+    let gateway_a = cluster.add_worker("node-a", &[]);
+    cluster.add_worker("node-b", &["--label", "tier=app"]);
+    let server_ca = std::fs::read_to_string(ca_file(&cluster)).expect("server CA");
+    let kept = std::fs::read_to_string(cluster.node_dir("node-a").join("ca.crt"))
+        .expect("the joined node keeps the CA");
+    assert_eq!(kept, server_ca);
+    // Every replica on node-b: node-a's gateway forwards each request.
+    cluster.apply(
+        "hello.yaml",
+        &http_app("hello", &components().hello, 2, "/hello").replace(
+            "spec: {component:",
+            "spec: {nodeSelector: {tier: app}, component:",
+        ),
+    );
+    wait_until("2 ready replicas on node-b", WAIT, || {
+        let pods = cluster.ready_pods("hello");
+        (pods.len() == 2 && pods.iter().all(|(_, n)| n == "node-b")).then_some(())
+    });
+    let body = wait_until("ingress answers through node-a", WAIT, || {
+        match http_get(&format!("{gateway_a}/hello")) {
+            (200, body) => Some(body),
+            _ => None,
+        }
+    });
+    assert!(!body.is_empty());
+
+    // A restarted node joins again with the CA it kept, without the pin.
+    cluster.worker("node-a").terminate();
+    let again = worker_without_pin(&cluster, "node-a");
+    let restarted = Process::spawn_command(again);
+    restarted.wait_line("gateway: ");
+}
