@@ -3,7 +3,9 @@
 
 use std::process::Command;
 use std::time::Duration;
-use wasmpod_tests::{components, http_app, http_get, wait_until, wasmpod_bin, MultiNode, Process};
+use wasmpod_tests::{
+    components, http_app, http_get, wait_until, wasmpod_bin, Cluster, MultiNode, Process,
+};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -147,4 +149,37 @@ fn the_api_over_tls_serves_join_apply_and_ingress_across_nodes() {
     let again = worker_without_pin(&cluster, "node-a");
     let restarted = Process::spawn_command(again);
     restarted.wait_line("gateway: ");
+}
+
+#[test]
+fn up_serves_plain_http_on_loopback_and_tls_with_the_tls_flag() {
+    let plain = Cluster::up(&[]);
+    assert!(plain.api.starts_with("http://"), "{}", plain.api);
+    drop(plain);
+
+    let cluster = Cluster::up(&["--tls"]);
+    assert!(cluster.api.starts_with("https://"), "{}", cluster.api);
+    let ca = cluster.data_dir.join("ca.crt");
+    let without = cluster.cli(&["get", "nodes"]);
+    assert!(
+        !without.status.success(),
+        "a CLI without the CA does not trust the API"
+    );
+    let yaml = cluster.manifest(
+        "hello.yaml",
+        &http_app("hello", &components().hello, 1, "/hello"),
+    );
+    let applied = cluster
+        .cli_command(&["apply", "-f", yaml.to_str().expect("utf-8")])
+        .env("WASMPOD_CA_FILE", &ca)
+        .output()
+        .expect("wasmpod runs");
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    wait_until("ingress answers", WAIT, || {
+        (http_get(&format!("{}/hello", cluster.ingress)).0 == 200).then_some(())
+    });
 }
