@@ -183,3 +183,77 @@ fn up_serves_plain_http_on_loopback_and_tls_with_the_tls_flag() {
         (http_get(&format!("{}/hello", cluster.ingress)).0 == 200).then_some(())
     });
 }
+
+/// `wasmpod server` number `i` over TLS on the shared etcd, with the shared tokens and key.
+fn tls_server(work: &std::path::Path, etcd: &wasmpod_tests::etcd::Etcd, i: usize) -> Process {
+    let dir = work.join(format!("server-{i}"));
+    std::fs::create_dir_all(&dir).expect("data dir");
+    std::fs::copy(work.join("tokens.yaml"), dir.join("tokens.yaml")).expect("tokens");
+    let mut command = Command::new(wasmpod_bin());
+    command
+        .args(["server", "--api-addr", "127.0.0.1:0", "--no-client-config"])
+        .arg("--data-dir")
+        .arg(&dir)
+        .arg("--encryption-key")
+        .arg(work.join("secrets.key"))
+        .args(["--store", &etcd.store_url()])
+        .args(["--name", &format!("server-{i}")]);
+    Process::spawn_command(command)
+}
+
+#[test]
+fn servers_on_one_etcd_share_the_cluster_ca_and_a_node_joins_either() {
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        work.path().join("tokens.yaml"),
+        format!("admin: {}\njoin: {}\n", "a".repeat(48), "j".repeat(48)),
+    )
+    .expect("tokens");
+    std::fs::write(work.path().join("join-token"), "j".repeat(48)).expect("join token");
+    std::fs::write(work.path().join("secrets.key"), [7u8; 32]).expect("key");
+    let etcd = wasmpod_tests::etcd::Etcd::start(1);
+    let mut first = tls_server(work.path(), &etcd, 1);
+    let api_1 = first.wait_line("API: ");
+    let pin_1 = first.wait_line("cluster CA: ");
+    let second = tls_server(work.path(), &etcd, 2);
+    let api_2 = second.wait_line("API: ");
+    let pin_2 = second.wait_line("cluster CA: ");
+    let pin = |line: &str| {
+        line.split_once(" (")
+            .expect("PATH (PIN)")
+            .1
+            .trim_end_matches(')')
+            .to_string()
+    };
+    assert_eq!(
+        pin(&pin_1),
+        pin(&pin_2),
+        "one CA for the whole control plane"
+    );
+    // The node pins the CA once and may reach either server; with the first gone it joins
+    // through the second, whose certificate the same CA signed.
+    first.kill9();
+    let node_dir = work.path().join("node-a");
+    let mut command = Command::new(wasmpod_bin());
+    command
+        .args([
+            "worker",
+            "--join",
+            &format!("{api_1},{api_2}"),
+            "--token-file",
+        ])
+        .arg(work.path().join("join-token"))
+        .args([
+            "--name",
+            "node-a",
+            "--gateway-addr",
+            "127.0.0.1:0",
+            "--ca-cert-hash",
+            &pin(&pin_1),
+        ])
+        .arg("--data-dir")
+        .arg(&node_dir);
+    let worker = Process::spawn_command(command);
+    worker.wait_line("gateway: ");
+    assert!(node_dir.join("ca.crt").exists());
+}
