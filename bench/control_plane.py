@@ -136,7 +136,7 @@ def start_server(wasmpod: Path, logdir: Path, name: str, store: str | None,
             if (shared / file).exists():
                 shutil.copy2(shared / file, data / file)
     cmd = [wasmpod, "server", "--data-dir", data, "--api-addr", f"127.0.0.1:{_free_port()}",
-           "--no-client-config", "--node-grace-ms", "3000", "--name", name]
+           "--no-client-config", "--node-grace-ms", "3000", "--name", name, "--insecure-http"]
     if store:
         cmd += ["--store", store]
     if prefix:

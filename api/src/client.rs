@@ -162,11 +162,27 @@ impl Client {
     /// A client of the API at `server`: one URL, or several separated by commas (the servers of
     /// one control plane), between which it fails over (see [`Endpoints`]).
     pub fn new(server: &str, token: Option<String>) -> Client {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .build()
-            .unwrap_or_default();
+        Client::with_ca(server, token, None)
+    }
+
+    /// As [`Client::new`], an https server verified against the cluster CA `ca` (and nothing
+    /// else: without a CA every https server fails verification).
+    pub fn with_ca(
+        server: &str,
+        token: Option<String>,
+        ca: Option<&crate::tls::ClusterCa>,
+    ) -> Client {
+        let http = match crate::tls::http_client(ca) {
+            Ok(builder) => builder,
+            Err(error) => {
+                tracing::error!(%error, "cannot set up TLS for the API client");
+                reqwest::Client::builder()
+            }
+        }
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .build()
+        .unwrap_or_default();
         Client {
             endpoints: std::sync::Arc::new(Endpoints::parse(server)),
             token,

@@ -24,6 +24,7 @@ pub mod quantity;
 pub mod resolved;
 pub mod resource;
 pub mod resources;
+pub mod tls;
 pub mod tokens;
 pub mod trace;
 pub mod watch;

@@ -4,8 +4,10 @@
 //! list, or a YAML list under `server:`); the client fails over between them.
 
 use anyhow::Context;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use wasmpod_api::tls::ClusterCa;
 use wasmpod_api::Client;
 
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
@@ -15,6 +17,41 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
 pub struct ClientConfig {
     pub server: Option<Servers>,
     pub token: Option<String>,
+    /// The cluster CA (base64 of its PEM, as kubeconfig's field) an https server is verified
+    /// against.
+    #[serde(
+        default,
+        rename = "certificate-authority-data",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub certificate_authority_data: Option<String>,
+}
+
+/// The config's form of the cluster CA.
+pub fn encode_ca(ca: &ClusterCa) -> String {
+    base64::engine::general_purpose::STANDARD.encode(ca.pem())
+}
+
+/// The CA the client trusts: `$WASMPOD_CA_FILE` (a PEM file, such as `<data dir>/ca.crt`), else
+/// the config's `certificate-authority-data`.
+fn trusted_ca(file: &ClientConfig) -> anyhow::Result<Option<ClusterCa>> {
+    if let Some(path) = std::env::var_os("WASMPOD_CA_FILE") {
+        let path = PathBuf::from(path);
+        let pem = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read WASMPOD_CA_FILE {}", path.display()))?;
+        return ClusterCa::from_pem(&pem)
+            .map(Some)
+            .with_context(|| format!("WASMPOD_CA_FILE {}", path.display()));
+    }
+    let Some(data) = &file.certificate_authority_data else {
+        return Ok(None);
+    };
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .context("certificate-authority-data in the client config is not base64")?;
+    ClusterCa::from_pem(&String::from_utf8_lossy(&pem))
+        .map(Some)
+        .context("certificate-authority-data in the client config")
 }
 
 /// `server:` in the client config: one URL (the old form, still read) or a list of the
@@ -81,6 +118,7 @@ pub fn restrict(path: &std::path::Path) {
 /// The API client for `--server`/`--token` (each already falling back to its env var).
 pub fn client(server: Option<&str>, token: Option<&str>) -> anyhow::Result<Client> {
     let file = load()?;
+    let ca = trusted_ca(&file)?;
     let file_server = file.server.as_ref().map(Servers::joined);
     let same_server = server.is_none() || server == file_server.as_deref();
     let server = server
@@ -91,7 +129,7 @@ pub fn client(server: Option<&str>, token: Option<&str>) -> anyhow::Result<Clien
     let token = token
         .map(str::to_string)
         .or(if same_server { file.token } else { None });
-    Ok(Client::new(&server, token))
+    Ok(Client::with_ca(&server, token, ca.as_ref()))
 }
 
 #[cfg(test)]

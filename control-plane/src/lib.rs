@@ -8,6 +8,7 @@
 //! one elected through an etcd lease ([`leader`]); blobs are copied between them ([`peer`]).
 
 pub mod blobs;
+pub mod cluster_ca;
 pub mod controllers;
 pub mod events;
 mod ingest;
@@ -18,6 +19,7 @@ pub mod registry;
 pub mod server;
 mod staging;
 pub mod store;
+mod tls_listener;
 pub mod typed;
 mod typed_cache;
 pub mod user_tokens;
@@ -56,6 +58,8 @@ pub enum ControlPlaneError {
     Credentials(#[from] node_credentials::CredentialError),
     #[error(transparent)]
     Tokens(#[from] user_tokens::TokenError),
+    #[error(transparent)]
+    ClusterCa(#[from] cluster_ca::CaError),
     #[error("cannot open the blob store: {0}")]
     Blobs(#[from] blobs::BlobError),
     #[error("cannot take part in the controller election: {0}")]
@@ -112,6 +116,18 @@ pub struct ControlPlaneConfig {
     /// How the leader of the controllers is elected on the etcd store (ignored on sled, where the
     /// only server always leads).
     pub election: leader::ElectionTiming,
+    /// Plain HTTP or TLS with a certificate from the cluster CA.
+    pub tls: ApiTls,
+}
+
+/// How the API is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiTls {
+    /// Plain HTTP (`wasmpod up` on loopback, or `server --insecure-http`).
+    Plain,
+    /// TLS with a certificate signed by the cluster CA (made on first start and shared through
+    /// the store) for the bound address, the advertised URL's host, localhost, and `extra_names`.
+    ClusterCa { extra_names: Vec<String> },
 }
 
 /// How this server names itself to its peers (both default from the address the API is bound to).
@@ -123,6 +139,10 @@ pub struct IdentityConfig {
 
 pub struct ControlPlane {
     pub addr: SocketAddr,
+    /// The URL this server's API answers at (`http://` or `https://` the bound address).
+    pub url: String,
+    /// The cluster CA clients must trust (with TLS).
+    pub ca: Option<wasmpod_api::tls::ClusterCa>,
     pub registry: Arc<Registry>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -163,7 +183,25 @@ impl ControlPlane {
                 addr: config.api_addr,
                 source,
             })?;
-        let me = identity(&config.identity, addr);
+        let scheme = match config.tls {
+            ApiTls::Plain => "http",
+            ApiTls::ClusterCa { .. } => "https",
+        };
+        let me = identity(&config.identity, addr, scheme);
+        let authority = match &config.tls {
+            ApiTls::Plain => None,
+            ApiTls::ClusterCa { extra_names } => {
+                let authority =
+                    cluster_ca::ClusterAuthority::load_or_create(&registry.store(), &key)?;
+                let names = certificate_names(addr, &me.url, extra_names);
+                tracing::info!(?names, pin = %authority.certificate().pin().map_err(cluster_ca::CaError::from)?, "serving the API over TLS");
+                Some((
+                    authority.server_config(&names)?,
+                    authority.certificate().clone(),
+                ))
+            }
+        };
+        let ca = authority.as_ref().map(|(_, ca)| ca.clone());
         let mut tasks = Vec::new();
         let leadership = match &config.store {
             StoreConfig::Sled => leader::Leadership::always(me),
@@ -190,20 +228,34 @@ impl ControlPlane {
             blobs,
             auth: Arc::new(config.auth.clone()),
             peer_token: peer::PeerToken::derive(&key),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            http: api_http_client(ca.as_ref()),
             shutdown: shutdown.clone(),
         };
         let app = server::router(state);
         let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
-            if let Err(error) = serve.await {
-                tracing::error!(%error, "API server stopped");
+        match authority {
+            None => tasks.push(tokio::spawn(async move {
+                let serve =
+                    axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+                if let Err(error) = serve.await {
+                    tracing::error!(%error, "API server stopped");
+                }
+            })),
+            Some((tls, _)) => {
+                let listener = tls_listener::TlsListener::new(listener, tls, shutdown.clone())
+                    .map_err(|source| ControlPlaneError::Bind {
+                        addr: config.api_addr,
+                        source,
+                    })?;
+                tasks.push(tokio::spawn(async move {
+                    let serve =
+                        axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+                    if let Err(error) = serve.await {
+                        tracing::error!(%error, "API server stopped");
+                    }
+                }));
             }
-        }));
+        }
         let gate_registry = registry.clone();
         let grace = config.node_grace;
         tasks.push(tokio::spawn(leader::gate::run_while_leader(
@@ -214,6 +266,8 @@ impl ControlPlane {
         tracing::info!(%addr, "control plane listening");
         Ok(ControlPlane {
             addr,
+            url: format!("{scheme}://{}", loopback_if_unspecified(addr)),
+            ca,
             registry,
             tasks,
         })
@@ -263,23 +317,62 @@ async fn open_store(
     })
 }
 
-/// This server's name and URL: as configured, else from the bound address.
-fn identity(config: &IdentityConfig, addr: SocketAddr) -> leader::ServerIdentity {
-    let host = if addr.ip().is_unspecified() {
-        std::net::IpAddr::from([127, 0, 0, 1])
+/// The address clients on this machine use for `addr` (127.0.0.1 when bound to every address).
+fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::IpAddr::from([127, 0, 0, 1]), addr.port())
     } else {
-        addr.ip()
-    };
-    let authority = SocketAddr::new(host, addr.port()).to_string();
+        addr
+    }
+}
+
+/// This server's name and URL: as configured, else from the bound address.
+fn identity(config: &IdentityConfig, addr: SocketAddr, scheme: &str) -> leader::ServerIdentity {
+    let authority = loopback_if_unspecified(addr).to_string();
     leader::ServerIdentity {
         name: config.name.clone().unwrap_or_else(|| authority.clone()),
         url: config
             .advertise_url
             .clone()
-            .unwrap_or_else(|| format!("http://{authority}"))
+            .unwrap_or_else(|| format!("{scheme}://{authority}"))
             .trim_end_matches('/')
             .to_string(),
     }
+}
+
+/// The names the API's certificate holds: the bound IP (unless every address), the advertised
+/// URL's host, localhost and 127.0.0.1, and the `--tls-san` names.
+fn certificate_names(addr: SocketAddr, advertised: &str, extra: &[String]) -> Vec<String> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    if !addr.ip().is_unspecified() {
+        names.push(addr.ip().to_string());
+    }
+    if let Some(host) = reqwest::Url::parse(advertised)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_string))
+    {
+        names.push(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        );
+    }
+    names.extend(extra.iter().cloned());
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The client this server calls its peers and the nodes' agents with (trusting the cluster CA).
+fn api_http_client(ca: Option<&wasmpod_api::tls::ClusterCa>) -> reqwest::Client {
+    let builder = wasmpod_api::tls::http_client(ca).unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot set up TLS for calls to peers and nodes");
+        reqwest::Client::builder()
+    });
+    builder
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
 }
 
 /// Spawns the controllers and the scheduler; they stop when `term` is cancelled. `since` is

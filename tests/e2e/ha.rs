@@ -52,6 +52,7 @@ impl Servers {
         let mut command = Command::new(wasmpod_bin());
         command
             .args(["server", "--api-addr", "127.0.0.1:0", "--no-client-config"])
+            .arg("--insecure-http")
             .arg("--data-dir")
             .arg(&dir)
             .arg("--encryption-key")

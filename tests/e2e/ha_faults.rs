@@ -94,6 +94,7 @@ impl ControlPlane {
         let mut command = Command::new(wasmpod_bin());
         command
             .args(["server", "--api-addr", &addr, "--no-client-config"])
+            .arg("--insecure-http")
             .arg("--data-dir")
             .arg(&dir)
             .arg("--encryption-key")

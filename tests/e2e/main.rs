@@ -24,4 +24,5 @@ mod rollout;
 mod services;
 mod storage;
 mod traffic;
+mod transport;
 mod volumes;

@@ -178,6 +178,7 @@ fn restart_server(cluster: &mut MultiNode) {
     command
         .args([
             "server",
+            "--insecure-http",
             "--api-addr",
             &addr,
             "--node-grace-ms",

@@ -237,10 +237,33 @@ impl Cluster {
     }
 }
 
+/// The cluster CAs (PEM) this harness's API reads trust, by API URL.
+static TRUSTED_CAS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Makes the harness's API reads of `api` trust the cluster CA `pem`.
+pub fn trust_ca(api: &str, pem: &str) {
+    TRUSTED_CAS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((api.to_string(), pem.to_string()));
+}
+
+/// A blocking client that trusts the cluster CA registered for `api`, if any.
+pub fn trusting_client(api: &str) -> reqwest::blocking::ClientBuilder {
+    let mut builder = reqwest::blocking::Client::builder();
+    for (url, pem) in TRUSTED_CAS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        if api.starts_with(url.as_str()) {
+            let ca = reqwest::Certificate::from_pem(pem.as_bytes()).expect("a PEM CA");
+            builder = builder.add_root_certificate(ca);
+        }
+    }
+    builder
+}
+
 /// GET `path` on the API at `api` and decode its JSON: an Err names the path and what failed
 /// (connection, status with body, or a body that is not JSON).
 pub fn api_json(api: &str, path: &str, token: Option<&str>) -> Result<serde_json::Value, String> {
-    let client = reqwest::blocking::Client::builder()
+    let client = trusting_client(api)
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| format!("http client: {e}"))?;
@@ -599,6 +622,8 @@ pub struct MultiNode {
     pub api: String,
     pub join_token: String,
     pub admin_token: String,
+    /// The cluster CA's pin, when the API is served over TLS (`start_tls`).
+    pub ca_pin: Option<String>,
     pub work: tempfile::TempDir,
 }
 
@@ -607,8 +632,9 @@ impl MultiNode {
         MultiNode::start_with(&[])
     }
 
-    /// The `wasmpod server` of this cluster, listening on `api_addr`, with `extra` flags.
-    fn server_command(work: &Path, api_addr: &str, extra: &[&str]) -> Command {
+    /// The `wasmpod server` of this cluster, listening on `api_addr`, with `extra` flags (plain
+    /// HTTP unless `tls`).
+    fn server_command(work: &Path, api_addr: &str, tls: bool, extra: &[&str]) -> Command {
         let mut command = Command::new(wasmpod_bin());
         command
             .args([
@@ -622,16 +648,41 @@ impl MultiNode {
             .arg(work.join("server"))
             .args(extra)
             .env("WASMPOD_CONFIG", work.join("config"));
+        if !tls {
+            command.arg("--insecure-http");
+        }
         command
     }
 
     /// A server started with `extra` flags (`--store etcd://...`), and no workers yet.
     pub fn start_with(extra: &[&str]) -> MultiNode {
+        MultiNode::start_server(false, extra)
+    }
+
+    /// A server serving its API over TLS with the cluster CA (trusted by this harness's API
+    /// reads, and pinned by the workers it starts), and no workers yet.
+    pub fn start_tls(extra: &[&str]) -> MultiNode {
+        MultiNode::start_server(true, extra)
+    }
+
+    fn start_server(tls: bool, extra: &[&str]) -> MultiNode {
         let work = tempfile::tempdir().expect("tempdir");
         let config = work.path().join("config");
-        let server = Process::spawn(MultiNode::server_command(work.path(), "127.0.0.1:0", extra));
+        let server = Process::spawn(MultiNode::server_command(
+            work.path(),
+            "127.0.0.1:0",
+            tls,
+            extra,
+        ));
         let api = server.wait_line("API: ");
         let join_token_file = server.wait_line("join token file: ");
+        let ca_pin = tls.then(|| {
+            let line = server.wait_line("cluster CA: ");
+            let (path, pin) = line.split_once(" (").expect("cluster CA: PATH (PIN)");
+            let pem = std::fs::read_to_string(path).expect("the CA certificate file");
+            trust_ca(&api, &pem);
+            pin.trim_end_matches(')').to_string()
+        });
         let join_token = std::fs::read_to_string(&join_token_file)
             .expect("join token file")
             .trim()
@@ -648,6 +699,7 @@ impl MultiNode {
             api,
             join_token,
             admin_token,
+            ca_pin,
             work,
             workers: Vec::new(),
         }
@@ -657,8 +709,17 @@ impl MultiNode {
     /// with `extra` flags; waits until it listens.
     pub fn restart_server(&mut self, extra: &[&str]) {
         self.server.kill9();
-        let addr = self.api.trim_start_matches("http://").to_string();
-        self.server = Process::spawn(MultiNode::server_command(self.work.path(), &addr, extra));
+        let addr = self
+            .api
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_string();
+        self.server = Process::spawn(MultiNode::server_command(
+            self.work.path(),
+            &addr,
+            self.ca_pin.is_some(),
+            extra,
+        ));
         self.server.wait_line("API: ");
     }
 
@@ -682,6 +743,9 @@ impl MultiNode {
             ])
             .arg(self.node_dir(name))
             .args(extra);
+        if let Some(pin) = &self.ca_pin {
+            command.args(["--ca-cert-hash", pin]);
+        }
         command
     }
 

@@ -43,10 +43,11 @@ pub async fn obtain(
     join_token: Option<&str>,
     data_dir: &Path,
     name: &str,
+    ca: Option<&wasmpod_api::tls::ClusterCa>,
 ) -> Result<NodeCredential, CredentialError> {
     let path = data_dir.join(FILE);
     if let Some(stored) = load(&path)?.filter(|c| c.node == name) {
-        let client = Client::new(server, Some(stored.token.clone()));
+        let client = Client::with_ca(server, Some(stored.token.clone()), ca);
         match client.get(Kind::Node, "", name).await {
             Ok(_) => return Ok(stored),
             Err(e) if e.is_not_found() => return Ok(stored),
@@ -61,7 +62,7 @@ pub async fn obtain(
             }
         }
     }
-    let credential = Client::new(server, join_token.map(str::to_string))
+    let credential = Client::with_ca(server, join_token.map(str::to_string), ca)
         .node_credential(name)
         .await
         .map_err(|source| CredentialError::Refused {

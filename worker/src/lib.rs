@@ -61,6 +61,8 @@ pub enum WorkerError {
 pub struct WorkerConfig {
     pub name: Name,
     pub server: String,
+    /// The cluster CA an https `server` is verified against (plain http: none).
+    pub cluster_ca: Option<wasmpod_api::tls::ClusterCa>,
     /// The join token: used only to ask for this node's credential when it has none.
     pub token: Option<String>,
     pub data_dir: PathBuf,
@@ -114,9 +116,14 @@ impl Worker {
             config.token.as_deref(),
             &config.data_dir,
             config.name.as_str(),
+            config.cluster_ca.as_ref(),
         )
         .await?;
-        let client = Client::new(&config.server, Some(credential.token.clone()));
+        let client = Client::with_ca(
+            &config.server,
+            Some(credential.token.clone()),
+            config.cluster_ca.as_ref(),
+        );
         let forwarder = Arc::new(gateway::table::Forwarder {
             node: config.name.to_string(),
             key: wasmpod_api::gateway_key::forward_key(&credential.token),

@@ -133,3 +133,81 @@ pub fn parse_label(text: &str) -> Result<(String, String), String> {
         .filter(|(k, _)| !k.is_empty())
         .ok_or_else(|| format!("label {text:?} is not key=value"))
 }
+
+/// Where a server, `up --tls` or a joined node keeps the cluster CA's certificate.
+pub fn ca_certificate_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("ca.crt")
+}
+
+/// Writes the cluster CA's certificate (public) into `data_dir`.
+pub fn write_ca_certificate(
+    data_dir: &Path,
+    ca: &wasmpod_api::tls::ClusterCa,
+) -> anyhow::Result<std::path::PathBuf> {
+    let path = ca_certificate_path(data_dir);
+    std::fs::write(&path, ca.pem()).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The CA a node trusts for `join` (its servers' URLs): none for plain http; for https the CA
+/// it kept from its first join, or, the first time (or when `pin` names another CA), the CA the
+/// server presents, accepted only if it matches `pin` (and then kept in `data_dir`).
+pub async fn node_trust(
+    join: &str,
+    data_dir: &Path,
+    pin: Option<&str>,
+) -> anyhow::Result<Option<wasmpod_api::tls::ClusterCa>> {
+    use wasmpod_api::tls::{fetch_pinned_ca, CaPin, ClusterCa};
+    let urls: Vec<&str> = join.split(',').map(str::trim).collect();
+    if !urls.iter().any(|u| u.starts_with("https://")) {
+        if pin.is_some() {
+            tracing::warn!("--ca-cert-hash is ignored: the API URL is plain http");
+        }
+        return Ok(None);
+    }
+    let path = ca_certificate_path(data_dir);
+    let stored = match std::fs::read_to_string(&path) {
+        Ok(pem) => Some(
+            ClusterCa::from_pem(&pem)
+                .with_context(|| format!("the kept cluster CA {}", path.display()))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let pin = match pin {
+        Some(text) => CaPin::parse(text).context("--ca-cert-hash")?,
+        None => {
+            return stored.map(Some).with_context(|| {
+                format!(
+                    "joining {join} over https needs --ca-cert-hash sha256:... (printed by \
+                     `wasmpod server`) the first time; {} does not exist yet",
+                    path.display()
+                )
+            })
+        }
+    };
+    if let Some(ca) = stored.filter(|ca| ca.pin().ok().as_ref() == Some(&pin)) {
+        return Ok(Some(ca));
+    }
+    let mut last = None;
+    for url in urls.iter().filter(|u| u.starts_with("https://")) {
+        match fetch_pinned_ca(url, &pin).await {
+            Ok(ca) => {
+                write_ca_certificate(data_dir, &ca)?;
+                tracing::info!(%url, %pin, path = %path.display(), "the server's CA matches the pin; kept");
+                return Ok(Some(ca));
+            }
+            Err(error @ wasmpod_api::tls::TlsError::PinMismatch { .. }) => {
+                return Err(error).context("refusing to join")
+            }
+            Err(error) => {
+                tracing::warn!(%url, %error, "cannot fetch the cluster CA");
+                last = Some(error);
+            }
+        }
+    }
+    match last {
+        Some(error) => Err(error).context("cannot fetch the cluster CA from any server"),
+        None => anyhow::bail!("no https server in --join {join}"),
+    }
+}

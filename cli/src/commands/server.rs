@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wasmpod_control_plane::server::Auth;
-use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig, IdentityConfig, StoreConfig};
+use wasmpod_control_plane::{
+    ApiTls, ControlPlane, ControlPlaneConfig, IdentityConfig, StoreConfig,
+};
 
 #[derive(Debug, Args)]
 pub struct Server {
@@ -40,9 +42,17 @@ pub struct Server {
     /// This server's name among the servers of the cluster (default: its API address)
     #[arg(long)]
     pub name: Option<String>,
-    /// The URL other servers and clients use to reach this server's API (default: http://<api addr>)
+    /// The URL other servers and clients use to reach this server's API (default:
+    /// https://<api addr>, or http:// with --insecure-http)
     #[arg(long)]
     pub advertise_url: Option<String>,
+    /// More names (DNS or IP) for the API's certificate, beyond the API address, the advertised
+    /// URL's host and localhost (repeatable)
+    #[arg(long = "tls-san")]
+    pub tls_sans: Vec<String>,
+    /// Serve the API in plain HTTP (tokens and Secrets then cross the network readable)
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 impl Server {
@@ -68,24 +78,50 @@ impl Server {
                     advertise_url: self.advertise_url.clone(),
                 },
                 election: Default::default(),
+                tls: if self.insecure_http {
+                    ApiTls::Plain
+                } else {
+                    ApiTls::ClusterCa {
+                        extra_names: self.tls_sans.clone(),
+                    }
+                },
             },
             shutdown.clone(),
         )
         .await
         .context("the control plane could not start")?;
-        let url = format!("http://{}", plane.addr);
+        let url = self
+            .advertise_url
+            .clone()
+            .unwrap_or_else(|| plane.url.clone());
         let token_file = cluster::write_join_token(&self.data_dir, &tokens.join)?;
         let token_file = std::path::absolute(&token_file).unwrap_or(token_file);
         println!("API: {url}");
         println!("join token file: {}", token_file.display());
+        let pin = match &plane.ca {
+            Some(ca) => {
+                let path = cluster::write_ca_certificate(&self.data_dir, ca)?;
+                let pin = ca.pin()?;
+                println!("cluster CA: {} ({pin})", path.display());
+                format!(" --ca-cert-hash {pin}")
+            }
+            None => {
+                eprintln!(
+                    "warning: the API is plain HTTP (--insecure-http): tokens and Secrets cross \
+                     the network readable"
+                );
+                String::new()
+            }
+        };
         println!(
-            "join a worker (copy the token file to its machine): wasmpod worker --join {url} --token-file {} --name NAME",
+            "join a worker (copy the token file to its machine): wasmpod worker --join {url} --token-file {}{pin} --name NAME",
             token_file.display()
         );
         if !self.no_client_config {
             let path = config::save(&ClientConfig {
                 server: Some(config::Servers::One(url.clone())),
                 token: Some(tokens.admin.clone()),
+                certificate_authority_data: plane.ca.as_ref().map(config::encode_ca),
             })?;
             println!("client config: {}", path.display());
         }

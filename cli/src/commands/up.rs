@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::{Client, Deployment, Ingress, Kind, Name, NodeCapacity};
 use wasmpod_control_plane::server::Auth;
-use wasmpod_control_plane::{ControlPlane, ControlPlaneConfig, StoreConfig};
+use wasmpod_control_plane::{ApiTls, ControlPlane, ControlPlaneConfig, StoreConfig};
 use wasmpod_worker::backoff::BackoffPolicy;
 use wasmpod_worker::{Worker, WorkerConfig};
 
@@ -52,6 +52,9 @@ pub struct Up {
     /// Gateway threads per node (default: one per core)
     #[arg(long)]
     pub gateway_threads: Option<usize>,
+    /// Serve the API over TLS with a cluster CA (as `wasmpod server` does); plain HTTP otherwise
+    #[arg(long)]
+    pub tls: bool,
     #[command(flatten)]
     pub limits: NodeLimits,
 }
@@ -82,12 +85,23 @@ impl Up {
                 encryption_key: self.encryption_key.clone(),
                 identity: Default::default(),
                 election: Default::default(),
+                tls: if self.tls {
+                    ApiTls::ClusterCa {
+                        extra_names: Vec::new(),
+                    }
+                } else {
+                    ApiTls::Plain
+                },
             },
             shutdown.clone(),
         )
         .await
         .context("the control plane could not start")?;
-        let api_url = format!("http://{}", plane.addr);
+        let api_url = plane.url.clone();
+        let ca_file = match &plane.ca {
+            Some(ca) => Some(cluster::write_ca_certificate(&self.data_dir, ca)?),
+            None => None,
+        };
         let mut workers = Vec::new();
         for i in 1..=self.workers.max(1) {
             let mut gateway_addr = self.ingress_addr;
@@ -98,6 +112,7 @@ impl Up {
             let config = WorkerConfig {
                 name: name.clone(),
                 server: api_url.clone(),
+                cluster_ca: plane.ca.clone(),
                 token: tokens.as_ref().map(|t| t.join.clone()),
                 data_dir: self.data_dir.join("nodes").join(name.as_str()),
                 gateway_addr,
@@ -119,6 +134,14 @@ impl Up {
         let ingress = format!("http://{}", workers[0].gateway_addr);
         println!("wasmpod is up (data in {})", self.data_dir.display());
         println!("API: {api_url}");
+        if let (Some(path), Some(ca)) = (&ca_file, &plane.ca) {
+            println!(
+                "cluster CA: {} ({}); the CLI trusts it with WASMPOD_CA_FILE={}",
+                path.display(),
+                ca.pin()?,
+                path.display()
+            );
+        }
         println!("ingress: {ingress}");
         if let Some(tls) = workers[0].ingress_tls_addr {
             println!("ingress TLS: https://{tls}");
@@ -126,7 +149,11 @@ impl Up {
         for (i, w) in workers.iter().enumerate().skip(1) {
             println!("node local-{}: http://{}", i + 1, w.gateway_addr);
         }
-        let client = Client::new(&api_url, tokens.as_ref().map(|t| t.admin.clone()));
+        let client = Client::with_ca(
+            &api_url,
+            tokens.as_ref().map(|t| t.admin.clone()),
+            plane.ca.as_ref(),
+        );
         if !self.apply.is_empty() {
             if let Err(error) =
                 super::apply::apply_files(&client, &self.apply, wasmpod_api::DEFAULT_NAMESPACE)

@@ -27,6 +27,11 @@ pub struct WorkerCmd {
     /// --token and WASMPOD_JOIN_TOKEN
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// The cluster CA's pin, `sha256:<hex>` of its SubjectPublicKeyInfo (printed by `wasmpod
+    /// server`): needed on the first join over https; a server whose CA differs is refused.
+    /// The CA is then kept in the data directory (ca.crt)
+    #[arg(long, env = "WASMPOD_CA_CERT_HASH")]
+    pub ca_cert_hash: Option<String>,
     /// Node name (stable across restarts: the node runs the pods bound to this name)
     #[arg(long)]
     pub name: String,
@@ -83,9 +88,12 @@ impl WorkerCmd {
             Some(path) => Some(cluster::read_token_file(path)?),
             None => self.token.clone(),
         };
+        let cluster_ca =
+            cluster::node_trust(&self.join, &data_dir, self.ca_cert_hash.as_deref()).await?;
         let config = WorkerConfig {
             name,
             server: self.join.clone(),
+            cluster_ca,
             token,
             data_dir,
             gateway_addr: self.gateway_addr,

@@ -1,0 +1,232 @@
+//! The cluster CA: made by the first server on its first start, kept as one record in the
+//! store's reserved range (so every API server on one etcd uses the same CA), its private key
+//! sealed there with ChaCha20-Poly1305 under a key derived from the secrets key (which every
+//! server of a cluster shares and keeps 0600). Each server signs a certificate for its own
+//! addresses with it on every start; nodes and the CLI trust the CA alone.
+
+use crate::store::{Store, StoreError};
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use thiserror::Error;
+use wasmpod_api::gateway_key::hmac_sha256;
+use wasmpod_api::tls::ClusterCa as CaCertificate;
+
+/// The store record that holds the CA.
+const RECORD: &str = "cluster-ca";
+const CA_NAME: &str = "wasmpod cluster CA";
+
+#[derive(Debug, Error)]
+pub enum CaError {
+    #[error("cannot keep the cluster CA in the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("the cluster CA record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("cannot open the cluster CA's key: this server's secrets key differs from the one that sealed it")]
+    Unseal,
+    #[error("cannot make or use the cluster CA: {0}")]
+    Certificate(#[from] rcgen::Error),
+    #[error(transparent)]
+    Tls(#[from] wasmpod_api::tls::TlsError),
+    #[error("the server's TLS configuration is invalid: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Stored {
+    certificate_pem: String,
+    /// nonce || ChaCha20-Poly1305(PKCS#8 DER of the key), base64.
+    sealed_key: String,
+}
+
+pub struct ClusterAuthority {
+    certificate: CaCertificate,
+    key: KeyPair,
+}
+
+/// The CA's subject and key identifiers: the same on every server, so a server that did not make
+/// the CA signs certificates whose issuer matches it.
+fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, CA_NAME);
+    params.distinguished_name = name;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2124, 1, 1);
+    params
+}
+
+fn cipher(secrets_key: &[u8; 32]) -> ChaCha20Poly1305 {
+    let key = hmac_sha256(secrets_key, b"wasmpod cluster CA key");
+    ChaCha20Poly1305::new(Key::from_slice(&key))
+}
+
+impl ClusterAuthority {
+    /// The cluster's CA from `store`, made (and stored) when there is none yet. Two servers
+    /// starting at once write conditionally: the loser reads the winner's CA.
+    pub fn load_or_create(
+        store: &Arc<dyn Store>,
+        secrets_key: &[u8; 32],
+    ) -> Result<ClusterAuthority, CaError> {
+        if let Some(record) = store.get_record(RECORD)? {
+            return ClusterAuthority::open(&record.value, secrets_key);
+        }
+        let key = KeyPair::generate()?;
+        let certificate = ca_params().self_signed(&key)?;
+        let nonce: [u8; 12] = rand::random();
+        let sealed = cipher(secrets_key)
+            .encrypt(Nonce::from_slice(&nonce), key.serialize_der().as_slice())
+            .map_err(|_| CaError::Unseal)?;
+        let mut blob = nonce.to_vec();
+        blob.extend(sealed);
+        let stored = Stored {
+            certificate_pem: certificate.pem(),
+            sealed_key: base64::engine::general_purpose::STANDARD.encode(blob),
+        };
+        let value = serde_json::to_vec(&stored).map_err(|e| CaError::Corrupt(e.to_string()))?;
+        if store.put_record(RECORD, &value, None)? {
+            tracing::info!("made the cluster CA");
+            return ClusterAuthority::open(&value, secrets_key);
+        }
+        let record = store
+            .get_record(RECORD)?
+            .ok_or_else(|| CaError::Corrupt("the record vanished".into()))?;
+        ClusterAuthority::open(&record.value, secrets_key)
+    }
+
+    fn open(value: &[u8], secrets_key: &[u8; 32]) -> Result<ClusterAuthority, CaError> {
+        let stored: Stored =
+            serde_json::from_slice(value).map_err(|e| CaError::Corrupt(e.to_string()))?;
+        let blob = base64::engine::general_purpose::STANDARD
+            .decode(&stored.sealed_key)
+            .map_err(|e| CaError::Corrupt(e.to_string()))?;
+        if blob.len() < 12 {
+            return Err(CaError::Corrupt("the sealed key is too short".into()));
+        }
+        let (nonce, sealed) = blob.split_at(12);
+        let der = cipher(secrets_key)
+            .decrypt(Nonce::from_slice(nonce), sealed)
+            .map_err(|_| CaError::Unseal)?;
+        let key = KeyPair::try_from(der.as_slice())?;
+        Ok(ClusterAuthority {
+            certificate: CaCertificate::from_pem(&stored.certificate_pem)?,
+            key,
+        })
+    }
+
+    /// The CA's certificate (what clients trust and pin).
+    pub fn certificate(&self) -> &CaCertificate {
+        &self.certificate
+    }
+
+    /// A certificate for `names` (DNS names or IP addresses) signed by the CA, with its key;
+    /// the chain is the certificate then the CA (a joining node finds the CA there).
+    pub fn issue(
+        &self,
+        common_name: &str,
+        names: &[String],
+        usage: ExtendedKeyUsagePurpose,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), CaError> {
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        params.subject_alt_names = names
+            .iter()
+            .map(|name| match name.parse::<std::net::IpAddr>() {
+                Ok(ip) => Ok(SanType::IpAddress(ip)),
+                Err(_) => Ok(SanType::DnsName(name.clone().try_into()?)),
+            })
+            .collect::<Result<_, rcgen::Error>>()?;
+        params.extended_key_usages = vec![usage];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2124, 1, 1);
+        let key = KeyPair::generate()?;
+        let issuer = Issuer::new(ca_params(), &self.key);
+        let certificate = params.signed_by(&key, &issuer)?;
+        let chain = vec![certificate.der().clone(), self.certificate.der().clone()];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        Ok((chain, key))
+    }
+
+    /// The rustls server config of an API server reachable at `names`.
+    pub fn server_config(&self, names: &[String]) -> Result<rustls::ServerConfig, CaError> {
+        let (chain, key) = self.issue("wasmpod-api", names, ExtendedKeyUsagePurpose::ServerAuth)?;
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledStore;
+
+    #[test]
+    fn every_server_of_a_store_gets_the_same_ca() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).expect("sled"));
+        let key = [7u8; 32];
+        let first = ClusterAuthority::load_or_create(&store, &key).expect("first");
+        let second = ClusterAuthority::load_or_create(&store, &key).expect("second");
+        assert_eq!(
+            first.certificate().pin().expect("pin"),
+            second.certificate().pin().expect("pin")
+        );
+        // The second server's certificates verify against the first's CA.
+        let (chain, _) = second
+            .issue(
+                "wasmpod-api",
+                &["127.0.0.1".into(), "localhost".into()],
+                ExtendedKeyUsagePurpose::ServerAuth,
+            )
+            .expect("issue");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(first.certificate().der().clone()).expect("root");
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .expect("verifier");
+        use rustls::client::danger::ServerCertVerifier;
+        verifier
+            .verify_server_cert(
+                &chain[0],
+                &[],
+                &rustls::pki_types::ServerName::try_from("localhost").expect("name"),
+                &[],
+                rustls::pki_types::UnixTime::now(),
+            )
+            .expect("the certificate verifies against the shared CA");
+        // Another secrets key cannot open the CA's key.
+        assert!(matches!(
+            ClusterAuthority::load_or_create(&store, &[8u8; 32]),
+            Err(CaError::Unseal)
+        ));
+    }
+}
