@@ -20,6 +20,7 @@ pub mod server;
 mod staging;
 pub mod store;
 mod tls_listener;
+mod token_record;
 pub mod typed;
 mod typed_cache;
 pub mod user_tokens;

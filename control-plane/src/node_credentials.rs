@@ -13,24 +13,18 @@
 //! imported on the first start and renamed `node-credentials.json.imported`.
 
 use crate::store::{Store, StoreError};
+use crate::token_record::{RecordError, TokenEntry, TokenRecord, FRESH_FOR};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 use thiserror::Error;
 use wasmpod_api::client::NodeCredential;
 use wasmpod_api::gateway_key::{forward_key, hmac_sha256, sha256_hex};
 
 /// The name of the store record that holds every credential.
 const RECORD: &str = "node-credentials";
-/// How long a server trusts its copy before reading the record again.
-const FRESH_FOR: Duration = Duration::from_secs(1);
-/// How old a copy must be for an unknown token to read the record again.
-const MISS_REREAD_AFTER: Duration = Duration::from_millis(100);
-/// Conditional writes of the record before giving up (another server kept writing it).
-const MAX_TRIES: usize = 16;
 
 #[derive(Debug, Error)]
 pub enum CredentialError {
@@ -48,8 +42,8 @@ pub enum CredentialError {
     },
     #[error("cannot keep the node credentials in the store: {0}")]
     Store(#[from] StoreError),
-    #[error("other servers kept changing the node credentials ({MAX_TRIES} tries)")]
-    Contended,
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,29 +54,10 @@ struct Entry {
     issued: DateTime<Utc>,
 }
 
-#[derive(Default)]
-struct Entries {
-    by_name: BTreeMap<String, Entry>,
-    /// token SHA-256 -> node name.
-    by_token: HashMap<String, String>,
-}
-
-impl Entries {
-    fn new(by_name: BTreeMap<String, Entry>) -> Entries {
-        let by_token = by_name
-            .iter()
-            .map(|(name, e)| (e.token_sha256.clone(), name.clone()))
-            .collect();
-        Entries { by_name, by_token }
+impl TokenEntry for Entry {
+    fn token_sha256(&self) -> &str {
+        &self.token_sha256
     }
-}
-
-/// This server's copy of the record.
-struct Copy {
-    entries: Arc<Entries>,
-    /// The record's version (`None`: no record yet).
-    version: Option<u64>,
-    read_at: Instant,
 }
 
 /// Whether [`NodeCredentials::issue`] may replace a credential the name already has.
@@ -95,10 +70,9 @@ pub enum Replace {
 }
 
 pub struct NodeCredentials {
-    store: Arc<dyn Store>,
+    record: TokenRecord<Entry>,
     /// Root of the per-node agent keys, derived from the secrets key.
     agent_root: [u8; 32],
-    copy: RwLock<Copy>,
 }
 
 fn parse(value: &[u8], what: &str) -> Result<BTreeMap<String, Entry>, CredentialError> {
@@ -119,75 +93,25 @@ impl NodeCredentials {
         if let Some(path) = legacy_file {
             import(store.as_ref(), path)?;
         }
-        let credentials = NodeCredentials {
-            store,
+        Ok(NodeCredentials {
+            record: TokenRecord::open(store, RECORD)?,
             agent_root: hmac_sha256(secrets_key, b"wasmpod agent keys"),
-            copy: RwLock::new(Copy {
-                entries: Arc::default(),
-                version: None,
-                read_at: Instant::now(),
-            }),
-        };
-        credentials.reread()?;
-        Ok(credentials)
-    }
-
-    /// Reads the record again into this server's copy.
-    fn reread(&self) -> Result<Arc<Entries>, CredentialError> {
-        let record = self.store.get_record(RECORD)?;
-        let (entries, version) = match record {
-            Some(record) => (
-                Entries::new(parse(&record.value, "record in the store")?),
-                Some(record.version),
-            ),
-            None => (Entries::default(), None),
-        };
-        let entries = Arc::new(entries);
-        let mut copy = self.copy.write().unwrap_or_else(|p| p.into_inner());
-        *copy = Copy {
-            entries: entries.clone(),
-            version,
-            read_at: Instant::now(),
-        };
-        Ok(entries)
-    }
-
-    /// The credentials, read again when the copy is older than `max_age`. If the store cannot
-    /// be read, the copy serves (logged): a node keeps working through a store outage.
-    fn entries(&self, max_age: Duration) -> Arc<Entries> {
-        {
-            let copy = self.copy.read().unwrap_or_else(|p| p.into_inner());
-            if copy.read_at.elapsed() < max_age {
-                return copy.entries.clone();
-            }
-        }
-        self.reread().unwrap_or_else(|error| {
-            tracing::warn!(%error, "cannot read the node credentials; using the last copy");
-            self.copy
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .entries
-                .clone()
         })
     }
 
     /// The node whose credential `token` is.
     pub fn node_of(&self, token: &str) -> Option<String> {
-        let hash = sha256_hex(token);
-        if let Some(node) = self.entries(FRESH_FOR).by_token.get(&hash) {
-            return Some(node.clone());
-        }
-        // Perhaps issued through another server a moment ago.
-        self.entries(MISS_REREAD_AFTER).by_token.get(&hash).cloned()
+        self.record.find(token).map(|(node, _)| node)
     }
 
     pub fn has(&self, node: &str) -> bool {
-        self.entries(FRESH_FOR).by_name.contains_key(node)
+        self.record.current(FRESH_FOR).by_name.contains_key(node)
     }
 
     /// The SHA-256 of `node`'s forward key (empty when it has no credential).
     pub fn forward_key_hash(&self, node: &str) -> String {
-        self.entries(FRESH_FOR)
+        self.record
+            .current(FRESH_FOR)
             .by_name
             .get(node)
             .map(|e| e.forward_key_sha256.clone())
@@ -211,7 +135,7 @@ impl NodeCredentials {
             forward_key_sha256: sha256_hex(&forward_key(&token)),
             issued: Utc::now(),
         };
-        let written = self.update(|by_name| {
+        let written = self.record.update(|by_name| {
             if by_name.contains_key(node) && replace == Replace::Refused {
                 return false;
             }
@@ -227,35 +151,9 @@ impl NodeCredentials {
 
     /// Revokes `node`'s credential; false when it had none.
     pub fn revoke(&self, node: &str) -> Result<bool, CredentialError> {
-        self.update(|by_name| by_name.remove(node).is_some())
-    }
-
-    /// Reads the record, lets `change` edit it (false: nothing to write) and writes it back on
-    /// condition that no server wrote it in between; reads again if one did.
-    fn update(
-        &self,
-        mut change: impl FnMut(&mut BTreeMap<String, Entry>) -> bool,
-    ) -> Result<bool, CredentialError> {
-        for _ in 0..MAX_TRIES {
-            self.reread()?;
-            let (mut by_name, version) = {
-                let copy = self.copy.read().unwrap_or_else(|p| p.into_inner());
-                (copy.entries.by_name.clone(), copy.version)
-            };
-            if !change(&mut by_name) {
-                return Ok(false);
-            }
-            let value =
-                serde_json::to_vec(&by_name).map_err(|source| CredentialError::Corrupt {
-                    what: "record to write".into(),
-                    source,
-                })?;
-            if self.store.put_record(RECORD, &value, version)? {
-                self.reread()?;
-                return Ok(true);
-            }
-        }
-        Err(CredentialError::Contended)
+        Ok(self
+            .record
+            .update(|by_name| by_name.remove(node).is_some())?)
     }
 }
 
@@ -327,7 +225,7 @@ mod tests {
             .expect("admin re-issues");
         assert!(other.node_of(&a.token).is_none(), "the old one is void");
         // The first server's copy is re-read within a second.
-        std::thread::sleep(FRESH_FOR + Duration::from_millis(50));
+        std::thread::sleep(crate::token_record::FRESH_FOR + std::time::Duration::from_millis(50));
         assert!(
             creds.node_of(&a.token).is_none(),
             "void on the other server too"

@@ -7,32 +7,23 @@
 //! so a token created or deleted through one server holds on every other within about a second.
 
 use crate::store::{Store, StoreError};
+use crate::token_record::{RecordError, TokenEntry, TokenRecord};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 use thiserror::Error;
 use wasmpod_api::gateway_key::sha256_hex;
 use wasmpod_api::tokens::{IssuedToken, Role, TokenInfo};
 
 /// The name of the store record that holds every API token.
 const RECORD: &str = "user-tokens";
-/// How long a server trusts its copy before reading the record again.
-const FRESH_FOR: Duration = Duration::from_secs(1);
-/// How old a copy must be for an unknown token to read the record again.
-const MISS_REREAD_AFTER: Duration = Duration::from_millis(100);
-/// Conditional writes of the record before giving up (another server kept writing it).
-const MAX_TRIES: usize = 16;
 
 #[derive(Debug, Error)]
 pub enum TokenError {
-    #[error("the API tokens record is corrupt: {0}")]
-    Corrupt(#[source] serde_json::Error),
     #[error("cannot keep the API tokens in the store: {0}")]
     Store(#[from] StoreError),
-    #[error("other servers kept changing the API tokens ({MAX_TRIES} tries)")]
-    Contended,
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +36,12 @@ struct Entry {
     created: DateTime<Utc>,
 }
 
+impl TokenEntry for Entry {
+    fn token_sha256(&self) -> &str {
+        &self.token_sha256
+    }
+}
+
 /// Who a token is: its name, role and namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenHolder {
@@ -52,19 +49,6 @@ pub struct TokenHolder {
     pub role: Role,
     /// The one namespace it may touch (`None`: every namespace).
     pub namespace: Option<String>,
-}
-
-#[derive(Default)]
-struct Entries {
-    by_name: BTreeMap<String, Entry>,
-    /// token SHA-256 -> token name.
-    by_token: HashMap<String, String>,
-}
-
-struct Copy {
-    entries: Arc<Entries>,
-    version: Option<u64>,
-    read_at: Instant,
 }
 
 /// Whether [`UserTokens::create`] wrote a new token.
@@ -76,83 +60,29 @@ pub enum Created {
 }
 
 pub struct UserTokens {
-    store: Arc<dyn Store>,
-    copy: RwLock<Copy>,
+    record: TokenRecord<Entry>,
 }
 
 impl UserTokens {
     pub fn open(store: Arc<dyn Store>) -> Result<UserTokens, TokenError> {
-        let tokens = UserTokens {
-            store,
-            copy: RwLock::new(Copy {
-                entries: Arc::default(),
-                version: None,
-                read_at: Instant::now(),
-            }),
-        };
-        tokens.reread()?;
-        Ok(tokens)
-    }
-
-    fn reread(&self) -> Result<Arc<Entries>, TokenError> {
-        let (by_name, version) = match self.store.get_record(RECORD)? {
-            Some(record) => (
-                serde_json::from_slice::<BTreeMap<String, Entry>>(&record.value)
-                    .map_err(TokenError::Corrupt)?,
-                Some(record.version),
-            ),
-            None => (BTreeMap::new(), None),
-        };
-        let by_token = by_name
-            .iter()
-            .map(|(name, e)| (e.token_sha256.clone(), name.clone()))
-            .collect();
-        let entries = Arc::new(Entries { by_name, by_token });
-        *self.copy.write().unwrap_or_else(|p| p.into_inner()) = Copy {
-            entries: entries.clone(),
-            version,
-            read_at: Instant::now(),
-        };
-        Ok(entries)
-    }
-
-    /// The tokens, read again when the copy is older than `max_age`; the last copy serves
-    /// (logged) when the store cannot be read.
-    fn entries(&self, max_age: Duration) -> Arc<Entries> {
-        {
-            let copy = self.copy.read().unwrap_or_else(|p| p.into_inner());
-            if copy.read_at.elapsed() < max_age {
-                return copy.entries.clone();
-            }
-        }
-        self.reread().unwrap_or_else(|error| {
-            tracing::warn!(%error, "cannot read the API tokens; using the last copy");
-            self.copy
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .entries
-                .clone()
+        Ok(UserTokens {
+            record: TokenRecord::open(store, RECORD)?,
         })
     }
 
     /// Who `token` is, if it is an API token.
     pub fn holder_of(&self, token: &str) -> Option<TokenHolder> {
-        let hash = sha256_hex(token);
-        let find = |entries: &Entries| {
-            let name = entries.by_token.get(&hash)?;
-            let entry = entries.by_name.get(name)?;
-            Some(TokenHolder {
-                name: name.clone(),
-                role: entry.role,
-                namespace: entry.namespace.clone(),
-            })
-        };
-        find(&self.entries(FRESH_FOR)).or_else(|| find(&self.entries(MISS_REREAD_AFTER)))
+        self.record.find(token).map(|(name, entry)| TokenHolder {
+            name,
+            role: entry.role,
+            namespace: entry.namespace,
+        })
     }
 
     /// Every token, by name (never its secret).
     pub fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {
         Ok(self
+            .record
             .reread()?
             .by_name
             .iter()
@@ -174,7 +104,7 @@ impl UserTokens {
             namespace: namespace.map(str::to_string),
             created: Utc::now(),
         };
-        let written = self.update(|by_name| {
+        let written = self.record.update(|by_name| {
             if by_name.contains_key(name) {
                 return false;
             }
@@ -193,31 +123,9 @@ impl UserTokens {
 
     /// Deletes token `name` (it stops working); false when there is none.
     pub fn delete(&self, name: &str) -> Result<bool, TokenError> {
-        self.update(|by_name| by_name.remove(name).is_some())
-    }
-
-    /// Reads the record, lets `change` edit it (false: nothing to write) and writes it back on
-    /// condition that no server wrote it in between; reads again if one did.
-    fn update(
-        &self,
-        mut change: impl FnMut(&mut BTreeMap<String, Entry>) -> bool,
-    ) -> Result<bool, TokenError> {
-        for _ in 0..MAX_TRIES {
-            self.reread()?;
-            let (mut by_name, version) = {
-                let copy = self.copy.read().unwrap_or_else(|p| p.into_inner());
-                (copy.entries.by_name.clone(), copy.version)
-            };
-            if !change(&mut by_name) {
-                return Ok(false);
-            }
-            let value = serde_json::to_vec(&by_name).map_err(TokenError::Corrupt)?;
-            if self.store.put_record(RECORD, &value, version)? {
-                self.reread()?;
-                return Ok(true);
-            }
-        }
-        Err(TokenError::Contended)
+        Ok(self
+            .record
+            .update(|by_name| by_name.remove(name).is_some())?)
     }
 }
 
@@ -271,7 +179,7 @@ mod tests {
         assert_eq!(other.list().expect("list")[0].name, "ci");
         assert!(other.delete("ci").expect("delete"));
         assert!(!other.delete("ci").expect("delete"));
-        std::thread::sleep(FRESH_FOR + Duration::from_millis(50));
+        std::thread::sleep(crate::token_record::FRESH_FOR + std::time::Duration::from_millis(50));
         assert!(tokens.holder_of(&ci.token).is_none(), "deleted everywhere");
     }
 }
