@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import http.client
 import json
 import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +42,8 @@ from pathlib import Path
 
 import control_plane
 import tls as tls_bench
+from procs import Process as Server
+from procs import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -56,7 +55,6 @@ AXUM = BENCH / "axum-hello" / "target" / "release" / "axum-hello"
 SAMPLES = ROOT / "sample-services" / "target" / "wasm32-wasip2" / "release"
 TEST_COMPONENTS = ROOT / "tests" / "components" / "target" / "wasm32-wasip2" / "release"
 HELLO_BODY = b"Hello from wasmpod!\n"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def log(msg: str) -> None:
@@ -104,47 +102,6 @@ def build_all() -> None:
 # ---------------------------------------------------------------------------------------------
 # Processes
 # ---------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A process we started (directly, not through a shell), with its log file."""
-
-    def __init__(self, name: str, cmd: list[str], logdir: Path, env: dict | None = None):
-        self.name = name
-        self.log_path = logdir / f"{name}.log"
-        self.log_file = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([str(c) for c in cmd], stdout=self.log_file, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})}, cwd=ROOT)
-        self.pid = self.proc.pid
-
-    def cpu_seconds(self) -> float:
-        with open(f"/proc/{self.pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        # Fields 14 and 15 of proc(5) (utime, stime) are 12th and 13th after the comm field.
-        return (int(rest[11]) + int(rest[12])) / CLK_TCK
-
-    def rss_bytes(self) -> int:
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log_file.close()
 
 
 def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:

@@ -10,71 +10,24 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import shutil
-import signal
 import statistics
-import subprocess
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from procs import Process, free_port
+
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Proc:
-    """A process we started, with its output in a log file; SIGTERM then SIGKILL on stop."""
-
-    def __init__(self, name: str, cmd: list, logdir: Path, env: dict | None = None):
-        self.name = name
-        self.log_path = logdir / f"{name}.log"
-        self.log_file = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([str(c) for c in cmd], stdout=self.log_file, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
-
-    def wait_line(self, prefix: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.log_path.read_text(errors="replace").splitlines():
-                if line.startswith(prefix):
-                    return line[len(prefix):].strip()
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        tail = self.log_path.read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"{self.name} printed no {prefix!r} line within {timeout}s:\n{tail}")
-
-    def kill9(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log_file.close()
-
-
-def start_etcd(logdir: Path, name: str = "etcd") -> tuple[Proc, str]:
+def start_etcd(logdir: Path, name: str = "etcd") -> tuple[Process, str]:
     """One etcd member on loopback; returns it and its client URL."""
-    client, peer = _free_port(), _free_port()
+    client, peer = free_port(), free_port()
     data = logdir / f"{name}-data"
-    proc = Proc(name, [ETCD, "--name", name, "--data-dir", data,
+    proc = Process(name, [ETCD, "--name", name, "--data-dir", data,
                        "--listen-client-urls", f"http://127.0.0.1:{client}",
                        "--advertise-client-urls", f"http://127.0.0.1:{client}",
                        "--listen-peer-urls", f"http://127.0.0.1:{peer}",
@@ -119,7 +72,7 @@ class Api:
 
 @dataclass
 class ServerProc:
-    proc: Proc
+    proc: Process
     api: Api
     data_dir: Path
 
@@ -135,13 +88,13 @@ def start_server(wasmpod: Path, logdir: Path, name: str, store: str | None,
         for file in ("tokens.yaml", "secrets.key"):
             if (shared / file).exists():
                 shutil.copy2(shared / file, data / file)
-    cmd = [wasmpod, "server", "--data-dir", data, "--api-addr", f"127.0.0.1:{_free_port()}",
+    cmd = [wasmpod, "server", "--data-dir", data, "--api-addr", f"127.0.0.1:{free_port()}",
            "--no-client-config", "--node-grace-ms", "3000", "--name", name, "--insecure-http"]
     if store:
         cmd += ["--store", store]
     if prefix:
         cmd += ["--store-prefix", prefix]
-    proc = Proc(name, cmd, logdir)
+    proc = Process(name, cmd, logdir)
     base = proc.wait_line("API: ")
     tokens = (data / "tokens.yaml").read_text()
     admin = next(line.split(":", 1)[1].strip().strip("'\"") for line in tokens.splitlines()
@@ -208,9 +161,9 @@ def measure_watch_latency(api: Api, writes: int = 200) -> tuple[float, float]:
     return statistics.median(latencies), latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
 
 
-def start_worker(wasmpod: Path, logdir: Path, server: ServerProc, name: str, pods: int) -> Proc:
+def start_worker(wasmpod: Path, logdir: Path, server: ServerProc, name: str, pods: int) -> Process:
     token_file = server.data_dir / "join-token"
-    proc = Proc(f"worker-{name}", [wasmpod, "worker", "--join", server.api.base, "--token-file", token_file,
+    proc = Process(f"worker-{name}", [wasmpod, "worker", "--join", server.api.base, "--token-file", token_file,
                                    "--name", name, "--gateway-addr", "127.0.0.1:0",
                                    "--capacity", f"pods={pods}", "--data-dir", logdir / f"node-{name}"], logdir)
     proc.wait_line("gateway: ")

@@ -5,13 +5,11 @@ all driven by `h2load` (Debian's nghttp2-client) in the same run, as ratios to p
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 HOST = "localhost"
