@@ -18,7 +18,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmpod_tests::etcd::Etcd;
-use wasmpod_tests::{api_json, components, sample_manifest, wait_until, wasmpod_bin, Process};
+use wasmpod_tests::{
+    api_json, components, crasher_app, sample_manifest, wait_until, wasmpod_bin, worker_command,
+    Process,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 /// The load that spans steps 1 and 2 sends at least this many requests, and at most
@@ -365,46 +368,13 @@ fn running_pods(pods: &[serde_json::Value]) -> BTreeMap<String, RunningPod> {
         .collect()
 }
 
-fn crasher_yaml() -> String {
-    format!(
-        r#"apiVersion: wasmpod.dev/v1
-kind: ConfigMap
-metadata: {{name: crash-config}}
-data: {{CRASH_MODE: exit, CRASH_AFTER_MS: "20"}}
----
-apiVersion: wasmpod.dev/v1
-kind: Deployment
-metadata: {{name: crasher}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: crasher}}}}
-  template:
-    metadata: {{labels: {{app: crasher}}}}
-    spec:
-      component: {}
-      envFrom: [{{configMapRef: {{name: crash-config}}}}]
-"#,
-        components().crasher.display()
-    )
-}
-
 fn worker(plane: &ControlPlane, name: &str) -> (Process, String) {
-    let mut command = Command::new(wasmpod_bin());
-    command
-        .args(["worker", "--join", &plane.list_from(0), "--token-file"])
-        .arg(plane.work.path().join("join-token"))
-        .args([
-            "--name",
-            name,
-            "--gateway-addr",
-            "127.0.0.1:0",
-            "--gateway-threads",
-            "1",
-            "--heartbeat-ms",
-            "300",
-            "--data-dir",
-        ])
-        .arg(plane.work.path().join(format!("node-{name}")));
+    let command = worker_command(
+        &plane.list_from(0),
+        &plane.work.path().join("join-token"),
+        name,
+        &plane.work.path().join(format!("node-{name}")),
+    );
     let process = Process::spawn_command(command);
     let gateway = process.wait_line("gateway: ");
     (process, gateway)
@@ -543,7 +513,7 @@ fn the_control_plane_survives_kill9_of_its_leader_and_an_etcd_member_and_the_dat
     plane.etcd.restart(1);
 
     // 3. Every server stopped for 10 s: ingress answers, the crasher keeps being restarted.
-    plane.apply("crasher.yaml", &crasher_yaml());
+    plane.apply("crasher.yaml", &crasher_app(&components().crasher));
     let crasher = wait_until("the crasher crashed once", WAIT, || {
         plane.items("pods")?.into_iter().find(|p| {
             p["metadata"]["labels"]["app"] == "crasher"

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use wasmpod_tests::{
-    components, deployment_yaml, wait_until, wasmpod_bin, Cluster, MultiNode, Process,
+    components, crasher_app, deployment_yaml, wait_until, wasmpod_bin, Cluster, MultiNode, Process,
 };
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -141,29 +141,6 @@ spec:
     assert!(!outside.exists(), "{} was created", outside.display());
 }
 
-fn crasher_yaml(component: &Path) -> String {
-    format!(
-        r#"apiVersion: wasmpod.dev/v1
-kind: ConfigMap
-metadata: {{name: crash-config}}
-data: {{CRASH_MODE: exit, CRASH_AFTER_MS: "20"}}
----
-apiVersion: wasmpod.dev/v1
-kind: Deployment
-metadata: {{name: crasher}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: crasher}}}}
-  template:
-    metadata: {{labels: {{app: crasher}}}}
-    spec:
-      component: {component}
-      envFrom: [{{configMapRef: {{name: crash-config}}}}]
-"#,
-        component = component.display()
-    )
-}
-
 fn first_pod(cluster: &MultiNode, app: &str) -> Option<serde_json::Value> {
     cluster
         .items("pods")
@@ -199,7 +176,7 @@ fn restart_server(cluster: &mut MultiNode) {
 fn node_restarts_crashed_pods_while_the_control_plane_is_down() {
     let mut cluster = MultiNode::start();
     cluster.add_worker("node-a", &[]);
-    cluster.apply("crasher.yaml", &crasher_yaml(&components().crasher));
+    cluster.apply("crasher.yaml", &crasher_app(&components().crasher));
     let pod = wait_until("the crasher crashed once", WAIT, || {
         first_pod(&cluster, "crasher").filter(|p| p["status"]["restartCount"].as_u64() >= Some(1))
     });

@@ -727,22 +727,8 @@ impl MultiNode {
     pub fn worker_command(&self, name: &str, token: &str, extra: &[&str]) -> Command {
         let token_file = self.work.path().join(format!("join-token-{name}"));
         std::fs::write(&token_file, token).expect("write the token file");
-        let mut command = Command::new(wasmpod_bin());
-        command
-            .args(["worker", "--join", &self.api, "--token-file"])
-            .arg(&token_file)
-            .args(["--name", name])
-            .args([
-                "--gateway-addr",
-                "127.0.0.1:0",
-                "--gateway-threads",
-                "1",
-                "--heartbeat-ms",
-                "300",
-                "--data-dir",
-            ])
-            .arg(self.node_dir(name))
-            .args(extra);
+        let mut command = worker_command(&self.api, &token_file, name, &self.node_dir(name));
+        command.args(extra);
         if let Some(pin) = &self.ca_pin {
             command.args(["--ca-cert-hash", pin]);
         }
@@ -921,4 +907,50 @@ pub fn who_deployments(tier: &str, deployments: &[(&str, &str)]) -> String {
         "apiVersion: wasmpod.dev/v1\nkind: Service\nmetadata: {{name: {tier}}}\nspec: {{selector: {{tier: {tier}}}}}\n---\napiVersion: wasmpod.dev/v1\nkind: Ingress\nmetadata: {{name: {tier}}}\nspec:\n  rules:\n  - http: {{paths: [{{path: /, backend: {{service: {tier}}}}}]}}\n"
     ));
     yaml
+}
+
+/// `wasmpod worker NAME` joining `join` (one URL or a comma list) with the join token in
+/// `token_file`, its gateway on a free port, one gateway thread, a 300 ms heartbeat.
+pub fn worker_command(join: &str, token_file: &Path, name: &str, data_dir: &Path) -> Command {
+    let mut command = Command::new(wasmpod_bin());
+    command
+        .args(["worker", "--join", join, "--token-file"])
+        .arg(token_file)
+        .args(["--name", name])
+        .args([
+            "--gateway-addr",
+            "127.0.0.1:0",
+            "--gateway-threads",
+            "1",
+            "--heartbeat-ms",
+            "300",
+            "--data-dir",
+        ])
+        .arg(data_dir);
+    command
+}
+
+/// A command pod that crashes 20 ms after each start (`exit`), configured through a ConfigMap
+/// (`crash-config`) so a test can change how it crashes.
+pub fn crasher_app(component: &Path) -> String {
+    format!(
+        r#"apiVersion: wasmpod.dev/v1
+kind: ConfigMap
+metadata: {{name: crash-config}}
+data: {{CRASH_MODE: exit, CRASH_AFTER_MS: "20"}}
+---
+apiVersion: wasmpod.dev/v1
+kind: Deployment
+metadata: {{name: crasher}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: crasher}}}}
+  template:
+    metadata: {{labels: {{app: crasher}}}}
+    spec:
+      component: {component}
+      envFrom: [{{configMapRef: {{name: crash-config}}}}]
+"#,
+        component = component.display()
+    )
 }
