@@ -468,6 +468,9 @@ def report(args, targets: list[Target], svc: dict | None, deploy: list[float], r
            sched: dict | None, density: list[dict] | None, cross: dict | None = None,
            burst: Sample | None = None, sections: list[str] = ()) -> str:
     by = {t.name: t for t in targets}
+    if not targets:
+        # A partial run (--only-tls, --only-control-plane): its sections only.
+        return "\n".join(["# wasmpod benchmark", "", *machine_info(), "", *sections]) + "\n"
     lines = ["# wasmpod benchmark", "", *machine_info(), "",
              f"Load: `wrk -t1 -c{args.connections} -d{args.duration}s --latency`, {args.rounds} rounds interleaved, "
              "median of the rounds. Server CPU per request: (utime + stime) of the server process over the run "
