@@ -45,7 +45,7 @@ pub enum RuntimeError {
         source: BoxError,
     },
     /// The component imports something this runtime does not provide.
-    #[error("linking component: it imports something wasmpod does not provide")]
+    #[error("linking component: it imports something wasmpod does not provide: {0}")]
     Link(#[source] BoxError),
     /// `http_pod` was given a component that does not export `wasi:http/incoming-handler@0.2.x`.
     #[error(

@@ -1,6 +1,7 @@
 //! Hostile guests, one attack each, with the hello pod on the same node answering throughout:
 //! unbounded recursion, a 1 GiB streamed response, a flood of 1,000 concurrent requests to one
-//! pod. (The memory bomb and the infinite loop are in `limits.rs`.)
+//! pod, a component importing an interface no node provides. (The memory bomb and the infinite
+//! loop are in `limits.rs`.)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -202,6 +203,45 @@ fn a_flood_of_a_thousand_concurrent_requests_to_one_pod_leaves_its_neighbour_ans
     assert!(refused.is_empty(), "only 200 or 503: {refused:?}");
     assert!(served > 0, "the flooded pod served some: {outcomes:?}");
     assert!(probe.answers > 0, "hello was called during the flood");
+    assert!(probe.failures.is_empty(), "{probe:?}");
+    assert_eq!(cluster.get("/ok").0, 200);
+}
+
+#[test]
+fn a_component_importing_what_no_node_provides_shows_component_link_error() {
+    let cluster = misbehave_beside_hello("");
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = probe_hello(&cluster, stop.clone());
+    let unlinkable = http_app("unlinkable", &components().unlinkable, 1, "/unlinkable");
+    assert!(cluster.apply("u.yaml", &unlinkable).status.success());
+    let pod = wasmpod_tests::wait_until("the pod says why it cannot start", WAIT, || {
+        cluster.items("pods").into_iter().find(|p| {
+            p["metadata"]["labels"]["app"] == "unlinkable"
+                && p["status"]["reason"] == "ComponentLinkError"
+        })
+    });
+    let message = pod["status"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("example:missing/thing"), "{pod}");
+    assert_eq!(pod["status"]["phase"], "Pending", "{pod}");
+    let name = pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let event = wasmpod_tests::wait_until("a warning event about it", WAIT, || {
+        cluster.items("events").into_iter().find(|e| {
+            e["spec"]["involvedObject"]["name"] == name.as_str()
+                && e["spec"]["reason"] == "ComponentLinkError"
+        })
+    });
+    assert_eq!(event["spec"]["type"], "Warning", "{event}");
+    assert!(
+        event["spec"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("example:missing/thing")),
+        "{event}"
+    );
+    stop.store(true, Ordering::SeqCst);
+    let probe = probe.join().expect("probe");
     assert!(probe.failures.is_empty(), "{probe:?}");
     assert_eq!(cluster.get("/ok").0, 200);
 }

@@ -48,6 +48,7 @@ pub struct Components {
     pub counter: PathBuf,
     pub misbehave: PathBuf,
     pub crasher: PathBuf,
+    pub unlinkable: PathBuf,
 }
 
 fn build_wasm(manifest: &Path) {
@@ -78,6 +79,7 @@ pub fn components() -> &'static Components {
             counter: samples.join("target/wasm32-wasip2/release/counter.wasm"),
             misbehave: tests.join("target/wasm32-wasip2/release/misbehave.wasm"),
             crasher: tests.join("target/wasm32-wasip2/release/crasher.wasm"),
+            unlinkable: tests.join("target/wasm32-wasip2/release/unlinkable.wasm"),
         };
         if [&c.hello, &c.frontend, &c.backend, &c.counter]
             .iter()
@@ -85,7 +87,10 @@ pub fn components() -> &'static Components {
         {
             build_wasm(&samples.join("Cargo.toml"));
         }
-        if !c.misbehave.exists() || !c.crasher.exists() {
+        if [&c.misbehave, &c.crasher, &c.unlinkable]
+            .iter()
+            .any(|p| !p.exists())
+        {
             build_wasm(&tests.join("Cargo.toml"));
         }
         c

@@ -13,7 +13,9 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::{EventType, ObjectKey, Pod, PodStatus, Resource};
-use wasmpod_runtime::{CommandExit, CommandPod, ComponentWorld, HttpPod, PodRuntimeSpec};
+use wasmpod_runtime::{
+    CommandExit, CommandPod, ComponentWorld, HttpPod, PodRuntimeSpec, RuntimeError,
+};
 
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -38,6 +40,18 @@ pub enum StartFailure {
     /// The pod is gone from the control plane (this node's watch lags behind).
     #[error("{0}")]
     PodDeleted(String),
+    /// The component imports an interface this node does not provide.
+    #[error("{0}")]
+    Link(String),
+}
+
+impl From<RuntimeError> for StartFailure {
+    fn from(error: RuntimeError) -> StartFailure {
+        match error {
+            RuntimeError::Link(_) => StartFailure::Link(error.to_string()),
+            other => StartFailure::Component(other.to_string()),
+        }
+    }
 }
 
 impl StartFailure {
@@ -50,6 +64,7 @@ impl StartFailure {
             StartFailure::ConfigUnavailable(_) => "ConfigUnavailable",
             StartFailure::Volumes(_) => "CreateContainerError",
             StartFailure::PodDeleted(_) => "PodDeleted",
+            StartFailure::Link(_) => "ComponentLinkError",
         }
     }
 }
@@ -225,7 +240,7 @@ impl PodHost for NodeHost {
         self.ctx
             .runtime
             .http_pod(&component.component, spec, self.ctx.logs(&self.key))
-            .map_err(|e| StartFailure::Component(e.to_string()))
+            .map_err(StartFailure::from)
     }
 
     fn command_pod(
@@ -236,7 +251,7 @@ impl PodHost for NodeHost {
         self.ctx
             .runtime
             .command_pod(&component.component, spec, self.ctx.logs(&self.key))
-            .map_err(|e| StartFailure::Component(e.to_string()))
+            .map_err(StartFailure::from)
     }
 
     async fn run_command(&self, command: &CommandPod) -> CommandExit {

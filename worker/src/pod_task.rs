@@ -329,6 +329,12 @@ impl<H: PodHost> PodTask<H> {
         let message = failure.to_string();
         tracing::warn!(reason, %message, "pod cannot start");
         self.host.log(&format!("wasmpod: {reason}: {message}"));
+        // A repeat bumps the event's count (the registry dedups by reason and message).
+        self.host.event(
+            EventType::Warning,
+            reason,
+            format!("cannot start: {message}"),
+        );
         self.set(PodPhase::Pending, false, Some(reason), Some(message));
         let delay = self.backoff.after_crash(Instant::now());
         State::BackOff {
