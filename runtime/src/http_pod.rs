@@ -4,6 +4,7 @@
 //! pod logs; it never affects other requests (and drops a reused instance).
 
 use crate::admission::PodAdmission;
+use crate::body_limit::{self, LimitedBody};
 use crate::error::BoxError;
 use crate::failure;
 use crate::limits;
@@ -13,7 +14,7 @@ use crate::state::{PodState, PodTemplate};
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Full};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -95,6 +96,12 @@ impl HttpPod {
     {
         let inner = &self.inner;
         let timeout = inner.template.request_timeout;
+        let body_limit = inner.template.max_request_body_bytes;
+        if let Some(length) = body_limit::declared_length(req.headers()) {
+            if length > body_limit {
+                return too_large(&inner.template.name, body_limit);
+            }
+        }
         let idle = inner.reuse.as_ref().and_then(|reuse| reuse.take());
         let (mut store, reused, permit) = match idle {
             Some(Instance {
@@ -132,7 +139,14 @@ impl HttpPod {
             wasmpod_api::trace::TraceParent::from_headers(req.headers()),
             crate::outbound::hops_of(req.headers()),
         );
-        let mut req = req.map(|body| body.map_err(body_error));
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let mut req = req.map(|body| {
+            LimitedBody::new(
+                body.map_err(body_error).boxed_unsync(),
+                body_limit,
+                exceeded.clone(),
+            )
+        });
         if req.uri().authority().is_none() && !req.headers().contains_key(header::HOST) {
             req.headers_mut()
                 .insert(header::HOST, HeaderValue::from_static("localhost"));
@@ -216,7 +230,7 @@ impl HttpPod {
             outcome
         });
 
-        match receiver.await {
+        let response = match receiver.await {
             Ok(Ok(response)) => response,
             Ok(Err(code)) => {
                 let msg = format!("component answered with error {code:?}");
@@ -242,8 +256,24 @@ impl HttpPod {
                     text_response(StatusCode::INTERNAL_SERVER_ERROR, "component task failed")
                 }
             },
+        };
+        // The guest answered after its body read failed on the limit (with an error of its
+        // own, or a trap): the client learns the real reason.
+        if exceeded.load(Ordering::SeqCst) {
+            return too_large(&inner.template.name, body_limit);
         }
+        response
     }
+}
+
+/// 413 for a request body over the pod's limit.
+fn too_large(pod: &str, limit: u64) -> http::Response<ResponseBody> {
+    text_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!(
+            "request body is over pod {pod}'s limit of {limit} bytes (spec.maxRequestBodyBytes)"
+        ),
+    )
 }
 
 /// Why a request's task ended without a response.

@@ -24,6 +24,7 @@
 //! - [`inspect_component`]: what a binary exports, without compiling it.
 
 mod admission;
+mod body_limit;
 mod cache;
 mod command_pod;
 mod cost;

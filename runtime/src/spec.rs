@@ -38,6 +38,9 @@ pub struct PodRuntimeSpec {
     /// HTTP pods: instances this pod may run at once (`containerConcurrency`); more requests wait
     /// in the pod's queue. `None` or 0: a fair share of the node's pool (see `admission.rs`).
     pub container_concurrency: Option<u32>,
+    /// HTTP pods: the largest request body, counted as it streams in; past it the request is
+    /// answered 413 (at once when its Content-Length says so).
+    pub max_request_body_bytes: u64,
 }
 
 impl PodRuntimeSpec {
@@ -55,6 +58,7 @@ impl PodRuntimeSpec {
             outbound: None,
             max_requests_per_instance: 1,
             container_concurrency: None,
+            max_request_body_bytes: wasmpod_api::DEFAULT_MAX_REQUEST_BODY_BYTES,
         }
     }
 }

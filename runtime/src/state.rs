@@ -79,6 +79,7 @@ pub(crate) struct PodTemplate {
     memory_cap: u64,
     pub(crate) request_timeout: Duration,
     pub(crate) max_requests_per_instance: u32,
+    pub(crate) max_request_body_bytes: u64,
     egress: Arc<Egress>,
     pub(crate) logs: PodLogs,
 }
@@ -130,6 +131,7 @@ impl PodTemplate {
             memory_cap,
             request_timeout: spec.request_timeout,
             max_requests_per_instance: spec.max_requests_per_instance,
+            max_request_body_bytes: spec.max_request_body_bytes,
             egress: Arc::new(egress),
             logs,
         })

@@ -159,3 +159,90 @@ fn an_oversized_request_head_gets_431_at_the_gateway() {
         "16 KiB of headers: {status:?}"
     );
 }
+
+/// Sends `POST path` with `body_bytes` bytes, declared (`Content-Length`) or chunked, and returns
+/// the status line and the body of the answer.
+fn post_body(ingress: &str, path: &str, body_bytes: usize, chunked: bool) -> (String, String) {
+    use std::io::{Read, Write};
+    let addr = ingress.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the gateway");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let framing = if chunked {
+        "transfer-encoding: chunked".to_string()
+    } else {
+        format!("content-length: {body_bytes}")
+    };
+    let head =
+        format!("POST {path} HTTP/1.1\r\nhost: test\r\n{framing}\r\nconnection: close\r\n\r\n");
+    // The gateway may answer and close before it has read the whole body.
+    let _ = stream.write_all(head.as_bytes());
+    let chunk = vec![b'x'; 64 << 10];
+    let mut left = body_bytes;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        let sent = if chunked {
+            stream
+                .write_all(format!("{n:x}\r\n").as_bytes())
+                .and_then(|()| stream.write_all(&chunk[..n]))
+                .and_then(|()| stream.write_all(b"\r\n"))
+        } else {
+            stream.write_all(&chunk[..n])
+        };
+        if sent.is_err() {
+            break;
+        }
+        left -= n;
+    }
+    if chunked {
+        let _ = stream.write_all(b"0\r\n\r\n");
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.lines().next().unwrap_or_default().to_string();
+    let body = answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
+#[test]
+fn request_bodies_past_the_pods_limit_get_413_counted_as_they_stream() {
+    let cluster = Cluster::up(&[]);
+    let c = components();
+    let limited = http_app("limited", &c.misbehave, 1, "/").replace(
+        "spec: {component:",
+        "spec: {maxRequestBodyBytes: 1048576, component:",
+    );
+    assert!(cluster.apply("limited.yaml", &limited).status.success());
+    cluster.wait_for_status("/ok", 200, WAIT);
+    // Within the limit, declared or chunked: the guest reads it all.
+    let (status, body) = post_body(&cluster.ingress, "/body-length", 1 << 20, false);
+    assert!(status.contains(" 200 "), "{status} {body}");
+    assert_eq!(body.trim(), (1 << 20).to_string());
+    let (status, body) = post_body(&cluster.ingress, "/body-length", 512 << 10, true);
+    assert!(status.contains(" 200 "), "{status} {body}");
+    // Declared past the limit: refused before the guest runs.
+    let (status, body) = post_body(&cluster.ingress, "/body-length", (1 << 20) + 1, false);
+    assert!(status.contains(" 413 "), "{status} {body}");
+    assert!(body.contains("maxRequestBodyBytes"), "{body}");
+    // Chunked past the limit: cut off as it streams in.
+    let (status, body) = post_body(&cluster.ingress, "/body-length", 3 << 20, true);
+    assert!(status.contains(" 413 "), "{status} {body}");
+    // The pod serves on, and the limit cannot be 0.
+    assert_eq!(cluster.get("/ok").0, 200);
+    let bad = http_app("zero", &c.misbehave, 1, "/zero").replace(
+        "spec: {component:",
+        "spec: {maxRequestBodyBytes: 0, component:",
+    );
+    let out = cluster.apply("zero.yaml", &bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("maxRequestBodyBytes"),
+        "{stderr}"
+    );
+}

@@ -195,6 +195,9 @@ impl NodeHost {
         runtime.allowed_outbound_hosts = spec.allowed_outbound_hosts.clone();
         runtime.max_requests_per_instance = spec.instance_reuse.map_or(1, |r| r.max_requests);
         runtime.container_concurrency = spec.container_concurrency;
+        runtime.max_request_body_bytes = spec
+            .max_request_body_bytes
+            .unwrap_or(wasmpod_api::DEFAULT_MAX_REQUEST_BODY_BYTES);
         runtime.outbound = Some((self.ctx.outbound)(&self.key.namespace, &self.key.name));
         runtime
     }

@@ -75,6 +75,9 @@ impl std::fmt::Display for ComponentRef {
     }
 }
 
+/// The request body limit of an HTTP pod without `maxRequestBodyBytes` (10 MiB).
+pub const DEFAULT_MAX_REQUEST_BODY_BYTES: u64 = 10 << 20;
+
 /// The largest `containerConcurrency`: no node's instance pool is larger.
 pub const MAX_CONTAINER_CONCURRENCY: u32 = 100_000;
 
@@ -124,6 +127,10 @@ pub struct PodSpec {
     /// queue. Absent or 0: a fair share of the node's instance pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_concurrency: Option<u32>,
+    /// HTTP pods: the largest request body a request may carry, counted as it streams in
+    /// (413 past it). Absent: [`DEFAULT_MAX_REQUEST_BODY_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_body_bytes: Option<u64>,
     /// Not ready -> no traffic from services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_probe: Option<Probe>,
@@ -291,6 +298,12 @@ impl PodSpec {
         }
         if let Some(p) = &self.liveness_probe {
             p.validate(&format!("{field}.livenessProbe"))?;
+        }
+        if self.max_request_body_bytes == Some(0) {
+            return Err(ValidationError::new(
+                format!("{field}.maxRequestBodyBytes"),
+                "must be at least 1",
+            ));
         }
         if self.request_timeout_seconds == Some(0) {
             return Err(ValidationError::new(

@@ -16,6 +16,8 @@
 //!   reused); waits N milliseconds before answering, to hold the instance busy
 //! - `/args` → the program's arguments (`argv[0]` is the pod's name), one per line
 //! - `/headers` → the request's headers, `name: value` one per line, sorted
+//! - `/body-length` → reads the whole request body and answers its length (500 with the error if
+//!   the read fails)
 //! - `/recurse` → recurses without bound (a stack overflow trap)
 //! - `/stream?mib=N` → 200 with N MiB of `x`, written as fast as the client reads them
 //! - `/trailers` → 200 `body before trailers`, then the trailers `x-checksum: 42` and
@@ -77,6 +79,7 @@ impl Guest for Misbehave {
             "/headers" => (200, headers(&request).into_bytes()),
             "/loop" => spin(),
             "/recurse" => (200, recurse(0).to_string().into_bytes()),
+            "/body-length" => body_length(request),
             "/alloc" => alloc_forever(),
             "/log" => {
                 println!("log-stdout");
@@ -347,6 +350,16 @@ fn read_file(path: &str) -> (u16, Vec<u8>) {
         Ok(bytes) => (200, bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (404, e.to_string().into_bytes()),
         Err(e) => (500, e.to_string().into_bytes()),
+    }
+}
+
+fn body_length(request: IncomingRequest) -> (u16, Vec<u8>) {
+    let Ok(body) = request.consume() else {
+        return (500, b"request body already consumed".to_vec());
+    };
+    match read_body(&body) {
+        Ok(bytes) => (200, bytes.len().to_string().into_bytes()),
+        Err(e) => (500, e.into_bytes()),
     }
 }
 
