@@ -1,28 +1,14 @@
 //! Crashing command pods restart with backoff; runaway guests are stopped while neighbours serve.
 
 use std::time::{Duration, Instant};
-use wasmpod_tests::{components, http_app, http_get, wait_until, Cluster};
+use wasmpod_tests::{components, crasher_app, http_app, http_get, wait_until, Cluster};
 
 const WAIT: Duration = Duration::from_secs(40);
 
 #[test]
 fn crashing_command_pod_restarts_with_growing_backoff() {
     let cluster = Cluster::up(&[]);
-    let yaml = format!(
-        r#"apiVersion: wasmpod.dev/v1
-kind: Deployment
-metadata: {{name: crasher}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: crasher}}}}
-  template:
-    metadata: {{labels: {{app: crasher}}}}
-    spec:
-      component: {}
-      env: [{{name: CRASH_MODE, value: exit}}, {{name: CRASH_AFTER_MS, value: "20"}}]
-"#,
-        components().crasher.display()
-    );
+    let yaml = crasher_app(&components().crasher);
     let out = cluster.apply("crasher.yaml", &yaml);
     assert!(
         out.status.success(),
