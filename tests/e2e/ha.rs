@@ -2,10 +2,11 @@
 //! lease), an upload acknowledged by one is kept by another, a server that misses a blob fetches
 //! it from a peer, and the CLI fails over between servers.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use wasmpod_tests::etcd::Etcd;
+use wasmpod_tests::servers::ServerFiles;
 use wasmpod_tests::{components, http_app, http_get, wait_until, wasmpod_bin, Process};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -13,52 +14,24 @@ const WAIT: Duration = Duration::from_secs(20);
 /// Servers of one control plane: the same tokens and encryption key in every data directory.
 struct Servers {
     servers: Vec<(Process, String)>,
-    admin: String,
-    work: tempfile::TempDir,
+    files: ServerFiles,
     etcd: Etcd,
 }
 
 impl Servers {
     fn new() -> Servers {
-        let work = tempfile::tempdir().expect("tempdir");
-        let admin = "a".repeat(48);
-        std::fs::write(
-            work.path().join("tokens.yaml"),
-            format!("admin: {admin}\njoin: {}\n", "j".repeat(48)),
-        )
-        .expect("tokens");
-        std::fs::write(work.path().join("secrets.key"), [7u8; 32]).expect("key");
         Servers {
             servers: Vec::new(),
-            admin,
-            work,
+            files: ServerFiles::new(7),
             etcd: Etcd::start(1),
         }
     }
 
-    fn data_dir(&self, i: usize) -> PathBuf {
-        self.work.path().join(format!("server-{i}"))
-    }
-
     /// Starts server `i` and returns its API URL.
     fn start(&mut self, i: usize) -> String {
-        let dir = self.data_dir(i);
-        std::fs::create_dir_all(&dir).expect("data dir");
-        std::fs::copy(
-            self.work.path().join("tokens.yaml"),
-            dir.join("tokens.yaml"),
-        )
-        .expect("copy");
-        let mut command = Command::new(wasmpod_bin());
-        command
-            .args(["server", "--api-addr", "127.0.0.1:0", "--no-client-config"])
-            .arg("--insecure-http")
-            .arg("--data-dir")
-            .arg(&dir)
-            .arg("--encryption-key")
-            .arg(self.work.path().join("secrets.key"))
-            .args(["--store", &self.etcd.store_url()])
-            .args(["--name", &format!("server-{i}")]);
+        let command = self
+            .files
+            .server_command(i, "127.0.0.1:0", &self.etcd.store_url());
         let process = Process::spawn_command(command);
         let api = process.wait_line("API: ");
         self.servers.push((process, api.clone()));
@@ -68,8 +41,8 @@ impl Servers {
     fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(wasmpod_bin())
             .args(args)
-            .args(["--token", &self.admin])
-            .env("WASMPOD_CONFIG", self.work.path().join("no-config"))
+            .args(["--token", &self.files.admin])
+            .env("WASMPOD_CONFIG", self.files.work.path().join("no-config"))
             .env_remove("WASMPOD_SERVER")
             .output()
             .expect("wasmpod runs")
@@ -164,7 +137,7 @@ fn one_server_leads_and_another_takes_over_within_5s_after_kill9() {
 #[test]
 fn an_acknowledged_upload_survives_the_server_that_took_it_and_a_miss_is_fetched_from_a_peer() {
     let mut servers = Servers::new();
-    let token = servers.admin.clone();
+    let token = servers.files.admin.clone();
     let a = servers.start(0);
     // Alone: the upload is kept here only.
     let (status, hello) = upload(&a, &token, &components().hello);
@@ -199,7 +172,7 @@ fn an_acknowledged_upload_survives_the_server_that_took_it_and_a_miss_is_fetched
 
 /// `wasmpod worker --join A,B` with the shared join token; returns its gateway URL.
 fn worker(servers: &mut Servers, name: &str, join: &str) -> (Process, String) {
-    let token_file = servers.work.path().join("join-token");
+    let token_file = servers.files.work.path().join("join-token");
     std::fs::write(&token_file, "j".repeat(48)).expect("token file");
     let mut command = Command::new(wasmpod_bin());
     command
@@ -214,7 +187,7 @@ fn worker(servers: &mut Servers, name: &str, join: &str) -> (Process, String) {
             "1",
         ])
         .args(["--heartbeat-ms", "300", "--data-dir"])
-        .arg(servers.work.path().join(format!("node-{name}")));
+        .arg(servers.files.work.path().join(format!("node-{name}")));
     let process = Process::spawn_command(command);
     let gateway = process.wait_line("gateway: ");
     (process, gateway)
@@ -239,7 +212,7 @@ fn two_servers_on_one_etcd_survive_kill9_of_the_leader_with_a_worker_joined_to_b
     let leader_first = format!("{},{follower_url}", servers.servers[leader].1);
     let (_worker, gateway) = worker(&mut servers, "node-a", &leader_first);
     // Applied through the follower: the leader's controllers and scheduler act on it.
-    let manifest = servers.work.path().join("hello.yaml");
+    let manifest = servers.files.work.path().join("hello.yaml");
     std::fs::write(
         &manifest,
         http_app("hello", &components().hello, 1, "/hello"),

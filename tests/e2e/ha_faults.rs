@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmpod_tests::etcd::Etcd;
+use wasmpod_tests::servers::ServerFiles;
 use wasmpod_tests::{
     api_json, components, crasher_app, sample_manifest, wait_until, wasmpod_bin, worker_command,
     Process,
@@ -44,22 +45,12 @@ struct ControlPlane {
     /// Servers killed or stopped: kept so that a failing test prints their logs too.
     gone: Vec<Process>,
     urls: Vec<String>,
-    admin: String,
-    work: tempfile::TempDir,
+    files: ServerFiles,
     etcd: Etcd,
 }
 
 impl ControlPlane {
     fn new(etcd: Etcd) -> ControlPlane {
-        let work = tempfile::tempdir().expect("tempdir");
-        let admin = "a".repeat(48);
-        std::fs::write(
-            work.path().join("tokens.yaml"),
-            format!("admin: {admin}\njoin: {}\n", "j".repeat(48)),
-        )
-        .expect("tokens");
-        std::fs::write(work.path().join("secrets.key"), [9u8; 32]).expect("key");
-        std::fs::write(work.path().join("join-token"), "j".repeat(48)).expect("token file");
         let urls = (0..3)
             .map(|_| format!("http://127.0.0.1:{}", free_port()))
             .collect();
@@ -67,14 +58,9 @@ impl ControlPlane {
             servers: vec![None, None, None],
             gone: Vec::new(),
             urls,
-            admin,
-            work,
+            files: ServerFiles::new(9),
             etcd,
         }
-    }
-
-    fn data_dir(&self, i: usize) -> PathBuf {
-        self.work.path().join(format!("server-{i}"))
     }
 
     /// Every URL, in order from `first`: what a client with the list tries.
@@ -86,24 +72,8 @@ impl ControlPlane {
     }
 
     fn start(&mut self, i: usize) {
-        let dir = self.data_dir(i);
-        std::fs::create_dir_all(&dir).expect("data dir");
-        std::fs::copy(
-            self.work.path().join("tokens.yaml"),
-            dir.join("tokens.yaml"),
-        )
-        .expect("copy tokens");
         let addr = self.urls[i].trim_start_matches("http://").to_string();
-        let mut command = Command::new(wasmpod_bin());
-        command
-            .args(["server", "--api-addr", &addr, "--no-client-config"])
-            .arg("--insecure-http")
-            .arg("--data-dir")
-            .arg(&dir)
-            .arg("--encryption-key")
-            .arg(self.work.path().join("secrets.key"))
-            .args(["--store", &self.etcd.store_url()])
-            .args(["--name", &format!("server-{i}")]);
+        let command = self.files.server_command(i, &addr, &self.etcd.store_url());
         let process = Process::spawn_command(command);
         process.wait_line("API: ");
         self.servers[i] = Some(process);
@@ -128,8 +98,8 @@ impl ControlPlane {
         let mut command = Command::new(wasmpod_bin());
         command
             .args(args)
-            .args(["--token", &self.admin])
-            .env("WASMPOD_CONFIG", self.work.path().join("no-config"))
+            .args(["--token", &self.files.admin])
+            .env("WASMPOD_CONFIG", self.files.work.path().join("no-config"))
             .env_remove("WASMPOD_SERVER")
             .env_remove("WASMPOD_TOKEN");
         command
@@ -150,7 +120,7 @@ impl ControlPlane {
     }
 
     fn apply(&self, name: &str, yaml: &str) {
-        let path = self.work.path().join(name);
+        let path = self.files.work.path().join(name);
         std::fs::write(&path, yaml).expect("manifest");
         self.cli_ok(&[
             "apply",
@@ -163,7 +133,7 @@ impl ControlPlane {
 
     /// `GET /api/v1/cluster` on server `i`'s URL.
     fn cluster_status(&self, i: usize) -> Option<serde_json::Value> {
-        api_json(&self.urls[i], "/api/v1/cluster", Some(&self.admin)).ok()
+        api_json(&self.urls[i], "/api/v1/cluster", Some(&self.files.admin)).ok()
     }
 
     /// The leader's name as any live server sees it, and that server's index.
@@ -187,9 +157,9 @@ impl ControlPlane {
 
     /// Items of a kind read through any live server.
     fn items(&self, plural: &str) -> Option<Vec<serde_json::Value>> {
-        (0..3)
-            .filter(|i| self.servers[*i].is_some())
-            .find_map(|i| wasmpod_tests::list_items(&self.urls[i], plural, Some(&self.admin)).ok())
+        (0..3).filter(|i| self.servers[*i].is_some()).find_map(|i| {
+            wasmpod_tests::list_items(&self.urls[i], plural, Some(&self.files.admin)).ok()
+        })
     }
 }
 
@@ -371,9 +341,9 @@ fn running_pods(pods: &[serde_json::Value]) -> BTreeMap<String, RunningPod> {
 fn worker(plane: &ControlPlane, name: &str) -> (Process, String) {
     let command = worker_command(
         &plane.list_from(0),
-        &plane.work.path().join("join-token"),
+        &plane.files.work.path().join("join-token"),
         name,
-        &plane.work.path().join(format!("node-{name}")),
+        &plane.files.work.path().join(format!("node-{name}")),
     );
     let process = Process::spawn_command(command);
     let gateway = process.wait_line("gateway: ");
@@ -414,8 +384,8 @@ fn the_control_plane_survives_kill9_of_its_leader_and_an_etcd_member_and_the_dat
     let stop_writes = Arc::new(AtomicBool::new(false));
     let log = Arc::new(Mutex::new(WriteLog::default()));
     let urls: Vec<String> = (0..3).map(|i| plane.list_from(i)).collect();
-    let admin = plane.admin.clone();
-    let no_config = plane.work.path().join("no-config");
+    let admin = plane.files.admin.clone();
+    let no_config = plane.files.work.path().join("no-config");
     let writes = writer(
         move |i, args| {
             Command::new(wasmpod_bin())
@@ -427,7 +397,7 @@ fn the_control_plane_survives_kill9_of_its_leader_and_an_etcd_member_and_the_dat
                 .output()
                 .expect("wasmpod runs")
         },
-        plane.work.path().to_path_buf(),
+        plane.files.work.path().to_path_buf(),
         stop_writes.clone(),
         log.clone(),
     );

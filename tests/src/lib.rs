@@ -5,6 +5,7 @@ mod cluster_api;
 pub use cluster_api::ClusterApi;
 pub mod etcd;
 pub mod raw_http;
+pub mod servers;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
