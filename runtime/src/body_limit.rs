@@ -10,12 +10,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use wasmtime_wasi_http::Error as HttpError;
 
-/// A request body that fails once more than `limit` bytes have come through.
-pub(crate) struct LimitedBody<B> {
-    inner: B,
-    seen: u64,
-    limit: u64,
-    exceeded: Arc<AtomicBool>,
+pin_project_lite::pin_project! {
+    /// A request body that fails once more than `limit` bytes have come through. It wraps the
+    /// body as it is (no box of its own: wasmtime-wasi-http boxes the request body once).
+    pub(crate) struct LimitedBody<B> {
+        #[pin]
+        inner: B,
+        seen: u64,
+        limit: u64,
+        exceeded: Arc<AtomicBool>,
+    }
 }
 
 impl<B> LimitedBody<B> {
@@ -32,23 +36,24 @@ impl<B> LimitedBody<B> {
 
 impl<B> Body for LimitedBody<B>
 where
-    B: Body<Data = Bytes, Error = HttpError> + Unpin,
+    B: Body<Data = Bytes, Error = HttpError>,
 {
     type Data = Bytes;
     type Error = HttpError;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
-                self.seen += data.len() as u64;
-                if self.seen > self.limit {
-                    self.exceeded.store(true, Ordering::SeqCst);
+                *this.seen += data.len() as u64;
+                if *this.seen > *this.limit {
+                    this.exceeded.store(true, Ordering::SeqCst);
                     return Poll::Ready(Some(Err(HttpError::HttpRequestBodySize(Some(
-                        self.limit,
+                        *this.limit,
                     )))));
                 }
             }

@@ -140,13 +140,8 @@ impl HttpPod {
             crate::outbound::hops_of(req.headers()),
         );
         let exceeded = Arc::new(AtomicBool::new(false));
-        let mut req = req.map(|body| {
-            LimitedBody::new(
-                body.map_err(body_error).boxed_unsync(),
-                body_limit,
-                exceeded.clone(),
-            )
-        });
+        let mut req = req
+            .map(|body| LimitedBody::new(body.map_err(body_error), body_limit, exceeded.clone()));
         if req.uri().authority().is_none() && !req.headers().contains_key(header::HOST) {
             req.headers_mut()
                 .insert(header::HOST, HeaderValue::from_static("localhost"));
