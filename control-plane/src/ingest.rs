@@ -99,7 +99,7 @@ impl Ingest {
 mod tests {
     use crate::registry::Registry;
     use crate::store::{
-        ChangeType, Compare, FeedEvent, FeedItem, FeedSink, Record, SledStore, Store, StoreError,
+        ChangeType, Delegate, FeedEvent, FeedItem, FeedSink, SledStore, Store, StoreError,
         TxnOutcome,
     };
     use futures::{FutureExt, StreamExt};
@@ -141,44 +141,13 @@ mod tests {
         }
     }
 
-    impl Store for HandFed {
-        fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError> {
-            self.inner.get(key)
-        }
-        fn list(
-            &self,
-            kind: Kind,
-            namespace: Option<&str>,
-        ) -> Result<(Vec<AnyObject>, u64), StoreError> {
-            self.inner.list(kind, namespace)
-        }
-        fn revision(&self) -> Result<u64, StoreError> {
-            self.inner.revision()
-        }
-        fn txn(
-            &self,
-            compares: &[Compare],
-            writes: &[(ObjectKey, Option<AnyObject>)],
-        ) -> Result<TxnOutcome, StoreError> {
-            self.inner.txn(compares, writes)
-        }
-        fn flush(&self) -> Result<(), StoreError> {
-            self.inner.flush()
+    impl Delegate for HandFed {
+        fn inner(&self) -> &dyn Store {
+            &self.inner
         }
         fn follow(&self, _revision: u64, sink: FeedSink) -> Result<bool, StoreError> {
             *self.sink.lock().unwrap() = Some(sink);
             Ok(true)
-        }
-        fn get_record(&self, name: &str) -> Result<Option<Record>, StoreError> {
-            self.inner.get_record(name)
-        }
-        fn put_record(
-            &self,
-            name: &str,
-            value: &[u8],
-            expected: Option<u64>,
-        ) -> Result<bool, StoreError> {
-            self.inner.put_record(name, value, expected)
         }
     }
 

@@ -452,7 +452,7 @@ fn decode<T: DeserializeOwned>(key: &ObjectKey, object: &AnyObject) -> Result<T,
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::store::{ChangeType, Compare, SledStore};
+    use crate::store::{ChangeType, Delegate, SledStore};
     use serde_json::json;
 
     /// A registry on a sled store in a fresh temporary directory (kept alive by the first value).
@@ -531,40 +531,9 @@ pub(crate) mod tests {
         flushing: std::sync::atomic::AtomicBool,
     }
 
-    impl Store for FaultyFlush {
-        fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError> {
-            self.inner.get(key)
-        }
-        fn list(
-            &self,
-            kind: Kind,
-            namespace: Option<&str>,
-        ) -> Result<(Vec<AnyObject>, u64), StoreError> {
-            self.inner.list(kind, namespace)
-        }
-        fn revision(&self) -> Result<u64, StoreError> {
-            self.inner.revision()
-        }
-        fn txn(
-            &self,
-            compares: &[Compare],
-            writes: &[(ObjectKey, Option<AnyObject>)],
-        ) -> Result<TxnOutcome, StoreError> {
-            self.inner.txn(compares, writes)
-        }
-        fn follow(&self, revision: u64, sink: crate::store::FeedSink) -> Result<bool, StoreError> {
-            self.inner.follow(revision, sink)
-        }
-        fn get_record(&self, name: &str) -> Result<Option<crate::store::Record>, StoreError> {
-            self.inner.get_record(name)
-        }
-        fn put_record(
-            &self,
-            name: &str,
-            value: &[u8],
-            expected: Option<u64>,
-        ) -> Result<bool, StoreError> {
-            self.inner.put_record(name, value, expected)
+    impl Delegate for FaultyFlush {
+        fn inner(&self) -> &dyn Store {
+            &self.inner
         }
         fn flush(&self) -> Result<(), StoreError> {
             self.flushes.fetch_add(1, Ordering::SeqCst);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use wasmpod_api::{AnyObject, Kind, ObjectKey};
 use wasmpod_control_plane::registry::{Conflict, Registry, RegistryError, Write};
 use wasmpod_control_plane::store::{
-    ChangeType, Compare, EtcdStore, FeedItem, FeedSink, Record, Store, StoreError, TxnOutcome,
+    ChangeType, Compare, Delegate, EtcdStore, FeedItem, FeedSink, Store, StoreError, TxnOutcome,
 };
 
 fn committed(outcome: TxnOutcome) -> u64 {
@@ -184,19 +184,9 @@ struct RaceOnce {
     other: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
-impl Store for RaceOnce {
-    fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError> {
-        self.inner.get(key)
-    }
-    fn list(
-        &self,
-        kind: Kind,
-        namespace: Option<&str>,
-    ) -> Result<(Vec<AnyObject>, u64), StoreError> {
-        self.inner.list(kind, namespace)
-    }
-    fn revision(&self) -> Result<u64, StoreError> {
-        self.inner.revision()
+impl Delegate for RaceOnce {
+    fn inner(&self) -> &dyn Store {
+        &self.inner
     }
     fn txn(
         &self,
@@ -208,26 +198,6 @@ impl Store for RaceOnce {
             other();
         }
         self.inner.txn(compares, writes)
-    }
-    fn flush(&self) -> Result<(), StoreError> {
-        self.inner.flush()
-    }
-    fn follow(&self, revision: u64, sink: FeedSink) -> Result<bool, StoreError> {
-        self.inner.follow(revision, sink)
-    }
-    fn max_txn_ops(&self) -> usize {
-        self.inner.max_txn_ops()
-    }
-    fn get_record(&self, name: &str) -> Result<Option<Record>, StoreError> {
-        self.inner.get_record(name)
-    }
-    fn put_record(
-        &self,
-        name: &str,
-        value: &[u8],
-        expected: Option<u64>,
-    ) -> Result<bool, StoreError> {
-        self.inner.put_record(name, value, expected)
     }
 }
 

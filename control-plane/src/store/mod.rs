@@ -7,10 +7,12 @@
 //! offers a change feed ([`Store::follow`]), in revision order, that the registry feeds its watch
 //! hub and caches from.
 
+mod delegate;
 mod etcd_store;
 mod sealed;
 mod sled_store;
 
+pub use delegate::Delegate;
 pub use etcd_store::{parse_etcd_url, EtcdStore, EtcdUrlError};
 pub use sealed::{load_or_create_key, SealedSecrets};
 pub use sled_store::SledStore;

@@ -4,8 +4,8 @@
 //! plain text.
 
 use super::{
-    resource_version, set_resource_version, Compare, FeedItem, FeedSink, Record, Store, StoreError,
-    TxnOutcome,
+    resource_version, set_resource_version, Compare, Delegate, FeedItem, FeedSink, Store,
+    StoreError, TxnOutcome,
 };
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -105,7 +105,10 @@ fn open(cipher: &ChaCha20Poly1305, object: AnyObject) -> Result<AnyObject, Store
     Ok(opened)
 }
 
-impl<S: Store> Store for SealedSecrets<S> {
+impl<S: Store> Delegate for SealedSecrets<S> {
+    fn inner(&self) -> &dyn Store {
+        &self.inner
+    }
     fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, StoreError> {
         self.inner.get(key)?.map(|o| self.open(o)).transpose()
     }
@@ -131,10 +134,6 @@ impl<S: Store> Store for SealedSecrets<S> {
         Ok((items, revision))
     }
 
-    fn revision(&self) -> Result<u64, StoreError> {
-        self.inner.revision()
-    }
-
     fn txn(
         &self,
         compares: &[Compare],
@@ -148,10 +147,6 @@ impl<S: Store> Store for SealedSecrets<S> {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.inner.txn(compares, &sealed)
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        self.inner.flush()
     }
 
     /// The inner feed, its Secrets opened (one that cannot be opened is logged and left out).
@@ -180,23 +175,6 @@ impl<S: Store> Store for SealedSecrets<S> {
             }),
         )
     }
-
-    fn max_txn_ops(&self) -> usize {
-        self.inner.max_txn_ops()
-    }
-
-    fn get_record(&self, name: &str) -> Result<Option<Record>, StoreError> {
-        self.inner.get_record(name)
-    }
-
-    fn put_record(
-        &self,
-        name: &str,
-        value: &[u8],
-        expected: Option<u64>,
-    ) -> Result<bool, StoreError> {
-        self.inner.put_record(name, value, expected)
-    }
 }
 
 #[cfg(test)]
@@ -213,8 +191,9 @@ mod tests {
             "data": {"token": "c3VwZXJzZWNyZXQtdmFsdWU="}}),
         );
         {
-            let store =
+            let sealed =
                 SealedSecrets::new(SledStore::open(&dir.path().join("db")).unwrap(), &[7; 32]);
+            let store: &dyn Store = &sealed;
             store
                 .txn(&[], &[(key.clone(), Some(secret.clone()))])
                 .unwrap();
@@ -236,6 +215,9 @@ mod tests {
             "{raw:?}"
         );
         let wrong = SealedSecrets::new(SledStore::open(&dir.path().join("db")).unwrap(), &[8; 32]);
-        assert!(wrong.get(&key).is_err(), "another key cannot open it");
+        assert!(
+            Store::get(&wrong, &key).is_err(),
+            "another key cannot open it"
+        );
     }
 }
