@@ -98,6 +98,19 @@ fn objects_named_like_api_path_segments_scale_and_log() {
         String::from_utf8_lossy(&out.stderr)
     );
     cluster.wait_for_status("/api", 200, WAIT);
+    // The server-side dry run goes to the same subresource, and stores nothing.
+    cluster.cli_ok(&[
+        "scale",
+        "deployment",
+        "api",
+        "--replicas",
+        "3",
+        "--dry-run=server",
+    ]);
+    assert_eq!(
+        cluster.api_json("/api/v1/deployments/api")["spec"]["replicas"],
+        1
+    );
     cluster.cli_ok(&["scale", "deployment", "api", "--replicas", "2"]);
     let pods = wait_until("2 ready pods of api", WAIT, || {
         let pods = cluster.pods_of_app("api");

@@ -124,12 +124,10 @@ impl Client {
         name: &str,
         replicas: u32,
     ) -> Result<(), ClientError> {
-        let path = Self::object_path(kind, namespace, name).replacen(
-            &format!("/{}", urlencoding::encode(name)),
-            &format!("/{}/scale", urlencoding::encode(name)),
-            1,
+        let path = with_query(
+            Self::subresource_path(kind, namespace, name, "/scale"),
+            &dry_run(true),
         );
-        let path = with_query(path, &dry_run(true));
         self.send(
             self.request(reqwest::Method::POST, &path)
                 .json(&ScaleRequest { replicas }),
