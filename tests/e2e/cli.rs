@@ -3,10 +3,9 @@
 //! beyond loopback requiring a token (and where the CLI takes it from), `--workers` port
 //! numbering, and `wasmpod build`.
 
-use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 use wasmpod_tests::{
     components, http_app, http_call, http_get, name_of, pods_of, wait_until, wasmpod_bin, Cluster,
@@ -23,27 +22,6 @@ fn config_map(name: &str) -> String {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// The CLI against `cluster` with `stdin` as its standard input.
-fn cli_with_stdin(cluster: &Cluster, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(wasmpod_bin())
-        .args(args)
-        .env("WASMPOD_SERVER", &cluster.api)
-        .env("WASMPOD_CONFIG", cluster.work.path().join("config"))
-        .env_remove("WASMPOD_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wasmpod runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("wasmpod exits")
 }
 
 /// Uploads a component and returns `sha256:<digest>` (StatefulSets name components by digest).
@@ -137,7 +115,7 @@ fn up_applies_files_dirs_and_stdin_scales_sets_and_limits_placement() {
     for name in ["from-a", "from-b", "from-sub"] {
         assert!(out.contains(&format!("configmap/{name} created")), "{out}");
     }
-    let out = cli_with_stdin(&cluster, &["apply", "-f", "-"], &config_map("from-stdin"));
+    let out = cluster.cli_with(&["apply", "-f", "-"], &[], &config_map("from-stdin"));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("configmap/from-stdin created"));
     let names: Vec<String> = cluster.items("configmaps").iter().map(name_of).collect();

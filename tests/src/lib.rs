@@ -173,6 +173,25 @@ impl Cluster {
         command
     }
 
+    /// Runs the CLI with extra environment variables and `stdin` as its standard input.
+    pub fn cli_with(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+        use std::io::Write as _;
+        let mut command = self.cli_command(args);
+        command
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("wasmpod runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wasmpod exits")
+    }
+
     /// Runs the CLI against this cluster.
     pub fn cli(&self, args: &[&str]) -> Output {
         self.cli_command(args).output().expect("wasmpod runs")

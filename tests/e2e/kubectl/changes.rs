@@ -1,7 +1,7 @@
 //! Changing what exists: `wait`, `patch`, `edit` (refusing a concurrent change), `label`,
 //! `annotate`, `set image`, `wait --for=delete`.
 
-use super::{cli_fails, cli_with, lines, stderr, stdout, WAIT};
+use super::{cli_fails, lines, stderr, stdout, WAIT};
 use wasmpod_tests::{components, deployment_yaml, wasmpod_bin, Cluster};
 
 #[test]
@@ -89,12 +89,7 @@ fn wait_edit_patch_label_annotate_and_set_image() {
     )
     .expect("script");
     let editor = format!("sh {}", script.display());
-    let out = cli_with(
-        &cluster,
-        &["edit", "deploy/hello"],
-        &[("EDITOR", &editor)],
-        "",
-    );
+    let out = cluster.cli_with(&["edit", "deploy/hello"], &[("EDITOR", &editor)], "");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(replicas(), "3");
     // ... but not over a change someone made while the editor was open.
@@ -108,12 +103,7 @@ fn wait_edit_patch_label_annotate_and_set_image() {
     )
     .expect("script");
     let editor = format!("sh {}", racing.display());
-    let out = cli_with(
-        &cluster,
-        &["edit", "deployment", "hello"],
-        &[("EDITOR", &editor)],
-        "",
-    );
+    let out = cluster.cli_with(&["edit", "deployment", "hello"], &[("EDITOR", &editor)], "");
     assert!(
         !out.status.success(),
         "a stale edit was written: {}",
@@ -133,12 +123,7 @@ fn wait_edit_patch_label_annotate_and_set_image() {
     let breaking = cluster.work.path().join("break.sh");
     std::fs::write(&breaking, "#!/bin/sh\necho ': : [' >> \"$1\"\n").expect("script");
     let editor = format!("sh {}", breaking.display());
-    let out = cli_with(
-        &cluster,
-        &["edit", "deploy/hello"],
-        &[("EDITOR", &editor)],
-        "",
-    );
+    let out = cluster.cli_with(&["edit", "deploy/hello"], &[("EDITOR", &editor)], "");
     assert!(
         !out.status.success() && stderr(&out).contains("not YAML"),
         "{}",

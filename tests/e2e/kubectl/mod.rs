@@ -11,10 +11,10 @@ mod changes;
 mod selection;
 mod writes;
 
-use std::io::{BufRead, BufReader, Write as _};
-use std::process::{Command, Output, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::Output;
 use std::time::Duration;
-use wasmpod_tests::{wasmpod_bin, Cluster};
+use wasmpod_tests::Cluster;
 
 /// How long a `wait` in these tests may take.
 pub(super) const WAIT: &str = "60s";
@@ -37,35 +37,6 @@ pub(super) fn cli_fails(cluster: &Cluster, args: &[&str]) -> String {
         stderr(&out)
     );
     stderr(&out)
-}
-
-/// The CLI with extra environment variables and optional standard input.
-pub(super) fn cli_with(
-    cluster: &Cluster,
-    args: &[&str],
-    env: &[(&str, &str)],
-    stdin: &str,
-) -> Output {
-    let mut command = Command::new(wasmpod_bin());
-    command
-        .args(args)
-        .env("WASMPOD_SERVER", &cluster.api)
-        .env("WASMPOD_CONFIG", cluster.work.path().join("config"))
-        .env_remove("WASMPOD_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("wasmpod runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("wasmpod exits")
 }
 
 pub(super) fn lines(text: &str) -> Vec<&str> {

@@ -1,7 +1,7 @@
 //! Writing: create-only (409 AlreadyExists), dry runs that store nothing, `diff`, Namespaces,
 //! and `completion`, `api-resources`, `explain`, `version`.
 
-use super::{cli_fails, cli_with, json, lines, stderr, stdout};
+use super::{cli_fails, json, lines, stderr, stdout};
 use wasmpod_tests::Cluster;
 
 fn config_data(cluster: &Cluster, name: &str) -> serde_json::Value {
@@ -68,7 +68,7 @@ fn create_refuses_taken_names_dry_runs_store_nothing_and_namespaces_hold_objects
         "-o",
         "yaml",
     ]);
-    let out = cli_with(&cluster, &["apply", "-f", "-"], &[], &yaml);
+    let out = cluster.cli_with(&["apply", "-f", "-"], &[], &yaml);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("configmap/c1 configured"),
