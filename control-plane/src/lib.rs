@@ -13,6 +13,7 @@ pub mod controllers;
 pub mod events;
 mod ingest;
 pub mod leader;
+pub mod metrics;
 pub mod node_credentials;
 pub mod peer;
 pub mod pod_metrics;

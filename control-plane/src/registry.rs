@@ -334,6 +334,7 @@ impl Registry {
         if changes.is_empty() {
             return Ok(Some(changes));
         }
+        let started = std::time::Instant::now();
         if !self.followed {
             // The store's only writer staged under the write lock, which it still holds: what
             // it read cannot have changed, and checking again would decode every object twice.
@@ -374,6 +375,9 @@ impl Registry {
             // make_durable took after: the batch is ours again, without a copy.
             changes = Arc::try_unwrap(queued).unwrap_or_else(|shared| (*shared).clone());
         }
+        crate::metrics::get()
+            .store_commit
+            .observe(started.elapsed());
         Ok(Some(changes))
     }
 

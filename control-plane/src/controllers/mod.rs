@@ -34,13 +34,20 @@ pub async fn run_loop<F>(
         let pass_registry = registry.clone();
         let pass = tokio::task::spawn_blocking(move || {
             let span = tracing::debug_span!("reconcile", controller = name);
+            let started = std::time::Instant::now();
             let result = span.in_scope(|| reconcile(&pass_registry));
+            let metrics = crate::metrics::get();
+            metrics
+                .controller_pass
+                .get(&[name])
+                .observe(started.elapsed());
             (reconcile, result)
         });
         reconcile = match pass.await {
             Ok((reconcile, Ok(()))) => reconcile,
             Ok((reconcile, Err(error))) => {
                 tracing::warn!(controller = name, %error, "reconcile failed; will retry");
+                crate::metrics::get().reconcile_errors.get(&[name]).inc();
                 reconcile
             }
             Err(error) => {

@@ -331,6 +331,14 @@ const ROWS: &[Row] = &[
     ),
     ("GET", "/api/v1/pods/pa/log", None, ADMIN_ONLY),
     ("GET", "/api/v1/cluster", None, ADMIN_ONLY),
+    ("GET", "/metrics", None, ADMIN_ONLY),
+    ("GET", "/api/v1/podmetrics", None, ADMIN_ONLY),
+    (
+        "GET",
+        "/api/v1/namespaces/default/podmetrics",
+        None,
+        ADMIN_ONLY,
+    ),
     ("GET", "/api/v1/%63luster", None, UNKNOWN),
     ("POST", "/api/v1/blobs", Some("not wasm"), ADMIN_ONLY),
     (
@@ -560,6 +568,32 @@ const ROLE_ROWS: &[RoleRow] = &[
     // served watch never ends, so it is not a row here.)
     ("GET", "/api/v1/pods", None, [Is(200), Is(403), Is(200)]),
     ("GET", "/api/v1/pods?namespace=dev", None, [Is(200); 3]),
+    // Any role reads the server's metrics; pod figures follow the pod list rule.
+    ("GET", "/metrics", None, [Is(200); 3]),
+    (
+        "GET",
+        "/api/v1/podmetrics",
+        None,
+        [Is(200), Is(403), Is(200)],
+    ),
+    (
+        "GET",
+        "/api/v1/podmetrics?namespace=dev",
+        None,
+        [Is(200); 3],
+    ),
+    (
+        "GET",
+        "/api/v1/namespaces/dev/podmetrics",
+        None,
+        [Is(200); 3],
+    ),
+    (
+        "GET",
+        "/api/v1/namespaces/default/podmetrics",
+        None,
+        [Is(200), Is(403), Is(200)],
+    ),
     (
         "GET",
         "/api/v1/pods?namespace=default",

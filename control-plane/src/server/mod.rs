@@ -7,6 +7,7 @@ mod auth_tests;
 mod blobs;
 mod cluster;
 mod error;
+mod metrics;
 mod node_credential;
 mod objects;
 mod pod_config;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/version", get(version))
+        .route("/metrics", get(metrics::render))
         .route("/api/v1/apply", post(apply::apply))
         .route(
             "/api/v1/blobs",
@@ -111,6 +113,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authorize_route,
         ))
+        // Outside authorization: refused requests are counted too.
+        .route_layer(axum::middleware::from_fn(metrics::count))
         // Each route's own limit (the blob routes') overrides this one.
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)

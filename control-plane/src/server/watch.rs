@@ -39,6 +39,7 @@ pub fn stream(
             ))
         })?;
     let registry = state.registry.clone();
+    let client = crate::metrics::WatchClient::open();
     let narrowed = filter.namespace.is_some() || filter.selects_by_content();
     let mut held: HashSet<ObjectKey> = if filter.selects_by_content() {
         let (objects, _) = state.registry.list(kind, filter.namespace.as_deref())?;
@@ -108,7 +109,11 @@ pub fn stream(
     let shutdown = state.shutdown.clone().cancelled_owned();
     let lines = futures::stream::select(changes, bookmarks)
         .take_until(shutdown)
-        .map(Ok::<_, std::convert::Infallible>);
+        .map(move |line| {
+            // Counted among the watch clients until the stream is dropped.
+            let _open = &client;
+            Ok::<_, std::convert::Infallible>(line)
+        });
     Ok((
         [("content-type", "application/x-ndjson")],
         Body::from_stream(lines),
