@@ -332,3 +332,68 @@ fn metrics_pages_have_conventional_names_histograms_bounded_labels_and_their_aut
         }
     }
 }
+
+#[test]
+fn top_shows_each_pod_s_and_node_s_figures() {
+    let cluster = Cluster::up(&[]);
+    let out = cluster.apply("app.yaml", &http_app("hello", &components().hello, 1, "/"));
+    assert!(out.status.success(), "{out:?}");
+    cluster.wait_for_status("/", 200, WAIT);
+    for _ in 0..20 {
+        assert_eq!(cluster.get("/").0, 200);
+    }
+    let pods = cluster.cli_ok(&["top", "pods"]);
+    let lines: Vec<&str> = pods.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        [
+            "NAME",
+            "NODE",
+            "REQUESTS/S",
+            "P50",
+            "P99",
+            "IN",
+            "FLIGHT",
+            "MEMORY",
+            "RESTARTS",
+            "IDLE"
+        ],
+        "{pods}"
+    );
+    let row: Vec<&str> = lines
+        .iter()
+        .find(|l| l.starts_with("hello-"))
+        .unwrap_or_else(|| panic!("a row for the hello pod: {pods}"))
+        .split_whitespace()
+        .collect();
+    let rps: f64 = row[2].parse().expect("a rate");
+    assert!(rps >= 2.0, "20 requests in the 10 s window: {pods}");
+    assert!(
+        row[3] != "-" && row[4] != "-",
+        "latencies after requests: {pods}"
+    );
+    assert_eq!(row[6], "0", "no restarts: {pods}");
+    let all = cluster.cli_ok(&["top", "pods", "-A"]);
+    assert!(all.starts_with("NAMESPACE"), "{all}");
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("default") && l.contains("hello-")),
+        "{all}"
+    );
+    let other = cluster.cli(&["top", "pods", "-n", "other"]);
+    assert!(other.status.success());
+    assert!(!String::from_utf8_lossy(&other.stdout).contains("hello-"));
+    let nodes = cluster.cli_ok(&["top", "nodes"]);
+    let lines: Vec<&str> = nodes.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "PODS", "REQUESTS/S", "MEMORY"],
+        "{nodes}"
+    );
+    let node_row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(node_row[1], "1", "{nodes}");
+    assert!(
+        node_row[2].parse::<f64>().expect("a rate") >= 2.0,
+        "{nodes}"
+    );
+}

@@ -23,6 +23,7 @@ mod scale;
 mod server;
 mod set;
 mod tokens;
+mod top;
 mod up;
 mod version;
 mod wait;
@@ -150,6 +151,8 @@ enum Command {
     Logs(logs::Logs),
     /// Set the replicas of a deployment or statefulset
     Scale(scale::Scale),
+    /// Live figures of pods or nodes: requests/s, p50/p99 latency, memory, restarts
+    Top(top::Top),
     /// Wait until pods or deployments are Ready/Available, or deleted
     Wait(wait::Wait),
     /// Edit an object in $EDITOR; a change made meanwhile by someone else is refused
@@ -196,6 +199,7 @@ impl Cli {
             Command::Delete(c) => c.run().await,
             Command::Logs(c) => c.run().await,
             Command::Scale(c) => c.run().await,
+            Command::Top(c) => c.run().await,
             Command::Wait(c) => c.run().await,
             Command::Edit(c) => c.run().await,
             Command::Patch(c) => c.run().await,

@@ -204,3 +204,44 @@ impl NodeMetrics {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmpod_api::Kind;
+
+    #[test]
+    fn restarts_are_counted_once_by_the_reason_the_pod_stopped() {
+        let metrics = NodeMetrics::new("n1", Registry::default());
+        let key = ObjectKey::new(Kind::Pod, "default", "job-1");
+        let mut status: PodStatus = serde_json::from_value(serde_json::json!({
+            "phase": "Running", "restartCount": 1,
+            "lastTermination": {"reason": "Trapped", "finishedAt": "2026-01-01T00:00:00Z"}
+        }))
+        .expect("status");
+        metrics.pod_status(&key, &status);
+        // The same status reported again (a readiness change) is no new restart.
+        metrics.pod_status(&key, &status);
+        status.restart_count = 3;
+        status
+            .last_termination
+            .as_mut()
+            .expect("termination")
+            .reason = "Error".into();
+        metrics.pod_status(&key, &status);
+        let text = metrics.render(&LocalPods::default());
+        let series = "wasmpod_pod_restarts_total{namespace=\"default\",pod=\"job-1\"";
+        assert!(
+            text.contains(&format!("{series},reason=\"Trapped\"}} 1\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{series},reason=\"Error\"}} 2\n")),
+            "{text}"
+        );
+        assert_eq!(
+            metrics.pod_metrics(&LocalPods::default()).items[0].restarts,
+            3
+        );
+    }
+}
