@@ -48,7 +48,8 @@ pub struct WorkerCmd {
     /// the Ingresses' `spec.tls` Secrets picked by SNI; no TLS listener when absent
     #[arg(long)]
     pub ingress_tls_addr: Option<SocketAddr>,
-    /// Where the node agent (logs, for the control plane) listens
+    /// Where the node agent listens: logs and pod figures for the control plane, `/metrics` for
+    /// Prometheus
     #[arg(long, default_value = "127.0.0.1:0")]
     pub agent_addr: SocketAddr,
     /// Host the control plane and other nodes use to reach this node
