@@ -397,3 +397,51 @@ fn top_shows_each_pod_s_and_node_s_figures() {
         "{nodes}"
     );
 }
+
+/// The text of the only node's `/metrics` in a `wasmpod up`.
+fn node_metrics(cluster: &Cluster) -> String {
+    let nodes = cluster.items("nodes");
+    let agent = nodes[0]["status"]["agent"].as_str().expect("agent URL");
+    let (status, text) = get_text(&format!("{agent}/metrics"), None);
+    assert_eq!(status, 200, "{text}");
+    text
+}
+
+#[test]
+fn egress_denials_and_restarts_by_reason_are_counted() {
+    let cluster = Cluster::up(&[]);
+    let c = components();
+    cluster.apply("denied.yaml", &http_app("denied", &c.misbehave, 1, "/"));
+    cluster.apply("crasher.yaml", &wasmpod_tests::crasher_app(&c.crasher));
+    cluster.wait_for_status("/ok", 200, WAIT);
+    for _ in 0..2 {
+        let (code, body) = cluster.get("/fetch?url=http://127.0.0.1:9/");
+        assert_eq!(code, 502, "{body}");
+    }
+    let text = node_metrics(&cluster);
+    let denied = sum_of(
+        &text,
+        "wasmpod_egress_denied_total{namespace=\"default\",pod=\"denied-",
+    );
+    assert_eq!(denied, 2.0, "{text}");
+    // The crashing command pod: its restarts, by reason, on the node and in its figures.
+    let restarts = wait_until("the crasher restarted twice", WAIT, || {
+        let list = cluster.api_json("/api/v1/podmetrics");
+        let figures = figures_of(&list, "crasher");
+        let restarts = total(&figures, "restarts");
+        (restarts >= 2).then_some(restarts)
+    });
+    let text = node_metrics(&cluster);
+    let counted = sum_of(
+        &text,
+        "wasmpod_pod_restarts_total{namespace=\"default\",pod=\"crasher-",
+    );
+    assert!(counted >= restarts as f64, "{restarts} restarts: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("wasmpod_pod_restarts_total{")
+                && l.contains("pod=\"crasher-")
+                && l.contains("reason=\"Error\"")),
+        "{text}"
+    );
+}
