@@ -265,8 +265,7 @@ impl PodAdmission {
         }
     }
 
-    /// Instances of this pod running now.
-    #[cfg(test)]
+    /// Instances of this pod running now (idle reused ones hold their slot too).
     pub(crate) fn in_use(&self) -> u32 {
         self.in_use.load(SeqCst)
     }

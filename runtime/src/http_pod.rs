@@ -79,6 +79,12 @@ impl HttpPod {
         self.inner.admission.limit()
     }
 
+    /// Instances of this pod holding a slot of the pool now: serving a request, or idle and kept
+    /// for reuse.
+    pub fn instances_in_use(&self) -> u32 {
+        self.inner.admission.in_use()
+    }
+
     /// Linear memory of this pod's live instances (idle reused ones included), in bytes.
     pub fn memory_bytes(&self) -> u64 {
         self.inner.template.memory_in_use.load(Ordering::Relaxed)

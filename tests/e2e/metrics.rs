@@ -264,6 +264,7 @@ fn metrics_pages_have_conventional_names_histograms_bounded_labels_and_their_aut
         "# TYPE wasmpod_instantiate_seconds histogram\n",
         "# TYPE wasmpod_pod_requests_in_flight gauge\n",
         "# TYPE wasmpod_pod_memory_bytes gauge\n",
+        "# TYPE wasmpod_pod_instances gauge\n",
         "# TYPE wasmpod_pod_restarts_total counter\n",
         "# TYPE wasmpod_compile_cache_requests_total counter\n",
         "# TYPE wasmpod_compile_seconds histogram\n",

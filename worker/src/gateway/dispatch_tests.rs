@@ -497,6 +497,10 @@ async fn the_dispatch_hook_counts_each_replica_by_status_class_with_its_latency_
         "{text}"
     );
     assert!(text.contains("wasmpod_pod_memory_bytes{namespace=\"default\",pod=\"reusing\"} "));
+    assert!(
+        text.contains("wasmpod_pod_instances{namespace=\"default\",pod=\"reusing\"} 1\n"),
+        "its one idle instance holds a slot: {text}"
+    );
 
     metrics.forget(&ObjectKey::new(Kind::Pod, "default", "a"));
     let text = metrics.render(&pods_here);

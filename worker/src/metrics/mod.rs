@@ -30,6 +30,7 @@ pub struct NodeMetrics {
     requests: Family<Counter>,
     request_duration: Family<Histogram>,
     in_flight: Family<Gauge>,
+    instances: Family<Gauge>,
     memory: Family<Gauge>,
     restarts: Family<Counter>,
     egress_denied: Family<Counter>,
@@ -62,6 +63,11 @@ impl NodeMetrics {
             in_flight: registry.gauge(
                 "wasmpod_pod_requests_in_flight",
                 "Requests a pod is serving now.",
+                POD,
+            ),
+            instances: registry.gauge(
+                "wasmpod_pod_instances",
+                "Instances of a pod holding a slot of the node's pool now (serving, or idle for reuse).",
                 POD,
             ),
             memory: registry.gauge(
@@ -150,7 +156,7 @@ impl NodeMetrics {
                 self.request_duration.label(v, "namespace"),
             )
         });
-        for family in [&self.in_flight, &self.memory] {
+        for family in [&self.in_flight, &self.instances, &self.memory] {
             family.retain(|v| !is_pod(family.label(v, "pod"), family.label(v, "namespace")));
         }
         for family in [&self.restarts, &self.egress_denied] {
@@ -191,10 +197,13 @@ impl NodeMetrics {
         for stats in self.all() {
             let key = stats.key();
             let labels = [key.namespace.as_str(), key.name.as_str()];
-            let memory = local.get(key).map_or(0, |http| http.memory_bytes());
+            let http = local.get(key);
+            let memory = http.as_ref().map_or(0, HttpPod::memory_bytes);
             self.memory
                 .get(&labels)
                 .set(i64::try_from(memory).unwrap_or(i64::MAX));
+            let instances = http.as_ref().map_or(0, HttpPod::instances_in_use);
+            self.instances.get(&labels).set(i64::from(instances));
             self.in_flight
                 .get(&labels)
                 .set(i64::try_from(stats.in_flight()).unwrap_or(i64::MAX));
