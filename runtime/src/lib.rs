@@ -40,6 +40,7 @@ mod reuse;
 mod spec;
 mod state;
 pub mod telemetry;
+mod world_check;
 
 #[cfg(test)]
 mod pod_tests;

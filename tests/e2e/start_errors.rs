@@ -137,7 +137,8 @@ fn an_http_export_of_the_wrong_shape_is_the_wrong_world() {
     );
     // Expected (a proxy's handler) against found (wasmtime's type check of the export).
     assert!(message.contains("not a wasi:http proxy"), "{message}");
-    assert!(message.contains("handle"), "{message}");
+    assert!(message.contains("expected wasi:http/incoming-handler@0.2.0 to export `handle: func(request: own<incoming-request>"), "{message}");
+    assert!(message.contains("found `handle: func()`"), "{message}");
 }
 
 #[test]
