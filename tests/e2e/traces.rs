@@ -65,21 +65,23 @@ fn a_requests_spans_link_parent_to_child_across_two_nodes_under_its_trace_id() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("traceparent"), sent);
 
-    // The backend's execution on node B is the chain's last span.
+    // The chain starts at node A's ingress (the last span to end) and ends at the backend's
+    // execution on node B: once both are in, every span of the request is.
     let spans = wait_until("the spans of both nodes reach the receiver", WAIT, || {
         let spans: Vec<ReceivedSpan> = otlp
             .spans()
             .into_iter()
             .filter(|s| s.trace_id == TRACE)
             .collect();
-        spans
+        let backend = spans.iter().any(|s| {
+            s.name == "execute"
+                && s.instance == "node-b"
+                && s.attribute("wasmpod.pod").starts_with("backend-")
+        });
+        let ingress = spans
             .iter()
-            .any(|s| {
-                s.name == "execute"
-                    && s.instance == "node-b"
-                    && s.attribute("wasmpod.pod").starts_with("backend-")
-            })
-            .then_some(spans)
+            .any(|s| s.name == "ingress" && s.instance == "node-a");
+        (backend && ingress).then_some(spans)
     });
     assert!(
         spans.iter().all(|s| s.service == "wasmpod-node"),
