@@ -5,7 +5,7 @@
 //! at all are refused at apply, naming why. (A missing import, `ComponentLinkError`, is in
 //! `hostile_guests.rs`.) The small components are written here in the component text format.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use wasmpod_tests::{components, deployment_yaml, wait_until, Cluster};
 
@@ -50,7 +50,7 @@ fn component(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
 fn says_why(
     cluster: &Cluster,
     name: &str,
-    component: &PathBuf,
+    component: &Path,
     spec: &str,
     reason: &str,
     cause: &str,
