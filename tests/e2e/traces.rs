@@ -2,7 +2,7 @@
 //! (protobuf decoded), all under the trace id of the request's `traceparent`, from both nodes,
 //! linked parent to child: ingress (node A) -> routing -> the frontend's execution -> its
 //! outgoing call -> routing -> the hop to node B -> ingress (node B) -> routing -> the backend's
-//! execution.
+//! execution. The API server exports a span per API request.
 
 use std::time::Duration;
 use wasmpod_tests::otlp::{OtlpReceiver, ReceivedSpan};
@@ -110,6 +110,16 @@ fn a_requests_spans_link_parent_to_child_across_two_nodes_under_its_trace_id() {
     let routing_b = child(&spans, &ingress_b.span_id, "routing", "node-b");
     let backend = child(&spans, &routing_b.span_id, "execute", "node-b");
     assert!(backend.attribute("wasmpod.pod").starts_with("backend-"));
+    // The API server exports a span per API request, by route: the apply among them.
+    let apply = wait_until("the server's span of the apply", WAIT, || {
+        otlp.spans().into_iter().find(|s| {
+            s.service == "wasmpod-server"
+                && s.name == "api"
+                && s.attribute("http.route") == "/api/v1/apply"
+        })
+    });
+    assert_eq!(apply.attribute("http.request.method"), "POST");
+    assert_eq!(apply.attribute("http.response.status_code"), "200");
     // The backend saw the hop's span as its caller.
     assert!(
         reply
