@@ -74,6 +74,11 @@ impl TraceParent {
         &self.span_id
     }
 
+    /// The trace flags (bit 0: sampled).
+    pub fn flags(&self) -> u8 {
+        u8::from_str_radix(&self.flags, 16).unwrap_or(0)
+    }
+
     pub fn to_header(&self) -> HeaderValue {
         let text = format!(
             "{}-{}-{}-{}",

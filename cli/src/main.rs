@@ -7,6 +7,7 @@ mod global_flags;
 mod kinds;
 mod manifests;
 mod output;
+mod telemetry;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -42,16 +43,19 @@ fn exit_with_parent() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    exit_with_parent();
     let cli = commands::Cli::parse_from(global_flags::hoist(std::env::args_os().collect()));
-    match cli.run().await {
+    let telemetry = match telemetry::init(cli.span_export()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    exit_with_parent();
+    let result = cli.run().await;
+    // The last spans are flushed before the process exits.
+    drop(telemetry);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // `diff` found a difference: it printed it; exit 1 without an error message.
         Err(error) if error.is::<commands::Differs>() => ExitCode::FAILURE,

@@ -201,6 +201,8 @@ impl Runtime {
                     .linker
                     .instantiate_pre(&component.component)
                     .map_err(|e| RuntimeError::Link(boxed(e)))?;
+                crate::world_check::check_http(&self.inner.engine, &component.component)
+                    .map_err(|e| RuntimeError::NotHttpProxy(e.into()))?;
                 let pre = ProxyPre::new(pre).map_err(|e| RuntimeError::NotHttpProxy(boxed(e)))?;
                 let _ = component.http_pre.set(pre.clone());
                 pre
@@ -233,6 +235,8 @@ impl Runtime {
             .linker
             .instantiate_pre(&component.component)
             .map_err(|e| RuntimeError::Link(boxed(e)))?;
+        crate::world_check::check_command(&self.inner.engine, &component.component)
+            .map_err(|e| RuntimeError::NotCommand(e.into()))?;
         let pre = CommandPre::new(pre).map_err(|e| RuntimeError::NotCommand(boxed(e)))?;
         let template = PodTemplate::new(spec, logs, self.inner.max_memory_per_instance)?;
         // One instance at a time, not counted among the pods sharing the pool.

@@ -47,13 +47,13 @@ pub enum RuntimeError {
     /// The component imports something this runtime does not provide.
     #[error("linking component: it imports something wasmpod does not provide: {0}")]
     Link(#[source] BoxError),
-    /// `http_pod` was given a component that does not export `wasi:http/incoming-handler@0.2.x`.
-    #[error(
-        "component is not a wasi:http proxy (it does not export wasi:http/incoming-handler@0.2.x)"
-    )]
+    /// `http_pod` was given a component that does not export `wasi:http/incoming-handler@0.2.x`,
+    /// or whose `handle` has another type.
+    #[error("component is not a wasi:http proxy (an export of wasi:http/incoming-handler@0.2.x)")]
     NotHttpProxy(#[source] BoxError),
-    /// `command_pod` was given a component that does not export `wasi:cli/run@0.2.x`.
-    #[error("component is not a wasi:cli command (it does not export wasi:cli/run@0.2.x)")]
+    /// `command_pod` was given a component that does not export `wasi:cli/run@0.2.x`, or whose
+    /// `run` has another type.
+    #[error("component is not a wasi:cli command (an export of wasi:cli/run@0.2.x)")]
     NotCommand(#[source] BoxError),
     /// The pod spec cannot be run as written.
     #[error("invalid pod spec: {0}")]

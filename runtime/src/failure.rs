@@ -1,4 +1,4 @@
-//! Turning a guest failure into one short, user-readable line.
+//! Turning a guest failure, or a component that cannot start, into one short, user-readable line.
 
 use crate::limits::MemoryLimitExceeded;
 use std::time::Duration;
@@ -43,4 +43,47 @@ fn first_line(err: &wasmtime::Error) -> String {
             .to_string();
     }
     causes.join(": ")
+}
+
+/// `error` and its causes, outermost first, on one line: `a: b: c`. A cause whose text its
+/// outer error already shows is left out (errors that print their source inline).
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        let text = text.lines().next().unwrap_or_default();
+        if !text.is_empty() && !line.contains(text) {
+            line.push_str(": ");
+            line.push_str(text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("compiling component x")]
+    struct Outer(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("linking: {0}")]
+    struct Inline(#[source] std::io::Error);
+
+    #[test]
+    fn causes_name_every_cause_once() {
+        let inner = || std::io::Error::other("type mismatch at offset 12");
+        assert_eq!(
+            causes(&Outer(inner())),
+            "compiling component x: type mismatch at offset 12"
+        );
+        assert_eq!(
+            causes(&Inline(inner())),
+            "linking: type mismatch at offset 12"
+        );
+    }
 }

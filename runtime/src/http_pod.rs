@@ -11,11 +11,13 @@ use crate::limits;
 use crate::outbound::BoxBody;
 use crate::reuse::{Instance, Reuse};
 use crate::state::{PodState, PodTemplate};
+use crate::telemetry::TARGET;
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Full};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use tracing::Instrument;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{Error as HttpError, WasiHttpView};
@@ -180,7 +182,23 @@ impl HttpPod {
             }
         };
 
+        // Children of the caller's span (the gateway's routing); disabled unless exported.
+        let instantiate_span = match reused {
+            None => {
+                tracing::info_span!(target: TARGET, "instantiate", wasmpod.pod = %inner.template.name)
+            }
+            Some(_) => tracing::Span::none(),
+        };
+        let execute_span = tracing::info_span!(
+            target: TARGET,
+            "execute",
+            wasmpod.pod = %inner.template.name,
+            wasmpod.instance_reused = reused.is_some(),
+            otel.status_code = tracing::field::Empty,
+            error.message = tracing::field::Empty,
+        );
         let pod = self.inner.clone();
+        let failed_span = execute_span.clone();
         let task = tokio::spawn(async move {
             let (proxy, served) = match reused {
                 Some((proxy, served)) => (Some(proxy), served),
@@ -192,7 +210,11 @@ impl HttpPod {
                     None => {
                         pod.instances.fetch_add(1, Ordering::Relaxed);
                         let started = std::time::Instant::now();
-                        let proxy = pod.pre.instantiate_async(&mut store).await?;
+                        let proxy = pod
+                            .pre
+                            .instantiate_async(&mut store)
+                            .instrument(instantiate_span)
+                            .await?;
                         pod.instantiate.observe(started.elapsed());
                         proxy
                     }
@@ -200,6 +222,7 @@ impl HttpPod {
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, incoming, outparam)
+                    .instrument(execute_span)
                     .await?;
                 wasmtime::Result::Ok(proxy)
             };
@@ -229,11 +252,13 @@ impl HttpPod {
                     let msg = failure::describe(&e, Some(timeout));
                     tracing::debug!(pod = %pod.template.name, error = ?e, "guest failure");
                     pod.report(&msg);
+                    record_failure(&failed_span, &msg);
                     Err(Failure::Guest(msg))
                 }
                 Err(_) => {
                     let msg = format!("component timed out: request exceeded {timeout:?}");
                     pod.report(&msg);
+                    record_failure(&failed_span, &msg);
                     Err(Failure::Guest(msg))
                 }
             };
@@ -276,6 +301,14 @@ impl HttpPod {
             return too_large(&inner.template.name, body_limit);
         }
         response
+    }
+}
+
+/// Marks the guest's execution span failed, with the one-line reason.
+fn record_failure(span: &tracing::Span, msg: &str) {
+    if !span.is_disabled() {
+        span.record("otel.status_code", "ERROR");
+        span.record("error.message", msg);
     }
 }
 

@@ -40,6 +40,8 @@ mod outbound;
 mod reuse;
 mod spec;
 mod state;
+pub mod telemetry;
+mod world_check;
 
 #[cfg(test)]
 mod pod_tests;
@@ -52,6 +54,7 @@ pub use admission::{InstanceCost, Refused, MIN_SHARE_DIVISOR};
 pub use command_pod::{CommandExit, CommandPod};
 pub use engine::{CompiledComponent, Runtime, RuntimeConfig};
 pub use error::{BoxError, InspectError, RuntimeError};
+pub use failure::causes as error_causes;
 pub use http_pod::{
     text_response, unavailable_response, HttpPod, ResponseBody, WASMPOD_ERROR_HEADER,
 };

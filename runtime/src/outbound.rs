@@ -2,11 +2,13 @@
 //! allow-list of origins, everything else denied (and logged). This hook is the only egress path:
 //! WASI sockets are disabled for every pod.
 
+use crate::telemetry::{self, TARGET};
 use crate::{PodLogs, RuntimeError};
 use http::uri::Uri;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use tracing::Instrument;
 use wasmpod_api::origin::Origin;
 use wasmpod_api::trace::{TraceParent, TRACEPARENT};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
@@ -116,35 +118,58 @@ impl WasiHttpHooks for EgressHooks {
             HOPS_HEADER,
             http::HeaderValue::from(self.hops.saturating_add(1)),
         );
-        if let Some(parent) = &self.trace_parent {
-            if !request.headers().contains_key(TRACEPARENT) {
-                request
-                    .headers_mut()
-                    .insert(TRACEPARENT, parent.child().to_header());
+        // The call's span is the child of the guest's execution (the current span).
+        let span = tracing::info_span!(
+            target: TARGET,
+            "outbound",
+            otel.kind = "client",
+            http.request.method = %request.method(),
+            server.address = request.uri().host().unwrap_or_default(),
+            url.path = request.uri().path(),
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        if !request.headers().contains_key(TRACEPARENT) {
+            // The callee's span is this call's child; without exported spans, a new span id.
+            let traceparent = telemetry::traceparent_of(&span)
+                .or_else(|| self.trace_parent.as_ref().map(|p| p.child().to_header()));
+            if let Some(traceparent) = traceparent {
+                request.headers_mut().insert(TRACEPARENT, traceparent);
             }
         }
         let request = match &egress.router {
-            Some(router) => match router.route(request) {
+            Some(router) => match span.in_scope(|| router.route(request)) {
                 RouteOutcome::Routed(routed) => {
-                    return Box::new(async move {
-                        let response = routed.await?;
-                        Ok((response, Box::new(async { Ok(()) }) as IoFuture))
-                    });
+                    return Box::new(
+                        async move {
+                            let response = routed.await?;
+                            record_status(response.status());
+                            Ok((response, Box::new(async { Ok(()) }) as IoFuture))
+                        }
+                        .instrument(span),
+                    );
                 }
                 RouteOutcome::NotMine(request) => request,
             },
             None => request,
         };
         if egress.allows(request.uri()) {
-            return Box::new(async move {
-                use http_body_util::BodyExt;
-                let (response, io) =
-                    wasmtime_wasi_http::default_send_request(request, options).await?;
-                Ok((
-                    response.map(BodyExt::boxed_unsync),
-                    Box::new(io) as IoFuture,
-                ))
-            });
+            return Box::new(
+                async move {
+                    use http_body_util::BodyExt;
+                    let (response, io) =
+                        wasmtime_wasi_http::default_send_request(request, options).await?;
+                    record_status(response.status());
+                    Ok((
+                        response.map(BodyExt::boxed_unsync),
+                        Box::new(io) as IoFuture,
+                    ))
+                }
+                .instrument(span),
+            );
+        }
+        if !span.is_disabled() {
+            span.record("otel.status_code", "ERROR");
         }
         let target = origin_of(request.uri());
         egress.logs.append_line(&format!(
@@ -155,6 +180,13 @@ impl WasiHttpHooks for EgressHooks {
             router.denied(&target);
         }
         Box::new(async { Err(HttpError::HttpRequestDenied) })
+    }
+}
+
+/// The answer's status in the call's span (the current one), when spans are exported.
+fn record_status(status: http::StatusCode) {
+    if telemetry::exporting() {
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
     }
 }
 

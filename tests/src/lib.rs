@@ -4,6 +4,7 @@
 mod cluster_api;
 pub use cluster_api::ClusterApi;
 pub mod etcd;
+pub mod otlp;
 pub mod prometheus;
 pub mod raw_http;
 pub mod servers;

@@ -20,6 +20,9 @@ pub enum ComponentError {
     BadDigest { digest: String },
     #[error("cannot compile component {digest}: {message}")]
     Compile { digest: String, message: String },
+    /// It exports neither `wasi:http/incoming-handler` nor `wasi:cli/run`.
+    #[error("component {digest} cannot run as a pod: {message}")]
+    WrongWorld { digest: String, message: String },
 }
 
 #[derive(Clone)]
@@ -80,11 +83,17 @@ impl Components {
                 digest: owned.clone(),
                 message,
             };
-            let world =
-                wasmpod_runtime::inspect_component(&bytes).map_err(|e| compile(e.to_string()))?;
+            let world = wasmpod_runtime::inspect_component(&bytes).map_err(|e| match e {
+                wasmpod_runtime::InspectError::UnknownWorld(_) => ComponentError::WrongWorld {
+                    digest: owned.clone(),
+                    message: e.to_string(),
+                },
+                other => compile(other.to_string()),
+            })?;
+            // The compiler's own error (the cause), not only "compiling component ...".
             let component = runtime
                 .load_component(&owned, &bytes)
-                .map_err(|e| compile(e.to_string()))?;
+                .map_err(|e| compile(wasmpod_runtime::error_causes(&e)))?;
             Ok(Loaded { component, world })
         })
         .await

@@ -3,7 +3,7 @@
 //! report status, events and log lines. `NodeHost` is the real node (API client, runtime, disk);
 //! the lifecycle's unit tests drive it with a scripted host and tokio's paused clock.
 
-use crate::components::Loaded;
+use crate::components::{ComponentError, Loaded};
 use crate::context::NodeContext;
 use crate::pod_config::{ConfigError, PodConfig};
 use crate::status_report::StatusReporter;
@@ -43,13 +43,39 @@ pub enum StartFailure {
     /// The component imports an interface this node does not provide.
     #[error("{0}")]
     Link(String),
+    /// The component's exports do not make the kind of pod asked for: neither a
+    /// `wasi:http/incoming-handler` nor a `wasi:cli/run` of the expected shape, or a pod spec
+    /// for the other kind (an HTTP probe on a command).
+    #[error("{0}")]
+    WrongWorld(String),
+    /// The bytes are not a component wasmtime can compile (not wasm, truncated, invalid code).
+    #[error("{0}")]
+    Compile(String),
 }
 
 impl From<RuntimeError> for StartFailure {
     fn from(error: RuntimeError) -> StartFailure {
+        let message = wasmpod_runtime::error_causes(&error);
         match error {
-            RuntimeError::Link(_) => StartFailure::Link(error.to_string()),
-            other => StartFailure::Component(other.to_string()),
+            RuntimeError::Link(_) => StartFailure::Link(message),
+            RuntimeError::NotHttpProxy(_) | RuntimeError::NotCommand(_) => {
+                StartFailure::WrongWorld(message)
+            }
+            RuntimeError::Compile { .. } | RuntimeError::NotAComponent(_) => {
+                StartFailure::Compile(message)
+            }
+            _ => StartFailure::Component(message),
+        }
+    }
+}
+
+impl From<ComponentError> for StartFailure {
+    fn from(error: ComponentError) -> StartFailure {
+        let message = error.to_string();
+        match error {
+            ComponentError::Compile { .. } => StartFailure::Compile(message),
+            ComponentError::WrongWorld { .. } => StartFailure::WrongWorld(message),
+            _ => StartFailure::Component(message),
         }
     }
 }
@@ -65,6 +91,8 @@ impl StartFailure {
             StartFailure::Volumes(_) => "CreateContainerError",
             StartFailure::PodDeleted(_) => "PodDeleted",
             StartFailure::Link(_) => "ComponentLinkError",
+            StartFailure::WrongWorld(_) => "WrongWorld",
+            StartFailure::Compile(_) => "CompileError",
         }
     }
 }
@@ -217,7 +245,7 @@ impl PodHost for NodeHost {
             .components
             .load(digest)
             .await
-            .map_err(|e| StartFailure::Component(e.to_string()))
+            .map_err(StartFailure::from)
     }
 
     /// The pod's env, config and volumes (resolved by the control plane, or the last resolved

@@ -146,6 +146,19 @@ impl<H: PodHost> PodTask<H> {
     }
 
     async fn start(&mut self, component: H::Component) -> State<H> {
+        if let (ComponentWorld::Command, Some(field)) =
+            (self.host.world(&component), http_only_field(&self.pod))
+        {
+            let message = format!(
+                "the pod spec sets {field}, which only an HTTP pod has, but its component is a \
+                 command: expected an export of wasi:http/incoming-handler@0.2.x, found \
+                 wasi:cli/run@0.2.x"
+            );
+            return self.fail_start(
+                StartFailure::WrongWorld(message),
+                State::Starting(component),
+            );
+        }
         let version = self.version.borrow().clone();
         let spec = match self.host.resolve(version).await {
             Ok(spec) => spec,
@@ -195,8 +208,12 @@ impl<H: PodHost> PodTask<H> {
         let (reason, exit_code, message) = match &exit {
             CommandExit::Exited(0) => ("Completed", Some(0), "exited with code 0".to_string()),
             CommandExit::Exited(code) => ("Error", Some(*code), format!("exited with code {code}")),
-            CommandExit::Trapped(trap) => ("Trapped", None, format!("trapped: {trap}")),
+            CommandExit::Trapped(trap) => (START_TRAP, None, format!("in wasi:cli/run: {trap}")),
         };
+        if reason == START_TRAP {
+            self.host
+                .event(EventType::Warning, START_TRAP, message.clone());
+        }
         let succeeded = matches!(exit, CommandExit::Exited(0));
         tracing::info!(reason, ?exit_code, "command pod stopped");
         self.status.last_termination = Some(Termination {
@@ -222,12 +239,13 @@ impl<H: PodHost> PodTask<H> {
         let until = Instant::now() + delay;
         let text = format!("{message}; restarting in {} ms", delay.as_millis());
         self.host.event(EventType::Warning, "BackOff", text.clone());
-        self.set(
-            PodPhase::Running,
-            false,
-            Some("CrashLoopBackOff"),
-            Some(text),
-        );
+        // A trap says so while the pod waits to restart; an exit is a plain crash loop.
+        let waiting = if reason == START_TRAP {
+            START_TRAP
+        } else {
+            "CrashLoopBackOff"
+        };
+        self.set(PodPhase::Running, false, Some(waiting), Some(text));
         State::BackOff {
             until,
             then: Box::new(State::Starting(component)),
@@ -351,6 +369,23 @@ impl<H: PodHost> PodTask<H> {
         self.status.message = message;
         self.host.report(&self.status);
     }
+}
+
+/// The reason of a command pod whose `wasi:cli/run` trapped (the message names the trap).
+const START_TRAP: &str = "StartTrap";
+
+/// The first field of the pod's spec that only an HTTP pod has, if it sets one.
+fn http_only_field(pod: &Pod) -> Option<&'static str> {
+    let spec = &pod.spec;
+    [
+        ("readinessProbe", spec.readiness_probe.is_some()),
+        ("livenessProbe", spec.liveness_probe.is_some()),
+        ("instanceReuse", spec.instance_reuse.is_some()),
+        ("containerConcurrency", spec.container_concurrency.is_some()),
+        ("maxRequestBodyBytes", spec.max_request_body_bytes.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(field, set)| set.then_some(field))
 }
 
 #[cfg(test)]

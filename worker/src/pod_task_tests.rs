@@ -272,10 +272,17 @@ async fn trapped_command_restarts_with_doubling_backoff() {
     wait(50).await;
     // Started at 0, trapped at 10, back off 100 ms.
     let status = r.shared.last_status();
-    assert_eq!(status.reason.as_deref(), Some("CrashLoopBackOff"));
+    assert_eq!(status.reason.as_deref(), Some("StartTrap"));
+    assert!(
+        status
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("in wasi:cli/run: unreachable")),
+        "{status:?}"
+    );
     assert_eq!(
         status.last_termination.map(|t| t.reason),
-        Some("Trapped".to_string())
+        Some("StartTrap".to_string())
     );
     wait(1100).await;
     // Restarted at 110, exited 3 at 120, back off 200 ms: third run at 320, which never ends.
@@ -286,7 +293,14 @@ async fn trapped_command_restarts_with_doubling_backoff() {
     assert!(status.ready);
     assert_eq!(
         r.shared.events(),
-        ["Started", "BackOff", "Started", "BackOff", "Started"]
+        [
+            "Started",
+            "StartTrap",
+            "BackOff",
+            "Started",
+            "BackOff",
+            "Started"
+        ]
     );
 }
 
@@ -503,4 +517,27 @@ async fn readiness_probe_decides_readiness() {
     assert_eq!(status.reason.as_deref(), Some("NotReady"));
     // Readiness never restarts the pod.
     assert_eq!(r.shared.times(&Call::HttpPod), [0]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn command_component_with_an_http_probe_is_the_wrong_world() {
+    let r = spawn(
+        ComponentWorld::Command,
+        pod(serde_json::json!({ "readinessProbe": {"httpGet": {"path": "/ready"}} })),
+        Script::default(),
+    );
+    wait(50).await;
+    assert!(r.shared.times(&Call::CommandPod).is_empty());
+    let status = r.shared.last_status();
+    assert_eq!(status.phase, PodPhase::Pending);
+    assert_eq!(status.reason.as_deref(), Some("WrongWorld"));
+    let message = status.message.unwrap_or_default();
+    assert!(
+        message.contains("readinessProbe") && message.contains("wasi:cli/run"),
+        "{message}"
+    );
+    assert_eq!(
+        r.shared.events().first().map(String::as_str),
+        Some("WrongWorld")
+    );
 }

@@ -186,6 +186,29 @@ enum Command {
 }
 
 impl Cli {
+    /// Where this process exports spans, and as whom: only the commands that run a cluster do.
+    pub fn span_export(
+        &self,
+    ) -> Option<(&crate::telemetry::OtlpEndpoint, crate::telemetry::Origin)> {
+        use crate::telemetry::Origin;
+        let node = |instance: String| Origin {
+            service: "wasmpod-node",
+            instance,
+        };
+        match &self.command {
+            Command::Up(c) => Some((c.otlp.otlp_endpoint.as_ref()?, node("local".into()))),
+            Command::Worker(c) => Some((c.otlp.otlp_endpoint.as_ref()?, node(c.name.clone()))),
+            Command::Server(c) => Some((
+                c.otlp.otlp_endpoint.as_ref()?,
+                Origin {
+                    service: "wasmpod-server",
+                    instance: c.name.clone().unwrap_or_else(|| c.api_addr.to_string()),
+                },
+            )),
+            _ => None,
+        }
+    }
+
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Up(c) => c.run().await,

@@ -53,6 +53,8 @@ pub struct Server {
     /// Serve the API in plain HTTP (tokens and Secrets then cross the network readable)
     #[arg(long)]
     pub insecure_http: bool,
+    #[command(flatten)]
+    pub otlp: crate::telemetry::OtlpArgs,
 }
 
 impl Server {

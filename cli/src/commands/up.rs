@@ -57,6 +57,8 @@ pub struct Up {
     pub tls: bool,
     #[command(flatten)]
     pub limits: NodeLimits,
+    #[command(flatten)]
+    pub otlp: crate::telemetry::OtlpArgs,
 }
 
 impl Up {

@@ -66,6 +66,8 @@ pub struct WorkerCmd {
     pub gateway_threads: Option<usize>,
     #[command(flatten)]
     pub limits: NodeLimits,
+    #[command(flatten)]
+    pub otlp: crate::telemetry::OtlpArgs,
 }
 
 pub fn default_threads() -> usize {

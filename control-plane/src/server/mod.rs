@@ -1,5 +1,6 @@
 //! The HTTP API (axum): objects, apply, watch, blobs, logs.
 
+mod api_span;
 mod apply;
 mod auth;
 #[cfg(test)]
@@ -62,6 +63,14 @@ const MAX_BLOB: usize = 512 << 20;
 pub const MAX_JSON_BODY: usize = 4 << 20;
 
 pub fn router(state: AppState) -> Router {
+    let router = routes(state);
+    if api_span::exported() {
+        return router.layer(axum::middleware::from_fn(api_span::api_span));
+    }
+    router
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/version", get(version))

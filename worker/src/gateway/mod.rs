@@ -9,6 +9,7 @@ mod outbound;
 pub mod proxy;
 mod server;
 pub mod service_id;
+mod spans;
 pub mod table;
 
 pub use outbound::ServiceRouter;

@@ -42,23 +42,25 @@ where
     req.map(|b| b.map_err(HttpError::from).boxed_unsync())
 }
 
-/// Serves one request arriving at the gateway, in a span carrying its trace id.
+/// Serves one request arriving at the gateway, in its `ingress` span (the child of the span its
+/// `traceparent` names), which carries its trace id.
 pub async fn handle(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<BoxBody> {
     // A client's traceparent is kept as it came (and returned); a request without one starts a
-    // trace.
-    let traceparent = match req.headers().get(TRACEPARENT) {
-        Some(tp) => tp.clone(),
+    // trace (at the ingress span, when spans are exported).
+    let incoming = req.headers().get(TRACEPARENT).cloned();
+    let span = super::spans::ingress(&req, incoming.as_ref());
+    let traceparent = match incoming {
+        Some(tp) => tp,
         None => {
-            let tp = TraceParent::new_root().to_header();
+            let tp = wasmpod_runtime::telemetry::traceparent_of(&span)
+                .unwrap_or_else(|| TraceParent::new_root().to_header());
             req.headers_mut().insert(TRACEPARENT, tp.clone());
             tp
         }
     };
-    let trace = TraceParent::parse(&traceparent);
-    let trace_id = trace.as_ref().map_or("", TraceParent::trace_id);
-    let span =
-        tracing::debug_span!("request", trace_id, method = %req.method(), path = req.uri().path());
+    super::spans::record_trace_id(&span, &traceparent);
     let mut response = tracing::Instrument::instrument(route(table, req), span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "served"));
     response.headers_mut().insert(TRACEPARENT, traceparent);
     response
@@ -133,6 +135,15 @@ pub async fn dispatch(
     req: Request<BoxBody>,
     allow_remote: bool,
 ) -> Response<BoxBody> {
+    let span = super::spans::routing(&endpoints);
+    tracing::Instrument::instrument(dispatch_to(endpoints, req, allow_remote), span).await
+}
+
+async fn dispatch_to(
+    endpoints: Arc<Endpoints>,
+    req: Request<BoxBody>,
+    allow_remote: bool,
+) -> Response<BoxBody> {
     let choices = if !endpoints.local.is_empty() {
         endpoints.local.len()
     } else if allow_remote {
@@ -152,6 +163,7 @@ pub async fn dispatch(
     match replay {
         Some(Some(again)) if failed(&response) => {
             tracing::debug!(service = %endpoints.service, status = response.status().as_u16(), "retrying on another replica");
+            super::spans::record_retry();
             attempt(&endpoints, (first + 1) % choices, again).await
         }
         _ => response,
@@ -160,9 +172,19 @@ pub async fn dispatch(
 
 async fn attempt(endpoints: &Endpoints, choice: usize, req: Request<BoxBody>) -> Response<BoxBody> {
     match endpoints.local.get(choice) {
-        Some(pod) if !endpoints.local.is_empty() => pod.handle(req).await,
+        Some(pod) if !endpoints.local.is_empty() => {
+            super::spans::record_endpoint(format_args!("pod {}", pod.name()));
+            pod.handle(req).await
+        }
         _ => match endpoints.remote.get(choice) {
-            Some(gateway) => forward(gateway, &endpoints.service, &endpoints.forwarder, req).await,
+            Some(gateway) => {
+                super::spans::record_endpoint(format_args!("gateway {gateway}"));
+                let span = super::spans::forward(gateway, &endpoints.service);
+                let sent = forward(gateway, &endpoints.service, &endpoints.forwarder, req);
+                let response = tracing::Instrument::instrument(sent, span.clone()).await;
+                span.record("http.response.status_code", response.status().as_u16());
+                response
+            }
             None => unavailable_response("no endpoint"),
         },
     }
@@ -235,6 +257,10 @@ async fn forward(
         if let Ok(value) = HeaderValue::from_str(value) {
             parts.headers.insert(name, value);
         }
+    }
+    // The peer's ingress span is the child of this hop's span.
+    if let Some(tp) = super::spans::current_traceparent() {
+        parts.headers.insert(TRACEPARENT, tp);
     }
     let client = FORWARD.with(Clone::clone);
     match client.request(Request::from_parts(parts, body)).await {
