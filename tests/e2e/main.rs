@@ -16,6 +16,7 @@ mod hostile_guests;
 mod ingress_tls;
 mod kubectl;
 mod limits;
+mod logs_watch;
 mod node_safety;
 mod overload;
 mod polyglot;

@@ -10,6 +10,7 @@ mod error;
 mod node_credential;
 mod objects;
 mod pod_config;
+mod pod_logs;
 mod scale;
 mod selection;
 mod tokens;
@@ -91,7 +92,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/{plural}/{name}/status", put(objects::put_status))
         .route("/api/v1/{plural}/{name}/scale", post(scale::scale))
-        .route("/api/v1/{plural}/{name}/log", get(objects::logs))
+        .route("/api/v1/{plural}/{name}/log", get(pod_logs::logs))
         .route(
             "/api/v1/{plural}/{name}/config",
             get(pod_config::pod_config),
