@@ -20,8 +20,8 @@ test: deps toolchain samples test-components
 fuzz CASES="100000": deps
     PROPTEST_CASES={{CASES}} cargo test --workspace --lib -- parsers_never_panic handlers_answer_random_bodies
 
-# protoc (etcd-client's build needs it), etcd and curl with HTTP/2 (the tests start and use them)
-# from Debian, when missing.
+# protoc (etcd-client's build needs it), etcd, curl with HTTP/2 and chromium (the dashboard test
+# drives it headless) (the tests start and use them) from Debian, when missing.
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -29,6 +29,7 @@ deps:
     command -v protoc >/dev/null || missing+=(protobuf-compiler)
     command -v etcd >/dev/null || missing+=(etcd-server)
     command -v curl >/dev/null || missing+=(curl)
+    command -v chromium >/dev/null || missing+=(chromium)
     [ ${#missing[@]} -eq 0 ] && exit 0
     command -v apt-get >/dev/null || { echo "error: install ${missing[*]} (protoc, etcd 3.4+) with your package manager" >&2; exit 1; }
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -7,6 +7,7 @@ mod cluster;
 mod command_pods;
 mod concurrent_writes;
 mod config;
+mod dashboard;
 mod durability;
 mod etcd_store;
 mod foundation;

@@ -1,4 +1,4 @@
-//! The HTTP API (axum): objects, apply, watch, blobs, logs.
+//! The HTTP API (axum): objects, apply, watch, blobs, logs; the web dashboard's files at `/ui`.
 
 mod apply;
 mod auth;
@@ -14,6 +14,7 @@ mod pod_logs;
 mod scale;
 mod selection;
 mod tokens;
+mod ui;
 mod update;
 mod watch;
 
@@ -106,6 +107,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authorize_route,
         ))
+        // The dashboard's static files: no data, so no token (the page sends one to the API).
+        .merge(ui::router())
         // Each route's own limit (the blob routes') overrides this one.
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
