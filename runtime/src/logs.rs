@@ -67,11 +67,12 @@ impl PodLogs {
     pub fn begin_run(&self) {
         let mut ring = self.lock();
         ring.runs += 1;
+        // The first run keeps what was logged before it began (a failed pull, say).
         if ring.runs > 1 {
             let from = ring.run_start;
             ring.previous = Some(ring.bytes_from(from));
+            ring.run_start = ring.written;
         }
-        ring.run_start = ring.written;
     }
 
     /// What the previous run wrote, if the pod has run more than once here.
