@@ -15,6 +15,7 @@ mod ingest;
 pub mod leader;
 pub mod node_credentials;
 pub mod peer;
+pub mod pod_metrics;
 pub mod registry;
 pub mod server;
 mod staging;

@@ -18,6 +18,7 @@ mod ingress_tls;
 mod kubectl;
 mod limits;
 mod logs_watch;
+mod metrics;
 mod node_safety;
 mod overload;
 mod polyglot;

@@ -11,6 +11,7 @@ mod context;
 pub mod credential;
 pub mod gateway;
 pub mod listener;
+pub mod metrics;
 mod node_dirs;
 mod pod_config;
 mod pod_events;
@@ -148,6 +149,11 @@ impl Worker {
             gateway::table::RoutingTable::default(),
         ));
         let router_table = table.clone();
+        let metrics = Arc::new(metrics::NodeMetrics::new(
+            config.name.as_str(),
+            runtime.metrics_registry(),
+        ));
+        let router_metrics = metrics.clone();
         let (router_client, router_node) = (client.clone(), config.name.to_string());
         let outbound = Box::new(
             move |namespace: &str, pod: &str| -> Arc<dyn OutboundRouter> {
@@ -157,6 +163,7 @@ impl Worker {
                     pod: pod.to_string(),
                     client: router_client.clone(),
                     node: router_node.clone(),
+                    denied: router_metrics.egress_denied(namespace, pod),
                 })
             },
         );
@@ -166,7 +173,7 @@ impl Worker {
             runtime.clone(),
         );
         let ctx = Arc::new(NodeContext::new(
-            config.name.to_string(),
+            metrics,
             dirs.clone(),
             client.clone(),
             runtime,

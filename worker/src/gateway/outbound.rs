@@ -16,6 +16,8 @@ pub struct ServiceRouter {
     pub pod: String,
     pub client: wasmpod_api::Client,
     pub node: String,
+    /// `wasmpod_egress_denied_total` of this pod.
+    pub denied: wasmpod_api::metrics::Counter,
 }
 
 impl OutboundRouter for ServiceRouter {
@@ -47,6 +49,7 @@ impl OutboundRouter for ServiceRouter {
     }
 
     fn denied(&self, target: &str) {
+        self.denied.inc();
         crate::pod_events::report(
             &self.client,
             &self.node,
