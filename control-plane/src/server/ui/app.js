@@ -63,6 +63,7 @@ function mount() {
   $("view").replaceChildren(h("h1", {}, view.title(params)), live, extra);
 
   let pending = false;
+  let latest = {};
   const lists = view.kinds.map((plural) => new LiveList(plural, schedule, controller.signal));
   function schedule() {
     if (pending) return;
@@ -84,9 +85,10 @@ function mount() {
       : lists.every((l) => l.ready) ? "live" : "loading…";
     const data = Object.fromEntries(lists.map((l) => [l.plural, l.items()]));
     data.ready = lists.every((l) => l.ready);
+    latest = data;
     live.replaceChildren(view.render(data, params));
   }
-  view.setup?.(extra, params, controller.signal);
+  view.setup?.(extra, params, controller.signal, () => latest);
   for (const list of lists) list.run();
   const tick = setInterval(schedule, TICK_MS);
   controller.signal.addEventListener("abort", () => clearInterval(tick));

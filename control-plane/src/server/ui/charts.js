@@ -15,12 +15,22 @@ function niceMax(value) {
   return 10 * power;
 }
 
+/** The shortest time axis: a fresh history fills part of it, not all. */
+const MIN_SPAN_MS = 30 * 1000;
+
+function ago(ms) {
+  const seconds = Math.round(ms / 1000);
+  return seconds < 120 ? `${seconds} s ago` : `${Math.round(seconds / 60)} min ago`;
+}
+
 /**
  * `series`: [{ name, cls, points: [[timeMs, value]] }]; `format` prints an axis value.
- * The time axis spans `windowMs` up to now.
+ * The time axis ends now and spans the history, at least 30 s and at most `maxMs`.
  */
-export function lineChart({ title, series, format, windowMs, id }) {
+export function lineChart({ title, series, format, maxMs, id }) {
   const now = Date.now();
+  const oldest = Math.min(now, ...series.flatMap((line) => line.points.map(([t]) => t)));
+  const windowMs = Math.min(maxMs, Math.max(MIN_SPAN_MS, now - oldest));
   const from = now - windowMs;
   const max = niceMax(Math.max(0, ...series.flatMap((line) => line.points.map(([, v]) => v))));
   const x = (t) => PAD.left + ((t - from) / windowMs) * (WIDTH - PAD.left - PAD.right);
@@ -39,7 +49,7 @@ export function lineChart({ title, series, format, windowMs, id }) {
   });
   const svg = s("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-label": title },
     grid,
-    s("text", { x: PAD.left, y: HEIGHT - 4 }, `${Math.round(windowMs / 60000)} min ago`),
+    s("text", { x: PAD.left, y: HEIGHT - 4 }, ago(windowMs)),
     s("text", { x: WIDTH - PAD.right, y: HEIGHT - 4, "text-anchor": "end" }, "now"),
     lines);
   return h("div", { class: "chart", id },

@@ -35,8 +35,8 @@ function routeRows(ingress) {
 export default {
   title: () => "Services and ingress",
   kinds: ["services", "ingresses", "pods"],
-  setup(root, _params, signal) {
-    serviceCharts(root, signal);
+  setup(root, _params, signal, current) {
+    serviceCharts(root, signal, current);
   },
   render({ services, ingresses, pods }) {
     services.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
