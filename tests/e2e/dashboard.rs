@@ -169,13 +169,18 @@ fn dashboard_shows_the_cluster_live_and_refuses_a_wrong_token() {
     assert!(routes.contains('/'), "{routes}");
 
     // The service's request rate and latency, drawn from /api/v1/podmetrics as requests come.
-    let rate_title = r#"document.querySelector('[data-service="default/web"] h3')?.innerText ?? ''"#;
+    let rate_title =
+        r#"document.querySelector('[data-service="default/web"] h3')?.innerText ?? ''"#;
     let title = wait_until("web's request rate above zero on its chart", WAIT, || {
         for _ in 0..10 {
             assert_eq!(http_get(&format!("{gateway}/ok")).0, 200);
         }
         std::thread::sleep(Duration::from_millis(300));
-        let title = browser.eval(rate_title).as_str().unwrap_or_default().to_string();
+        let title = browser
+            .eval(rate_title)
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let rate: f64 = title
             .split(": ")
             .nth(1)
@@ -196,13 +201,19 @@ fn dashboard_shows_the_cluster_live_and_refuses_a_wrong_token() {
         .filter(|m| m["pod"].as_str().is_some_and(|p| p.starts_with("web-")))
         .filter_map(|m| m["requestsPerSecond"].as_f64())
         .sum();
-    assert!(measured > 0.0, "the API measured web's requests too: {title}");
+    assert!(
+        measured > 0.0,
+        "the API measured web's requests too: {title}"
+    );
     let latency = browser.wait_text("#charts", "p99", WAIT);
     assert!(latency.contains("ms"), "{latency}");
     let points = browser.eval(
         r#"document.querySelector('[data-service="default/web"] polyline.rate')?.getAttribute('points') ?? ''"#,
     );
-    assert!(!points.as_str().unwrap_or_default().is_empty(), "a drawn line");
+    assert!(
+        !points.as_str().unwrap_or_default().is_empty(),
+        "a drawn line"
+    );
     if std::env::var("WASMPOD_SCREENSHOTS").as_deref() == Ok("1") {
         // A few more seconds of traffic, so the picture shows lines rather than a first point.
         let until = std::time::Instant::now() + Duration::from_secs(8);

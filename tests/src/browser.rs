@@ -105,6 +105,7 @@ impl Browser {
         };
         browser.call("Page.enable", json!({}));
         browser.call("Runtime.enable", json!({}));
+        browser.call("Log.enable", json!({}));
         browser.call(
             "Emulation.setDeviceMetricsOverride",
             json!({"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": false}),
@@ -151,6 +152,15 @@ impl Browser {
                     details["text"], details["exception"]["description"]
                 ));
             }
+            // A Content-Security-Policy violation, a blocked script ... (a refused request is the
+            // network's entry and may be what a test wants: the page handles it).
+            Some("Log.entryAdded")
+                if event["params"]["entry"]["level"] == "error"
+                    && event["params"]["entry"]["source"] != "network" =>
+            {
+                self.errors
+                    .push(format!("log: {}", event["params"]["entry"]["text"]));
+            }
             Some("Runtime.consoleAPICalled") if event["params"]["type"] == "error" => {
                 self.errors
                     .push(format!("console.error: {}", event["params"]["args"]));
@@ -159,7 +169,8 @@ impl Browser {
         }
     }
 
-    /// What the page reported going wrong so far (exceptions, console errors).
+    /// What the page reported going wrong so far (exceptions, console errors, policy
+    /// violations).
     pub fn errors(&self) -> &[String] {
         &self.errors
     }

@@ -18,13 +18,16 @@ function conditions(deployment) {
 function revision(deployment) {
   const annotations = deployment.metadata.annotations || {};
   const key = Object.keys(annotations).find((k) => k.endsWith("/revision"));
-  const found = key ? annotations[key] : deployment.status?.revision ?? deployment.status?.currentRevision;
-  return found === undefined ? h("span", { class: "muted" }, "—") : String(found);
+  const found = deployment.status?.revision ?? (key ? annotations[key] : undefined);
+  return found === undefined || found === null ? h("span", { class: "muted" }, "—") : String(found);
 }
 
 function rollout(deployment) {
   const desired = deployment.spec.replicas;
   const { readyReplicas = 0, updatedReplicas = 0 } = deployment.status || {};
+  const stuck = (deployment.status?.conditions || [])
+    .some((c) => c.type === "Progressing" && c.status === "False");
+  if (stuck) return pill("Failed");
   const settled = readyReplicas === desired && updatedReplicas === desired;
   return pill(settled ? "Ready" : "Progressing");
 }
