@@ -164,6 +164,12 @@ fn get_pods_watch_prints_the_table_then_each_change() {
     line_with(&pods, "NAME", WAIT);
     line_with(&pods, &first, WAIT);
     let events = follow(&cluster, &["get", "events", "-w", "-o", "yaml"]);
+    // One object by name: its line from the list, then one a change.
+    let deployment = follow(
+        &cluster,
+        &["get", "deploy", "misbehave", "-w", "-o", "name"],
+    );
+    line_with(&deployment, "deployment/misbehave", WAIT);
 
     // A second replica: its rows come as the scheduler and the node move it on.
     cluster.cli_ok(&["scale", "deployment", "misbehave", "--replicas", "2"]);
@@ -179,6 +185,7 @@ fn get_pods_watch_prints_the_table_then_each_change() {
         (line.starts_with(&second) && line.contains("Running")).then_some(line)
     });
     assert!(running.contains("Running"), "{running}");
+    line_with(&deployment, "deployment/misbehave", WAIT);
     // The events watch shows the new pod's events as objects.
     let event = line_with(&events, &format!("name: {second}"), WAIT);
     assert!(event.contains(&second), "{event}");

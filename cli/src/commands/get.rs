@@ -86,12 +86,16 @@ impl Get {
                 watches.push(WatchTarget {
                     kind: *kind,
                     revision,
-                    names: Vec::new(),
+                    names: Some(Vec::new()),
                 });
             }
-            if let (Some(name), Some(watch)) = (name, watches.iter_mut().find(|w| w.kind == *kind))
-            {
-                watch.names.push(name.clone());
+            if let Some(watch) = watches.iter_mut().find(|w| w.kind == *kind) {
+                match (name, &mut watch.names) {
+                    (Some(name), Some(names)) => names.push(name.clone()),
+                    // The whole kind was asked for too: every object of it is watched.
+                    (None, names) => *names = None,
+                    (Some(_), None) => {}
+                }
             }
             let items = match name {
                 Some(name) => match client.get(*kind, &self.api.namespace, name).await {

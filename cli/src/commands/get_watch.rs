@@ -10,11 +10,11 @@ use std::io::Write;
 use wasmpod_api::client::ListOptions;
 use wasmpod_api::{AnyObject, Client, Kind, WatchEventType};
 
-/// One kind to watch: from `revision`, in `namespace` (None: all), only `names` if any given.
+/// One kind to watch, from `revision`: only the objects `names` lists, or all (None).
 pub struct WatchTarget {
     pub kind: Kind,
     pub revision: u64,
-    pub names: Vec<String>,
+    pub names: Option<Vec<String>>,
 }
 
 /// Prints every change to `targets` until one of the watches ends.
@@ -50,7 +50,10 @@ pub async fn follow(
             continue;
         }
         let Some(object) = event.object else { continue };
-        if !names.is_empty() && !names.iter().any(|n| n == object.name()) {
+        if names
+            .as_ref()
+            .is_some_and(|names| !names.iter().any(|n| n == object.name()))
+        {
             continue;
         }
         let single = !matches!(options.format, Format::Table | Format::Wide);

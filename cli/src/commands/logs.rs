@@ -118,7 +118,12 @@ async fn follow(client: &Client, ns: &str, pod: &str, prefix: bool) -> anyhow::R
     if prefix && !partial.is_empty() {
         println!("[pod/{pod}] {}", String::from_utf8_lossy(&partial));
     }
-    Ok(())
+    // The node ends the stream when the pod leaves it; otherwise the connection was lost.
+    match client.get(Kind::Pod, ns, pod).await {
+        Err(e) if e.is_not_found() => Ok(()),
+        Ok(_) => bail!("the log stream of pod {pod} ended while the pod is still there (its node or the API server went away)"),
+        Err(e) => Err(e).with_context(|| format!("the log stream of pod {pod} ended")),
+    }
 }
 
 /// The first pod (by name) that `kind` `name` owns, as kubectl picks one for `logs deploy/x`.
