@@ -68,6 +68,10 @@ fn logs_follow_streams_new_lines_and_ends_when_the_pod_is_deleted() {
             "still following after request {round}"
         );
     }
+    // A follow outlives the API server's 10 s limit on a node's answer: it is a stream, not one.
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(cluster.get("/log").0, 200);
+    line_with(&logs, "log-stdout", WAIT);
     // Deleting the pod ends the follow (its deployment goes, so no replacement takes its name).
     cluster.cli_ok(&["delete", "deployment", "misbehave"]);
     let status = logs
