@@ -20,8 +20,8 @@ test: deps toolchain samples test-components
 fuzz CASES="100000": deps
     PROPTEST_CASES={{CASES}} cargo test --workspace --lib -- parsers_never_panic handlers_answer_random_bodies
 
-# protoc (etcd-client's build needs it), etcd, Prometheus and curl with HTTP/2 (the tests start and
-# use them) from Debian, when missing.
+# protoc (etcd-client's build needs it), etcd, Prometheus, curl with HTTP/2 and chromium (the
+# dashboard test drives it headless) from Debian, when missing: the tests start and use them.
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -30,6 +30,7 @@ deps:
     command -v etcd >/dev/null || missing+=(etcd-server)
     command -v prometheus >/dev/null || missing+=(prometheus)
     command -v curl >/dev/null || missing+=(curl)
+    command -v chromium >/dev/null || missing+=(chromium)
     [ ${#missing[@]} -eq 0 ] && exit 0
     command -v apt-get >/dev/null || { echo "error: install ${missing[*]} (protoc, etcd 3.4+, prometheus) with your package manager" >&2; exit 1; }
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

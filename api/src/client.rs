@@ -1,6 +1,7 @@
 //! The HTTP API client used by the CLI and the workers.
 
 mod options;
+mod streams;
 pub use options::{ListOptions, VersionInfo, WriteMode};
 
 use crate::endpoints::Endpoints;
@@ -319,7 +320,12 @@ impl Client {
     }
 
     /// The path of an object's subresource (`/status`, `/scale`, `/log` ...; `""`: the object).
-    fn subresource_path(kind: Kind, namespace: &str, name: &str, subresource: &str) -> String {
+    pub(crate) fn subresource_path(
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        subresource: &str,
+    ) -> String {
         let name = urlencoding::encode(name);
         let plural = kind.plural();
         if kind.namespaced() {
@@ -570,7 +576,16 @@ impl Client {
     ) -> Result<impl Stream<Item = Result<WatchEvent, ClientError>> + Send + 'static, ClientError>
     {
         let path = format!("/api/v1/{}?watch=true&revision={revision}", kind.plural());
-        let response = self.send(self.request(reqwest::Method::GET, &path)).await?;
+        self.watch_path(&path).await
+    }
+
+    /// The watch at `path` (a `?watch=true` route), its lines decoded as events.
+    async fn watch_path(
+        &self,
+        path: &str,
+    ) -> Result<impl Stream<Item = Result<WatchEvent, ClientError>> + Send + 'static, ClientError>
+    {
+        let response = self.send(self.request(reqwest::Method::GET, path)).await?;
         let bytes = response.bytes_stream();
         let stream = futures::stream::unfold(
             (bytes, BytesMut::new(), false),

@@ -59,7 +59,7 @@ pub use http_pod::{
     text_response, unavailable_response, HttpPod, ResponseBody, WASMPOD_ERROR_HEADER,
 };
 pub use limits::MemoryLimitExceeded;
-pub use logs::{PodLogs, DEFAULT_LOG_CAPACITY};
+pub use logs::{LogFollower, PodLogs, DEFAULT_LOG_CAPACITY};
 pub use outbound::{hops_of, BoxBody, OutboundRouter, RouteOutcome, RoutedFuture, HOPS_HEADER};
 pub use spec::{Mount, PodRuntimeSpec};
 pub use wasmpod_inspect::{inspect_component, ComponentWorld};

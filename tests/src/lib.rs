@@ -3,6 +3,7 @@
 
 mod cluster_api;
 pub use cluster_api::ClusterApi;
+pub mod browser;
 pub mod etcd;
 pub mod otlp;
 pub mod prometheus;

@@ -1,15 +1,20 @@
-//! The node's own small API, for the control plane: pod logs and pod figures. Every route but
-//! `/healthz` and `/metrics` wants this node's agent key, which the control plane derives for this
-//! node alone and handed to it with its credential (no key is shared by every node). `/metrics`
+//! The node's own small API, for the control plane: pod logs (`follow=true`: a chunked body that
+//! streams the log as it grows, across the pod's restarts, until the pod leaves the node;
+//! `previous=true`: the run before the current one) and pod figures. Every route but `/healthz`
+//! and `/metrics` wants this node's agent key, which the control plane derives for this node
+//! alone and handed to it with its credential (no key is shared by every node). `/metrics`
 //! (Prometheus' text format) answers without a key: Prometheus scrapes it, and it carries counts
-//! and timings by namespace, service and pod names, never a request's path or content. Its connections have the same
+//! and timings by namespace, service and pod names, never a request's path or content. Its
+//! connections have the same
 //! header-read and idle timeouts as the gateway's.
 
 use crate::context::NodeContext;
 use crate::listener::{self, ConnectionTimeouts, Tracked};
+use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use hyper_util::service::TowerToHyperService;
@@ -22,17 +27,40 @@ use wasmpod_api::{Kind, ObjectKey};
 struct LogQuery {
     namespace: String,
     pod: String,
+    #[serde(default)]
+    follow: bool,
+    #[serde(default)]
+    previous: bool,
 }
 
 async fn logs(
     State(ctx): State<Arc<NodeContext>>,
     Query(q): Query<LogQuery>,
-) -> Result<String, (StatusCode, String)> {
+) -> Result<Response, (StatusCode, String)> {
     let key = ObjectKey::new(Kind::Pod, &q.namespace, &q.pod);
-    ctx.existing_logs(&key).map(|l| l.snapshot()).ok_or((
+    let logs = ctx.existing_logs(&key).ok_or((
         StatusCode::NOT_FOUND,
         format!("pod {} has not run on node {}", q.pod, ctx.node),
-    ))
+    ))?;
+    if q.previous {
+        return logs.previous().map(IntoResponse::into_response).ok_or((
+            StatusCode::NOT_FOUND,
+            format!("pod {} has not restarted on node {}", q.pod, ctx.node),
+        ));
+    }
+    if !q.follow {
+        return Ok(logs.snapshot().into_response());
+    }
+    tracing::debug!(pod = %key, "following a pod's log");
+    let chunks = futures::stream::unfold(logs.follow(), |mut follower| async move {
+        let chunk = follower.next().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), follower))
+    });
+    Ok((
+        [("content-type", "text/plain; charset=utf-8")],
+        Body::from_stream(chunks),
+    )
+        .into_response())
 }
 
 /// `GET /podmetrics`: the live figures of every pod on this node.

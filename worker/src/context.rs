@@ -72,11 +72,16 @@ impl NodeContext {
             .cloned()
     }
 
+    /// The pod left this node: its log goes, and whoever follows it reaches the end.
     pub fn forget_logs(&self, key: &ObjectKey) {
-        self.logs
+        let removed = self
+            .logs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
+        if let Some(logs) = removed {
+            logs.close();
+        }
     }
 
     /// Reports an event about a pod (in the background; events are advisory).

@@ -268,9 +268,11 @@ impl PodHost for NodeHost {
     }
 
     fn http_pod(&self, component: &Loaded, spec: PodRuntimeSpec) -> Result<HttpPod, StartFailure> {
+        let logs = self.ctx.logs(&self.key);
+        logs.begin_run();
         self.ctx
             .runtime
-            .http_pod(&component.component, spec, self.ctx.logs(&self.key))
+            .http_pod(&component.component, spec, logs)
             .map_err(StartFailure::from)
     }
 
@@ -279,9 +281,11 @@ impl PodHost for NodeHost {
         component: &Loaded,
         spec: PodRuntimeSpec,
     ) -> Result<CommandPod, StartFailure> {
+        let logs = self.ctx.logs(&self.key);
+        logs.begin_run();
         self.ctx
             .runtime
-            .command_pod(&component.component, spec, self.ctx.logs(&self.key))
+            .command_pod(&component.component, spec, logs)
             .map_err(StartFailure::from)
     }
 

@@ -28,7 +28,7 @@ pub struct VersionInfo {
 }
 
 /// `path` with `key=value` query parameters appended (values percent-encoded).
-fn with_query(path: String, params: &[(&str, &str)]) -> String {
+pub(super) fn with_query(path: String, params: &[(&str, &str)]) -> String {
     let mut out = path;
     for (key, value) in params {
         out.push(if out.contains('?') { '&' } else { '?' });

@@ -1,6 +1,7 @@
 //! `get`: list objects of one or more kinds (`get pods`, `get deploy a b`, `get deploy/a svc/b`,
-//! `get all`), narrowed by `-l` / `--field-selector`, printed as a table or `-o` anything.
+//! `get all`), narrowed by `-l` / `--field-selector`, printed as a table or `-o` anything; `-w` then prints each change as it comes (get_watch.rs).
 
+use super::get_watch::{self, WatchTarget};
 use super::{ApiArgs, SelectorArgs};
 use crate::kinds::{self, Target};
 use crate::output::jsonpath::Path;
@@ -32,6 +33,9 @@ pub struct Get {
     /// Sort by a JSONPath, e.g. .metadata.name or {.status.restartCount}
     #[arg(long)]
     pub sort_by: Option<String>,
+    /// After the list, print each change as it comes (until Ctrl-C)
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     #[command(flatten)]
     pub selector: SelectorArgs,
     #[command(flatten)]
@@ -41,6 +45,9 @@ pub struct Get {
 impl Get {
     pub async fn run(self) -> anyhow::Result<()> {
         if let [only] = self.args.as_slice() {
+            if self.watch && matches!(only.as_str(), "leases" | "lease" | "tokens" | "token") {
+                bail!("{only} cannot be watched");
+            }
             if matches!(only.as_str(), "leases" | "lease") {
                 return super::leases::print(&self.api, self.output).await;
             }
@@ -68,7 +75,28 @@ impl Get {
         let namespace = (!self.all_namespaces).then_some(self.api.namespace.as_str());
         let mut groups: Vec<(Kind, Vec<AnyObject>)> = Vec::new();
         let mut missing = Vec::new();
+        let mut watches: Vec<WatchTarget> = Vec::new();
         for Target { kind, name } in &targets {
+            if self.watch && !watches.iter().any(|w| w.kind == *kind) {
+                // The revision to watch from: a list's, read before the objects are.
+                let revision = client
+                    .list_selected(*kind, namespace, &self.selector.options())
+                    .await?
+                    .revision;
+                watches.push(WatchTarget {
+                    kind: *kind,
+                    revision,
+                    names: Some(Vec::new()),
+                });
+            }
+            if let Some(watch) = watches.iter_mut().find(|w| w.kind == *kind) {
+                match (name, &mut watch.names) {
+                    (Some(name), Some(names)) => names.push(name.clone()),
+                    // The whole kind was asked for too: every object of it is watched.
+                    (None, names) => *names = None,
+                    (Some(_), None) => {}
+                }
+            }
             let items = match name {
                 Some(name) => match client.get(*kind, &self.api.namespace, name).await {
                     Ok(object) => vec![object],
@@ -127,6 +155,11 @@ impl Get {
                 Some(ns) => eprintln!("No resources found in {ns} namespace."),
                 None => eprintln!("No resources found."),
             }
+        }
+        if self.watch {
+            let selector = self.selector.options();
+            return get_watch::follow(&client, watches, namespace, &selector, &options, &all_pods)
+                .await;
         }
         Ok(())
     }

@@ -1,11 +1,14 @@
 //! `logs POD`, `logs deploy/hello` (its first pod), `logs -l app=web` (every matching pod,
-//! each line prefixed with its pod).
+//! each line prefixed with its pod); `-f` follows (across the pod's restarts, until the pod is
+//! deleted or Ctrl-C), `--previous` prints the run before the current one.
 
 use super::{ApiArgs, SelectorArgs};
 use crate::kinds;
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::Args;
-use wasmpod_api::{Kind, Pod};
+use futures::StreamExt;
+use std::io::Write;
+use wasmpod_api::{Client, Kind, Pod};
 
 #[derive(Debug, Args)]
 pub struct Logs {
@@ -17,6 +20,12 @@ pub struct Logs {
     /// Prefix each line with its pod (the default with -l)
     #[arg(long)]
     pub prefix: bool,
+    /// Follow the log: print new lines as they come, across restarts, until the pod is deleted
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// The log of the pod's previous run (before its last restart)
+    #[arg(short = 'p', long, conflicts_with = "follow")]
+    pub previous: bool,
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -57,9 +66,21 @@ impl Logs {
                 (vec![pod], self.prefix)
             }
         };
+        let prefix = prefix || self.prefix;
+        if self.follow {
+            let followers = pods.iter().map(|pod| follow(&client, ns, pod, prefix));
+            for result in futures::future::join_all(followers).await {
+                result?;
+            }
+            return Ok(());
+        }
         for pod in pods {
-            let text = client.logs(ns, &pod).await?;
-            if prefix || self.prefix {
+            let text = if self.previous {
+                client.previous_logs(ns, &pod).await?
+            } else {
+                client.logs(ns, &pod).await?
+            };
+            if prefix {
                 for line in text.lines() {
                     println!("[pod/{pod}] {line}");
                 }
@@ -71,13 +92,42 @@ impl Logs {
     }
 }
 
+/// Prints `pod`'s log as it comes until the server ends the stream (the pod was deleted or left
+/// its node). With `prefix`, whole lines only, each prefixed with the pod.
+async fn follow(client: &Client, ns: &str, pod: &str, prefix: bool) -> anyhow::Result<()> {
+    let mut chunks = client
+        .follow_logs(ns, pod)
+        .await
+        .with_context(|| format!("following the log of pod {pod}"))?;
+    let mut partial: Vec<u8> = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.with_context(|| format!("reading the log of pod {pod}"))?;
+        let mut out = std::io::stdout().lock();
+        if !prefix {
+            out.write_all(&chunk)?;
+            out.flush()?;
+            continue;
+        }
+        partial.extend_from_slice(&chunk);
+        while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=end).collect();
+            writeln!(out, "[pod/{pod}] {}", String::from_utf8_lossy(&line[..end]))?;
+        }
+        out.flush()?;
+    }
+    if prefix && !partial.is_empty() {
+        println!("[pod/{pod}] {}", String::from_utf8_lossy(&partial));
+    }
+    // The node ends the stream when the pod leaves it; otherwise the connection was lost.
+    match client.get(Kind::Pod, ns, pod).await {
+        Err(e) if e.is_not_found() => Ok(()),
+        Ok(_) => bail!("the log stream of pod {pod} ended while the pod is still there (its node or the API server went away)"),
+        Err(e) => Err(e).with_context(|| format!("the log stream of pod {pod} ended")),
+    }
+}
+
 /// The first pod (by name) that `kind` `name` owns, as kubectl picks one for `logs deploy/x`.
-async fn owned_pod(
-    client: &wasmpod_api::Client,
-    kind: Kind,
-    ns: &str,
-    name: &str,
-) -> anyhow::Result<String> {
+async fn owned_pod(client: &Client, kind: Kind, ns: &str, name: &str) -> anyhow::Result<String> {
     client.get(kind, ns, name).await?;
     let pods: Vec<Pod> = client.list_typed(Kind::Pod, Some(ns)).await?;
     let mut owned: Vec<&Pod> = pods

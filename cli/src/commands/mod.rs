@@ -12,6 +12,7 @@ mod diff;
 mod edit;
 mod explain;
 mod get;
+mod get_watch;
 mod label;
 mod leases;
 mod logs;

@@ -1,4 +1,4 @@
-//! The HTTP API (axum): objects, apply, watch, blobs, logs.
+//! The HTTP API (axum): objects, apply, watch, blobs, logs; the web dashboard's files at `/ui`.
 
 mod api_span;
 mod apply;
@@ -12,10 +12,12 @@ mod metrics;
 mod node_credential;
 mod objects;
 mod pod_config;
+mod pod_logs;
 mod pod_metrics;
 mod scale;
 mod selection;
 mod tokens;
+mod ui;
 mod update;
 mod watch;
 
@@ -108,7 +110,7 @@ fn routes(state: AppState) -> Router {
         )
         .route("/api/v1/{plural}/{name}/status", put(objects::put_status))
         .route("/api/v1/{plural}/{name}/scale", post(scale::scale))
-        .route("/api/v1/{plural}/{name}/log", get(objects::logs))
+        .route("/api/v1/{plural}/{name}/log", get(pod_logs::logs))
         .route(
             "/api/v1/{plural}/{name}/config",
             get(pod_config::pod_config),
@@ -124,6 +126,8 @@ fn routes(state: AppState) -> Router {
         ))
         // Outside authorization: refused requests are counted too.
         .route_layer(axum::middleware::from_fn(metrics::count))
+        // The dashboard's static files: no data, so no token (the page sends one to the API).
+        .merge(ui::router())
         // Each route's own limit (the blob routes') overrides this one.
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)

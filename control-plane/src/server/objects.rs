@@ -1,4 +1,4 @@
-//! Reading and writing single objects, lists (narrowed by selectors), status, scale and logs.
+//! Reading and writing single objects, lists (narrowed by selectors), status and scale.
 //! `?dryRun=All` on a delete, scale or update checks everything and stores nothing.
 
 use super::selection::ListFilter;
@@ -435,57 +435,4 @@ pub async fn put_status(
     updated
         .map(|_| Json(serde_json::json!({"updated": key.to_string()})))
         .ok_or_else(|| ApiError::not_found(format!("{} {:?} not found", key.kind, key.name)))
-}
-
-/// Pod logs live on the node that runs the pod: ask its agent.
-pub async fn logs(
-    State(state): State<AppState>,
-    Path((plural, name)): Path<(String, String)>,
-    Query(query): Query<ObjectQuery>,
-) -> Result<Response, ApiError> {
-    let key = key_of(&plural, &name, &query)?;
-    if key.kind != Kind::Pod {
-        return Err(ApiError::not_found("only pods have logs"));
-    }
-    let pod: Pod = state
-        .registry
-        .get_typed(&key)?
-        .ok_or_else(|| ApiError::not_found(format!("Pod {name:?} not found")))?;
-    let node_name = pod.spec.node_name.ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "pod {name:?} is not scheduled yet, so it has no logs"
-        ))
-    })?;
-    let node: Node = state
-        .registry
-        .get_typed(&ObjectKey::new(Kind::Node, "", &node_name))?
-        .ok_or_else(|| {
-            ApiError::unavailable(format!("node {node_name:?} of pod {name:?} is gone"))
-        })?;
-    let url = format!(
-        "{}/logs?namespace={}&pod={}",
-        node.status.agent.trim_end_matches('/'),
-        urlencoding::encode(&key.namespace),
-        urlencoding::encode(&key.name)
-    );
-    let response = state
-        .http
-        .get(&url)
-        .header(
-            wasmpod_api::gateway_key::AGENT_KEY_HEADER,
-            state.credentials.agent_key(&node_name),
-        )
-        .send()
-        .await
-        .map_err(|e| {
-            ApiError::unavailable(format!("node {node_name:?} did not answer for logs: {e}"))
-        })?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    if !status.is_success() {
-        return Err(ApiError::unavailable(format!(
-            "node {node_name:?} could not give logs: {text}"
-        )));
-    }
-    Ok(text.into_response())
 }
