@@ -266,7 +266,6 @@ impl PodAdmission {
     }
 
     /// Instances of this pod running now.
-    #[cfg(test)]
     pub(crate) fn in_use(&self) -> u32 {
         self.in_use.load(SeqCst)
     }

@@ -171,6 +171,10 @@ impl PodHost for FakeHost {
         self.shared.call(Call::Route(http.is_some()));
     }
 
+    fn in_flight(&self, _: &()) -> u32 {
+        0
+    }
+
     fn report(&self, status: &PodStatus) {
         self.shared
             .record
@@ -220,7 +224,16 @@ fn spawn(world: ComponentWorld, pod: Pod, script: Script) -> Running {
     };
     let cancel = CancellationToken::new();
     let (config, rx) = tokio::sync::watch::channel(Some("1".to_string()));
-    let task = tokio::spawn(run_on(host, POLICY, pod, cancel.clone(), rx));
+    let task = tokio::spawn(run_on(
+        host,
+        POLICY,
+        pod,
+        Signals {
+            cancel: cancel.clone(),
+            terminate: CancellationToken::new(),
+        },
+        rx,
+    ));
     Running {
         shared,
         cancel,
