@@ -19,6 +19,7 @@ mod new;
 mod node_limits;
 mod nodes;
 mod patch;
+mod rollout;
 mod scale;
 mod server;
 mod set;
@@ -152,6 +153,8 @@ enum Command {
     Scale(scale::Scale),
     /// Wait until pods or deployments are Ready/Available, or deleted
     Wait(wait::Wait),
+    /// Follow, list, undo, restart, pause and resume a deployment's rollouts
+    Rollout(rollout::Rollout),
     /// Edit an object in $EDITOR; a change made meanwhile by someone else is refused
     Edit(edit::Edit),
     /// Change an object with a JSON merge patch
@@ -197,6 +200,7 @@ impl Cli {
             Command::Logs(c) => c.run().await,
             Command::Scale(c) => c.run().await,
             Command::Wait(c) => c.run().await,
+            Command::Rollout(c) => c.run().await,
             Command::Edit(c) => c.run().await,
             Command::Patch(c) => c.run().await,
             Command::Label(c) => c.run().await,
