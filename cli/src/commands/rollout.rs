@@ -204,17 +204,23 @@ fn find<'a>(
     name: &str,
     n: u64,
 ) -> anyhow::Result<&'a ControllerRevision> {
-    revisions.iter().find(|r| r.spec.revision == n).with_context(|| {
-        let known: Vec<String> = revisions.iter().map(|r| r.spec.revision.to_string()).collect();
-        format!(
-            "deployment {name:?} has no revision {n} (its revisions: {})",
-            if known.is_empty() {
-                "none".into()
-            } else {
-                known.join(", ")
-            }
-        )
-    })
+    revisions
+        .iter()
+        .find(|r| r.spec.revision == n)
+        .with_context(|| {
+            let known: Vec<String> = revisions
+                .iter()
+                .map(|r| r.spec.revision.to_string())
+                .collect();
+            format!(
+                "deployment {name:?} has no revision {n} (its revisions: {})",
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            )
+        })
 }
 
 async fn undo(target: &Target, to_revision: Option<u64>) -> anyhow::Result<()> {
@@ -277,7 +283,10 @@ async fn status(target: &Target, timeout: Duration) -> anyhow::Result<()> {
         } else if let Some(c) = progressing.filter(|c| {
             c.status == ConditionStatus::False && c.reason == "ProgressDeadlineExceeded"
         }) {
-            bail!("deployment {name:?} exceeded its progress deadline: {}", c.message);
+            bail!(
+                "deployment {name:?} exceeded its progress deadline: {}",
+                c.message
+            );
         } else if d.spec.paused {
             bail!("deployment {name:?} is paused: resume it with `wasmpod rollout resume deployment/{name}`");
         } else if s.updated_replicas < d.spec.replicas {
