@@ -98,7 +98,7 @@ fn two_nodes() -> MultiNode {
 
 #[test]
 fn rolling_update_undo_and_restart_on_two_nodes_fail_no_request() {
-    let mut cluster = two_nodes();
+    let cluster = two_nodes();
     let c = components();
     let gateways: Vec<String> = cluster.workers.iter().map(|(_, _, g)| g.clone()).collect();
     cluster.apply("web.yaml", &manifest(&c.misbehave, "v1", ""));
