@@ -21,6 +21,7 @@ mod overload;
 mod polyglot;
 mod roles;
 mod rollout;
+mod rollout_rules;
 mod rollout_strategy;
 mod services;
 mod storage;

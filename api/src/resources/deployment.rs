@@ -177,7 +177,7 @@ impl DeploymentStrategy {
             .unwrap_or(DEFAULT_ROLLING_BOUND)
             .resolve(replicas, false)
             .min(replicas);
-        if surge == 0 && unavailable == 0 {
+        if surge == 0 && unavailable == 0 && replicas > 0 {
             (0, 1)
         } else {
             (surge, unavailable)

@@ -266,7 +266,7 @@ impl Pass<'_> {
             status.last_complete_hash = Some(target.hash.clone());
         }
         let (_, max_unavailable) = spec.strategy.bounds(replicas);
-        let enough = status.available_replicas >= replicas - max_unavailable;
+        let enough = status.available_replicas >= replicas.saturating_sub(max_unavailable);
         conditions::set(
             &mut status,
             ConditionType::Available,

@@ -61,7 +61,7 @@ pub fn plan(strategy: &DeploymentStrategy, c: Counts) -> Step {
                 .min(max_total.saturating_sub(total));
             // Scale down old pods as Kubernetes does: first those that do not serve, then
             // available ones while enough stay available.
-            let min_available = c.replicas - unavailable;
+            let min_available = c.replicas.saturating_sub(unavailable);
             let new_total = c.new + step.create;
             let new_unavailable = new_total.saturating_sub(c.new_available);
             let mut max_scaled_down =
