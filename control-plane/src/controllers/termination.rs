@@ -21,7 +21,8 @@ pub const TERMINATED: &str = "Terminated";
 /// longer running), else its terminating mark.
 pub fn begin(pod: &Pod, now: DateTime<Utc>) -> Result<Write, RegistryError> {
     let key = super::pod_key(pod);
-    if pod.spec.node_name.is_none()
+    if std::env::var_os("WASMPOD_OLD_DELETE").is_some()
+        || pod.spec.node_name.is_none()
         || matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed)
     {
         return Ok(Write::Delete(key));
