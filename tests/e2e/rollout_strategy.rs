@@ -126,17 +126,25 @@ fn rolling_update_undo_and_restart_on_two_nodes_fail_no_request() {
     });
 
     let stop = Arc::new(AtomicBool::new(false));
+    // The gateway-only node forwards everything (kept-alive and new connections); node a serves
+    // locally first.
     let loaders = [
         load(
-            format!("{}/env/VERSION", gateways[0]),
+            format!("{}/env/VERSION", gateways[2]),
             true,
-            2_500,
+            4_000,
             stop.clone(),
         ),
         load(
-            format!("{}/env/VERSION", gateways[1]),
+            format!("{}/env/VERSION", gateways[2]),
             false,
-            2_500,
+            4_000,
+            stop.clone(),
+        ),
+        load(
+            format!("{}/env/VERSION", gateways[0]),
+            true,
+            4_000,
             stop.clone(),
         ),
     ];
