@@ -442,6 +442,7 @@ mod tests {
     use super::*;
     use crate::registry::tests::registry;
     use wasmpod_api::Event;
+    use wasmpod_api::{ConditionStatus, ConditionType};
     use wasmpod_api::{Kind, ObjectKey, PodPhase, RestartPolicy};
 
     fn deployment(replicas: u32, version: &str) -> Deployment {
@@ -459,7 +460,13 @@ mod tests {
         .unwrap()
     }
 
+    /// Writes `d` as `apply` does: the stored status stays.
     fn apply(reg: &Registry, d: &Deployment) {
+        let mut d = d.clone();
+        if let Some(stored) = reg.fetch::<Deployment>("default", "web").unwrap() {
+            d.status = stored.status;
+        }
+        let d = &d;
         reg.commit(vec![Write::Put(
             to_any(&ObjectKey::new(Kind::Deployment, "default", "web"), d).unwrap(),
         )])
@@ -672,5 +679,216 @@ mod tests {
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].name(), all[0].name());
         assert!(reasons(&reg).contains(&"ScaledDown".to_string()));
+    }
+
+    fn revisions(reg: &Registry) -> Vec<(u64, String)> {
+        let mut revs: Vec<ControllerRevision> = reg.all_owned(None).unwrap();
+        revs.sort_by_key(|r| r.spec.revision);
+        revs.into_iter()
+            .map(|r| {
+                let version = r.spec.template.spec.env[0].value.clone();
+                (r.spec.revision, version)
+            })
+            .collect()
+    }
+
+    /// Every pod of `version` running and ready.
+    fn serve(reg: &Registry, version: &str) {
+        for p in &of(reg, version) {
+            set_status(reg, p, PodPhase::Running, true);
+        }
+    }
+
+    fn condition(reg: &Registry, t: ConditionType) -> Option<wasmpod_api::DeploymentCondition> {
+        status(reg).condition(t).cloned()
+    }
+
+    #[test]
+    fn each_template_is_a_numbered_revision_and_an_old_one_coming_back_is_renumbered() {
+        let (_d, reg) = registry();
+        apply(&reg, &deployment(1, "v1"));
+        reconcile_all(&reg).unwrap();
+        serve(&reg, "v1");
+        reconcile_all(&reg).unwrap();
+        apply(&reg, &deployment(1, "v2"));
+        reconcile_all(&reg).unwrap();
+        assert_eq!(revisions(&reg), [(1, "v1".into()), (2, "v2".into())]);
+        assert_eq!(status(&reg).revision, Some(2));
+        let pod = of(&reg, "v2").remove(0);
+        assert_eq!(
+            pod.metadata.annotations.get(REVISION_ANNOTATION),
+            Some(&"2".to_string())
+        );
+        // Undo: v1's template again becomes revision 3; no new revision object.
+        apply(&reg, &deployment(1, "v1"));
+        reconcile_all(&reg).unwrap();
+        assert_eq!(revisions(&reg), [(2, "v2".into()), (3, "v1".into())]);
+        assert_eq!(status(&reg).revision, Some(3));
+    }
+
+    #[test]
+    fn old_revisions_past_the_history_limit_go_and_all_go_with_their_deployment() {
+        let (_d, reg) = registry();
+        for (i, v) in ["v1", "v2", "v3", "v4"].iter().enumerate() {
+            let mut d = deployment(1, v);
+            d.spec.revision_history_limit = 1;
+            apply(&reg, &d);
+            reconcile_all(&reg).unwrap();
+            serve(&reg, v);
+            reconcile_all(&reg).unwrap();
+            // Old pods are terminating; their node reports them stopped.
+            for p in reg.all_owned::<Pod>(None).unwrap() {
+                if p.metadata.deletion_timestamp.is_some() {
+                    set_status(&reg, &p, PodPhase::Succeeded, false);
+                }
+            }
+            reconcile_all(&reg).unwrap();
+            assert_eq!(status(&reg).revision, Some(i as u64 + 1));
+        }
+        reconcile_all(&reg).unwrap();
+        assert_eq!(revisions(&reg), [(3, "v3".into()), (4, "v4".into())]);
+        reg.commit(vec![Write::Delete(ObjectKey::new(
+            wasmpod_api::Kind::Deployment,
+            "default",
+            "web",
+        ))])
+        .unwrap();
+        reconcile_all(&reg).unwrap();
+        assert!(revisions(&reg).is_empty());
+    }
+
+    #[test]
+    fn a_pod_taken_away_is_marked_terminating_and_deleted_once_stopped() {
+        let (_d, reg) = registry();
+        apply(&reg, &deployment(2, "v1"));
+        reconcile_all(&reg).unwrap();
+        serve(&reg, "v1");
+        apply(&reg, &deployment(1, "v1"));
+        reconcile_all(&reg).unwrap();
+        let all: Vec<Pod> = reg.all_owned(None).unwrap();
+        let terminating: Vec<&Pod> = all
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_some())
+            .collect();
+        assert_eq!(
+            (all.len(), terminating.len()),
+            (2, 1),
+            "marked, not deleted"
+        );
+        assert_eq!(status(&reg).replicas, 1, "a terminating pod is not counted");
+        reconcile_all(&reg).unwrap();
+        assert_eq!(
+            reg.all_owned::<Pod>(None).unwrap().len(),
+            2,
+            "still draining"
+        );
+        set_status(&reg, terminating[0], PodPhase::Succeeded, false);
+        reconcile_all(&reg).unwrap();
+        assert_eq!(
+            reg.all_owned::<Pod>(None).unwrap().len(),
+            1,
+            "stopped: deleted"
+        );
+
+        // A node that never answers: deleted after the grace period and the margin.
+        apply(&reg, &deployment(0, "v1"));
+        let now = Utc::now();
+        reconcile_at(&reg, now).unwrap();
+        reconcile_at(&reg, now + chrono::Duration::seconds(10)).unwrap();
+        assert_eq!(reg.all_owned::<Pod>(None).unwrap().len(), 1);
+        reconcile_at(&reg, now + chrono::Duration::seconds(60)).unwrap();
+        assert!(reg.all_owned::<Pod>(None).unwrap().is_empty());
+        assert_eq!(status(&reg).replicas, 0, "scaled to zero");
+    }
+
+    #[test]
+    fn a_rollout_without_progress_fails_its_deadline_and_rolls_back_when_asked() {
+        let (_d, reg) = registry();
+        let with = |version: &str, rollback: bool| {
+            let mut d = deployment(2, version);
+            d.spec.progress_deadline_seconds = 30;
+            d.spec.rollback = rollback.then(|| wasmpod_api::RollbackPolicy { on_failure: true });
+            d
+        };
+        let t0 = Utc::now();
+        apply(&reg, &with("v1", false));
+        reconcile_at(&reg, t0).unwrap();
+        serve(&reg, "v1");
+        reconcile_at(&reg, t0).unwrap();
+        let p = condition(&reg, ConditionType::Progressing).unwrap();
+        assert_eq!(
+            (p.status, p.reason.as_str()),
+            (ConditionStatus::True, "NewReplicaSetAvailable")
+        );
+        assert_eq!(status(&reg).last_complete_hash, status(&reg).current_hash);
+
+        // v2 never turns ready.
+        apply(&reg, &with("v2", false));
+        reconcile_at(&reg, t0).unwrap();
+        for p in &of(&reg, "v2") {
+            reg.modify::<Pod, _>(&pod_key(p), |p| {
+                p.spec.node_name = Some("n1".into());
+                p.status.phase = PodPhase::Running;
+                p.status.reason = Some("CrashLoopBackOff".into());
+                true
+            })
+            .unwrap();
+        }
+        reconcile_at(&reg, t0 + chrono::Duration::seconds(10)).unwrap();
+        let p = condition(&reg, ConditionType::Progressing).unwrap();
+        assert_eq!(p.status, ConditionStatus::True, "within the deadline");
+        reconcile_at(&reg, t0 + chrono::Duration::seconds(31)).unwrap();
+        let p = condition(&reg, ConditionType::Progressing).unwrap();
+        assert_eq!(
+            (p.status, p.reason.as_str()),
+            (ConditionStatus::False, "ProgressDeadlineExceeded")
+        );
+        assert!(p.message.contains("CrashLoopBackOff"), "{}", p.message);
+        assert_eq!(of(&reg, "v1").len(), 2, "the old pods keep serving");
+        assert!(
+            condition(&reg, ConditionType::RolledBack).is_none(),
+            "not opted in"
+        );
+
+        // Opted in: the next pass past the deadline rolls back to v1.
+        apply(&reg, &with("v2", true));
+        reconcile_at(&reg, t0 + chrono::Duration::seconds(32)).unwrap();
+        let d = reg.fetch::<Deployment>("default", "web").unwrap().unwrap();
+        assert_eq!(d.spec.template.spec.env[0].value, "v1", "rolled back");
+        let r = condition(&reg, ConditionType::RolledBack).unwrap();
+        assert!(
+            r.message.contains("revision 2")
+                && r.message.contains("CrashLoopBackOff")
+                && r.message.contains("rolled back to revision 1"),
+            "{}",
+            r.message
+        );
+        assert!(reasons(&reg).contains(&"RolledBack".to_string()));
+        reconcile_at(&reg, t0 + chrono::Duration::seconds(33)).unwrap();
+        assert_eq!(status(&reg).revision, Some(3), "v1 again, as revision 3");
+        assert!(of(&reg, "v2")
+            .iter()
+            .all(|p| p.metadata.deletion_timestamp.is_some()));
+    }
+
+    #[test]
+    fn a_paused_deployment_stays_on_its_revision_but_scales() {
+        let (_d, reg) = registry();
+        apply(&reg, &deployment(1, "v1"));
+        reconcile_all(&reg).unwrap();
+        serve(&reg, "v1");
+        reconcile_all(&reg).unwrap();
+        let mut d = deployment(2, "v2");
+        d.spec.paused = true;
+        apply(&reg, &d);
+        reconcile_all(&reg).unwrap();
+        assert!(of(&reg, "v2").is_empty());
+        assert_eq!(of(&reg, "v1").len(), 2, "scaled on the paused revision");
+        let p = condition(&reg, ConditionType::Progressing).unwrap();
+        assert_eq!(p.reason, "DeploymentPaused");
+        d.spec.paused = false;
+        apply(&reg, &d);
+        reconcile_all(&reg).unwrap();
+        assert!(!of(&reg, "v2").is_empty(), "resumed: the rollout starts");
     }
 }
