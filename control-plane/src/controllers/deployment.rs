@@ -807,7 +807,7 @@ mod tests {
         let with = |version: &str, rollback: bool| {
             let mut d = deployment(2, version);
             d.spec.progress_deadline_seconds = 30;
-            d.spec.rollback = rollback.then(|| wasmpod_api::RollbackPolicy { on_failure: true });
+            d.spec.rollback = rollback.then_some(wasmpod_api::RollbackPolicy { on_failure: true });
             d
         };
         let t0 = Utc::now();
