@@ -251,3 +251,50 @@ fn a_pod_taken_away_finishes_its_in_flight_request() {
     let events = cluster.cli_ok(&["get", "events"]);
     assert!(events.contains("after draining"), "{events}");
 }
+
+#[test]
+fn a_deleted_pod_drains_its_in_flight_request_and_a_second_delete_does_not_wait() {
+    let cluster = Cluster::up(&[]);
+    let probe = "      terminationGracePeriodSeconds: 20";
+    apply(&cluster, &manifest(1, "v1", "", probe));
+    cluster.cli_ok(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
+    let pod = wasmpod_tests::name_of(&pods_of(&cluster.items("pods"), "web")[0]);
+    let url = format!("{}/count?hold_ms=3000", cluster.ingress);
+    let slow = std::thread::spawn(move || wasmpod_tests::http_get(&url));
+    std::thread::sleep(Duration::from_millis(500));
+    let out = cluster.cli_ok(&["delete", "pod", &pod]);
+    assert!(out.contains("is terminating"), "{out}");
+    // Its replacement comes at once; the old pod drains.
+    let (status, body) = slow.join().expect("slow request");
+    assert_eq!(status, 200, "the in-flight request finished: {body}");
+    wait_until("the deleted pod gone", WAIT, || {
+        let names: Vec<String> = pods_of(&cluster.items("pods"), "web")
+            .iter()
+            .map(wasmpod_tests::name_of)
+            .collect();
+        (!names.contains(&pod) && names.len() == 1).then_some(())
+    });
+
+    // A pod held in flight: the second delete does not wait for the grace period.
+    let pod = wait_until("the replacement ready", WAIT, || {
+        let pods = pods_of(&cluster.items("pods"), "web");
+        let p = pods.first()?;
+        (p["status"]["ready"] == true).then(|| wasmpod_tests::name_of(p))
+    });
+    let url = format!("{}/count?hold_ms=8000", cluster.ingress);
+    let held = std::thread::spawn(move || wasmpod_tests::http_get(&url));
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.cli_ok(&["delete", "pod", &pod]);
+    let started = Instant::now();
+    let out = cluster.cli_ok(&["delete", "pod", &pod]);
+    assert!(out.contains("deleted"), "{out}");
+    wait_until("the pod gone at once", Duration::from_secs(5), || {
+        let names: Vec<String> = pods_of(&cluster.items("pods"), "web")
+            .iter()
+            .map(wasmpod_tests::name_of)
+            .collect();
+        (!names.contains(&pod)).then_some(())
+    });
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let _ = held.join();
+}

@@ -48,3 +48,24 @@ pub fn finish(pods: &[Arc<Pod>], now: DateTime<Utc>) -> Vec<Write> {
         .map(|pod| Write::Delete(super::pod_key(pod)))
         .collect()
 }
+
+/// A user's delete of pod `key`: a pod its node runs is marked terminating (and drained), and
+/// `true` returned; a pod already terminating, or not running anywhere, is left to be deleted
+/// at once (`false`): a second delete does not wait.
+pub fn mark_on_delete(
+    registry: &crate::registry::Registry,
+    key: &wasmpod_api::ObjectKey,
+    now: DateTime<Utc>,
+) -> Result<bool, RegistryError> {
+    let mut marked = false;
+    registry.modify::<Pod, _>(key, |pod| {
+        marked = pod.metadata.deletion_timestamp.is_none()
+            && pod.spec.node_name.is_some()
+            && !matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed);
+        if marked {
+            pod.metadata.deletion_timestamp = Some(now);
+        }
+        marked
+    })?;
+    Ok(marked)
+}
