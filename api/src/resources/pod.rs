@@ -546,6 +546,11 @@ pub struct Termination {
 impl Pod {
     /// What `get pods` shows in STATUS: the reason when there is one, else the phase.
     pub fn display_status(&self) -> String {
+        if self.metadata.deletion_timestamp.is_some()
+            && !matches!(self.status.phase, PodPhase::Succeeded | PodPhase::Failed)
+        {
+            return "Terminating".to_string();
+        }
         match (&self.status.reason, self.status.phase) {
             (Some(reason), PodPhase::Pending | PodPhase::Failed) => reason.clone(),
             (Some(reason), PodPhase::Running) if !self.status.ready => reason.clone(),

@@ -176,7 +176,7 @@ pub fn deployments(items: &[AnyObject]) -> anyhow::Result<Table> {
             d.name().to_string(),
             format!("{}/{}", d.status.ready_replicas, d.spec.replicas),
             d.status.updated_replicas.to_string(),
-            d.status.ready_replicas.to_string(),
+            d.status.available_replicas.to_string(),
             age(d.metadata.creation_timestamp),
         ]);
     }
