@@ -252,7 +252,7 @@ fn from_value(value: serde_json::Value) -> Result<UserObject, DocumentError> {
         Kind::PersistentVolumeClaim => UserObject::PersistentVolumeClaim(typed(value)?),
         Kind::StatefulSet => UserObject::StatefulSet(typed(value)?),
         Kind::Namespace => UserObject::Namespace(typed(value)?),
-        Kind::Pod | Kind::Node | Kind::Event => {
+        Kind::Pod | Kind::Node | Kind::Event | Kind::ControllerRevision => {
             return Err(DocumentError::SystemKind(kind_text.to_string()))
         }
     };

@@ -30,6 +30,11 @@ pub struct ObjectMeta {
     pub creation_timestamp: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owner_references: Vec<OwnerReference>,
+    /// Set when a pod is asked to stop: it leaves its services' endpoints at once, its node
+    /// drains its in-flight requests (up to `terminationGracePeriodSeconds`), stops it, and the
+    /// object goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<DateTime<Utc>>,
 }
 
 impl ObjectMeta {
@@ -44,6 +49,7 @@ impl ObjectMeta {
             generation: None,
             creation_timestamp: None,
             owner_references: Vec::new(),
+            deletion_timestamp: None,
         }
     }
 

@@ -53,10 +53,11 @@ pub enum Kind {
     PersistentVolumeClaim,
     StatefulSet,
     Namespace,
+    ControllerRevision,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Deployment,
         Kind::Service,
         Kind::Ingress,
@@ -68,6 +69,7 @@ impl Kind {
         Kind::PersistentVolumeClaim,
         Kind::StatefulSet,
         Kind::Namespace,
+        Kind::ControllerRevision,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +85,7 @@ impl Kind {
             Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
             Kind::StatefulSet => "StatefulSet",
             Kind::Namespace => "Namespace",
+            Kind::ControllerRevision => "ControllerRevision",
         }
     }
 
@@ -100,6 +103,7 @@ impl Kind {
             Kind::PersistentVolumeClaim => "persistentvolumeclaims",
             Kind::StatefulSet => "statefulsets",
             Kind::Namespace => "namespaces",
+            Kind::ControllerRevision => "controllerrevisions",
         }
     }
 
@@ -122,12 +126,16 @@ impl Kind {
             Kind::PersistentVolumeClaim => &["pvc"],
             Kind::StatefulSet => &["sts"],
             Kind::Namespace => &["ns"],
+            Kind::ControllerRevision => &["rev"],
         }
     }
 
     /// Kinds a user may create with `apply`; pods, nodes and events are made by the system.
     pub fn user_creatable(self) -> bool {
-        !matches!(self, Kind::Pod | Kind::Node | Kind::Event)
+        !matches!(
+            self,
+            Kind::Pod | Kind::Node | Kind::Event | Kind::ControllerRevision
+        )
     }
 
     pub fn from_kind(text: &str) -> Option<Kind> {

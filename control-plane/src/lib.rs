@@ -391,7 +391,8 @@ fn start_controllers(
             "deployment",
             registry.clone(),
             &[Kind::Deployment, Kind::Pod],
-            Duration::from_secs(10),
+            // Often enough for minReadySeconds and progress deadlines to be seen on time.
+            Duration::from_secs(2),
             term.clone(),
             controllers::deployment::reconcile_all,
         )),

@@ -92,6 +92,16 @@ impl HttpPod {
         self.inner.template.memory_in_use.load(Ordering::Relaxed)
     }
 
+    /// Requests this pod is serving now: the instances it holds, less the idle ones kept for
+    /// reuse.
+    pub fn in_flight(&self) -> u32 {
+        let idle = self.inner.reuse.as_ref().map_or(0, |reuse| reuse.idle());
+        self.inner
+            .admission
+            .in_use()
+            .saturating_sub(u32::try_from(idle).unwrap_or(u32::MAX))
+    }
+
     /// The pod's name.
     pub fn name(&self) -> &str {
         &self.inner.template.name

@@ -122,7 +122,6 @@ impl Reuse {
     }
 
     /// Idle instances right now.
-    #[cfg(test)]
     pub(crate) fn idle(&self) -> usize {
         self.slots().idle.len()
     }

@@ -24,6 +24,8 @@ mod overload;
 mod polyglot;
 mod roles;
 mod rollout;
+mod rollout_rules;
+mod rollout_strategy;
 mod services;
 mod start_errors;
 mod storage;

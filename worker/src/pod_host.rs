@@ -156,6 +156,9 @@ pub trait PodHost: Send + 'static {
     /// The HTTP pod this node routes the pod's traffic to (`None`: no traffic).
     fn route(&self, http: Option<&Self::Http>);
 
+    /// Requests the HTTP pod is serving right now.
+    fn in_flight(&self, http: &Self::Http) -> u32;
+
     /// Records the pod's status (sent to the control plane in the background).
     fn report(&self, status: &PodStatus);
 
@@ -302,6 +305,10 @@ impl PodHost for NodeHost {
             Some(http) => self.ctx.local.insert(self.key.clone(), http.clone()),
             None => self.ctx.local.remove(&self.key),
         }
+    }
+
+    fn in_flight(&self, http: &HttpPod) -> u32 {
+        http.in_flight()
     }
 
     fn report(&self, status: &PodStatus) {

@@ -13,11 +13,15 @@ use crate::pod_host::{NodeHost, PodHost, StartFailure};
 use crate::probes::ProbeRunner;
 use chrono::Utc;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::EventType;
 use wasmpod_api::{Pod, PodPhase, PodStatus, RestartPolicy, Termination};
 use wasmpod_runtime::{CommandExit, ComponentWorld};
+
+/// The status reason of a pod this node drained and stopped.
+pub const TERMINATED: &str = "Terminated";
 
 enum State<H: PodHost> {
     Pulling,
@@ -57,16 +61,29 @@ struct PodTask<H: PodHost> {
     version: tokio::sync::watch::Receiver<Option<String>>,
 }
 
-/// Runs `pod` until `cancel` (the pod was deleted or moved away). `config` carries the pod's
-/// config version: when it changes, the pod is reloaded with the new ConfigMap/Secret values.
+/// How long a terminating pod keeps serving before it leaves this node's routes: the time for
+/// the other gateways to see its terminating mark and stop forwarding here.
+const ENDPOINT_PROPAGATION: Duration = Duration::from_secs(1);
+
+/// How a pod's manager stops its task.
+pub struct Signals {
+    /// Stop now (the pod is gone, moved away, or the node shuts down).
+    pub cancel: CancellationToken,
+    /// The pod is terminating: drain its in-flight requests, then stop.
+    pub terminate: CancellationToken,
+}
+
+/// Runs `pod` until `signals.cancel` (the pod was deleted or moved away), or drains and stops
+/// it on `signals.terminate`. `config` carries the pod's config version: when it changes, the
+/// pod is reloaded with the new ConfigMap/Secret values.
 pub async fn run(
     ctx: Arc<NodeContext>,
     pod: Pod,
-    cancel: CancellationToken,
+    signals: Signals,
     config: tokio::sync::watch::Receiver<Option<String>>,
 ) {
-    let host = NodeHost::new(ctx.clone(), pod.clone(), cancel.clone());
-    run_on(host, ctx.backoff, pod, cancel, config).await
+    let host = NodeHost::new(ctx.clone(), pod.clone(), signals.cancel.clone());
+    run_on(host, ctx.backoff, pod, signals, config).await
 }
 
 /// Runs `pod` on `host`; see [`run`].
@@ -74,9 +91,10 @@ async fn run_on<H: PodHost>(
     host: H,
     backoff: BackoffPolicy,
     pod: Pod,
-    cancel: CancellationToken,
+    signals: Signals,
     mut config: tokio::sync::watch::Receiver<Option<String>>,
 ) {
+    let Signals { cancel, terminate } = signals;
     let span = tracing::info_span!("pod", pod = %pod.name(), namespace = %pod.namespace());
     let mut task = PodTask {
         host,
@@ -86,11 +104,24 @@ async fn run_on<H: PodHost>(
         pod,
     };
     let mut state = State::Pulling;
+    let mut terminated = false;
     loop {
         let started = state.started_component().cloned();
+        let serving: Option<H::Http> = match &state {
+            State::Serving { http, .. } => Some(H::Http::clone(http)),
+            _ => None,
+        };
         let step = tracing::Instrument::instrument(task.step(state), span.clone());
         state = tokio::select! {
             _ = cancel.cancelled() => break,
+            _ = terminate.cancelled(), if !terminated => {
+                terminated = true;
+                let drain = tracing::Instrument::instrument(task.drain(serving), span.clone());
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    () = drain => State::Finished,
+                }
+            }
             next = step => next,
             changed = config.changed(), if started.is_some() => match (changed, started) {
                 (Ok(()), Some(component)) => task.reload(component),
@@ -123,6 +154,43 @@ impl<H: PodHost> PodTask<H> {
                 *then
             }
         }
+    }
+
+    /// A terminating pod: serves what is still routed to it while the gateways drop it, leaves
+    /// this node's routes, finishes its in-flight requests (up to its grace period), and is
+    /// reported stopped (the control plane then deletes it).
+    async fn drain(&mut self, serving: Option<H::Http>) {
+        let grace = self.pod.spec.termination_grace_period();
+        let started = Instant::now();
+        if let Some(http) = serving {
+            tokio::time::sleep(ENDPOINT_PROPAGATION.min(grace)).await;
+            self.host.route(None);
+            let deadline = started + grace;
+            while self.host.in_flight(&http) > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let left = self.host.in_flight(&http);
+            if left > 0 {
+                tracing::warn!(left, ?grace, "grace period over with requests in flight");
+            }
+        } else {
+            self.host.route(None);
+        }
+        tracing::info!(elapsed = ?started.elapsed(), "pod drained");
+        self.host.event(
+            EventType::Normal,
+            "Killing",
+            format!(
+                "stopped after draining its requests (grace period {}s)",
+                grace.as_secs()
+            ),
+        );
+        self.set(
+            PodPhase::Succeeded,
+            false,
+            Some(TERMINATED),
+            Some("terminated: drained and stopped".into()),
+        );
     }
 
     async fn pull(&mut self) -> State<H> {
@@ -363,6 +431,11 @@ impl<H: PodHost> PodTask<H> {
 
     /// Records the pod's status; the host sends it to the control plane.
     fn set(&mut self, phase: PodPhase, ready: bool, reason: Option<&str>, message: Option<String>) {
+        if ready && !self.status.ready {
+            self.status.ready_since = Some(Utc::now());
+        } else if !ready {
+            self.status.ready_since = None;
+        }
         self.status.phase = phase;
         self.status.ready = ready;
         self.status.reason = reason.map(str::to_string);

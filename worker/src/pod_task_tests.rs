@@ -45,6 +45,8 @@ struct Script {
     exits: VecDeque<CommandExit>,
     /// Probe results in order; passing once empty.
     probes: VecDeque<bool>,
+    /// Requests in flight, each answer in order; 0 once empty.
+    in_flight: VecDeque<u32>,
 }
 
 #[derive(Default)]
@@ -171,6 +173,11 @@ impl PodHost for FakeHost {
         self.shared.call(Call::Route(http.is_some()));
     }
 
+    fn in_flight(&self, _: &()) -> u32 {
+        let next = self.shared.script.lock().unwrap().in_flight.pop_front();
+        next.unwrap_or(0)
+    }
+
     fn report(&self, status: &PodStatus) {
         self.shared
             .record
@@ -208,6 +215,7 @@ fn pod(extra: serde_json::Value) -> Pod {
 struct Running {
     shared: Shared,
     cancel: CancellationToken,
+    terminate: CancellationToken,
     config: tokio::sync::watch::Sender<Option<String>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -219,11 +227,22 @@ fn spawn(world: ComponentWorld, pod: Pod, script: Script) -> Running {
         shared: shared.clone(),
     };
     let cancel = CancellationToken::new();
+    let terminate = CancellationToken::new();
     let (config, rx) = tokio::sync::watch::channel(Some("1".to_string()));
-    let task = tokio::spawn(run_on(host, POLICY, pod, cancel.clone(), rx));
+    let task = tokio::spawn(run_on(
+        host,
+        POLICY,
+        pod,
+        Signals {
+            cancel: cancel.clone(),
+            terminate: terminate.clone(),
+        },
+        rx,
+    ));
     Running {
         shared,
         cancel,
+        terminate,
         config,
         task,
     }
@@ -539,5 +558,67 @@ async fn command_component_with_an_http_probe_is_the_wrong_world() {
     assert_eq!(
         r.shared.events().first().map(String::as_str),
         Some("WrongWorld")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_terminating_http_pod_serves_on_leaves_its_routes_then_drains_before_it_stops() {
+    let script = Script {
+        // Two polls with requests in flight, then none.
+        in_flight: VecDeque::from([2, 1, 0]),
+        ..Script::default()
+    };
+    let r = spawn(ComponentWorld::Http, pod(serde_json::json!({})), script);
+    wait(100).await;
+    r.terminate.cancel();
+    wait(500).await;
+    assert!(
+        !r.shared
+            .calls()
+            .iter()
+            .any(|(_, c)| *c == Call::Route(false)),
+        "still routed while the gateways drop it"
+    );
+    wait(2000).await;
+    let routed_off = r.shared.times(&Call::Route(false));
+    assert_eq!(routed_off.len(), 1, "{:?}", r.shared.calls());
+    assert!(
+        routed_off[0] >= 1100,
+        "after the propagation delay: {routed_off:?}"
+    );
+    let status = r.shared.last_status();
+    assert_eq!(
+        (status.phase, status.reason.as_deref(), status.ready),
+        (PodPhase::Succeeded, Some(TERMINATED), false)
+    );
+    assert!(
+        !r.shared.calls().iter().any(|(_, c)| *c == Call::Stopped),
+        "the task waits for its pod's deletion"
+    );
+    r.cancel.cancel();
+    r.task.await.unwrap();
+    assert!(r.shared.calls().iter().any(|(_, c)| *c == Call::Stopped));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_terminating_pod_stops_at_its_grace_period_with_requests_in_flight() {
+    let script = Script {
+        in_flight: VecDeque::from(vec![1; 10_000]),
+        ..Script::default()
+    };
+    let r = spawn(
+        ComponentWorld::Http,
+        pod(serde_json::json!({"terminationGracePeriodSeconds": 3})),
+        script,
+    );
+    wait(100).await;
+    r.terminate.cancel();
+    wait(2900).await;
+    assert_eq!(r.shared.last_status().phase, PodPhase::Running, "draining");
+    wait(300).await;
+    assert_eq!(
+        r.shared.last_status().phase,
+        PodPhase::Succeeded,
+        "grace over"
     );
 }

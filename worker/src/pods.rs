@@ -19,10 +19,12 @@ use wasmpod_api::{ObjectKey, Pod, PodPhase};
 /// How long shutdown waits for pod tasks to stop and clean up.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
-/// A pod task: the pod's uid, the token that stops it, its config version, and the task.
+/// A pod task: the pod's uid, the token that stops it, the one that asks it to drain and stop
+/// (the pod is terminating), its config version, and the task.
 struct Running {
     uid: Option<String>,
     token: CancellationToken,
+    terminate: CancellationToken,
     config: watch::Sender<Option<String>>,
     task: JoinHandle<()>,
 }
@@ -58,6 +60,9 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Store<Pod>, shutdown: Cancellation
                 ctx.forget_logs(key);
                 return false;
             };
+            if pod.metadata.deletion_timestamp.is_some() {
+                r.terminate.cancel();
+            }
             let version = pod
                 .metadata
                 .annotations
@@ -75,7 +80,9 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Store<Pod>, shutdown: Cancellation
             if running.contains_key(&key) {
                 continue;
             }
-            if matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed) {
+            if matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed)
+                || pod.metadata.deletion_timestamp.is_some()
+            {
                 continue;
             }
             let token = shutdown.child_token();
@@ -86,10 +93,14 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Store<Pod>, shutdown: Cancellation
                     .cloned(),
             );
             let uid = pod.metadata.uid.clone();
+            let terminate = CancellationToken::new();
             let task = tokio::spawn(pod_task::run(
                 ctx.clone(),
                 Arc::unwrap_or_clone(pod),
-                token.clone(),
+                pod_task::Signals {
+                    cancel: token.clone(),
+                    terminate: terminate.clone(),
+                },
                 config_rx,
             ));
             running.insert(
@@ -97,6 +108,7 @@ pub async fn run(ctx: Arc<NodeContext>, pods: Store<Pod>, shutdown: Cancellation
                 Running {
                     uid,
                     token,
+                    terminate,
                     config,
                     task,
                 },

@@ -137,6 +137,22 @@ pub struct PodSpec {
     /// Failing -> the pod is restarted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_probe: Option<Probe>,
+    /// Seconds a terminating pod may take to finish its in-flight requests; default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<u64>,
+}
+
+/// `terminationGracePeriodSeconds` when the spec has none (Kubernetes' default).
+pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: u64 = 30;
+
+impl PodSpec {
+    /// How long a terminating pod may drain its in-flight requests.
+    pub fn termination_grace_period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.termination_grace_period_seconds
+                .unwrap_or(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS),
+        )
+    }
 }
 
 /// Opt-in instance reuse: one instance serves up to `max_requests` requests, one at a time; a
@@ -511,6 +527,9 @@ pub struct PodStatus {
     pub restart_count: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<DateTime<Utc>>,
+    /// When the pod last turned ready (for a Deployment's `minReadySeconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_since: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_termination: Option<Termination>,
 }
@@ -527,6 +546,11 @@ pub struct Termination {
 impl Pod {
     /// What `get pods` shows in STATUS: the reason when there is one, else the phase.
     pub fn display_status(&self) -> String {
+        if self.metadata.deletion_timestamp.is_some()
+            && !matches!(self.status.phase, PodPhase::Succeeded | PodPhase::Failed)
+        {
+            return "Terminating".to_string();
+        }
         match (&self.status.reason, self.status.phase) {
             (Some(reason), PodPhase::Pending | PodPhase::Failed) => reason.clone(),
             (Some(reason), PodPhase::Running) if !self.status.ready => reason.clone(),

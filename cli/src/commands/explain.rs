@@ -31,7 +31,15 @@ const FIELDS: &[(Kind, &str, &str, &str)] = &[
     (Kind::Deployment, "spec.template.spec.requestTimeoutSeconds", "integer", "Longest a single request may run; default 30."),
     (Kind::Deployment, "spec.template.spec.instanceReuse", "object", "HTTP pods: let one instance serve several requests."),
     (Kind::Deployment, "spec.template.spec.containerConcurrency", "integer", "HTTP pods: instances the pod may run at once on its node."),
-    (Kind::Deployment, "status", "object", "Written by the controller: replicas, readyReplicas, updatedReplicas."),
+    (Kind::Deployment, "spec.template.spec.terminationGracePeriodSeconds", "integer", "Seconds a terminating pod may take to finish its in-flight requests; default 30."),
+    (Kind::Deployment, "spec.strategy", "object", "type RollingUpdate (rollingUpdate.maxSurge, maxUnavailable: counts or percentages, default 25%) or Recreate."),
+    (Kind::Deployment, "spec.minReadySeconds", "integer", "Seconds a new pod must stay ready to count as available."),
+    (Kind::Deployment, "spec.progressDeadlineSeconds", "integer", "Seconds without progress before the rollout is failed (ProgressDeadlineExceeded); default 600."),
+    (Kind::Deployment, "spec.revisionHistoryLimit", "integer", "Old revisions kept for rollout undo; default 10."),
+    (Kind::Deployment, "spec.paused", "boolean", "Do not roll template changes (scaling still works)."),
+    (Kind::Deployment, "spec.rollback", "object", "onFailure: roll a revision that fails its progress deadline back to the last complete one."),
+    (Kind::Deployment, "status", "object", "Written by the controller: replicas, readyReplicas, updatedReplicas, availableReplicas, revision, conditions."),
+    (Kind::ControllerRevision, "spec", "object", "A recorded template of a Deployment: revision, templateHash, template, componentDigest, configVersions."),
     (Kind::StatefulSet, "spec", "object", "Replicas with stable names (db-0, db-1) and a claim per replica."),
     (Kind::StatefulSet, "spec.replicas", "integer", "How many pods to run."),
     (Kind::StatefulSet, "spec.selector", "object", "Which pods belong to this set (matchLabels)."),
@@ -146,6 +154,7 @@ mod tests {
             Kind::Namespace => json!({"spec": {}}),
             Kind::Pod => json!({"spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000"}}),
             Kind::Node => json!({"spec": {}}),
+            Kind::ControllerRevision => json!({"spec": {"revision": 1, "templateHash": "abc", "template": template}}),
             Kind::Event => json!({"spec": {"involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
                 "type": "Normal", "reason": "r", "message": "m", "source": "s", "count": 1,
                 "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z"}}),
@@ -167,6 +176,9 @@ mod tests {
             Kind::Pod => any.to_typed::<wasmpod_api::Pod>().map(|_| ()),
             Kind::Node => any.to_typed::<wasmpod_api::Node>().map(|_| ()),
             Kind::Event => any.to_typed::<wasmpod_api::Event>().map(|_| ()),
+            Kind::ControllerRevision => any
+                .to_typed::<wasmpod_api::ControllerRevision>()
+                .map(|_| ()),
             _ => wasmpod_api::manifest::UserObject::from_any(&any)
                 .map(|_| ())
                 .map_err(|e| serde::de::Error::custom(e.to_string())),

@@ -20,6 +20,7 @@ mod new;
 mod node_limits;
 mod nodes;
 mod patch;
+mod rollout;
 mod scale;
 mod server;
 mod set;
@@ -156,6 +157,8 @@ enum Command {
     Top(top::Top),
     /// Wait until pods or deployments are Ready/Available, or deleted
     Wait(wait::Wait),
+    /// Follow, list, undo, restart, pause and resume a deployment's rollouts
+    Rollout(rollout::Rollout),
     /// Edit an object in $EDITOR; a change made meanwhile by someone else is refused
     Edit(edit::Edit),
     /// Change an object with a JSON merge patch
@@ -225,6 +228,7 @@ impl Cli {
             Command::Scale(c) => c.run().await,
             Command::Top(c) => c.run().await,
             Command::Wait(c) => c.run().await,
+            Command::Rollout(c) => c.run().await,
             Command::Edit(c) => c.run().await,
             Command::Patch(c) => c.run().await,
             Command::Label(c) => c.run().await,

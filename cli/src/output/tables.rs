@@ -30,6 +30,7 @@ pub fn for_kind(
         Kind::PersistentVolumeClaim => claims(items),
         Kind::StatefulSet => stateful_sets(items),
         Kind::Namespace => namespaces(items),
+        Kind::ControllerRevision => controller_revisions(items),
     }
 }
 
@@ -45,6 +46,22 @@ pub fn namespaces(items: &[AnyObject]) -> anyhow::Result<Table> {
             n.name().to_string(),
             n.status.phase.clone().unwrap_or_else(|| "Active".into()),
             age(n.metadata.creation_timestamp),
+        ]);
+    }
+    Ok(table)
+}
+
+pub fn controller_revisions(items: &[AnyObject]) -> anyhow::Result<Table> {
+    let mut table = Table::new(&["NAME", "DEPLOYMENT", "REVISION", "AGE"]);
+    for r in typed::<wasmpod_api::ControllerRevision>(items)? {
+        table.row(vec![
+            r.metadata.name.to_string(),
+            r.metadata
+                .owner_references
+                .first()
+                .map_or("<none>".to_string(), |o| o.name.clone()),
+            r.spec.revision.to_string(),
+            age(r.metadata.creation_timestamp),
         ]);
     }
     Ok(table)
@@ -159,7 +176,7 @@ pub fn deployments(items: &[AnyObject]) -> anyhow::Result<Table> {
             d.name().to_string(),
             format!("{}/{}", d.status.ready_replicas, d.spec.replicas),
             d.status.updated_replicas.to_string(),
-            d.status.ready_replicas.to_string(),
+            d.status.available_replicas.to_string(),
             age(d.metadata.creation_timestamp),
         ]);
     }

@@ -12,7 +12,7 @@ use wasmpod_api::Resource as _;
 use wasmpod_api::{Kind, Pod, PodSpec};
 
 /// (kind, name) of every ConfigMap and Secret the spec refers to.
-fn references(spec: &PodSpec) -> BTreeSet<(Kind, String)> {
+pub(crate) fn references(spec: &PodSpec) -> BTreeSet<(Kind, String)> {
     let mut refs = BTreeSet::new();
     for source in spec.env_from.iter().chain(&spec.config_from) {
         if let Some(r) = &source.config_map_ref {

@@ -1,16 +1,25 @@
-//! The deployment controller: keeps `replicas` pods of each Deployment's current template,
-//! rolls old-template pods away as new ones turn ready, replaces failed pods, collects orphans,
-//! and writes the Deployment's status.
+//! The deployment controller: keeps `replicas` pods of each Deployment's current revision,
+//! rolls old-revision pods away by the deployment's strategy (`rollout_plan.rs`), records each
+//! template as a revision (`revisions.rs`), replaces failed pods, collects orphans, writes the
+//! Deployment's status and conditions (`deployment_status.rs`), and, when the deployment opts
+//! in, rolls a revision that passed its progress deadline back to the last one that completed.
+//!
+//! Pods are not deleted while they serve: they are marked terminating (`termination.rs`) and
+//! their node drains them first.
 
-use super::pod_key;
+use super::deployment_status::{self as conditions, Progress};
+use super::rollout_plan::{self, Counts};
+use super::{pod_key, revisions, termination};
 use crate::events::EventDraft;
 use crate::registry::{to_any, Registry, RegistryError, Write};
 use crate::typed::TypedRegistry;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use wasmpod_api::Resource as _;
 use wasmpod_api::{
-    Deployment, DeploymentStatus, Name, ObjectMeta, OwnerReference, Pod, PodTemplate,
+    ConditionStatus, ConditionType, ControllerRevision, Deployment, DeploymentStatus, Name,
+    ObjectKey, ObjectMeta, OwnerReference, Pod, PodPhase, PodTemplate, REVISION_ANNOTATION,
 };
 
 /// Label carrying the hash of the template a pod was made from.
@@ -31,27 +40,72 @@ fn removal_order(a: &&Pod, b: &&Pod) -> std::cmp::Ordering {
     })
 }
 
+/// Ready for at least `min_ready` seconds.
+fn available(pod: &Pod, min_ready: u64, now: DateTime<Utc>) -> bool {
+    pod.status.ready
+        && pod.status.phase == PodPhase::Running
+        && (min_ready == 0
+            || pod
+                .status
+                .ready_since
+                .is_some_and(|since| (now - since).num_seconds() >= min_ready as i64))
+}
+
+/// A rollback one pass decided: the deployment goes back to `template`.
+struct Rollback {
+    key: ObjectKey,
+    uid: Option<String>,
+    template: PodTemplate,
+}
+
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
+    reconcile_at(registry, Utc::now())
+}
+
+pub fn reconcile_at(registry: &Registry, now: DateTime<Utc>) -> Result<(), RegistryError> {
     let deployments = registry.all::<Deployment>(None)?;
     let pods = registry.all::<Pod>(None)?;
+    let all_revisions = registry.all::<ControllerRevision>(None)?;
+    let mut writes = termination::finish(&pods, now);
     let owned = super::pods_by_owner::<Deployment, _>(&pods);
-    let mut writes = Vec::new();
+    let revisions_of = revisions::by_owner(&all_revisions);
     let mut events = Vec::new();
     let mut statuses = Vec::new();
-    let mut live = HashSet::new();
+    let mut rollbacks = Vec::new();
+    let mut live = HashMap::new();
+    let mut current = HashMap::new();
     for deployment in &deployments {
         let id = (
             deployment.namespace().to_string(),
             deployment.name().to_string(),
         );
-        live.insert(id.clone());
+        live.insert(id.clone(), &**deployment);
         let pods = owned.get(&id).map(Vec::as_slice).unwrap_or(&[]);
-        let status = reconcile_one(deployment, pods, &mut writes, &mut events);
-        if status != deployment.status {
-            statuses.push((deployment.key(), status));
+        let revs = revisions_of.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+        let mut pass = Pass {
+            deployment,
+            now,
+            writes: &mut writes,
+            events: &mut events,
+        };
+        match pass.reconcile(registry, pods, revs) {
+            Ok((status, rollback)) => {
+                if let Some(hash) = &status.current_hash {
+                    current.insert(id, hash.clone());
+                }
+                if status != deployment.status {
+                    statuses.push((deployment.key(), status));
+                }
+                rollbacks.extend(rollback);
+            }
+            Err(error) => {
+                tracing::warn!(deployment = %deployment.key(), %error, "cannot reconcile; will retry");
+            }
         }
     }
-    let orphans = super::orphan_deletes(&owned, &live);
+    writes.extend(revisions::collect(&revisions_of, &live, &owned, &current));
+    let live_ids = live.keys().cloned().collect();
+    let orphans = super::orphan_deletes(&owned, &live_ids);
     super::finish_owner_pass::<Deployment, _>(
         registry,
         "deployment-controller",
@@ -60,48 +114,100 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
         &events,
         statuses,
         |d| &mut d.status,
-    )
+    )?;
+    for rollback in rollbacks {
+        // The template goes back only if the deployment is still the one this pass read.
+        registry.modify::<Deployment, _>(&rollback.key, |d| {
+            if d.metadata.uid != rollback.uid || d.spec.template == rollback.template {
+                return false;
+            }
+            d.spec.template = rollback.template.clone();
+            true
+        })?;
+    }
+    Ok(())
 }
 
-fn reconcile_one(
-    deployment: &Deployment,
-    pods: &[&Pod],
-    writes: &mut Vec<Write>,
-    events: &mut Vec<EventDraft>,
-) -> DeploymentStatus {
-    let hash = template_hash(&deployment.spec.template);
-    let key = deployment.key();
-    let replicas = deployment.spec.replicas as usize;
-    let (current, old): (Vec<&Pod>, Vec<&Pod>) = pods
-        .iter()
-        .partition(|p| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&hash));
-    let (dead, mut current): (Vec<&Pod>, Vec<&Pod>) =
-        current.into_iter().partition(|p| super::is_dead(p));
-    for pod in &dead {
-        writes.push(Write::Delete(pod_key(pod)));
-        events.push(EventDraft::warning(
-            key.clone(),
-            "ReplacingPod",
-            format!(
-                "pod {} is {}; replacing it",
-                pod.name(),
-                pod.display_status()
-            ),
-        ));
-    }
-    if current.len() < replicas {
-        let missing = replicas - current.len();
+/// One deployment's share of a pass.
+struct Pass<'a> {
+    deployment: &'a Deployment,
+    now: DateTime<Utc>,
+    writes: &'a mut Vec<Write>,
+    events: &'a mut Vec<EventDraft>,
+}
+
+impl Pass<'_> {
+    fn reconcile(
+        &mut self,
+        registry: &Registry,
+        pods: &[&Pod],
+        revs: &[&ControllerRevision],
+    ) -> Result<(DeploymentStatus, Option<Rollback>), RegistryError> {
+        let deployment = self.deployment;
+        let key = deployment.key();
+        let spec = &deployment.spec;
+        let previous = &deployment.status;
+        // Paused: stay on the revision rolled to before, whatever the template says now.
+        let paused_on = previous
+            .current_hash
+            .as_ref()
+            .filter(|_| spec.paused)
+            .and_then(|hash| revs.iter().find(|r| &r.spec.template_hash == hash));
+        let template = paused_on.map_or(&spec.template, |r| &r.spec.template);
+        let target = revisions::current(
+            registry,
+            deployment,
+            template,
+            revs,
+            previous.current_hash.as_deref(),
+            self.writes,
+        )?;
+        let replicas = spec.replicas;
+        let min_ready = spec.min_ready_seconds;
+        let (terminating, live): (Vec<&Pod>, Vec<&Pod>) = pods
+            .iter()
+            .partition(|p| p.metadata.deletion_timestamp.is_some());
+        let (dead, live): (Vec<&Pod>, Vec<&Pod>) =
+            live.into_iter().partition(|p| super::is_dead(p));
+        for pod in &dead {
+            self.writes.push(Write::Delete(pod_key(pod)));
+            self.events.push(EventDraft::warning(
+                key.clone(),
+                "ReplacingPod",
+                format!(
+                    "pod {} is {}; replacing it",
+                    pod.name(),
+                    pod.display_status()
+                ),
+            ));
+        }
+        let is_new = |p: &&Pod| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&target.hash);
+        let (mut new, mut old): (Vec<&Pod>, Vec<&Pod>) = live.into_iter().partition(is_new);
+        let now = self.now;
+        let count = |ps: &[&Pod]| ps.iter().filter(|p| available(p, min_ready, now)).count() as u32;
+        let counts = Counts {
+            replicas,
+            new: new.len() as u32,
+            new_available: count(&new),
+            old: old.len() as u32,
+            old_available: count(&old),
+            old_terminating: terminating.iter().filter(|p| !is_new(p)).count() as u32,
+        };
+        let step = rollout_plan::plan(&spec.strategy, counts);
+        tracing::debug!(deployment = %key, ?counts, ?step, "rollout step");
         let mut created = 0;
-        for _ in 0..missing {
-            match new_pod(deployment, &hash).and_then(|pod| to_any(&pod_key(&pod), &pod)) {
+        for _ in 0..step.create {
+            match new_pod(deployment, &target.template, &target.hash, target.number)
+                .and_then(|pod| to_any(&pod_key(&pod), &pod))
+            {
                 Ok(any) => {
-                    writes.push(Write::Create(any));
+                    self.writes.push(Write::Create(any));
                     created += 1;
                 }
                 Err(error) => {
                     // Every pod of this template would fail alike: say so once and stop.
-                    tracing::warn!(deployment = %key, %error, missing, "cannot make a pod");
-                    events.push(EventDraft::warning(
+                    tracing::warn!(deployment = %key, %error, "cannot make a pod");
+                    self.events.push(EventDraft::warning(
                         key.clone(),
                         "FailedCreate",
                         format!("cannot create a pod: {error}"),
@@ -111,50 +217,200 @@ fn reconcile_one(
             }
         }
         if created > 0 {
-            events.push(EventDraft::normal(
+            self.events.push(EventDraft::normal(
                 key.clone(),
                 "ScaledUp",
-                format!("created {created} pod(s) for {replicas} replica(s)"),
+                format!(
+                    "created {created} pod(s) of revision {} for {replicas} replica(s)",
+                    target.number
+                ),
             ));
         }
-    } else if current.len() > replicas {
-        current.sort_by(removal_order);
-        let extra = current.len() - replicas;
-        for pod in current.drain(..extra) {
-            writes.push(Write::Delete(pod_key(pod)));
+        if step.remove_new > 0 {
+            new.sort_by(removal_order);
+            let gone: Vec<&Pod> = new.drain(..step.remove_new as usize).collect();
+            self.terminate(&gone)?;
+            self.events.push(EventDraft::normal(
+                key.clone(),
+                "ScaledDown",
+                format!("removed {} pod(s) for {replicas} replica(s)", gone.len()),
+            ));
         }
-        events.push(EventDraft::normal(
-            key.clone(),
-            "ScaledDown",
-            format!("deleted {extra} pod(s) for {replicas} replica(s)"),
-        ));
-    }
-    // Rolling update: old pods stay only while new ones are not ready to take their place.
-    let ready_current = current.iter().filter(|p| p.status.ready).count();
-    let keep_old = replicas.saturating_sub(ready_current);
-    let mut old = old;
-    if old.len() > keep_old {
-        old.sort_by(removal_order);
-        let remove = old.len() - keep_old;
-        for pod in old.drain(..remove) {
-            writes.push(Write::Delete(pod_key(pod)));
+        let removed_old = self.remove_old(&mut old, step, min_ready)?;
+        if removed_old > 0 {
+            self.events.push(EventDraft::normal(
+                key.clone(),
+                "RollingUpdate",
+                format!(
+                    "removed {removed_old} pod(s) of an older revision (rolling to revision {})",
+                    target.number
+                ),
+            ));
         }
-        events.push(EventDraft::normal(
-            key.clone(),
-            "RollingUpdate",
-            format!("removed {remove} pod(s) of an older template"),
-        ));
+        // Status, counted after this pass's writes.
+        let new_available = count(&new);
+        let old_available = count(&old);
+        let updated = new.len() as u32 + created;
+        let mut status = previous.clone();
+        status.replicas = updated + old.len() as u32;
+        status.ready_replicas = new.iter().chain(&old).filter(|p| p.status.ready).count() as u32;
+        status.updated_replicas = updated;
+        status.available_replicas = new_available + old_available;
+        status.updated_available_replicas = new_available;
+        status.observed_generation = deployment.metadata.generation.unwrap_or(0);
+        status.revision = Some(target.number);
+        let is_new_rollout = previous.current_hash.as_deref() != Some(target.hash.as_str());
+        status.current_hash = Some(target.hash.clone());
+        let complete = updated == replicas && new_available == replicas && old.is_empty();
+        if complete {
+            status.last_complete_hash = Some(target.hash.clone());
+        }
+        let (_, max_unavailable) = spec.strategy.bounds(replicas);
+        let enough = status.available_replicas >= replicas.saturating_sub(max_unavailable);
+        conditions::set(
+            &mut status,
+            ConditionType::Available,
+            if enough {
+                ConditionStatus::True
+            } else {
+                ConditionStatus::False
+            },
+            if enough {
+                "MinimumReplicasAvailable"
+            } else {
+                "MinimumReplicasUnavailable"
+            },
+            if enough {
+                "Deployment has minimum availability.".into()
+            } else {
+                "Deployment does not have minimum availability.".into()
+            },
+            false,
+            self.now,
+        );
+        let progress = if spec.paused {
+            Progress::Paused
+        } else if complete {
+            Progress::Complete
+        } else if is_new_rollout
+            || created > 0
+            || new_available > previous.updated_available_replicas
+        {
+            Progress::Moved
+        } else {
+            Progress::Stalled
+        };
+        let failed = conditions::progressing(
+            &mut status,
+            progress,
+            deployment.name(),
+            target.number,
+            spec.progress_deadline_seconds,
+            blocker(&new),
+            self.now,
+        );
+        let rollback = if failed && spec.rollback.as_ref().is_some_and(|r| r.on_failure) {
+            self.rollback(&mut status, revs, &target, &new)
+        } else {
+            None
+        };
+        Ok((status, rollback))
     }
-    let ready_old = old.iter().filter(|p| p.status.ready).count();
-    DeploymentStatus {
-        replicas: (current.len() + old.len()) as u32,
-        ready_replicas: (ready_current + ready_old) as u32,
-        updated_replicas: current.len() as u32,
-        observed_generation: deployment.metadata.generation.unwrap_or(0),
+
+    /// Takes away the old pods `step` says, those that do not serve first.
+    fn remove_old(
+        &mut self,
+        old: &mut Vec<&Pod>,
+        step: rollout_plan::Step,
+        min_ready: u64,
+    ) -> Result<usize, RegistryError> {
+        let now = self.now;
+        let (mut unavailable, mut serving): (Vec<&Pod>, Vec<&Pod>) =
+            old.iter().partition(|p| !available(p, min_ready, now));
+        unavailable.sort_by(removal_order);
+        serving.sort_by(removal_order);
+        let mut gone: Vec<&Pod> = Vec::new();
+        gone.extend(
+            unavailable
+                .iter()
+                .take(step.remove_old_unavailable as usize),
+        );
+        gone.extend(serving.iter().take(step.remove_old_available as usize));
+        self.terminate(&gone)?;
+        old.retain(|p| !gone.iter().any(|g| g.name() == p.name()));
+        Ok(gone.len())
+    }
+
+    fn terminate(&mut self, pods: &[&Pod]) -> Result<(), RegistryError> {
+        for pod in pods {
+            self.writes.push(termination::begin(pod, self.now)?);
+        }
+        Ok(())
+    }
+
+    /// Rolls the deployment back to its last complete revision, if it has one other than the
+    /// failed one; records why in an event and the `RolledBack` condition.
+    fn rollback(
+        &mut self,
+        status: &mut DeploymentStatus,
+        revs: &[&ControllerRevision],
+        failed: &revisions::Current,
+        new: &[&Pod],
+    ) -> Option<Rollback> {
+        let good_hash = status.last_complete_hash.clone()?;
+        if good_hash == failed.hash {
+            return None;
+        }
+        let good = revs.iter().find(|r| r.spec.template_hash == good_hash)?;
+        let why = blocker(new).unwrap_or_else(|| "no pod turned ready".into());
+        let message = format!(
+            "revision {} did not turn ready within {}s ({why}); rolled back to revision {}",
+            failed.number, self.deployment.spec.progress_deadline_seconds, good.spec.revision
+        );
+        tracing::warn!(deployment = %self.deployment.key(), %message, "automatic rollback");
+        self.events.push(EventDraft::warning(
+            self.deployment.key(),
+            "RolledBack",
+            message.clone(),
+        ));
+        conditions::set(
+            status,
+            ConditionType::RolledBack,
+            ConditionStatus::True,
+            conditions::DEADLINE_EXCEEDED,
+            message,
+            true,
+            self.now,
+        );
+        Some(Rollback {
+            key: self.deployment.key(),
+            uid: self.deployment.metadata.uid.clone(),
+            template: good.spec.template.clone(),
+        })
     }
 }
 
-fn new_pod(deployment: &Deployment, hash: &str) -> Result<Pod, RegistryError> {
+/// Why the new revision's pods do not serve: the first one's reason and message.
+fn blocker(new: &[&Pod]) -> Option<String> {
+    new.iter().find(|p| !p.status.ready).map(|p| {
+        let reason = p
+            .status
+            .reason
+            .as_deref()
+            .unwrap_or(p.status.phase.as_str());
+        match &p.status.message {
+            Some(message) => format!("pod {}: {reason}: {message}", p.name()),
+            None => format!("pod {}: {reason}", p.name()),
+        }
+    })
+}
+
+fn new_pod(
+    deployment: &Deployment,
+    template: &PodTemplate,
+    hash: &str,
+    revision: u64,
+) -> Result<Pod, RegistryError> {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let suffix: String = (0..5)
         .map(|_| ALPHABET[rand::random::<usize>() % ALPHABET.len()] as char)
@@ -167,13 +423,16 @@ fn new_pod(deployment: &Deployment, hash: &str) -> Result<Pod, RegistryError> {
     })?;
     let mut metadata = ObjectMeta::named(name);
     metadata.namespace = Some(deployment.namespace().to_string());
-    metadata.labels = deployment.spec.template.metadata.labels.clone();
+    metadata.labels = template.metadata.labels.clone();
     metadata
         .labels
         .insert(TEMPLATE_HASH_LABEL.to_string(), hash.to_string());
-    metadata.annotations = deployment.spec.template.metadata.annotations.clone();
+    metadata.annotations = template.metadata.annotations.clone();
+    metadata
+        .annotations
+        .insert(REVISION_ANNOTATION.to_string(), revision.to_string());
     metadata.owner_references = vec![OwnerReference::to(deployment)];
-    let mut spec = deployment.spec.template.spec.clone();
+    let mut spec = template.spec.clone();
     spec.node_name = None;
     Ok(Pod::of(metadata, spec))
 }
@@ -183,6 +442,7 @@ mod tests {
     use super::*;
     use crate::registry::tests::registry;
     use wasmpod_api::Event;
+    use wasmpod_api::{ConditionStatus, ConditionType};
     use wasmpod_api::{Kind, ObjectKey, PodPhase, RestartPolicy};
 
     fn deployment(replicas: u32, version: &str) -> Deployment {
@@ -192,6 +452,7 @@ mod tests {
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": {"app": "web"}},
+                "strategy": {"rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}},
                 "template": {"metadata": {"labels": {"app": "web"}},
                     "spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "env": [{"name": "VERSION", "value": version}]}}
             }
@@ -199,15 +460,23 @@ mod tests {
         .unwrap()
     }
 
+    /// Writes `d` as `apply` does: the stored status stays.
     fn apply(reg: &Registry, d: &Deployment) {
+        let mut d = d.clone();
+        if let Some(stored) = reg.fetch::<Deployment>("default", "web").unwrap() {
+            d.status = stored.status;
+        }
+        let d = &d;
         reg.commit(vec![Write::Put(
             to_any(&ObjectKey::new(Kind::Deployment, "default", "web"), d).unwrap(),
         )])
         .unwrap();
     }
 
+    /// The live pods (terminating ones are on their way out).
     fn pods(reg: &Registry) -> Vec<Pod> {
         let mut pods: Vec<Pod> = reg.all_owned(None).unwrap();
+        pods.retain(|p| p.metadata.deletion_timestamp.is_none());
         pods.sort_by(|a, b| a.name().cmp(b.name()));
         pods
     }
@@ -340,6 +609,7 @@ mod tests {
         apply(&reg, &deployment(2, "v3"));
         reconcile_all(&reg).unwrap();
         assert!(of(&reg, "v2").is_empty(), "{:?}", pods(&reg));
+        reconcile_all(&reg).unwrap();
         assert_eq!(of(&reg, "v1").len(), 2);
         assert_eq!(of(&reg, "v3").len(), 2);
         for p in &of(&reg, "v3") {
@@ -409,5 +679,216 @@ mod tests {
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].name(), all[0].name());
         assert!(reasons(&reg).contains(&"ScaledDown".to_string()));
+    }
+
+    fn revisions(reg: &Registry) -> Vec<(u64, String)> {
+        let mut revs: Vec<ControllerRevision> = reg.all_owned(None).unwrap();
+        revs.sort_by_key(|r| r.spec.revision);
+        revs.into_iter()
+            .map(|r| {
+                let version = r.spec.template.spec.env[0].value.clone();
+                (r.spec.revision, version)
+            })
+            .collect()
+    }
+
+    /// Every pod of `version` running and ready.
+    fn serve(reg: &Registry, version: &str) {
+        for p in &of(reg, version) {
+            set_status(reg, p, PodPhase::Running, true);
+        }
+    }
+
+    fn condition(reg: &Registry, t: ConditionType) -> Option<wasmpod_api::DeploymentCondition> {
+        status(reg).condition(t).cloned()
+    }
+
+    #[test]
+    fn each_template_is_a_numbered_revision_and_an_old_one_coming_back_is_renumbered() {
+        let (_d, reg) = registry();
+        apply(&reg, &deployment(1, "v1"));
+        reconcile_all(&reg).unwrap();
+        serve(&reg, "v1");
+        reconcile_all(&reg).unwrap();
+        apply(&reg, &deployment(1, "v2"));
+        reconcile_all(&reg).unwrap();
+        assert_eq!(revisions(&reg), [(1, "v1".into()), (2, "v2".into())]);
+        assert_eq!(status(&reg).revision, Some(2));
+        let pod = of(&reg, "v2").remove(0);
+        assert_eq!(
+            pod.metadata.annotations.get(REVISION_ANNOTATION),
+            Some(&"2".to_string())
+        );
+        // Undo: v1's template again becomes revision 3; no new revision object.
+        apply(&reg, &deployment(1, "v1"));
+        reconcile_all(&reg).unwrap();
+        assert_eq!(revisions(&reg), [(2, "v2".into()), (3, "v1".into())]);
+        assert_eq!(status(&reg).revision, Some(3));
+    }
+
+    #[test]
+    fn old_revisions_past_the_history_limit_go_and_all_go_with_their_deployment() {
+        let (_d, reg) = registry();
+        for (i, v) in ["v1", "v2", "v3", "v4"].iter().enumerate() {
+            let mut d = deployment(1, v);
+            d.spec.revision_history_limit = 1;
+            apply(&reg, &d);
+            reconcile_all(&reg).unwrap();
+            serve(&reg, v);
+            reconcile_all(&reg).unwrap();
+            // Old pods are terminating; their node reports them stopped.
+            for p in reg.all_owned::<Pod>(None).unwrap() {
+                if p.metadata.deletion_timestamp.is_some() {
+                    set_status(&reg, &p, PodPhase::Succeeded, false);
+                }
+            }
+            reconcile_all(&reg).unwrap();
+            assert_eq!(status(&reg).revision, Some(i as u64 + 1));
+        }
+        reconcile_all(&reg).unwrap();
+        assert_eq!(revisions(&reg), [(3, "v3".into()), (4, "v4".into())]);
+        reg.commit(vec![Write::Delete(ObjectKey::new(
+            wasmpod_api::Kind::Deployment,
+            "default",
+            "web",
+        ))])
+        .unwrap();
+        reconcile_all(&reg).unwrap();
+        assert!(revisions(&reg).is_empty());
+    }
+
+    #[test]
+    fn a_pod_taken_away_is_marked_terminating_and_deleted_once_stopped() {
+        let (_d, reg) = registry();
+        apply(&reg, &deployment(2, "v1"));
+        reconcile_all(&reg).unwrap();
+        serve(&reg, "v1");
+        apply(&reg, &deployment(1, "v1"));
+        reconcile_all(&reg).unwrap();
+        let all: Vec<Pod> = reg.all_owned(None).unwrap();
+        let terminating: Vec<&Pod> = all
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_some())
+            .collect();
+        assert_eq!(
+            (all.len(), terminating.len()),
+            (2, 1),
+            "marked, not deleted"
+        );
+        assert_eq!(status(&reg).replicas, 1, "a terminating pod is not counted");
+        reconcile_all(&reg).unwrap();
+        assert_eq!(
+            reg.all_owned::<Pod>(None).unwrap().len(),
+            2,
+            "still draining"
+        );
+        set_status(&reg, terminating[0], PodPhase::Succeeded, false);
+        reconcile_all(&reg).unwrap();
+        assert_eq!(
+            reg.all_owned::<Pod>(None).unwrap().len(),
+            1,
+            "stopped: deleted"
+        );
+
+        // A node that never answers: deleted after the grace period and the margin.
+        apply(&reg, &deployment(0, "v1"));
+        let now = Utc::now();
+        reconcile_at(&reg, now).unwrap();
+        reconcile_at(&reg, now + chrono::Duration::seconds(10)).unwrap();
+        assert_eq!(reg.all_owned::<Pod>(None).unwrap().len(), 1);
+        reconcile_at(&reg, now + chrono::Duration::seconds(60)).unwrap();
+        assert!(reg.all_owned::<Pod>(None).unwrap().is_empty());
+        assert_eq!(status(&reg).replicas, 0, "scaled to zero");
+    }
+
+    #[test]
+    fn a_rollout_without_progress_fails_its_deadline_and_rolls_back_when_asked() {
+        let (_d, reg) = registry();
+        let with = |version: &str, rollback: bool| {
+            let mut d = deployment(2, version);
+            d.spec.progress_deadline_seconds = 30;
+            d.spec.rollback = rollback.then_some(wasmpod_api::RollbackPolicy { on_failure: true });
+            d
+        };
+        let t0 = Utc::now();
+        apply(&reg, &with("v1", false));
+        reconcile_at(&reg, t0).unwrap();
+        serve(&reg, "v1");
+        reconcile_at(&reg, t0).unwrap();
+        let p = condition(&reg, ConditionType::Progressing).unwrap();
+        assert_eq!(
+            (p.status, p.reason.as_str()),
+            (ConditionStatus::True, "NewReplicaSetAvailable")
+        );
+        assert_eq!(status(&reg).last_complete_hash, status(&reg).current_hash);
+
+        // v2 never turns ready.
+        apply(&reg, &with("v2", false));
+        reconcile_at(&reg, t0).unwrap();
+        for p in &of(&reg, "v2") {
+            reg.modify::<Pod, _>(&pod_key(p), |p| {
+                p.spec.node_name = Some("n1".into());
+                p.status.phase = PodPhase::Running;
+                p.status.reason = Some("CrashLoopBackOff".into());
+                true
+            })
+            .unwrap();
+        }
+        reconcile_at(&reg, t0 + chrono::Duration::seconds(10)).unwrap();
+        let p = condition(&reg, ConditionType::Progressing).unwrap();
+        assert_eq!(p.status, ConditionStatus::True, "within the deadline");
+        reconcile_at(&reg, t0 + chrono::Duration::seconds(31)).unwrap();
+        let p = condition(&reg, ConditionType::Progressing).unwrap();
+        assert_eq!(
+            (p.status, p.reason.as_str()),
+            (ConditionStatus::False, "ProgressDeadlineExceeded")
+        );
+        assert!(p.message.contains("CrashLoopBackOff"), "{}", p.message);
+        assert_eq!(of(&reg, "v1").len(), 2, "the old pods keep serving");
+        assert!(
+            condition(&reg, ConditionType::RolledBack).is_none(),
+            "not opted in"
+        );
+
+        // Opted in: the next pass past the deadline rolls back to v1.
+        apply(&reg, &with("v2", true));
+        reconcile_at(&reg, t0 + chrono::Duration::seconds(32)).unwrap();
+        let d = reg.fetch::<Deployment>("default", "web").unwrap().unwrap();
+        assert_eq!(d.spec.template.spec.env[0].value, "v1", "rolled back");
+        let r = condition(&reg, ConditionType::RolledBack).unwrap();
+        assert!(
+            r.message.contains("revision 2")
+                && r.message.contains("CrashLoopBackOff")
+                && r.message.contains("rolled back to revision 1"),
+            "{}",
+            r.message
+        );
+        assert!(reasons(&reg).contains(&"RolledBack".to_string()));
+        reconcile_at(&reg, t0 + chrono::Duration::seconds(33)).unwrap();
+        assert_eq!(status(&reg).revision, Some(3), "v1 again, as revision 3");
+        assert!(of(&reg, "v2")
+            .iter()
+            .all(|p| p.metadata.deletion_timestamp.is_some()));
+    }
+
+    #[test]
+    fn a_paused_deployment_stays_on_its_revision_but_scales() {
+        let (_d, reg) = registry();
+        apply(&reg, &deployment(1, "v1"));
+        reconcile_all(&reg).unwrap();
+        serve(&reg, "v1");
+        reconcile_all(&reg).unwrap();
+        let mut d = deployment(2, "v2");
+        d.spec.paused = true;
+        apply(&reg, &d);
+        reconcile_all(&reg).unwrap();
+        assert!(of(&reg, "v2").is_empty());
+        assert_eq!(of(&reg, "v1").len(), 2, "scaled on the paused revision");
+        let p = condition(&reg, ConditionType::Progressing).unwrap();
+        assert_eq!(p.reason, "DeploymentPaused");
+        d.spec.paused = false;
+        apply(&reg, &d);
+        reconcile_all(&reg).unwrap();
+        assert!(!of(&reg, "v2").is_empty(), "resumed: the rollout starts");
     }
 }

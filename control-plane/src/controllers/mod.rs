@@ -4,9 +4,13 @@
 pub mod claims;
 pub mod config_version;
 pub mod deployment;
+pub mod deployment_status;
 pub mod node_lifecycle;
+pub mod revisions;
+pub mod rollout_plan;
 pub mod scheduler;
 pub mod statefulset;
+pub mod termination;
 
 use crate::registry::Registry;
 use std::sync::Arc;

@@ -228,6 +228,26 @@ pub async fn delete_object(
                 .map(|p| Write::Delete(controllers::pod_key(p))),
         );
     }
+    if key.kind == Kind::Pod {
+        // Graceful: a running pod leaves its endpoints and drains before it goes.
+        let pod = key.clone();
+        let marked = state
+            .registry
+            .off_thread(move |registry| {
+                controllers::termination::mark_on_delete(registry, &pod, chrono::Utc::now())
+            })
+            .await?;
+        if marked {
+            tracing::info!(object = %key, "pod marked terminating");
+            let message = format!(
+                "pod {:?} is terminating: it drains its in-flight requests, then goes (delete it again to delete it at once)",
+                key.name
+            );
+            return Ok(Json(
+                serde_json::json!({"terminating": key.to_string(), "message": message}),
+            ));
+        }
+    }
     if key.kind == Kind::PersistentVolumeClaim {
         // Protection: a claim in use is only marked Terminating; the claim controller deletes
         // it once its pods are gone, and no new pod may bind it meanwhile.

@@ -140,8 +140,21 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
             })
             .min_by_key(|pods| pods.len())
             .unwrap_or(&[]);
+        // A terminating pod leaves the endpoints at once: no gateway forwards to its node for
+        // it. Its own node keeps it as a last resort while it drains, for requests forwarded
+        // by a gateway that has not seen the mark yet.
+        let mut draining = Vec::new();
         for pod in candidates {
             if !matches(&service.spec.selector, &pod.metadata.labels) {
+                continue;
+            }
+            if pod.metadata.deletion_timestamp.is_some() {
+                if pod.spec.node_name.as_deref() == Some(inputs.node) {
+                    let key = pod.key();
+                    if let Some(http) = inputs.local.get(&key) {
+                        draining.push(inputs.metrics.endpoint(&id, &key, http));
+                    }
+                }
                 continue;
             }
             let Some(node) = pod.spec.node_name.as_deref() else {
@@ -155,6 +168,9 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
             } else if let Some(gateway) = gateways.get(node) {
                 remote.insert(gateway.to_string());
             }
+        }
+        if local.is_empty() {
+            local = draining;
         }
         services.insert(
             id.clone(),

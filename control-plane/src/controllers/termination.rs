@@ -1,0 +1,71 @@
+//! Graceful pod termination, as in Kubernetes: a pod that serves is not deleted at once but
+//! marked terminating (`metadata.deletionTimestamp`). Every gateway drops it from its services'
+//! endpoints at once; its node keeps it serving the requests still routed to it for a moment,
+//! then takes it out of its own routes, waits for its in-flight requests (up to
+//! `terminationGracePeriodSeconds`), stops it and reports it `Succeeded` with reason
+//! `Terminated`. The pod object is deleted then, or once its grace period (and a margin for a
+//! node that cannot answer) has passed.
+
+use crate::registry::{to_any, RegistryError, Write};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use wasmpod_api::{Pod, PodPhase};
+
+/// Time a node that has gone quiet gets beyond a pod's grace period before its pod is deleted.
+const UNRESPONSIVE_NODE_MARGIN_SECONDS: i64 = 15;
+
+/// The status reason of a pod its node drained and stopped.
+pub const TERMINATED: &str = "Terminated";
+
+/// The write that takes `pod` away: a delete for a pod that serves no one (unscheduled, or no
+/// longer running), else its terminating mark.
+pub fn begin(pod: &Pod, now: DateTime<Utc>) -> Result<Write, RegistryError> {
+    let key = super::pod_key(pod);
+    if std::env::var_os("WASMPOD_OLD_DELETE").is_some()
+        || pod.spec.node_name.is_none()
+        || matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed)
+    {
+        return Ok(Write::Delete(key));
+    }
+    let mut marked = pod.clone();
+    marked.metadata.deletion_timestamp = Some(now);
+    Ok(Write::Update(to_any(&key, &marked)?))
+}
+
+/// Deletes for the terminating pods that are done: stopped by their node, never scheduled, or
+/// past their grace period and margin.
+pub fn finish(pods: &[Arc<Pod>], now: DateTime<Utc>) -> Vec<Write> {
+    pods.iter()
+        .filter(|pod| {
+            let Some(since) = pod.metadata.deletion_timestamp else {
+                return false;
+            };
+            let grace = pod.spec.termination_grace_period().as_secs() as i64;
+            pod.spec.node_name.is_none()
+                || matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed)
+                || (now - since).num_seconds() > grace + UNRESPONSIVE_NODE_MARGIN_SECONDS
+        })
+        .map(|pod| Write::Delete(super::pod_key(pod)))
+        .collect()
+}
+
+/// A user's delete of pod `key`: a pod its node runs is marked terminating (and drained), and
+/// `true` returned; a pod already terminating, or not running anywhere, is left to be deleted
+/// at once (`false`): a second delete does not wait.
+pub fn mark_on_delete(
+    registry: &crate::registry::Registry,
+    key: &wasmpod_api::ObjectKey,
+    now: DateTime<Utc>,
+) -> Result<bool, RegistryError> {
+    let mut marked = false;
+    registry.modify::<Pod, _>(key, |pod| {
+        marked = pod.metadata.deletion_timestamp.is_none()
+            && pod.spec.node_name.is_some()
+            && !matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed);
+        if marked {
+            pod.metadata.deletion_timestamp = Some(now);
+        }
+        marked
+    })?;
+    Ok(marked)
+}
