@@ -16,6 +16,7 @@ pub mod labels;
 pub mod manifest;
 pub mod meta;
 pub mod name;
+pub mod node_tls;
 pub mod object;
 pub mod origin;
 #[cfg(test)]

@@ -462,20 +462,19 @@ pub async fn logs(
         .ok_or_else(|| {
             ApiError::unavailable(format!("node {node_name:?} of pod {name:?} is gone"))
         })?;
-    let url = format!(
-        "{}/logs?namespace={}&pod={}",
-        node.status.agent.trim_end_matches('/'),
+    let path = format!(
+        "/logs?namespace={}&pod={}",
         urlencoding::encode(&key.namespace),
         urlencoding::encode(&key.name)
     );
     let response = state
-        .http
-        .get(&url)
-        .header(
-            wasmpod_api::gateway_key::AGENT_KEY_HEADER,
-            state.credentials.agent_key(&node_name),
+        .agents
+        .get(
+            &node_name,
+            &node.status.agent,
+            &path,
+            &state.credentials.agent_key(&node_name),
         )
-        .send()
         .await
         .map_err(|e| {
             ApiError::unavailable(format!("node {node_name:?} did not answer for logs: {e}"))

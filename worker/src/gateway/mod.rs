@@ -6,13 +6,14 @@ pub mod certificates;
 mod dispatch_tests;
 pub mod hops;
 mod outbound;
+pub mod peer_tls;
 pub mod proxy;
 mod server;
 pub mod service_id;
 pub mod table;
 
 pub use outbound::ServiceRouter;
-pub use server::{start, Bound, GatewayListeners, TlsIngress};
+pub use server::{start, Bound, GatewayListeners, PeerListener, TlsIngress};
 
 use crate::context::NodeContext;
 use arc_swap::ArcSwap;
