@@ -17,6 +17,7 @@ mod ingress_tls;
 mod kubectl;
 mod limits;
 mod node_safety;
+mod node_tls;
 mod overload;
 mod polyglot;
 mod roles;

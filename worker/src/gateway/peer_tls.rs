@@ -79,10 +79,9 @@ fn build(config: &Arc<rustls::ClientConfig>) -> PeerClient {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     http.enforce_http(false);
-    let mut tls = (**config).clone();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // A clone shares the config's session cache (an `Arc` inside); the builder sets ALPN.
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
+        .with_tls_config((**config).clone())
         .https_only()
         .with_server_name_resolver(NodeNameResolver)
         .enable_http1()
