@@ -222,7 +222,10 @@ impl ClusterAuthority {
         ];
         let issuer = Issuer::new(ca_params(), &self.key);
         let certificate = params.signed_by(&key, &issuer)?;
-        Ok(vec![certificate.der().clone(), self.certificate.der().clone()])
+        Ok(vec![
+            certificate.der().clone(),
+            self.certificate.der().clone(),
+        ])
     }
 
     /// What the control plane presents to a node's agent: a client certificate named

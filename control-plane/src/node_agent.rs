@@ -55,7 +55,8 @@ impl NodeAgents {
         agent_key: &str,
     ) -> Result<reqwest::Response, AgentError> {
         let url = format!("{}{path_and_query}", agent.trim_end_matches('/'));
-        let mut parsed = reqwest::Url::parse(&url).map_err(|_| AgentError::Url { url: url.clone() })?;
+        let mut parsed =
+            reqwest::Url::parse(&url).map_err(|_| AgentError::Url { url: url.clone() })?;
         let client = if parsed.scheme() == "https" {
             let config = self.tls.as_ref().ok_or_else(|| AgentError::NoTls {
                 node: node.to_string(),

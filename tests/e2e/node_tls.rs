@@ -237,7 +237,10 @@ fn the_peer_listener_refuses_clients_without_a_cluster_ca_certificate() {
     // TLS without a client certificate, or with one another CA signed: refused at the handshake.
     for (what, client) in [
         ("no client certificate", None),
-        ("another CA's certificate", Some(foreign_certificate("node-a"))),
+        (
+            "another CA's certificate",
+            Some(foreign_certificate("node-a")),
+        ),
     ] {
         let refused = tls_get(&peer_b, name, &ca, client, "/log", &[]);
         let error = refused.expect_err(what);

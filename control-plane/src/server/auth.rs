@@ -345,9 +345,10 @@ pub fn authorize(
                     .name
                     .as_deref()
                     .is_some_and(|name| facts.is_ingress_certificate(&action.namespace, name)),
-                (Verb::Update | Verb::UpdateStatus | Verb::RequestCertificate, Some(Kind::Node)) => {
-                    action.name.as_deref() == Some(node.as_str())
-                }
+                (
+                    Verb::Update | Verb::UpdateStatus | Verb::RequestCertificate,
+                    Some(Kind::Node),
+                ) => action.name.as_deref() == Some(node.as_str()),
                 (Verb::UpdateStatus | Verb::ReadConfig, Some(Kind::Pod)) => own_pod(),
                 _ => false,
             };

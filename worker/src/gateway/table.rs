@@ -115,7 +115,12 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
         .nodes
         .iter()
         .filter(|n| n.status.ready && !n.status.gateway.is_empty())
-        .map(|n| (n.name(), super::peer_tls::remote_url(n.name(), &n.status.gateway)))
+        .map(|n| {
+            (
+                n.name(),
+                super::peer_tls::remote_url(n.name(), &n.status.gateway),
+            )
+        })
         .collect();
     // Ready pods by (namespace, label key, label value): a service looks only at the pods that
     // carry its rarest selector pair, not at every pod (10,000 services x 10,000 pods otherwise).
