@@ -7,6 +7,8 @@ mod dispatch_tests;
 pub mod hops;
 mod outbound;
 pub mod peer_tls;
+#[cfg(test)]
+mod peer_tls_tests;
 pub mod proxy;
 mod server;
 pub mod service_id;
