@@ -128,10 +128,11 @@ def report(rows: dict | None, fmt_us) -> list[str]:
              f"local-2 only; `wrk -t1 -c{rows['connections']} -d{rows['seconds']}s --latency` through local-1's ingress "
              "(forwarded to local-2: the hop) and through local-2's own, interleaved; median of the rounds. "
              "The hop = through local-1 minus direct.", "",
-             "| path | p50 | p99 | req/s | errors |", "|---|---:|---:|---:|---:|"]
+             "| path | p50 | p99 | req/s | errors | rounds: p50 / p99 |", "|---|---:|---:|---:|---:|---|"]
     for name, values in samples.items():
+        rounds = ", ".join(f"{fmt_us(s.p50_us)} / {fmt_us(s.p99_us)}" for s in values)
         lines.append(f"| {name} | {fmt_us(med(name, 'p50_us'))} | {fmt_us(med(name, 'p99_us'))} "
-                     f"| {med(name, 'rps'):,.0f} | {sum(s.errors for s in values)} |")
+                     f"| {med(name, 'rps'):,.0f} | {sum(s.errors for s in values)} | {rounds} |")
     lines.append("")
     for q in ("p50_us", "p99_us"):
         plain_hop = med("plain: through local-1 (hop)", q) - med("plain: local-2 direct", q)
@@ -141,5 +142,7 @@ def report(rows: dict | None, fmt_us) -> list[str]:
         lines.append(f"- {q[:3]}: the plain hop adds {plain_hop:.0f} µs, the TLS hop {tls_hop:.0f} µs "
                      f"(TLS hop / plain hop {ratio}; TLS adds {tls_hop - plain_hop:.0f} µs per hop); "
                      f"through local-1, TLS / plain {through:.2f}x")
-    lines.append("")
+    lines += ["", "p99 of one connection over a few seconds is a few dozen slowest requests: on a shared machine it "
+              "follows whatever else runs (see the rounds), so read the p99 rows as bounds, the p50 rows as the "
+              "cost of the hop.", ""]
     return lines
