@@ -15,7 +15,13 @@ wasmpod, the sample and test components, bench/axum-hello), then measures:
 - density: 1,000 and 10,000 idle HTTP deployments on one worker (`--density`), and its RSS;
 - a burst: 2,000 keep-alive clients at once on one hello deployment (`wrk -t2 -c2000`, `--burst`),
   req/s, p99 and errors against the 32-client run (requests beyond the instance pool wait their
-  turn: there must be no errors). `--only-burst` runs just this and the 32-client run.
+  turn: there must be no errors). `--only-burst` runs just this and the 32-client run;
+- the cross-node hop over node-to-node TLS against the plain hop, p50 and p99 (bench/node_tls.py,
+  `--only-node-tls`);
+- hello's p99 and max latency while each hostile guest attacks on the same node, against hello
+  alone (bench/attacks.py, `--only-attacks`).
+
+`--debug-build` measures target/debug/wasmpod instead of the release build (and builds nothing).
 
 Prints a table and writes it with machine info to bench/results/<date>-<shortsha>.md.
 Python 3.11, standard library only.
@@ -40,7 +46,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import attacks as attacks_bench
 import control_plane
+import node_tls as node_tls_bench
 import tls as tls_bench
 from procs import Process as Server
 from procs import free_port
@@ -589,8 +597,19 @@ def main() -> int:
     ap.add_argument("--only-tls", action="store_true", help="only the TLS / HTTP/2 ingress rows")
     ap.add_argument("--only-control-plane", action="store_true",
                     help="only the control-plane rows (sled against etcd, failover)")
+    ap.add_argument("--only-node-tls", action="store_true",
+                    help="only the cross-node hop over node-to-node TLS against the plain hop")
+    ap.add_argument("--only-attacks", action="store_true",
+                    help="only hello's latency beside each hostile guest")
+    ap.add_argument("--debug-build", action="store_true",
+                    help="measure target/debug/wasmpod (the debug build) instead of the release build")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     args = ap.parse_args()
+    global WASMPOD
+    if args.debug_build:
+        WASMPOD = ROOT / "target" / "debug" / "wasmpod"
+        args.skip_setup = True
+    here = sys.modules[__name__]
 
     if not args.skip_setup:
         tls_bench.ensure_h2load(run)
@@ -606,13 +625,20 @@ def main() -> int:
     log(f"logs and data in {logdir}")
     servers: list[Server] = []
     targets: list[Target] = []
-    svc = sched = density = cross = burst = tls_rows = None
+    svc = sched = density = cross = burst = tls_rows = node_tls_rows = attack_rows = None
     plane_rows: dict = {}
     deploy: list[float] = []
     restart: list[float] = []
     try:
         if args.only_tls:
             tls_rows = tls_bench.measure(start_wasmpod, free_port, logdir, hello, args.rounds, log)
+            raise _Done()
+        if args.only_node_tls or args.only_attacks:
+            if args.only_node_tls:
+                node_tls_rows = node_tls_bench.measure(here, logdir, hello, args.rounds, 1, 5, log)
+            if args.only_attacks:
+                attack_rows = attacks_bench.measure(here, logdir, hello, TEST_COMPONENTS / "misbehave.wasm",
+                                                    args.rounds, 4, 5, log)
             raise _Done()
         if args.only_control_plane:
             plane_rows = control_plane.run(WASMPOD, logdir, hello, args.schedule, log)
@@ -693,6 +719,9 @@ def main() -> int:
         servers = []
         if not args.only_load:
             tls_rows = tls_bench.measure(start_wasmpod, free_port, logdir, hello, args.rounds, log)
+            node_tls_rows = node_tls_bench.measure(here, logdir, hello, args.rounds, 1, 5, log)
+            attack_rows = attacks_bench.measure(here, logdir, hello, TEST_COMPONENTS / "misbehave.wasm",
+                                                args.rounds, 4, 5, log)
             plane_rows = control_plane.run(WASMPOD, logdir, hello, args.schedule, log)
         for s in servers:
             s.stop()
@@ -708,7 +737,11 @@ def main() -> int:
         for s in servers:
             s.stop()
 
-    sections = [*tls_bench.report(tls_rows), *control_plane.report(plane_rows)]
+    sections = [*tls_bench.report(tls_rows), *node_tls_bench.report(node_tls_rows, fmt_us),
+                *attacks_bench.report(attack_rows, fmt_us), *control_plane.report(plane_rows)]
+    if args.debug_build:
+        sections = ["Measured with the DEBUG build (target/debug/wasmpod): absolute numbers are far from a "
+                    "release build's; the ratios within the run are what the rows are for.", "", *sections]
     text = report(args, targets, svc, deploy, restart, sched, density, cross, burst, sections)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -504,6 +504,18 @@ impl Client {
         self.json(self.request(reqwest::Method::POST, &path)).await
     }
 
+    /// A certificate the cluster CA signs for node `name`'s public key (see
+    /// [`crate::node_tls`]); asked with the node's own credential.
+    pub async fn node_certificate(
+        &self,
+        name: &str,
+        request: &crate::node_tls::NodeCertificateRequest,
+    ) -> Result<crate::node_tls::NodeCertificate, ClientError> {
+        let path = format!("/api/v1/nodes/{}/certificate", urlencoding::encode(name));
+        self.json(self.request(reqwest::Method::POST, &path).json(request))
+            .await
+    }
+
     /// Creates an API token with a role; the answer holds its secret, shown this once.
     pub async fn create_token(
         &self,

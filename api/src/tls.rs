@@ -113,14 +113,7 @@ impl ClusterCa {
     }
 
     pub fn pem(&self) -> String {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(self.der.as_ref());
-        let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            pem.push_str(&String::from_utf8_lossy(line));
-            pem.push('\n');
-        }
-        pem.push_str("-----END CERTIFICATE-----\n");
-        pem
+        certificate_pem(&self.der)
     }
 
     pub fn pin(&self) -> Result<CaPin, TlsError> {
@@ -135,6 +128,18 @@ impl ClusterCa {
         }
         roots
     }
+}
+
+/// The PEM of the certificate `der`.
+pub fn certificate_pem(der: &CertificateDer<'_>) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {

@@ -35,6 +35,8 @@ pub enum CaError {
     Certificate(#[from] rcgen::Error),
     #[error(transparent)]
     Tls(#[from] wasmpod_api::tls::TlsError),
+    #[error("not a node public key: {0}")]
+    PublicKey(String),
     #[error("the server's TLS configuration is invalid: {0}")]
     Rustls(#[from] rustls::Error),
 }
@@ -68,6 +70,46 @@ fn ca_params() -> CertificateParams {
     params.not_before = rcgen::date_time_ymd(2024, 1, 1);
     params.not_after = rcgen::date_time_ymd(2124, 1, 1);
     params
+}
+
+/// What every certificate the CA signs shares: its subject, key usages and validity.
+fn leaf_params(common_name: &str) -> Result<CertificateParams, rcgen::Error> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2124, 1, 1);
+    Ok(params)
+}
+
+/// A node's public key as it sent it: an uncompressed P-256 point.
+struct NodePublicKey(Vec<u8>);
+
+impl NodePublicKey {
+    fn new(raw: &[u8]) -> Result<NodePublicKey, CaError> {
+        if raw.len() != 65 || raw[0] != 4 {
+            return Err(CaError::PublicKey(format!(
+                "{} bytes; want an uncompressed P-256 point (65 bytes, starting 0x04)",
+                raw.len()
+            )));
+        }
+        Ok(NodePublicKey(raw.to_vec()))
+    }
+}
+
+impl rcgen::PublicKeyData for NodePublicKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
 }
 
 fn cipher(secrets_key: &[u8; 32]) -> ChaCha20Poly1305 {
@@ -141,10 +183,7 @@ impl ClusterAuthority {
         names: &[String],
         usage: ExtendedKeyUsagePurpose,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), CaError> {
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, common_name);
-        params.distinguished_name = dn;
+        let mut params = leaf_params(common_name)?;
         params.subject_alt_names = names
             .iter()
             .map(|name| match name.parse::<std::net::IpAddr>() {
@@ -153,18 +192,51 @@ impl ClusterAuthority {
             })
             .collect::<Result<_, rcgen::Error>>()?;
         params.extended_key_usages = vec![usage];
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2124, 1, 1);
         let key = KeyPair::generate()?;
         let issuer = Issuer::new(ca_params(), &self.key);
         let certificate = params.signed_by(&key, &issuer)?;
         let chain = vec![certificate.der().clone(), self.certificate.der().clone()];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         Ok((chain, key))
+    }
+
+    /// A certificate for node `node`'s public key `public_key` (a raw P-256 point, which the
+    /// node made and keeps the private half of), valid for `<node>.nodes.wasmpod` and
+    /// `addresses`, for both ends of a connection; the chain is the certificate then the CA.
+    pub fn sign_node(
+        &self,
+        node: &str,
+        public_key: &[u8],
+        addresses: &[std::net::IpAddr],
+    ) -> Result<Vec<CertificateDer<'static>>, CaError> {
+        let key = NodePublicKey::new(public_key)?;
+        let mut params = leaf_params(node)?;
+        params.subject_alt_names = std::iter::once(Ok(SanType::DnsName(
+            wasmpod_api::node_tls::node_dns_name(node).try_into()?,
+        )))
+        .chain(addresses.iter().map(|ip| Ok(SanType::IpAddress(*ip))))
+        .collect::<Result<_, rcgen::Error>>()?;
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let issuer = Issuer::new(ca_params(), &self.key);
+        let certificate = params.signed_by(&key, &issuer)?;
+        Ok(vec![
+            certificate.der().clone(),
+            self.certificate.der().clone(),
+        ])
+    }
+
+    /// What the control plane presents to a node's agent: a client certificate named
+    /// [`wasmpod_api::node_tls::CONTROL_PLANE_NAME`], made on each start.
+    pub fn control_plane_identity(&self) -> Result<wasmpod_api::node_tls::Identity, CaError> {
+        let (chain, key) = self.issue(
+            "wasmpod-control-plane",
+            &[wasmpod_api::node_tls::CONTROL_PLANE_NAME.to_string()],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )?;
+        Ok(wasmpod_api::node_tls::Identity { chain, key })
     }
 
     /// The rustls server config of an API server reachable at `names`.
@@ -223,6 +295,22 @@ mod tests {
                 rustls::pki_types::UnixTime::now(),
             )
             .expect("the certificate verifies against the shared CA");
+        // A node's certificate names that node only, for the key the node made.
+        let node_key = KeyPair::generate().expect("key");
+        let node_chain = first
+            .sign_node(
+                "node-a",
+                node_key.public_key_raw(),
+                &["10.0.0.7".parse().expect("ip")],
+            )
+            .expect("sign");
+        use wasmpod_api::node_tls::{certificate_names, is_node_certificate, CONTROL_PLANE_NAME};
+        assert!(is_node_certificate(&node_chain[0], "node-a"));
+        assert!(!is_node_certificate(&node_chain[0], "node-b"));
+        assert!(!certificate_names(&node_chain[0], CONTROL_PLANE_NAME));
+        assert!(first.sign_node("node-a", b"short", &[]).is_err());
+        let control = first.control_plane_identity().expect("identity");
+        assert!(certificate_names(&control.chain[0], CONTROL_PLANE_NAME));
         // Another secrets key cannot open the CA's key.
         assert!(matches!(
             ClusterAuthority::load_or_create(&store, &[8u8; 32]),

@@ -14,6 +14,7 @@ pub mod events;
 mod ingest;
 pub mod leader;
 pub mod metrics;
+pub mod node_agent;
 pub mod node_credentials;
 pub mod peer;
 pub mod pod_metrics;
@@ -198,13 +199,23 @@ impl ControlPlane {
                     cluster_ca::ClusterAuthority::load_or_create(&registry.store(), &key)?;
                 let names = certificate_names(addr, &me.url, extra_names);
                 tracing::info!(?names, pin = %authority.certificate().pin().map_err(cluster_ca::CaError::from)?, "serving the API over TLS");
-                Some((
-                    authority.server_config(&names)?,
-                    authority.certificate().clone(),
-                ))
+                Some((authority.server_config(&names)?, Arc::new(authority)))
             }
         };
-        let ca = authority.as_ref().map(|(_, ca)| ca.clone());
+        let ca = authority
+            .as_ref()
+            .map(|(_, authority)| authority.certificate().clone());
+        let agents = match &authority {
+            Some((_, authority)) => {
+                let identity = authority.control_plane_identity()?;
+                node_agent::NodeAgents::new(
+                    api_http_client(ca.as_ref()),
+                    Some((authority.certificate(), &identity)),
+                )
+            }
+            None => node_agent::NodeAgents::new(api_http_client(None), None),
+        }
+        .map_err(cluster_ca::CaError::from)?;
         let mut tasks = Vec::new();
         let leadership = match &config.store {
             StoreConfig::Sled => leader::Leadership::always(me),
@@ -232,6 +243,8 @@ impl ControlPlane {
             auth: Arc::new(config.auth.clone()),
             peer_token: peer::PeerToken::derive(&key),
             http: api_http_client(ca.as_ref()),
+            authority: authority.as_ref().map(|(_, authority)| authority.clone()),
+            agents: Arc::new(agents),
             shutdown: shutdown.clone(),
         };
         let app = server::router(state);

@@ -3,6 +3,7 @@
 //! with a short timeout. A node that does not answer in time is listed as unreachable; the
 //! figures of the others are returned.
 
+use crate::node_agent::NodeAgents;
 use crate::node_credentials::NodeCredentials;
 use crate::registry::{Registry, RegistryError};
 use futures::future::join_all;
@@ -17,7 +18,7 @@ pub const NODE_TIMEOUT: Duration = Duration::from_secs(2);
 pub async fn gather(
     registry: &Registry,
     credentials: &NodeCredentials,
-    http: &reqwest::Client,
+    agents: &NodeAgents,
     namespace: Option<&str>,
 ) -> Result<PodMetricsList, RegistryError> {
     let nodes = registry.list_shared::<Node>(Kind::Node, None)?;
@@ -26,14 +27,12 @@ pub async fn gather(
         .filter(|n| n.status.ready && !n.status.agent.is_empty())
         .map(|node| {
             let name = node.name().to_string();
-            let url = format!("{}/podmetrics", node.status.agent.trim_end_matches('/'));
+            let agent = node.status.agent.clone();
             let key = credentials.agent_key(&name);
             async move {
                 let asked = async {
-                    let response = http
-                        .get(&url)
-                        .header(wasmpod_api::gateway_key::AGENT_KEY_HEADER, key)
-                        .send()
+                    let response = agents
+                        .get(&name, &agent, "/podmetrics", &key)
                         .await
                         .map_err(|e| e.to_string())?;
                     let status = response.status();

@@ -20,6 +20,7 @@ mod limits;
 mod logs_watch;
 mod metrics;
 mod node_safety;
+mod node_tls;
 mod overload;
 mod polyglot;
 mod roles;

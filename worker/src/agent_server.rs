@@ -7,9 +7,13 @@
 //! and timings by namespace, service and pod names, never a request's path or content. Its
 //! connections have the same
 //! header-read and idle timeouts as the gateway's.
+//!
+//! On a TLS cluster the agent speaks only mutual TLS (see [`crate::node_identity`]): the handshake
+//! refuses a client without a cluster-CA certificate (so plain HTTP too), and every route but
+//! `/healthz` also wants that certificate to be the control plane's, not another node's.
 
 use crate::context::NodeContext;
-use crate::listener::{self, ConnectionTimeouts, Tracked};
+use crate::listener::{self, ConnectionTimeouts, PeerCertificate, Tracked};
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
@@ -81,9 +85,11 @@ async fn metrics(State(ctx): State<Arc<NodeContext>>) -> impl axum::response::In
     )
 }
 
-/// Serves `app` on `listener` until `shutdown`, every connection under `timeouts`.
+/// Serves `app` on `listener` until `shutdown`, every connection under `timeouts`, over TLS
+/// with `tls` (a config that asks for client certificates).
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     app: Router,
     timeouts: ConnectionTimeouts,
     shutdown: CancellationToken,
@@ -91,7 +97,7 @@ pub async fn serve(
     listener::accept_loop(
         "node agent",
         listener,
-        None,
+        tls.map(tokio_rustls::TlsAcceptor::from),
         timeouts,
         shutdown,
         move |activity| {
@@ -109,10 +115,30 @@ pub async fn serve(
     .await;
 }
 
-pub fn router(ctx: Arc<NodeContext>, agent_key: Arc<str>) -> Router {
+/// The agent's routes. With `tls`, a request must also come with the control plane's
+/// certificate.
+fn from_control_plane(request: &Request) -> bool {
+    request
+        .extensions()
+        .get::<PeerCertificate>()
+        .is_some_and(|peer| {
+            wasmpod_api::node_tls::certificate_names(
+                &peer.0,
+                wasmpod_api::node_tls::CONTROL_PLANE_NAME,
+            )
+        })
+}
+
+pub fn router(ctx: Arc<NodeContext>, agent_key: Arc<str>, tls: bool) -> Router {
     let require_key = move |request: Request, next: Next| {
         let key = agent_key.clone();
         async move {
+            if tls && !from_control_plane(&request) {
+                return Err((
+                    StatusCode::FORBIDDEN,
+                    "the node agent answers the control plane's certificate only",
+                ));
+            }
             let presented = request
                 .headers()
                 .get(wasmpod_api::gateway_key::AGENT_KEY_HEADER)

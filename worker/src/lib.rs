@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod listener;
 pub mod metrics;
 mod node_dirs;
+pub mod node_identity;
 mod pod_config;
 mod pod_events;
 mod pod_host;
@@ -50,6 +51,8 @@ pub enum WorkerError {
     DataDir(#[from] node_dirs::DirError),
     #[error("node identity: {0}")]
     Credential(#[from] credential::CredentialError),
+    #[error("node-to-node TLS: {0}")]
+    Identity(#[from] node_identity::IdentityError),
     #[error("cannot join the control plane at {server}: {source}")]
     Join {
         server: String,
@@ -70,6 +73,9 @@ pub struct WorkerConfig {
     pub gateway_addr: SocketAddr,
     /// The gateway's TLS listener (certificates from the Ingresses' `spec.tls`), if any.
     pub ingress_tls_addr: Option<SocketAddr>,
+    /// On a TLS cluster (a `cluster_ca`), where the gateway takes requests forwarded by other
+    /// nodes, over mutual TLS; default: the gateway's IP, a free port.
+    pub peer_addr: Option<SocketAddr>,
     pub agent_addr: SocketAddr,
     /// The host other nodes and the control plane use to reach this node; defaults to the
     /// gateway's IP (127.0.0.1 when it listens on every address).
@@ -86,19 +92,50 @@ pub struct WorkerConfig {
 pub struct Worker {
     pub gateway_addr: SocketAddr,
     pub ingress_tls_addr: Option<SocketAddr>,
+    /// The node-to-node TLS listener (TLS clusters only).
+    pub peer_addr: Option<SocketAddr>,
     pub agent_addr: SocketAddr,
     dirs: node_dirs::NodeDirs,
     tasks: Vec<JoinHandle<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn advertised(host: &Option<String>, addr: SocketAddr) -> String {
-    let host = match host {
+/// The host others reach this node at (an IPv6 address in brackets).
+fn advertised_host(host: &Option<String>, addr: SocketAddr) -> String {
+    match host {
         Some(h) => h.clone(),
         None if addr.ip().is_unspecified() => "127.0.0.1".to_string(),
+        None if addr.is_ipv6() => format!("[{}]", addr.ip()),
         None => addr.ip().to_string(),
-    };
-    format!("http://{host}:{}", addr.port())
+    }
+}
+
+fn advertised(host: &Option<String>, addr: SocketAddr, scheme: &str) -> String {
+    format!("{scheme}://{}:{}", advertised_host(host, addr), addr.port())
+}
+
+/// The IP addresses this node's certificate carries: the advertised host when it is one, and
+/// the gateway's and the agent's addresses when they are not "every address".
+fn certificate_addresses(config: &WorkerConfig) -> Vec<std::net::IpAddr> {
+    let mut addresses: Vec<std::net::IpAddr> = config
+        .advertise_host
+        .iter()
+        .filter_map(|h| h.trim_matches(['[', ']']).parse().ok())
+        .chain(
+            [config.gateway_addr.ip(), config.agent_addr.ip()]
+                .into_iter()
+                .map(|ip| {
+                    if ip.is_unspecified() {
+                        std::net::IpAddr::from([127, 0, 0, 1])
+                    } else {
+                        ip
+                    }
+                }),
+        )
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
 }
 
 impl Worker {
@@ -125,9 +162,22 @@ impl Worker {
             Some(credential.token.clone()),
             config.cluster_ca.as_ref(),
         );
+        let node_tls = match &config.cluster_ca {
+            Some(ca) => Some(
+                node_identity::NodeTls::obtain(
+                    &client,
+                    ca,
+                    config.name.as_str(),
+                    certificate_addresses(&config),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let forwarder = Arc::new(gateway::table::Forwarder {
             node: config.name.to_string(),
             key: wasmpod_api::gateway_key::forward_key(&credential.token),
+            tls: node_tls.as_ref().map(|tls| tls.client.clone()),
         });
         let agent_key: Arc<str> = credential.agent_key.clone().into();
         let agent_listener = tokio::net::TcpListener::bind(config.agent_addr)
@@ -189,6 +239,12 @@ impl Worker {
                 addr,
                 certificates: certificates.clone(),
             }),
+            peer: node_tls.as_ref().map(|tls| gateway::PeerListener {
+                addr: config
+                    .peer_addr
+                    .unwrap_or_else(|| SocketAddr::new(config.gateway_addr.ip(), 0)),
+                config: tls.peer_server.clone(),
+            }),
         };
         let (bound, threads) = gateway::start(
             listen,
@@ -204,12 +260,26 @@ impl Worker {
         })?;
         let gateway_addr = bound.plain;
 
+        // Other nodes forward to the peer listener on a TLS cluster, to the gateway otherwise.
+        let (gateway_url, agent_url) = match bound.peer {
+            Some(peer) => (
+                gateway::peer_tls::peer_url(
+                    &advertised_host(&config.advertise_host, peer),
+                    peer.port(),
+                ),
+                advertised(&config.advertise_host, agent_addr, "https"),
+            ),
+            None => (
+                advertised(&config.advertise_host, gateway_addr, "http"),
+                advertised(&config.advertise_host, agent_addr, "http"),
+            ),
+        };
         let registration = agent::Registration {
             name: config.name.clone(),
             labels: config.labels.clone(),
             capacity: config.capacity,
-            gateway: advertised(&config.advertise_host, gateway_addr),
-            agent: advertised(&config.advertise_host, agent_addr),
+            gateway: gateway_url,
+            agent: agent_url,
         };
         agent::register(&client, &registration)
             .await
@@ -219,9 +289,10 @@ impl Worker {
             })?;
 
         let mut tasks = Vec::new();
-        let agent_app = agent_server::router(ctx.clone(), agent_key);
+        let agent_app = agent_server::router(ctx.clone(), agent_key, node_tls.is_some());
         tasks.push(tokio::spawn(agent_server::serve(
             agent_listener,
+            node_tls.as_ref().map(|tls| tls.agent_server.clone()),
             agent_app,
             config.timeouts,
             shutdown.clone(),
@@ -258,6 +329,7 @@ impl Worker {
         Ok(Worker {
             gateway_addr,
             ingress_tls_addr: bound.tls,
+            peer_addr: bound.peer,
             agent_addr,
             dirs,
             tasks,

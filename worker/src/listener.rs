@@ -10,6 +10,10 @@
 //!
 //! Both close the connection (EOF for the client); a request in flight is never cut by them.
 //!
+//! On a TLS listener that asks for client certificates (the gateway's peer listener and the node
+//! agent of a TLS cluster), the certificate the handshake verified rides in each request's
+//! extensions as a [`PeerCertificate`].
+//!
 //! - **request head size**: a request head (request line and headers) larger than
 //!   [`MAX_REQUEST_HEAD`] is answered `431 Request Header Fields Too Large` (HTTP/1.1, hyper's
 //!   `max_buf_size`) or refused as a stream error (HTTP/2, `max_header_list_size`), before any
@@ -254,16 +258,63 @@ pub async fn serve<S, B>(
         activity: activity.clone(),
     };
     match tls {
-        None => drive(watched, activity, timeouts, service).await,
+        None => {
+            let service = WithPeer {
+                inner: service,
+                peer: None,
+            };
+            drive(watched, activity, timeouts, service).await
+        }
         Some(acceptor) => {
             match tokio::time::timeout(timeouts.header_read, acceptor.accept(watched)).await {
-                Ok(Ok(tls)) => drive(tls, activity, timeouts, service).await,
+                Ok(Ok(tls)) => {
+                    // Verified by the handshake when the acceptor asks for client certificates.
+                    let peer = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|leaf| PeerCertificate(leaf.clone().into_owned()));
+                    let service = WithPeer {
+                        inner: service,
+                        peer,
+                    };
+                    drive(tls, activity, timeouts, service).await
+                }
                 Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
                 Err(_) => {
                     tracing::debug!(timeout = ?timeouts.header_read, "TLS handshake timed out")
                 }
             }
         }
+    }
+}
+
+/// The client certificate a TLS connection presented (and the handshake verified against the
+/// cluster CA), in the extensions of each of its requests.
+#[derive(Debug, Clone)]
+pub struct PeerCertificate(pub rustls::pki_types::CertificateDer<'static>);
+
+/// A service that puts the connection's [`PeerCertificate`] (if any) in each request.
+struct WithPeer<S> {
+    inner: S,
+    peer: Option<PeerCertificate>,
+}
+
+impl<S, B> hyper::service::Service<http::Request<hyper::body::Incoming>> for WithPeer<S>
+where
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        // Extensions never come from the wire: a client cannot bring its own.
+        if let Some(peer) = &self.peer {
+            req.extensions_mut().insert(peer.clone());
+        }
+        self.inner.call(req)
     }
 }
 

@@ -119,6 +119,7 @@ impl Up {
                 data_dir: self.data_dir.join("nodes").join(name.as_str()),
                 gateway_addr,
                 ingress_tls_addr: self.ingress_tls_addr.filter(|_| i == 1),
+                peer_addr: None,
                 agent_addr: SocketAddr::new(self.ingress_addr.ip(), 0),
                 advertise_host: None,
                 labels: Default::default(),

@@ -48,6 +48,10 @@ pub struct WorkerCmd {
     /// the Ingresses' `spec.tls` Secrets picked by SNI; no TLS listener when absent
     #[arg(long)]
     pub ingress_tls_addr: Option<SocketAddr>,
+    /// On a TLS cluster (an https --join), where the gateway takes the requests other nodes
+    /// forward, over mutual TLS with the cluster CA; default: the gateway's IP, a free port
+    #[arg(long)]
+    pub peer_addr: Option<SocketAddr>,
     /// Where the node agent listens: logs and pod figures for the control plane, `/metrics` for
     /// Prometheus
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -101,6 +105,7 @@ impl WorkerCmd {
             data_dir,
             gateway_addr: self.gateway_addr,
             ingress_tls_addr: self.ingress_tls_addr,
+            peer_addr: self.peer_addr,
             agent_addr: self.agent_addr,
             advertise_host: self.advertise_host.clone(),
             labels: self.labels.iter().cloned().collect(),
@@ -117,6 +122,9 @@ impl WorkerCmd {
         println!("gateway: http://{}", worker.gateway_addr);
         if let Some(tls) = worker.ingress_tls_addr {
             println!("ingress TLS: https://{tls}");
+        }
+        if let Some(peer) = worker.peer_addr {
+            println!("node-to-node TLS: https://{peer}");
         }
         cluster::run_until_stopped(shutdown, worker.wait()).await;
         Ok(())

@@ -107,6 +107,8 @@ pub enum Verb {
     ReadBlob,
     ReportEvent,
     RequestCredential,
+    /// A node asking the cluster CA to sign its public key.
+    RequestCertificate,
     /// The controller leader and the live API servers (`GET /api/v1/cluster`).
     ReadCluster,
     /// A peer storing its copy of an upload (`PUT /api/v1/blobs/{digest}`).
@@ -136,6 +138,7 @@ impl fmt::Display for Verb {
             Verb::ReadBlob => "read components",
             Verb::ReportEvent => "report events",
             Verb::RequestCredential => "request a credential for",
+            Verb::RequestCertificate => "request a certificate for",
             Verb::ReadCluster => "read the cluster's leader and servers",
             Verb::ReplicateBlob => "replicate components",
             Verb::CreateToken => "create tokens",
@@ -253,6 +256,7 @@ pub fn action(
         ("/api/v1/{plural}/{name}/log", "GET") => (Verb::Logs, kind),
         ("/api/v1/{plural}/{name}/config", "GET") => (Verb::ReadConfig, kind),
         ("/api/v1/{plural}/{name}/credential", "POST") => (Verb::RequestCredential, kind),
+        ("/api/v1/{plural}/{name}/certificate", "POST") => (Verb::RequestCertificate, kind),
         // A route added without a rule here is refused to everyone but the admin.
         _ => {
             return Err(Refusal::Forbidden(format!(
@@ -353,9 +357,10 @@ pub fn authorize(
                     .name
                     .as_deref()
                     .is_some_and(|name| facts.is_ingress_certificate(&action.namespace, name)),
-                (Verb::Update | Verb::UpdateStatus, Some(Kind::Node)) => {
-                    action.name.as_deref() == Some(node.as_str())
-                }
+                (
+                    Verb::Update | Verb::UpdateStatus | Verb::RequestCertificate,
+                    Some(Kind::Node),
+                ) => action.name.as_deref() == Some(node.as_str()),
                 (Verb::UpdateStatus | Verb::ReadConfig, Some(Kind::Pod)) => own_pod(),
                 _ => false,
             };

@@ -125,6 +125,10 @@ async fn serve() -> Server {
         }),
         peer_token: crate::peer::PeerToken::derive(&[1; 32]),
         http: reqwest::Client::new(),
+        authority: None,
+        agents: Arc::new(
+            crate::node_agent::NodeAgents::new(reqwest::Client::new(), None).expect("agents"),
+        ),
         shutdown: shutdown.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

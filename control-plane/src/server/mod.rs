@@ -9,6 +9,7 @@ mod blobs;
 mod cluster;
 mod error;
 mod metrics;
+mod node_certificate;
 mod node_credential;
 mod objects;
 mod pod_config;
@@ -47,6 +48,10 @@ pub struct AppState {
     /// What this server presents to its peers, and accepts from them.
     pub peer_token: crate::peer::PeerToken,
     pub http: reqwest::Client,
+    /// The cluster CA (with its key) when the API is served over TLS: it signs node certificates.
+    pub authority: Option<Arc<crate::cluster_ca::ClusterAuthority>>,
+    /// The client of the nodes' agents (mutual TLS with the cluster CA).
+    pub agents: Arc<crate::node_agent::NodeAgents>,
     pub shutdown: CancellationToken,
 }
 
@@ -118,6 +123,10 @@ fn routes(state: AppState) -> Router {
         .route(
             "/api/v1/{plural}/{name}/credential",
             post(node_credential::issue),
+        )
+        .route(
+            "/api/v1/{plural}/{name}/certificate",
+            post(node_certificate::issue),
         )
         // After routing: authorization sees the matched route and its decoded parameters.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -54,24 +54,29 @@ pub async fn logs(
         .ok_or_else(|| {
             ApiError::unavailable(format!("node {node_name:?} of pod {name:?} is gone"))
         })?;
-    let url = format!(
-        "{}/logs?namespace={}&pod={}&follow={}&previous={}",
-        node.status.agent.trim_end_matches('/'),
+    let path = format!(
+        "/logs?namespace={}&pod={}&follow={}&previous={}",
         urlencoding::encode(&key.namespace),
         urlencoding::encode(&key.name),
         options.follow,
         options.previous,
     );
-    let mut request = state.http.get(&url).header(
-        wasmpod_api::gateway_key::AGENT_KEY_HEADER,
-        state.credentials.agent_key(&node_name),
-    );
-    if options.follow {
-        request = request.timeout(FOLLOW_LIMIT);
-    }
     let unavailable = |e: String| {
         ApiError::unavailable(format!("node {node_name:?} did not answer for logs: {e}"))
     };
+    let mut request = state
+        .agents
+        .request(
+            &node_name,
+            &node.status.agent,
+            &path,
+            &state.credentials.agent_key(&node_name),
+        )
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    if options.follow {
+        request = request.timeout(FOLLOW_LIMIT);
+    }
     let response = tokio::time::timeout(AGENT_ANSWER, request.send())
         .await
         .map_err(|_| unavailable(format!("no answer in {AGENT_ANSWER:?}")))?

@@ -31,7 +31,7 @@ async fn gather(
     state: &AppState,
     namespace: Option<&str>,
 ) -> Result<Json<PodMetricsList>, ApiError> {
-    crate::pod_metrics::gather(&state.registry, &state.credentials, &state.http, namespace)
+    crate::pod_metrics::gather(&state.registry, &state.credentials, &state.agents, namespace)
         .await
         .map(Json)
         .map_err(ApiError::from)

@@ -6,6 +6,9 @@ pub mod certificates;
 mod dispatch_tests;
 pub mod hops;
 mod outbound;
+pub mod peer_tls;
+#[cfg(test)]
+mod peer_tls_tests;
 pub mod proxy;
 mod server;
 pub mod service_id;
@@ -13,7 +16,7 @@ mod spans;
 pub mod table;
 
 pub use outbound::ServiceRouter;
-pub use server::{start, Bound, GatewayListeners, TlsIngress};
+pub use server::{start, Bound, GatewayListeners, PeerListener, TlsIngress};
 
 use crate::context::NodeContext;
 use arc_swap::ArcSwap;

@@ -80,7 +80,14 @@ async fn route(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<
     let key = req.headers_mut().remove(FORWARD_KEY);
     let forwarded = req.headers_mut().remove(FORWARDED_SERVICE);
     let from_peer = match (&node, &key) {
-        (Some(node), Some(key)) => table.is_peer(node.as_bytes(), key.as_bytes()),
+        (Some(node), Some(key)) => {
+            table.is_peer(node.as_bytes(), key.as_bytes())
+                && super::peer_tls::certified(
+                    table.peer_tls(),
+                    node.as_bytes(),
+                    req.extensions().get(),
+                )
+        }
         _ => false,
     };
     if let Some(service) = forwarded.filter(|_| from_peer) {
@@ -262,8 +269,14 @@ async fn forward(
     if let Some(tp) = super::spans::current_traceparent() {
         parts.headers.insert(TRACEPARENT, tp);
     }
-    let client = FORWARD.with(Clone::clone);
-    match client.request(Request::from_parts(parts, body)).await {
+    let request = Request::from_parts(parts, body);
+    let sent = match &forwarder.tls {
+        Some(tls) if gateway.starts_with("https://") => {
+            super::peer_tls::client(tls).request(request).await
+        }
+        _ => FORWARD.with(Clone::clone).request(request).await,
+    };
+    match sent {
         Ok(response) => response.map(|b| b.map_err(HttpError::from).boxed_unsync()),
         Err(error) => {
             tracing::warn!(%gateway, %service, %error, "forwarding failed");

@@ -12,6 +12,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
@@ -29,6 +30,15 @@ fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener
 pub struct GatewayListeners {
     pub plain: SocketAddr,
     pub tls: Option<TlsIngress>,
+    /// On a TLS cluster, the listener other nodes forward to: mutual TLS with the cluster CA
+    /// (see [`super::peer_tls`]).
+    pub peer: Option<PeerListener>,
+}
+
+/// The node-to-node TLS listener of the gateway.
+pub struct PeerListener {
+    pub addr: SocketAddr,
+    pub config: Arc<rustls::ServerConfig>,
 }
 
 /// The TLS listener of the gateway.
@@ -42,6 +52,7 @@ pub struct TlsIngress {
 pub struct Bound {
     pub plain: SocketAddr,
     pub tls: Option<SocketAddr>,
+    pub peer: Option<SocketAddr>,
 }
 
 /// Binds `threads` listeners on each address (port 0 picks one free port for all of them) and
@@ -54,27 +65,41 @@ pub fn start(
     timeouts: ConnectionTimeouts,
     shutdown: CancellationToken,
 ) -> std::io::Result<(Bound, Vec<JoinHandle<()>>)> {
-    let plain = bind_all(listen.plain, threads)?;
-    let bound_plain = plain[0].local_addr()?;
-    let (tls, bound_tls, acceptor) = match &listen.tls {
+    // Per thread: its listener on each address, with the TLS acceptor of that address.
+    type Listening = (std::net::TcpListener, Option<TlsAcceptor>, &'static str);
+    let mut per_thread: Vec<Vec<Listening>> = (0..threads.max(1)).map(|_| Vec::new()).collect();
+    let mut add = |addr: SocketAddr,
+                   acceptor: Option<TlsAcceptor>,
+                   what: &'static str|
+     -> std::io::Result<SocketAddr> {
+        let listeners = bind_all(addr, threads)?;
+        let bound = listeners[0].local_addr()?;
+        for (thread, listener) in per_thread.iter_mut().zip(listeners) {
+            thread.push((listener, acceptor.clone(), what));
+        }
+        Ok(bound)
+    };
+    let bound_plain = add(listen.plain, None, "gateway")?;
+    let bound_tls = match &listen.tls {
         Some(ingress) => {
-            let listeners = bind_all(ingress.addr, threads)?;
-            let addr = listeners[0].local_addr()?;
             let acceptor = tls_acceptor(ingress.certificates.clone())
                 .map_err(|e| std::io::Error::other(format!("TLS configuration: {e}")))?;
-            (
-                listeners.into_iter().map(Some).collect(),
-                Some(addr),
-                Some(acceptor),
-            )
+            Some(add(ingress.addr, Some(acceptor), "gateway (TLS)")?)
         }
-        None => (plain.iter().map(|_| None).collect::<Vec<_>>(), None, None),
+        None => None,
+    };
+    let bound_peer = match &listen.peer {
+        Some(peer) => Some(add(
+            peer.addr,
+            Some(TlsAcceptor::from(peer.config.clone())),
+            "gateway (peers)",
+        )?),
+        None => None,
     };
     let mut handles = Vec::new();
-    for (i, (listener, tls_listener)) in plain.into_iter().zip(tls).enumerate() {
+    for (i, listeners) in per_thread.into_iter().enumerate() {
         let table = table.clone();
         let shutdown = shutdown.clone();
-        let acceptor = acceptor.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -82,22 +107,17 @@ pub fn start(
             .name(format!("gateway-{i}"))
             .spawn(move || {
                 runtime.block_on(async move {
-                    let tls = tls_listener.zip(acceptor).map(|(listener, acceptor)| {
+                    let served = listeners.into_iter().map(|(listener, acceptor, what)| {
                         serve(
+                            what,
                             listener,
-                            Some(acceptor),
+                            acceptor,
                             table.clone(),
                             timeouts,
                             shutdown.clone(),
                         )
                     });
-                    let plain = serve(listener, None, table, timeouts, shutdown);
-                    match tls {
-                        Some(tls) => {
-                            tokio::join!(plain, tls);
-                        }
-                        None => plain.await,
-                    }
+                    futures::future::join_all(served).await;
                 })
             })?;
         handles.push(handle);
@@ -106,6 +126,7 @@ pub fn start(
         Bound {
             plain: bound_plain,
             tls: bound_tls,
+            peer: bound_peer,
         },
         handles,
     ))
@@ -123,9 +144,7 @@ fn bind_all(addr: SocketAddr, threads: usize) -> std::io::Result<Vec<std::net::T
 }
 
 /// TLS 1.2 and 1.3 with the certificate SNI picks, offering HTTP/2 before HTTP/1.1 by ALPN.
-fn tls_acceptor(
-    certificates: Arc<Certificates>,
-) -> Result<tokio_rustls::TlsAcceptor, rustls::Error> {
+fn tls_acceptor(certificates: Arc<Certificates>) -> Result<TlsAcceptor, rustls::Error> {
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -133,10 +152,11 @@ fn tls_acceptor(
     .with_no_client_auth()
     .with_cert_resolver(certificates);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 async fn serve(
+    what: &'static str,
     listener: std::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     table: Arc<ArcSwap<RoutingTable>>,
@@ -149,11 +169,6 @@ async fn serve(
             tracing::error!(%error, "gateway listener failed");
             return;
         }
-    };
-    let what = if tls.is_some() {
-        "gateway (TLS)"
-    } else {
-        "gateway"
     };
     crate::listener::accept_loop(what, listener, tls, timeouts, shutdown, move |activity| {
         let table = table.clone();

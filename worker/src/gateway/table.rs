@@ -36,6 +36,8 @@ impl Endpoints {
 pub struct Forwarder {
     pub node: String,
     pub key: String,
+    /// On a TLS cluster, the client config of node-to-node TLS (see [`super::peer_tls`]).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 pub struct Rule {
@@ -52,6 +54,9 @@ pub struct RoutingTable {
     /// Each present node's published forward key hash: a request forwarded in a node's name
     /// must present a key of that hash.
     peers: HashMap<String, String>,
+    /// A TLS cluster: a forwarded request counts only from the peer listener, with the
+    /// certificate of the node it claims to come from.
+    peer_tls: bool,
     /// Built from complete lists of ingresses, services, pods and nodes. Until then the table
     /// knows too little to say a route does not exist.
     synced: bool,
@@ -75,6 +80,11 @@ impl RoutingTable {
             .ok()
             .and_then(|node| self.peers.get(node))
             .is_some_and(|hash| wasmpod_api::gateway_key::hash_matches(hash, key))
+    }
+
+    /// Whether forwarded requests must come over node-to-node TLS.
+    pub fn peer_tls(&self) -> bool {
+        self.peer_tls
     }
 
     /// Whether the table was built from the first complete lists of every input.
@@ -103,11 +113,16 @@ pub struct Inputs<'a> {
 }
 
 pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
-    let gateways: HashMap<&str, &str> = inputs
+    let gateways: HashMap<&str, String> = inputs
         .nodes
         .iter()
         .filter(|n| n.status.ready && !n.status.gateway.is_empty())
-        .map(|n| (n.name(), n.status.gateway.as_str()))
+        .map(|n| {
+            (
+                n.name(),
+                super::peer_tls::remote_url(n.name(), &n.status.gateway),
+            )
+        })
         .collect();
     // Ready pods by (namespace, label key, label value): a service looks only at the pods that
     // carry its rarest selector pair, not at every pod (10,000 services x 10,000 pods otherwise).
@@ -166,7 +181,7 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
                     local.push(inputs.metrics.endpoint(&id, &key, http));
                 }
             } else if let Some(gateway) = gateways.get(node) {
-                remote.insert(gateway.to_string());
+                remote.insert(gateway.clone());
             }
         }
         if local.is_empty() {
@@ -223,6 +238,7 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
         rules,
         services,
         peers,
+        peer_tls: inputs.forwarder.tls.is_some(),
         synced: inputs.synced,
     }
 }

@@ -1,0 +1,140 @@
+//! The forwarding client of node-to-node TLS against a real mutual-TLS listener: it reaches the
+//! node its URL names and no other, and a second gateway thread's client resumes the session the
+//! first one made (one shared session cache).
+
+use super::peer_tls;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::HandshakeKind;
+use std::sync::{Arc, Mutex};
+use wasmpod_api::node_tls::{mutual_client_config, mutual_server_config, node_dns_name, Identity};
+use wasmpod_api::tls::ClusterCa;
+
+struct TestCa {
+    params: CertificateParams,
+    key: KeyPair,
+    ca: ClusterCa,
+}
+
+impl TestCa {
+    fn new() -> TestCa {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let certificate = params.clone().self_signed(&key).expect("CA");
+        let ca = ClusterCa::from_der(certificate.der().clone()).expect("CA");
+        TestCa { params, key, ca }
+    }
+
+    fn node(&self, node: &str) -> Identity {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(vec![node_dns_name(node)]).expect("params");
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let leaf = params
+            .signed_by(&key, &Issuer::new(self.params.clone(), &self.key))
+            .expect("leaf");
+        Identity {
+            chain: vec![leaf.der().clone(), self.ca.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        }
+    }
+}
+
+/// A mutual-TLS HTTP/1.1 server answering `ok`, recording each handshake's kind.
+async fn server(
+    ca: &ClusterCa,
+    identity: &Identity,
+) -> (std::net::SocketAddr, Arc<Mutex<Vec<HandshakeKind>>>) {
+    let config = mutual_server_config(ca, identity, &[b"http/1.1"]).expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let kinds = Arc::new(Mutex::new(Vec::new()));
+    let seen = kinds.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, seen) = (acceptor.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                if let Some(kind) = tls.get_ref().1.handshake_kind() {
+                    seen.lock().expect("lock").push(kind);
+                }
+                let service = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        http_body_util::Full::new(Bytes::from_static(b"ok")),
+                    ))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (addr, kinds)
+}
+
+fn get(url: &str) -> http::Request<wasmpod_runtime::BoxBody> {
+    http::Request::get(url)
+        .body(
+            http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .expect("request")
+}
+
+#[tokio::test]
+async fn the_forwarding_client_reaches_only_the_named_node_and_resumes_sessions() {
+    let ca = TestCa::new();
+    let (addr, kinds) = server(&ca.ca, &ca.node("node-b")).await;
+    let client_config =
+        Arc::new(mutual_client_config(&ca.ca, &ca.node("node-a")).expect("client config"));
+    let gateway = peer_tls::peer_url("127.0.0.1", addr.port());
+
+    // Two clients, as two gateway threads have, sharing one config.
+    let first = peer_tls::client(&client_config);
+    let second = std::thread::scope(|s| {
+        s.spawn(|| peer_tls::client(&client_config))
+            .join()
+            .expect("thread")
+    });
+    let url = format!("{}/", peer_tls::remote_url("node-b", &gateway));
+    for client in [&first, &second] {
+        let response = client.request(get(&url)).await.expect("node-b answers");
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.expect("body");
+        assert_eq!(body.to_bytes(), Bytes::from_static(b"ok"));
+    }
+    assert_eq!(
+        *kinds.lock().expect("lock"),
+        vec![HandshakeKind::Full, HandshakeKind::Resumed],
+        "the second connection resumed the first one's session"
+    );
+
+    // The same address under another node's name: node-b's certificate does not pass for it.
+    let wrong = format!("{}/", peer_tls::remote_url("node-c", &gateway));
+    assert!(first.request(get(&wrong)).await.is_err());
+    // Without a node name there is no server name to expect: refused before connecting.
+    assert!(first.request(get(&format!("{gateway}/"))).await.is_err());
+}
+
+#[test]
+fn forwarded_requests_count_only_with_the_named_nodes_certificate_on_a_tls_cluster() {
+    let ca = TestCa::new();
+    let a = crate::listener::PeerCertificate(ca.node("node-a").chain[0].clone());
+    assert!(peer_tls::certified(false, b"node-a", None), "plain cluster");
+    assert!(peer_tls::certified(true, b"node-a", Some(&a)));
+    assert!(!peer_tls::certified(true, b"node-b", Some(&a)));
+    assert!(!peer_tls::certified(true, b"node-a", None));
+    assert!(!peer_tls::certified(true, b"\xff", Some(&a)));
+}
