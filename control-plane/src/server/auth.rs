@@ -118,6 +118,37 @@ pub enum Verb {
     DeleteToken,
 }
 
+impl Verb {
+    /// The verb as a metric label value: a fixed set, whatever the request.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verb::Health => "health",
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Update => "update",
+            Verb::UpdateStatus => "update_status",
+            Verb::Delete => "delete",
+            Verb::Scale => "scale",
+            Verb::Logs => "logs",
+            Verb::ReadConfig => "read_config",
+            Verb::ReadPodMetrics => "read_pod_metrics",
+            Verb::ReadMetrics => "read_metrics",
+            Verb::Apply => "apply",
+            Verb::UploadBlob => "upload_blob",
+            Verb::ReadBlob => "read_blob",
+            Verb::ReportEvent => "report_event",
+            Verb::RequestCredential => "request_credential",
+            Verb::RequestCertificate => "request_certificate",
+            Verb::ReadCluster => "read_cluster",
+            Verb::ReplicateBlob => "replicate_blob",
+            Verb::CreateToken => "create_token",
+            Verb::ListTokens => "list_tokens",
+            Verb::DeleteToken => "delete_token",
+        }
+    }
+}
+
 impl fmt::Display for Verb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

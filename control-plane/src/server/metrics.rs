@@ -1,7 +1,7 @@
 //! `GET /metrics` on the API server (any API token may read it; see [`super::auth`]), and the
 //! layer counting every routed request by its verb (the authorizer's) and status class.
 
-use super::auth::{action, Verb};
+use super::auth::action;
 use super::{ApiError, AppState};
 use axum::extract::{MatchedPath, RawPathParams, Request, State};
 use axum::http::header;
@@ -43,7 +43,7 @@ pub async fn count(
         .query()
         .is_some_and(|q| q.split('&').any(|pair| pair == "watch=true"));
     let verb = action(matched.as_str(), request.method(), &params, None, watch)
-        .map_or("other", |a| verb_label(a.verb));
+        .map_or("other", |a| a.verb.label());
     let response = next.run(request).await;
     crate::metrics::get()
         .api_requests
@@ -52,30 +52,3 @@ pub async fn count(
     response
 }
 
-/// The verb as a label value: a fixed set, whatever the request.
-fn verb_label(verb: Verb) -> &'static str {
-    match verb {
-        Verb::Health => "health",
-        Verb::Get => "get",
-        Verb::List => "list",
-        Verb::Watch => "watch",
-        Verb::Update => "update",
-        Verb::UpdateStatus => "update_status",
-        Verb::Delete => "delete",
-        Verb::Scale => "scale",
-        Verb::Logs => "logs",
-        Verb::ReadConfig => "read_config",
-        Verb::ReadPodMetrics => "read_pod_metrics",
-        Verb::ReadMetrics => "read_metrics",
-        Verb::Apply => "apply",
-        Verb::UploadBlob => "upload_blob",
-        Verb::ReadBlob => "read_blob",
-        Verb::ReportEvent => "report_event",
-        Verb::RequestCredential => "request_credential",
-        Verb::ReadCluster => "read_cluster",
-        Verb::ReplicateBlob => "replicate_blob",
-        Verb::CreateToken => "create_token",
-        Verb::ListTokens => "list_tokens",
-        Verb::DeleteToken => "delete_token",
-    }
-}

@@ -180,7 +180,7 @@ async fn dispatch_to(
 async fn attempt(endpoints: &Endpoints, choice: usize, req: Request<BoxBody>) -> Response<BoxBody> {
     match endpoints.local.get(choice) {
         Some(pod) if !endpoints.local.is_empty() => {
-            super::spans::record_endpoint(format_args!("pod {}", pod.name()));
+            super::spans::record_endpoint(format_args!("pod {}", pod.http.name()));
             pod.handle(req).await
         }
         _ => match endpoints.remote.get(choice) {
