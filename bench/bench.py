@@ -16,6 +16,10 @@ wasmpod, the sample and test components, bench/axum-hello), then measures:
 - a burst: 2,000 keep-alive clients at once on one hello deployment (`wrk -t2 -c2000`, `--burst`),
   req/s, p99 and errors against the 32-client run (requests beyond the instance pool wait their
   turn: there must be no errors). `--only-burst` runs just this and the 32-client run.
+- autoscaling (bench/autoscale.py, `--only-autoscale`): first request to a service scaled to zero
+  (Rust and the 13 MB JavaScript sample) against a warm request, and a load step from 1 to 200
+  clients against the same scale done by hand. `--wasmpod target/debug/wasmpod --skip-setup` runs
+  it on the debug build.
 
 Prints a table and writes it with machine info to bench/results/<date>-<shortsha>.md.
 Python 3.11, standard library only.
@@ -40,6 +44,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import autoscale as autoscale_bench
 import control_plane
 import tls as tls_bench
 from procs import Process as Server
@@ -589,6 +594,9 @@ def main() -> int:
     ap.add_argument("--only-tls", action="store_true", help="only the TLS / HTTP/2 ingress rows")
     ap.add_argument("--only-control-plane", action="store_true",
                     help="only the control-plane rows (sled against etcd, failover)")
+    ap.add_argument("--only-autoscale", action="store_true",
+                    help="only the autoscaling rows (scale to zero and back, a load step)")
+    ap.add_argument("--wasmpod", type=Path, default=WASMPOD, help="the wasmpod binary (default: the release build)")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     args = ap.parse_args()
 
@@ -608,11 +616,17 @@ def main() -> int:
     targets: list[Target] = []
     svc = sched = density = cross = burst = tls_rows = None
     plane_rows: dict = {}
+    autoscale_rows: dict | None = None
     deploy: list[float] = []
     restart: list[float] = []
     try:
         if args.only_tls:
             tls_rows = tls_bench.measure(start_wasmpod, free_port, logdir, hello, args.rounds, log)
+            raise _Done()
+        if args.only_autoscale:
+            js = ROOT / "sample-services" / "hello-js" / "hello-js.wasm"
+            autoscale_rows = autoscale_bench.run(args.wasmpod.resolve(), logdir, hello, js if js.exists() else None,
+                                                 TEST_COMPONENTS / "misbehave.wasm", 10, log)
             raise _Done()
         if args.only_control_plane:
             plane_rows = control_plane.run(WASMPOD, logdir, hello, args.schedule, log)
@@ -708,7 +722,8 @@ def main() -> int:
         for s in servers:
             s.stop()
 
-    sections = [*tls_bench.report(tls_rows), *control_plane.report(plane_rows)]
+    sections = [*tls_bench.report(tls_rows), *control_plane.report(plane_rows),
+                *autoscale_bench.report(autoscale_rows)]
     text = report(args, targets, svc, deploy, restart, sched, density, cross, burst, sections)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,8 @@
 //! The HTTP API client used by the CLI and the workers.
 
+mod activate;
 mod options;
+pub use activate::{ActivateResponse, ActivatedTarget};
 pub use options::{ListOptions, VersionInfo, WriteMode};
 
 use crate::endpoints::Endpoints;

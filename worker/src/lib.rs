@@ -147,6 +147,14 @@ impl Worker {
         let table = Arc::new(ArcSwap::from_pointee(
             gateway::table::RoutingTable::default(),
         ));
+        let activator = Arc::new(gateway::activator::Activator::new(
+            Arc::new(gateway::activator::ApiActivate {
+                client: client.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            }),
+            table.clone(),
+            Default::default(),
+        ));
         let router_table = table.clone();
         let (router_client, router_node) = (client.clone(), config.name.to_string());
         let outbound = Box::new(
@@ -187,6 +195,7 @@ impl Worker {
             listen,
             config.gateway_threads,
             table.clone(),
+            activator.clone(),
             config.timeouts,
             shutdown.clone(),
         )
@@ -239,6 +248,7 @@ impl Worker {
             sources,
             table,
             forwarder,
+            activator,
             shutdown.clone(),
         )));
         tasks.push(tokio::spawn(agent::heartbeat(

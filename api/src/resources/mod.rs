@@ -3,6 +3,7 @@
 mod config;
 mod deployment;
 mod event;
+mod hpa;
 mod ingress;
 mod namespace;
 mod node;
@@ -14,6 +15,7 @@ mod volume;
 pub use config::*;
 pub use deployment::*;
 pub use event::*;
+pub use hpa::*;
 pub use ingress::*;
 pub use namespace::*;
 pub use node::*;

@@ -30,6 +30,7 @@ pub fn for_kind(
         Kind::PersistentVolumeClaim => claims(items),
         Kind::StatefulSet => stateful_sets(items),
         Kind::Namespace => namespaces(items),
+        Kind::HorizontalPodAutoscaler => super::hpa::table(items),
     }
 }
 

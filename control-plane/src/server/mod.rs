@@ -1,5 +1,6 @@
 //! The HTTP API (axum): objects, apply, watch, blobs, logs.
 
+mod activate;
 mod apply;
 mod auth;
 #[cfg(test)]
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/{plural}/{name}/status", put(objects::put_status))
         .route("/api/v1/{plural}/{name}/scale", post(scale::scale))
+        .route("/api/v1/{plural}/{name}/activate", post(activate::activate))
         .route("/api/v1/{plural}/{name}/log", get(objects::logs))
         .route(
             "/api/v1/{plural}/{name}/config",

@@ -1,6 +1,7 @@
 //! Serving one request: ingress rule -> service -> endpoint. A replica on this node is called in
 //! process; otherwise the request is forwarded to a node that has one.
 
+use super::activator::Activator;
 use super::service_id::ServiceId;
 use super::table::{Endpoints, Forwarder, RoutingTable};
 use bytes::Bytes;
@@ -42,8 +43,13 @@ where
     req.map(|b| b.map_err(HttpError::from).boxed_unsync())
 }
 
-/// Serves one request arriving at the gateway, in a span carrying its trace id.
-pub async fn handle(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<BoxBody> {
+/// Serves one request arriving at the gateway, in a span carrying its trace id. With an
+/// `activator`, a request for a service with no endpoint is held while it scales from zero.
+pub async fn handle(
+    table: Arc<RoutingTable>,
+    activator: Option<&Activator>,
+    mut req: Request<BoxBody>,
+) -> Response<BoxBody> {
     // A client's traceparent is kept as it came (and returned); a request without one starts a
     // trace.
     let traceparent = match req.headers().get(TRACEPARENT) {
@@ -58,7 +64,7 @@ pub async fn handle(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Resp
     let trace_id = trace.as_ref().map_or("", TraceParent::trace_id);
     let span =
         tracing::debug_span!("request", trace_id, method = %req.method(), path = req.uri().path());
-    let mut response = tracing::Instrument::instrument(route(table, req), span.clone()).await;
+    let mut response = tracing::Instrument::instrument(route(table, activator, req), span.clone()).await;
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "served"));
     response.headers_mut().insert(TRACEPARENT, traceparent);
     response
@@ -69,7 +75,11 @@ pub fn not_synced() -> Response<BoxBody> {
     unavailable_response("this node's gateway is starting: its routing table has not synced yet")
 }
 
-async fn route(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<BoxBody> {
+async fn route(
+    table: Arc<RoutingTable>,
+    activator: Option<&Activator>,
+    mut req: Request<BoxBody>,
+) -> Response<BoxBody> {
     if !table.synced() {
         return not_synced();
     }
@@ -113,7 +123,13 @@ async fn route(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<
     match table.route(host, req.uri().path()) {
         Some(rule) => match super::hops::check(&rule.endpoints.service, req.headers()) {
             Some(refused) => refused,
-            None => dispatch(rule.endpoints.clone(), req, true).await,
+            None => match activator {
+                Some(activator) => match activator.endpoints(rule.endpoints.clone()).await {
+                    Ok(endpoints) => dispatch(endpoints, req, true).await,
+                    Err(unavailable) => unavailable,
+                },
+                None => dispatch(rule.endpoints.clone(), req, true).await,
+            },
         },
         None => text_response(
             StatusCode::NOT_FOUND,

@@ -2,6 +2,7 @@
 //! and its own `SO_REUSEPORT` socket on the same port, so the kernel spreads connections and a
 //! request never crosses threads (the guest's task is spawned on the same runtime).
 
+use super::activator::Activator;
 use super::certificates::Certificates;
 use super::proxy;
 use super::table::RoutingTable;
@@ -51,6 +52,7 @@ pub fn start(
     listen: GatewayListeners,
     threads: usize,
     table: Arc<ArcSwap<RoutingTable>>,
+    activator: Arc<Activator>,
     timeouts: ConnectionTimeouts,
     shutdown: CancellationToken,
 ) -> std::io::Result<(Bound, Vec<JoinHandle<()>>)> {
@@ -73,6 +75,7 @@ pub fn start(
     let mut handles = Vec::new();
     for (i, (listener, tls_listener)) in plain.into_iter().zip(tls).enumerate() {
         let table = table.clone();
+        let activator = activator.clone();
         let shutdown = shutdown.clone();
         let acceptor = acceptor.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -87,11 +90,12 @@ pub fn start(
                             listener,
                             Some(acceptor),
                             table.clone(),
+                            activator.clone(),
                             timeouts,
                             shutdown.clone(),
                         )
                     });
-                    let plain = serve(listener, None, table, timeouts, shutdown);
+                    let plain = serve(listener, None, table, activator, timeouts, shutdown);
                     match tls {
                         Some(tls) => {
                             tokio::join!(plain, tls);
@@ -140,6 +144,7 @@ async fn serve(
     listener: std::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     table: Arc<ArcSwap<RoutingTable>>,
+    activator: Arc<Activator>,
     timeouts: ConnectionTimeouts,
     shutdown: CancellationToken,
 ) {
@@ -157,11 +162,13 @@ async fn serve(
     };
     crate::listener::accept_loop(what, listener, tls, timeouts, shutdown, move |activity| {
         let table = table.clone();
+        let activator = activator.clone();
         service_fn(move |req| {
             let table = table.load_full();
+            let activator = activator.clone();
             let in_flight = activity.enter();
             async move {
-                let response = proxy::handle(table, proxy::boxed(req)).await;
+                let response = proxy::handle(table, Some(&activator), proxy::boxed(req)).await;
                 Ok::<_, std::convert::Infallible>(
                     response.map(|body| Tracked::new(body, in_flight)),
                 )
