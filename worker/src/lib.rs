@@ -157,6 +157,7 @@ impl Worker {
         ));
         let router_table = table.clone();
         let (router_client, router_node) = (client.clone(), config.name.to_string());
+        let router_activator = activator.clone();
         let outbound = Box::new(
             move |namespace: &str, pod: &str| -> Arc<dyn OutboundRouter> {
                 Arc::new(gateway::ServiceRouter {
@@ -165,6 +166,7 @@ impl Worker {
                     pod: pod.to_string(),
                     client: router_client.clone(),
                     node: router_node.clone(),
+                    activator: router_activator.clone(),
                 })
             },
         );

@@ -1,5 +1,5 @@
 //! Holding requests for a service with no endpoint while its deployment comes back from zero
-//! (Knative's activator, in the gateway). The first held request asks the control plane to
+//! (Knative's activator, in the gateway), for ingress and for calls between services alike. The first held request asks the control plane to
 //! activate the service (one call for a burst: later requests share it); every held request
 //! waits for the routing table to show an endpoint (woken by each rebuild of the table, no
 //! polling), local or on another node, and is then dispatched as usual. The wait is bounded:
