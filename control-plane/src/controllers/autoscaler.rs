@@ -15,7 +15,7 @@ use crate::events::EventDraft;
 use crate::registry::{to_any, Registry, RegistryError, Write};
 use crate::typed::TypedRegistry;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -72,15 +72,11 @@ pub(crate) async fn pass(
     if hpas.is_empty() {
         return Ok(());
     }
-    let namespaces: BTreeSet<String> = hpas.iter().map(|h| h.namespace().to_string()).collect();
-    let mut loads = HashMap::new();
-    for namespace in namespaces {
-        let figures = source.pod_loads(&namespace).await;
-        if let Err(error) = &figures {
-            tracing::debug!(controller = SOURCE, %error, "no figures");
-        }
-        loads.insert(namespace, figures.map_err(|e| e.to_string()));
+    let figures = source.pod_loads().await;
+    if let Err(error) = &figures {
+        tracing::debug!(controller = SOURCE, %error, "no figures");
     }
+    let figures = figures.map_err(|e| e.to_string());
     let memories = memories.clone();
     registry
         .off_thread(move |r| {
@@ -88,8 +84,11 @@ pub(crate) async fn pass(
             memories.retain(|key, _| hpas.iter().any(|h| h.key() == *key));
             for hpa in &hpas {
                 let memory = memories.entry(hpa.key()).or_default();
-                let figures = &loads[hpa.namespace()];
-                if let Err(error) = reconcile_one(r, hpa, figures, memory) {
+                let figures = figures
+                    .as_ref()
+                    .map(|all| all.get(hpa.namespace()).cloned().unwrap_or_default())
+                    .map_err(Clone::clone);
+                if let Err(error) = reconcile_one(r, hpa, &figures, memory) {
                     tracing::warn!(controller = SOURCE, hpa = %hpa.key(), %error, "autoscaler failed; will retry");
                 }
             }

@@ -1,6 +1,6 @@
 //! Where the autoscaler's figures come from: a [`LoadSource`] gives each pod's in-flight
-//! requests, requests per second and last request time, by namespace; [`load_of`] sums them
-//! over the pods of one Deployment.
+//! requests, requests per second and last request time, by namespace, in one round of asking;
+//! [`load_of`] sums them over the pods of one Deployment.
 
 use super::autoscaler_math::Load;
 use chrono::{DateTime, Utc};
@@ -20,20 +20,23 @@ pub struct PodLoad {
 }
 
 #[derive(Debug, Error)]
-#[error("the pods' figures of namespace {namespace} could not be read: {message}")]
+#[error("the pods' figures could not be read: {message}")]
 pub struct LoadError {
-    pub namespace: String,
     pub message: String,
 }
 
 /// Each pod's figures in a namespace, by pod name.
 pub type PodLoads = HashMap<String, PodLoad>;
 
-pub type LoadFuture<'a> = Pin<Box<dyn Future<Output = Result<PodLoads, LoadError>> + Send + 'a>>;
+/// Each namespace's [`PodLoads`].
+pub type ClusterLoads = HashMap<String, PodLoads>;
 
-/// Gives the figures of the pods of a namespace (the nodes' reports, or a test's numbers).
+pub type LoadFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<ClusterLoads, LoadError>> + Send + 'a>>;
+
+/// Gives the figures of every pod (the nodes' reports, or a test's numbers).
 pub trait LoadSource: Send + Sync + 'static {
-    fn pod_loads<'a>(&'a self, namespace: &'a str) -> LoadFuture<'a>;
+    fn pod_loads(&self) -> LoadFuture<'_>;
 }
 
 /// The load of `pods` (one Deployment's live pods) from the namespace's figures. A ready pod

@@ -2,7 +2,7 @@
 //! figures: what it writes to the Deployment, the events and the status.
 
 use super::autoscaler::{pass, SOURCE};
-use super::autoscaler_load::{LoadError, LoadFuture, LoadSource, PodLoad, PodLoads};
+use super::autoscaler_load::{ClusterLoads, LoadError, LoadFuture, LoadSource, PodLoad, PodLoads};
 use crate::registry::tests::registry;
 use crate::registry::{to_any, Registry, Write};
 use crate::typed::TypedRegistry;
@@ -15,13 +15,14 @@ use wasmpod_api::{Deployment, Event, HorizontalPodAutoscaler};
 struct Synthetic(Mutex<Option<PodLoads>>);
 
 impl LoadSource for Synthetic {
-    fn pod_loads<'a>(&'a self, namespace: &'a str) -> LoadFuture<'a> {
+    fn pod_loads(&self) -> LoadFuture<'_> {
         let loads = self.0.lock().expect("lock").clone();
         Box::pin(async move {
-            loads.ok_or_else(|| LoadError {
-                namespace: namespace.to_string(),
-                message: "no node answered".into(),
-            })
+            loads
+                .map(|pods| ClusterLoads::from([("default".to_string(), pods)]))
+                .ok_or_else(|| LoadError {
+                    message: "no node answered".into(),
+                })
         })
     }
 }
