@@ -15,8 +15,8 @@ use wasmpod_tests::{
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Service and ingress `name` at `/{name}` for the pods labelled `app: NAME`.
-fn service_and_ingress(name: &str) -> String {
+/// Service and ingress `name` at `path` for the pods labelled `app: NAME`.
+fn service_and_ingress(name: &str, path: &str) -> String {
     format!(
         r#"apiVersion: wasmpod.dev/v1
 kind: Service
@@ -28,7 +28,7 @@ kind: Ingress
 metadata: {{name: {name}}}
 spec:
   rules:
-  - http: {{paths: [{{path: /{name}, backend: {{service: {name}}}}}]}}
+  - http: {{paths: [{{path: {path}, backend: {{service: {name}}}}}]}}
 ---
 "#
     )
@@ -120,7 +120,7 @@ fn hpa_follows_a_concurrency_step_up_and_down_after_its_window() {
     let yaml = format!(
         "{}{}{}",
         deployment_doc("busy", &c.misbehave, 1, "", PodSpecExtra::Flow("")),
-        service_and_ingress("busy"),
+        service_and_ingress("busy", "/"),
         hpa(
             "busy",
             1,
@@ -130,14 +130,14 @@ fn hpa_follows_a_concurrency_step_up_and_down_after_its_window() {
         )
     );
     cluster.apply_ok("busy.yaml", &yaml);
-    cluster.wait_for_status("/busy/ok", 200, WAIT);
+    cluster.wait_for_status("/ok", 200, WAIT);
 
     // 8 clients each keep one request of 400 ms in flight: 8 / 2 per pod = 4 replicas.
     let stop = Arc::new(AtomicBool::new(false));
     let (served, failed) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
     let clients: Vec<_> = (0..8)
         .map(|_| {
-            let url = format!("{}/busy/count?hold_ms=400", cluster.ingress);
+            let url = format!("{}/count?hold_ms=400", cluster.ingress);
             let (stop, served, failed) = (stop.clone(), served.clone(), failed.clone());
             std::thread::spawn(move || {
                 // Bounded: at most 200 requests per client.
@@ -214,7 +214,7 @@ fn to_zero_app(name: &str, node_selector: &str, hpa_spec: &str) -> String {
             "",
             PodSpecExtra::Flow(node_selector)
         ),
-        service_and_ingress(name),
+        service_and_ingress(name, &format!("/{name}")),
         hpa(name, 0, 3, 10, hpa_spec)
     )
 }
@@ -293,7 +293,7 @@ fn a_service_nothing_brings_back_gets_a_clear_503_not_a_hang() {
     let yaml = format!(
         "{}{}",
         deployment_doc("idle", &c.hello, 0, "", PodSpecExtra::Flow("")),
-        service_and_ingress("idle"),
+        service_and_ingress("idle", "/idle"),
     );
     cluster.apply_ok("idle.yaml", &yaml);
     let started = Instant::now();
