@@ -4,8 +4,8 @@
 use crate::error::ValidationError;
 use crate::object::{AnyObject, Kind};
 use crate::resources::{
-    ConfigMap, Deployment, Ingress, Namespace, PersistentVolumeClaim, Secret, Service, StatefulSet,
-    HorizontalPodAutoscaler,
+    ConfigMap, Deployment, HorizontalPodAutoscaler, Ingress, Namespace, PersistentVolumeClaim,
+    Secret, Service, StatefulSet,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;

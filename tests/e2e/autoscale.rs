@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmpod_api::{Deployment, Event, HorizontalPodAutoscaler};
 use wasmpod_tests::{
-    components, deployment_doc, http_get, wait_until, Cluster, ClusterApi, MultiNode,
-    PodSpecExtra,
+    components, deployment_doc, http_get, wait_until, Cluster, ClusterApi, MultiNode, PodSpecExtra,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -175,9 +174,15 @@ fn hpa_follows_a_concurrency_step_up_and_down_after_its_window() {
     assert!(table.contains("concurrency"), "{table}");
     let row = table.lines().find(|l| l.starts_with("busy")).expect("row");
     let cells: Vec<&str> = row.split_whitespace().collect();
-    assert!(cells.contains(&"4") && cells.contains(&"1"), "min, max, replicas: {row}");
+    assert!(
+        cells.contains(&"4") && cells.contains(&"1"),
+        "min, max, replicas: {row}"
+    );
     let described = cluster.run_cli_ok(&["describe", "hpa", "busy"]);
-    assert!(described.contains("Reference:    Deployment/busy"), "{described}");
+    assert!(
+        described.contains("Reference:    Deployment/busy"),
+        "{described}"
+    );
     assert!(described.contains("Last decisions:"), "{described}");
     assert!(described.contains("SuccessfulRescale"), "{described}");
 
@@ -186,7 +191,11 @@ fn hpa_follows_a_concurrency_step_up_and_down_after_its_window() {
         client.join().expect("client");
     }
     let stopped = Instant::now();
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "no failed request under load");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "no failed request under load"
+    );
     assert!(served.load(Ordering::Relaxed) > 0);
     wait_until("back to 1 replica", WAIT, || {
         (deployment(&cluster, "busy").spec.replicas == 1).then_some(())
@@ -274,7 +283,11 @@ fn a_request_on_another_node_than_the_pod_is_held_then_forwarded() {
         ),
     );
     wait_until("the pod ready on node back", WAIT, || {
-        (cluster.ready_pods("remote") .iter().any(|(_, n)| n == "back")).then_some(())
+        (cluster
+            .ready_pods("remote")
+            .iter()
+            .any(|(_, n)| n == "back"))
+        .then_some(())
     });
     wait_for_zero(&cluster, "remote", WAIT);
     let replies = burst(&format!("{front}/remote"), 20);

@@ -232,7 +232,11 @@ fn scale(
     let mut scaled = deployment.clone();
     scaled.spec.replicas = replicas;
     let key = deployment.key();
-    let outcome = super::commit_each(registry, SOURCE, vec![Write::Update(to_any(&key, &scaled)?)])?;
+    let outcome = super::commit_each(
+        registry,
+        SOURCE,
+        vec![Write::Update(to_any(&key, &scaled)?)],
+    )?;
     if outcome.was_refused(0) {
         return Ok(false);
     }

@@ -241,7 +241,11 @@ mod tests {
         assert_eq!(r(1, 41.0).replicas, 5);
         assert_eq!(r(2, 200.0).replicas, 10, "cut to maxReplicas");
         assert!(r(2, 200.0).limited);
-        assert!(r(2, 200.0).reason.contains("maxReplicas"), "{:?}", r(2, 200.0));
+        assert!(
+            r(2, 200.0).reason.contains("maxReplicas"),
+            "{:?}",
+            r(2, 200.0)
+        );
         assert_eq!(r(3, 0.0).replicas, 1, "never below minReplicas 1");
         assert_eq!(r(4, 0.0).metrics[0].current, 0.0);
         // Within the 10% tolerance nothing moves.
@@ -261,7 +265,11 @@ mod tests {
         );
         let r = recommend(&s, 2, &load(2, 10.0, 750.0, Some(0))).expect("recommendation");
         assert_eq!(r.replicas, 8);
-        assert!(r.reason.starts_with("RequestsPerSecond 750"), "{}", r.reason);
+        assert!(
+            r.reason.starts_with("RequestsPerSecond 750"),
+            "{}",
+            r.reason
+        );
         let r = recommend(&s, 2, &load(2, 95.0, 10.0, Some(0))).expect("recommendation");
         assert_eq!(r.replicas, 10);
         assert!(r.reason.starts_with("Concurrency 95"), "{}", r.reason);
@@ -312,7 +320,11 @@ mod tests {
         let at = |s: u64| t0 + Duration::from_secs(s);
         let (up, down) = (Duration::ZERO, Duration::from_secs(10));
         let mut st = Stabilizer::default();
-        assert_eq!(st.stabilize(at(0), 1, 5, up, down).replicas, 5, "up at once");
+        assert_eq!(
+            st.stabilize(at(0), 1, 5, up, down).replicas,
+            5,
+            "up at once"
+        );
         let held = st.stabilize(at(1), 5, 2, up, down);
         assert_eq!(held.replicas, 5, "the window remembers 5");
         assert!(held.held_by_window);
@@ -333,7 +345,11 @@ mod tests {
         let (up, down) = (Duration::from_secs(3), Duration::ZERO);
         let mut st = Stabilizer::default();
         assert_eq!(st.stabilize(at(0), 1, 1, up, down).replicas, 1);
-        assert_eq!(st.stabilize(at(1), 1, 6, up, down).replicas, 1, "1 is in the window");
+        assert_eq!(
+            st.stabilize(at(1), 1, 6, up, down).replicas,
+            1,
+            "1 is in the window"
+        );
         assert_eq!(st.stabilize(at(2), 1, 6, up, down).replicas, 1);
         assert_eq!(st.stabilize(at(4), 1, 6, up, down).replicas, 6);
     }

@@ -192,7 +192,11 @@ async fn no_figures_change_nothing_and_say_why() {
     let source = Synthetic::default();
     let memories = Default::default();
     pass(&registry, &source, &memories).await.expect("pass");
-    assert_eq!(replicas(&registry), 3, "no scale to zero on missing figures");
+    assert_eq!(
+        replicas(&registry),
+        3,
+        "no scale to zero on missing figures"
+    );
     let status = hpa(&registry).status;
     let active = status
         .conditions

@@ -44,9 +44,11 @@ fn activate_stored(
     key: &ObjectKey,
     who: &str,
 ) -> Result<ActivateResponse, ApiError> {
-    let service = registry.fetch::<Service>(&key.namespace, &key.name)?.ok_or_else(|| {
-        ApiError::not_found(format!("service {}/{} not found", key.namespace, key.name))
-    })?;
+    let service = registry
+        .fetch::<Service>(&key.namespace, &key.name)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("service {}/{} not found", key.namespace, key.name))
+        })?;
     let mut targets = Vec::new();
     let mut hold_seconds = 0;
     for hpa in registry.all::<HorizontalPodAutoscaler>(Some(&key.namespace))? {

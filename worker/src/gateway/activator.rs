@@ -338,15 +338,19 @@ mod tests {
 
     async fn body(response: http::Response<BoxBody>) -> String {
         use http_body_util::BodyExt;
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
     #[tokio::test]
     async fn a_burst_of_held_requests_makes_one_activation_and_all_go_when_an_endpoint_appears() {
         let hold = Duration::from_secs(5);
-        let (activator, fake, endpoints) =
-            setup(Activation::Activated { hold }, Limits::default());
+        let (activator, fake, endpoints) = setup(Activation::Activated { hold }, Limits::default());
         let waiters: Vec<_> = (0..50)
             .map(|_| {
                 let (activator, endpoints) = (activator.clone(), endpoints.clone());
@@ -415,7 +419,10 @@ mod tests {
             .expect_err("503");
         assert!(started.elapsed() < Duration::from_secs(1));
         let text = body(refused).await;
-        assert!(text.contains("default/web has no ready endpoints"), "{text}");
+        assert!(
+            text.contains("default/web has no ready endpoints"),
+            "{text}"
+        );
         assert!(text.contains("no HorizontalPodAutoscaler"), "{text}");
     }
 

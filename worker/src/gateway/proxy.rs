@@ -64,7 +64,8 @@ pub async fn handle(
     let trace_id = trace.as_ref().map_or("", TraceParent::trace_id);
     let span =
         tracing::debug_span!("request", trace_id, method = %req.method(), path = req.uri().path());
-    let mut response = tracing::Instrument::instrument(route(table, activator, req), span.clone()).await;
+    let mut response =
+        tracing::Instrument::instrument(route(table, activator, req), span.clone()).await;
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "served"));
     response.headers_mut().insert(TRACEPARENT, traceparent);
     response
