@@ -124,3 +124,111 @@ fn record(
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::tests::registry;
+    use crate::registry::{to_any, Write};
+    use serde_json::json;
+
+    fn put(registry: &Registry, value: serde_json::Value) {
+        let any = wasmpod_api::AnyObject(value);
+        let key = any.key().expect("key");
+        registry
+            .commit(vec![Write::Put(to_any(&key, &any).expect("any"))])
+            .expect("commit");
+    }
+
+    fn deployment(registry: &Registry, name: &str, replicas: u32) {
+        put(
+            registry,
+            json!({
+                "apiVersion": "wasmpod.dev/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name, "tier": "web"}},
+                        "spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000"}}}
+            }),
+        );
+    }
+
+    fn service(registry: &Registry, name: &str, selector: serde_json::Value) {
+        put(
+            registry,
+            json!({"apiVersion": "wasmpod.dev/v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": "default"}, "spec": {"selector": selector}}),
+        );
+    }
+
+    fn hpa(registry: &Registry, target: &str, min: u32) {
+        put(
+            registry,
+            json!({"apiVersion": "wasmpod.dev/v1", "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": target, "namespace": "default"},
+                "spec": {"scaleTargetRef": {"kind": "Deployment", "name": target}, "minReplicas": min,
+                    "maxReplicas": 5, "metrics": [{"type": "Concurrency", "target": 10}],
+                    "activationTimeoutSeconds": 7}}),
+        );
+    }
+
+    fn replicas(registry: &Registry, name: &str) -> u32 {
+        registry
+            .fetch::<Deployment>("default", name)
+            .expect("read")
+            .expect("deployment")
+            .spec
+            .replicas
+    }
+
+    #[test]
+    fn a_deployment_at_zero_behind_the_service_comes_back_once() {
+        let (_dir, registry) = registry();
+        deployment(&registry, "web", 0);
+        deployment(&registry, "other", 0);
+        hpa(&registry, "web", 0);
+        hpa(&registry, "other", 0);
+        service(&registry, "web", json!({"app": "web"}));
+        let key = ObjectKey::new(Kind::Service, "default", "web");
+        let answer = activate_stored(&registry, &key, "node \"n1\"").expect("activated");
+        assert_eq!(answer.hold_seconds, 7);
+        assert_eq!(
+            answer.targets,
+            [ActivatedTarget {
+                deployment: "web".into(),
+                from: 0,
+                replicas: 1
+            }]
+        );
+        assert_eq!(replicas(&registry, "web"), 1);
+        assert_eq!(replicas(&registry, "other"), 0, "not behind this service");
+        // A second gateway asking changes nothing and records nothing more.
+        let again = activate_stored(&registry, &key, "node \"n2\"").expect("answered");
+        assert_eq!(again.targets[0].from, 1);
+        let hpa = registry
+            .fetch::<HorizontalPodAutoscaler>("default", "web")
+            .expect("read")
+            .expect("hpa");
+        assert_eq!(hpa.status.last_decisions.len(), 1);
+        assert!(hpa.status.last_decisions[0].reason.contains("node \"n1\""));
+    }
+
+    #[test]
+    fn min_replicas_is_where_it_wakes_and_no_autoscaler_is_a_404() {
+        let (_dir, registry) = registry();
+        deployment(&registry, "web", 0);
+        hpa(&registry, "web", 3);
+        service(&registry, "web", json!({"tier": "web"}));
+        service(&registry, "plain", json!({"app": "nothing"}));
+        let key = ObjectKey::new(Kind::Service, "default", "web");
+        activate_stored(&registry, &key, "a client").expect("activated");
+        assert_eq!(replicas(&registry, "web"), 3);
+        let key = ObjectKey::new(Kind::Service, "default", "plain");
+        let error = activate_stored(&registry, &key, "a client").expect_err("404");
+        assert_eq!(error.status, axum::http::StatusCode::NOT_FOUND);
+        assert!(error.message.contains("no HorizontalPodAutoscaler"), "{error:?}");
+        let key = ObjectKey::new(Kind::Service, "default", "missing");
+        let error = activate_stored(&registry, &key, "a client").expect_err("404");
+        assert!(error.message.contains("not found"), "{error:?}");
+    }
+}
