@@ -471,6 +471,18 @@ impl Client {
             .map_err(|e| ClientError::Decode(e.to_string()))
     }
 
+    /// The live figures of the pods of `namespace` (every namespace: `None`), from their nodes.
+    pub async fn pod_metrics(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<crate::pod_metrics::PodMetricsList, ClientError> {
+        let path = match namespace {
+            Some(ns) => format!("/api/v1/namespaces/{}/podmetrics", urlencoding::encode(ns)),
+            None => "/api/v1/podmetrics".to_string(),
+        };
+        self.json(self.request(reqwest::Method::GET, &path)).await
+    }
+
     /// The resolved env, config, files and claims of a pod (for the node that runs it).
     pub async fn pod_config(
         &self,

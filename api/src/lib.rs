@@ -15,11 +15,13 @@ pub mod gateway_key;
 pub mod labels;
 pub mod manifest;
 pub mod meta;
+pub mod metrics;
 pub mod name;
 pub mod object;
 pub mod origin;
 #[cfg(test)]
 mod parsers_never_panic;
+pub mod pod_metrics;
 pub mod quantity;
 pub mod resolved;
 pub mod resource;

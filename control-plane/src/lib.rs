@@ -15,6 +15,7 @@ mod ingest;
 pub mod leader;
 pub mod node_credentials;
 pub mod peer;
+pub mod pod_metrics;
 pub mod registry;
 pub mod server;
 mod staging;
@@ -232,6 +233,13 @@ impl ControlPlane {
             http: api_http_client(ca.as_ref()),
             shutdown: shutdown.clone(),
         };
+        // The autoscaler's figures: the nodes' pod metrics, asked as the API serves them.
+        let figures: Arc<dyn controllers::autoscaler_load::LoadSource> =
+            Arc::new(controllers::autoscaler_source::NodeFigures {
+                registry: registry.clone(),
+                credentials: state.credentials.clone(),
+                http: state.http.clone(),
+            });
         let app = server::router(state);
         let stop = shutdown.clone();
         match authority {
@@ -262,7 +270,16 @@ impl ControlPlane {
         tasks.push(tokio::spawn(leader::gate::run_while_leader(
             leadership,
             shutdown.clone(),
-            move |term, since| start_controllers(&gate_registry, grace, since, term),
+            move |term, since| {
+                let mut tasks = start_controllers(&gate_registry, grace, since, term.clone());
+                tasks.push(tokio::spawn(controllers::autoscaler::run(
+                    gate_registry.clone(),
+                    figures.clone(),
+                    controllers::autoscaler::PERIOD,
+                    term,
+                )));
+                tasks
+            },
         )));
         tracing::info!(%addr, "control plane listening");
         Ok(ControlPlane {

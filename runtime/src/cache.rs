@@ -48,11 +48,13 @@ impl ComponentCache {
         engine: &Engine,
         digest: &str,
         wasm: &[u8],
+        metrics: &crate::metrics::RuntimeMetrics,
     ) -> Result<Component, RuntimeError> {
         let path = self.path_for(digest)?;
         if path.is_file() {
             match deserialize_file(engine, &path) {
                 Ok(component) => {
+                    metrics.cache_hits.inc();
                     tracing::debug!(%digest, path = %path.display(), "component loaded from cache");
                     return Ok(component);
                 }
@@ -74,6 +76,7 @@ impl ComponentCache {
         }
         // Reject what is not a component with a helpful message before compiling.
         inspect_component(wasm)?;
+        metrics.cache_misses.inc();
         let started = std::time::Instant::now();
         let compiled = engine
             .precompile_component(wasm)
@@ -81,6 +84,7 @@ impl ComponentCache {
                 digest: digest.to_string(),
                 source: boxed(e),
             })?;
+        metrics.compile.observe(started.elapsed());
         tracing::info!(%digest, elapsed = ?started.elapsed(), "component compiled");
         match self.write_atomically(&path, &compiled) {
             Ok(()) => deserialize_file(engine, &path).map_err(|e| RuntimeError::Compile {

@@ -4,6 +4,7 @@
 use crate::admission::{Admission, AdmissionConfig, InstanceCost};
 use crate::cache::ComponentCache;
 use crate::error::boxed;
+use crate::metrics::RuntimeMetrics;
 use crate::state::{self, PodState, PodTemplate};
 use crate::{CommandPod, HttpPod, PodLogs, PodRuntimeSpec, RuntimeError};
 use std::path::PathBuf;
@@ -97,6 +98,7 @@ struct Inner {
     cache: ComponentCache,
     max_memory_per_instance: u64,
     admission: Arc<Admission>,
+    metrics: RuntimeMetrics,
     _ticker: Ticker,
 }
 
@@ -158,9 +160,15 @@ impl Runtime {
                     queue_depth: config.queue_depth,
                     queue_timeout: config.queue_timeout,
                 }),
+                metrics: RuntimeMetrics::new(),
                 _ticker: ticker,
             }),
         })
+    }
+
+    /// The runtime's metrics (instantiation time, compile cache), for a `GET /metrics`.
+    pub fn metrics_registry(&self) -> wasmpod_api::metrics::Registry {
+        self.inner.metrics.registry.clone()
     }
 
     /// Compiles `wasm`, or loads it from the on-disk cache (keyed by the engine's compatibility
@@ -173,7 +181,7 @@ impl Runtime {
     ) -> Result<CompiledComponent, RuntimeError> {
         self.inner
             .cache
-            .load(&self.inner.engine, digest, wasm)
+            .load(&self.inner.engine, digest, wasm, &self.inner.metrics)
             .map(|component| CompiledComponent::new(component, wasm))
     }
 
@@ -204,7 +212,12 @@ impl Runtime {
             .inner
             .admission
             .pod(component.instance_cost(), limit, true);
-        Ok(HttpPod::new(pre, template, admission))
+        Ok(HttpPod::new(
+            pre,
+            template,
+            admission,
+            self.inner.metrics.instantiate.clone(),
+        ))
     }
 
     /// Prepares a command pod: fails if the component does not export `wasi:cli/run`, imports

@@ -38,6 +38,8 @@ struct Inner {
     admission: Arc<PodAdmission>,
     /// Instances created so far.
     instances: AtomicU64,
+    /// The runtime's instantiation-time histogram.
+    instantiate: wasmpod_api::metrics::Histogram,
 }
 
 impl HttpPod {
@@ -45,6 +47,7 @@ impl HttpPod {
         pre: ProxyPre<PodState>,
         template: PodTemplate,
         admission: Arc<PodAdmission>,
+        instantiate: wasmpod_api::metrics::Histogram,
     ) -> HttpPod {
         let reuse = Reuse::new(template.max_requests_per_instance);
         HttpPod {
@@ -54,6 +57,7 @@ impl HttpPod {
                 reuse,
                 admission,
                 instances: AtomicU64::new(0),
+                instantiate,
             }),
         }
     }
@@ -73,6 +77,11 @@ impl HttpPod {
     /// share of the node's pool).
     pub fn concurrency_limit(&self) -> u32 {
         self.inner.admission.limit()
+    }
+
+    /// Linear memory of this pod's live instances (idle reused ones included), in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        self.inner.template.memory_in_use.load(Ordering::Relaxed)
     }
 
     /// The pod's name.
@@ -176,7 +185,10 @@ impl HttpPod {
                     Some(proxy) => proxy,
                     None => {
                         pod.instances.fetch_add(1, Ordering::Relaxed);
-                        pod.pre.instantiate_async(&mut store).await?
+                        let started = std::time::Instant::now();
+                        let proxy = pod.pre.instantiate_async(&mut store).await?;
+                        pod.instantiate.observe(started.elapsed());
+                        proxy
                     }
                 };
                 proxy

@@ -35,6 +35,7 @@ mod http_pod;
 mod inspect;
 mod limits;
 mod logs;
+mod metrics;
 mod outbound;
 mod reuse;
 mod spec;

@@ -2,6 +2,8 @@
 //! deadline that interrupts a guest which runs too long (and makes a long-running guest yield to
 //! the executor every tick, so one busy pod cannot starve a `current_thread` runtime).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 
@@ -13,15 +15,27 @@ pub struct MemoryLimitExceeded {
     pub desired: u64,
 }
 
-/// Caps the sum of all linear memories of one store; growing past it traps the guest.
+/// Caps the sum of all linear memories of one store; growing past it traps the guest. What the
+/// store uses is also added to its pod's total (`pod_total`), and taken back when the store goes.
 pub(crate) struct MemoryLimiter {
     limit: u64,
     used: u64,
+    pod_total: Arc<AtomicU64>,
 }
 
 impl MemoryLimiter {
-    pub(crate) fn new(limit: u64) -> MemoryLimiter {
-        MemoryLimiter { limit, used: 0 }
+    pub(crate) fn new(limit: u64, pod_total: Arc<AtomicU64>) -> MemoryLimiter {
+        MemoryLimiter {
+            limit,
+            used: 0,
+            pod_total,
+        }
+    }
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        self.pod_total.fetch_sub(self.used, Ordering::Relaxed);
     }
 }
 
@@ -41,6 +55,7 @@ impl ResourceLimiter for MemoryLimiter {
             }));
         }
         self.used = total;
+        self.pod_total.fetch_add(growth, Ordering::Relaxed);
         Ok(true)
     }
 
@@ -72,12 +87,26 @@ mod tests {
 
     #[test]
     fn memory_limiter_counts_all_memories() {
-        let mut limiter = MemoryLimiter::new(100);
+        let pod_total = Arc::new(AtomicU64::new(0));
+        let mut limiter = MemoryLimiter::new(100, pod_total.clone());
+        let mut other = MemoryLimiter::new(100, pod_total.clone());
         assert!(limiter.memory_growing(0, 60, None).is_ok());
         assert!(limiter.memory_growing(0, 30, None).is_ok());
+        assert!(other.memory_growing(0, 5, None).is_ok());
         let err = limiter
             .memory_growing(30, 50, None)
             .expect_err("should fail");
         assert!(err.downcast_ref::<MemoryLimitExceeded>().is_some());
+        assert_eq!(
+            pod_total.load(Ordering::Relaxed),
+            95,
+            "a refused growth is not counted"
+        );
+        drop(limiter);
+        assert_eq!(
+            pod_total.load(Ordering::Relaxed),
+            5,
+            "a dropped store gives its memory back"
+        );
     }
 }

@@ -82,6 +82,8 @@ pub(crate) struct PodTemplate {
     pub(crate) max_request_body_bytes: u64,
     egress: Arc<Egress>,
     pub(crate) logs: PodLogs,
+    /// Linear memory of this pod's live stores, together.
+    pub(crate) memory_in_use: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PodTemplate {
@@ -134,6 +136,7 @@ impl PodTemplate {
             max_request_body_bytes: spec.max_request_body_bytes,
             egress: Arc::new(egress),
             logs,
+            memory_in_use: Arc::default(),
         })
     }
 
@@ -169,7 +172,7 @@ impl PodTemplate {
                 hops: 0,
             },
             config: self.config.clone(),
-            limiter: MemoryLimiter::new(self.memory_cap),
+            limiter: MemoryLimiter::new(self.memory_cap, self.memory_in_use.clone()),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);

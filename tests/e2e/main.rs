@@ -17,6 +17,7 @@ mod hostile_guests;
 mod ingress_tls;
 mod kubectl;
 mod limits;
+mod metrics;
 mod node_safety;
 mod overload;
 mod polyglot;

@@ -1,6 +1,8 @@
-//! The node's own small API, for the control plane: pod logs. Every route but `/healthz` wants
-//! this node's agent key, which the control plane derives for this node alone and handed to it
-//! with its credential (no key is shared by every node). Its connections have the same
+//! The node's own small API, for the control plane: pod logs and pod figures. Every route but
+//! `/healthz` and `/metrics` wants this node's agent key, which the control plane derives for this
+//! node alone and handed to it with its credential (no key is shared by every node). `/metrics`
+//! (Prometheus' text format) answers without a key: Prometheus scrapes it, and it carries counts
+//! and timings by namespace, service and pod names, never a request's path or content. Its connections have the same
 //! header-read and idle timeouts as the gateway's.
 
 use crate::context::NodeContext;
@@ -31,6 +33,24 @@ async fn logs(
         StatusCode::NOT_FOUND,
         format!("pod {} has not run on node {}", q.pod, ctx.node),
     ))
+}
+
+/// `GET /podmetrics`: the live figures of every pod on this node.
+async fn pod_metrics(
+    State(ctx): State<Arc<NodeContext>>,
+) -> axum::Json<wasmpod_api::pod_metrics::PodMetricsList> {
+    axum::Json(ctx.metrics.pod_metrics(&ctx.local))
+}
+
+/// `GET /metrics`: the node's Prometheus metrics.
+async fn metrics(State(ctx): State<Arc<NodeContext>>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            wasmpod_api::metrics::CONTENT_TYPE,
+        )],
+        ctx.metrics.render(&ctx.local),
+    )
 }
 
 /// Serves `app` on `listener` until `shutdown`, every connection under `timeouts`.
@@ -82,7 +102,9 @@ pub fn router(ctx: Arc<NodeContext>, agent_key: Arc<str>) -> Router {
     };
     Router::new()
         .route("/logs", get(logs))
+        .route("/podmetrics", get(pod_metrics))
         .layer(axum::middleware::from_fn(require_key))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .with_state(ctx)
 }

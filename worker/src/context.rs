@@ -18,6 +18,8 @@ pub struct NodeContext {
     pub runtime: Runtime,
     pub components: Components,
     pub local: LocalPods,
+    /// Each pod's live figures and the node's Prometheus metrics.
+    pub metrics: Arc<crate::metrics::NodeMetrics>,
     pub backoff: BackoffPolicy,
     logs: Mutex<HashMap<ObjectKey, PodLogs>>,
     /// Builds the service-call router for a pod of one namespace.
@@ -28,8 +30,9 @@ pub struct NodeContext {
 pub type OutboundFactory = Box<dyn Fn(&str, &str) -> Arc<dyn OutboundRouter> + Send + Sync>;
 
 impl NodeContext {
+    /// A node's context; its name is the one its `metrics` were made for.
     pub fn new(
-        node: String,
+        metrics: Arc<crate::metrics::NodeMetrics>,
         dirs: NodeDirs,
         client: Client,
         runtime: Runtime,
@@ -38,7 +41,8 @@ impl NodeContext {
         outbound: OutboundFactory,
     ) -> NodeContext {
         NodeContext {
-            node,
+            node: metrics.node().to_string(),
+            metrics,
             dirs,
             client,
             runtime,

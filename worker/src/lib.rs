@@ -11,6 +11,7 @@ mod context;
 pub mod credential;
 pub mod gateway;
 pub mod listener;
+pub mod metrics;
 mod node_dirs;
 mod pod_config;
 mod pod_events;
@@ -156,6 +157,11 @@ impl Worker {
             Default::default(),
         ));
         let router_table = table.clone();
+        let metrics = Arc::new(metrics::NodeMetrics::new(
+            config.name.as_str(),
+            runtime.metrics_registry(),
+        ));
+        let router_metrics = metrics.clone();
         let (router_client, router_node) = (client.clone(), config.name.to_string());
         let router_activator = activator.clone();
         let outbound = Box::new(
@@ -167,6 +173,7 @@ impl Worker {
                     client: router_client.clone(),
                     node: router_node.clone(),
                     activator: router_activator.clone(),
+                    denied: router_metrics.egress_denied(namespace, pod),
                 })
             },
         );
@@ -176,7 +183,7 @@ impl Worker {
             runtime.clone(),
         );
         let ctx = Arc::new(NodeContext::new(
-            config.name.to_string(),
+            metrics,
             dirs.clone(),
             client.clone(),
             runtime,

@@ -273,6 +273,7 @@ impl PodHost for NodeHost {
     }
 
     fn report(&self, status: &PodStatus) {
+        self.ctx.metrics.pod_status(&self.key, status);
         self.reporter.report(status);
     }
 
@@ -286,6 +287,7 @@ impl PodHost for NodeHost {
 
     fn stopped(&mut self) {
         self.ctx.local.remove(&self.key);
+        self.ctx.metrics.forget(&self.key);
         self.ctx.dirs.remove_pod(&self.uid());
     }
 }

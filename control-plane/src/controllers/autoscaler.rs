@@ -25,6 +25,8 @@ use wasmpod_api::{
     PodPhase, ScaleDecision, MAX_DECISIONS,
 };
 
+/// How often the autoscaler looks at the figures (a load step is answered within two).
+pub const PERIOD: Duration = Duration::from_secs(1);
 /// Who the autoscaler's events come from.
 pub const SOURCE: &str = "horizontal-pod-autoscaler";
 /// How often a status whose only change is a metric's value is written.

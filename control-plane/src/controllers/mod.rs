@@ -4,6 +4,7 @@
 pub mod autoscaler;
 pub mod autoscaler_load;
 pub mod autoscaler_math;
+pub mod autoscaler_source;
 #[cfg(test)]
 mod autoscaler_tests;
 pub mod claims;

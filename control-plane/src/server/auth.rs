@@ -99,6 +99,10 @@ pub enum Verb {
     Activate,
     Logs,
     ReadConfig,
+    /// The live figures of pods, from their nodes (`/api/v1/podmetrics`).
+    ReadPodMetrics,
+    /// The server's Prometheus metrics (`GET /metrics`).
+    ReadMetrics,
     Apply,
     UploadBlob,
     ReadBlob,
@@ -127,6 +131,8 @@ impl fmt::Display for Verb {
             Verb::Activate => "activate",
             Verb::Logs => "read the logs of",
             Verb::ReadConfig => "read the resolved config of",
+            Verb::ReadPodMetrics => "read the figures of",
+            Verb::ReadMetrics => "read the server's metrics",
             Verb::Apply => "apply",
             Verb::UploadBlob => "upload components",
             Verb::ReadBlob => "read components",
@@ -227,6 +233,10 @@ pub fn action(
         ("/api/v1/apply", "POST") => (Verb::Apply, None),
         ("/api/v1/blobs", "POST") => (Verb::UploadBlob, None),
         ("/api/v1/cluster", "GET") => (Verb::ReadCluster, None),
+        ("/metrics", "GET") => (Verb::ReadMetrics, None),
+        ("/api/v1/podmetrics" | "/api/v1/namespaces/{namespace}/podmetrics", "GET") => {
+            (Verb::ReadPodMetrics, Some(Kind::Pod))
+        }
         ("/api/v1/tokens", "POST") => (Verb::CreateToken, None),
         ("/api/v1/tokens", "GET") => (Verb::ListTokens, None),
         ("/api/v1/tokens/{name}", "DELETE") => (Verb::DeleteToken, None),
@@ -253,8 +263,10 @@ pub fn action(
             )))
         }
     };
+    // The namespace is in the path of `/api/v1/namespaces/{namespace}/...`.
+    let namespace = param("namespace").or(namespace);
     let all_namespaces = namespace.is_none()
-        && matches!(verb, Verb::List | Verb::Watch)
+        && matches!(verb, Verb::List | Verb::Watch | Verb::ReadPodMetrics)
         && kind.is_some_and(Kind::namespaced);
     let namespace = match kind {
         Some(k) if k.namespaced() => namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
@@ -409,7 +421,9 @@ fn user_may(holder: &TokenHolder, action: &Action) -> UserDecision {
             RefusedBecause("the view role reads no Secret, neither its values nor its keys")
         }
         (Verb::Get | Verb::List | Verb::Watch, Some(_)) => scoped(true),
-        (Verb::Logs, Some(Kind::Pod)) => scoped(true),
+        (Verb::Logs | Verb::ReadPodMetrics, Some(Kind::Pod)) => scoped(true),
+        // Any role reads the server's metrics: counts and timings, no object's content.
+        (Verb::ReadMetrics, None) => Allowed,
         (Verb::ReadConfig, Some(Kind::Pod)) if !edit => {
             RefusedBecause("a pod's resolved config holds the values of its secrets")
         }

@@ -11,6 +11,7 @@ mod error;
 mod node_credential;
 mod objects;
 mod pod_config;
+mod pod_metrics;
 mod scale;
 mod selection;
 mod tokens;
@@ -82,6 +83,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/events",
             post(objects::report_event).get(objects::list_events),
+        )
+        .route("/api/v1/podmetrics", get(pod_metrics::list))
+        .route(
+            "/api/v1/namespaces/{namespace}/podmetrics",
+            get(pod_metrics::in_namespace),
         )
         .route("/api/v1/{plural}", get(objects::list_or_watch))
         .route(

@@ -7,6 +7,7 @@
 use super::proxy;
 use super::table::{self, Endpoints, Inputs, RoutingTable};
 use crate::context::LocalPods;
+use crate::metrics::NodeMetrics;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use serde_json::json;
@@ -169,6 +170,15 @@ fn node(name: &str, gateway: &str) -> Arc<Node> {
 /// The routing table of node `here` for service `svc` (ingress `/` -> svc): `local` replicas on
 /// this node, and one ready replica on each node whose gateway is in `remote`.
 fn table(local: &[(&str, HttpPod)], remote: &[&str]) -> Arc<RoutingTable> {
+    table_in(&NodeMetrics::new(NODE, Default::default()), local, remote)
+}
+
+/// [`table`], its local replicas hooked to `metrics`.
+fn table_in(
+    metrics: &NodeMetrics,
+    local: &[(&str, HttpPod)],
+    remote: &[&str],
+) -> Arc<RoutingTable> {
     let pods_here = LocalPods::default();
     let mut pods = Vec::new();
     let mut nodes = vec![node(NODE, "http://127.0.0.1:9")];
@@ -205,6 +215,7 @@ fn table(local: &[(&str, HttpPod)], remote: &[&str]) -> Arc<RoutingTable> {
         pods: &pods,
         nodes: &nodes,
         local: &pods_here,
+        metrics,
         forwarder: &Arc::new(table::Forwarder::default()),
         synced: true,
     }))
@@ -412,4 +423,90 @@ async fn handle_keeps_the_clients_traceparent_and_returns_it() {
     let parts: Vec<&str> = made.split('-').collect();
     assert_eq!(parts.len(), 4, "{made}");
     assert_ne!(parts[1], "0af7651916cd43dd8448eb211c80319c");
+}
+
+#[tokio::test]
+async fn the_dispatch_hook_counts_each_replica_by_status_class_with_its_latency_and_memory() {
+    let (runtime, component) = runtime();
+    let metrics = NodeMetrics::new(NODE, runtime.metrics_registry());
+    let mut spec = PodRuntimeSpec::new("reusing");
+    spec.max_requests_per_instance = 100;
+    let reusing = runtime
+        .http_pod(component, spec, PodLogs::new(16 * 1024))
+        .expect("http pod");
+    let local = [("a", replica("a")), ("reusing", reusing.clone())];
+    let table = table_in(&metrics, &local, &[]);
+    let endpoints = endpoints(&table);
+    for path in ["/ok", "/ok", "/ok", "/nothing-here"] {
+        get(&endpoints, path).await;
+    }
+    let pods_here = LocalPods::default();
+    pods_here.insert(ObjectKey::new(Kind::Pod, "default", "reusing"), reusing);
+    let figures = metrics.pod_metrics(&pods_here).items;
+    let of = |pod: &str| {
+        figures
+            .iter()
+            .find(|m| m.pod == pod)
+            .unwrap_or_else(|| panic!("figures of {pod}: {figures:?}"))
+    };
+    assert_eq!(of("a").requests_total + of("reusing").requests_total, 4);
+    assert_eq!(of("a").requests_total, 2, "round robin: {figures:?}");
+    assert!(of("a").p99_seconds.is_some_and(|p| p > 0.0));
+    assert_eq!(of("a").in_flight, 0);
+    assert_eq!(of("a").node, NODE);
+    assert!(
+        of("reusing").memory_bytes > 0,
+        "an idle reused instance keeps its linear memory: {figures:?}"
+    );
+    assert_eq!(
+        of("a").memory_bytes,
+        0,
+        "a (not in this LocalPods) reads none"
+    );
+
+    let text = metrics.render(&pods_here);
+    let line = |pod: &str, code: &str| {
+        format!("wasmpod_requests_total{{namespace=\"default\",service=\"svc\",pod=\"{pod}\",code=\"{code}\"}}")
+    };
+    // Requests 1 and 3 went to a, 2 and 4 (the 404) to the reusing replica.
+    assert!(
+        text.contains(&format!("{} 2\n", line("a", "2xx"))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{} 1\n", line("reusing", "2xx"))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{} 1\n", line("reusing", "4xx"))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{} 0\n", line("a", "5xx"))),
+        "{text}"
+    );
+    assert!(text.contains(
+        "wasmpod_request_duration_seconds_count{namespace=\"default\",service=\"svc\",pod=\"a\"} 2\n"
+    ), "{text}");
+    assert!(
+        text.contains("# TYPE wasmpod_instantiate_seconds histogram\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("wasmpod_instantiate_seconds_count 0\n"),
+        "{text}"
+    );
+    assert!(text.contains("wasmpod_pod_memory_bytes{namespace=\"default\",pod=\"reusing\"} "));
+
+    metrics.forget(&ObjectKey::new(Kind::Pod, "default", "a"));
+    let text = metrics.render(&pods_here);
+    assert!(
+        !text.contains("pod=\"a\""),
+        "a stopped pod's series go: {text}"
+    );
+    assert!(metrics
+        .pod_metrics(&pods_here)
+        .items
+        .iter()
+        .all(|m| m.pod != "a"));
 }

@@ -101,6 +101,7 @@ pub async fn follow(
             pods: &pods,
             nodes: &nodes,
             local: &ctx.local,
+            metrics: &ctx.metrics,
             forwarder: &forwarder,
             synced: sources.ready(),
         });

@@ -18,6 +18,8 @@ pub struct ServiceRouter {
     pub node: String,
     /// Holds a call to a service at zero replicas while it comes back, as for ingress.
     pub activator: Arc<super::activator::Activator>,
+    /// `wasmpod_egress_denied_total` of this pod.
+    pub denied: wasmpod_api::metrics::Counter,
 }
 
 impl OutboundRouter for ServiceRouter {
@@ -53,6 +55,7 @@ impl OutboundRouter for ServiceRouter {
     }
 
     fn denied(&self, target: &str) {
+        self.denied.inc();
         crate::pod_events::report(
             &self.client,
             &self.node,

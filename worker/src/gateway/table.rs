@@ -4,6 +4,7 @@
 
 use super::service_id::ServiceId;
 use crate::context::LocalPods;
+use crate::metrics::{LocalEndpoint, NodeMetrics};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,11 +12,10 @@ use wasmpod_api::labels::matches;
 use wasmpod_api::path_matches;
 use wasmpod_api::Resource as _;
 use wasmpod_api::{Ingress, Node, PathType, Pod, PodPhase, Service};
-use wasmpod_runtime::HttpPod;
 
 pub struct Endpoints {
     pub service: ServiceId,
-    pub local: Vec<HttpPod>,
+    pub local: Vec<LocalEndpoint>,
     /// Base URLs of other nodes' gateways holding ready replicas.
     pub remote: Vec<Arc<str>>,
     /// Who this gateway is to the remote gateways it forwards to.
@@ -95,6 +95,8 @@ pub struct Inputs<'a> {
     pub pods: &'a [Arc<Pod>],
     pub nodes: &'a [Arc<Node>],
     pub local: &'a LocalPods,
+    /// Where the local replicas' request hooks come from.
+    pub metrics: &'a NodeMetrics,
     pub forwarder: &'a Arc<Forwarder>,
     /// Every input has had its first complete list.
     pub synced: bool,
@@ -124,6 +126,7 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
     }
     let mut services = HashMap::new();
     for service in inputs.services {
+        let id = ServiceId::new(service.namespace(), service.name());
         let mut local = Vec::new();
         let mut remote = BTreeSet::new();
         let candidates = service
@@ -145,14 +148,14 @@ pub fn build(inputs: &Inputs<'_>) -> RoutingTable {
                 continue;
             };
             if node == inputs.node {
-                if let Some(http) = inputs.local.get(&pod.key()) {
-                    local.push(http);
+                let key = pod.key();
+                if let Some(http) = inputs.local.get(&key) {
+                    local.push(inputs.metrics.endpoint(&id, &key, http));
                 }
             } else if let Some(gateway) = gateways.get(node) {
                 remote.insert(gateway.to_string());
             }
         }
-        let id = ServiceId::new(service.namespace(), service.name());
         services.insert(
             id.clone(),
             Arc::new(Endpoints {
@@ -294,6 +297,7 @@ mod tests {
             pods: &pods,
             nodes: &nodes,
             local: &local,
+            metrics: &NodeMetrics::new("n1", Default::default()),
             forwarder: &Arc::new(Forwarder::default()),
             synced: true,
         });
