@@ -127,7 +127,7 @@ def first_requests(api: Api, port: int, name: str, path: str, runs: int, log) ->
 
 def load_step(api: Api, port: int, log) -> dict:
     """1 client, then 200: time until the autoscaled replicas are ready, against a manual scale."""
-    name, path = "step", f"/step/count?hold_ms={STEP_HOLD_MS}"
+    name, path = "step", f"/count?hold_ms={STEP_HOLD_MS}"
     want = STEP_CLIENTS // STEP_TARGET
     # Baseline: the same scale by hand, no load.
     api.scale(name, 1)
@@ -186,7 +186,8 @@ def run(wasmpod: Path, logdir: Path, hello: Path, hello_js: Path | None, misbeha
         zero = {"scaleToZeroAfterSeconds": 1, "behavior": {"scaleDown": {"stabilizationWindowSeconds": 1}}}
         hello_digest = api.upload(hello)
         objects = [*app("hello", hello_digest, "/hello"), hpa("hello", 0, 3, 10, **zero),
-                   *app("step", api.upload(misbehave), "/step")]
+                   # misbehave's routes are absolute (/ok, /count): its rule is the catch-all.
+                   *app("step", api.upload(misbehave), "/")]
         if hello_js is not None:
             # Its upstream stays up: the row is the JavaScript component's own wake-up.
             objects += [*app("upstream", hello_digest, "/upstream"),
@@ -200,7 +201,7 @@ def run(wasmpod: Path, logdir: Path, hello: Path, hello_js: Path | None, misbeha
         if hello_js is not None:
             wait("hello-js", lambda: get(ingress_port, "/js") == 200, 180)
             rows["hello_js"] = first_requests(api, ingress_port, "hello-js", "/js", runs, log)
-        wait("step", lambda: get(ingress_port, "/step/ok") == 200)
+        wait("step", lambda: get(ingress_port, "/ok") == 200)
         rows["step"] = load_step(api, ingress_port, log)
     finally:
         server.stop()

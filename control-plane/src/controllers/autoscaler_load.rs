@@ -40,14 +40,15 @@ pub trait LoadSource: Send + Sync + 'static {
 }
 
 /// The load of `pods` (one Deployment's live pods) from the namespace's figures. A ready pod
-/// without figures makes the idle time unknown: nothing goes to zero on a missing report.
+/// without figures makes the idle time unknown: nothing goes to zero on a missing report. Nor
+/// while a pod is still starting: it was made for a reason (a request held at a gateway, a
+/// scale-up) and has not had the chance to serve.
 pub fn load_of(pods: &[&Pod], loads: &PodLoads, now: DateTime<Utc>) -> Load {
     let mut load = Load::default();
     let mut last_activity: Option<DateTime<Utc>> = None;
-    let mut unreported = false;
+    let mut unreported = pods.iter().any(|p| !p.status.ready);
     for pod in pods {
-        // A pod that just started counts as activity: it was made for a reason (a request
-        // waiting for it, a scale-up) and has had no time to serve yet.
+        // A pod that just started counts as activity.
         last_activity = last_activity.max(pod.metadata.creation_timestamp);
         match loads.get(pod.name()) {
             Some(figures) => {
@@ -117,11 +118,16 @@ mod tests {
         assert_eq!(load.in_flight, 4.0);
         assert_eq!(load.requests_per_second, 15.0);
         assert_eq!(load.idle_for, Some(Duration::from_secs(40)));
-        // A new pod restarts the idle time.
-        let c = pod("c", "2026-01-01T00:00:55Z", false);
-        let load = load_of(&[&a, &b, &c], &loads, at("2026-01-01T00:01:00Z"));
+        // A new pod restarts the idle time; while it starts, the idle time is unknown.
+        let c = pod("c", "2026-01-01T00:00:55Z", true);
+        let mut with_c = loads.clone();
+        with_c.insert("c".into(), PodLoad::default());
+        let load = load_of(&[&a, &b, &c], &with_c, at("2026-01-01T00:01:00Z"));
         assert_eq!(load.idle_for, Some(Duration::from_secs(5)));
-        assert_eq!(load.pods, 2, "c has no figures yet");
+        let starting = pod("d", "2026-01-01T00:00:00Z", false);
+        let load = load_of(&[&a, &b, &starting], &loads, at("2026-01-01T00:01:00Z"));
+        assert_eq!(load.idle_for, None, "a pod still starting keeps it from zero");
+        assert_eq!(load.pods, 2, "d has no figures yet");
     }
 
     #[test]

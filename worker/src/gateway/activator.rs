@@ -140,30 +140,62 @@ impl Activator {
         };
         let hold = match outcome {
             Activation::Activated { hold } => hold,
-            Activation::NoAutoscaler => {
-                return Err(unavailable_response(&format!(
-                    "service {service} has no ready endpoints (and no HorizontalPodAutoscaler scales it from zero)"
-                )))
-            }
+            Activation::NoAutoscaler => return Err(no_autoscaler(&service)),
             Activation::Failed(error) => {
                 return Err(unavailable_response(&format!(
                     "service {service} has no ready endpoints and the control plane could not be asked to scale it from zero: {error}"
                 )))
             }
         };
-        let left = hold.saturating_sub(started.elapsed());
-        match tokio::time::timeout(left, self.ready(&service, &mut changes)).await {
-            Ok(Some(ready)) => {
-                tracing::debug!(%service, waited_ms = started.elapsed().as_millis() as u64, "held request released");
-                Ok(ready)
+        let deadline = tokio::time::Instant::from_std(started + hold);
+        loop {
+            // Asked again now and then while held: an autoscaler pass that read the deployment
+            // before the activation may have sent it back to zero.
+            let ask_again = async {
+                tokio::time::sleep(self.limits.reuse).await;
+                self.activation(&service).await
+            };
+            tokio::select! {
+                ready = self.ready(&service, &mut changes) => {
+                    return match ready {
+                        Some(ready) => {
+                            tracing::debug!(%service, waited_ms = started.elapsed().as_millis() as u64, "held request released");
+                            Ok(ready)
+                        }
+                        None => Err(gone(&service)),
+                    };
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(%service, hold_s = hold.as_secs(), "held request timed out");
+                    return Err(unavailable_response(&format!(
+                        "service {service} has no ready endpoint after waiting {}s for it to scale from zero",
+                        hold.as_secs()
+                    )));
+                }
+                outcome = ask_again => {
+                    if outcome == Activation::NoAutoscaler {
+                        return Err(no_autoscaler(&service));
+                    }
+                }
             }
-            Ok(None) => Err(gone(&service)),
-            Err(_) => {
-                tracing::warn!(%service, hold_s = hold.as_secs(), "held request timed out");
-                Err(unavailable_response(&format!(
-                    "service {service} has no ready endpoint after waiting {}s for it to scale from zero",
-                    hold.as_secs()
-                )))
+        }
+    }
+
+    /// The activation of `service` to wait for: the one asked less than [`Limits::reuse`] ago,
+    /// else a new one.
+    fn activation(&self, service: &ServiceId) -> SharedActivation {
+        let mut services = self.lock();
+        let state = services.entry(service.clone()).or_default();
+        self.current_activation(service, state)
+    }
+
+    fn current_activation(&self, service: &ServiceId, state: &mut ServiceState) -> SharedActivation {
+        match &state.activation {
+            Some((at, activation)) if at.elapsed() < self.limits.reuse => activation.clone(),
+            _ => {
+                let activation = self.activate.activate(service).shared();
+                state.activation = Some((Instant::now(), activation.clone()));
+                activation
             }
         }
     }
@@ -177,14 +209,7 @@ impl Activator {
             return None;
         }
         state.held += 1;
-        let activation = match &state.activation {
-            Some((at, activation)) if at.elapsed() < self.limits.reuse => activation.clone(),
-            _ => {
-                let activation = self.activate.activate(service).shared();
-                state.activation = Some((Instant::now(), activation.clone()));
-                activation
-            }
-        };
+        let activation = self.current_activation(service, state);
         Some((
             Slot {
                 activator: self,
@@ -214,6 +239,12 @@ impl Activator {
             changes.changed().await.ok()?;
         }
     }
+}
+
+fn no_autoscaler(service: &ServiceId) -> http::Response<BoxBody> {
+    unavailable_response(&format!(
+        "service {service} has no ready endpoints (and no HorizontalPodAutoscaler scales it from zero)"
+    ))
 }
 
 fn gone(service: &ServiceId) -> http::Response<BoxBody> {
@@ -314,6 +345,7 @@ mod tests {
             nodes: &nodes,
             local: &LocalPods::default(),
             forwarder: &Arc::new(Forwarder::default()),
+            metrics: &crate::metrics::NodeMetrics::new("n1", Default::default()),
             synced: true,
         })
     }
@@ -406,6 +438,25 @@ mod tests {
         }
         assert!(started.elapsed() < Duration::from_secs(2), "bounded");
         assert!(activator.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_held_request_asks_again_in_case_its_deployment_went_back_to_zero() {
+        let limits = Limits {
+            reuse: Duration::from_millis(100),
+            ..Limits::default()
+        };
+        let hold = Duration::from_millis(700);
+        let (activator, fake, endpoints) = setup(Activation::Activated { hold }, limits);
+        let waiter = {
+            let activator = activator.clone();
+            tokio::spawn(async move { activator.endpoints(endpoints).await.map(|_| ()) })
+        };
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert!(fake.calls.load(Ordering::SeqCst) >= 3, "asked again while held");
+        activator.table.store(Arc::new(table(true)));
+        activator.table_changed();
+        waiter.await.expect("task").map_err(|_| "a 503").expect("served");
     }
 
     #[tokio::test]
