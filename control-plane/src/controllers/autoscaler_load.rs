@@ -126,7 +126,10 @@ mod tests {
         assert_eq!(load.idle_for, Some(Duration::from_secs(5)));
         let starting = pod("d", "2026-01-01T00:00:00Z", false);
         let load = load_of(&[&a, &b, &starting], &loads, at("2026-01-01T00:01:00Z"));
-        assert_eq!(load.idle_for, None, "a pod still starting keeps it from zero");
+        assert_eq!(
+            load.idle_for, None,
+            "a pod still starting keeps it from zero"
+        );
         assert_eq!(load.pods, 2, "d has no figures yet");
     }
 

@@ -226,7 +226,10 @@ mod tests {
         let key = ObjectKey::new(Kind::Service, "default", "plain");
         let error = activate_stored(&registry, &key, "a client").expect_err("404");
         assert_eq!(error.status, axum::http::StatusCode::NOT_FOUND);
-        assert!(error.message.contains("no HorizontalPodAutoscaler"), "{error:?}");
+        assert!(
+            error.message.contains("no HorizontalPodAutoscaler"),
+            "{error:?}"
+        );
         let key = ObjectKey::new(Kind::Service, "default", "missing");
         let error = activate_stored(&registry, &key, "a client").expect_err("404");
         assert!(error.message.contains("not found"), "{error:?}");

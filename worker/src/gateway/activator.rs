@@ -189,7 +189,11 @@ impl Activator {
         self.current_activation(service, state)
     }
 
-    fn current_activation(&self, service: &ServiceId, state: &mut ServiceState) -> SharedActivation {
+    fn current_activation(
+        &self,
+        service: &ServiceId,
+        state: &mut ServiceState,
+    ) -> SharedActivation {
         match &state.activation {
             Some((at, activation)) if at.elapsed() < self.limits.reuse => activation.clone(),
             _ => {
@@ -453,10 +457,17 @@ mod tests {
             tokio::spawn(async move { activator.endpoints(endpoints).await.map(|_| ()) })
         };
         tokio::time::sleep(Duration::from_millis(450)).await;
-        assert!(fake.calls.load(Ordering::SeqCst) >= 3, "asked again while held");
+        assert!(
+            fake.calls.load(Ordering::SeqCst) >= 3,
+            "asked again while held"
+        );
         activator.table.store(Arc::new(table(true)));
         activator.table_changed();
-        waiter.await.expect("task").map_err(|_| "a 503").expect("served");
+        waiter
+            .await
+            .expect("task")
+            .map_err(|_| "a 503")
+            .expect("served");
     }
 
     #[tokio::test]
