@@ -349,3 +349,21 @@ fn a_service_nothing_brings_back_gets_a_clear_503_not_a_hang() {
         "held about its timeout: {waited:?}"
     );
 }
+
+#[test]
+fn a_call_between_services_to_a_deployment_at_zero_is_held_too() {
+    let cluster = Cluster::up(&[]);
+    let yaml = format!(
+        "{}\n---\n{}",
+        wasmpod_tests::frontend_backend(),
+        hpa("backend", 0, 2, 10, "  scaleToZeroAfterSeconds: 2\n")
+    );
+    cluster.apply_ok("fb.yaml", &yaml);
+    cluster.wait_for_status("/frontend", 200, WAIT);
+    wait_for_zero(&cluster, "backend", WAIT);
+    // The frontend's call to http://backend/items waits for the backend to come back.
+    let (code, body) = cluster.get("/frontend");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("apple"), "{body}");
+    assert!(deployment(&cluster, "backend").spec.replicas >= 1);
+}
