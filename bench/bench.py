@@ -19,7 +19,10 @@ wasmpod, the sample and test components, bench/axum-hello), then measures:
 - the cross-node hop over node-to-node TLS against the plain hop, p50 and p99 (bench/node_tls.py,
   `--only-node-tls`);
 - hello's p99 and max latency while each hostile guest attacks on the same node, against hello
-  alone (bench/attacks.py, `--only-attacks`).
+  alone (bench/attacks.py, `--only-attacks`);
+- autoscaling (bench/autoscale.py, `--only-autoscale`): first request to a service scaled to zero
+  (Rust and the 13 MB JavaScript sample) against a warm request, and a load step from 1 to 200
+  clients against the same scale done by hand.
 
 `--debug-build` measures target/debug/wasmpod instead of the release build (and builds nothing).
 
@@ -47,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import attacks as attacks_bench
+import autoscale as autoscale_bench
 import control_plane
 import node_tls as node_tls_bench
 import tls as tls_bench
@@ -581,6 +585,13 @@ class _Done(Exception):
     """A partial run (`--only-burst`) is complete."""
 
 
+def run_autoscale(hello: Path, logdir: Path) -> dict:
+    """The autoscaling rows, with the 13 MB JavaScript sample when it is built."""
+    js = ROOT / "sample-services" / "hello-js" / "hello-js.wasm"
+    return autoscale_bench.run(WASMPOD.resolve(), logdir, hello, js if js.exists() else None,
+                               TEST_COMPONENTS / "misbehave.wasm", 10, log)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--density", default="1000,10000",
@@ -603,6 +614,8 @@ def main() -> int:
                     help="only hello's latency beside each hostile guest")
     ap.add_argument("--debug-build", action="store_true",
                     help="measure target/debug/wasmpod (the debug build) instead of the release build")
+    ap.add_argument("--only-autoscale", action="store_true",
+                    help="only the autoscaling rows (scale to zero and back, a load step)")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     args = ap.parse_args()
     global WASMPOD
@@ -627,11 +640,15 @@ def main() -> int:
     targets: list[Target] = []
     svc = sched = density = cross = burst = tls_rows = node_tls_rows = attack_rows = None
     plane_rows: dict = {}
+    autoscale_rows: dict | None = None
     deploy: list[float] = []
     restart: list[float] = []
     try:
         if args.only_tls:
             tls_rows = tls_bench.measure(start_wasmpod, free_port, logdir, hello, args.rounds, log)
+            raise _Done()
+        if args.only_autoscale:
+            autoscale_rows = run_autoscale(hello, logdir)
             raise _Done()
         if args.only_node_tls or args.only_attacks:
             if args.only_node_tls:
@@ -723,6 +740,7 @@ def main() -> int:
             attack_rows = attacks_bench.measure(here, logdir, hello, TEST_COMPONENTS / "misbehave.wasm",
                                                 args.rounds, 4, 5, log)
             plane_rows = control_plane.run(WASMPOD, logdir, hello, args.schedule, log)
+            autoscale_rows = run_autoscale(hello, logdir)
         for s in servers:
             s.stop()
         servers = []
@@ -738,7 +756,8 @@ def main() -> int:
             s.stop()
 
     sections = [*tls_bench.report(tls_rows), *node_tls_bench.report(node_tls_rows, fmt_us),
-                *attacks_bench.report(attack_rows, fmt_us), *control_plane.report(plane_rows)]
+                *attacks_bench.report(attack_rows, fmt_us), *control_plane.report(plane_rows),
+                *autoscale_bench.report(autoscale_rows)]
     if args.debug_build:
         sections = ["Measured with the DEBUG build (target/debug/wasmpod): absolute numbers are far from a "
                     "release build's; the ratios within the run are what the rows are for.", "", *sections]

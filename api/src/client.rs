@@ -1,7 +1,9 @@
 //! The HTTP API client used by the CLI and the workers.
 
+mod activate;
 mod options;
 mod streams;
+pub use activate::{ActivateResponse, ActivatedTarget};
 pub use options::{ListOptions, VersionInfo, WriteMode};
 
 use crate::endpoints::Endpoints;

@@ -54,6 +54,7 @@ pub enum Kind {
     StatefulSet,
     Namespace,
     ControllerRevision,
+    HorizontalPodAutoscaler,
 }
 
 impl Kind {
@@ -70,6 +71,7 @@ impl Kind {
         Kind::StatefulSet,
         Kind::Namespace,
         Kind::ControllerRevision,
+        Kind::HorizontalPodAutoscaler,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +88,7 @@ impl Kind {
             Kind::StatefulSet => "StatefulSet",
             Kind::Namespace => "Namespace",
             Kind::ControllerRevision => "ControllerRevision",
+            Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
         }
     }
 
@@ -104,6 +107,7 @@ impl Kind {
             Kind::StatefulSet => "statefulsets",
             Kind::Namespace => "namespaces",
             Kind::ControllerRevision => "controllerrevisions",
+            Kind::HorizontalPodAutoscaler => "horizontalpodautoscalers",
         }
     }
 
@@ -127,6 +131,7 @@ impl Kind {
             Kind::StatefulSet => &["sts"],
             Kind::Namespace => &["ns"],
             Kind::ControllerRevision => &["rev"],
+            Kind::HorizontalPodAutoscaler => &["hpa"],
         }
     }
 

@@ -71,6 +71,7 @@ kind_spec! {
     ClaimSpec => PersistentVolumeClaim,
     StatefulSetSpec => StatefulSet,
     ControllerRevisionSpec => ControllerRevision,
+    HpaSpec => HorizontalPodAutoscaler,
 }
 
 impl Resource for ConfigMap {

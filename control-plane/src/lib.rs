@@ -247,6 +247,13 @@ impl ControlPlane {
             agents: Arc::new(agents),
             shutdown: shutdown.clone(),
         };
+        // The autoscaler's figures: the nodes' pod metrics, asked as the API serves them.
+        let figures: Arc<dyn controllers::autoscaler_load::LoadSource> =
+            Arc::new(controllers::autoscaler_source::NodeFigures {
+                registry: registry.clone(),
+                credentials: state.credentials.clone(),
+                http: state.http.clone(),
+            });
         let app = server::router(state);
         let stop = shutdown.clone();
         match authority {
@@ -277,7 +284,16 @@ impl ControlPlane {
         tasks.push(tokio::spawn(leader::gate::run_while_leader(
             leadership,
             shutdown.clone(),
-            move |term, since| start_controllers(&gate_registry, grace, since, term),
+            move |term, since| {
+                let mut tasks = start_controllers(&gate_registry, grace, since, term.clone());
+                tasks.push(tokio::spawn(controllers::autoscaler::run(
+                    gate_registry.clone(),
+                    figures.clone(),
+                    controllers::autoscaler::PERIOD,
+                    term,
+                )));
+                tasks
+            },
         )));
         tracing::info!(%addr, "control plane listening");
         Ok(ControlPlane {

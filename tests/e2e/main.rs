@@ -1,6 +1,7 @@
 //! End-to-end tests: real `wasmpod` processes on loopback, spoken to over HTTP and the CLI.
 
 mod auth;
+mod autoscale;
 mod bad_input;
 mod cli;
 mod cluster;

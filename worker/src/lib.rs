@@ -198,6 +198,14 @@ impl Worker {
         let table = Arc::new(ArcSwap::from_pointee(
             gateway::table::RoutingTable::default(),
         ));
+        let activator = Arc::new(gateway::activator::Activator::new(
+            Arc::new(gateway::activator::ApiActivate {
+                client: client.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            }),
+            table.clone(),
+            Default::default(),
+        ));
         let router_table = table.clone();
         let metrics = Arc::new(metrics::NodeMetrics::new(
             config.name.as_str(),
@@ -205,6 +213,7 @@ impl Worker {
         ));
         let router_metrics = metrics.clone();
         let (router_client, router_node) = (client.clone(), config.name.to_string());
+        let router_activator = activator.clone();
         let outbound = Box::new(
             move |namespace: &str, pod: &str| -> Arc<dyn OutboundRouter> {
                 Arc::new(gateway::ServiceRouter {
@@ -213,6 +222,7 @@ impl Worker {
                     pod: pod.to_string(),
                     client: router_client.clone(),
                     node: router_node.clone(),
+                    activator: router_activator.clone(),
                     denied: router_metrics.egress_denied(namespace, pod),
                 })
             },
@@ -250,6 +260,7 @@ impl Worker {
             listen,
             config.gateway_threads,
             table.clone(),
+            activator.clone(),
             config.timeouts,
             shutdown.clone(),
         )
@@ -317,6 +328,7 @@ impl Worker {
             sources,
             table,
             forwarder,
+            activator,
             shutdown.clone(),
         )));
         tasks.push(tokio::spawn(agent::heartbeat(

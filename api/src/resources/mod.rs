@@ -3,6 +3,7 @@
 mod config;
 mod deployment;
 mod event;
+mod hpa;
 mod ingress;
 mod namespace;
 mod node;
@@ -15,6 +16,7 @@ mod volume;
 pub use config::*;
 pub use deployment::*;
 pub use event::*;
+pub use hpa::*;
 pub use ingress::*;
 pub use namespace::*;
 pub use node::*;

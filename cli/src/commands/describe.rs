@@ -172,6 +172,9 @@ impl Describe {
                 section(&mut out, "Endpoints", &table);
             }
             Kind::Node => node_pods(&client, &object.to_typed()?, &mut out).await?,
+            Kind::HorizontalPodAutoscaler => {
+                crate::output::hpa::describe(&object.to_typed()?, &mut out);
+            }
             _ => {}
         }
         let events = client

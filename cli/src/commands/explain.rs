@@ -64,6 +64,15 @@ const FIELDS: &[(Kind, &str, &str, &str)] = &[
     (Kind::Node, "spec.unschedulable", "boolean", "No new pods are placed here (cordon)."),
     (Kind::Node, "status", "object", "ready, capacity, gateway, lastHeartbeat: written by the node."),
     (Kind::Event, "spec", "object", "What happened to an object: involvedObject, reason, message, count."),
+    (Kind::HorizontalPodAutoscaler, "spec", "object", "Sets a Deployment's replicas from the load its pods report."),
+    (Kind::HorizontalPodAutoscaler, "spec.scaleTargetRef", "object", "kind: Deployment and the name of the deployment to scale."),
+    (Kind::HorizontalPodAutoscaler, "spec.minReplicas", "integer", "The fewest replicas (default 1); 0 lets the deployment scale to zero."),
+    (Kind::HorizontalPodAutoscaler, "spec.maxReplicas", "integer", "The most replicas."),
+    (Kind::HorizontalPodAutoscaler, "spec.metrics", "[]object", "type: Concurrency (in-flight requests per pod) or RequestsPerSecond (per pod), and its target."),
+    (Kind::HorizontalPodAutoscaler, "spec.behavior", "object", "scaleUp and scaleDown stabilizationWindowSeconds (0 and 300 by default)."),
+    (Kind::HorizontalPodAutoscaler, "spec.scaleToZeroAfterSeconds", "integer", "With minReplicas 0: seconds without a request before going to zero (default 60)."),
+    (Kind::HorizontalPodAutoscaler, "spec.activationTimeoutSeconds", "integer", "How long a gateway holds a request while the deployment comes back from zero (default 30)."),
+    (Kind::HorizontalPodAutoscaler, "status", "object", "currentReplicas, desiredReplicas, currentMetrics, lastScaleTime, conditions, lastDecisions."),
 ];
 
 /// What every kind has.
@@ -152,6 +161,8 @@ mod tests {
             Kind::ConfigMap | Kind::Secret => json!({"data": {}}),
             Kind::PersistentVolumeClaim => json!({"spec": {"resources": {"requests": {"storage": "1Mi"}}}}),
             Kind::Namespace => json!({"spec": {}}),
+            Kind::HorizontalPodAutoscaler => json!({"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "a"},
+                "maxReplicas": 3, "metrics": [{"type": "Concurrency", "target": 10}]}}),
             Kind::Pod => json!({"spec": {"component": "sha256:0000000000000000000000000000000000000000000000000000000000000000"}}),
             Kind::Node => json!({"spec": {}}),
             Kind::ControllerRevision => json!({"spec": {"revision": 1, "templateHash": "abc", "template": template}}),

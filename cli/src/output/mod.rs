@@ -1,6 +1,7 @@
 //! What the user reads: tables, ages, yaml/json, `-o name|jsonpath|custom-columns`.
 
 pub mod format;
+pub mod hpa;
 pub mod jsonpath;
 pub mod print;
 pub mod secrets;

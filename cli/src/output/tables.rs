@@ -31,6 +31,7 @@ pub fn for_kind(
         Kind::StatefulSet => stateful_sets(items),
         Kind::Namespace => namespaces(items),
         Kind::ControllerRevision => controller_revisions(items),
+        Kind::HorizontalPodAutoscaler => super::hpa::table(items),
     }
 }
 

@@ -1,6 +1,12 @@
 //! Control loops. Each is level-triggered: it wakes on any change to the kinds it cares about (or
 //! on a timer), looks at the whole state, and writes what differs. It never assumes it saw every event.
 
+pub mod autoscaler;
+pub mod autoscaler_load;
+pub mod autoscaler_math;
+pub mod autoscaler_source;
+#[cfg(test)]
+mod autoscaler_tests;
 pub mod claims;
 pub mod config_version;
 pub mod deployment;

@@ -96,6 +96,7 @@ pub enum Verb {
     UpdateStatus,
     Delete,
     Scale,
+    Activate,
     Logs,
     ReadConfig,
     /// The live figures of pods, from their nodes (`/api/v1/podmetrics`).
@@ -160,6 +161,7 @@ impl fmt::Display for Verb {
             Verb::UpdateStatus => "update the status of",
             Verb::Delete => "delete",
             Verb::Scale => "scale",
+            Verb::Activate => "activate",
             Verb::Logs => "read the logs of",
             Verb::ReadConfig => "read the resolved config of",
             Verb::ReadPodMetrics => "read the figures of",
@@ -284,6 +286,7 @@ pub fn action(
         ("/api/v1/{plural}/{name}", "DELETE") => (Verb::Delete, kind),
         ("/api/v1/{plural}/{name}/status", "PUT") => (Verb::UpdateStatus, kind),
         ("/api/v1/{plural}/{name}/scale", "POST") => (Verb::Scale, kind),
+        ("/api/v1/{plural}/{name}/activate", "POST") => (Verb::Activate, kind),
         ("/api/v1/{plural}/{name}/log", "GET") => (Verb::Logs, kind),
         ("/api/v1/{plural}/{name}/config", "GET") => (Verb::ReadConfig, kind),
         ("/api/v1/{plural}/{name}/credential", "POST") => (Verb::RequestCredential, kind),
@@ -393,6 +396,8 @@ pub fn authorize(
                     Some(Kind::Node),
                 ) => action.name.as_deref() == Some(node.as_str()),
                 (Verb::UpdateStatus | Verb::ReadConfig, Some(Kind::Pod)) => own_pod(),
+                // Its gateway holds a request for a service at zero replicas.
+                (Verb::Activate, Some(Kind::Service)) => true,
                 _ => false,
             };
             if allowed {
@@ -405,7 +410,8 @@ pub fn authorize(
 }
 
 /// The kinds an `edit` token writes: workloads, config and secrets.
-const EDITABLE: [Kind; 8] = [
+const EDITABLE: [Kind; 9] = [
+    Kind::HorizontalPodAutoscaler,
     Kind::Deployment,
     Kind::StatefulSet,
     Kind::Pod,
@@ -461,6 +467,7 @@ fn user_may(holder: &TokenHolder, action: &Action) -> UserDecision {
         (Verb::ReadBlob | Verb::ReadCluster, _) => Allowed,
         // Apply names its kinds in its body: the handler checks each object.
         (Verb::Apply | Verb::UploadBlob, None) if edit => Allowed,
+        (Verb::Activate, Some(Kind::Service)) => scoped(edit),
         (Verb::Apply | Verb::Delete | Verb::Scale, Some(kind)) => {
             scoped(edit && EDITABLE.contains(&kind))
         }

@@ -1,6 +1,7 @@
 //! The HTTP API (axum): objects, apply, watch, blobs, logs; the web dashboard's files at `/ui`.
 
 mod api_span;
+mod activate;
 mod apply;
 mod auth;
 #[cfg(test)]
@@ -116,6 +117,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/v1/{plural}/{name}/status", put(objects::put_status))
         .route("/api/v1/{plural}/{name}/scale", post(scale::scale))
         .route("/api/v1/{plural}/{name}/log", get(pod_logs::logs))
+        .route("/api/v1/{plural}/{name}/activate", post(activate::activate))
         .route(
             "/api/v1/{plural}/{name}/config",
             get(pod_config::pod_config),

@@ -400,7 +400,7 @@ async fn handle_keeps_the_clients_traceparent_and_returns_it() {
     let mut req = request("GET", "/headers", None);
     req.headers_mut()
         .insert("traceparent", http::HeaderValue::from_static(sent));
-    let response = proxy::handle(table.clone(), req).await;
+    let response = proxy::handle(table.clone(), None, req).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["traceparent"], sent);
     let body = response
@@ -415,7 +415,7 @@ async fn handle_keeps_the_clients_traceparent_and_returns_it() {
         "the guest sees it: {seen}"
     );
 
-    let response = proxy::handle(table, request("GET", "/ok", None)).await;
+    let response = proxy::handle(table, None, request("GET", "/ok", None)).await;
     let made = response.headers()["traceparent"]
         .to_str()
         .expect("ascii")

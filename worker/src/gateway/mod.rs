@@ -1,6 +1,7 @@
 //! The node's gateway: ingress for outside traffic, the hop target for other nodes, and the
 //! router for service calls made by this node's pods.
 
+pub mod activator;
 pub mod certificates;
 #[cfg(test)]
 mod dispatch_tests;
@@ -71,6 +72,7 @@ pub async fn follow(
     sources: Sources,
     table: Arc<ArcSwap<RoutingTable>>,
     forwarder: Arc<table::Forwarder>,
+    activator: Arc<activator::Activator>,
     shutdown: CancellationToken,
 ) {
     // Until every cache has its first list the default table answers 503: a route it has not
@@ -108,6 +110,7 @@ pub async fn follow(
             synced: sources.ready(),
         });
         table.store(Arc::new(built));
+        activator.table_changed();
         let [a, b, c, d, e] = &mut watches;
         tokio::select! {
             _ = shutdown.cancelled() => return,

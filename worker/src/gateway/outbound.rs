@@ -16,6 +16,8 @@ pub struct ServiceRouter {
     pub pod: String,
     pub client: wasmpod_api::Client,
     pub node: String,
+    /// Holds a call to a service at zero replicas while it comes back, as for ingress.
+    pub activator: Arc<super::activator::Activator>,
     /// `wasmpod_egress_denied_total` of this pod.
     pub denied: wasmpod_api::metrics::Counter,
 }
@@ -43,8 +45,12 @@ impl OutboundRouter for ServiceRouter {
         if let Some(refused) = hops::check(&endpoints.service, request.headers()) {
             return RouteOutcome::Routed(Box::pin(async move { Ok(refused) }));
         }
+        let activator = self.activator.clone();
         RouteOutcome::Routed(Box::pin(async move {
-            Ok(proxy::dispatch(endpoints, request, true).await)
+            match activator.endpoints(endpoints).await {
+                Ok(endpoints) => Ok(proxy::dispatch(endpoints, request, true).await),
+                Err(unavailable) => Ok(unavailable),
+            }
         }))
     }
 

@@ -1,6 +1,7 @@
 //! Serving one request: ingress rule -> service -> endpoint. A replica on this node is called in
 //! process; otherwise the request is forwarded to a node that has one.
 
+use super::activator::Activator;
 use super::service_id::ServiceId;
 use super::table::{Endpoints, Forwarder, RoutingTable};
 use bytes::Bytes;
@@ -43,8 +44,13 @@ where
 }
 
 /// Serves one request arriving at the gateway, in its `ingress` span (the child of the span its
-/// `traceparent` names), which carries its trace id.
-pub async fn handle(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<BoxBody> {
+/// `traceparent` names), which carries its trace id. With an `activator`, a request for a service
+/// with no endpoint is held while it scales from zero.
+pub async fn handle(
+    table: Arc<RoutingTable>,
+    activator: Option<&Activator>,
+    mut req: Request<BoxBody>,
+) -> Response<BoxBody> {
     // A client's traceparent is kept as it came (and returned); a request without one starts a
     // trace (at the ingress span, when spans are exported).
     let incoming = req.headers().get(TRACEPARENT).cloned();
@@ -59,7 +65,7 @@ pub async fn handle(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Resp
         }
     };
     super::spans::record_trace_id(&span, &traceparent);
-    let mut response = tracing::Instrument::instrument(route(table, req), span.clone()).await;
+    let mut response = tracing::Instrument::instrument(route(table, activator, req), span.clone()).await;
     span.record("http.response.status_code", response.status().as_u16());
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "served"));
     response.headers_mut().insert(TRACEPARENT, traceparent);
@@ -71,7 +77,11 @@ pub fn not_synced() -> Response<BoxBody> {
     unavailable_response("this node's gateway is starting: its routing table has not synced yet")
 }
 
-async fn route(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<BoxBody> {
+async fn route(
+    table: Arc<RoutingTable>,
+    activator: Option<&Activator>,
+    mut req: Request<BoxBody>,
+) -> Response<BoxBody> {
     if !table.synced() {
         return not_synced();
     }
@@ -122,7 +132,13 @@ async fn route(table: Arc<RoutingTable>, mut req: Request<BoxBody>) -> Response<
     match table.route(host, req.uri().path()) {
         Some(rule) => match super::hops::check(&rule.endpoints.service, req.headers()) {
             Some(refused) => refused,
-            None => dispatch(rule.endpoints.clone(), req, true).await,
+            None => match activator {
+                Some(activator) => match activator.endpoints(rule.endpoints.clone()).await {
+                    Ok(endpoints) => dispatch(endpoints, req, true).await,
+                    Err(unavailable) => unavailable,
+                },
+                None => dispatch(rule.endpoints.clone(), req, true).await,
+            },
         },
         None => text_response(
             StatusCode::NOT_FOUND,

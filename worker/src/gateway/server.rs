@@ -2,6 +2,7 @@
 //! and its own `SO_REUSEPORT` socket on the same port, so the kernel spreads connections and a
 //! request never crosses threads (the guest's task is spawned on the same runtime).
 
+use super::activator::Activator;
 use super::certificates::Certificates;
 use super::proxy;
 use super::table::RoutingTable;
@@ -62,6 +63,7 @@ pub fn start(
     listen: GatewayListeners,
     threads: usize,
     table: Arc<ArcSwap<RoutingTable>>,
+    activator: Arc<Activator>,
     timeouts: ConnectionTimeouts,
     shutdown: CancellationToken,
 ) -> std::io::Result<(Bound, Vec<JoinHandle<()>>)> {
@@ -99,6 +101,7 @@ pub fn start(
     let mut handles = Vec::new();
     for (i, listeners) in per_thread.into_iter().enumerate() {
         let table = table.clone();
+        let activator = activator.clone();
         let shutdown = shutdown.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -113,6 +116,7 @@ pub fn start(
                             listener,
                             acceptor,
                             table.clone(),
+                            activator.clone(),
                             timeouts,
                             shutdown.clone(),
                         )
@@ -160,6 +164,7 @@ async fn serve(
     listener: std::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     table: Arc<ArcSwap<RoutingTable>>,
+    activator: Arc<Activator>,
     timeouts: ConnectionTimeouts,
     shutdown: CancellationToken,
 ) {
@@ -172,11 +177,13 @@ async fn serve(
     };
     crate::listener::accept_loop(what, listener, tls, timeouts, shutdown, move |activity| {
         let table = table.clone();
+        let activator = activator.clone();
         service_fn(move |req| {
             let table = table.load_full();
+            let activator = activator.clone();
             let in_flight = activity.enter();
             async move {
-                let response = proxy::handle(table, proxy::boxed(req)).await;
+                let response = proxy::handle(table, Some(&activator), proxy::boxed(req)).await;
                 Ok::<_, std::convert::Infallible>(
                     response.map(|body| Tracked::new(body, in_flight)),
                 )

@@ -1,0 +1,370 @@
+//! Autoscaling on concurrency and scale to zero: a HorizontalPodAutoscaler follows a load step
+//! up (replicas reached, events) and back down after its window; a deployment at zero serves
+//! its first requests, held at the gateway while it comes back (one request, a burst, and a
+//! request landing on the node the pod does not start on); a service nothing will bring back
+//! gets a clear 503, never a hang.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmpod_api::{Deployment, Event, HorizontalPodAutoscaler};
+use wasmpod_tests::{
+    components, deployment_doc, http_get, wait_until, Cluster, ClusterApi, MultiNode, PodSpecExtra,
+};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Service and ingress `name` at `path` for the pods labelled `app: NAME`.
+fn service_and_ingress(name: &str, path: &str) -> String {
+    format!(
+        r#"apiVersion: wasmpod.dev/v1
+kind: Service
+metadata: {{name: {name}}}
+spec: {{selector: {{app: {name}}}}}
+---
+apiVersion: wasmpod.dev/v1
+kind: Ingress
+metadata: {{name: {name}}}
+spec:
+  rules:
+  - http: {{paths: [{{path: {path}, backend: {{service: {name}}}}}]}}
+---
+"#
+    )
+}
+
+/// An autoscaler of deployment `name` on concurrency `target`, with `spec` lines (indented
+/// two spaces) added.
+fn hpa(name: &str, min: u32, max: u32, target: u32, spec: &str) -> String {
+    format!(
+        r#"apiVersion: wasmpod.dev/v1
+kind: HorizontalPodAutoscaler
+metadata: {{name: {name}}}
+spec:
+  scaleTargetRef: {{kind: Deployment, name: {name}}}
+  minReplicas: {min}
+  maxReplicas: {max}
+  metrics:
+  - type: Concurrency
+    target: {target}
+{spec}"#
+    )
+}
+
+fn deployment(cluster: &impl ClusterApi, name: &str) -> Deployment {
+    cluster
+        .objects::<Deployment>()
+        .into_iter()
+        .find(|d| d.name() == name)
+        .expect("the deployment")
+}
+
+fn autoscaler(cluster: &impl ClusterApi, name: &str) -> HorizontalPodAutoscaler {
+    cluster
+        .objects::<HorizontalPodAutoscaler>()
+        .into_iter()
+        .find(|h| h.name() == name)
+        .expect("the autoscaler")
+}
+
+/// The autoscaler's events with `reason`.
+fn events(cluster: &impl ClusterApi, name: &str, reason: &str) -> Vec<Event> {
+    cluster
+        .objects::<Event>()
+        .into_iter()
+        .filter(|e| {
+            e.spec.involved_object.kind == "HorizontalPodAutoscaler"
+                && e.spec.involved_object.name == name
+                && e.spec.reason == reason
+        })
+        .collect()
+}
+
+/// Waits until the deployment is at zero and its pods are gone.
+fn wait_for_zero(cluster: &impl ClusterApi, name: &str, timeout: Duration) {
+    wait_until(&format!("{name} scaled to zero"), timeout, || {
+        (deployment(cluster, name).spec.replicas == 0 && cluster.pods_of_app(name).is_empty())
+            .then_some(())
+    });
+}
+
+/// `count` concurrent GETs of `url`: their statuses and bodies.
+fn burst(url: &str, count: usize) -> Vec<(u16, String)> {
+    let threads: Vec<_> = (0..count)
+        .map(|_| {
+            let url = url.to_string();
+            std::thread::spawn(move || http_get(&url))
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("client thread"))
+        .collect()
+}
+
+fn assert_all_ok(replies: &[(u16, String)]) {
+    let failed: Vec<_> = replies.iter().filter(|(code, _)| *code != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {failed:?}",
+        failed.len(),
+        replies.len()
+    );
+}
+
+#[test]
+fn hpa_follows_a_concurrency_step_up_and_down_after_its_window() {
+    let cluster = Cluster::up(&[]);
+    let c = components();
+    let yaml = format!(
+        "{}{}{}",
+        deployment_doc("busy", &c.misbehave, 1, "", PodSpecExtra::Flow("")),
+        service_and_ingress("busy", "/"),
+        hpa(
+            "busy",
+            1,
+            4,
+            2,
+            "  behavior: {scaleDown: {stabilizationWindowSeconds: 3}}\n"
+        )
+    );
+    cluster.apply_ok("busy.yaml", &yaml);
+    cluster.wait_for_status("/ok", 200, WAIT);
+
+    // 8 clients each keep one request of 400 ms in flight: 8 / 2 per pod = 4 replicas.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (served, failed) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let url = format!("{}/count?hold_ms=400", cluster.ingress);
+            let (stop, served, failed) = (stop.clone(), served.clone(), failed.clone());
+            std::thread::spawn(move || {
+                // Bounded: at most 200 requests per client.
+                for _ in 0..200 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match http_get(&url).0 {
+                        200 => served.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    wait_until("4 replicas under 8 in-flight requests", WAIT, || {
+        (deployment(&cluster, "busy").spec.replicas == 4).then_some(())
+    });
+    wait_until("4 ready pods", WAIT, || {
+        (cluster
+            .pods_of_app("busy")
+            .iter()
+            .filter(|p| p.status.ready)
+            .count()
+            == 4)
+            .then_some(())
+    });
+    let rescaled = events(&cluster, "busy", "SuccessfulRescale");
+    assert!(
+        rescaled.iter().any(|e| e.spec.message.contains("-> 4")),
+        "an event names the scale-up: {rescaled:?}"
+    );
+    let table = cluster.run_cli_ok(&["get", "hpa"]);
+    assert!(table.contains("Deployment/busy"), "{table}");
+    assert!(table.contains("concurrency"), "{table}");
+    let row = table.lines().find(|l| l.starts_with("busy")).expect("row");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert!(
+        cells.contains(&"4") && cells.contains(&"1"),
+        "min, max, replicas: {row}"
+    );
+    let described = cluster.run_cli_ok(&["describe", "hpa", "busy"]);
+    assert!(
+        described.contains("Reference:    Deployment/busy"),
+        "{described}"
+    );
+    assert!(described.contains("Last decisions:"), "{described}");
+    assert!(described.contains("SuccessfulRescale"), "{described}");
+
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().expect("client");
+    }
+    let stopped = Instant::now();
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "no failed request under load"
+    );
+    assert!(served.load(Ordering::Relaxed) > 0);
+    wait_until("back to 1 replica", WAIT, || {
+        (deployment(&cluster, "busy").spec.replicas == 1).then_some(())
+    });
+    // Without the window it would drop within a pass (1 s) of the load's end.
+    assert!(
+        stopped.elapsed() >= Duration::from_millis(1500),
+        "the scale-down waited for its 3 s window ({:?})",
+        stopped.elapsed()
+    );
+    let status = autoscaler(&cluster, "busy").status;
+    let last = status.last_decisions.last().expect("decisions");
+    assert_eq!((last.from, last.to), (4, 1), "{:?}", status.last_decisions);
+    assert_eq!(status.current_replicas, 1);
+}
+
+/// Deployment, service, ingress and an autoscaler to zero of `name` (hello), its pods placed
+/// by `node_selector` (flow entries starting with `, `).
+fn to_zero_app(name: &str, node_selector: &str, hpa_spec: &str) -> String {
+    format!(
+        "{}{}{}",
+        deployment_doc(
+            name,
+            &components().hello,
+            1,
+            "",
+            PodSpecExtra::Flow(node_selector)
+        ),
+        service_and_ingress(name, &format!("/{name}")),
+        hpa(name, 0, 3, 10, hpa_spec)
+    )
+}
+
+#[test]
+fn a_deployment_at_zero_serves_its_first_requests_held_at_the_gateway() {
+    let cluster = Cluster::up(&[]);
+    cluster.apply_ok(
+        "zero.yaml",
+        &to_zero_app(
+            "sleepy",
+            "",
+            "  scaleToZeroAfterSeconds: 2\n  behavior: {scaleDown: {stabilizationWindowSeconds: 1}}\n",
+        ),
+    );
+    cluster.wait_for_status("/sleepy", 200, WAIT);
+    wait_for_zero(&cluster, "sleepy", WAIT);
+    let decisions = autoscaler(&cluster, "sleepy").status.last_decisions;
+    assert!(
+        decisions
+            .last()
+            .is_some_and(|d| d.to == 0 && d.reason.contains("no request for 2s")),
+        "{decisions:?}"
+    );
+
+    // One request: held, then served.
+    let (code, body) = cluster.get("/sleepy");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("Hello"), "{body}");
+    assert_eq!(deployment(&cluster, "sleepy").spec.replicas, 1);
+    assert!(!events(&cluster, "sleepy", "Activated").is_empty());
+
+    // A burst of first requests: one activation, every request served.
+    wait_for_zero(&cluster, "sleepy", WAIT);
+    let replies = burst(&format!("{}/sleepy", cluster.ingress), 50);
+    assert_all_ok(&replies);
+    let activated = autoscaler(&cluster, "sleepy")
+        .status
+        .last_decisions
+        .iter()
+        .filter(|d| d.from == 0)
+        .count();
+    assert_eq!(activated, 2, "one activation per wake-up");
+}
+
+#[test]
+fn a_request_on_another_node_than_the_pod_is_held_then_forwarded() {
+    let mut cluster = MultiNode::start();
+    let front = cluster.add_worker("front", &["--label", "role=front"]);
+    cluster.add_worker("back", &["--label", "role=back"]);
+    cluster.apply_ok(
+        "zero.yaml",
+        &to_zero_app(
+            "remote",
+            ", nodeSelector: {role: back}",
+            "  scaleToZeroAfterSeconds: 2\n",
+        ),
+    );
+    wait_until("the pod ready on node back", WAIT, || {
+        (cluster
+            .ready_pods("remote")
+            .iter()
+            .any(|(_, n)| n == "back"))
+        .then_some(())
+    });
+    wait_for_zero(&cluster, "remote", WAIT);
+    let replies = burst(&format!("{front}/remote"), 20);
+    assert_all_ok(&replies);
+    assert!(cluster
+        .ready_pods("remote")
+        .iter()
+        .all(|(_, node)| node == "back"));
+}
+
+#[test]
+fn a_service_nothing_brings_back_gets_a_clear_503_not_a_hang() {
+    let cluster = Cluster::up(&[]);
+    let c = components();
+    // No autoscaler, no replica: refused at once.
+    let yaml = format!(
+        "{}{}",
+        deployment_doc("idle", &c.hello, 0, "", PodSpecExtra::Flow("")),
+        service_and_ingress("idle", "/idle"),
+    );
+    cluster.apply_ok("idle.yaml", &yaml);
+    let started = Instant::now();
+    let (code, body) = wait_until("the idle route", WAIT, || {
+        let reply = cluster.get("/idle");
+        (reply.0 != 404).then_some(reply)
+    });
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("default/idle has no ready endpoints")
+            && body.contains("no HorizontalPodAutoscaler"),
+        "{body}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // An autoscaler whose pods can never be placed: held for its activation timeout, then 503.
+    cluster.apply_ok(
+        "stuck.yaml",
+        &to_zero_app(
+            "stuck",
+            ", nodeSelector: {role: nowhere}",
+            "  activationTimeoutSeconds: 2\n",
+        ),
+    );
+    wait_until("the stuck deployment at zero", WAIT, || {
+        let d = deployment(&cluster, "stuck");
+        // Its one pod never schedules; scale it to zero by hand to start from zero.
+        (d.spec.replicas == 0).then_some(()).or_else(|| {
+            cluster.run_cli_ok(&["scale", "deployment", "stuck", "--replicas", "0"]);
+            None
+        })
+    });
+    let started = Instant::now();
+    let (code, body) = cluster.get("/stuck");
+    let waited = started.elapsed();
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("after waiting 2s"), "{body}");
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(10),
+        "held about its timeout: {waited:?}"
+    );
+}
+
+#[test]
+fn a_call_between_services_to_a_deployment_at_zero_is_held_too() {
+    let cluster = Cluster::up(&[]);
+    let yaml = format!(
+        "{}\n---\n{}",
+        wasmpod_tests::frontend_backend(),
+        hpa("backend", 0, 2, 10, "  scaleToZeroAfterSeconds: 2\n")
+    );
+    cluster.apply_ok("fb.yaml", &yaml);
+    cluster.wait_for_status("/frontend", 200, WAIT);
+    wait_for_zero(&cluster, "backend", WAIT);
+    // The frontend's call to http://backend/items waits for the backend to come back.
+    let (code, body) = cluster.get("/frontend");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("apple"), "{body}");
+    assert!(deployment(&cluster, "backend").spec.replicas >= 1);
+}
