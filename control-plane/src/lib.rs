@@ -252,7 +252,7 @@ impl ControlPlane {
             Arc::new(controllers::autoscaler_source::NodeFigures {
                 registry: registry.clone(),
                 credentials: state.credentials.clone(),
-                http: state.http.clone(),
+                agents: state.agents.clone(),
             });
         let app = server::router(state);
         let stop = shutdown.clone();

@@ -12,14 +12,14 @@ use std::sync::Arc;
 pub struct NodeFigures {
     pub registry: Arc<Registry>,
     pub credentials: Arc<NodeCredentials>,
-    pub http: reqwest::Client,
+    pub agents: Arc<crate::node_agent::NodeAgents>,
 }
 
 impl LoadSource for NodeFigures {
     fn pod_loads(&self) -> LoadFuture<'_> {
         Box::pin(async move {
             let list =
-                crate::pod_metrics::gather(&self.registry, &self.credentials, &self.http, None)
+                crate::pod_metrics::gather(&self.registry, &self.credentials, &self.agents, None)
                     .await
                     .map_err(|e| LoadError {
                         message: e.to_string(),

@@ -131,6 +131,7 @@ impl Verb {
             Verb::UpdateStatus => "update_status",
             Verb::Delete => "delete",
             Verb::Scale => "scale",
+            Verb::Activate => "activate",
             Verb::Logs => "logs",
             Verb::ReadConfig => "read_config",
             Verb::ReadPodMetrics => "read_pod_metrics",

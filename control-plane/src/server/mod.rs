@@ -1,7 +1,7 @@
 //! The HTTP API (axum): objects, apply, watch, blobs, logs; the web dashboard's files at `/ui`.
 
-mod api_span;
 mod activate;
+mod api_span;
 mod apply;
 mod auth;
 #[cfg(test)]

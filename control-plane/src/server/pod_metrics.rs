@@ -31,8 +31,13 @@ async fn gather(
     state: &AppState,
     namespace: Option<&str>,
 ) -> Result<Json<PodMetricsList>, ApiError> {
-    crate::pod_metrics::gather(&state.registry, &state.credentials, &state.agents, namespace)
-        .await
-        .map(Json)
-        .map_err(ApiError::from)
+    crate::pod_metrics::gather(
+        &state.registry,
+        &state.credentials,
+        &state.agents,
+        namespace,
+    )
+    .await
+    .map(Json)
+    .map_err(ApiError::from)
 }

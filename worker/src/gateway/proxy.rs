@@ -65,7 +65,8 @@ pub async fn handle(
         }
     };
     super::spans::record_trace_id(&span, &traceparent);
-    let mut response = tracing::Instrument::instrument(route(table, activator, req), span.clone()).await;
+    let mut response =
+        tracing::Instrument::instrument(route(table, activator, req), span.clone()).await;
     span.record("http.response.status_code", response.status().as_u16());
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "served"));
     response.headers_mut().insert(TRACEPARENT, traceparent);
