@@ -417,10 +417,14 @@ pub async fn put_status(
                 }
                 let mut candidate = object.clone();
                 candidate["status"] = status.clone();
-                if key.kind == Kind::Node {
-                    // Leases run on the control plane's clock, not the node's.
-                    candidate["status"]["lastHeartbeat"] =
-                        serde_json::to_value(chrono::Utc::now()).unwrap_or_default();
+                // Leases run on the control plane's clock, not the node's. A status that is no
+                // object is left for the check below to refuse (indexing it would panic).
+                if let (Kind::Node, Some(fields)) = (key.kind, candidate["status"].as_object_mut())
+                {
+                    fields.insert(
+                        "lastHeartbeat".to_string(),
+                        serde_json::to_value(chrono::Utc::now()).unwrap_or_default(),
+                    );
                 }
                 let check = match key.kind {
                     Kind::Pod => serde_json::from_value::<Pod>(candidate.clone()).map(|_| ()),
