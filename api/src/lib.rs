@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod meta;
 pub mod metrics;
 pub mod name;
+pub mod oci;
 pub mod object;
 pub mod origin;
 #[cfg(test)]
