@@ -121,6 +121,8 @@ pub struct ControlPlaneConfig {
     pub election: leader::ElectionTiming,
     /// Plain HTTP or TLS with a certificate from the cluster CA.
     pub tls: ApiTls,
+    /// Registries (`host:port`) spoken to over plain HTTP when resolving `oci://` tags.
+    pub insecure_registries: Vec<String>,
 }
 
 /// How the API is served.
@@ -232,6 +234,7 @@ impl ControlPlane {
             auth: Arc::new(config.auth.clone()),
             peer_token: peer::PeerToken::derive(&key),
             http: api_http_client(ca.as_ref()),
+            oci: wasmpod_api::oci::RegistryClient::new(&config.insecure_registries),
             shutdown: shutdown.clone(),
         };
         let app = server::router(state);

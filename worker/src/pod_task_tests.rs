@@ -122,7 +122,7 @@ impl PodHost for FakeHost {
         self.world
     }
 
-    async fn load(&self, _digest: &str) -> Result<(), StartFailure> {
+    async fn load(&mut self, _component: &wasmpod_api::ComponentRef) -> Result<(), StartFailure> {
         self.shared.call(Call::Load);
         let next = self.shared.script.lock().unwrap().loads.pop_front();
         next.unwrap_or(Ok(()))

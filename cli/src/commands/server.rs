@@ -53,6 +53,10 @@ pub struct Server {
     /// Serve the API in plain HTTP (tokens and Secrets then cross the network readable)
     #[arg(long)]
     pub insecure_http: bool,
+    /// A registry (HOST:PORT) spoken to over plain HTTP for `oci://` components (repeatable);
+    /// every other registry is HTTPS
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
 }
 
 impl Server {
@@ -85,6 +89,7 @@ impl Server {
                         extra_names: self.tls_sans.clone(),
                     }
                 },
+                insecure_registries: self.insecure_registries.clone(),
             },
             shutdown.clone(),
         )

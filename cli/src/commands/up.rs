@@ -57,6 +57,10 @@ pub struct Up {
     pub tls: bool,
     #[command(flatten)]
     pub limits: NodeLimits,
+    /// A registry (HOST:PORT) spoken to over plain HTTP for `oci://` components (repeatable);
+    /// every other registry is HTTPS
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
 }
 
 impl Up {
@@ -92,6 +96,7 @@ impl Up {
                 } else {
                     ApiTls::Plain
                 },
+                insecure_registries: self.insecure_registries.clone(),
             },
             shutdown.clone(),
         )
@@ -125,6 +130,7 @@ impl Up {
                 gateway_threads: self.gateway_threads.unwrap_or_else(default_threads),
                 backoff: BackoffPolicy::default(),
                 timeouts,
+                insecure_registries: self.insecure_registries.clone(),
             };
             let worker = Worker::start(config, runtime.clone(), shutdown.clone())
                 .await

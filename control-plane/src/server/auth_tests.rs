@@ -125,6 +125,7 @@ async fn serve() -> Server {
         }),
         peer_token: crate::peer::PeerToken::derive(&[1; 32]),
         http: reqwest::Client::new(),
+        oci: wasmpod_api::oci::RegistryClient::new(&[]),
         shutdown: shutdown.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

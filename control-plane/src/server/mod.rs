@@ -10,8 +10,10 @@ mod error;
 mod metrics;
 mod node_credential;
 mod objects;
+mod oci_resolve;
 mod pod_config;
 mod pod_metrics;
+mod pull_secrets;
 mod scale;
 mod selection;
 mod tokens;
@@ -44,6 +46,8 @@ pub struct AppState {
     /// What this server presents to its peers, and accepts from them.
     pub peer_token: crate::peer::PeerToken,
     pub http: reqwest::Client,
+    /// Resolves `oci://` tags at apply (plain HTTP only to `--insecure-registry` hosts).
+    pub oci: wasmpod_api::oci::RegistryClient,
     pub shutdown: CancellationToken,
 }
 
