@@ -17,8 +17,8 @@ pub mod manifest;
 pub mod meta;
 pub mod metrics;
 pub mod name;
-pub mod oci;
 pub mod object;
+pub mod oci;
 pub mod origin;
 #[cfg(test)]
 mod parsers_never_panic;

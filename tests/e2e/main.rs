@@ -18,6 +18,7 @@ mod kubectl;
 mod limits;
 mod metrics;
 mod node_safety;
+mod oci;
 mod overload;
 mod polyglot;
 mod roles;

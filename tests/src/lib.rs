@@ -6,6 +6,7 @@ pub use cluster_api::ClusterApi;
 pub mod etcd;
 pub mod prometheus;
 pub mod raw_http;
+pub mod registry;
 pub mod servers;
 
 use std::collections::VecDeque;

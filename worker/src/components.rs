@@ -269,7 +269,12 @@ impl Components {
                         reference: reference.to_string(),
                         message: e.to_string(),
                     })?;
-                tracing::info!(reference, layer = digest, bytes = bytes.len(), "pulled a component from its registry");
+                tracing::info!(
+                    reference,
+                    layer = digest,
+                    bytes = bytes.len(),
+                    "pulled a component from its registry"
+                );
                 bytes
             }
         };

@@ -196,9 +196,12 @@ impl NodeHost {
             .await
             .map_err(|e| match e {
                 ConfigError::PodDeleted(m) => StartFailure::PodDeleted(m),
-                ConfigError::Invalid(m) | ConfigError::Unavailable(m) => StartFailure::ImagePull(
-                    format!("cannot read the pull secrets of {}: {m}", self.pod.spec.component),
-                ),
+                ConfigError::Invalid(m) | ConfigError::Unavailable(m) => {
+                    StartFailure::ImagePull(format!(
+                        "cannot read the pull secrets of {}: {m}",
+                        self.pod.spec.component
+                    ))
+                }
             })?;
         Ok(resolved.registry_credentials.get(registry).cloned())
     }

@@ -130,9 +130,13 @@ impl<H: PodHost> PodTask<H> {
                     let half = until - until.saturating_duration_since(Instant::now()) / 2;
                     tokio::time::sleep_until(half).await;
                     let text = format!("Back-off pulling {}: {message}", self.pod.spec.component);
-                    self.host
-                        .event(EventType::Normal, "BackOff", text.clone());
-                    self.set(PodPhase::Pending, false, Some(IMAGE_PULL_BACK_OFF), Some(text));
+                    self.host.event(EventType::Normal, "BackOff", text.clone());
+                    self.set(
+                        PodPhase::Pending,
+                        false,
+                        Some(IMAGE_PULL_BACK_OFF),
+                        Some(text),
+                    );
                 }
                 tokio::time::sleep_until(until).await;
                 self.status.restart_count += 1;

@@ -57,7 +57,9 @@ impl DockerConfig {
                         .decode(auth.trim())
                         .ok()
                         .and_then(|b| String::from_utf8(b).ok())
-                        .ok_or_else(|| format!("auths[{server:?}].auth is not base64 of user:password"))?;
+                        .ok_or_else(|| {
+                            format!("auths[{server:?}].auth is not base64 of user:password")
+                        })?;
                     let (username, password) = decoded.split_once(':').ok_or_else(|| {
                         format!("auths[{server:?}].auth is not base64 of user:password")
                     })?;

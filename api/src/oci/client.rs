@@ -47,7 +47,9 @@ pub enum OciError {
         status: u16,
         answer: String,
     },
-    #[error("{reference}: the {what} does not match digest {expected} (the registry sent {actual})")]
+    #[error(
+        "{reference}: the {what} does not match digest {expected} (the registry sent {actual})"
+    )]
     Digest {
         reference: String,
         what: &'static str,
@@ -103,11 +105,8 @@ impl RegistryClient {
         ))
         .with_safe_default_protocol_versions()
         {
-            Ok(config) => reqwest::Client::builder().use_preconfigured_tls(
-                config
-                    .with_root_certificates(roots)
-                    .with_no_client_auth(),
-            ),
+            Ok(config) => reqwest::Client::builder()
+                .use_preconfigured_tls(config.with_root_certificates(roots).with_no_client_auth()),
             Err(error) => {
                 tracing::error!(%error, "cannot set up TLS for registries");
                 reqwest::Client::builder()
@@ -131,7 +130,11 @@ impl RegistryClient {
     }
 
     /// A session with one repository of `reference`'s registry.
-    pub fn repository(&self, reference: &Reference, credentials: Option<Credentials>) -> Repository {
+    pub fn repository(
+        &self,
+        reference: &Reference,
+        credentials: Option<Credentials>,
+    ) -> Repository {
         let scheme = if self.is_insecure(&reference.registry) {
             "http"
         } else {
@@ -161,7 +164,11 @@ pub struct Repository {
 
 impl Repository {
     fn name(&self, target: &str) -> String {
-        let sep = if target.starts_with("sha256:") { '@' } else { ':' };
+        let sep = if target.starts_with("sha256:") {
+            '@'
+        } else {
+            ':'
+        };
         format!("{}/{}{sep}{target}", self.registry, self.repository)
     }
 
@@ -236,7 +243,12 @@ impl Repository {
         }
     }
 
-    async fn fetch_token(&self, target: &str, params: &str, push: bool) -> Result<String, OciError> {
+    async fn fetch_token(
+        &self,
+        target: &str,
+        params: &str,
+        push: bool,
+    ) -> Result<String, OciError> {
         let params = challenge_params(params);
         let get = |key: &str| {
             params
@@ -248,9 +260,11 @@ impl Repository {
             reference: self.name(target),
             message,
         };
-        let realm = get("realm").ok_or_else(|| protocol("a Bearer challenge without a realm".into()))?;
+        let realm =
+            get("realm").ok_or_else(|| protocol("a Bearer challenge without a realm".into()))?;
         let actions = if push { "pull,push" } else { "pull" };
-        let scope = get("scope").unwrap_or_else(|| format!("repository:{}:{actions}", self.repository));
+        let scope =
+            get("scope").unwrap_or_else(|| format!("repository:{}:{actions}", self.repository));
         let mut query = vec![("scope", scope)];
         if let Some(service) = get("service") {
             query.push(("service", service));
@@ -278,7 +292,11 @@ impl Repository {
             .ok_or_else(|| protocol(format!("the token service {realm} answered no token")))
     }
 
-    async fn check(&self, target: &str, response: reqwest::Response) -> Result<reqwest::Response, OciError> {
+    async fn check(
+        &self,
+        target: &str,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response, OciError> {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -317,7 +335,9 @@ impl Repository {
             })
             .await?;
         let response = self.check(target, response).await?;
-        let bytes = self.read(target, "manifest", response, MAX_MANIFEST).await?;
+        let bytes = self
+            .read(target, "manifest", response, MAX_MANIFEST)
+            .await?;
         let digest = sha256_digest(&bytes);
         if target.starts_with("sha256:") && digest != target {
             return Err(OciError::Digest {
@@ -408,7 +428,11 @@ impl Repository {
         }
         let start = self.url("blobs/uploads/");
         let response = self
-            .send(digest, true, || self.http.post(&start).header(reqwest::header::CONTENT_LENGTH, 0))
+            .send(digest, true, || {
+                self.http
+                    .post(&start)
+                    .header(reqwest::header::CONTENT_LENGTH, 0)
+            })
             .await?;
         let response = self.check(digest, response).await?;
         let location = response
@@ -526,7 +550,10 @@ mod tests {
         assert_eq!(
             p,
             [
-                ("realm".to_string(), "https://auth.example/token".to_string()),
+                (
+                    "realm".to_string(),
+                    "https://auth.example/token".to_string()
+                ),
                 ("service".to_string(), "registry.example".to_string()),
                 ("scope".to_string(), "repository:a/b:pull,push".to_string()),
             ]

@@ -187,7 +187,10 @@ mod tests {
         assert_eq!(config["os"], "wasip2");
         let layer = sha256_digest(&artifact.component);
         assert_eq!(config["layerDigests"], json!([layer]));
-        assert_eq!(manifest["config"]["digest"], sha256_digest(&artifact.config));
+        assert_eq!(
+            manifest["config"]["digest"],
+            sha256_digest(&artifact.config)
+        );
         let pulled = wasm_layer(&artifact.manifest).unwrap();
         assert_eq!(pulled.layer.digest, layer);
         assert_eq!(pulled.layer.size, artifact.component.len() as u64);
@@ -195,10 +198,12 @@ mod tests {
 
     fn manifest(config: &str, layers: &[&str]) -> Vec<u8> {
         let d = format!("sha256:{}", "a".repeat(64));
-        serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE,
+        serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE,
             "config": {"mediaType": config, "digest": d, "size": 2},
             "layers": layers.iter().map(|t| json!({"mediaType": t, "digest": d, "size": 3}))
-                .collect::<Vec<_>>()}))
+                .collect::<Vec<_>>()}),
+        )
         .unwrap()
     }
 
@@ -216,14 +221,29 @@ mod tests {
         let e = wasm_layer(&image).unwrap_err();
         assert!(matches!(e, ManifestError::Layers { count: 0, .. }), "{e}");
         assert!(e.to_string().contains("tar+gzip"), "{e}");
-        let two = manifest(WASM_CONFIG_MEDIA_TYPE, &["application/wasm", "application/wasm"]);
-        assert!(matches!(wasm_layer(&two), Err(ManifestError::Layers { count: 2, .. })));
-        let helm = manifest("application/vnd.cncf.helm.config.v1+json", &["application/wasm"]);
-        assert!(matches!(wasm_layer(&helm), Err(ManifestError::ConfigType { .. })));
+        let two = manifest(
+            WASM_CONFIG_MEDIA_TYPE,
+            &["application/wasm", "application/wasm"],
+        );
+        assert!(matches!(
+            wasm_layer(&two),
+            Err(ManifestError::Layers { count: 2, .. })
+        ));
+        let helm = manifest(
+            "application/vnd.cncf.helm.config.v1+json",
+            &["application/wasm"],
+        );
+        assert!(matches!(
+            wasm_layer(&helm),
+            Err(ManifestError::ConfigType { .. })
+        ));
         let index = serde_json::to_vec(&json!({"schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}))
         .unwrap();
         assert!(wasm_layer(&index).is_err());
-        assert!(matches!(wasm_layer(b"not json"), Err(ManifestError::Parse(_))));
+        assert!(matches!(
+            wasm_layer(b"not json"),
+            Err(ManifestError::Parse(_))
+        ));
     }
 }

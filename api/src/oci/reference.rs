@@ -50,7 +50,10 @@ impl Reference {
         {
             return Err(err("the registry must be a host name or host:port"));
         }
-        if let Some((_, port)) = registry.rsplit_once(':').filter(|_| !registry.ends_with(']')) {
+        if let Some((_, port)) = registry
+            .rsplit_once(':')
+            .filter(|_| !registry.ends_with(']'))
+        {
             if port.parse::<u16>().is_err() {
                 return Err(err("the registry's port is not a number"));
             }
@@ -58,10 +61,7 @@ impl Reference {
         // A tag follows the last ':' after the last '/'.
         let last = path.rsplit('/').next().unwrap_or(path);
         let (repository, tag) = match last.rsplit_once(':') {
-            Some((_, tag)) => (
-                &path[..path.len() - tag.len() - 1],
-                Some(tag.to_string()),
-            ),
+            Some((_, tag)) => (&path[..path.len() - tag.len() - 1], Some(tag.to_string())),
             None => (path, None),
         };
         if !repository.split('/').all(is_path_component) {
@@ -126,11 +126,15 @@ pub fn is_digest(text: &str) -> bool {
 fn is_path_component(part: &str) -> bool {
     let bytes = part.as_bytes();
     !bytes.is_empty()
-        && bytes.first().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && bytes.last().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+            .first()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes
+            .last()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.iter().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
 }
 
 fn is_tag(tag: &str) -> bool {
@@ -159,7 +163,10 @@ mod tests {
         assert_eq!(pinned.tag, None);
         assert_eq!(pinned.target(), D);
         let both = r.pinned(D);
-        assert_eq!(both.to_string(), format!("127.0.0.1:5000/team/hello:v1@{D}"));
+        assert_eq!(
+            both.to_string(),
+            format!("127.0.0.1:5000/team/hello:v1@{D}")
+        );
         assert_eq!(Reference::parse(&both.to_string()).unwrap(), both);
         assert_eq!(both.target(), D);
     }

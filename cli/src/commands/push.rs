@@ -65,7 +65,11 @@ impl Push {
         let repository = RegistryClient::new(&insecure).repository(&reference, credentials);
         let layer_digest = wasmpod_api::oci::manifest::sha256_digest(&artifact.component);
         repository
-            .push_blob(&layer_digest, artifact.component.clone().into(), Some(progress()))
+            .push_blob(
+                &layer_digest,
+                artifact.component.clone().into(),
+                Some(progress()),
+            )
             .await
             .context("cannot push the component layer")?;
         let config_digest = wasmpod_api::oci::manifest::sha256_digest(&artifact.config);

@@ -3,7 +3,7 @@
 //! for display). The API server resolves (not the CLI) because it holds the pull secrets and
 //! every client (CLI, CI, dashboard, controllers) then gets the same pinning; a moved tag changes
 //! nothing until the next apply, which resolves again. A reference already pinned by digest is
-//! checked (the manifest exists and holds one Wasm layer) and kept.
+//! kept as it is (as Kubernetes does with an image digest): the nodes pull and check it.
 //!
 //! A reference that does not resolve (unknown tag, refused credentials, unreachable registry, a
 //! manifest that is not a Wasm component's) fails the whole apply with the registry's answer.
@@ -35,7 +35,7 @@ pub async fn pin(
     };
     let field = format!("{at}: spec.template.spec.component");
     let reference = match ComponentRef::try_from(text.to_string()) {
-        Ok(ComponentRef::Oci(reference)) => reference,
+        Ok(ComponentRef::Oci(reference)) if reference.digest.is_none() => reference,
         Ok(_) => return Ok(any.clone()),
         Err(e) => return Err(ApiError::invalid(format!("{field}: {e}"))),
     };
@@ -69,9 +69,13 @@ pub async fn pin(
         &pending,
     )
     .map_err(ApiError::invalid)?;
-    let pinned = resolve(state, &reference, credentials.get(&reference.registry).cloned())
-        .await
-        .map_err(|e| ApiError::invalid(format!("{field}: cannot resolve oci://{reference}: {e}")))?;
+    let pinned = resolve(
+        state,
+        &reference,
+        credentials.get(&reference.registry).cloned(),
+    )
+    .await
+    .map_err(|e| ApiError::invalid(format!("{field}: cannot resolve oci://{reference}: {e}")))?;
     let mut out = any.clone();
     if let Some(slot) = out.0.pointer_mut(COMPONENT) {
         *slot = Value::from(format!("{}{pinned}", wasmpod_api::OCI_SCHEME));

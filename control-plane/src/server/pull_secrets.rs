@@ -27,7 +27,10 @@ pub fn credentials(
         let stored;
         let secret = match pending.iter().find(|s| {
             s.metadata.name.as_str() == name.name
-                && s.metadata.namespace.as_deref().unwrap_or(wasmpod_api::DEFAULT_NAMESPACE)
+                && s.metadata
+                    .namespace
+                    .as_deref()
+                    .unwrap_or(wasmpod_api::DEFAULT_NAMESPACE)
                     == namespace
         }) {
             Some(secret) => secret,
@@ -35,7 +38,9 @@ pub fn credentials(
                 stored = registry
                     .fetch::<Secret>(namespace, &name.name)
                     .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("secret {:?} not found (referenced by {at})", name.name))?;
+                    .ok_or_else(|| {
+                        format!("secret {:?} not found (referenced by {at})", name.name)
+                    })?;
                 &stored
             }
         };
