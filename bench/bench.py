@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import control_plane
+import oci as oci_bench
 import tls as tls_bench
 from procs import Process as Server
 from procs import free_port
@@ -589,8 +590,15 @@ def main() -> int:
     ap.add_argument("--only-tls", action="store_true", help="only the TLS / HTTP/2 ingress rows")
     ap.add_argument("--only-control-plane", action="store_true",
                     help="only the control-plane rows (sled against etcd, failover)")
+    ap.add_argument("--only-oci", action="store_true",
+                    help="only deploy -> 200 from an OCI registry against a file upload (cold node cache)")
+    ap.add_argument("--wasmpod", type=Path, default=None,
+                    help="the wasmpod binary (default: the release build; --only-oci may use target/debug)")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     args = ap.parse_args()
+    global WASMPOD
+    if args.wasmpod:
+        WASMPOD = args.wasmpod.resolve()
 
     if not args.skip_setup:
         tls_bench.ensure_h2load(run)
@@ -606,13 +614,17 @@ def main() -> int:
     log(f"logs and data in {logdir}")
     servers: list[Server] = []
     targets: list[Target] = []
-    svc = sched = density = cross = burst = tls_rows = None
+    svc = sched = density = cross = burst = tls_rows = oci_rows = None
     plane_rows: dict = {}
     deploy: list[float] = []
     restart: list[float] = []
     try:
         if args.only_tls:
             tls_rows = tls_bench.measure(start_wasmpod, free_port, logdir, hello, args.rounds, log)
+            raise _Done()
+        if args.only_oci:
+            helpers = (deployment, service, ingress, http_get, wait_for)
+            oci_rows = oci_bench.measure(WASMPOD, start_wasmpod, helpers, logdir, hello, max(args.rounds, 5), log)
             raise _Done()
         if args.only_control_plane:
             plane_rows = control_plane.run(WASMPOD, logdir, hello, args.schedule, log)
@@ -708,7 +720,9 @@ def main() -> int:
         for s in servers:
             s.stop()
 
-    sections = [*tls_bench.report(tls_rows), *control_plane.report(plane_rows)]
+    build = "debug build (target/debug; no release build on the shared disk)" if "debug" in str(WASMPOD) \
+        else "release build"
+    sections = [*tls_bench.report(tls_rows), *control_plane.report(plane_rows), *oci_bench.report(oci_rows, build)]
     text = report(args, targets, svc, deploy, restart, sched, density, cross, burst, sections)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
