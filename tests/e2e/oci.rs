@@ -375,3 +375,106 @@ fn a_layer_that_does_not_match_its_digest_is_err_image_pull_naming_it() {
     assert!(events.contains("ErrImagePull"), "{events}");
     assert_ne!(cluster.get("/bad").0, 200);
 }
+
+/// Uploads `bytes` as a blob of `repo` through the plain distribution API; returns its digest.
+fn upload_blob(http: &reqwest::blocking::Client, host: &str, repo: &str, bytes: &[u8]) -> String {
+    let digest = sha256(bytes);
+    let start = http
+        .post(format!("http://{host}/v2/{repo}/blobs/uploads/"))
+        .send()
+        .expect("start upload");
+    assert_eq!(start.status().as_u16(), 202);
+    let location = start.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let location = if location.starts_with('/') {
+        format!("http://{host}{location}")
+    } else {
+        location
+    };
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let put = http
+        .put(format!("{location}{sep}digest={digest}"))
+        .body(bytes.to_vec())
+        .send()
+        .expect("finish upload");
+    assert_eq!(put.status().as_u16(), 201, "{:?}", put.text());
+    digest
+}
+
+#[test]
+fn a_manifest_that_is_no_wasm_component_and_an_unreachable_registry_are_err_image_pull() {
+    let registry = Registry::open();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port")
+        .to_string();
+    let cluster = Cluster::up(&[
+        "--insecure-registry",
+        &registry.host,
+        "--insecure-registry",
+        &closed,
+    ]);
+    // A container image's manifest: an OCI image config and a tar layer.
+    let http = reqwest::blocking::Client::new();
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let layer = b"not a tarball, not wasm";
+    let config_digest = upload_blob(&http, &registry.host, "apps/image", config);
+    let layer_digest = upload_blob(&http, &registry.host, "apps/image", layer);
+    let manifest = serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": layer_digest, "size": layer.len()}]});
+    let manifest = serde_json::to_vec(&manifest).expect("json");
+    let put = http
+        .put(format!(
+            "http://{}/v2/apps/image/manifests/v1",
+            registry.host
+        ))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .expect("put manifest");
+    assert_eq!(put.status().as_u16(), 201);
+
+    // By tag: refused at apply, nothing stored.
+    let tagged = format!("{}/apps/image:v1", registry.host);
+    let out = cluster.apply(
+        "image.yaml",
+        &app("image", &format!("oci://{tagged}"), 1, ""),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("tar+gzip") && stderr.contains("exactly one is needed"),
+        "{stderr}"
+    );
+    assert!(cluster.items("deployments").is_empty());
+
+    // By digest: stored as written; the node refuses the manifest.
+    let pinned = format!("oci://{}/apps/image@{}", registry.host, sha256(&manifest));
+    let out = cluster.apply("image.yaml", &app("image", &pinned, 1, ""));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, message) = wait_pull_failure(&cluster, "image");
+    assert!(message.contains(&pinned), "{message}");
+    assert!(message.contains("exactly one is needed"), "{message}");
+
+    // A registry nobody answers on.
+    let gone = format!("oci://{closed}/apps/hello@{}", sha256(b"anything"));
+    let out = cluster.apply("gone.yaml", &app("gone", &gone, 1, ""));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, message) = wait_pull_failure(&cluster, "gone");
+    assert!(message.contains(&gone), "{message}");
+    assert!(message.contains("cannot reach registry"), "{message}");
+}

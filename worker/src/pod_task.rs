@@ -154,6 +154,10 @@ impl<H: PodHost> PodTask<H> {
             self.set(PodPhase::Pending, false, Some("ContainerCreating"), None);
         }
         let component = self.pod.spec.component.clone();
+        if let wasmpod_api::ComponentRef::Path(path) = &component {
+            let message = format!("component {path:?} is not a digest or an oci:// reference");
+            return self.fail_start(StartFailure::InvalidComponent(message), State::Pulling);
+        }
         match self.host.load(&component).await {
             Ok(component) => State::Starting(component),
             Err(failure) => self.fail_start(failure, State::Pulling),
