@@ -560,6 +560,93 @@ mod tests {
         );
     }
 
+    /// A registry that wants a bearer token from its token service (as Docker Hub, GHCR and
+    /// Harbor do): one plain-HTTP server plays both, one request per connection.
+    async fn token_registry(manifest: &'static [u8]) -> (String, Arc<Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (realm, log) = (format!("http://{host}/token"), seen.clone());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 8192];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                let line = request.lines().next().unwrap_or_default().to_string();
+                let auth = request
+                    .lines()
+                    .find_map(|l| l.strip_prefix("authorization: "))
+                    .unwrap_or_default()
+                    .to_string();
+                log.lock().unwrap().push(format!("{line} | {auth}"));
+                let (status, headers, body): (&str, String, Vec<u8>) = if line
+                    .starts_with("GET /token?")
+                {
+                    // base64("ci:pw")
+                    if auth == "Basic Y2k6cHc=" && line.contains("scope=repository%3Aa%3Apull") {
+                        ("200 OK", String::new(), br#"{"token":"T0K"}"#.to_vec())
+                    } else {
+                        (
+                            "401 Unauthorized",
+                            String::new(),
+                            b"bad credentials".to_vec(),
+                        )
+                    }
+                } else if auth == "Bearer T0K" {
+                    ("200 OK", String::new(), manifest.to_vec())
+                } else {
+                    (
+                        "401 Unauthorized",
+                        format!("www-authenticate: Bearer realm=\"{realm}\",service=\"test\"\r\n"),
+                        b"{}".to_vec(),
+                    )
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+            }
+        });
+        (host, seen)
+    }
+
+    #[tokio::test]
+    async fn a_bearer_challenge_is_answered_with_a_token_from_the_realm() {
+        let (host, seen) = token_registry(b"{\"schemaVersion\":2}").await;
+        let client = RegistryClient::new(std::slice::from_ref(&host));
+        let reference = Reference::parse(&format!("{host}/a:v1")).unwrap();
+        let credentials = Credentials {
+            username: "ci".into(),
+            password: "pw".into(),
+        };
+        let repo = client.repository(&reference, Some(credentials));
+        let (digest, bytes) = repo.manifest("v1").await.unwrap();
+        assert_eq!(bytes, b"{\"schemaVersion\":2}");
+        assert_eq!(digest, sha256_digest(&bytes));
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(seen[1].starts_with("GET /token?"), "{seen:?}");
+        assert!(seen[2].ends_with("| Bearer T0K"), "{seen:?}");
+
+        let wrong = Credentials {
+            username: "ci".into(),
+            password: "nope".into(),
+        };
+        let e = client
+            .repository(&reference, Some(wrong))
+            .manifest("v1")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, OciError::Unauthorized { status: 401, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("bad credentials"), "{e}");
+    }
+
     #[test]
     fn only_listed_registries_are_plain_http() {
         let client = RegistryClient::new(&["127.0.0.1:5000".to_string()]);
