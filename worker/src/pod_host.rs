@@ -190,20 +190,24 @@ impl NodeHost {
         if self.pod.spec.image_pull_secrets.is_empty() {
             return Ok(None);
         }
-        let (resolved, _) = self
+        match self
             .config
             .get(&self.ctx.client, &self.key, &self.pod.spec, None)
             .await
-            .map_err(|e| match e {
-                ConfigError::PodDeleted(m) => StartFailure::PodDeleted(m),
-                ConfigError::Invalid(m) | ConfigError::Unavailable(m) => {
-                    StartFailure::ImagePull(format!(
-                        "cannot read the pull secrets of {}: {m}",
-                        self.pod.spec.component
-                    ))
-                }
-            })?;
-        Ok(resolved.registry_credentials.get(registry).cloned())
+        {
+            Ok((resolved, _)) => Ok(resolved.registry_credentials.get(registry).cloned()),
+            Err(ConfigError::PodDeleted(m)) => Err(StartFailure::PodDeleted(m)),
+            Err(ConfigError::Invalid(m)) => Err(StartFailure::ImagePull(format!(
+                "cannot read the pull secrets of {}: {m}",
+                self.pod.spec.component
+            ))),
+            // Static stability: with the control plane down, a component this node already
+            // pulled loads from its disk; one it must pull fails with the registry's answer.
+            Err(ConfigError::Unavailable(error)) => {
+                tracing::warn!(%error, "cannot fetch the pull secrets; pulling without them");
+                Ok(None)
+            }
+        }
     }
 
     fn runtime_spec(
