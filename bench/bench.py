@@ -22,7 +22,9 @@ wasmpod, the sample and test components, bench/axum-hello), then measures:
   alone (bench/attacks.py, `--only-attacks`);
 - autoscaling (bench/autoscale.py, `--only-autoscale`): first request to a service scaled to zero
   (Rust and the 13 MB JavaScript sample) against a warm request, and a load step from 1 to 200
-  clients against the same scale done by hand.
+  clients against the same scale done by hand;
+- deploy -> first 200 from an `oci://` reference (docker-registry on loopback, cold node cache)
+  against the same component uploaded from a file (bench/oci.py, `--only-oci`).
 
 `--debug-build` measures target/debug/wasmpod instead of the release build (and builds nothing).
 
@@ -53,6 +55,7 @@ import attacks as attacks_bench
 import autoscale as autoscale_bench
 import control_plane
 import node_tls as node_tls_bench
+import oci as oci_bench
 import tls as tls_bench
 from procs import Process as Server
 from procs import free_port
@@ -585,6 +588,12 @@ class _Done(Exception):
     """A partial run (`--only-burst`) is complete."""
 
 
+def run_oci(hello: Path, logdir: Path, rounds: int) -> dict:
+    """Deploy -> first 200 from an OCI reference against the same component uploaded from a file."""
+    helpers = (deployment, service, ingress, http_get, wait_for)
+    return oci_bench.measure(WASMPOD, start_wasmpod, helpers, logdir, hello, max(rounds, 5), log)
+
+
 def run_autoscale(hello: Path, logdir: Path) -> dict:
     """The autoscaling rows, with the 13 MB JavaScript sample when it is built."""
     js = ROOT / "sample-services" / "hello-js" / "hello-js.wasm"
@@ -616,6 +625,8 @@ def main() -> int:
                     help="measure target/debug/wasmpod (the debug build) instead of the release build")
     ap.add_argument("--only-autoscale", action="store_true",
                     help="only the autoscaling rows (scale to zero and back, a load step)")
+    ap.add_argument("--only-oci", action="store_true",
+                    help="only deploy -> 200 from an OCI registry against a file upload (cold node cache)")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     args = ap.parse_args()
     global WASMPOD
@@ -638,7 +649,7 @@ def main() -> int:
     log(f"logs and data in {logdir}")
     servers: list[Server] = []
     targets: list[Target] = []
-    svc = sched = density = cross = burst = tls_rows = node_tls_rows = attack_rows = None
+    svc = sched = density = cross = burst = tls_rows = node_tls_rows = attack_rows = oci_rows = None
     plane_rows: dict = {}
     autoscale_rows: dict | None = None
     deploy: list[float] = []
@@ -649,6 +660,9 @@ def main() -> int:
             raise _Done()
         if args.only_autoscale:
             autoscale_rows = run_autoscale(hello, logdir)
+            raise _Done()
+        if args.only_oci:
+            oci_rows = run_oci(hello, logdir, args.rounds)
             raise _Done()
         if args.only_node_tls or args.only_attacks:
             if args.only_node_tls:
@@ -741,6 +755,7 @@ def main() -> int:
                                                 args.rounds, 4, 5, log)
             plane_rows = control_plane.run(WASMPOD, logdir, hello, args.schedule, log)
             autoscale_rows = run_autoscale(hello, logdir)
+            oci_rows = run_oci(hello, logdir, args.rounds)
         for s in servers:
             s.stop()
         servers = []
@@ -757,7 +772,8 @@ def main() -> int:
 
     sections = [*tls_bench.report(tls_rows), *node_tls_bench.report(node_tls_rows, fmt_us),
                 *attacks_bench.report(attack_rows, fmt_us), *control_plane.report(plane_rows),
-                *autoscale_bench.report(autoscale_rows)]
+                *autoscale_bench.report(autoscale_rows),
+                *oci_bench.report(oci_rows, "target/debug/wasmpod" if args.debug_build else "the release build")]
     if args.debug_build:
         sections = ["Measured with the DEBUG build (target/debug/wasmpod): absolute numbers are far from a "
                     "release build's; the ratios within the run are what the rows are for.", "", *sections]

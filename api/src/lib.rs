@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod name;
 pub mod node_tls;
 pub mod object;
+pub mod oci;
 pub mod origin;
 #[cfg(test)]
 mod parsers_never_panic;

@@ -13,6 +13,10 @@ pub struct ResolvedPodConfig {
     /// ConfigMap and Secret volumes: volume name -> file name -> base64 content.
     pub files: BTreeMap<String, BTreeMap<String, String>>,
     pub claims: Vec<ResolvedClaim>,
+    /// An `oci://` component's registry credentials from the pod's `imagePullSecrets`:
+    /// registry host -> credentials.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub registry_credentials: BTreeMap<String, crate::oci::Credentials>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -122,6 +122,8 @@ pub struct ControlPlaneConfig {
     pub election: leader::ElectionTiming,
     /// Plain HTTP or TLS with a certificate from the cluster CA.
     pub tls: ApiTls,
+    /// Registries (`host:port`) spoken to over plain HTTP when resolving `oci://` tags.
+    pub insecure_registries: Vec<String>,
 }
 
 /// How the API is served.
@@ -245,6 +247,7 @@ impl ControlPlane {
             http: api_http_client(ca.as_ref()),
             authority: authority.as_ref().map(|(_, authority)| authority.clone()),
             agents: Arc::new(agents),
+            oci: wasmpod_api::oci::RegistryClient::new(&config.insecure_registries),
             shutdown: shutdown.clone(),
         };
         // The autoscaler's figures: the nodes' pod metrics, asked as the API serves them.

@@ -22,6 +22,7 @@ mod logs_watch;
 mod metrics;
 mod node_safety;
 mod node_tls;
+mod oci;
 mod overload;
 mod polyglot;
 mod roles;

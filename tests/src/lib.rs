@@ -8,6 +8,7 @@ pub mod etcd;
 pub mod otlp;
 pub mod prometheus;
 pub mod raw_http;
+pub mod registry;
 pub mod servers;
 
 use std::collections::VecDeque;

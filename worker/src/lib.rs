@@ -87,6 +87,8 @@ pub struct WorkerConfig {
     pub backoff: BackoffPolicy,
     /// Header-read and idle timeouts of every connection to the gateway and the node agent.
     pub timeouts: listener::ConnectionTimeouts,
+    /// Registries (`host:port`) `oci://` components are pulled from over plain HTTP.
+    pub insecure_registries: Vec<String>,
 }
 
 pub struct Worker {
@@ -231,6 +233,7 @@ impl Worker {
             config.data_dir.join("components"),
             client.clone(),
             runtime.clone(),
+            wasmpod_api::oci::RegistryClient::new(&config.insecure_registries),
         );
         let ctx = Arc::new(NodeContext::new(
             metrics,

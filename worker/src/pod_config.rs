@@ -100,6 +100,7 @@ impl PodConfig {
 /// env (a later variable of the same name wins, as on the control plane). None otherwise.
 pub fn from_spec(spec: &PodSpec) -> Option<ResolvedPodConfig> {
     let refers = !spec.env_from.is_empty()
+        || (spec.component.oci().is_some() && !spec.image_pull_secrets.is_empty())
         || !spec.config_from.is_empty()
         || spec.env.iter().any(|v| v.value_from.is_some())
         || spec.volumes.iter().any(|v| {

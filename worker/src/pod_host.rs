@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
-use wasmpod_api::{EventType, ObjectKey, Pod, PodStatus, Resource};
+use wasmpod_api::{ComponentRef, EventType, ObjectKey, Pod, PodStatus, Resource};
 use wasmpod_runtime::{
     CommandExit, CommandPod, ComponentWorld, HttpPod, PodRuntimeSpec, RuntimeError,
 };
@@ -51,6 +51,10 @@ pub enum StartFailure {
     /// The bytes are not a component wasmtime can compile (not wasm, truncated, invalid code).
     #[error("{0}")]
     Compile(String),
+    /// An `oci://` component cannot be pulled (unknown, refused, unreachable, not a Wasm
+    /// artifact, digest mismatch).
+    #[error("{0}")]
+    ImagePull(String),
 }
 
 impl From<RuntimeError> for StartFailure {
@@ -93,6 +97,7 @@ impl StartFailure {
             StartFailure::Link(_) => "ComponentLinkError",
             StartFailure::WrongWorld(_) => "WrongWorld",
             StartFailure::Compile(_) => "CompileError",
+            StartFailure::ImagePull(_) => "ErrImagePull",
         }
     }
 }
@@ -118,10 +123,10 @@ pub trait PodHost: Send + 'static {
 
     fn world(&self, component: &Self::Component) -> ComponentWorld;
 
-    /// Fetches and compiles the component `digest` (`sha256:...`).
+    /// Fetches (an upload, by digest) or pulls (`oci://`) and compiles the pod's component.
     fn load(
-        &self,
-        digest: &str,
+        &mut self,
+        component: &ComponentRef,
     ) -> impl Future<Output = Result<Self::Component, StartFailure>> + Send;
 
     /// The pod's env, config and volumes under config version `version`, ready for the runtime.
@@ -207,6 +212,35 @@ impl NodeHost {
             .unwrap_or_else(|| self.key.name.clone())
     }
 
+    /// The credentials for `registry` from the pod's `imagePullSecrets` (resolved by the
+    /// control plane, which gives a node only the Secrets its own pods name).
+    async fn pull_credentials(
+        &mut self,
+        registry: &str,
+    ) -> Result<Option<wasmpod_api::oci::Credentials>, StartFailure> {
+        if self.pod.spec.image_pull_secrets.is_empty() {
+            return Ok(None);
+        }
+        match self
+            .config
+            .get(&self.ctx.client, &self.key, &self.pod.spec, None)
+            .await
+        {
+            Ok((resolved, _)) => Ok(resolved.registry_credentials.get(registry).cloned()),
+            Err(ConfigError::PodDeleted(m)) => Err(StartFailure::PodDeleted(m)),
+            Err(ConfigError::Invalid(m)) => Err(StartFailure::ImagePull(format!(
+                "cannot read the pull secrets of {}: {m}",
+                self.pod.spec.component
+            ))),
+            // Static stability: with the control plane down, a component this node already
+            // pulled loads from its disk; one it must pull fails with the registry's answer.
+            Err(ConfigError::Unavailable(error)) => {
+                tracing::warn!(%error, "cannot fetch the pull secrets; pulling without them");
+                Ok(None)
+            }
+        }
+    }
+
     fn runtime_spec(
         &self,
         resolved: wasmpod_api::resolved::ResolvedPodConfig,
@@ -243,10 +277,28 @@ impl PodHost for NodeHost {
         component.world
     }
 
-    async fn load(&self, digest: &str) -> Result<Loaded, StartFailure> {
+    async fn load(&mut self, component: &ComponentRef) -> Result<Loaded, StartFailure> {
+        if let Some(reference) = component.oci() {
+            let credentials = self.pull_credentials(&reference.registry).await?;
+            return self
+                .ctx
+                .components
+                .load_oci(reference, credentials)
+                .await
+                .map_err(|e| match e.is_pull() {
+                    true => StartFailure::ImagePull(e.to_string()),
+                    false => StartFailure::from(e),
+                });
+        }
+        let Some(digest) = component.digest() else {
+            return Err(StartFailure::InvalidComponent(format!(
+                "component {:?} is not a digest",
+                component.to_string()
+            )));
+        };
         self.ctx
             .components
-            .load(digest)
+            .load(&format!("sha256:{digest}"))
             .await
             .map_err(StartFailure::from)
     }

@@ -59,7 +59,13 @@ struct PodTask<H: PodHost> {
     backoff: Backoff,
     /// The pod's config version as the node last saw it.
     version: tokio::sync::watch::Receiver<Option<String>>,
+    /// The last pull failure's message, until its back-off turns the reason to
+    /// `ImagePullBackOff`.
+    pull_failed: Option<String>,
 }
+
+const ERR_IMAGE_PULL: &str = "ErrImagePull";
+const IMAGE_PULL_BACK_OFF: &str = "ImagePullBackOff";
 
 /// How long a terminating pod keeps serving before it leaves this node's routes: the time for
 /// the other gateways to see its terminating mark and stop forwarding here.
@@ -102,6 +108,7 @@ async fn run_on<H: PodHost>(
         status: pod.status.clone(),
         version: config.clone(),
         pod,
+        pull_failed: None,
     };
     let mut state = State::Pulling;
     let mut terminated = false;
@@ -149,6 +156,19 @@ impl<H: PodHost> PodTask<H> {
                 started,
             } => self.run_command(command, component, started).await,
             State::BackOff { until, then } => {
+                if let Some(message) = self.pull_failed.take() {
+                    // ErrImagePull for the first half of the wait, then ImagePullBackOff.
+                    let half = until - until.saturating_duration_since(Instant::now()) / 2;
+                    tokio::time::sleep_until(half).await;
+                    let text = format!("Back-off pulling {}: {message}", self.pod.spec.component);
+                    self.host.event(EventType::Normal, "BackOff", text.clone());
+                    self.set(
+                        PodPhase::Pending,
+                        false,
+                        Some(IMAGE_PULL_BACK_OFF),
+                        Some(text),
+                    );
+                }
                 tokio::time::sleep_until(until).await;
                 self.status.restart_count += 1;
                 *then
@@ -194,20 +214,19 @@ impl<H: PodHost> PodTask<H> {
     }
 
     async fn pull(&mut self) -> State<H> {
-        self.set(PodPhase::Pending, false, Some("ContainerCreating"), None);
-        let Some(digest) = self
-            .pod
-            .spec
-            .component_digest()
-            .map(|d| format!("sha256:{d}"))
-        else {
-            let message = format!(
-                "component {:?} is not a digest",
-                self.pod.spec.component.to_string()
-            );
+        // A pull retried after a failure keeps showing the failure (as kubelet does).
+        if !matches!(
+            self.status.reason.as_deref(),
+            Some(ERR_IMAGE_PULL | IMAGE_PULL_BACK_OFF)
+        ) {
+            self.set(PodPhase::Pending, false, Some("ContainerCreating"), None);
+        }
+        let component = self.pod.spec.component.clone();
+        if let wasmpod_api::ComponentRef::Path(path) = &component {
+            let message = format!("component {path:?} is not a digest or an oci:// reference");
             return self.fail_start(StartFailure::InvalidComponent(message), State::Pulling);
-        };
-        match self.host.load(&digest).await {
+        }
+        match self.host.load(&component).await {
             Ok(component) => State::Starting(component),
             Err(failure) => self.fail_start(failure, State::Pulling),
         }
@@ -413,6 +432,9 @@ impl<H: PodHost> PodTask<H> {
     fn fail_start(&mut self, failure: StartFailure, retry: State<H>) -> State<H> {
         let reason = failure.reason();
         let message = failure.to_string();
+        if matches!(failure, StartFailure::ImagePull(_)) {
+            self.pull_failed = Some(message.clone());
+        }
         tracing::warn!(reason, %message, "pod cannot start");
         self.host.log(&format!("wasmpod: {reason}: {message}"));
         // A repeat bumps the event's count (the registry dedups by reason and message).

@@ -124,7 +124,7 @@ impl PodHost for FakeHost {
         self.world
     }
 
-    async fn load(&self, _digest: &str) -> Result<(), StartFailure> {
+    async fn load(&mut self, _component: &wasmpod_api::ComponentRef) -> Result<(), StartFailure> {
         self.shared.call(Call::Load);
         let next = self.shared.script.lock().unwrap().loads.pop_front();
         next.unwrap_or(Ok(()))
@@ -358,6 +358,44 @@ async fn component_that_cannot_load_is_retried_with_backoff() {
     // Delays of 100, 200 and 400 ms, then it loads and serves.
     assert_eq!(r.shared.times(&Call::Load), [0, 100, 300, 700]);
     assert_eq!(r.shared.times(&Call::HttpPod), [700]);
+    assert_eq!(r.shared.last_status().phase, PodPhase::Running);
+}
+
+/// A pull failure shows ErrImagePull with an event, then ImagePullBackOff while the back-off
+/// runs (as kubelet does), and is retried with the doubling back-off until it pulls.
+#[tokio::test(start_paused = true)]
+async fn failed_pull_is_err_image_pull_then_image_pull_back_off_and_retried() {
+    let failure = || {
+        Err(StartFailure::ImagePull(
+            "cannot pull oci://r/a@sha256:x: 401".into(),
+        ))
+    };
+    let script = Script {
+        loads: [failure(), failure()].into(),
+        ..Script::default()
+    };
+    let r = spawn(ComponentWorld::Http, pod(serde_json::json!({})), script);
+    wait(20).await;
+    let status = r.shared.last_status();
+    assert_eq!(status.phase, PodPhase::Pending);
+    assert_eq!(status.reason.as_deref(), Some("ErrImagePull"));
+    assert!(status
+        .message
+        .as_deref()
+        .unwrap_or_default()
+        .contains("401"));
+    wait(50).await;
+    let status = r.shared.last_status();
+    assert_eq!(status.reason.as_deref(), Some("ImagePullBackOff"));
+    assert!(status
+        .message
+        .as_deref()
+        .unwrap_or_default()
+        .starts_with("Back-off pulling"));
+    assert!(r.shared.events().contains(&"ErrImagePull".to_string()));
+    assert!(r.shared.events().contains(&"BackOff".to_string()));
+    wait(1000).await;
+    assert_eq!(r.shared.times(&Call::Load), [0, 100, 300]);
     assert_eq!(r.shared.last_status().phase, PodPhase::Running);
 }
 

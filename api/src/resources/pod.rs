@@ -12,23 +12,37 @@ use crate::quantity;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// A pod's component: a file (a manifest's path, relative to the manifest) or, once uploaded,
-/// `sha256:<64 lowercase hex digits>`. One string on the wire; a `sha256:` that is not a digest
-/// is refused when the spec is read.
+/// A pod's component: a file (a manifest's path, relative to the manifest), once uploaded
+/// `sha256:<64 lowercase hex digits>`, or an OCI artifact `oci://REGISTRY/REPO:TAG` /
+/// `oci://REGISTRY/REPO@sha256:...` (the API server pins a tag to its digest at apply:
+/// `oci://REGISTRY/REPO:TAG@sha256:...`). One string on the wire; a `sha256:` that is not a
+/// digest or an `oci://` that is not a reference is refused when the spec is read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum ComponentRef {
     Path(String),
     /// The hex digits of the sha256 digest.
     Digest(String),
+    Oci(crate::oci::Reference),
 }
+
+/// The scheme of a component pulled from an OCI registry.
+pub const OCI_SCHEME: &str = "oci://";
 
 impl ComponentRef {
     /// The digest's hex digits, if the component is pinned by digest.
     pub fn digest(&self) -> Option<&str> {
         match self {
             ComponentRef::Digest(hex) => Some(hex),
-            ComponentRef::Path(_) => None,
+            ComponentRef::Path(_) | ComponentRef::Oci(_) => None,
+        }
+    }
+
+    /// The OCI reference, if the component comes from a registry.
+    pub fn oci(&self) -> Option<&crate::oci::Reference> {
+        match self {
+            ComponentRef::Oci(reference) => Some(reference),
+            _ => None,
         }
     }
 
@@ -36,7 +50,7 @@ impl ComponentRef {
     pub fn from_digest(digest: &str) -> Result<ComponentRef, String> {
         ComponentRef::try_from(digest.to_string()).and_then(|c| match c {
             ComponentRef::Digest(_) => Ok(c),
-            ComponentRef::Path(p) => Err(format!("{p:?} is not a sha256: digest")),
+            other => Err(format!("{other} is not a sha256: digest")),
         })
     }
 }
@@ -45,6 +59,11 @@ impl TryFrom<String> for ComponentRef {
     type Error = String;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
+        if let Some(reference) = text.strip_prefix(OCI_SCHEME) {
+            return crate::oci::Reference::parse(reference)
+                .map(ComponentRef::Oci)
+                .map_err(|e| e.to_string());
+        }
         match text.strip_prefix("sha256:") {
             Some(hex)
                 if hex.len() == 64
@@ -71,6 +90,7 @@ impl std::fmt::Display for ComponentRef {
         match self {
             ComponentRef::Path(path) => f.write_str(path),
             ComponentRef::Digest(hex) => write!(f, "sha256:{hex}"),
+            ComponentRef::Oci(reference) => write!(f, "{OCI_SCHEME}{reference}"),
         }
     }
 }
@@ -87,9 +107,13 @@ pub type Pod = Object<PodSpec, PodStatus>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSpec {
-    /// In a manifest, a path relative to the manifest; once applied, `sha256:<hex>` of the
-    /// uploaded component (the stored spec pins the digest).
+    /// In a manifest, a path relative to the manifest or an `oci://` reference; once applied,
+    /// `sha256:<hex>` of the uploaded component or the reference pinned to its manifest digest.
     pub component: ComponentRef,
+    /// Secrets of type `kubernetes.io/dockerconfigjson` holding the registry credentials an
+    /// `oci://` component is pulled with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<NameRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -293,6 +317,9 @@ impl PodSpec {
                     }
                 }
             }
+        }
+        for (i, s) in self.image_pull_secrets.iter().enumerate() {
+            validate_reference(&format!("{field}.imagePullSecrets[{i}].name"), &s.name)?;
         }
         if matches!(&self.component, ComponentRef::Path(p) if p.trim().is_empty()) {
             return Err(ValidationError::new(
@@ -585,6 +612,25 @@ mod tests {
             serde_json::from_value(serde_json::json!("./app.wasm")).expect("path");
         assert_eq!(path, ComponentRef::Path("./app.wasm".into()));
         assert_eq!(serde_json::to_value(&path).expect("json"), "./app.wasm");
+    }
+
+    #[test]
+    fn oci_components_parse_and_name_the_problem() {
+        let hex = "cd".repeat(32);
+        let tagged: ComponentRef =
+            serde_json::from_value(serde_json::json!("oci://127.0.0.1:5000/app:v1")).expect("oci");
+        let reference = tagged.oci().expect("an OCI reference");
+        assert_eq!(reference.registry, "127.0.0.1:5000");
+        assert_eq!(reference.repository, "app");
+        assert_eq!(reference.tag.as_deref(), Some("v1"));
+        assert_eq!(tagged.digest(), None);
+        let pinned = format!("oci://127.0.0.1:5000/app:v1@sha256:{hex}");
+        let back: ComponentRef = serde_json::from_value(serde_json::json!(pinned)).expect("oci");
+        assert_eq!(serde_json::to_value(&back).expect("json"), pinned);
+        let spec = serde_json::json!({"component": "oci://reg.example/App:v1"});
+        let err = serde_path_to_error::deserialize::<_, PodSpec>(spec).expect_err("uppercase");
+        assert_eq!(err.path().to_string(), "component");
+        assert!(err.to_string().contains("lowercase"), "{err}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ const FIELDS: &[(Kind, &str, &str, &str)] = &[
     (Kind::Deployment, "spec.template", "object", "The pods to make: metadata (labels) and spec."),
     (Kind::Deployment, "spec.template.metadata", "object", "Labels and annotations of each pod."),
     (Kind::Deployment, "spec.template.spec", "object", "The pod spec: component, env, config, volumes, resources."),
-    (Kind::Deployment, "spec.template.spec.component", "string", "In a manifest, a path relative to it; once applied, sha256:<hex> of the uploaded component."),
+    (Kind::Deployment, "spec.template.spec.component", "string", "In a manifest, a path relative to it or oci://REGISTRY/REPO:TAG (or @sha256:...); once applied, sha256:<hex> of the uploaded component or the reference pinned to its manifest digest."),
     (Kind::Deployment, "spec.template.spec.args", "[]string", "Arguments of a wasi:cli/command component."),
     (Kind::Deployment, "spec.template.spec.env", "[]object", "Environment variables (name, value or valueFrom)."),
     (Kind::Deployment, "spec.template.spec.envFrom", "[]object", "Every key of a ConfigMap or Secret as an env var."),

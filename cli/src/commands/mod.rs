@@ -21,6 +21,7 @@ mod node_limits;
 mod nodes;
 mod patch;
 mod rollout;
+mod push;
 mod scale;
 mod server;
 mod set;
@@ -139,6 +140,8 @@ enum Command {
     Worker(worker::WorkerCmd),
     /// Create or update resources from manifest files or directories
     Apply(apply::Apply),
+    /// Push a component to an OCI registry as a Wasm artifact; prints its digest
+    Push(push::Push),
     /// Create a Secret, ConfigMap or Namespace (refused if the name is taken)
     Create(create::Create),
     /// Show what `apply -f` would change (exit 1 when something differs)
@@ -219,6 +222,7 @@ impl Cli {
             Command::Server(c) => c.run().await,
             Command::Worker(c) => c.run().await,
             Command::Apply(c) => c.run().await,
+            Command::Push(c) => c.run().await,
             Command::Create(c) => c.run().await,
             Command::Diff(c) => c.run().await,
             Command::Get(c) => c.run().await,

@@ -55,6 +55,10 @@ pub struct Server {
     pub insecure_http: bool,
     #[command(flatten)]
     pub otlp: crate::telemetry::OtlpArgs,
+    /// A registry (HOST:PORT) spoken to over plain HTTP for `oci://` components (repeatable);
+    /// every other registry is HTTPS
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
 }
 
 impl Server {
@@ -87,6 +91,7 @@ impl Server {
                         extra_names: self.tls_sans.clone(),
                     }
                 },
+                insecure_registries: self.insecure_registries.clone(),
             },
             shutdown.clone(),
         )

@@ -59,6 +59,10 @@ pub struct Up {
     pub limits: NodeLimits,
     #[command(flatten)]
     pub otlp: crate::telemetry::OtlpArgs,
+    /// A registry (HOST:PORT) spoken to over plain HTTP for `oci://` components (repeatable);
+    /// every other registry is HTTPS
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
 }
 
 impl Up {
@@ -94,6 +98,7 @@ impl Up {
                 } else {
                     ApiTls::Plain
                 },
+                insecure_registries: self.insecure_registries.clone(),
             },
             shutdown.clone(),
         )
@@ -128,6 +133,7 @@ impl Up {
                 gateway_threads: self.gateway_threads.unwrap_or_else(default_threads),
                 backoff: BackoffPolicy::default(),
                 timeouts,
+                insecure_registries: self.insecure_registries.clone(),
             };
             let worker = Worker::start(config, runtime.clone(), shutdown.clone())
                 .await

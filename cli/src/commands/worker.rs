@@ -59,6 +59,10 @@ pub struct WorkerCmd {
     /// Host the control plane and other nodes use to reach this node
     #[arg(long)]
     pub advertise_host: Option<String>,
+    /// A registry (HOST:PORT) spoken to over plain HTTP for `oci://` components (repeatable);
+    /// every other registry is HTTPS
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
     /// Data directory (component and compile caches)
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -114,6 +118,7 @@ impl WorkerCmd {
             gateway_threads: self.gateway_threads.unwrap_or_else(default_threads),
             backoff: BackoffPolicy::default(),
             timeouts,
+            insecure_registries: self.insecure_registries.clone(),
         };
         let worker = Worker::start(config, runtime, shutdown.clone())
             .await

@@ -48,6 +48,7 @@ pub async fn apply(
             any.0.get("kind").and_then(|k| k.as_str()).unwrap_or("?"),
             any.name()
         );
+        let any = &super::oci_resolve::pin(&state, &at, any, &request.objects).await?;
         fetch_template_component(&state, any).await?;
         let (key, object) = prepare(&state, &at, any)?;
         super::auth::authorize_apply(&state, &identity, &key).map_err(ApiError::from)?;
@@ -223,8 +224,18 @@ fn would_do(existing: Option<&AnyObject>, object: &AnyObject) -> ApplyAction {
     }
 }
 
-/// The stored spec pins a component by digest: it must be uploaded and runnable.
+/// The stored spec pins a component by digest: it must be uploaded and runnable, or be an OCI
+/// reference pinned to its manifest digest (apply pins tags; the nodes pull and check it).
 fn check_component(state: &AppState, spec: &PodSpec) -> Result<(), String> {
+    if let Some(reference) = spec.component.oci() {
+        return match reference.digest {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "{} is not pinned to a digest; `wasmpod apply` resolves tags",
+                spec.component
+            )),
+        };
+    }
     if spec.component_digest().is_none() {
         return Err(format!(
             "{:?} is not a digest; upload the component first (`wasmpod apply -f` does this for paths)",

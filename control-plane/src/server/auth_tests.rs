@@ -129,6 +129,7 @@ async fn serve() -> Server {
         agents: Arc::new(
             crate::node_agent::NodeAgents::new(reqwest::Client::new(), None).expect("agents"),
         ),
+        oci: wasmpod_api::oci::RegistryClient::new(&[]),
         shutdown: shutdown.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

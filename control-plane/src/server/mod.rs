@@ -13,9 +13,11 @@ mod metrics;
 mod node_certificate;
 mod node_credential;
 mod objects;
+mod oci_resolve;
 mod pod_config;
 mod pod_logs;
 mod pod_metrics;
+mod pull_secrets;
 mod scale;
 mod selection;
 mod tokens;
@@ -53,6 +55,8 @@ pub struct AppState {
     pub authority: Option<Arc<crate::cluster_ca::ClusterAuthority>>,
     /// The client of the nodes' agents (mutual TLS with the cluster CA).
     pub agents: Arc<crate::node_agent::NodeAgents>,
+    /// Resolves `oci://` tags at apply (plain HTTP only to `--insecure-registry` hosts).
+    pub oci: wasmpod_api::oci::RegistryClient,
     pub shutdown: CancellationToken,
 }
 

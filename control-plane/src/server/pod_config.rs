@@ -121,6 +121,16 @@ pub fn resolve(registry: &Registry, pod: &Pod) -> Result<ResolvedPodConfig, ApiE
             .config
             .extend(sources.whole(source, &format!("spec.configFrom[{i}]"))?);
     }
+    if spec.component.oci().is_some() {
+        resolved.registry_credentials = super::pull_secrets::credentials(
+            registry,
+            pod.namespace(),
+            &spec.image_pull_secrets,
+            "spec",
+            &[],
+        )
+        .map_err(ApiError::invalid)?;
+    }
     let b64 = base64::engine::general_purpose::STANDARD;
     for (i, volume) in spec.volumes.iter().enumerate() {
         let field = format!("spec.volumes[{i}]");
