@@ -201,6 +201,29 @@ fn a_pushed_component_deploys_by_tag_pinned_to_its_digest_until_reapplied() {
         let (code, body) = http_get(&format!("{}/hello", cluster.ingress));
         (code == 200 && body.contains("\"items\"")).then_some(())
     });
+
+    // `rollout restart` resolves the tag again too: it moved back to hello (a new manifest: its
+    // config carries the push's time).
+    let back = push(&cluster, &c.hello, &reference);
+    assert_ne!(back, moved);
+    let out = cluster.cli(&["rollout", "restart", "deployment/hello"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stored_component(&cluster, "hello"),
+        format!("oci://{reference}@{back}")
+    );
+    wait_until(
+        "the restarted deployment serves the tag's new target",
+        WAIT,
+        || {
+            let (code, body) = http_get(&format!("{}/hello", cluster.ingress));
+            (code == 200 && body == "Hello from wasmpod!\n").then_some(())
+        },
+    );
 }
 
 #[test]

@@ -93,6 +93,7 @@ impl Rollout {
                 change(&target, "restarted", move |o| {
                     o["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT_ANNOTATION] =
                         serde_json::Value::from(at.clone());
+                    unpin_tag(&mut o["spec"]["template"]["spec"]["component"]);
                     Ok(())
                 })
                 .await
@@ -331,5 +332,22 @@ async fn status(target: &Target, timeout: Duration) -> anyhow::Result<()> {
             bail!("timed out after {timeout:?} waiting for deployment {name:?} to roll out");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// An `oci://REG/REPO:TAG@sha256:...` component loses its digest, so the API server resolves the
+/// tag again, as at apply: a restart picks up where the tag points now. A reference by digest
+/// alone, a file's digest or anything unreadable is left as it is.
+fn unpin_tag(component: &mut serde_json::Value) {
+    let Some(text) = component.as_str() else {
+        return;
+    };
+    if let Ok(wasmpod_api::ComponentRef::Oci(mut reference)) =
+        wasmpod_api::ComponentRef::try_from(text.to_string())
+    {
+        if reference.tag.is_some() && reference.digest.take().is_some() {
+            *component =
+                serde_json::Value::from(wasmpod_api::ComponentRef::Oci(reference).to_string());
+        }
     }
 }

@@ -26,6 +26,8 @@ pub(super) async fn update_user_object(
         )));
     }
     let at = format!("{} {:?}", key.kind, key.name);
+    // A tag without its digest (`rollout restart` drops it) is resolved again, as at apply.
+    let object = super::oci_resolve::pin(state, &at, &object, &[]).await?;
     let (checked_key, value) = super::apply::prepare(state, &at, &object)?;
     if checked_key != *key {
         return Err(ApiError::bad_request(format!(
