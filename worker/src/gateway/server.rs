@@ -17,10 +17,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// Task polls between two looks at the sockets and timers. A guest that computes runs one epoch
-/// tick (10 ms) per poll before it yields, so with tokio's default (61) a looping neighbour kept
-/// every other connection on its thread waiting about 600 ms for its readiness to be seen (the
-/// hello pod's p99 rose to the looping guest's 1 s deadline in `just bench`'s attack rows); at 4
-/// they wait at most four ticks, for one extra `epoll_wait` per four polls.
+/// tick per poll before it yields, so with tokio's default (61) a looping neighbour kept every
+/// other connection on its thread waiting 61 ticks for its readiness to be seen (the hello pod's
+/// p99 rose to the looping guest's 1 s deadline in `just bench`'s attack rows); at 4 they wait
+/// four ticks at most, for one extra `epoll_wait` per four polls.
 const IO_POLL_EVERY: u32 = 4;
 
 fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
