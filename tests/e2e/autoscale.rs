@@ -9,29 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmpod_api::{Deployment, Event, HorizontalPodAutoscaler};
 use wasmpod_tests::{
-    components, deployment_doc, http_get, wait_until, Cluster, ClusterApi, MultiNode, PodSpecExtra,
+    components, deployment_doc, http_get, service_and_ingress, wait_until, Cluster, ClusterApi,
+    MultiNode, PodSpecExtra,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Service and ingress `name` at `path` for the pods labelled `app: NAME`.
-fn service_and_ingress(name: &str, path: &str) -> String {
-    format!(
-        r#"apiVersion: wasmpod.dev/v1
-kind: Service
-metadata: {{name: {name}}}
-spec: {{selector: {{app: {name}}}}}
----
-apiVersion: wasmpod.dev/v1
-kind: Ingress
-metadata: {{name: {name}}}
-spec:
-  rules:
-  - http: {{paths: [{{path: {path}, backend: {{service: {name}}}}}]}}
----
-"#
-    )
-}
 
 /// An autoscaler of deployment `name` on concurrency `target`, with `spec` lines (indented
 /// two spaces) added.

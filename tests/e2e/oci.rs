@@ -7,7 +7,7 @@ use sha2::{Digest as _, Sha256};
 use std::path::Path;
 use std::time::Duration;
 use wasmpod_tests::registry::{Registry, User};
-use wasmpod_tests::{components, http_get, wait_until, Cluster};
+use wasmpod_tests::{components, http_get, service_and_ingress, wait_until, Cluster};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -45,19 +45,8 @@ spec:
     spec:
       component: "{component}"
 {pod_extra}---
-apiVersion: wasmpod.dev/v1
-kind: Service
-metadata: {{name: {name}}}
-spec: {{selector: {{app: {name}}}}}
----
-apiVersion: wasmpod.dev/v1
-kind: Ingress
-metadata: {{name: {name}}}
-spec:
-  rules:
-  - http: {{paths: [{{path: /{name}, backend: {{service: {name}}}}}]}}
 "#
-    )
+    ) + &service_and_ingress(name, &format!("/{name}"))
 }
 
 fn stored_component(cluster: &Cluster, deployment: &str) -> String {

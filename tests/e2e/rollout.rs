@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmpod_tests::{components, name_of, pods_of, wait_until, Cluster};
+use wasmpod_tests::{components, name_of, pods_of, service_and_ingress, wait_until, Cluster};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -24,20 +24,9 @@ spec:
       component: {}
       env: [{{name: VERSION, value: {version}}}]
 ---
-apiVersion: wasmpod.dev/v1
-kind: Service
-metadata: {{name: web}}
-spec: {{selector: {{app: web}}}}
----
-apiVersion: wasmpod.dev/v1
-kind: Ingress
-metadata: {{name: web}}
-spec:
-  rules:
-  - http: {{paths: [{{path: /, backend: {{service: web}}}}]}}
 "#,
         component.display()
-    )
+    ) + &service_and_ingress("web", "/")
 }
 
 /// What a loop of requests saw while it ran.

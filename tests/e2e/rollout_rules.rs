@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-use wasmpod_tests::{components, pods_of, wait_until, Cluster};
+use wasmpod_tests::{components, pods_of, service_and_ingress, wait_until, Cluster};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -25,20 +25,9 @@ spec:
       env: [{{name: VERSION, value: {version}}}]
 {extra_pod}
 ---
-apiVersion: wasmpod.dev/v1
-kind: Service
-metadata: {{name: web}}
-spec: {{selector: {{app: web}}}}
----
-apiVersion: wasmpod.dev/v1
-kind: Ingress
-metadata: {{name: web}}
-spec:
-  rules:
-  - http: {{paths: [{{path: /, backend: {{service: web}}}}]}}
 "#,
         components().misbehave.display()
-    )
+    ) + &service_and_ingress("web", "/")
 }
 
 fn apply(cluster: &Cluster, yaml: &str) {

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmpod_tests::{components, wait_until, MultiNode};
+use wasmpod_tests::{components, service_and_ingress, wait_until, MultiNode};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -26,20 +26,9 @@ spec:
       env: [{{name: VERSION, value: {version}}}]
       nodeSelector: {{role: app}}
 ---
-apiVersion: wasmpod.dev/v1
-kind: Service
-metadata: {{name: web}}
-spec: {{selector: {{app: web}}}}
----
-apiVersion: wasmpod.dev/v1
-kind: Ingress
-metadata: {{name: web}}
-spec:
-  rules:
-  - http: {{paths: [{{path: /, backend: {{service: web}}}}]}}
 "#,
         component.display()
-    )
+    ) + &service_and_ingress("web", "/")
 }
 
 /// What one load loop saw.

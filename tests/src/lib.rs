@@ -466,10 +466,11 @@ pub fn deployment_yaml(
     deployment_doc(name, component, replicas, labels, PodSpecExtra::Flow(spec))
 }
 
-/// A Deployment + Service + Ingress manifest for `component` at `path` (prefix rule).
-pub fn http_app(name: &str, component: &Path, replicas: u32, path: &str) -> String {
+/// A Service selecting `app: NAME` and an Ingress routing `path` (prefix rule) to it, each
+/// document ending with a `---` separator, as [`deployment_doc`]'s.
+pub fn service_and_ingress(name: &str, path: &str) -> String {
     format!(
-        r#"{}apiVersion: wasmpod.dev/v1
+        r#"apiVersion: wasmpod.dev/v1
 kind: Service
 metadata: {{name: {name}}}
 spec: {{selector: {{app: {name}}}}}
@@ -480,9 +481,14 @@ metadata: {{name: {name}}}
 spec:
   rules:
   - http: {{paths: [{{path: {path}, backend: {{service: {name}}}}}]}}
-"#,
-        deployment_yaml(name, component, replicas, "", "")
+---
+"#
     )
+}
+
+/// A Deployment + Service + Ingress manifest for `component` at `path` (prefix rule).
+pub fn http_app(name: &str, component: &Path, replicas: u32, path: &str) -> String {
+    deployment_yaml(name, component, replicas, "", "") + &service_and_ingress(name, path)
 }
 
 /// A running process of ours that prints its addresses on stdout. Its stderr goes to a log in
