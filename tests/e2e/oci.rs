@@ -7,7 +7,7 @@ use sha2::{Digest as _, Sha256};
 use std::path::Path;
 use std::time::Duration;
 use wasmpod_tests::registry::{Registry, User};
-use wasmpod_tests::{components, http_get, service_and_ingress, wait_until, Cluster};
+use wasmpod_tests::{components, http_get, service_and_ingress, wait_until, Cluster, ClusterApi};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -135,12 +135,7 @@ fn a_pushed_component_deploys_by_tag_pinned_to_its_digest_until_reapplied() {
 
     // Deploy by tag: two pods on the one node, one pull.
     let yaml = app("hello", &format!("oci://{reference}"), 2, "");
-    let out = cluster.apply("hello.yaml", &yaml);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.apply_ok("hello.yaml", &yaml);
     let body = cluster.wait_for_status("/hello", 200, WAIT);
     assert_eq!(body, "Hello from wasmpod!\n");
     let pinned = format!("oci://{reference}@{digest}");
@@ -176,12 +171,7 @@ fn a_pushed_component_deploys_by_tag_pinned_to_its_digest_until_reapplied() {
     );
 
     // Re-applying the same manifest resolves the tag again: the new digest rolls out.
-    let out = cluster.apply("hello.yaml", &yaml);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.apply_ok("hello.yaml", &yaml);
     assert_eq!(
         stored_component(&cluster, "hello"),
         format!("oci://{reference}@{moved}")
@@ -195,12 +185,7 @@ fn a_pushed_component_deploys_by_tag_pinned_to_its_digest_until_reapplied() {
     // config carries the push's time).
     let back = push(&cluster, &c.hello, &reference);
     assert_ne!(back, moved);
-    let out = cluster.cli(&["rollout", "restart", "deployment/hello"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.cli_ok(&["rollout", "restart", "deployment/hello"]);
     assert_eq!(
         stored_component(&cluster, "hello"),
         format!("oci://{reference}@{back}")
@@ -299,12 +284,7 @@ fn a_pull_secret_authenticates_and_without_it_the_pod_is_err_image_pull() {
 
     // Pinned by digest, nothing is asked of the registry at apply: the node's pull is refused.
     let pinned = format!("oci://{}/team/hello@{digest}", registry.host);
-    let out = cluster.apply("locked.yaml", &app("locked", &pinned, 1, ""));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.apply_ok("locked.yaml", &app("locked", &pinned, 1, ""));
     let (_, message) = wait_pull_failure(&cluster, "locked");
     assert!(message.contains(&pinned), "{message}");
     assert!(message.contains("refused the credentials"), "{message}");
@@ -337,12 +317,7 @@ stringData:
             "      imagePullSecrets: [{name: regcred}]\n"
         )
     );
-    let out = cluster.apply("with-secret.yaml", &yaml);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.apply_ok("with-secret.yaml", &yaml);
     assert_eq!(
         stored_component(&cluster, "locked"),
         format!("oci://{reference}@{digest}")
@@ -368,14 +343,9 @@ fn a_layer_that_does_not_match_its_digest_is_err_image_pull_naming_it() {
     bytes[last] ^= 0xff;
     std::fs::write(&path, bytes).expect("corrupt the blob");
 
-    let out = cluster.apply(
+    cluster.apply_ok(
         "bad.yaml",
         &app("bad", &format!("oci://{reference}"), 1, ""),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let (_, message) = wait_pull_failure(&cluster, "bad");
     assert!(message.contains(&reference), "{message}");
@@ -468,24 +438,14 @@ fn a_manifest_that_is_no_wasm_component_and_an_unreachable_registry_are_err_imag
 
     // By digest: stored as written; the node refuses the manifest.
     let pinned = format!("oci://{}/apps/image@{}", registry.host, sha256(&manifest));
-    let out = cluster.apply("image.yaml", &app("image", &pinned, 1, ""));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.apply_ok("image.yaml", &app("image", &pinned, 1, ""));
     let (_, message) = wait_pull_failure(&cluster, "image");
     assert!(message.contains(&pinned), "{message}");
     assert!(message.contains("exactly one is needed"), "{message}");
 
     // A registry nobody answers on.
     let gone = format!("oci://{closed}/apps/hello@{}", sha256(b"anything"));
-    let out = cluster.apply("gone.yaml", &app("gone", &gone, 1, ""));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.apply_ok("gone.yaml", &app("gone", &gone, 1, ""));
     let (_, message) = wait_pull_failure(&cluster, "gone");
     assert!(message.contains(&gone), "{message}");
     assert!(message.contains("cannot reach registry"), "{message}");
