@@ -4,7 +4,8 @@
 use crate::error::ValidationError;
 use crate::object::{AnyObject, Kind};
 use crate::resources::{
-    ConfigMap, Deployment, Ingress, Namespace, PersistentVolumeClaim, Secret, Service, StatefulSet,
+    ConfigMap, Deployment, Ingress, KeyValueStore, Namespace, PersistentVolumeClaim, Secret, Service,
+    StatefulSet,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -27,6 +28,7 @@ pub enum UserObject {
     PersistentVolumeClaim(PersistentVolumeClaim),
     StatefulSet(StatefulSet),
     Namespace(Namespace),
+    KeyValueStore(KeyValueStore),
 }
 
 macro_rules! each {
@@ -40,6 +42,7 @@ macro_rules! each {
             UserObject::PersistentVolumeClaim($o) => $body,
             UserObject::StatefulSet($o) => $body,
             UserObject::Namespace($o) => $body,
+            UserObject::KeyValueStore($o) => $body,
         }
     };
 }
@@ -55,6 +58,7 @@ impl UserObject {
             UserObject::PersistentVolumeClaim(_) => Kind::PersistentVolumeClaim,
             UserObject::StatefulSet(_) => Kind::StatefulSet,
             UserObject::Namespace(_) => Kind::Namespace,
+            UserObject::KeyValueStore(_) => Kind::KeyValueStore,
         }
     }
 
@@ -80,6 +84,7 @@ impl UserObject {
             UserObject::PersistentVolumeClaim(o) => o.spec.validate("spec"),
             UserObject::StatefulSet(o) => o.spec.validate(),
             UserObject::Namespace(_) => Ok(()),
+            UserObject::KeyValueStore(o) => o.spec.validate(),
         }
     }
 
@@ -126,7 +131,7 @@ pub enum DocumentError {
     Missing(&'static str),
     #[error("apiVersion: {0:?} is not supported (use wasmpod.dev/v1)")]
     ApiVersion(String),
-    #[error("kind: {0:?} is not a kind wasmpod knows (Deployment, StatefulSet, Service, Ingress, ConfigMap, Secret, PersistentVolumeClaim)")]
+    #[error("kind: {0:?} is not a kind wasmpod knows (Deployment, StatefulSet, Service, Ingress, ConfigMap, Secret, PersistentVolumeClaim, KeyValueStore)")]
     UnknownKind(String),
     #[error("kind: {0} objects are made by the system and cannot be applied")]
     SystemKind(String),
@@ -252,6 +257,7 @@ fn from_value(value: serde_json::Value) -> Result<UserObject, DocumentError> {
         Kind::PersistentVolumeClaim => UserObject::PersistentVolumeClaim(typed(value)?),
         Kind::StatefulSet => UserObject::StatefulSet(typed(value)?),
         Kind::Namespace => UserObject::Namespace(typed(value)?),
+        Kind::KeyValueStore => UserObject::KeyValueStore(typed(value)?),
         Kind::Pod | Kind::Node | Kind::Event => {
             return Err(DocumentError::SystemKind(kind_text.to_string()))
         }

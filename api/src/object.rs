@@ -53,10 +53,11 @@ pub enum Kind {
     PersistentVolumeClaim,
     StatefulSet,
     Namespace,
+    KeyValueStore,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Deployment,
         Kind::Service,
         Kind::Ingress,
@@ -68,6 +69,7 @@ impl Kind {
         Kind::PersistentVolumeClaim,
         Kind::StatefulSet,
         Kind::Namespace,
+        Kind::KeyValueStore,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +85,7 @@ impl Kind {
             Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
             Kind::StatefulSet => "StatefulSet",
             Kind::Namespace => "Namespace",
+            Kind::KeyValueStore => "KeyValueStore",
         }
     }
 
@@ -100,6 +103,7 @@ impl Kind {
             Kind::PersistentVolumeClaim => "persistentvolumeclaims",
             Kind::StatefulSet => "statefulsets",
             Kind::Namespace => "namespaces",
+            Kind::KeyValueStore => "keyvaluestores",
         }
     }
 
@@ -122,6 +126,7 @@ impl Kind {
             Kind::PersistentVolumeClaim => &["pvc"],
             Kind::StatefulSet => &["sts"],
             Kind::Namespace => &["ns"],
+            Kind::KeyValueStore => &["kvs"],
         }
     }
 

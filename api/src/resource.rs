@@ -70,6 +70,7 @@ kind_spec! {
     EventSpec => Event,
     ClaimSpec => PersistentVolumeClaim,
     StatefulSetSpec => StatefulSet,
+    KeyValueStoreSpec => KeyValueStore,
 }
 
 impl Resource for ConfigMap {

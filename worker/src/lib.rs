@@ -8,6 +8,7 @@ mod agent_server;
 pub mod backoff;
 mod components;
 mod context;
+mod keyvalue;
 pub mod credential;
 pub mod gateway;
 pub mod listener;

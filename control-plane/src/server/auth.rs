@@ -369,7 +369,7 @@ pub fn authorize(
 }
 
 /// The kinds an `edit` token writes: workloads, config and secrets.
-const EDITABLE: [Kind; 8] = [
+const EDITABLE: [Kind; 9] = [
     Kind::Deployment,
     Kind::StatefulSet,
     Kind::Pod,
@@ -378,6 +378,7 @@ const EDITABLE: [Kind; 8] = [
     Kind::ConfigMap,
     Kind::Secret,
     Kind::PersistentVolumeClaim,
+    Kind::KeyValueStore,
 ];
 
 enum UserDecision {
