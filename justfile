@@ -20,18 +20,19 @@ test: deps toolchain samples test-components
 fuzz CASES="100000": deps
     PROPTEST_CASES={{CASES}} cargo test --workspace --lib -- parsers_never_panic handlers_answer_random_bodies
 
-# protoc (etcd-client's build needs it), etcd, Prometheus and curl with HTTP/2 (the tests start and
-# use them) from Debian, when missing.
+# protoc (etcd-client's build needs it), etcd, Redis, Prometheus and curl with HTTP/2 (the tests
+# start and use them) from Debian, when missing.
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
     missing=()
     command -v protoc >/dev/null || missing+=(protobuf-compiler)
     command -v etcd >/dev/null || missing+=(etcd-server)
+    command -v redis-server >/dev/null || missing+=(redis-server)
     command -v prometheus >/dev/null || missing+=(prometheus)
     command -v curl >/dev/null || missing+=(curl)
     [ ${#missing[@]} -eq 0 ] && exit 0
-    command -v apt-get >/dev/null || { echo "error: install ${missing[*]} (protoc, etcd 3.4+, prometheus) with your package manager" >&2; exit 1; }
+    command -v apt-get >/dev/null || { echo "error: install ${missing[*]} (protoc, etcd 3.4+, redis-server, prometheus) with your package manager" >&2; exit 1; }
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "installing ${missing[*]} (apt-get)"
     $sudo apt-get update

@@ -14,6 +14,7 @@ mod ha;
 mod ha_faults;
 mod hostile_guests;
 mod ingress_tls;
+mod keyvalue;
 mod kubectl;
 mod limits;
 mod metrics;
