@@ -53,6 +53,7 @@ spec:
   rules:
   - host: {namespace}.kv.test
     http: {{paths: [{{path: /, backend: {{service: kvtest}}}}]}}
+---
 "#
     )
 }
@@ -72,8 +73,8 @@ fn applied(cluster: &Cluster, name: &str, yaml: &str) {
 /// Waits until the kvtest pod of `namespace` serves.
 fn serving(ingress: &str, namespace: &str) {
     wait_until("the kvtest pod serves", WAIT, || {
-        let (status, _) = kv(ingress, namespace, "GET", "/nothing", None);
-        (status == 404).then_some(())
+        let answer = kv(ingress, namespace, "GET", "/nothing", None);
+        (answer == (404, "no such route".to_string())).then_some(())
     });
 }
 
@@ -155,7 +156,6 @@ fn stores_of_two_namespaces_never_see_each_other() {
     let mut yaml = String::new();
     for ns in ["team-a", "team-b"] {
         yaml.push_str(&kvtest_app(ns, "default, shared"));
-        yaml.push_str("---\n");
         yaml.push_str(&store(ns, "default", "{embedded: {}}"));
         yaml.push_str(&store(ns, "shared", &redis_spec));
     }
@@ -186,7 +186,7 @@ fn redis_password_comes_from_the_secret_and_a_wrong_one_is_a_visible_error() {
         )
     };
     let yaml = format!(
-        "{}---\n{}{}",
+        "{}{}{}",
         kvtest_app("shop", "shared"),
         secret("wrong-pass"),
         store(

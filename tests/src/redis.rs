@@ -122,8 +122,9 @@ impl Drop for Redis {
     fn drop(&mut self) {
         // The process group: sh and redis-server.
         let _ = Command::new("kill")
-            .args(["-9", &format!("-{}", self.child.id())])
+            .args(["-9", "--", &format!("-{}", self.child.id())])
             .status();
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
