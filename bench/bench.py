@@ -15,7 +15,10 @@ wasmpod, the sample and test components, bench/axum-hello), then measures:
 - density: 1,000 and 10,000 idle HTTP deployments on one worker (`--density`), and its RSS;
 - a burst: 2,000 keep-alive clients at once on one hello deployment (`wrk -t2 -c2000`, `--burst`),
   req/s, p99 and errors against the 32-client run (requests beyond the instance pool wait their
-  turn: there must be no errors). `--only-burst` runs just this and the 32-client run.
+  turn: there must be no errors). `--only-burst` runs just this and the 32-client run;
+- key-value (bench/keyvalue.py): one `get` and one `increment` per request on the embedded store
+  and on Redis, against hello in the same run (`--only-keyvalue`; `--wasmpod PATH` measures
+  another build, e.g. the debug one, and the report says so).
 
 Prints a table and writes it with machine info to bench/results/<date>-<shortsha>.md.
 Python 3.11, standard library only.
@@ -41,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import control_plane
+import keyvalue as keyvalue_bench
 import tls as tls_bench
 from procs import Process as Server
 from procs import free_port
@@ -589,8 +593,16 @@ def main() -> int:
     ap.add_argument("--only-tls", action="store_true", help="only the TLS / HTTP/2 ingress rows")
     ap.add_argument("--only-control-plane", action="store_true",
                     help="only the control-plane rows (sled against etcd, failover)")
+    ap.add_argument("--only-keyvalue", action="store_true",
+                    help="only the key-value rows (get + increment per request, embedded and Redis, against hello)")
+    ap.add_argument("--wasmpod", type=Path, default=None,
+                    help="the wasmpod binary to measure (default target/release/wasmpod; the report names it)")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     args = ap.parse_args()
+    global WASMPOD
+    if args.wasmpod:
+        WASMPOD = args.wasmpod.resolve()
+    build = "release" if WASMPOD == ROOT / "target" / "release" / "wasmpod" else f"`{WASMPOD.relative_to(ROOT) if WASMPOD.is_relative_to(ROOT) else WASMPOD}` (not the release build: compare ratios, not absolute numbers)"
 
     if not args.skip_setup:
         tls_bench.ensure_h2load(run)
@@ -608,11 +620,17 @@ def main() -> int:
     targets: list[Target] = []
     svc = sched = density = cross = burst = tls_rows = None
     plane_rows: dict = {}
+    kv_rows = None
     deploy: list[float] = []
     restart: list[float] = []
     try:
         if args.only_tls:
             tls_rows = tls_bench.measure(start_wasmpod, free_port, logdir, hello, args.rounds, log)
+            raise _Done()
+        if args.only_keyvalue:
+            kv_rows = keyvalue_bench.measure(start_wasmpod, free_port, wait_for, wrk, log, logdir, hello,
+                                             TEST_COMPONENTS / "kvtest.wasm", args.rounds, args.duration,
+                                             args.connections)
             raise _Done()
         if args.only_control_plane:
             plane_rows = control_plane.run(WASMPOD, logdir, hello, args.schedule, log)
@@ -694,6 +712,9 @@ def main() -> int:
         if not args.only_load:
             tls_rows = tls_bench.measure(start_wasmpod, free_port, logdir, hello, args.rounds, log)
             plane_rows = control_plane.run(WASMPOD, logdir, hello, args.schedule, log)
+            kv_rows = keyvalue_bench.measure(start_wasmpod, free_port, wait_for, wrk, log, logdir, hello,
+                                             TEST_COMPONENTS / "kvtest.wasm", args.rounds, args.duration,
+                                             args.connections)
         for s in servers:
             s.stop()
         servers = []
@@ -708,7 +729,7 @@ def main() -> int:
         for s in servers:
             s.stop()
 
-    sections = [*tls_bench.report(tls_rows), *control_plane.report(plane_rows)]
+    sections = [*tls_bench.report(tls_rows), *control_plane.report(plane_rows), *keyvalue_bench.report(kv_rows, build)]
     text = report(args, targets, svc, deploy, restart, sched, density, cross, burst, sections)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,8 @@
 use crate::error::ValidationError;
 use crate::object::{AnyObject, Kind};
 use crate::resources::{
-    ConfigMap, Deployment, Ingress, KeyValueStore, Namespace, PersistentVolumeClaim, Secret, Service,
-    StatefulSet,
+    ConfigMap, Deployment, Ingress, KeyValueStore, Namespace, PersistentVolumeClaim, Secret,
+    Service, StatefulSet,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;

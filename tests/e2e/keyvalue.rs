@@ -59,15 +59,30 @@ spec:
 }
 
 /// Calls the kvtest component of `namespace` through `ingress`: (status, body).
-fn kv(ingress: &str, namespace: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+fn kv(
+    ingress: &str,
+    namespace: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
     let host = format!("{namespace}.kv.test");
-    let reply = http_call(method, &format!("{ingress}{path}"), &[("host", &host)], body);
+    let reply = http_call(
+        method,
+        &format!("{ingress}{path}"),
+        &[("host", &host)],
+        body,
+    );
     (reply.status, reply.body)
 }
 
 fn applied(cluster: &Cluster, name: &str, yaml: &str) {
     let out = cluster.apply(name, yaml);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Waits until the kvtest pod of `namespace` serves.
@@ -93,9 +108,15 @@ fn round_trips(ingress: &str, ns: &str, store: &str) {
     assert_eq!(call("GET", "/kv/S/n", None), (200, "3".into()));
     let (status, body) = call("GET", "/incr/S/a", None);
     assert_eq!(status, 500, "incrementing text: {body}");
-    assert!(body.starts_with("other: ") && body.contains("integer"), "{body}");
+    assert!(
+        body.starts_with("other: ") && body.contains("integer"),
+        "{body}"
+    );
 
-    assert_eq!(call("GET", "/cas/S/c?new=first", None), (200, "swapped".into()));
+    assert_eq!(
+        call("GET", "/cas/S/c?new=first", None),
+        (200, "swapped".into())
+    );
     assert_eq!(call("GET", "/kv/S/c", None), (200, "first".into()));
     assert_eq!(
         call("GET", "/cas/S/c?new=mine&race=theirs", None),
@@ -103,13 +124,19 @@ fn round_trips(ingress: &str, ns: &str, store: &str) {
     );
     assert_eq!(call("GET", "/kv/S/c", None), (200, "mine".into()));
 
-    assert_eq!(call("PUT", "/batch/S", Some("x=1\ny=2")), (200, "set 2".into()));
+    assert_eq!(
+        call("PUT", "/batch/S", Some("x=1\ny=2")),
+        (200, "set 2".into())
+    );
     assert_eq!(
         call("GET", "/batch/S?keys=x,missing,y", None),
         (200, "x=1\nmissing absent\ny=2".into())
     );
     assert_eq!(call("GET", "/keys/S", None), (200, "a\nc\nn\nx\ny".into()));
-    assert_eq!(call("DELETE", "/batch/S?keys=x,y", None), (200, "deleted 2".into()));
+    assert_eq!(
+        call("DELETE", "/batch/S?keys=x,y", None),
+        (200, "deleted 2".into())
+    );
     assert_eq!(call("DELETE", "/kv/S/a", None), (200, "deleted".into()));
     assert_eq!(call("GET", "/keys/S", None), (200, "c\nn".into()));
 }
@@ -122,7 +149,11 @@ fn guests_use_both_backends_and_open_only_the_stores_they_list() {
         "{}{}{}",
         kvtest_app("shop", "default, shared, ghost"),
         store("shop", "default", "{embedded: {}}"),
-        store("shop", "shared", &format!("{{redis: {{url: '{}'}}}}", redis.url())),
+        store(
+            "shop",
+            "shared",
+            &format!("{{redis: {{url: '{}'}}}}", redis.url())
+        ),
     );
     applied(&cluster, "kv.yaml", &yaml);
     serving(&cluster.ingress, "shop");
@@ -132,17 +163,38 @@ fn guests_use_both_backends_and_open_only_the_stores_they_list() {
     // The Redis store's keys are the namespace's and the store's.
     assert_eq!(redis.get("wasmpod:shop:shared:n"), "3");
     assert_eq!(redis.get("wasmpod:shop:shared:c"), "mine");
-    assert_eq!(redis.get("wasmpod:shop:default:n"), "(nil)", "embedded stays embedded");
+    assert_eq!(
+        redis.get("wasmpod:shop:default:n"),
+        "(nil)",
+        "embedded stays embedded"
+    );
 
     // Not listed: refused, whether or not such a store exists.
-    applied(&cluster, "other.yaml", &store("shop", "other", "{embedded: {}}"));
+    applied(
+        &cluster,
+        "other.yaml",
+        &store("shop", "other", "{embedded: {}}"),
+    );
     let (ingress, ns) = (&cluster.ingress, "shop");
-    assert_eq!(kv(ingress, ns, "GET", "/open/other", None), (403, "access-denied".into()));
-    assert_eq!(kv(ingress, ns, "GET", "/kv/nope/k", None), (403, "access-denied".into()));
+    assert_eq!(
+        kv(ingress, ns, "GET", "/open/other", None),
+        (403, "access-denied".into())
+    );
+    assert_eq!(
+        kv(ingress, ns, "GET", "/kv/nope/k", None),
+        (403, "access-denied".into())
+    );
     // Listed but not declared.
-    assert_eq!(kv(ingress, ns, "GET", "/open/ghost", None), (404, "no-such-store".into()));
+    assert_eq!(
+        kv(ingress, ns, "GET", "/open/ghost", None),
+        (404, "no-such-store".into())
+    );
     // Declared later: the pod picks it up.
-    applied(&cluster, "ghost.yaml", &store("shop", "ghost", "{embedded: {}}"));
+    applied(
+        &cluster,
+        "ghost.yaml",
+        &store("shop", "ghost", "{embedded: {}}"),
+    );
     wait_until("the declared store opens", WAIT, || {
         (kv(ingress, ns, "GET", "/open/ghost", None) == (200, "opened".into())).then_some(())
     });
@@ -166,11 +218,23 @@ fn stores_of_two_namespaces_never_see_each_other() {
     for store in ["default", "shared"] {
         let path = format!("/kv/{store}/secret");
         assert_eq!(kv(ingress, "team-a", "PUT", &path, Some("a's")).0, 200);
-        assert_eq!(kv(ingress, "team-b", "GET", &path, None), (404, "absent".into()));
-        assert_eq!(kv(ingress, "team-b", "GET", &format!("/keys/{store}"), None), (200, String::new()));
+        assert_eq!(
+            kv(ingress, "team-b", "GET", &path, None),
+            (404, "absent".into())
+        );
+        assert_eq!(
+            kv(ingress, "team-b", "GET", &format!("/keys/{store}"), None),
+            (200, String::new())
+        );
         assert_eq!(kv(ingress, "team-b", "PUT", &path, Some("b's")).0, 200);
-        assert_eq!(kv(ingress, "team-a", "GET", &path, None), (200, "a's".into()));
-        assert_eq!(kv(ingress, "team-b", "GET", &path, None), (200, "b's".into()));
+        assert_eq!(
+            kv(ingress, "team-a", "GET", &path, None),
+            (200, "a's".into())
+        );
+        assert_eq!(
+            kv(ingress, "team-b", "GET", &path, None),
+            (200, "b's".into())
+        );
     }
     assert_eq!(redis.get("wasmpod:team-a:shared:secret"), "a's");
     assert_eq!(redis.get("wasmpod:team-b:shared:secret"), "b's");
@@ -207,7 +271,10 @@ fn redis_password_comes_from_the_secret_and_a_wrong_one_is_a_visible_error() {
             && (body.contains("WRONGPASS") || body.to_lowercase().contains("password")),
         "the guest sees why: {body}"
     );
-    assert!(!body.contains("wrong-pass"), "the password is never shown: {body}");
+    assert!(
+        !body.contains("wrong-pass"),
+        "the password is never shown: {body}"
+    );
 
     applied(&cluster, "secret.yaml", &secret("right-pass"));
     wait_until("the right password is used", WAIT, || {
@@ -228,7 +295,10 @@ fn counter_on_redis_counts_every_concurrent_visit_across_nodes() {
     ];
     let manifest = sample_manifest("counter")
         .replace("replicas: 1", "replicas: 3")
-        .replace("  embedded: {}", &format!("  redis: {{url: '{}'}}", redis.url()));
+        .replace(
+            "  embedded: {}",
+            &format!("  redis: {{url: '{}'}}", redis.url()),
+        );
     assert!(manifest.contains("redis: {url:"), "{manifest}");
     cluster.apply("counter.yaml", &manifest);
     let nodes = wait_until("3 ready counters on 2 nodes", WAIT, || {
@@ -243,8 +313,12 @@ fn counter_on_redis_counts_every_concurrent_visit_across_nodes() {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let threads: Vec<_> = (0..CLIENTS)
         .map(|_| {
-            let (seen, failures, next, gateways) =
-                (seen.clone(), failures.clone(), next.clone(), gateways.clone());
+            let (seen, failures, next, gateways) = (
+                seen.clone(),
+                failures.clone(),
+                next.clone(),
+                gateways.clone(),
+            );
             std::thread::spawn(move || {
                 let client = reqwest::blocking::Client::builder()
                     .timeout(Duration::from_secs(30))
@@ -271,7 +345,10 @@ fn counter_on_redis_counts_every_concurrent_visit_across_nodes() {
                                 .unwrap_or(0);
                             seen.lock().expect("seen").push(n);
                         }
-                        other => failures.lock().expect("failures").push(format!("{url}: {other:?}")),
+                        other => failures
+                            .lock()
+                            .expect("failures")
+                            .push(format!("{url}: {other:?}")),
                     }
                 }
             })
@@ -281,10 +358,18 @@ fn counter_on_redis_counts_every_concurrent_visit_across_nodes() {
         t.join().expect("client thread");
     }
     let failures = failures.lock().expect("failures");
-    assert!(failures.is_empty(), "{} failed: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
     let mut seen = seen.lock().expect("seen").clone();
     seen.sort_unstable();
     let expected: Vec<u64> = (1..=VISITS as u64).collect();
     assert_eq!(seen, expected, "every visit got its own number, none lost");
-    assert_eq!(redis.get("wasmpod:default:default:visits"), VISITS.to_string());
+    assert_eq!(
+        redis.get("wasmpod:default:default:visits"),
+        VISITS.to_string()
+    );
 }

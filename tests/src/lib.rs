@@ -4,9 +4,9 @@
 mod cluster_api;
 pub use cluster_api::ClusterApi;
 pub mod etcd;
-pub mod redis;
 pub mod prometheus;
 pub mod raw_http;
+pub mod redis;
 pub mod servers;
 
 use std::collections::VecDeque;

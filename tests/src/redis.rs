@@ -92,7 +92,9 @@ kill -9 "$child" 2>/dev/null; wait"#;
             for a in args {
                 text.push_str(&format!("${}\r\n{a}\r\n", a.len()));
             }
-            writer.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+            writer
+                .write_all(text.as_bytes())
+                .map_err(|e| e.to_string())?;
             let mut line = String::new();
             reader.read_line(&mut line).map_err(|e| e.to_string())?;
             let line = line.trim_end().to_string();

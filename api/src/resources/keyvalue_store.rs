@@ -74,12 +74,10 @@ impl RedisBackend {
             }
         }
         if let Some(secret) = &self.password_secret_ref {
-            validate_label(&secret.name).map_err(|e| {
-                ValidationError::new(format!("{field}.passwordSecretRef.name"), e)
-            })?;
-            crate::name::validate_data_key(&secret.key).map_err(|e| {
-                ValidationError::new(format!("{field}.passwordSecretRef.key"), e)
-            })?;
+            validate_label(&secret.name)
+                .map_err(|e| ValidationError::new(format!("{field}.passwordSecretRef.name"), e))?;
+            crate::name::validate_data_key(&secret.key)
+                .map_err(|e| ValidationError::new(format!("{field}.passwordSecretRef.key"), e))?;
         }
         Ok(())
     }
@@ -111,16 +109,24 @@ mod tests {
     #[test]
     fn a_store_has_exactly_one_valid_backend() {
         assert_eq!(spec(r#"{"embedded": {}}"#), Ok(()));
-        assert_eq!(spec(r#"{"redis": {"url": "redis://127.0.0.1:6379/0"}}"#), Ok(()));
         assert_eq!(
-            spec(r#"{"redis": {"url": "redis://db", "passwordSecretRef": {"name": "pw", "key": "password"}}}"#),
+            spec(r#"{"redis": {"url": "redis://127.0.0.1:6379/0"}}"#),
+            Ok(())
+        );
+        assert_eq!(
+            spec(
+                r#"{"redis": {"url": "redis://db", "passwordSecretRef": {"name": "pw", "key": "password"}}}"#
+            ),
             Ok(())
         );
         assert!(spec("{}").unwrap_err().contains("exactly one backend"));
         let both = spec(r#"{"embedded": {}, "redis": {"url": "redis://db"}}"#);
         assert!(both.unwrap_err().contains("exactly one backend"));
         let http = spec(r#"{"redis": {"url": "http://db"}}"#).unwrap_err();
-        assert!(http.contains("spec.redis.url") && http.contains("redis://"), "{http}");
+        assert!(
+            http.contains("spec.redis.url") && http.contains("redis://"),
+            "{http}"
+        );
         let no_host = spec(r#"{"redis": {"url": "redis://:6379"}}"#).unwrap_err();
         assert!(no_host.contains("names no host"), "{no_host}");
         let db = spec(r#"{"redis": {"url": "redis://db/x"}}"#).unwrap_err();

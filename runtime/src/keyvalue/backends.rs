@@ -14,7 +14,10 @@ pub enum StoreBackend {
     /// A sled tree in this process' database.
     Embedded,
     /// A Redis server; `password` (from the store's Secret) overrides one in the URL.
-    Redis { url: String, password: Option<String> },
+    Redis {
+        url: String,
+        password: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for StoreBackend {
@@ -102,8 +105,7 @@ impl KeyValueBackends {
                 let connection = match map.get(&key) {
                     Some((known, connection)) if known == backend => connection.clone(),
                     _ => {
-                        let connection =
-                            Arc::new(RedisConnection::new(url, password.as_deref())?);
+                        let connection = Arc::new(RedisConnection::new(url, password.as_deref())?);
                         map.insert(key, (backend.clone(), connection.clone()));
                         connection
                     }

@@ -54,9 +54,7 @@ impl EmbeddedStore {
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        self.tree
-            .contains_key(key)
-            .map_err(|e| failed("exists", e))
+        self.tree.contains_key(key).map_err(|e| failed("exists", e))
     }
 
     pub async fn list_keys(
@@ -87,9 +85,8 @@ impl EmbeddedStore {
             let current = tx.get(key)?;
             let value = parse_counter(key, current.as_deref())
                 .and_then(|n| {
-                    n.checked_add(delta).ok_or_else(|| {
-                        StoreError(format!("key {key:?}: {n} + {delta} overflows"))
-                    })
+                    n.checked_add(delta)
+                        .ok_or_else(|| StoreError(format!("key {key:?}: {n} + {delta} overflows")))
                 })
                 .map_err(ConflictableTransactionError::Abort)?;
             tx.insert(key, value.to_string().as_bytes())?;

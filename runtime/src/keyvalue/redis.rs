@@ -48,8 +48,8 @@ impl RedisConnection {
             }
             None => info,
         };
-        let client = redis::Client::open(info)
-            .map_err(|e| StoreError(format!("redis at {target}: {e}")))?;
+        let client =
+            redis::Client::open(info).map_err(|e| StoreError(format!("redis at {target}: {e}")))?;
         Ok(RedisConnection {
             client,
             target,
@@ -99,10 +99,7 @@ impl RedisStore {
     }
 
     fn failed(&self, what: &str, e: redis::RedisError) -> StoreError {
-        StoreError(format!(
-            "redis at {} ({what}): {e}",
-            self.connection.target
-        ))
+        StoreError(format!("redis at {} ({what}): {e}", self.connection.target))
     }
 
     pub async fn ready(&self) -> Result<(), StoreError> {
@@ -111,7 +108,9 @@ impl RedisStore {
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut c = self.connection.manager().await?;
-        c.get(self.key(key)).await.map_err(|e| self.failed("get", e))
+        c.get(self.key(key))
+            .await
+            .map_err(|e| self.failed("get", e))
     }
 
     pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
@@ -222,8 +221,6 @@ impl RedisStore {
         }
         let mut c = self.connection.manager().await?;
         let full: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
-        c.del(full)
-            .await
-            .map_err(|e| self.failed("delete-many", e))
+        c.del(full).await.map_err(|e| self.failed("delete-many", e))
     }
 }

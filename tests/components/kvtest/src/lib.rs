@@ -12,8 +12,9 @@
 //!   swap lost and the returned handle (which must hold R) then won
 //! - `PUT /batch/S` with `k=v` lines → set-many; `GET /batch/S?keys=a,b` → `a=v` or `b absent`
 //!   lines (get-many); `DELETE /batch/S?keys=a,b` → delete-many
-//! - `GET /visit` → one `get` of `greeting` and one `increment` of `visits` in store `default`:
-//!   `<greeting or "-"> <visits>` (the bench's per-request work)
+//! - `GET /visit[/...]` → one `get` of `greeting` and one `increment` of `visits` in store
+//!   `default`: `<greeting or "-"> <visits>` (the bench's per-request work; anything after
+//!   `/visit/` is ignored, so that ingress paths can tell deployments apart)
 
 use wasi::exports::http::incoming_handler::Guest;
 use wasi::http::types::{
@@ -65,7 +66,7 @@ fn route(request: IncomingRequest) -> Answer {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = request.method();
     match (parts.as_slice(), &method) {
-        (["visit"], _) => visit(),
+        (["visit", ..], _) => visit(),
         (["open", s], _) => {
             tryk!(store::open(s));
             (200, b"opened".to_vec())
