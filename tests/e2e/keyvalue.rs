@@ -373,3 +373,77 @@ fn counter_on_redis_counts_every_concurrent_visit_across_nodes() {
         VISITS.to_string()
     );
 }
+
+/// `requests` GETs of `url` from `clients` threads at once: the 200 bodies, and the failures.
+fn concurrent_gets(
+    url: &str,
+    host: &str,
+    requests: usize,
+    clients: usize,
+) -> (Vec<String>, Vec<String>) {
+    let bodies = Arc::new(Mutex::new(Vec::with_capacity(requests)));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (bodies, failures, next) = (bodies.clone(), failures.clone(), next.clone());
+            let (url, host) = (url.to_string(), host.to_string());
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .expect("client");
+                while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < requests {
+                    let reply = client
+                        .get(&url)
+                        .header("host", &host)
+                        .send()
+                        .and_then(|r| Ok((r.status().as_u16(), r.text()?)));
+                    match reply {
+                        Ok((200, body)) => bodies.lock().expect("bodies").push(body),
+                        other => failures
+                            .lock()
+                            .expect("failures")
+                            .push(format!("{other:?}")),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    let bodies = bodies.lock().expect("bodies").clone();
+    let failures = failures.lock().expect("failures").clone();
+    (bodies, failures)
+}
+
+/// The embedded store under concurrent increments: every one counted once, and the node keeps
+/// serving (sled once ran on the request threads and deadlocked them under this load).
+#[test]
+fn embedded_store_counts_concurrent_increments_exactly() {
+    const REQUESTS: usize = 300;
+    let cluster = Cluster::up(&[]);
+    let yaml = format!(
+        "{}{}",
+        kvtest_app("shop", "default"),
+        store("shop", "default", "{embedded: {}}")
+    );
+    applied(&cluster, "kv.yaml", &yaml);
+    serving(&cluster.ingress, "shop");
+    let url = format!("{}/incr/default/hits", cluster.ingress);
+    let (bodies, failures) = concurrent_gets(&url, "shop.kv.test", REQUESTS, 16);
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let mut seen: Vec<u64> = bodies.iter().filter_map(|b| b.parse().ok()).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=REQUESTS as u64).collect::<Vec<_>>());
+    assert_eq!(
+        kv(&cluster.ingress, "shop", "GET", "/kv/default/hits", None),
+        (200, REQUESTS.to_string())
+    );
+}
