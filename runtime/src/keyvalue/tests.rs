@@ -53,12 +53,18 @@ async fn embedded_store_round_trips_and_counts() {
 async fn embedded_stores_are_separate_and_durable() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let a = embedded(dir.path(), "team-a", "default");
+        let backends = KeyValueBackends::new(dir.path());
+        let a = backends
+            .store("team-a", "default", &StoreBackend::Embedded)
+            .unwrap();
         a.set("k", b"a").await.unwrap();
-        let b = embedded(dir.path(), "team-b", "default");
+        let b = backends
+            .store("team-b", "default", &StoreBackend::Embedded)
+            .unwrap();
         assert_eq!(b.get("k").await.unwrap(), None);
         assert_eq!(b.list_keys(None).await.unwrap().0, Vec::<String>::new());
     }
+    // The database closes with its last handle; a new process' backends find the value.
     let reopened = embedded(dir.path(), "team-a", "default");
     assert_eq!(reopened.get("k").await.unwrap().as_deref(), Some(&b"a"[..]));
 }
