@@ -20,21 +20,22 @@ test: deps toolchain samples test-components
 fuzz CASES="100000": deps
     PROPTEST_CASES={{CASES}} cargo test --workspace --lib -- parsers_never_panic handlers_answer_random_bodies
 
-# protoc (etcd-client's build needs it), etcd, Prometheus, curl with HTTP/2, chromium (the
-# dashboard test drives it headless) and docker-registry (the OCI tests' registry) from Debian,
-# when missing: the tests start and use them.
+# protoc (etcd-client's build needs it), etcd, Redis, Prometheus, curl with HTTP/2, chromium
+# (the dashboard test drives it headless) and docker-registry (the OCI tests' registry) from
+# Debian, when missing: the tests start and use them.
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
     missing=()
     command -v protoc >/dev/null || missing+=(protobuf-compiler)
     command -v etcd >/dev/null || missing+=(etcd-server)
+    command -v redis-server >/dev/null || missing+=(redis-server)
     command -v prometheus >/dev/null || missing+=(prometheus)
     command -v curl >/dev/null || missing+=(curl)
     command -v chromium >/dev/null || missing+=(chromium)
     command -v docker-registry >/dev/null || missing+=(docker-registry)
     [ ${#missing[@]} -eq 0 ] && exit 0
-    command -v apt-get >/dev/null || { echo "error: install ${missing[*]} (protoc, etcd 3.4+, prometheus, docker-registry) with your package manager" >&2; exit 1; }
+    command -v apt-get >/dev/null || { echo "error: install ${missing[*]} (protoc, etcd 3.4+, redis-server, prometheus, docker-registry) with your package manager" >&2; exit 1; }
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "installing ${missing[*]} (apt-get)"
     $sudo apt-get update

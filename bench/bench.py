@@ -24,7 +24,9 @@ wasmpod, the sample and test components, bench/axum-hello), then measures:
   (Rust and the 13 MB JavaScript sample) against a warm request, and a load step from 1 to 200
   clients against the same scale done by hand;
 - deploy -> first 200 from an `oci://` reference (docker-registry on loopback, cold node cache)
-  against the same component uploaded from a file (bench/oci.py, `--only-oci`).
+  against the same component uploaded from a file (bench/oci.py, `--only-oci`);
+- key-value (bench/keyvalue.py, `--only-keyvalue`): one `get` and one `increment` per request on
+  the embedded store and on Redis, against hello in the same run.
 
 `--debug-build` measures target/debug/wasmpod instead of the release build (and builds nothing).
 
@@ -56,6 +58,7 @@ import autoscale as autoscale_bench
 import control_plane
 import node_tls as node_tls_bench
 import oci as oci_bench
+import keyvalue as keyvalue_bench
 import tls as tls_bench
 from procs import Process as Server
 from procs import free_port
@@ -588,6 +591,12 @@ class _Done(Exception):
     """A partial run (`--only-burst`) is complete."""
 
 
+def run_keyvalue(hello: Path, logdir: Path, args) -> dict:
+    """get + increment per request on the embedded store and on Redis, against hello."""
+    return keyvalue_bench.measure(start_wasmpod, free_port, wait_for, wrk, log, logdir, hello,
+                                  TEST_COMPONENTS / "kvtest.wasm", args.rounds, args.duration, args.connections)
+
+
 def run_oci(hello: Path, logdir: Path, rounds: int) -> dict:
     """Deploy -> first 200 from an OCI reference against the same component uploaded from a file."""
     helpers = (deployment, service, ingress, http_get, wait_for)
@@ -627,6 +636,8 @@ def main() -> int:
                     help="only the autoscaling rows (scale to zero and back, a load step)")
     ap.add_argument("--only-oci", action="store_true",
                     help="only deploy -> 200 from an OCI registry against a file upload (cold node cache)")
+    ap.add_argument("--only-keyvalue", action="store_true",
+                    help="only the key-value rows (get + increment per request, embedded and Redis, against hello)")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     args = ap.parse_args()
     global WASMPOD
@@ -652,6 +663,7 @@ def main() -> int:
     svc = sched = density = cross = burst = tls_rows = node_tls_rows = attack_rows = oci_rows = None
     plane_rows: dict = {}
     autoscale_rows: dict | None = None
+    kv_rows = None
     deploy: list[float] = []
     restart: list[float] = []
     try:
@@ -663,6 +675,9 @@ def main() -> int:
             raise _Done()
         if args.only_oci:
             oci_rows = run_oci(hello, logdir, args.rounds)
+            raise _Done()
+        if args.only_keyvalue:
+            kv_rows = run_keyvalue(hello, logdir, args)
             raise _Done()
         if args.only_node_tls or args.only_attacks:
             if args.only_node_tls:
@@ -756,6 +771,7 @@ def main() -> int:
             plane_rows = control_plane.run(WASMPOD, logdir, hello, args.schedule, log)
             autoscale_rows = run_autoscale(hello, logdir)
             oci_rows = run_oci(hello, logdir, args.rounds)
+            kv_rows = run_keyvalue(hello, logdir, args)
         for s in servers:
             s.stop()
         servers = []
@@ -773,7 +789,8 @@ def main() -> int:
     sections = [*tls_bench.report(tls_rows), *node_tls_bench.report(node_tls_rows, fmt_us),
                 *attacks_bench.report(attack_rows, fmt_us), *control_plane.report(plane_rows),
                 *autoscale_bench.report(autoscale_rows),
-                *oci_bench.report(oci_rows, "target/debug/wasmpod" if args.debug_build else "the release build")]
+                *oci_bench.report(oci_rows, "target/debug/wasmpod" if args.debug_build else "the release build"),
+                *keyvalue_bench.report(kv_rows, "target/debug/wasmpod" if args.debug_build else "release")]
     if args.debug_build:
         sections = ["Measured with the DEBUG build (target/debug/wasmpod): absolute numbers are far from a "
                     "release build's; the ratios within the run are what the rows are for.", "", *sections]

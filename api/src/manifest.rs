@@ -4,8 +4,8 @@
 use crate::error::ValidationError;
 use crate::object::{AnyObject, Kind};
 use crate::resources::{
-    ConfigMap, Deployment, HorizontalPodAutoscaler, Ingress, Namespace, PersistentVolumeClaim,
-    Secret, Service, StatefulSet,
+    ConfigMap, Deployment, HorizontalPodAutoscaler, Ingress, KeyValueStore, Namespace,
+    PersistentVolumeClaim, Secret, Service, StatefulSet,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -29,6 +29,7 @@ pub enum UserObject {
     StatefulSet(StatefulSet),
     Namespace(Namespace),
     HorizontalPodAutoscaler(HorizontalPodAutoscaler),
+    KeyValueStore(KeyValueStore),
 }
 
 macro_rules! each {
@@ -43,6 +44,7 @@ macro_rules! each {
             UserObject::StatefulSet($o) => $body,
             UserObject::Namespace($o) => $body,
             UserObject::HorizontalPodAutoscaler($o) => $body,
+            UserObject::KeyValueStore($o) => $body,
         }
     };
 }
@@ -59,6 +61,7 @@ impl UserObject {
             UserObject::StatefulSet(_) => Kind::StatefulSet,
             UserObject::Namespace(_) => Kind::Namespace,
             UserObject::HorizontalPodAutoscaler(_) => Kind::HorizontalPodAutoscaler,
+            UserObject::KeyValueStore(_) => Kind::KeyValueStore,
         }
     }
 
@@ -85,6 +88,7 @@ impl UserObject {
             UserObject::StatefulSet(o) => o.spec.validate(),
             UserObject::Namespace(_) => Ok(()),
             UserObject::HorizontalPodAutoscaler(o) => o.spec.validate(),
+            UserObject::KeyValueStore(o) => o.spec.validate(),
         }
     }
 
@@ -131,7 +135,7 @@ pub enum DocumentError {
     Missing(&'static str),
     #[error("apiVersion: {0:?} is not supported (use wasmpod.dev/v1)")]
     ApiVersion(String),
-    #[error("kind: {0:?} is not a kind wasmpod knows (Deployment, StatefulSet, Service, Ingress, ConfigMap, Secret, PersistentVolumeClaim, HorizontalPodAutoscaler)")]
+    #[error("kind: {0:?} is not a kind wasmpod knows (Deployment, StatefulSet, Service, Ingress, ConfigMap, Secret, PersistentVolumeClaim, HorizontalPodAutoscaler, KeyValueStore)")]
     UnknownKind(String),
     #[error("kind: {0} objects are made by the system and cannot be applied")]
     SystemKind(String),
@@ -258,6 +262,7 @@ fn from_value(value: serde_json::Value) -> Result<UserObject, DocumentError> {
         Kind::StatefulSet => UserObject::StatefulSet(typed(value)?),
         Kind::Namespace => UserObject::Namespace(typed(value)?),
         Kind::HorizontalPodAutoscaler => UserObject::HorizontalPodAutoscaler(typed(value)?),
+        Kind::KeyValueStore => UserObject::KeyValueStore(typed(value)?),
         Kind::Pod | Kind::Node | Kind::Event | Kind::ControllerRevision => {
             return Err(DocumentError::SystemKind(kind_text.to_string()))
         }

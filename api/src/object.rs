@@ -55,10 +55,11 @@ pub enum Kind {
     Namespace,
     ControllerRevision,
     HorizontalPodAutoscaler,
+    KeyValueStore,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Deployment,
         Kind::Service,
         Kind::Ingress,
@@ -72,6 +73,7 @@ impl Kind {
         Kind::Namespace,
         Kind::ControllerRevision,
         Kind::HorizontalPodAutoscaler,
+        Kind::KeyValueStore,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +91,7 @@ impl Kind {
             Kind::Namespace => "Namespace",
             Kind::ControllerRevision => "ControllerRevision",
             Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
+            Kind::KeyValueStore => "KeyValueStore",
         }
     }
 
@@ -108,6 +111,7 @@ impl Kind {
             Kind::Namespace => "namespaces",
             Kind::ControllerRevision => "controllerrevisions",
             Kind::HorizontalPodAutoscaler => "horizontalpodautoscalers",
+            Kind::KeyValueStore => "keyvaluestores",
         }
     }
 
@@ -132,6 +136,7 @@ impl Kind {
             Kind::Namespace => &["ns"],
             Kind::ControllerRevision => &["rev"],
             Kind::HorizontalPodAutoscaler => &["hpa"],
+            Kind::KeyValueStore => &["kvs"],
         }
     }
 

@@ -17,6 +17,44 @@ pub struct ResolvedPodConfig {
     /// registry host -> credentials.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub registry_credentials: BTreeMap<String, crate::oci::Credentials>,
+    /// The pod's `keyValueStores`, in its order, each with its backend (`None`: no such store).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_value_stores: Vec<ResolvedKeyValueStore>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedKeyValueStore {
+    pub name: String,
+    /// None when no KeyValueStore of that name exists (the guest's open gets `no-such-store`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<ResolvedStoreBackend>,
+}
+
+/// A store's backend with its password resolved from its Secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ResolvedStoreBackend {
+    Embedded,
+    #[serde(rename_all = "camelCase")]
+    Redis {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for ResolvedStoreBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResolvedStoreBackend::Embedded => f.write_str("Embedded"),
+            ResolvedStoreBackend::Redis { url, password } => f
+                .debug_struct("Redis")
+                .field("url", url)
+                .field("password", &password.as_ref().map(|_| "<redacted>"))
+                .finish(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

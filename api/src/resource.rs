@@ -72,6 +72,7 @@ kind_spec! {
     StatefulSetSpec => StatefulSet,
     ControllerRevisionSpec => ControllerRevision,
     HpaSpec => HorizontalPodAutoscaler,
+    KeyValueStoreSpec => KeyValueStore,
 }
 
 impl Resource for ConfigMap {

@@ -455,7 +455,12 @@ fn start_controllers(
         tokio::spawn(controllers::run_loop(
             "config-version",
             registry.clone(),
-            &[Kind::ConfigMap, Kind::Secret, Kind::Pod],
+            &[
+                Kind::ConfigMap,
+                Kind::Secret,
+                Kind::KeyValueStore,
+                Kind::Pod,
+            ],
             Duration::from_secs(30),
             term.clone(),
             controllers::config_version::reconcile_all,

@@ -33,6 +33,7 @@ mod error;
 mod failure;
 mod http_pod;
 mod inspect;
+pub mod keyvalue;
 mod limits;
 mod logs;
 mod metrics;

@@ -41,6 +41,8 @@ pub struct PodRuntimeSpec {
     /// HTTP pods: the largest request body, counted as it streams in; past it the request is
     /// answered 413 (at once when its Content-Length says so).
     pub max_request_body_bytes: u64,
+    /// The `wasi:keyvalue` stores the pod may open, by name; any other name is `access-denied`.
+    pub key_value: Arc<crate::keyvalue::KeyValueGrants>,
 }
 
 impl PodRuntimeSpec {
@@ -59,6 +61,7 @@ impl PodRuntimeSpec {
             max_requests_per_instance: 1,
             container_concurrency: None,
             max_request_body_bytes: wasmpod_api::DEFAULT_MAX_REQUEST_BODY_BYTES,
+            key_value: Arc::default(),
         }
     }
 }
@@ -80,6 +83,7 @@ impl std::fmt::Debug for PodRuntimeSpec {
             .field("outbound", &self.outbound.is_some())
             .field("max_requests_per_instance", &self.max_requests_per_instance)
             .field("container_concurrency", &self.container_concurrency)
+            .field("key_value", &self.key_value.names().collect::<Vec<_>>())
             .finish()
     }
 }

@@ -2,6 +2,7 @@
 //! WASI context denies by default: no host environment, no sockets, no stdin; only the env, args,
 //! mounts and config the pod spec grants.
 
+use crate::keyvalue::{self, KeyValueGrants, KeyValueView};
 use crate::limits::{self, MemoryLimiter};
 use crate::outbound::{Egress, EgressHooks};
 use crate::{PodLogs, PodRuntimeSpec, RuntimeError};
@@ -20,6 +21,7 @@ pub(crate) struct PodState {
     http: WasiHttpCtx,
     hooks: EgressHooks,
     config: Arc<WasiConfigVariables>,
+    key_value: Arc<KeyValueGrants>,
     limiter: MemoryLimiter,
 }
 
@@ -59,13 +61,21 @@ fn config_view(state: &mut PodState) -> WasiConfig<'_> {
     WasiConfig::from(&*state.config)
 }
 
-/// The one linker: all of WASI 0.2, `wasi:http` and `wasi:config`. Pods are limited by their
+fn key_value_view(state: &mut PodState) -> KeyValueView<'_> {
+    KeyValueView {
+        grants: &state.key_value,
+        table: &mut state.table,
+    }
+}
+
+/// The one linker: all of WASI 0.2, `wasi:http`, `wasi:config` and `wasi:keyvalue`. Pods are limited by their
 /// context, not by what is linked.
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<PodState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     wasmtime_wasi_config::add_to_linker(&mut linker, config_view)?;
+    keyvalue::add_to_linker(&mut linker, key_value_view)?;
     Ok(linker)
 }
 
@@ -75,6 +85,7 @@ pub(crate) struct PodTemplate {
     env: Vec<(String, String)>,
     argv: Vec<String>,
     config: Arc<WasiConfigVariables>,
+    key_value: Arc<KeyValueGrants>,
     mounts: Vec<crate::Mount>,
     memory_cap: u64,
     pub(crate) request_timeout: Duration,
@@ -129,6 +140,7 @@ impl PodTemplate {
             env: spec.env,
             argv,
             config: Arc::new(spec.config.into_iter().collect()),
+            key_value: spec.key_value,
             mounts: spec.mounts,
             memory_cap,
             request_timeout: spec.request_timeout,
@@ -172,6 +184,7 @@ impl PodTemplate {
                 hops: 0,
             },
             config: self.config.clone(),
+            key_value: self.key_value.clone(),
             limiter: MemoryLimiter::new(self.memory_cap, self.memory_in_use.clone()),
         };
         let mut store = Store::new(engine, state);

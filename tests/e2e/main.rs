@@ -16,6 +16,7 @@ mod ha;
 mod ha_faults;
 mod hostile_guests;
 mod ingress_tls;
+mod keyvalue;
 mod kubectl;
 mod limits;
 mod logs_watch;

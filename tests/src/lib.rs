@@ -9,6 +9,7 @@ pub mod otlp;
 pub mod prometheus;
 pub mod raw_http;
 pub mod registry;
+pub mod redis;
 pub mod servers;
 
 use std::collections::VecDeque;
@@ -54,6 +55,8 @@ pub struct Components {
     pub misbehave: PathBuf,
     pub crasher: PathBuf,
     pub unlinkable: PathBuf,
+    /// Drives `wasi:keyvalue` from its request (tests/components/kvtest).
+    pub kvtest: PathBuf,
 }
 
 fn build_wasm(manifest: &Path) {
@@ -85,6 +88,7 @@ pub fn components() -> &'static Components {
             misbehave: tests.join("target/wasm32-wasip2/release/misbehave.wasm"),
             crasher: tests.join("target/wasm32-wasip2/release/crasher.wasm"),
             unlinkable: tests.join("target/wasm32-wasip2/release/unlinkable.wasm"),
+            kvtest: tests.join("target/wasm32-wasip2/release/kvtest.wasm"),
         };
         if [&c.hello, &c.frontend, &c.backend, &c.counter]
             .iter()
@@ -92,7 +96,7 @@ pub fn components() -> &'static Components {
         {
             build_wasm(&samples.join("Cargo.toml"));
         }
-        if [&c.misbehave, &c.crasher, &c.unlinkable]
+        if [&c.misbehave, &c.crasher, &c.unlinkable, &c.kvtest]
             .iter()
             .any(|p| !p.exists())
         {

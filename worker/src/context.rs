@@ -24,6 +24,8 @@ pub struct NodeContext {
     logs: Mutex<HashMap<ObjectKey, PodLogs>>,
     /// Builds the service-call router for a pod of one namespace.
     pub outbound: OutboundFactory,
+    /// The `wasi:keyvalue` stores of this node's pods.
+    pub key_value: Arc<wasmpod_runtime::keyvalue::KeyValueBackends>,
 }
 
 /// Builds the service-call router of one pod (namespace, pod name).
@@ -40,7 +42,11 @@ impl NodeContext {
         backoff: BackoffPolicy,
         outbound: OutboundFactory,
     ) -> NodeContext {
+        let key_value = Arc::new(wasmpod_runtime::keyvalue::KeyValueBackends::new(
+            dirs.data_dir().join(crate::keyvalue::EMBEDDED_DIR),
+        ));
         NodeContext {
+            key_value,
             node: metrics.node().to_string(),
             metrics,
             dirs,

@@ -10,6 +10,7 @@ mod components;
 mod context;
 pub mod credential;
 pub mod gateway;
+mod keyvalue;
 pub mod listener;
 pub mod metrics;
 mod node_dirs;

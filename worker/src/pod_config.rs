@@ -96,12 +96,14 @@ impl PodConfig {
     }
 }
 
-/// The resolved config of a pod whose spec refers to no ConfigMap, Secret or claim: its literal
+/// The resolved config of a pod whose spec refers to no ConfigMap, Secret, claim or
+/// key-value store: its literal
 /// env (a later variable of the same name wins, as on the control plane). None otherwise.
 pub fn from_spec(spec: &PodSpec) -> Option<ResolvedPodConfig> {
     let refers = !spec.env_from.is_empty()
         || (spec.component.oci().is_some() && !spec.image_pull_secrets.is_empty())
         || !spec.config_from.is_empty()
+        || !spec.key_value_stores.is_empty()
         || spec.env.iter().any(|v| v.value_from.is_some())
         || spec.volumes.iter().any(|v| {
             v.config_map.is_some() || v.secret.is_some() || v.persistent_volume_claim.is_some()

@@ -248,8 +248,8 @@ impl NodeHost {
     ) -> PodRuntimeSpec {
         let spec = &self.pod.spec;
         let mut runtime = PodRuntimeSpec::new(self.key.name.clone());
-        runtime.env = resolved.env;
-        runtime.config = resolved.config;
+        runtime.env = resolved.env.clone();
+        runtime.config = resolved.config.clone();
         runtime.mounts = mounts;
         runtime.args = spec.args.clone();
         runtime.memory_limit_bytes = spec.resources.limits.memory_bytes();
@@ -264,6 +264,12 @@ impl NodeHost {
             .max_request_body_bytes
             .unwrap_or(wasmpod_api::DEFAULT_MAX_REQUEST_BODY_BYTES);
         runtime.outbound = Some((self.ctx.outbound)(&self.key.namespace, &self.key.name));
+        runtime.key_value = crate::keyvalue::grants(
+            &self.ctx.key_value,
+            &self.key.namespace,
+            &resolved.key_value_stores,
+        )
+        .into_shared();
         runtime
     }
 }

@@ -140,6 +140,10 @@ pub struct PodSpec {
     /// Hosts besides services the component may call, e.g. `https://api.example.com`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_outbound_hosts: Vec<String>,
+    /// The `wasi:keyvalue` stores (KeyValueStore objects of the pod's namespace) the component
+    /// may open; opening any other name is refused (`access-denied`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_value_stores: Vec<String>,
     /// Longest a single request (or, for command pods, nothing) may run; default 30.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout_seconds: Option<u64>,
@@ -369,6 +373,10 @@ impl PodSpec {
                 "must be at least 1",
             ));
         }
+        super::keyvalue_store::validate_store_names(
+            &format!("{field}.keyValueStores"),
+            &self.key_value_stores,
+        )?;
         for (i, host) in self.allowed_outbound_hosts.iter().enumerate() {
             Origin::parse(host).map_err(|e| {
                 ValidationError::new(

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use wasmpod_api::labels::format_labels;
 use wasmpod_api::quantity::{format_cpu, format_memory};
 use wasmpod_api::{
-    AnyObject, ConfigMap, Deployment, Event, Ingress, Kind, Namespace, Node, PersistentVolumeClaim,
-    Pod, PodPhase, Secret, Service, StatefulSet,
+    AnyObject, ConfigMap, Deployment, Event, Ingress, KeyValueStore, Kind, Namespace, Node,
+    PersistentVolumeClaim, Pod, PodPhase, Secret, Service, StatefulSet,
 };
 
 /// The table of `kind` for `items` (one row per item, in order). Nodes also need every pod.
@@ -32,7 +32,26 @@ pub fn for_kind(
         Kind::Namespace => namespaces(items),
         Kind::ControllerRevision => controller_revisions(items),
         Kind::HorizontalPodAutoscaler => super::hpa::table(items),
+        Kind::KeyValueStore => key_value_stores(items),
     }
+}
+
+/// NAME, BACKEND (embedded, or redis and its URL), AGE.
+pub fn key_value_stores(items: &[AnyObject]) -> anyhow::Result<Table> {
+    let mut table = Table::new(&["NAME", "BACKEND", "URL", "AGE"]);
+    for s in typed::<KeyValueStore>(items)? {
+        let (backend, url) = match &s.spec.redis {
+            Some(redis) => ("redis", redis.url.clone()),
+            None => ("embedded", "<none>".to_string()),
+        };
+        table.row(vec![
+            s.name().to_string(),
+            backend.to_string(),
+            url,
+            age(s.metadata.creation_timestamp),
+        ]);
+    }
+    Ok(table)
 }
 
 /// Events oldest first, as `get events` and `describe` show them.

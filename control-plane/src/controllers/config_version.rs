@@ -1,5 +1,5 @@
-//! Stamps each pod with a version of the ConfigMaps and Secrets it uses
-//! (`wasmpod.dev/config-version`). When one of them changes, the stamp changes, and the node
+//! Stamps each pod with a version of the ConfigMaps, Secrets and KeyValueStores (and their
+//! password Secrets) it uses (`wasmpod.dev/config-version`). When one of them changes, the stamp changes, and the node
 //! running the pod reloads it: HTTP pods serve new instances with the new values, command pods
 //! restart.
 
@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 use wasmpod_api::resolved::CONFIG_VERSION_ANNOTATION;
 use wasmpod_api::Resource as _;
-use wasmpod_api::{Kind, Pod, PodSpec};
+use wasmpod_api::{KeyValueStore, Kind, Pod, PodSpec};
 
 /// (kind, name) of every ConfigMap and Secret the spec refers to.
 pub(crate) fn references(spec: &PodSpec) -> BTreeSet<(Kind, String)> {
@@ -40,12 +40,15 @@ pub(crate) fn references(spec: &PodSpec) -> BTreeSet<(Kind, String)> {
             refs.insert((Kind::Secret, r.secret_name.clone()));
         }
     }
+    for store in &spec.key_value_stores {
+        refs.insert((Kind::KeyValueStore, store.clone()));
+    }
     refs
 }
 
 pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
     let mut versions: HashMap<(Kind, String, String), u64> = HashMap::new();
-    for kind in [Kind::ConfigMap, Kind::Secret] {
+    for kind in [Kind::ConfigMap, Kind::Secret, Kind::KeyValueStore] {
         for object in registry.list(kind, None)?.0 {
             versions.insert(
                 (
@@ -57,10 +60,27 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
             );
         }
     }
+    // The Secret behind each Redis store's password, by (namespace, store).
+    let store_secrets: HashMap<(String, String), String> = registry
+        .all::<KeyValueStore>(None)?
+        .iter()
+        .filter_map(|s| {
+            let secret = s.spec.redis.as_ref()?.password_secret_ref.as_ref()?;
+            Some((
+                (s.namespace().to_string(), s.name().to_string()),
+                secret.name.clone(),
+            ))
+        })
+        .collect();
     let pods = registry.all::<Pod>(None)?;
     let mut writes = Vec::new();
     for pod in pods {
-        let refs = references(&pod.spec);
+        let mut refs = references(&pod.spec);
+        for store in &pod.spec.key_value_stores {
+            if let Some(secret) = store_secrets.get(&(pod.namespace().to_string(), store.clone())) {
+                refs.insert((Kind::Secret, secret.clone()));
+            }
+        }
         if refs.is_empty() {
             continue;
         }

@@ -411,7 +411,7 @@ pub fn authorize(
 }
 
 /// The kinds an `edit` token writes: workloads, config and secrets.
-const EDITABLE: [Kind; 9] = [
+const EDITABLE: [Kind; 10] = [
     Kind::HorizontalPodAutoscaler,
     Kind::Deployment,
     Kind::StatefulSet,
@@ -421,6 +421,7 @@ const EDITABLE: [Kind; 9] = [
     Kind::ConfigMap,
     Kind::Secret,
     Kind::PersistentVolumeClaim,
+    Kind::KeyValueStore,
 ];
 
 enum UserDecision {

@@ -10,8 +10,12 @@ use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use base64::Engine as _;
 use std::collections::BTreeMap;
-use wasmpod_api::resolved::{ResolvedClaim, ResolvedPodConfig};
-use wasmpod_api::{ConfigMap, DataSource, PersistentVolumeClaim, Pod, Secret, DEFAULT_NAMESPACE};
+use wasmpod_api::resolved::{
+    ResolvedClaim, ResolvedKeyValueStore, ResolvedPodConfig, ResolvedStoreBackend,
+};
+use wasmpod_api::{
+    ConfigMap, DataSource, KeyValueStore, PersistentVolumeClaim, Pod, Secret, DEFAULT_NAMESPACE,
+};
 
 pub async fn pod_config(
     State(state): State<AppState>,
@@ -177,5 +181,47 @@ pub fn resolve(registry: &Registry, pod: &Pod) -> Result<ResolvedPodConfig, ApiE
             });
         }
     }
+    for (i, name) in spec.key_value_stores.iter().enumerate() {
+        let field = format!("spec.keyValueStores[{i}]");
+        let backend = match registry.fetch::<KeyValueStore>(pod.namespace(), name)? {
+            None => None,
+            Some(store) => Some(store_backend(&sources, &store, &field)?),
+        };
+        resolved.key_value_stores.push(ResolvedKeyValueStore {
+            name: name.clone(),
+            backend,
+        });
+    }
     Ok(resolved)
+}
+
+/// A store's backend, its Redis password read from the Secret it names.
+fn store_backend(
+    sources: &Sources<'_>,
+    store: &KeyValueStore,
+    field: &str,
+) -> Result<ResolvedStoreBackend, ApiError> {
+    let Some(redis) = &store.spec.redis else {
+        return Ok(ResolvedStoreBackend::Embedded);
+    };
+    let password = match &redis.password_secret_ref {
+        None => None,
+        Some(r) => {
+            let field = format!(
+                "keyvaluestore {:?} spec.redis.passwordSecretRef, used by {field}",
+                store.name()
+            );
+            let data = sources.secret(&r.name, &field)?;
+            Some(data.get(&r.key).cloned().ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "secret {:?} has no key {:?} (referenced by {field})",
+                    r.name, r.key
+                ))
+            })?)
+        }
+    };
+    Ok(ResolvedStoreBackend::Redis {
+        url: redis.url.clone(),
+        password,
+    })
 }

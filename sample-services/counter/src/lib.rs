@@ -1,18 +1,25 @@
-//! The stateful sample: a `wasi:http/proxy` component that counts its visits in a file of its
-//! persistent volume (`/data/count`) and greets with `GREETING` (from a ConfigMap). When `TOKEN`
-//! is set (from a Secret), every request must carry `authorization: Bearer <TOKEN>`.
+//! The stateful sample: a `wasi:http/proxy` component that counts its visits with
+//! `wasi:keyvalue` (`increment` of the key `visits` in the store `default`, one atomic step in
+//! the store, so every replica on every node counts into the same number when the store is
+//! Redis) and greets with `GREETING` (from a ConfigMap). When `TOKEN` is set (from a Secret),
+//! every request must carry `authorization: Bearer <TOKEN>`.
 //!
-//! Each `GET` reads the count, adds one, writes it back in place and `fsync`s before answering,
-//! so a visit the client saw counted survives a crash of the pod or of its node. The count only
-//! grows, so the new text is never shorter than the old one and overwriting in place never leaves
-//! an empty or truncated file behind. (Concurrent visits may read the same count: it is a sample.)
+//! A store that cannot be used (not granted, not declared, Redis unreachable or refusing the
+//! password) answers 500 with the store's error.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+mod kv {
+    wit_bindgen::generate!({
+        path: "../../runtime/wit/keyvalue",
+        world: "wasi:keyvalue/imports",
+    });
+}
+
+use kv::wasi::keyvalue::{atomics, store};
 use wasi::exports::http::incoming_handler::Guest;
 use wasi::http::types::{Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam};
 
-const COUNT_FILE: &str = "/data/count";
+const STORE: &str = "default";
+const KEY: &str = "visits";
 
 struct Counter;
 
@@ -51,26 +58,15 @@ fn authorized(request: &IncomingRequest) -> bool {
         .any(|v| v.as_slice() == expected.as_bytes())
 }
 
-/// Reads the count, adds one, writes it back and syncs it to disk; returns the new count.
-fn visit() -> Result<u64, String> {
-    let mut file: File = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(COUNT_FILE)
-        .map_err(|e| format!("cannot open {COUNT_FILE}: {e}"))?;
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(|e| format!("cannot read {COUNT_FILE}: {e}"))?;
-    let current: u64 = match text.trim() {
-        "" => 0,
-        t => t.parse().map_err(|_| format!("{COUNT_FILE} holds {t:?}, not a count"))?,
+/// Adds one to the count in the store; returns the new count.
+fn visit() -> Result<i64, String> {
+    let describe = |e: store::Error| match e {
+        store::Error::NoSuchStore => format!("key-value store {STORE:?}: no such store"),
+        store::Error::AccessDenied => format!("key-value store {STORE:?}: access denied"),
+        store::Error::Other(m) => format!("key-value store {STORE:?}: {m}"),
     };
-    let next = current + 1;
-    file.seek(SeekFrom::Start(0)).map_err(|e| format!("cannot seek {COUNT_FILE}: {e}"))?;
-    file.write_all(format!("{next}\n").as_bytes()).map_err(|e| format!("cannot write {COUNT_FILE}: {e}"))?;
-    file.sync_all().map_err(|e| format!("cannot sync {COUNT_FILE}: {e}"))?;
-    Ok(next)
+    let bucket = store::open(STORE).map_err(describe)?;
+    atomics::increment(&bucket, KEY, 1).map_err(describe)
 }
 
 impl Guest for Counter {
