@@ -8,8 +8,8 @@ pub mod etcd;
 pub mod otlp;
 pub mod prometheus;
 pub mod raw_http;
-pub mod registry;
 pub mod redis;
+pub mod registry;
 pub mod servers;
 
 use std::collections::VecDeque;
