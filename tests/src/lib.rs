@@ -492,7 +492,13 @@ spec:
 
 /// A Deployment + Service + Ingress manifest for `component` at `path` (prefix rule).
 pub fn http_app(name: &str, component: &Path, replicas: u32, path: &str) -> String {
-    deployment_yaml(name, component, replicas, "", "") + &service_and_ingress(name, path)
+    let manifest =
+        deployment_yaml(name, component, replicas, "", "") + &service_and_ingress(name, path);
+    // Ends with its last document, so a test may append `---` and more (documents are counted).
+    match manifest.strip_suffix("---\n") {
+        Some(documents) => documents.to_string(),
+        None => manifest,
+    }
 }
 
 /// A running process of ours that prints its addresses on stdout. Its stderr goes to a log in
