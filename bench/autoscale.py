@@ -20,9 +20,9 @@ import json
 import statistics
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
+import wasmpod_api
 from procs import Process, free_port
 
 STEP_CLIENTS = 200
@@ -30,21 +30,9 @@ STEP_TARGET = 10  # in-flight requests per pod: 200 clients -> 20 replicas
 STEP_HOLD_MS = 100
 
 
-class Api:
+class Api(wasmpod_api.Api):
     def __init__(self, port: int):
-        self.base = f"http://127.0.0.1:{port}"
-
-    def call(self, method: str, path: str, body: bytes | None = None, ctype: str = "application/json"):
-        req = urllib.request.Request(self.base + path, data=body, method=method,
-                                     headers={"content-type": ctype} if body is not None else {})
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            return json.loads(resp.read() or b"null")
-
-    def upload(self, wasm: Path) -> str:
-        return self.call("POST", "/api/v1/blobs", wasm.read_bytes(), "application/wasm")["digest"]
-
-    def apply(self, objects: list[dict]) -> None:
-        self.call("POST", "/api/v1/apply", json.dumps({"objects": objects}).encode())
+        super().__init__(port, timeout=120)
 
     def deployment(self, name: str) -> dict:
         return self.call("GET", f"/api/v1/deployments/{name}")
@@ -53,11 +41,10 @@ class Api:
         self.call("POST", f"/api/v1/deployments/{name}/scale", json.dumps({"replicas": replicas}).encode())
 
     def ready_pods(self, app: str) -> int:
-        pods = self.call("GET", f"/api/v1/pods?labelSelector=app%3D{app}")["items"]
-        return sum(1 for p in pods if p.get("status", {}).get("ready"))
+        return sum(1 for p in self.pods(f"app={app}") if p.get("status", {}).get("ready"))
 
-    def pods(self, app: str) -> int:
-        return len(self.call("GET", f"/api/v1/pods?labelSelector=app%3D{app}")["items"])
+    def pod_count(self, app: str) -> int:
+        return len(self.pods(f"app={app}"))
 
 
 def app(name: str, digest: str, path: str, replicas: int = 1, env: list | None = None) -> list[dict]:
@@ -111,7 +98,7 @@ def first_requests(api: Api, port: int, name: str, path: str, runs: int, log) ->
     """p50 of `runs` first requests to `name` at zero, against warm requests in the same run."""
     cold, warm = [], []
     for r in range(runs):
-        wait(f"{name} at zero", lambda: api.deployment(name)["spec"]["replicas"] == 0 and api.pods(name) == 0)
+        wait(f"{name} at zero", lambda: api.deployment(name)["spec"]["replicas"] == 0 and api.pod_count(name) == 0)
         status, ms = timed_get(port, path)
         if status != 200:
             raise RuntimeError(f"first request to {name} at zero answered {status}")
@@ -176,7 +163,7 @@ def load_step(api: Api, port: int, log) -> dict:
     # Baseline: the same scale by hand, with the autoscaler gone.
     api.call("DELETE", f"/api/v1/horizontalpodautoscalers/{name}")
     api.scale(name, 1)
-    wait("step back at 1", lambda: api.pods(name) == 1 and api.ready_pods(name) == 1)
+    wait("step back at 1", lambda: api.pod_count(name) == 1 and api.ready_pods(name) == 1)
     start = time.perf_counter()
     api.scale(name, replicas)
     wait(f"{replicas} ready by hand", lambda: api.ready_pods(name) >= replicas)

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import http.client
-import json
 import os
 import platform
 import re
@@ -49,13 +48,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import attacks as attacks_bench
 import autoscale as autoscale_bench
 import control_plane
+from wasmpod_api import Api
 import node_tls as node_tls_bench
 import oci as oci_bench
 import keyvalue as keyvalue_bench
@@ -145,31 +144,6 @@ def wait_for(port: int, path: str, timeout: float, expect: bytes | None = None) 
             last = e
         time.sleep(0.05)
     raise RuntimeError(f"127.0.0.1:{port}{path} did not answer 200 within {timeout}s (last: {last})")
-
-
-class Api:
-    """The wasmpod HTTP API (open on loopback under `wasmpod up`)."""
-
-    def __init__(self, port: int):
-        self.base = f"http://127.0.0.1:{port}"
-
-    def call(self, method: str, path: str, body: bytes | None = None, ctype: str = "application/json"):
-        req = urllib.request.Request(self.base + path, data=body, method=method,
-                                     headers={"content-type": ctype} if body is not None else {})
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.loads(resp.read() or b"null")
-
-    def upload(self, wasm: Path) -> str:
-        return self.call("POST", "/api/v1/blobs", wasm.read_bytes(), "application/wasm")["digest"]
-
-    def apply(self, objects: list[dict]) -> None:
-        self.call("POST", "/api/v1/apply", json.dumps({"objects": objects}).encode())
-
-    def pods(self) -> list[dict]:
-        return self.call("GET", "/api/v1/pods")["items"]
-
-    def pod(self, name: str) -> dict:
-        return self.call("GET", f"/api/v1/pods/{name}")
 
 
 def deployment(name: str, digest: str, replicas: int = 1, **spec) -> dict:

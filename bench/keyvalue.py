@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import statistics
 import subprocess
-import time
 from pathlib import Path
 
 NS_REDIS = "kvbench-redis"

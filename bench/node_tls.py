@@ -10,38 +10,14 @@ the hop (through local-1 minus direct), and the TLS hop as a ratio to the plain 
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-import ssl
 import statistics
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
-
-class TlsApi:
-    """The wasmpod API of `up --tls` (open on loopback, verified against its cluster CA)."""
-
-    def __init__(self, port: int, ca_file: Path):
-        self.base = f"https://127.0.0.1:{port}"
-        self.context = ssl.create_default_context(cafile=str(ca_file))
-
-    def call(self, method: str, path: str, body: bytes | None = None, ctype: str = "application/json"):
-        req = urllib.request.Request(self.base + path, data=body, method=method,
-                                     headers={"content-type": ctype} if body is not None else {})
-        with urllib.request.urlopen(req, timeout=60, context=self.context) as resp:
-            return json.loads(resp.read() or b"null")
-
-    def upload(self, wasm: Path) -> str:
-        return self.call("POST", "/api/v1/blobs", wasm.read_bytes(), "application/wasm")["digest"]
-
-    def apply(self, objects: list[dict]) -> None:
-        self.call("POST", "/api/v1/apply", json.dumps({"objects": objects}).encode())
-
-    def pods(self) -> list[dict]:
-        return self.call("GET", "/api/v1/pods")["items"]
+from wasmpod_api import Api
 
 
 def start_cluster(b, name: str, logdir: Path, tls: bool):
@@ -62,7 +38,7 @@ def start_cluster(b, name: str, logdir: Path, tls: bool):
         cmd.append("--tls")
     server = b.Server(name, cmd, logdir)
     server.wait_line("wasmpod is up")
-    api = TlsApi(api_port, data / "ca.crt") if tls else b.Api(api_port)
+    api = Api(api_port, ca_file=data / "ca.crt" if tls else None)
     return server, api, ingress_port
 
 
