@@ -11,7 +11,9 @@ up *ARGS: deps toolchain samples
 
 # The whole test suite: unit tests beside the code, the store contract (sled and etcd), end-to-end tests in tests/.
 test: deps toolchain samples test-components
-    cargo build --workspace
+    # --all-targets: the binary the e2e tests start is built with the same features as the tests
+    # (the test crates' dev-dependencies), so `cargo test` compiles nothing twice.
+    cargo build --workspace --all-targets
     cargo test --workspace --no-fail-fast
 
 # The property tests (parsers: manifests, quantities, selectors, origins, traceparent; the API's
