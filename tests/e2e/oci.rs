@@ -7,7 +7,10 @@ use sha2::{Digest as _, Sha256};
 use std::path::Path;
 use std::time::Duration;
 use wasmpod_tests::registry::{Registry, User};
-use wasmpod_tests::{components, http_get, service_and_ingress, wait_until, Cluster, ClusterApi};
+use wasmpod_tests::{
+    components, deployment_doc, http_get, service_and_ingress, wait_until, Cluster, ClusterApi,
+    PodSpecExtra,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -31,21 +34,14 @@ fn push(cluster: &Cluster, file: &Path, reference: &str) -> String {
     digest
 }
 
-/// A Deployment of `component` with a Service and an Ingress at `/NAME`.
+/// A Deployment of `component` (an `oci://` reference) with a Service and an Ingress at `/NAME`.
 fn app(name: &str, component: &str, replicas: u32, pod_extra: &str) -> String {
-    format!(
-        r#"apiVersion: wasmpod.dev/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      component: "{component}"
-{pod_extra}---
-"#
+    deployment_doc(
+        name,
+        Path::new(component),
+        replicas,
+        "",
+        PodSpecExtra::Lines(pod_extra),
     ) + &service_and_ingress(name, &format!("/{name}"))
 }
 
