@@ -4,7 +4,9 @@
 //! for the node it means to reach (`<node>.nodes.wasmpod`), whatever address that node published.
 //! Each request also carries the node's agent key, as on a plain cluster.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
 use wasmpod_api::node_tls::{mutual_client_config, node_dns_name, Identity};
@@ -30,6 +32,9 @@ pub struct NodeAgents {
     plain: reqwest::Client,
     /// The mutual TLS client config (its session cache shared by every request).
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Per node, the TLS client that reaches it at its last known address: kept, so the pod
+    /// figures asked every second reuse pooled connections instead of a handshake each time.
+    tls_clients: Mutex<HashMap<String, (SocketAddr, reqwest::Client)>>,
 }
 
 impl NodeAgents {
@@ -43,7 +48,11 @@ impl NodeAgents {
             Some((ca, identity)) => Some(Arc::new(mutual_client_config(ca, identity)?)),
             None => None,
         };
-        Ok(NodeAgents { plain, tls })
+        Ok(NodeAgents {
+            plain,
+            tls,
+            tls_clients: Mutex::default(),
+        })
     }
 
     /// `GET {agent}{path_and_query}` on node `node`'s agent, presenting `agent_key`.
@@ -99,11 +108,19 @@ impl NodeAgents {
             parsed
                 .set_host(Some(&name))
                 .map_err(|_| AgentError::Url { url: url.clone() })?;
-            reqwest::Client::builder()
-                .use_preconfigured_tls((**config).clone())
-                .resolve(&name, addr)
-                .connect_timeout(Duration::from_secs(5))
-                .build()?
+            let mut clients = self.tls_clients.lock().unwrap_or_else(|e| e.into_inner());
+            match clients.get(node) {
+                Some((known, client)) if *known == addr => client.clone(),
+                _ => {
+                    let client = reqwest::Client::builder()
+                        .use_preconfigured_tls((**config).clone())
+                        .resolve(&name, addr)
+                        .connect_timeout(Duration::from_secs(5))
+                        .build()?;
+                    clients.insert(node.to_string(), (addr, client.clone()));
+                    client
+                }
+            }
         } else {
             self.plain.clone()
         };
