@@ -168,10 +168,10 @@ def ingress(name: str, path: str, svc: str) -> dict:
             "spec": {"rules": [{"http": {"paths": [{"path": path, "backend": {"service": svc}}]}}]}}
 
 
-def start_wasmpod(name: str, logdir: Path, extra: list[str] = ()) -> tuple[Server, Api, int]:
+def start_wasmpod(name: str, logdir: Path, extra: list[str] = (), binary: Path | None = None) -> tuple[Server, Api, int]:
     api_port, ingress_port = free_port(), free_port()
     data = logdir / f"{name}-data"
-    server = Server(name, [WASMPOD, "up", "--data-dir", data, "--api-addr", f"127.0.0.1:{api_port}",
+    server = Server(name, [binary or WASMPOD, "up", "--data-dir", data, "--api-addr", f"127.0.0.1:{api_port}",
                            "--ingress-addr", f"127.0.0.1:{ingress_port}", *extra], logdir)
     wait_for(api_port, "/healthz", 30)
     return server, Api(api_port), ingress_port
@@ -238,6 +238,33 @@ def measure_throughput(targets: list[Target], rounds: int, seconds: int, connect
             t.samples.append(s)
             log(f"round {r + 1}/{rounds} {t.name}: {s.rps:,.0f} req/s, p50 {s.p50_us:.0f} us, "
                 f"p99 {s.p99_us:.0f} us, {s.cpu_us_per_req:.1f} us CPU/req, {s.errors} errors")
+
+
+@dataclass
+class Compared:
+    label: str
+    binary: Path
+
+
+def parse_compare(text: str) -> Compared:
+    label, sep, path = text.partition("=")
+    binary = Path(path)
+    if not sep or not label or not binary.is_file():
+        raise SystemExit(f"error: --compare {text!r}: expected LABEL=PATH of a wasmpod binary")
+    return Compared(label, binary.resolve())
+
+
+def start_compared(compares: list[Compared], logdir: Path, hello: Path, servers: list[Server]) -> list[Target]:
+    """Each compared binary as its own `wasmpod up` serving hello at /hello, measured in the same
+    interleaved rounds as this build: an A/B within one run, immune to the machine's day-to-day noise."""
+    targets = []
+    for i, c in enumerate(compares):
+        server, api, port = start_wasmpod(f"compare-{i}", logdir, binary=c.binary)
+        servers.append(server)
+        api.apply([deployment("hello", api.upload(hello)), service("hello"), ingress("hello", "/hello", "hello")])
+        wait_for(port, "/hello", 60, HELLO_BODY)
+        targets.append(Target(f"wasmpod {c.label} (fresh instance)", server, port, "/hello"))
+    return targets
 
 
 def measure_burst(target: Target, clients: int, seconds: int) -> Sample:
@@ -485,6 +512,16 @@ def report(args, targets: list[Target], svc: dict | None, deploy: list[float], r
         lines.append(f"- wasmpod / wasmtime serve: req/s {rps_ratio:.2f}x, CPU per request {cpu_ratio:.2f}x")
         targets_rows.append(("fresh instance: CPU/req <= 0.25x wasmtime serve", f"{cpu_ratio:.2f}x", cpu_ratio <= 0.25))
         targets_rows.append(("fresh instance: req/s >= 4x wasmtime serve", f"{rps_ratio:.2f}x", rps_ratio >= 4))
+    for t in targets:
+        if t is wp or not (t.name.startswith("wasmpod ") and t.name.endswith("(fresh instance)")):
+            continue
+        label = t.name.removeprefix("wasmpod ").removesuffix(" (fresh instance)")
+        if ws:
+            lines.append(f"- wasmpod {label} / wasmtime serve: req/s {t.median('rps') / ws.median('rps'):.2f}x, "
+                         f"CPU per request {t.median('cpu_us_per_req') / ws.median('cpu_us_per_req'):.2f}x")
+        if wp:
+            lines.append(f"- wasmpod (this build) / wasmpod {label}: req/s {wp.median('rps') / t.median('rps'):.2f}x, "
+                         f"CPU per request {wp.median('cpu_us_per_req') / t.median('cpu_us_per_req'):.2f}x")
     if wp and ax:
         lines.append(f"- wasmpod / axum: req/s {wp.median('rps') / ax.median('rps'):.2f}x, "
                      f"CPU per request {wp.median('cpu_us_per_req') / ax.median('cpu_us_per_req'):.2f}x")
@@ -612,8 +649,12 @@ def main() -> int:
                     help="only deploy -> 200 from an OCI registry against a file upload (cold node cache)")
     ap.add_argument("--only-keyvalue", action="store_true",
                     help="only the key-value rows (get + increment per request, embedded and Redis, against hello)")
+    ap.add_argument("--compare", action="append", default=[], metavar="LABEL=PATH",
+                    help="also measure the wasmpod binary at PATH (e.g. an older commit's release build) in the "
+                         "throughput rounds, interleaved with this build's, as 'wasmpod LABEL (fresh instance)'")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     args = ap.parse_args()
+    compares = [parse_compare(c) for c in args.compare]
     global WASMPOD
     if args.debug_build:
         WASMPOD = ROOT / "target" / "debug" / "wasmpod"
@@ -668,7 +709,8 @@ def main() -> int:
             servers.append(wp)
             api.apply([deployment("hello", api.upload(hello)), service("hello"), ingress("hello", "/hello", "hello")])
             wait_for(ingress_port, "/hello", 60, HELLO_BODY)
-            targets = [Target("wasmpod (fresh instance)", wp, ingress_port, "/hello")]
+            targets = [Target("wasmpod (fresh instance)", wp, ingress_port, "/hello"),
+                       *start_compared(compares, logdir, hello, servers)]
             measure_throughput(targets, args.rounds, args.duration, args.connections)
             if args.burst:
                 burst = measure_burst(targets[0], args.burst, args.duration)
@@ -703,6 +745,7 @@ def main() -> int:
             Target("wasmtime serve --max-instance-reuse-count 1000", wserve_reuse, wsr_port, "/hello"),
             Target("wasmpod (fresh instance)", wp, ingress_port, "/hello"),
             Target("wasmpod (instanceReuse 1000)", wp, ingress_port, "/reuse"),
+            *start_compared(compares, logdir, hello, servers),
         ]
         measure_throughput(targets, args.rounds, args.duration, args.connections)
         if args.burst:
