@@ -82,7 +82,7 @@ impl CreateClientCertificate {
         eprintln!(
             "client certificate for {} (client authentication only), valid until {}",
             issued.dns_name,
-            issued.not_after.format("%Y-%m-%d")
+            issued.not_after.format("%Y-%m-%d %H:%M UTC")
         );
         println!("key: {} (0600, made here, never sent)", key_file.display());
         println!("certificate: {}", certificate_file.display());
