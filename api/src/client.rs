@@ -518,6 +518,19 @@ impl Client {
             .await
     }
 
+    /// A client certificate of the cluster CA for a tool's public key (see
+    /// [`crate::client_certificate`]); the admin asks.
+    pub async fn create_client_certificate(
+        &self,
+        request: &crate::client_certificate::ClientCertificateRequest,
+    ) -> Result<crate::client_certificate::IssuedClientCertificate, ClientError> {
+        self.json(
+            self.request(reqwest::Method::POST, "/api/v1/clientcertificates")
+                .json(request),
+        )
+        .await
+    }
+
     /// Creates an API token with a role; the answer holds its secret, shown this once.
     pub async fn create_token(
         &self,

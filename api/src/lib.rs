@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod client;
+pub mod client_certificate;
 #[cfg(test)]
 mod client_failover_tests;
 pub mod cluster;

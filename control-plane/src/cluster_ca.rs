@@ -35,8 +35,10 @@ pub enum CaError {
     Certificate(#[from] rcgen::Error),
     #[error(transparent)]
     Tls(#[from] wasmpod_api::tls::TlsError),
-    #[error("not a node public key: {0}")]
+    #[error("not a P-256 public key: {0}")]
     PublicKey(String),
+    #[error("a client certificate's validity must be 1 to {max} days, not {asked}")]
+    Validity { asked: u32, max: u32 },
     #[error("the server's TLS configuration is invalid: {0}")]
     Rustls(#[from] rustls::Error),
 }
@@ -87,22 +89,23 @@ fn leaf_params(common_name: &str) -> Result<CertificateParams, rcgen::Error> {
     Ok(params)
 }
 
-/// A node's public key as it sent it: an uncompressed P-256 point.
-struct NodePublicKey(Vec<u8>);
+/// A public key as a node or a tool sent it: an uncompressed P-256 point (its private half
+/// stays with the sender).
+struct SentPublicKey(Vec<u8>);
 
-impl NodePublicKey {
-    fn new(raw: &[u8]) -> Result<NodePublicKey, CaError> {
+impl SentPublicKey {
+    fn new(raw: &[u8]) -> Result<SentPublicKey, CaError> {
         if raw.len() != 65 || raw[0] != 4 {
             return Err(CaError::PublicKey(format!(
                 "{} bytes; want an uncompressed P-256 point (65 bytes, starting 0x04)",
                 raw.len()
             )));
         }
-        Ok(NodePublicKey(raw.to_vec()))
+        Ok(SentPublicKey(raw.to_vec()))
     }
 }
 
-impl rcgen::PublicKeyData for NodePublicKey {
+impl rcgen::PublicKeyData for SentPublicKey {
     fn der_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -110,6 +113,15 @@ impl rcgen::PublicKeyData for NodePublicKey {
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
         &rcgen::PKCS_ECDSA_P256_SHA256
     }
+}
+
+/// A tool's client certificate (see [`ClusterAuthority::sign_client`]).
+pub struct SignedClient {
+    /// `<name>.clients.wasmpod`.
+    pub dns_name: String,
+    pub certificate: CertificateDer<'static>,
+    /// The last day it is valid (it ends at midnight UTC starting that day).
+    pub not_after: chrono::NaiveDate,
 }
 
 fn cipher(secrets_key: &[u8; 32]) -> ChaCha20Poly1305 {
@@ -209,7 +221,7 @@ impl ClusterAuthority {
         public_key: &[u8],
         addresses: &[std::net::IpAddr],
     ) -> Result<Vec<CertificateDer<'static>>, CaError> {
-        let key = NodePublicKey::new(public_key)?;
+        let key = SentPublicKey::new(public_key)?;
         let mut params = leaf_params(node)?;
         params.subject_alt_names = std::iter::once(Ok(SanType::DnsName(
             wasmpod_api::node_tls::node_dns_name(node).try_into()?,
@@ -226,6 +238,48 @@ impl ClusterAuthority {
             certificate.der().clone(),
             self.certificate.der().clone(),
         ])
+    }
+
+    /// A client certificate for tool `name`'s public key `public_key` (a raw P-256 point, which
+    /// the tool made and keeps the private half of): named `<name>.clients.wasmpod` and nothing
+    /// else, valid for client authentication only, from the day before `today` (clocks drift)
+    /// for `valid_days` days. See [`wasmpod_api::client_certificate`].
+    pub fn sign_client(
+        &self,
+        name: &wasmpod_api::Name,
+        public_key: &[u8],
+        valid_days: u32,
+        today: chrono::NaiveDate,
+    ) -> Result<SignedClient, CaError> {
+        let max = wasmpod_api::client_certificate::MAX_VALID_DAYS;
+        if valid_days == 0 || valid_days > max {
+            return Err(CaError::Validity {
+                asked: valid_days,
+                max,
+            });
+        }
+        let key = SentPublicKey::new(public_key)?;
+        let dns_name = wasmpod_api::client_certificate::client_dns_name(name.as_str());
+        let mut params = leaf_params(&dns_name)?;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.subject_alt_names = vec![SanType::DnsName(dns_name.clone().try_into()?)];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let not_before = today - chrono::Days::new(1);
+        let not_after = today + chrono::Days::new(u64::from(valid_days));
+        // Midnight UTC of a date (months and days fit a u8: 1..=12, 1..=31).
+        let midnight = |date: chrono::NaiveDate| {
+            use chrono::Datelike;
+            rcgen::date_time_ymd(date.year(), date.month() as u8, date.day() as u8)
+        };
+        params.not_before = midnight(not_before);
+        params.not_after = midnight(not_after);
+        let issuer = Issuer::new(ca_params(), &self.key);
+        let certificate = params.signed_by(&key, &issuer)?;
+        Ok(SignedClient {
+            dns_name,
+            certificate: certificate.der().clone(),
+            not_after,
+        })
     }
 
     /// What the control plane presents to a node's agent: a client certificate named
@@ -315,6 +369,90 @@ mod tests {
         assert!(matches!(
             ClusterAuthority::load_or_create(&store, &[8u8; 32]),
             Err(CaError::Unseal)
+        ));
+    }
+
+    fn client_verifier(
+        ca: &ClusterAuthority,
+    ) -> Arc<dyn rustls::server::danger::ClientCertVerifier> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.certificate().der().clone()).expect("root");
+        rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .expect("verifier")
+    }
+
+    #[test]
+    fn a_client_certificate_names_the_tool_for_client_authentication_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).expect("sled"));
+        let ca = ClusterAuthority::load_or_create(&store, &[7u8; 32]).expect("CA");
+        let tool_key = KeyPair::generate().expect("key");
+        let name = wasmpod_api::Name::try_from("prometheus").expect("name");
+        let today = chrono::Utc::now().date_naive();
+        let signed = ca
+            .sign_client(&name, tool_key.public_key_raw(), 30, today)
+            .expect("sign");
+        assert_eq!(signed.dns_name, "prometheus.clients.wasmpod");
+        assert_eq!(signed.not_after, today + chrono::Days::new(30));
+        use wasmpod_api::node_tls::{certificate_names, is_node_certificate, CONTROL_PLANE_NAME};
+        assert!(certificate_names(
+            &signed.certificate,
+            "prometheus.clients.wasmpod"
+        ));
+        assert!(!certificate_names(&signed.certificate, CONTROL_PLANE_NAME));
+        assert!(!is_node_certificate(&signed.certificate, "prometheus"));
+        // A node's agent (a mutual-TLS server of the cluster CA) takes it as a client...
+        let now = rustls::pki_types::UnixTime::now();
+        client_verifier(&ca)
+            .verify_client_cert(&signed.certificate, &[], now)
+            .expect("a client certificate of the cluster CA");
+        // ...but nobody takes it as a server: it is for client authentication only.
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.certificate().der().clone()).expect("root");
+        let servers = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .expect("verifier");
+        use rustls::client::danger::ServerCertVerifier;
+        let as_server = servers.verify_server_cert(
+            &signed.certificate,
+            &[],
+            &rustls::pki_types::ServerName::try_from("prometheus.clients.wasmpod").expect("name"),
+            &[],
+            now,
+        );
+        assert!(
+            as_server.is_err(),
+            "a client certificate served as a server's"
+        );
+        // Its validity ends: one signed a year ago for a day is refused now.
+        let old = ca
+            .sign_client(
+                &name,
+                tool_key.public_key_raw(),
+                1,
+                today - chrono::Days::new(365),
+            )
+            .expect("sign");
+        assert!(client_verifier(&ca)
+            .verify_client_cert(&old.certificate, &[], now)
+            .is_err());
+        // Bounded validity, a real P-256 point.
+        for days in [0, wasmpod_api::client_certificate::MAX_VALID_DAYS + 1] {
+            assert!(matches!(
+                ca.sign_client(&name, tool_key.public_key_raw(), days, today),
+                Err(CaError::Validity { .. })
+            ));
+        }
+        assert!(matches!(
+            ca.sign_client(&name, b"short", 30, today),
+            Err(CaError::PublicKey(_))
         ));
     }
 }

@@ -30,6 +30,7 @@ mod roles;
 mod rollout;
 mod rollout_rules;
 mod rollout_strategy;
+mod scrape_tls;
 mod services;
 mod start_errors;
 mod storage;

@@ -159,11 +159,13 @@ fn prometheus_scrapes_the_api_server_and_the_nodes_and_sees_the_requests_sent() 
             name: "wasmpod-api".into(),
             targets: vec![authority(&cluster.api)],
             credentials_file: Some(token_file),
+            tls: None,
         },
         ScrapeJob {
             name: "wasmpod-nodes".into(),
             targets: agents.iter().map(|a| authority(a)).collect(),
             credentials_file: None,
+            tls: None,
         },
     ]);
     prometheus.wait_for("every target is up", "up", WAIT, |series| {

@@ -16,11 +16,21 @@ pub fn prometheus_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("prometheus"))
 }
 
-/// One scrape job: `host:port` targets, and the bearer token file sent with each scrape.
+/// One scrape job: `host:port` targets, the bearer token file sent with each scrape, and the
+/// files of a mutual-TLS scrape (`https`).
 pub struct ScrapeJob {
     pub name: String,
     pub targets: Vec<String>,
     pub credentials_file: Option<PathBuf>,
+    pub tls: Option<ScrapeTls>,
+}
+
+/// A scrape over TLS: the CA the targets' certificates are checked against, and the client
+/// certificate and key Prometheus presents (`tls_config`).
+pub struct ScrapeTls {
+    pub ca_file: PathBuf,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 pub struct Prometheus {
@@ -43,6 +53,16 @@ pub fn scrape_config(jobs: &[ScrapeJob]) -> String {
                 "    authorization:\n      credentials_file: {:?}\n",
                 file.display().to_string()
             ));
+        }
+        if let Some(tls) = &job.tls {
+            yaml.push_str("    scheme: https\n    tls_config:\n");
+            for (key, file) in [
+                ("ca_file", &tls.ca_file),
+                ("cert_file", &tls.cert_file),
+                ("key_file", &tls.key_file),
+            ] {
+                yaml.push_str(&format!("      {key}: {:?}\n", file.display().to_string()));
+            }
         }
         let targets: Vec<String> = job.targets.iter().map(|t| format!("{t:?}")).collect();
         yaml.push_str(&format!(

@@ -9,8 +9,12 @@
 //! header-read and idle timeouts as the gateway's.
 //!
 //! On a TLS cluster the agent speaks only mutual TLS (see [`crate::node_identity`]): the handshake
-//! refuses a client without a cluster-CA certificate (so plain HTTP too), and every route but
-//! `/healthz` also wants that certificate to be the control plane's, not another node's.
+//! refuses a client without a cluster-CA client certificate (so plain HTTP too). `/metrics` and
+//! `/healthz` then answer every such certificate: the control plane's, a node's, or a tool's
+//! (`wasmpod create client-certificate NAME`, naming `NAME.clients.wasmpod`, for client
+//! authentication only: what Prometheus presents to scrape a node). Every other route also
+//! wants that certificate to be the control plane's (a node's or a tool's gets 403), and the
+//! agent key.
 
 use crate::context::NodeContext;
 use crate::listener::{self, ConnectionTimeouts, PeerCertificate, Tracked};
@@ -19,7 +23,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::Router;
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
@@ -115,8 +119,7 @@ pub async fn serve(
     .await;
 }
 
-/// The agent's routes. With `tls`, a request must also come with the control plane's
-/// certificate.
+/// Whether the request came with the control plane's certificate.
 fn from_control_plane(request: &Request) -> bool {
     request
         .extensions()
@@ -129,15 +132,29 @@ fn from_control_plane(request: &Request) -> bool {
         })
 }
 
+/// The control plane's routes, with `tls`, refused to any certificate but the control plane's.
+const CONTROL_PLANE_ONLY: &str = "the node agent answers the control plane's certificate only \
+     (a node's or a tool's client certificate reads /metrics and nothing else)";
+
 pub fn router(ctx: Arc<NodeContext>, agent_key: Arc<str>, tls: bool) -> Router {
+    routes(get(logs), get(pod_metrics), get(metrics), agent_key, tls).with_state(ctx)
+}
+
+/// The agent's routes around their handlers: `/logs` and `/podmetrics` behind the control
+/// plane's certificate (with `tls`) and the agent key; `/metrics` and `/healthz` open to every
+/// client the handshake let in.
+fn routes<S: Clone + Send + Sync + 'static>(
+    logs: MethodRouter<S>,
+    pod_metrics: MethodRouter<S>,
+    metrics: MethodRouter<S>,
+    agent_key: Arc<str>,
+    tls: bool,
+) -> Router<S> {
     let require_key = move |request: Request, next: Next| {
         let key = agent_key.clone();
         async move {
             if tls && !from_control_plane(&request) {
-                return Err((
-                    StatusCode::FORBIDDEN,
-                    "the node agent answers the control plane's certificate only",
-                ));
+                return Err((StatusCode::FORBIDDEN, CONTROL_PLANE_ONLY));
             }
             let presented = request
                 .headers()
@@ -155,10 +172,129 @@ pub fn router(ctx: Arc<NodeContext>, agent_key: Arc<str>, tls: bool) -> Router {
         }
     };
     Router::new()
-        .route("/logs", get(logs))
-        .route("/podmetrics", get(pod_metrics))
+        .route("/logs", logs)
+        .route("/podmetrics", pod_metrics)
         .layer(axum::middleware::from_fn(require_key))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
-        .with_state(ctx)
+        .route("/metrics", metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The agent's routes over TLS, by the certificate the handshake let in: a tool's client
+    //! certificate reads `/metrics` only; `/logs` and `/podmetrics` stay the control plane's.
+
+    use super::*;
+    use http_body_util::BodyExt;
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer};
+    use rustls::pki_types::CertificateDer;
+
+    /// A cluster-CA-like issuer and leaves naming `name` for `usages`.
+    struct Ca {
+        params: CertificateParams,
+        key: rcgen::KeyPair,
+    }
+
+    impl Ca {
+        fn new() -> Ca {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            Ca { params, key }
+        }
+
+        fn leaf(&self, name: &str, usages: Vec<ExtendedKeyUsagePurpose>) -> PeerCertificate {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(vec![name.to_string()]).expect("params");
+            params.extended_key_usages = usages;
+            let leaf = params
+                .signed_by(&key, &Issuer::new(self.params.clone(), &self.key))
+                .expect("leaf");
+            PeerCertificate(CertificateDer::from(leaf.der().to_vec()))
+        }
+    }
+
+    const KEY: &str = "the-agent-key";
+
+    /// The status and body of `GET path` from a client presenting `peer`, with the agent key.
+    async fn get_as(app: &Router, path: &str, peer: Option<&PeerCertificate>) -> (u16, String) {
+        let mut request = Request::builder()
+            .uri(path)
+            .header(wasmpod_api::gateway_key::AGENT_KEY_HEADER, KEY)
+            .body(Body::empty())
+            .expect("request");
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(peer.clone());
+        }
+        let service = TowerToHyperService::new(app.clone());
+        let response = hyper::service::Service::call(&service, request)
+            .await
+            .expect("infallible");
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn app(tls: bool) -> Router {
+        routes(
+            get(|| async { "the logs" }),
+            get(|| async { "the pod figures" }),
+            get(|| async { "the metrics" }),
+            Arc::from(KEY),
+            tls,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_tools_client_certificate_reads_metrics_and_nothing_else() {
+        use ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+        let ca = Ca::new();
+        let tool = ca.leaf(
+            &wasmpod_api::client_certificate::client_dns_name("prometheus"),
+            vec![ClientAuth],
+        );
+        let node = ca.leaf(
+            &wasmpod_api::node_tls::node_dns_name("node-a"),
+            vec![ServerAuth, ClientAuth],
+        );
+        let control_plane = ca.leaf(wasmpod_api::node_tls::CONTROL_PLANE_NAME, vec![ClientAuth]);
+        let app = app(true);
+        assert_eq!(
+            get_as(&app, "/metrics", Some(&tool)).await,
+            (200, "the metrics".into())
+        );
+        for path in ["/logs", "/podmetrics"] {
+            for (who, peer) in [
+                ("a tool", Some(&tool)),
+                ("a node", Some(&node)),
+                ("nobody", None),
+            ] {
+                let (status, body) = get_as(&app, path, peer).await;
+                assert_eq!(status, 403, "{path} as {who}: {body}");
+                assert!(body.contains("/metrics and nothing else"), "{body}");
+            }
+        }
+        // The control plane's certificate (with the key) keeps its routes.
+        assert_eq!(
+            get_as(&app, "/logs", Some(&control_plane)).await,
+            (200, "the logs".into())
+        );
+        assert_eq!(
+            get_as(&app, "/podmetrics", Some(&control_plane)).await.0,
+            200
+        );
+        assert_eq!(get_as(&app, "/metrics", Some(&node)).await.0, 200);
+        assert_eq!(get_as(&app, "/healthz", Some(&tool)).await.0, 200);
+        // A plain cluster has no certificates: the agent key decides.
+        assert_eq!(get_as(&app_plain(), "/logs", None).await.0, 200);
+    }
+
+    fn app_plain() -> Router {
+        app(false)
+    }
 }

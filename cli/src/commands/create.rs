@@ -35,6 +35,9 @@ enum CreateWhat {
     },
     /// Create an API token with a role: `create token NAME --role edit --namespace dev`
     Token(super::tokens::CreateToken),
+    /// Create a client certificate of the cluster CA for a tool (e.g. Prometheus scraping the
+    /// nodes of a TLS cluster): `create client-certificate NAME --out DIR`
+    ClientCertificate(super::client_certificate::CreateClientCertificate),
     /// Create a Namespace: `create namespace NAME`
     #[command(alias = "ns")]
     Namespace {
@@ -108,10 +111,13 @@ impl Create {
     pub async fn run(self) -> anyhow::Result<()> {
         let what = match self.what {
             CreateWhat::Token(token) => return token.run().await,
+            CreateWhat::ClientCertificate(certificate) => return certificate.run().await,
             other => other,
         };
         let (object, write, api) = match &what {
-            CreateWhat::Token(_) => unreachable!("returned above"),
+            CreateWhat::Token(_) | CreateWhat::ClientCertificate(_) => {
+                unreachable!("returned above")
+            }
             CreateWhat::Secret { data, .. } => {
                 let values: BTreeMap<String, String> = data
                     .collect()?

@@ -4,6 +4,7 @@
 mod api_resources;
 mod apply;
 mod build;
+mod client_certificate;
 mod cluster;
 mod create;
 mod delete;
@@ -142,7 +143,8 @@ enum Command {
     Apply(apply::Apply),
     /// Push a component to an OCI registry as a Wasm artifact; prints its digest
     Push(push::Push),
-    /// Create a Secret, ConfigMap or Namespace (refused if the name is taken)
+    /// Create a Secret, ConfigMap or Namespace (refused if the name is taken), an API token or a
+    /// client certificate
     Create(create::Create),
     /// Show what `apply -f` would change (exit 1 when something differs)
     Diff(diff::Diff),

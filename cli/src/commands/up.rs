@@ -143,6 +143,17 @@ impl Up {
         let ingress = format!("http://{}", workers[0].gateway_addr);
         println!("wasmpod is up (data in {})", self.data_dir.display());
         println!("API: {api_url}");
+        match &tokens {
+            Some(_) => println!(
+                "dashboard: {}/ui/ (sign in with the admin token: the admin: line of {})",
+                api_url.trim_end_matches('/'),
+                self.data_dir.join("tokens.yaml").display()
+            ),
+            None => println!(
+                "dashboard: {}/ui/ (an open API: any token signs in)",
+                api_url.trim_end_matches('/')
+            ),
+        }
         if let (Some(path), Some(ca)) = (&ca_file, &plane.ca) {
             println!(
                 "cluster CA: {} ({}); the CLI trusts it with WASMPOD_CA_FILE={}",

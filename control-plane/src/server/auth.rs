@@ -21,6 +21,8 @@
 //!   tokens, credentials or statuses. A namespaced token reads and writes only that namespace
 //!   (a list across every namespace is refused) and no cluster-scoped kind but its own Namespace.
 //!   Apply names no kind in its route: its handler checks each object with [`authorize`].
+//! - Client certificates for tools (`POST /api/v1/clientcertificates`, see
+//!   [`super::client_certificate`]): the admin and `admin`-role tokens only.
 //!
 //! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does.
 //!
@@ -117,6 +119,8 @@ pub enum Verb {
     CreateToken,
     ListTokens,
     DeleteToken,
+    /// The cluster CA signing a tool's client certificate (`POST /api/v1/clientcertificates`).
+    CreateClientCertificate,
 }
 
 impl Verb {
@@ -147,6 +151,7 @@ impl Verb {
             Verb::CreateToken => "create_token",
             Verb::ListTokens => "list_tokens",
             Verb::DeleteToken => "delete_token",
+            Verb::CreateClientCertificate => "create_client_certificate",
         }
     }
 }
@@ -178,6 +183,7 @@ impl fmt::Display for Verb {
             Verb::CreateToken => "create tokens",
             Verb::ListTokens => "list tokens",
             Verb::DeleteToken => "delete tokens",
+            Verb::CreateClientCertificate => "create client certificates",
         })
     }
 }
@@ -275,6 +281,7 @@ pub fn action(
         ("/api/v1/tokens", "POST") => (Verb::CreateToken, None),
         ("/api/v1/tokens", "GET") => (Verb::ListTokens, None),
         ("/api/v1/tokens/{name}", "DELETE") => (Verb::DeleteToken, None),
+        ("/api/v1/clientcertificates", "POST") => (Verb::CreateClientCertificate, None),
         ("/api/v1/blobs/{digest}", "GET" | "HEAD") => (Verb::ReadBlob, None),
         ("/api/v1/blobs/{digest}", "PUT") => (Verb::ReplicateBlob, None),
         ("/api/v1/events", "POST") => (Verb::ReportEvent, Some(Kind::Event)),

@@ -365,6 +365,14 @@ const ROWS: &[Row] = &[
         None,
         [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
     ),
+    // A tool's client certificate: the admin only, never a node or the join token (this
+    // server has no CA: 404).
+    (
+        "POST",
+        "/api/v1/clientcertificates",
+        Some(r#"{"name":"prometheus","publicKey":"AAAA"}"#),
+        [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
+    ),
 ];
 
 #[tokio::test]
@@ -776,6 +784,13 @@ const ROLE_ROWS: &[RoleRow] = &[
         "DELETE",
         "/api/v1/tokens/nothing",
         None,
+        [Is(403), Is(403), Is(404)],
+    ),
+    // Client certificates: the admin role only (this server has no CA: 404).
+    (
+        "POST",
+        "/api/v1/clientcertificates",
+        Some(r#"{"name":"prometheus","publicKey":"AAAA"}"#),
         [Is(403), Is(403), Is(404)],
     ),
 ];

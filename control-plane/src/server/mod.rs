@@ -7,6 +7,7 @@ mod auth;
 #[cfg(test)]
 mod auth_tests;
 mod blobs;
+mod client_certificate;
 mod cluster;
 mod error;
 mod metrics;
@@ -95,6 +96,10 @@ fn routes(state: AppState) -> Router {
         .route("/api/v1/cluster", get(cluster::status))
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{name}", delete(tokens::delete))
+        .route(
+            "/api/v1/clientcertificates",
+            post(client_certificate::create),
+        )
         .route(
             "/api/v1/blobs/{digest}",
             get(blobs::download)
