@@ -22,7 +22,8 @@
 //!   (a list across every namespace is refused) and no cluster-scoped kind but its own Namespace.
 //!   Apply names no kind in its route: its handler checks each object with [`authorize`].
 //!
-//! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does.
+//! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does. Every API token
+//! and the admin may ask who they are (`GET /api/v1/whoami`, the dashboard's first call).
 //!
 //! With no tokens configured (a loopback-only `wasmpod up`) a request without a node credential
 //! is the admin; nodes still get credentials there, so forwarding between gateways is authenticated.
@@ -117,6 +118,8 @@ pub enum Verb {
     CreateToken,
     ListTokens,
     DeleteToken,
+    /// Who the caller is and which namespaces it may read (`GET /api/v1/whoami`).
+    WhoAmI,
 }
 
 impl Verb {
@@ -147,6 +150,7 @@ impl Verb {
             Verb::CreateToken => "create_token",
             Verb::ListTokens => "list_tokens",
             Verb::DeleteToken => "delete_token",
+            Verb::WhoAmI => "who_am_i",
         }
     }
 }
@@ -178,6 +182,7 @@ impl fmt::Display for Verb {
             Verb::CreateToken => "create tokens",
             Verb::ListTokens => "list tokens",
             Verb::DeleteToken => "delete tokens",
+            Verb::WhoAmI => "ask who it is",
         })
     }
 }
@@ -268,6 +273,7 @@ pub fn action(
         ("/api/v1/apply", "POST") => (Verb::Apply, None),
         ("/api/v1/blobs", "POST") => (Verb::UploadBlob, None),
         ("/api/v1/cluster", "GET") => (Verb::ReadCluster, None),
+        ("/api/v1/whoami", "GET") => (Verb::WhoAmI, None),
         ("/metrics", "GET") => (Verb::ReadMetrics, None),
         ("/api/v1/podmetrics" | "/api/v1/namespaces/{namespace}/podmetrics", "GET") => {
             (Verb::ReadPodMetrics, Some(Kind::Pod))
@@ -454,7 +460,7 @@ fn user_may(holder: &TokenHolder, action: &Action) -> UserDecision {
         (false, _) => Refused,
     };
     match (action.verb, action.kind) {
-        (Verb::Health, _) => Allowed,
+        (Verb::Health | Verb::WhoAmI, _) => Allowed,
         (Verb::Get | Verb::List | Verb::Watch, Some(Kind::Secret)) if !edit => {
             RefusedBecause("the view role reads no Secret, neither its values nor its keys")
         }

@@ -51,6 +51,8 @@ async function followForever(pre, state, namespace, name, signal) {
 export default {
   title: ([namespace, name]) => `Pod ${namespace}/${name}`,
   kinds: ["pods", "events"],
+  /** The pod's own namespace, whichever the selector shows. */
+  namespace: ([namespace]) => namespace,
   setup(root, [namespace, name], signal) {
     const state = h("span", { class: "muted", id: "log-state" }, "connecting…");
     const pre = h("pre", { class: "logs", id: "logs" });
