@@ -29,7 +29,9 @@ fn pods_in(cluster: &MultiNode, namespace: &str, app: &str) -> Vec<String> {
     cluster
         .items("pods")
         .iter()
-        .filter(|p| p["metadata"]["namespace"] == namespace && p["metadata"]["labels"]["app"] == app)
+        .filter(|p| {
+            p["metadata"]["namespace"] == namespace && p["metadata"]["labels"]["app"] == app
+        })
         .map(name_of)
         .collect()
 }
@@ -63,14 +65,26 @@ fn dashboard_with_a_namespaced_token_shows_its_namespace_only() {
     std::fs::write(&shop, http_app("shop", &c.misbehave, 2, "/shop")).expect("manifest");
     cluster.cli_ok(&["apply", "-n", "dev", "-f", shop.to_str().expect("utf-8")]);
     cluster.apply("web.yaml", &http_app("web", &c.misbehave, 1, "/"));
-    let dev_pods = wait_until("dev's two shop pods and default's web pod ready", WAIT, || {
-        let ready = |app| cluster.ready_pods(app).len();
-        (ready("shop") == 2 && ready("web") == 1).then(|| pods_in(&cluster, "dev", "shop"))
-    });
+    let dev_pods = wait_until(
+        "dev's two shop pods and default's web pod ready",
+        WAIT,
+        || {
+            let ready = |app| cluster.ready_pods(app).len();
+            (ready("shop") == 2 && ready("web") == 1).then(|| pods_in(&cluster, "dev", "shop"))
+        },
+    );
     let web_pods = pods_in(&cluster, "default", "web");
     assert_eq!(web_pods.len(), 1, "{web_pods:?}");
     let viewer = cluster
-        .cli_ok(&["create", "token", "team", "--role", "view", "--namespace", "dev"])
+        .cli_ok(&[
+            "create",
+            "token",
+            "team",
+            "--role",
+            "view",
+            "--namespace",
+            "dev",
+        ])
         .trim()
         .to_string();
 
@@ -87,7 +101,10 @@ fn dashboard_with_a_namespaced_token_shows_its_namespace_only() {
 
     // The overview: dev's pods and deployment, and a notice where the nodes would be.
     let notice = browser.wait_text("#nodes-notice", "Your token cannot read nodes", WAIT);
-    assert!(notice.contains("may not list nodes"), "the API's reason: {notice}");
+    assert!(
+        notice.contains("may not list nodes"),
+        "the API's reason: {notice}"
+    );
     browser.wait_text("#pods-total", "2", WAIT);
     browser.wait_text("#deployments-available", "1 / 1", WAIT);
     browser.wait_text("#status", "live", WAIT);
@@ -142,7 +159,10 @@ fn dashboard_with_a_namespaced_token_shows_its_namespace_only() {
     browser.navigate(&format!("{ui}#/services"));
     let services = browser.wait_text("#live", "2/2", WAIT);
     assert!(services.contains("shop"), "{services}");
-    assert!(services.contains("/shop"), "dev's ingress route: {services}");
+    assert!(
+        services.contains("/shop"),
+        "dev's ingress route: {services}"
+    );
     let listed = rows(&mut browser);
     assert!(
         !listed.is_empty() && listed.iter().all(|r| r.starts_with("dev")),

@@ -160,7 +160,11 @@ mod tests {
     fn a_deleted_pod_stops_and_a_new_pod_of_its_name_is_followed() {
         let mut roster: Roster<u32> = Roster::default();
         roster.started("db-0", "u1".into(), 1);
-        assert_eq!(roster.gone("db-0", "other-uid"), None, "not the pod followed");
+        assert_eq!(
+            roster.gone("db-0", "other-uid"),
+            None,
+            "not the pod followed"
+        );
         assert_eq!(roster.gone("db-0", "u1"), Some(1));
         assert_eq!(roster.following(), 0);
         assert!(

@@ -37,7 +37,11 @@ enum Ended {
 type Finished = (String, String, anyhow::Result<Ended>);
 
 /// The pods of namespace `ns` that `options` select, followed until Ctrl-C.
-pub async fn follow_selected(client: &Client, ns: &str, options: &ListOptions) -> anyhow::Result<()> {
+pub async fn follow_selected(
+    client: &Client,
+    ns: &str,
+    options: &ListOptions,
+) -> anyhow::Result<()> {
     let mut roster: Roster<AbortHandle> = Roster::default();
     let mut followers: JoinSet<Finished> = JoinSet::new();
     let mut failed_lists = 0;
@@ -158,9 +162,12 @@ fn decode(items: &[AnyObject]) -> anyhow::Result<Vec<Pod>> {
 }
 
 fn decode_one(object: &AnyObject) -> anyhow::Result<Pod> {
-    object
-        .to_typed()
-        .with_context(|| format!("the API sent pod {} in a shape this CLI cannot read", object.name()))
+    object.to_typed().with_context(|| {
+        format!(
+            "the API sent pod {} in a shape this CLI cannot read",
+            object.name()
+        )
+    })
 }
 
 /// Prints pod `name`'s log, prefixed, from its start until the stream ends.
