@@ -154,6 +154,17 @@ fn dashboard_with_a_namespaced_token_shows_its_namespace_only() {
     browser.navigate(&format!("{ui}#/pods/dev/{}", dev_pods[0]));
     browser.wait_text("#pod-facts", "Running", WAIT);
     browser.wait_text("#log-state", "following", WAIT);
+    // Another namespace's pod: the API refuses it, and the page says so.
+    browser.navigate(&format!("{ui}#/pods/default/{}", web_pods[0]));
+    let refused = browser.wait_text(
+        "#pod-notice",
+        "cannot read the pods of namespace default",
+        WAIT,
+    );
+    assert!(
+        refused.contains("outside the token's namespace"),
+        "{refused}"
+    );
 
     // Services, routes and the per-service figures of dev.
     browser.navigate(&format!("{ui}#/services"));
