@@ -13,7 +13,7 @@ use wasmpod_tests::{components, crasher_app, http_app, http_get, name_of, wait_u
 const WAIT: Duration = Duration::from_secs(40);
 
 /// Where a page's screenshot goes when `WASMPOD_SCREENSHOTS=1` (else nowhere).
-fn screenshot(browser: &mut Browser, name: &str) {
+pub(crate) fn screenshot(browser: &mut Browser, name: &str) {
     if std::env::var("WASMPOD_SCREENSHOTS").as_deref() != Ok("1") {
         return;
     }

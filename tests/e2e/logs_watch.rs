@@ -1,5 +1,6 @@
 //! `logs -f` (streams new lines, across restarts, ends when the pod is deleted), `logs
-//! --previous`, `logs -f -l` (several pods, prefixed), `get pods -w` and `get events -w`. Each
+//! --previous`, `logs -f -l` (several pods, prefixed, and the pods that match later, as `stern`
+//! follows them), `get pods -w` and `get events -w`. Each
 //! follower is a real `wasmpod` child whose stdout lines are read with a deadline, then stopped.
 
 use std::time::{Duration, Instant};
@@ -154,6 +155,63 @@ fn logs_follow_with_a_selector_prefixes_each_pods_lines() {
             seen.insert(pod.clone());
         }
     }
+}
+
+/// Sends requests that write a log line until a line of `pod` comes out of `logs`, within WAIT.
+fn wait_for_line_of(cluster: &Cluster, logs: &Process, pod: &str) -> String {
+    let prefix = format!("[pod/{pod}] ");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no line of pod {pod} within {WAIT:?}; stderr: {}",
+            logs.stderr_tail()
+        );
+        assert_eq!(cluster.get("/log").0, 200);
+        while let Ok(line) = logs.lines.recv_timeout(Duration::from_millis(200)) {
+            if line.starts_with(&prefix) && line.contains("log-stdout") {
+                return line;
+            }
+        }
+    }
+}
+
+#[test]
+fn logs_follow_with_a_selector_picks_up_pods_that_start_matching_later() {
+    let cluster = Cluster::up(&[]);
+    let c = components();
+    cluster.apply("m.yaml", &http_app("misbehave", &c.misbehave, 1, "/"));
+    cluster.wait_for_status("/ok", 200, WAIT);
+    let first = pods_of(&cluster, "misbehave").remove(0);
+    let mut logs = follow(&cluster, &["logs", "-f", "-l", "app=misbehave"]);
+    wait_for_line_of(&cluster, &logs, &first);
+
+    // A replica that starts after the follow began is followed too.
+    cluster.cli_ok(&["scale", "deployment", "misbehave", "--replicas", "2"]);
+    let second = wait_until("the second pod", WAIT, || {
+        pods_of(&cluster, "misbehave")
+            .into_iter()
+            .find(|p| *p != first)
+    });
+    wait_for_line_of(&cluster, &logs, &second);
+
+    // A deleted pod is let go without an error, and its replacement is followed.
+    cluster.cli_ok(&["delete", "pod", &first]);
+    let third = wait_until("the first pod's replacement", WAIT, || {
+        pods_of(&cluster, "misbehave")
+            .into_iter()
+            .find(|p| *p != first && *p != second)
+    });
+    wait_for_line_of(&cluster, &logs, &third);
+    assert!(
+        logs.wait_exit(Duration::ZERO).is_none(),
+        "still following, for pods still to come"
+    );
+    let stderr = logs.stderr_tail();
+    assert!(
+        !stderr.contains("error: ") && !stderr.contains("ended while"),
+        "{stderr}"
+    );
 }
 
 #[test]

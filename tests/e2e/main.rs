@@ -9,6 +9,7 @@ mod command_pods;
 mod concurrent_writes;
 mod config;
 mod dashboard;
+mod dashboard_namespaces;
 mod durability;
 mod etcd_store;
 mod foundation;

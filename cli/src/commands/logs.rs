@@ -1,13 +1,14 @@
 //! `logs POD`, `logs deploy/hello` (its first pod), `logs -l app=web` (every matching pod,
 //! each line prefixed with its pod); `-f` follows (across the pod's restarts, until the pod is
-//! deleted or Ctrl-C), `--previous` prints the run before the current one.
+//! deleted or Ctrl-C; with `-l`, the pods that match later too: see [`super::logs_selected`]),
+//! `--previous` prints the run before the current one.
 
+use super::logs_output::LogPrinter;
 use super::{ApiArgs, SelectorArgs};
 use crate::kinds;
 use anyhow::{bail, Context};
 use clap::Args;
 use futures::StreamExt;
-use std::io::Write;
 use wasmpod_api::{Client, Kind, Pod};
 
 #[derive(Debug, Args)]
@@ -41,6 +42,10 @@ impl Logs {
         let (pods, prefix) = match (&self.target, self.selector.is_set()) {
             (Some(_), true) => bail!("give a pod or a selector (-l), not both"),
             (None, false) => bail!("name a pod (POD, deploy/NAME) or select pods with -l"),
+            (None, true) if self.follow => {
+                let options = self.selector.options();
+                return super::logs_selected::follow_selected(&client, ns, &options).await;
+            }
             (None, true) => {
                 let list = client
                     .list_selected(Kind::Pod, Some(ns), &self.selector.options())
@@ -68,9 +73,9 @@ impl Logs {
         };
         let prefix = prefix || self.prefix;
         if self.follow {
-            let followers = pods.iter().map(|pod| follow(&client, ns, pod, prefix));
-            for result in futures::future::join_all(followers).await {
-                result?;
+            // One named pod: a selector with -f was followed above.
+            for pod in &pods {
+                follow(&client, ns, pod, prefix).await?;
             }
             return Ok(());
         }
@@ -99,25 +104,12 @@ async fn follow(client: &Client, ns: &str, pod: &str, prefix: bool) -> anyhow::R
         .follow_logs(ns, pod)
         .await
         .with_context(|| format!("following the log of pod {pod}"))?;
-    let mut partial: Vec<u8> = Vec::new();
+    let mut printer = LogPrinter::new(pod, prefix);
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.with_context(|| format!("reading the log of pod {pod}"))?;
-        let mut out = std::io::stdout().lock();
-        if !prefix {
-            out.write_all(&chunk)?;
-            out.flush()?;
-            continue;
-        }
-        partial.extend_from_slice(&chunk);
-        while let Some(end) = partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = partial.drain(..=end).collect();
-            writeln!(out, "[pod/{pod}] {}", String::from_utf8_lossy(&line[..end]))?;
-        }
-        out.flush()?;
+        printer.write(&mut std::io::stdout().lock(), &chunk)?;
     }
-    if prefix && !partial.is_empty() {
-        println!("[pod/{pod}] {}", String::from_utf8_lossy(&partial));
-    }
+    printer.finish(&mut std::io::stdout().lock())?;
     // The node ends the stream when the pod leaves it; otherwise the connection was lost.
     match client.get(Kind::Pod, ns, pod).await {
         Err(e) if e.is_not_found() => Ok(()),

@@ -24,7 +24,8 @@
 //! - Client certificates for tools (`POST /api/v1/clientcertificates`, see
 //!   [`super::client_certificate`]): the admin and `admin`-role tokens only.
 //!
-//! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does.
+//! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does. Every API token
+//! and the admin may ask who they are (`GET /api/v1/whoami`, the dashboard's first call).
 //!
 //! With no tokens configured (a loopback-only `wasmpod up`) a request without a node credential
 //! is the admin; nodes still get credentials there, so forwarding between gateways is authenticated.
@@ -121,6 +122,8 @@ pub enum Verb {
     DeleteToken,
     /// The cluster CA signing a tool's client certificate (`POST /api/v1/clientcertificates`).
     CreateClientCertificate,
+    /// Who the caller is and which namespaces it may read (`GET /api/v1/whoami`).
+    WhoAmI,
 }
 
 impl Verb {
@@ -152,6 +155,7 @@ impl Verb {
             Verb::ListTokens => "list_tokens",
             Verb::DeleteToken => "delete_token",
             Verb::CreateClientCertificate => "create_client_certificate",
+            Verb::WhoAmI => "who_am_i",
         }
     }
 }
@@ -184,6 +188,7 @@ impl fmt::Display for Verb {
             Verb::ListTokens => "list tokens",
             Verb::DeleteToken => "delete tokens",
             Verb::CreateClientCertificate => "create client certificates",
+            Verb::WhoAmI => "ask who it is",
         })
     }
 }
@@ -274,6 +279,7 @@ pub fn action(
         ("/api/v1/apply", "POST") => (Verb::Apply, None),
         ("/api/v1/blobs", "POST") => (Verb::UploadBlob, None),
         ("/api/v1/cluster", "GET") => (Verb::ReadCluster, None),
+        ("/api/v1/whoami", "GET") => (Verb::WhoAmI, None),
         ("/metrics", "GET") => (Verb::ReadMetrics, None),
         ("/api/v1/podmetrics" | "/api/v1/namespaces/{namespace}/podmetrics", "GET") => {
             (Verb::ReadPodMetrics, Some(Kind::Pod))
@@ -461,7 +467,7 @@ fn user_may(holder: &TokenHolder, action: &Action) -> UserDecision {
         (false, _) => Refused,
     };
     match (action.verb, action.kind) {
-        (Verb::Health, _) => Allowed,
+        (Verb::Health | Verb::WhoAmI, _) => Allowed,
         (Verb::Get | Verb::List | Verb::Watch, Some(Kind::Secret)) if !edit => {
             RefusedBecause("the view role reads no Secret, neither its values nor its keys")
         }

@@ -25,6 +25,7 @@ mod tokens;
 mod ui;
 mod update;
 mod watch;
+mod whoami;
 
 pub use auth::{Auth, Identity};
 pub use error::ApiError;
@@ -94,6 +95,7 @@ fn routes(state: AppState) -> Router {
             post(blobs::upload).layer(DefaultBodyLimit::max(MAX_BLOB)),
         )
         .route("/api/v1/cluster", get(cluster::status))
+        .route("/api/v1/whoami", get(whoami::whoami))
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{name}", delete(tokens::delete))
         .route(

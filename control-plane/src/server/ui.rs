@@ -33,6 +33,7 @@ const ASSETS: &[Asset] = assets![
     "app.js",
     "api.js",
     "live.js",
+    "scope.js",
     "dom.js",
     "charts.js",
     "views/overview.js",

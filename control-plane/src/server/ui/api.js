@@ -50,12 +50,27 @@ async function readText(response, onText) {
   }
 }
 
+/** Who the token proves the caller is: `{identity, role, namespaces}` (`namespaces` null: all). */
+export async function whoami(signal) {
+  return getJson("/api/v1/whoami", signal);
+}
+
+/** The path of `plural`'s list with `params`, in `namespace` when one is given (else all). */
+export function listPath(plural, namespace, params = {}) {
+  const query = new URLSearchParams(params);
+  if (namespace) query.set("namespace", namespace);
+  const text = query.toString();
+  return `/api/v1/${plural}${text ? `?${text}` : ""}`;
+}
+
 /**
- * Every change to `plural` after `revision`, as the watch route sends them: one JSON event a
- * line (`{type: ADDED|MODIFIED|DELETED|BOOKMARK, revision, object}`). Resolves when it ends.
+ * Every change to `plural` in `namespace` (null: every namespace) after `revision`, as the watch
+ * route sends them: one JSON event a line (`{type: ADDED|MODIFIED|DELETED|BOOKMARK, revision,
+ * object}`). Resolves when it ends.
  */
-export async function watch(plural, revision, onEvent, signal) {
-  const response = await send(`/api/v1/${plural}?watch=true&revision=${revision}`, signal);
+export async function watch(plural, namespace, revision, onEvent, signal) {
+  const path = listPath(plural, namespace, { watch: "true", revision: String(revision) });
+  const response = await send(path, signal);
   let partial = "";
   await readText(response, (text) => {
     partial += text;

@@ -1,6 +1,8 @@
 // Building the page from data without HTML strings: every value becomes a text node, so nothing
 // the cluster holds is ever parsed as markup.
 
+import { link } from "./scope.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 
 function build(element, attrs, children) {
@@ -56,5 +58,16 @@ export function bytes(n) {
 }
 
 export const podLink = (pod) =>
-  h("a", { href: `#/pods/${encodeURIComponent(pod.metadata.namespace)}/${encodeURIComponent(pod.metadata.name)}` },
+  h("a", { href: link(`/pods/${encodeURIComponent(pod.metadata.namespace)}/${encodeURIComponent(pod.metadata.name)}`) },
     pod.metadata.name);
+
+/**
+ * What the token may not read, said plainly in place of the part it would fill: `what` as a
+ * heading ("Your token cannot read nodes"), `hidden` what is missing, and the API's refusal.
+ */
+export function notice(id, what, hidden, refusal) {
+  return h("div", { class: "notice", id, role: "note" },
+    h("strong", {}, what),
+    hidden ? ` — ${hidden}` : null,
+    refusal ? h("div", { class: "muted" }, `The API said: ${refusal.message}`) : null);
+}

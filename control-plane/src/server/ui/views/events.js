@@ -1,6 +1,7 @@
 // The events stream: newest first, live.
 
 import { age, h, pill, table } from "../dom.js";
+import { where } from "../scope.js";
 
 const when = (e) => Date.parse(e.spec?.lastTimestamp || e.metadata.creationTimestamp || 0);
 
@@ -20,9 +21,9 @@ export function eventRows(events) {
 export const EVENT_COLUMNS = ["Last seen", "Type", "Reason", "Object", "Message", "Count"];
 
 export default {
-  title: () => "Events",
+  title: (_params, namespace) => (namespace ? `Events in ${namespace}` : "Events"),
   kinds: ["events"],
-  render({ events }) {
-    return table(EVENT_COLUMNS, eventRows(events), "No events yet.");
+  render({ events, namespace }) {
+    return table(EVENT_COLUMNS, eventRows(events), `No events${where(namespace)} yet.`);
   },
 };

@@ -2,6 +2,7 @@
 // and latency charts from the per-pod metrics.
 
 import { h, podLink, table } from "../dom.js";
+import { where } from "../scope.js";
 import { serviceCharts } from "./traffic.js";
 
 const selects = (selector, pod) =>
@@ -33,18 +34,18 @@ function routeRows(ingress) {
 }
 
 export default {
-  title: () => "Services and ingress",
+  title: (_params, namespace) => (namespace ? `Services and ingress in ${namespace}` : "Services and ingress"),
   kinds: ["services", "ingresses", "pods"],
-  setup(root, _params, signal, current) {
-    serviceCharts(root, signal, current);
+  setup(root, _params, signal, current, namespace) {
+    serviceCharts(root, signal, current, namespace);
   },
-  render({ services, ingresses, pods }) {
+  render({ services, ingresses, pods, namespace }) {
     services.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
     return h("div", {},
       table(["Namespace", "Service", "Selector", "Ready", "Endpoints"],
-        services.map((svc) => serviceRow(svc, pods)), "No services."),
+        services.map((svc) => serviceRow(svc, pods)), `No services${where(namespace)}.`),
       h("h2", {}, "Ingress routes"),
       table(["Namespace", "Ingress", "Host", "Path", "Match", "Service"],
-        ingresses.flatMap(routeRows), "No ingress routes."));
+        ingresses.flatMap(routeRows), `No ingress routes${where(namespace)}.`));
   },
 };

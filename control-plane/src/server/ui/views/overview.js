@@ -1,6 +1,7 @@
-// The cluster at a glance: nodes with their capacity and load, pods by phase, deployments.
+// The cluster at a glance: nodes with their capacity and load, pods by phase, deployments (of
+// the namespace shown). A token that may not read nodes gets a notice in their place.
 
-import { age, bytes, h, pill, table } from "../dom.js";
+import { age, bytes, h, notice, pill, table } from "../dom.js";
 
 const PHASES = ["Running", "Pending", "Succeeded", "Failed"];
 
@@ -23,23 +24,31 @@ function nodeRow(node, pods) {
 }
 
 export default {
-  title: () => "Cluster overview",
+  title: (_params, namespace) => (namespace ? `Overview of namespace ${namespace}` : "Cluster overview"),
   kinds: ["nodes", "pods", "deployments"],
-  render({ nodes, pods, deployments }) {
+  /** A token that may not read nodes sees why in place of them (a namespaced token). */
+  explains: ["nodes"],
+  render({ nodes, pods, deployments, forbidden, namespace }) {
     const ready = nodes.filter((n) => n.status?.ready).length;
     const byPhase = Object.fromEntries(PHASES.map((p) => [p, 0]));
     for (const pod of pods) byPhase[pod.status?.phase || "Pending"] = (byPhase[pod.status?.phase || "Pending"] || 0) + 1;
     const available = deployments.filter((d) => (d.status?.readyReplicas || 0) >= d.spec.replicas).length;
     nodes.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    const here = namespace ? ` in ${namespace}` : "";
     return h("div", {},
       h("div", { class: "cards" },
-        card(`${ready} / ${nodes.length}`, "nodes ready", "nodes-ready"),
-        card(pods.length, "pods", "pods-total"),
-        card(`${available} / ${deployments.length}`, "deployments available", "deployments-available")),
-      h("h2", {}, "Pods by phase"),
+        forbidden.nodes ? null : card(`${ready} / ${nodes.length}`, "nodes ready", "nodes-ready"),
+        card(pods.length, `pods${here}`, "pods-total"),
+        card(`${available} / ${deployments.length}`, `deployments available${here}`, "deployments-available")),
+      h("h2", {}, `Pods by phase${here}`),
       h("div", { class: "phases", id: "phases" },
         Object.entries(byPhase).map(([phase, n]) => h("span", { class: `pill ${phase}`, "data-phase": phase }, `${phase} ${n}`))),
       h("h2", {}, "Nodes"),
-      table(["Name", "Status", "Memory", "CPU", "Pods", "Heartbeat"], nodes.map((n) => nodeRow(n, pods)), "No nodes have joined."));
+      forbidden.nodes
+        ? notice("nodes-notice", "Your token cannot read nodes",
+          "nodes, their status and the cluster's capacity are not shown; the pods and deployments above are those your token may read.",
+          forbidden.nodes)
+        : table(["Name", "Status", "Memory", "CPU", namespace ? `Pods of ${namespace}` : "Pods", "Heartbeat"],
+          nodes.map((n) => nodeRow(n, pods)), "No nodes have joined."));
   },
 };

@@ -2,7 +2,7 @@
 // the pod's restarts; when it ends or cannot start yet, it is opened again).
 
 import { followLogs } from "../api.js";
-import { age, h, pill, table } from "../dom.js";
+import { age, h, notice, pill, table } from "../dom.js";
 import { EVENT_COLUMNS, eventRows } from "./events.js";
 
 const RETRY_MS = 2000;
@@ -51,13 +51,21 @@ async function followForever(pre, state, namespace, name, signal) {
 export default {
   title: ([namespace, name]) => `Pod ${namespace}/${name}`,
   kinds: ["pods", "events"],
+  /** The pod's own namespace, whichever the selector shows. */
+  namespace: ([namespace]) => namespace,
   setup(root, [namespace, name], signal) {
     const state = h("span", { class: "muted", id: "log-state" }, "connecting…");
     const pre = h("pre", { class: "logs", id: "logs" });
     root.append(h("h2", {}, "Logs ", state), pre);
     followForever(pre, state, namespace, name, signal);
   },
-  render({ pods, events, ready }, [namespace, name]) {
+  /** A token that may not read the pod's namespace sees one notice, not "no such pod". */
+  explains: ["pods", "events"],
+  render({ pods, events, ready, forbidden }, [namespace, name]) {
+    const refusal = forbidden.pods || forbidden.events;
+    if (refusal) {
+      return notice("pod-notice", `Your token cannot read the pods of namespace ${namespace}`, null, refusal);
+    }
     const pod = pods.find((p) => p.metadata.namespace === namespace && p.metadata.name === name);
     const mine = events.filter((e) => e.spec?.involvedObject?.kind === "Pod" &&
       e.spec.involvedObject.name === name && (e.spec.involvedObject.namespace || namespace) === namespace);

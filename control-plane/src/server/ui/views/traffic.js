@@ -1,11 +1,12 @@
 // Per-service request rate and latency, from the per-pod figures the API gathers from the nodes
-// (`/api/v1/podmetrics`: each pod's requests/s, p50 and p99 over the node's last 10 s), polled
+// (`/api/v1/podmetrics`, or `/api/v1/namespaces/NS/podmetrics` for the namespace shown: each
+// pod's requests/s, p50 and p99 over the node's last 10 s), polled
 // and kept here as a history since the page opened. A service's rate is the sum of its pods';
 // its p50 is the pods' medians weighted by their rates, its p99 the highest pod's p99 (a bound:
 // percentiles of separate pods do not add up exactly).
 
-import { getJson } from "../api.js";
-import { h } from "../dom.js";
+import { ApiError, getJson } from "../api.js";
+import { h, notice } from "../dom.js";
 import { lineChart } from "../charts.js";
 
 const POLL_MS = 2000;
@@ -62,15 +63,22 @@ function charts(key, history) {
     }));
 }
 
-/** Polls the figures while `signal` lives and draws a rate and a latency chart per service. */
-export function serviceCharts(root, signal, current) {
+/** Where the figures of `namespace` (null: every namespace) are read. */
+export const metricsPath = (namespace) =>
+  (namespace ? `/api/v1/namespaces/${encodeURIComponent(namespace)}/podmetrics` : "/api/v1/podmetrics");
+
+/**
+ * Polls the figures of `namespace` (null: all) while `signal` lives and draws a rate and a
+ * latency chart per service.
+ */
+export function serviceCharts(root, signal, current, namespace) {
   const note = h("p", { class: "muted", id: "charts-note" }, "reading metrics…");
   const area = h("div", { class: "charts", id: "charts" });
   root.append(h("h2", {}, "Traffic per service"), note, area);
   const histories = new Map();
 
   async function poll() {
-    const list = await getJson("/api/v1/podmetrics", signal);
+    const list = await getJson(metricsPath(namespace), signal);
     const { services = [], pods = [] } = current();
     const t = Date.now();
     for (const service of services) {
@@ -106,6 +114,11 @@ export function serviceCharts(root, signal, current) {
         await poll();
       } catch (error) {
         if (signal.aborted) return;
+        if (error instanceof ApiError && error.status === 403) {
+          note.replaceWith(notice("charts-notice", "Your token cannot read the pods' figures",
+            "so no traffic charts.", error));
+          return;
+        }
         note.textContent = `No figures: ${error.message}`;
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));

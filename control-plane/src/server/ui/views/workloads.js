@@ -1,6 +1,7 @@
 // Deployments with their rollout state, and pods with their status and reason.
 
 import { age, h, pill, podLink, table } from "../dom.js";
+import { where } from "../scope.js";
 
 const byName = (a, b) =>
   `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`);
@@ -33,9 +34,9 @@ function rollout(deployment) {
 }
 
 export const deployments = {
-  title: () => "Deployments",
+  title: (_params, namespace) => (namespace ? `Deployments in ${namespace}` : "Deployments"),
   kinds: ["deployments"],
-  render({ deployments }) {
+  render({ deployments, namespace }) {
     deployments.sort(byName);
     return table(
       ["Namespace", "Name", "Ready", "Up to date", "Desired", "Revision", "Rollout", "Conditions"],
@@ -49,7 +50,7 @@ export const deployments = {
         rollout(d),
         conditions(d),
       ]),
-      "No deployments.");
+      `No deployments${where(namespace)}.`);
   },
 };
 
@@ -68,11 +69,11 @@ export function podRow(pod) {
 }
 
 export const pods = {
-  title: () => "Pods",
+  title: (_params, namespace) => (namespace ? `Pods in ${namespace}` : "Pods"),
   kinds: ["pods"],
-  render({ pods }) {
+  render({ pods, namespace }) {
     pods.sort(byName);
     return table(["Namespace", "Name", "Phase", "Ready", "Restarts", "Node", "Reason", "Age"],
-      pods.map(podRow), "No pods.");
+      pods.map(podRow), `No pods${where(namespace)}.`);
   },
 };
