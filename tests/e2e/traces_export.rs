@@ -78,7 +78,10 @@ fn spans_reach_an_https_collector_of_a_private_ca_with_the_headers_it_requires()
     );
     worker
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp.url)
-        .env("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=wrong, x-tenant=team%20a")
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-api-key=wrong, x-tenant=team%20a",
+        )
         .env("OTEL_SERVICE_NAME", "edge-nodes");
     let worker = Process::spawn_command(worker);
     let gateway = worker.wait_line("gateway: ");
@@ -109,14 +112,21 @@ fn spans_reach_an_https_collector_of_a_private_ca_with_the_headers_it_requires()
         assert_eq!(run.attribute("process.exit.code"), "3", "{run:?}");
         assert_eq!(run.attribute("wasmpod.reason"), "Error", "{run:?}");
         assert_eq!(run.status, "ERROR", "{run:?}");
-        assert_eq!(run.parent_span_id, "", "a run is a trace of its own: {run:?}");
+        assert_eq!(
+            run.parent_span_id, "",
+            "a run is a trace of its own: {run:?}"
+        );
         assert_eq!(run.service, "edge-nodes", "{run:?}");
         assert_eq!(run.instance, "node-e", "{run:?}");
     }
     let trapped = wait_until("a run of the trapping pod", WAIT, || {
         runs_of(&otlp, "traps-").into_iter().next()
     });
-    assert_eq!(trapped.attribute("wasmpod.reason"), "StartTrap", "{trapped:?}");
+    assert_eq!(
+        trapped.attribute("wasmpod.reason"),
+        "StartTrap",
+        "{trapped:?}"
+    );
     assert_eq!(trapped.attribute("process.exit.code"), "", "{trapped:?}");
     assert!(
         trapped.attribute("error.message").contains("unreachable"),
@@ -127,7 +137,9 @@ fn spans_reach_an_https_collector_of_a_private_ca_with_the_headers_it_requires()
     // The server's spans came the same way, under its own service name.
     let apply = wait_until("the server's span of the apply", WAIT, || {
         otlp.spans().into_iter().find(|s| {
-            s.service == "wasmpod-server" && s.name == "api" && s.attribute("http.route") == "/api/v1/apply"
+            s.service == "wasmpod-server"
+                && s.name == "api"
+                && s.attribute("http.route") == "/api/v1/apply"
         })
     });
     assert_eq!(apply.attribute("http.response.status_code"), "200");
@@ -143,14 +155,20 @@ fn an_https_collector_is_verified_against_the_system_roots_by_default() {
     let (_ca, cert, key) = private_ca_and_certificate();
     let otlp = OtlpReceiver::start_tls(&cert, &key, &[]);
     let cluster = MultiNode::start_with(&["--otlp-endpoint", &otlp.url]);
-    let failed = wait_until("the exporter refusing the collector's certificate", WAIT, || {
-        // Each API request makes a span, and each export tries again.
-        cluster.cli_ok(&["get", "nodes"]);
-        let failed = otlp.handshakes_failed();
-        (!failed.is_empty()).then_some(failed)
-    });
+    let failed = wait_until(
+        "the exporter refusing the collector's certificate",
+        WAIT,
+        || {
+            // Each API request makes a span, and each export tries again.
+            cluster.cli_ok(&["get", "nodes"]);
+            let failed = otlp.handshakes_failed();
+            (!failed.is_empty()).then_some(failed)
+        },
+    );
     assert!(
-        failed.iter().any(|e| e.contains("UnknownCA") || e.contains("BadCertificate")),
+        failed
+            .iter()
+            .any(|e| e.contains("UnknownCA") || e.contains("BadCertificate")),
         "{failed:?}"
     );
     assert!(otlp.spans().is_empty());
@@ -162,7 +180,13 @@ fn refused_start(args: &[&str], env: &[(&str, &str)]) -> (std::process::ExitStat
     let data = tempfile::tempdir().expect("tempdir");
     let mut command = std::process::Command::new(wasmpod_bin());
     command
-        .args(["server", "--insecure-http", "--api-addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "server",
+            "--insecure-http",
+            "--api-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data.path().join("server"))
         .args(args)
         .envs(env.iter().copied())
@@ -213,6 +237,9 @@ fn a_bad_export_setting_stops_the_process_at_start_naming_it() {
         let (status, stderr) = refused_start(&args, &env);
         assert!(!status.success(), "{args:?} {env:?} started");
         assert!(stderr.contains(&said), "{args:?} {env:?}: {stderr}");
-        assert!(!stderr.contains("s3cret"), "a header's value printed: {stderr}");
+        assert!(
+            !stderr.contains("s3cret"),
+            "a header's value printed: {stderr}"
+        );
     }
 }

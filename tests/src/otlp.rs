@@ -119,9 +119,11 @@ impl OtlpReceiver {
                     let _ = stopped.await;
                 };
                 let served = match tls {
-                    None => axum::serve(listener, app)
-                        .with_graceful_shutdown(stopped)
-                        .await,
+                    None => {
+                        axum::serve(listener, app)
+                            .with_graceful_shutdown(stopped)
+                            .await
+                    }
                     Some(config) => {
                         let listener = TlsListener {
                             tcp: listener,
@@ -158,7 +160,11 @@ impl OtlpReceiver {
 
     /// The errors of the TLS handshakes that failed, so far.
     pub fn handshakes_failed(&self) -> Vec<String> {
-        self.seen.handshakes_failed.lock().expect("not poisoned").clone()
+        self.seen
+            .handshakes_failed
+            .lock()
+            .expect("not poisoned")
+            .clone()
     }
 }
 

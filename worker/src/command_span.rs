@@ -18,7 +18,8 @@ pub fn run(pod: &Pod, restart_count: u32) -> Span {
         "run",
         wasmpod.namespace = %pod.namespace(),
         wasmpod.pod = %pod.name(),
-        wasmpod.restart_count = restart_count,
+        // As an i64: the exporter would record an unsigned number as text.
+        wasmpod.restart_count = i64::from(restart_count),
         wasmpod.reason = Empty,
         process.exit.code = Empty,
         otel.status_code = Empty,
@@ -116,10 +117,17 @@ mod tests {
         assert_eq!(span.parent_span_id, opentelemetry::trace::SpanId::INVALID);
         assert_eq!(attribute(&span, "wasmpod.namespace"), Some("team".into()));
         assert_eq!(attribute(&span, "wasmpod.pod"), Some("job-1".into()));
-        assert_eq!(attribute(&span, "wasmpod.restart_count"), Some(2_i64.into()));
+        assert_eq!(
+            attribute(&span, "wasmpod.restart_count"),
+            Some(2_i64.into())
+        );
         assert_eq!(attribute(&span, "wasmpod.reason"), Some("Error".into()));
         assert_eq!(attribute(&span, "process.exit.code"), Some(3_i64.into()));
-        assert!(matches!(span.status, Status::Error { .. }), "{:?}", span.status);
+        assert!(
+            matches!(span.status, Status::Error { .. }),
+            "{:?}",
+            span.status
+        );
 
         let span = exported(CommandExit::Exited(0), "Completed");
         assert_eq!(attribute(&span, "process.exit.code"), Some(0_i64.into()));
@@ -128,13 +136,20 @@ mod tests {
 
     #[test]
     fn a_trapped_runs_span_says_why() {
-        let span = exported(CommandExit::Trapped("wasm trap: unreachable".into()), "StartTrap");
+        let span = exported(
+            CommandExit::Trapped("wasm trap: unreachable".into()),
+            "StartTrap",
+        );
         assert_eq!(attribute(&span, "process.exit.code"), None);
         assert_eq!(attribute(&span, "wasmpod.reason"), Some("StartTrap".into()));
         assert_eq!(
             attribute(&span, "error.message"),
             Some("wasm trap: unreachable".into())
         );
-        assert!(matches!(span.status, Status::Error { .. }), "{:?}", span.status);
+        assert!(
+            matches!(span.status, Status::Error { .. }),
+            "{:?}",
+            span.status
+        );
     }
 }

@@ -292,8 +292,8 @@ impl<H: PodHost> PodTask<H> {
         started: Instant,
     ) -> State<H> {
         let span = crate::command_span::run(&self.pod, self.status.restart_count);
-        let exit = tracing::Instrument::instrument(self.host.run_command(&command), span.clone())
-            .await;
+        let exit =
+            tracing::Instrument::instrument(self.host.run_command(&command), span.clone()).await;
         let (reason, exit_code, message) = match &exit {
             CommandExit::Exited(0) => ("Completed", Some(0), "exited with code 0".to_string()),
             CommandExit::Exited(code) => ("Error", Some(*code), format!("exited with code {code}")),

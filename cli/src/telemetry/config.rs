@@ -65,7 +65,9 @@ impl std::fmt::Display for Setting {
 pub enum ConfigError {
     #[error("{setting}: {reason}")]
     Invalid { setting: Setting, reason: String },
-    #[error("{0} is set but no collector is: give --otlp-endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT)")]
+    #[error(
+        "{0} is set but no collector is: give --otlp-endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT)"
+    )]
     NoCollector(Setting),
     #[error("{ca} is for an https:// collector, but {url} is plain http")]
     CaWithoutTls { ca: Setting, url: String },
@@ -138,11 +140,21 @@ impl OtlpArgs {
                 Some(Err(_)) => Err(invalid(Setting::Env(name), "is not UTF-8")),
             }
         };
-        let endpoint = match self.otlp_endpoint.as_deref().filter(|t| !t.trim().is_empty()) {
-            Some(text) => Some((Setting::Flag(ENDPOINT_FLAG), text.to_string(), UrlKind::Flag)),
+        let endpoint = match self
+            .otlp_endpoint
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+        {
+            Some(text) => Some((
+                Setting::Flag(ENDPOINT_FLAG),
+                text.to_string(),
+                UrlKind::Flag,
+            )),
             None => match var(TRACES_ENDPOINT_VAR)? {
                 Some(text) => Some((Setting::Env(TRACES_ENDPOINT_VAR), text, UrlKind::Traces)),
-                None => var(ENDPOINT_VAR)?.map(|text| (Setting::Env(ENDPOINT_VAR), text, UrlKind::Base)),
+                None => {
+                    var(ENDPOINT_VAR)?.map(|text| (Setting::Env(ENDPOINT_VAR), text, UrlKind::Base))
+                }
             },
         };
         let Some((setting, text, kind)) = endpoint else {
@@ -156,13 +168,16 @@ impl OtlpArgs {
             }
             return Ok(None);
         };
-        let traces_url = traces_url(text.trim(), kind).map_err(|reason| invalid(setting, reason))?;
+        let traces_url =
+            traces_url(text.trim(), kind).map_err(|reason| invalid(setting, reason))?;
         let https = traces_url.scheme() == Some(&http::uri::Scheme::HTTPS);
 
         let mut headers = HeaderMap::new();
         for name in [HEADERS_VAR, TRACES_HEADERS_VAR] {
             if let Some(text) = var(name)? {
-                for (key, value) in env_headers(&text).map_err(|r| invalid(Setting::Env(name), r))? {
+                for (key, value) in
+                    env_headers(&text).map_err(|r| invalid(Setting::Env(name), r))?
+                {
                     headers.insert(key, value);
                 }
             }

@@ -33,7 +33,11 @@ fn error_of(args: &OtlpArgs, vars: &[(&str, &str)]) -> String {
 fn nothing_is_exported_without_a_collector() {
     assert_eq!(resolve(&OtlpArgs::default(), &[]), Ok(None));
     // Variables for other programs of the environment are no reason to fail.
-    let vars = [(HEADERS_VAR, "a=b"), (SERVICE_NAME_VAR, "x"), (ENDPOINT_VAR, "")];
+    let vars = [
+        (HEADERS_VAR, "a=b"),
+        (SERVICE_NAME_VAR, "x"),
+        (ENDPOINT_VAR, ""),
+    ];
     assert_eq!(resolve(&OtlpArgs::default(), &vars), Ok(None));
 }
 
@@ -44,7 +48,10 @@ fn the_flags_collector_url_gets_the_traces_path_unless_it_has_one() {
         ("http://collector:4318/", "http://collector:4318/v1/traces"),
         ("https://collector:4318", "https://collector:4318/v1/traces"),
         ("http://c:4318/custom/traces", "http://c:4318/custom/traces"),
-        ("HTTPS://c/v1/traces?tenant=a", "https://c/v1/traces?tenant=a"),
+        (
+            "HTTPS://c/v1/traces?tenant=a",
+            "https://c/v1/traces?tenant=a",
+        ),
     ] {
         assert_eq!(url_of(&endpoint(given), &[]), sent, "{given}");
     }
@@ -56,17 +63,30 @@ fn the_generic_variable_is_a_base_url_and_the_traces_one_is_used_as_it_is() {
     for (given, sent) in [
         ("http://collector:4318", "http://collector:4318/v1/traces"),
         ("http://collector:4318/", "http://collector:4318/v1/traces"),
-        ("https://gw.example/otlp", "https://gw.example/otlp/v1/traces"),
-        ("https://gw.example/otlp/", "https://gw.example/otlp/v1/traces"),
+        (
+            "https://gw.example/otlp",
+            "https://gw.example/otlp/v1/traces",
+        ),
+        (
+            "https://gw.example/otlp/",
+            "https://gw.example/otlp/v1/traces",
+        ),
     ] {
         assert_eq!(url_of(&none, &[(ENDPOINT_VAR, given)]), sent, "{given}");
     }
     for (given, sent) in [
         ("http://collector:4318", "http://collector:4318/"),
-        ("http://collector:4318/v1/traces", "http://collector:4318/v1/traces"),
+        (
+            "http://collector:4318/v1/traces",
+            "http://collector:4318/v1/traces",
+        ),
         ("https://gw.example/ingest", "https://gw.example/ingest"),
     ] {
-        assert_eq!(url_of(&none, &[(TRACES_ENDPOINT_VAR, given)]), sent, "{given}");
+        assert_eq!(
+            url_of(&none, &[(TRACES_ENDPOINT_VAR, given)]),
+            sent,
+            "{given}"
+        );
     }
 }
 
@@ -82,7 +102,10 @@ fn the_flag_wins_over_the_traces_variable_which_wins_over_the_generic_one() {
         "https://flag:4318/v1/traces"
     );
     // An empty variable counts as unset.
-    let vars = [(ENDPOINT_VAR, "http://generic:4318"), (TRACES_ENDPOINT_VAR, " ")];
+    let vars = [
+        (ENDPOINT_VAR, "http://generic:4318"),
+        (TRACES_ENDPOINT_VAR, " "),
+    ];
     assert_eq!(
         url_of(&OtlpArgs::default(), &vars),
         "http://generic:4318/v1/traces"
@@ -109,7 +132,10 @@ fn headers_merge_the_variables_then_the_flags_and_the_flags_win() {
         otlp_ca_file: None,
     };
     let vars = [
-        (HEADERS_VAR, " x-api-key = from env , x-tenant=team%20a,x-scope=generic, "),
+        (
+            HEADERS_VAR,
+            " x-api-key = from env , x-tenant=team%20a,x-scope=generic, ",
+        ),
         (TRACES_HEADERS_VAR, "x-scope=traces"),
     ];
     let config = resolve(&args, &vars).expect("valid").expect("an export");
@@ -141,7 +167,12 @@ fn a_malformed_header_is_refused_naming_its_source_but_not_its_value() {
         assert!(!error.contains("secret-1"), "{bad:?}: {error}");
     }
     let plain = endpoint("http://c");
-    for bad in ["x-api-key", "a=b,x-api-key:secret-1", "a\u{7f}b=secret-1", "a=%FF%FE"] {
+    for bad in [
+        "x-api-key",
+        "a=b,x-api-key:secret-1",
+        "a\u{7f}b=secret-1",
+        "a=%FF%FE",
+    ] {
         for var in [HEADERS_VAR, TRACES_HEADERS_VAR] {
             let error = error_of(&plain, &[(var, bad)]);
             assert!(error.starts_with(&format!("{var}: ")), "{bad:?}: {error}");
@@ -154,7 +185,10 @@ fn a_malformed_header_is_refused_naming_its_source_but_not_its_value() {
 fn a_https_collector_trusts_the_ca_file_of_the_flag_over_the_variables_else_the_system() {
     let https = endpoint("https://c");
     let config = |args: &OtlpArgs, vars: &[(&str, &str)]| {
-        resolve(args, vars).expect("valid").expect("an export").roots
+        resolve(args, vars)
+            .expect("valid")
+            .expect("an export")
+            .roots
     };
     assert_eq!(config(&https, &[]), Roots::System);
     let vars = [
