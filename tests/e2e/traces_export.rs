@@ -206,40 +206,49 @@ fn a_bad_export_setting_stops_the_process_at_start_naming_it() {
     let garbage = write(files.path(), "garbage.pem", "not a certificate\n");
     let garbage = garbage.to_str().expect("utf-8 path");
     let https = "https://127.0.0.1:9";
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, String)> = vec![
-        (
-            vec!["--otlp-endpoint", https, "--otlp-ca-file", missing],
-            vec![],
-            format!("--otlp-ca-file {missing}: cannot read the CA file"),
-        ),
-        (
-            vec!["--otlp-endpoint", https, "--otlp-ca-file", garbage],
-            vec![],
-            format!("--otlp-ca-file {garbage}: no PEM CERTIFICATE block"),
-        ),
-        (
-            vec!["--otlp-endpoint", https, "--otlp-header", "x-api-key"],
-            vec![],
-            "--otlp-header: expected KEY=VALUE".to_string(),
-        ),
-        (
-            vec!["--otlp-endpoint", https],
-            vec![("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=a,x-api-key:s3cret")],
-            "OTEL_EXPORTER_OTLP_HEADERS: entry 2 is not key=value".to_string(),
-        ),
-        (
-            vec![],
-            vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://collector")],
-            "OTEL_EXPORTER_OTLP_ENDPOINT: \"ftp://collector\": the collector's URL must start with http:// or https://".to_string(),
-        ),
+    let cases = [
+        BadStart {
+            args: vec!["--otlp-endpoint", https, "--otlp-ca-file", missing],
+            env: vec![],
+            says: format!("--otlp-ca-file {missing}: cannot read the CA file"),
+        },
+        BadStart {
+            args: vec!["--otlp-endpoint", https, "--otlp-ca-file", garbage],
+            env: vec![],
+            says: format!("--otlp-ca-file {garbage}: no PEM CERTIFICATE block"),
+        },
+        BadStart {
+            args: vec!["--otlp-endpoint", https, "--otlp-header", "x-api-key"],
+            env: vec![],
+            says: "--otlp-header: expected KEY=VALUE".to_string(),
+        },
+        BadStart {
+            args: vec!["--otlp-endpoint", https],
+            env: vec![("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=a,x-api-key:s3cret")],
+            says: "OTEL_EXPORTER_OTLP_HEADERS: entry 2 is not key=value".to_string(),
+        },
+        BadStart {
+            args: vec![],
+            env: vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://collector")],
+            says: "OTEL_EXPORTER_OTLP_ENDPOINT: \"ftp://collector\": the collector's URL must \
+                   start with http:// or https://"
+                .to_string(),
+        },
     ];
-    for (args, env, said) in cases {
+    for BadStart { args, env, says } in cases {
         let (status, stderr) = refused_start(&args, &env);
         assert!(!status.success(), "{args:?} {env:?} started");
-        assert!(stderr.contains(&said), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.contains(&says), "{args:?} {env:?}: {stderr}");
         assert!(
             !stderr.contains("s3cret"),
             "a header's value printed: {stderr}"
         );
     }
+}
+
+/// A start that must fail: its flags, its environment, and what its error says.
+struct BadStart<'a> {
+    args: Vec<&'a str>,
+    env: Vec<(&'a str, &'a str)>,
+    says: String,
 }
