@@ -172,6 +172,15 @@ fn an_https_collector_is_verified_against_the_system_roots_by_default() {
         "{failed:?}"
     );
     assert!(otlp.spans().is_empty());
+    // The server says why its spans do not arrive.
+    let said = wait_until("the server logging the failed export", WAIT, || {
+        let log = cluster.server.stderr_tail();
+        log.contains("exporting spans failed").then_some(log)
+    });
+    assert!(
+        said.contains(&otlp.url) && said.contains("UnknownIssuer"),
+        "{said}"
+    );
 }
 
 /// Starts `wasmpod server` with `args` and `env`, expecting it to exit at once: its exit status

@@ -2,6 +2,8 @@
 //! roots or the CA file given, and the configured headers on every export. The headers are set
 //! here, on each request, rather than handed to the OTLP exporter: the exporter also reads
 //! `OTEL_EXPORTER_OTLP_HEADERS` itself and would let the variable override `--otlp-header`.
+//! A failing export (a refused key, a certificate that does not verify, a collector away) is
+//! logged here, at most once a minute: the exporter's own logs are off.
 
 use super::config::{ExportConfig, Roots};
 use anyhow::Context;
@@ -11,18 +13,33 @@ use opentelemetry_http::{HttpClient, HttpError};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// The longest one export may take.
 pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often a collector that keeps failing is logged again.
+const SAY_AGAIN_AFTER: Duration = Duration::from_secs(60);
+
 /// A blocking client (the batch processor exports from a thread of its own) that adds the
-/// configured headers to every export.
+/// configured headers to every export and logs the exports that fail.
 #[derive(Debug)]
 pub struct CollectorClient {
     inner: reqwest::blocking::Client,
     headers: HeaderMap,
+    /// The traces URL, for the log.
+    collector: String,
+    failures: Mutex<Failures>,
+}
+
+/// The exports that failed since the collector last worked.
+#[derive(Debug, Default)]
+struct Failures {
+    /// When a failure was last logged (none: the last export worked).
+    said_at: Option<Instant>,
+    /// Failures since then, not logged.
+    unsaid: u64,
 }
 
 #[async_trait::async_trait]
@@ -31,8 +48,57 @@ impl HttpClient for CollectorClient {
         for (name, value) in &self.headers {
             request.headers_mut().insert(name, value.clone());
         }
-        self.inner.send_bytes(request).await
+        let sent = self.inner.send_bytes(request).await;
+        match &sent {
+            Ok(_) => self.worked(),
+            Err(error) => self.failed(error.as_ref()),
+        }
+        sent
     }
+}
+
+impl CollectorClient {
+    fn failed(&self, error: &(dyn std::error::Error + 'static)) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if failures
+            .said_at
+            .is_some_and(|at| now.duration_since(at) < SAY_AGAIN_AFTER)
+        {
+            failures.unsaid += 1;
+            return;
+        }
+        let unsaid = std::mem::take(&mut failures.unsaid);
+        failures.said_at = Some(now);
+        drop(failures);
+        tracing::warn!(
+            collector = %self.collector,
+            error = %causes(error),
+            failed_since_last_said = unsaid,
+            "exporting spans failed; they are dropped"
+        );
+    }
+
+    fn worked(&self) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        if failures.said_at.take().is_some() {
+            failures.unsaid = 0;
+            drop(failures);
+            tracing::info!(collector = %self.collector, "exporting spans works again");
+        }
+    }
+}
+
+/// `error` and its causes on one line (a TLS refusal is a cause of a cause).
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 /// The client for `config`'s collector. Reads the CA file (or the system's roots) now, so that
@@ -65,6 +131,8 @@ pub fn collector_client(config: &ExportConfig) -> anyhow::Result<CollectorClient
     Ok(CollectorClient {
         inner,
         headers: config.headers.clone(),
+        collector: config.traces_url.to_string(),
+        failures: Mutex::new(Failures::default()),
     })
 }
 
