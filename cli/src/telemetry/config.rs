@@ -18,6 +18,11 @@ pub const TRACES_HEADERS_VAR: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
 pub const CERTIFICATE_VAR: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
 pub const TRACES_CERTIFICATE_VAR: &str = "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE";
 pub const SERVICE_NAME_VAR: &str = "OTEL_SERVICE_NAME";
+pub const PROTOCOL_VAR: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+pub const TRACES_PROTOCOL_VAR: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+
+/// The one OTLP protocol wasmpod speaks, as the protocol variables name it.
+const HTTP_PROTOBUF: &str = "http/protobuf";
 
 const ENDPOINT_FLAG: &str = "--otlp-endpoint";
 const HEADER_FLAG: &str = "--otlp-header";
@@ -170,6 +175,19 @@ impl OtlpArgs {
         };
         let traces_url =
             traces_url(text.trim(), kind).map_err(|reason| invalid(setting, reason))?;
+        // A collector set up for another protocol (gRPC on 4317) would only fail at each export.
+        let protocol = match var(TRACES_PROTOCOL_VAR)? {
+            Some(protocol) => Some((TRACES_PROTOCOL_VAR, protocol)),
+            None => var(PROTOCOL_VAR)?.map(|protocol| (PROTOCOL_VAR, protocol)),
+        };
+        if let Some((name, protocol)) = protocol {
+            if protocol.trim() != HTTP_PROTOBUF {
+                return Err(invalid(
+                    Setting::Env(name),
+                    format!("{protocol:?}: wasmpod exports over {HTTP_PROTOBUF} only"),
+                ));
+            }
+        }
         let https = traces_url.scheme() == Some(&http::uri::Scheme::HTTPS);
 
         let mut headers = HeaderMap::new();

@@ -256,3 +256,29 @@ fn the_service_name_comes_from_its_variable() {
     assert_eq!(name(&[(SERVICE_NAME_VAR, "")]), None);
     assert_eq!(name(&[(SERVICE_NAME_VAR, "edge")]), Some("edge".into()));
 }
+
+#[test]
+fn a_protocol_other_than_http_protobuf_is_refused() {
+    let args = endpoint("http://c:4318");
+    for var in [PROTOCOL_VAR, TRACES_PROTOCOL_VAR] {
+        assert!(resolve(&args, &[(var, "http/protobuf")]).is_ok());
+        let error = error_of(&args, &[(var, "grpc")]);
+        assert!(
+            error.starts_with(&format!(
+                "{var}: \"grpc\": wasmpod exports over http/protobuf"
+            )),
+            "{error}"
+        );
+    }
+    // The traces variable wins over the generic one.
+    let vars = [
+        (PROTOCOL_VAR, "grpc"),
+        (TRACES_PROTOCOL_VAR, "http/protobuf"),
+    ];
+    assert!(resolve(&args, &vars).is_ok());
+    // Without a collector, the variable is another program's business.
+    assert_eq!(
+        resolve(&OtlpArgs::default(), &[(PROTOCOL_VAR, "grpc")]),
+        Ok(None)
+    );
+}
