@@ -44,7 +44,7 @@ fn exit_with_parent() {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = commands::Cli::parse_from(global_flags::hoist(std::env::args_os().collect()));
-    let telemetry = match telemetry::init(cli.span_export()) {
+    let telemetry = match cli.span_export().and_then(telemetry::init) {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("error: {error:#}");

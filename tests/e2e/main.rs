@@ -36,6 +36,7 @@ mod services;
 mod start_errors;
 mod storage;
 mod traces;
+mod traces_export;
 mod traffic;
 mod transport;
 mod volumes;

@@ -1,6 +1,8 @@
 //! An OTLP/HTTP receiver for the tests: `POST /v1/traces` on a free loopback port, the protobuf
 //! `ExportTraceServiceRequest` decoded (with `opentelemetry-proto`) into [`ReceivedSpan`]s that a
-//! test reads. It runs on a runtime of its own, on a thread, until dropped.
+//! test reads. Plain HTTP, or HTTPS with a certificate the test makes ([`OtlpReceiver::start_tls`]),
+//! which can require headers (an API key) of every export, as hosted collectors do. It runs on a
+//! runtime of its own, on a thread, until dropped.
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -23,6 +25,8 @@ pub struct ReceivedSpan {
     /// The resource's `service.instance.id`: the node's (or server's) name.
     pub instance: String,
     pub attributes: BTreeMap<String, String>,
+    /// The span's status: `UNSET`, `OK` or `ERROR`.
+    pub status: &'static str,
 }
 
 impl ReceivedSpan {
@@ -34,18 +38,70 @@ impl ReceivedSpan {
 /// The receiver; its URL is what `--otlp-endpoint` takes.
 pub struct OtlpReceiver {
     pub url: String,
-    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    seen: Arc<Seen>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// What the receiver saw.
+#[derive(Default)]
+struct Seen {
+    spans: Mutex<Vec<ReceivedSpan>>,
+    /// Exports refused for a missing or wrong required header: the header's name.
+    refused: Mutex<Vec<String>>,
+    /// TLS handshakes that failed (the client refused the certificate, or spoke no TLS).
+    handshakes_failed: Mutex<Vec<String>>,
+}
+
+/// What the receiver's handler needs.
+#[derive(Clone)]
+struct Receiving {
+    seen: Arc<Seen>,
+    /// Headers every export must carry, with these values.
+    required: Arc<Vec<(String, String)>>,
+}
+
 impl OtlpReceiver {
+    /// A plain HTTP receiver that takes every export.
     pub fn start() -> OtlpReceiver {
+        OtlpReceiver::start_on(None, &[])
+    }
+
+    /// An HTTPS receiver serving `cert_pem` (for 127.0.0.1) with its key `key_pem`, which refuses
+    /// (401) an export that lacks any of the `required` headers (name, value).
+    pub fn start_tls(cert_pem: &str, key_pem: &str, required: &[(&str, &str)]) -> OtlpReceiver {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("the receiver's certificate");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("the receiver's key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("the receiver's TLS config");
+        OtlpReceiver::start_on(Some(Arc::new(config)), required)
+    }
+
+    fn start_on(tls: Option<Arc<rustls::ServerConfig>>, required: &[(&str, &str)]) -> OtlpReceiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the OTLP receiver");
         listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
-        let spans = Arc::new(Mutex::new(Vec::new()));
-        let kept = spans.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().expect("local addr"));
+        let seen = Arc::new(Seen::default());
+        let receiving = Receiving {
+            seen: seen.clone(),
+            required: Arc::new(
+                required
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -55,20 +111,38 @@ impl OtlpReceiver {
             runtime.block_on(async move {
                 let listener =
                     tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+                let failures = receiving.seen.clone();
                 let app = axum::Router::new()
                     .route("/v1/traces", axum::routing::post(receive))
-                    .with_state(kept);
-                let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                    .with_state(receiving);
+                let stopped = async {
                     let _ = stopped.await;
-                });
-                if let Err(error) = served.await {
+                };
+                let served = match tls {
+                    None => {
+                        axum::serve(listener, app)
+                            .with_graceful_shutdown(stopped)
+                            .await
+                    }
+                    Some(config) => {
+                        let listener = TlsListener {
+                            tcp: listener,
+                            acceptor: tokio_rustls::TlsAcceptor::from(config),
+                            seen: failures,
+                        };
+                        axum::serve(listener, app)
+                            .with_graceful_shutdown(stopped)
+                            .await
+                    }
+                };
+                if let Err(error) = served {
                     eprintln!("the OTLP receiver stopped: {error}");
                 }
             });
         });
         OtlpReceiver {
             url,
-            spans,
+            seen,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -76,7 +150,62 @@ impl OtlpReceiver {
 
     /// Every span received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
-        self.spans.lock().expect("not poisoned").clone()
+        self.seen.spans.lock().expect("not poisoned").clone()
+    }
+
+    /// The required header each refused export lacked (or had wrong), so far.
+    pub fn refused(&self) -> Vec<String> {
+        self.seen.refused.lock().expect("not poisoned").clone()
+    }
+
+    /// The errors of the TLS handshakes that failed, so far.
+    pub fn handshakes_failed(&self) -> Vec<String> {
+        self.seen
+            .handshakes_failed
+            .lock()
+            .expect("not poisoned")
+            .clone()
+    }
+}
+
+/// Accepts TCP connections and completes their TLS handshake; a failed one is recorded.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    seen: Arc<Seen>,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            };
+            let handshake = self.acceptor.accept(tcp);
+            match tokio::time::timeout(std::time::Duration::from_secs(5), handshake).await {
+                Ok(Ok(tls)) => return (tls, addr),
+                Ok(Err(error)) => self.failed(error.to_string()),
+                Err(_) => self.failed("the handshake timed out".to_string()),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+impl TlsListener {
+    fn failed(&self, error: String) {
+        self.seen
+            .handshakes_failed
+            .lock()
+            .expect("not poisoned")
+            .push(error);
     }
 }
 
@@ -91,13 +220,26 @@ impl Drop for OtlpReceiver {
     }
 }
 
-type Kept = Arc<Mutex<Vec<ReceivedSpan>>>;
-
 async fn receive(
-    axum::extract::State(kept): axum::extract::State<Kept>,
+    axum::extract::State(receiving): axum::extract::State<Receiving>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<([(axum::http::HeaderName, &'static str); 1], Vec<u8>), (axum::http::StatusCode, String)>
 {
+    for (name, value) in receiving.required.iter() {
+        if headers.get(name).and_then(|v| v.to_str().ok()) != Some(value.as_str()) {
+            receiving
+                .seen
+                .refused
+                .lock()
+                .expect("not poisoned")
+                .push(name.clone());
+            return Err((
+                axum::http::StatusCode::UNAUTHORIZED,
+                format!("the {name} header is missing or wrong"),
+            ));
+        }
+    }
     let request = ExportTraceServiceRequest::decode(body).map_err(|e| {
         (
             axum::http::StatusCode::BAD_REQUEST,
@@ -123,11 +265,21 @@ async fn receive(
                         .cloned()
                         .unwrap_or_default(),
                     attributes: attributes(&span.attributes),
+                    status: match span.status.map(|s| s.code) {
+                        Some(1) => "OK",
+                        Some(2) => "ERROR",
+                        _ => "UNSET",
+                    },
                 });
             }
         }
     }
-    kept.lock().expect("not poisoned").extend(received);
+    receiving
+        .seen
+        .spans
+        .lock()
+        .expect("not poisoned")
+        .extend(received);
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
         ExportTraceServiceResponse::default().encode_to_vec(),

@@ -6,6 +6,7 @@
 pub mod agent;
 mod agent_server;
 pub mod backoff;
+mod command_span;
 mod components;
 mod context;
 pub mod credential;

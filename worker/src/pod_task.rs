@@ -291,12 +291,16 @@ impl<H: PodHost> PodTask<H> {
         component: H::Component,
         started: Instant,
     ) -> State<H> {
-        let exit = self.host.run_command(&command).await;
+        let span = crate::command_span::run(&self.pod, self.status.restart_count);
+        let exit =
+            tracing::Instrument::instrument(self.host.run_command(&command), span.clone()).await;
         let (reason, exit_code, message) = match &exit {
             CommandExit::Exited(0) => ("Completed", Some(0), "exited with code 0".to_string()),
             CommandExit::Exited(code) => ("Error", Some(*code), format!("exited with code {code}")),
             CommandExit::Trapped(trap) => (START_TRAP, None, format!("in wasi:cli/run: {trap}")),
         };
+        crate::command_span::record_exit(&span, &exit, reason);
+        drop(span);
         if reason == START_TRAP {
             self.host
                 .event(EventType::Warning, START_TRAP, message.clone());

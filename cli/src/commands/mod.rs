@@ -198,27 +198,30 @@ enum Command {
 }
 
 impl Cli {
-    /// Where this process exports spans, and as whom: only the commands that run a cluster do.
-    pub fn span_export(
-        &self,
-    ) -> Option<(&crate::telemetry::OtlpEndpoint, crate::telemetry::Origin)> {
-        use crate::telemetry::Origin;
+    /// Where this process exports spans, and as whom: only the commands that run a cluster do,
+    /// when a collector is configured (flags, then the OTel SDK's variables). A bad setting is
+    /// an error naming its flag or variable.
+    pub fn span_export(&self) -> anyhow::Result<Option<crate::telemetry::Export>> {
+        use crate::telemetry::{Export, Origin};
         let node = |instance: String| Origin {
             service: "wasmpod-node",
             instance,
         };
-        match &self.command {
-            Command::Up(c) => Some((c.otlp.otlp_endpoint.as_ref()?, node("local".into()))),
-            Command::Worker(c) => Some((c.otlp.otlp_endpoint.as_ref()?, node(c.name.clone()))),
-            Command::Server(c) => Some((
-                c.otlp.otlp_endpoint.as_ref()?,
+        let (otlp, origin) = match &self.command {
+            Command::Up(c) => (&c.otlp, node("local".into())),
+            Command::Worker(c) => (&c.otlp, node(c.name.clone())),
+            Command::Server(c) => (
+                &c.otlp,
                 Origin {
                     service: "wasmpod-server",
                     instance: c.name.clone().unwrap_or_else(|| c.api_addr.to_string()),
                 },
-            )),
-            _ => None,
-        }
+            ),
+            _ => return Ok(None),
+        };
+        Ok(otlp
+            .resolve_from_env()?
+            .map(|config| Export { config, origin }))
     }
 
     pub async fn run(self) -> anyhow::Result<()> {

@@ -1,0 +1,338 @@
+//! Where spans go and how: the collector's traces URL, the headers sent with every export, the CA
+//! that verifies an `https://` collector, and the `service.name` — from the flags of `up`,
+//! `server` and `worker` and the OpenTelemetry SDK's standard environment variables. A flag wins
+//! over its variable, a signal's own variable (`..._TRACES_...`) over the generic one, and an
+//! empty variable counts as unset (the OTel spec's rules). Everything is checked here, before the
+//! process binds a socket: a bad value is an error that names its flag or variable (and never
+//! prints a header's value: it is often a credential).
+
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+pub const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+pub const TRACES_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+pub const HEADERS_VAR: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+pub const TRACES_HEADERS_VAR: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+pub const CERTIFICATE_VAR: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+pub const TRACES_CERTIFICATE_VAR: &str = "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE";
+pub const SERVICE_NAME_VAR: &str = "OTEL_SERVICE_NAME";
+pub const PROTOCOL_VAR: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+pub const TRACES_PROTOCOL_VAR: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+
+/// The one OTLP protocol wasmpod speaks, as the protocol variables name it.
+const HTTP_PROTOBUF: &str = "http/protobuf";
+
+const ENDPOINT_FLAG: &str = "--otlp-endpoint";
+const HEADER_FLAG: &str = "--otlp-header";
+const CA_FILE_FLAG: &str = "--otlp-ca-file";
+
+/// The path OTLP/HTTP receivers take spans on.
+const TRACES_PATH: &str = "v1/traces";
+
+/// The span export flags of the commands that run a cluster (`up`, `server`, `worker`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OtlpArgs {
+    /// Export OpenTelemetry spans over OTLP/HTTP (protobuf) to this collector, e.g.
+    /// http://collector:4318 or https://collector:4318 (spans go to its /v1/traces; a URL with
+    /// another path is used as it is). Without it, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+    /// OTEL_EXPORTER_OTLP_ENDPOINT; with none of them nothing is exported
+    #[arg(long, env = "WASMPOD_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// A header sent with every export, e.g. the collector's API key (repeatable); wins over the
+    /// same header in OTEL_EXPORTER_OTLP_HEADERS
+    #[arg(long = "otlp-header", value_name = "KEY=VALUE")]
+    pub otlp_headers: Vec<String>,
+    /// The CA certificate(s), PEM, that an https:// collector's certificate is verified against,
+    /// instead of the system's roots (default: OTEL_EXPORTER_OTLP_CERTIFICATE, else the system's)
+    #[arg(long, value_name = "PATH")]
+    pub otlp_ca_file: Option<PathBuf>,
+}
+
+/// Where a setting came from: named in its errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    Flag(&'static str),
+    Env(&'static str),
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Setting::Flag(name) | Setting::Env(name) => f.write_str(name),
+        }
+    }
+}
+
+/// How a setting is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{setting}: {reason}")]
+    Invalid { setting: Setting, reason: String },
+    #[error(
+        "{0} is set but no collector is: give --otlp-endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT)"
+    )]
+    NoCollector(Setting),
+    #[error("{ca} is for an https:// collector, but {url} is plain http")]
+    CaWithoutTls { ca: Setting, url: String },
+}
+
+fn invalid(setting: Setting, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+/// A resolved, checked export setup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportConfig {
+    /// The URL the spans are POSTed to.
+    pub traces_url: Uri,
+    /// Sent with every export (their values marked sensitive).
+    pub headers: HeaderMap,
+    /// The trust for an `https://` collector.
+    pub roots: Roots,
+    /// The `service.name` of the spans, when `OTEL_SERVICE_NAME` sets it.
+    pub service_name: Option<String>,
+}
+
+impl ExportConfig {
+    /// Whether the collector is spoken to over TLS.
+    pub fn is_https(&self) -> bool {
+        self.traces_url.scheme() == Some(&http::uri::Scheme::HTTPS)
+    }
+}
+
+/// What an `https://` collector's certificate is verified against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Roots {
+    /// The system's trust store.
+    System,
+    /// The CA certificates of a PEM file, and the flag or variable that named it.
+    CaFile { path: PathBuf, setting: Setting },
+}
+
+/// How a URL names the traces endpoint (the OTel spec's rules, and ours for the flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UrlKind {
+    /// `--otlp-endpoint`: a collector's base URL (no path: spans to `/v1/traces`) or, with a
+    /// path, the full traces URL.
+    Flag,
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: the traces URL as it is (`/` when it has no path).
+    Traces,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: a base URL, `v1/traces` appended to its path.
+    Base,
+}
+
+impl OtlpArgs {
+    /// The export this process does (`None`: none), from the flags and the process environment.
+    pub fn resolve_from_env(&self) -> Result<Option<ExportConfig>, ConfigError> {
+        self.resolve(|name| std::env::var_os(name))
+    }
+
+    /// The export this process does, from the flags and the environment `env` reads.
+    pub fn resolve(
+        &self,
+        env: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<Option<ExportConfig>, ConfigError> {
+        let var = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            match env(name).map(OsString::into_string) {
+                None => Ok(None),
+                Some(Ok(text)) if text.trim().is_empty() => Ok(None),
+                Some(Ok(text)) => Ok(Some(text)),
+                Some(Err(_)) => Err(invalid(Setting::Env(name), "is not UTF-8")),
+            }
+        };
+        let endpoint = match self
+            .otlp_endpoint
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+        {
+            Some(text) => Some((
+                Setting::Flag(ENDPOINT_FLAG),
+                text.to_string(),
+                UrlKind::Flag,
+            )),
+            None => match var(TRACES_ENDPOINT_VAR)? {
+                Some(text) => Some((Setting::Env(TRACES_ENDPOINT_VAR), text, UrlKind::Traces)),
+                None => {
+                    var(ENDPOINT_VAR)?.map(|text| (Setting::Env(ENDPOINT_VAR), text, UrlKind::Base))
+                }
+            },
+        };
+        let Some((setting, text, kind)) = endpoint else {
+            // Flags that only make sense with a collector say so; variables may be meant for
+            // other programs of the environment.
+            if !self.otlp_headers.is_empty() {
+                return Err(ConfigError::NoCollector(Setting::Flag(HEADER_FLAG)));
+            }
+            if self.otlp_ca_file.is_some() {
+                return Err(ConfigError::NoCollector(Setting::Flag(CA_FILE_FLAG)));
+            }
+            return Ok(None);
+        };
+        let traces_url =
+            traces_url(text.trim(), kind).map_err(|reason| invalid(setting, reason))?;
+        // A collector set up for another protocol (gRPC on 4317) would only fail at each export.
+        let protocol = match var(TRACES_PROTOCOL_VAR)? {
+            Some(protocol) => Some((TRACES_PROTOCOL_VAR, protocol)),
+            None => var(PROTOCOL_VAR)?.map(|protocol| (PROTOCOL_VAR, protocol)),
+        };
+        if let Some((name, protocol)) = protocol {
+            if protocol.trim() != HTTP_PROTOBUF {
+                return Err(invalid(
+                    Setting::Env(name),
+                    format!("{protocol:?}: wasmpod exports over {HTTP_PROTOBUF} only"),
+                ));
+            }
+        }
+        let https = traces_url.scheme() == Some(&http::uri::Scheme::HTTPS);
+
+        let mut headers = HeaderMap::new();
+        for name in [HEADERS_VAR, TRACES_HEADERS_VAR] {
+            if let Some(text) = var(name)? {
+                for (key, value) in
+                    env_headers(&text).map_err(|r| invalid(Setting::Env(name), r))?
+                {
+                    headers.insert(key, value);
+                }
+            }
+        }
+        for text in &self.otlp_headers {
+            let (key, value) =
+                flag_header(text).map_err(|r| invalid(Setting::Flag(HEADER_FLAG), r))?;
+            headers.insert(key, value);
+        }
+
+        let roots = match &self.otlp_ca_file {
+            Some(path) => Roots::CaFile {
+                path: path.clone(),
+                setting: Setting::Flag(CA_FILE_FLAG),
+            },
+            None => match var(TRACES_CERTIFICATE_VAR)? {
+                Some(path) => Roots::CaFile {
+                    path: path.into(),
+                    setting: Setting::Env(TRACES_CERTIFICATE_VAR),
+                },
+                None => match var(CERTIFICATE_VAR)? {
+                    Some(path) => Roots::CaFile {
+                        path: path.into(),
+                        setting: Setting::Env(CERTIFICATE_VAR),
+                    },
+                    None => Roots::System,
+                },
+            },
+        };
+        let roots = match roots {
+            // A CA flag for a plain collector is a mistake worth saying; the variables may be
+            // set for other programs and a plain collector ignores them.
+            Roots::CaFile {
+                setting: Setting::Flag(_),
+                ..
+            } if !https => {
+                return Err(ConfigError::CaWithoutTls {
+                    ca: Setting::Flag(CA_FILE_FLAG),
+                    url: traces_url.to_string(),
+                })
+            }
+            Roots::CaFile { .. } if !https => Roots::System,
+            roots => roots,
+        };
+        Ok(Some(ExportConfig {
+            traces_url,
+            headers,
+            roots,
+            service_name: var(SERVICE_NAME_VAR)?.map(|name| name.trim().to_string()),
+        }))
+    }
+}
+
+/// The URL spans are POSTed to, from a URL of `kind`.
+fn traces_url(text: &str, kind: UrlKind) -> Result<Uri, String> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    let scheme = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") => http::uri::Scheme::HTTP,
+        Some(s) if s.eq_ignore_ascii_case("https") => http::uri::Scheme::HTTPS,
+        _ => {
+            return Err(format!(
+                "{text:?}: the collector's URL must start with http:// or https://"
+            ))
+        }
+    };
+    let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else {
+        return Err(format!("{text:?} names no host"));
+    };
+    let path = uri.path();
+    let path = match kind {
+        UrlKind::Flag if path.is_empty() || path == "/" => format!("/{TRACES_PATH}"),
+        UrlKind::Flag | UrlKind::Traces if path.is_empty() => "/".to_string(),
+        UrlKind::Flag | UrlKind::Traces => path.to_string(),
+        UrlKind::Base if path.ends_with('/') => format!("{path}{TRACES_PATH}"),
+        UrlKind::Base => format!("{path}/{TRACES_PATH}"),
+    };
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    Uri::builder()
+        .scheme(scheme)
+        .authority(authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| format!("{text:?} is not a URL: {e}"))
+}
+
+/// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs separated by commas, values percent-encoded.
+fn env_headers(text: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    let mut headers = Vec::new();
+    for (index, member) in text.split(',').enumerate() {
+        let member = member.trim();
+        if member.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = member.split_once('=') else {
+            return Err(format!(
+                "entry {} is not key=value (entries are separated by commas)",
+                index + 1
+            ));
+        };
+        let key = key.trim();
+        let value = urlencoding::decode(value.trim())
+            .map_err(|_| format!("the value of {key:?} is not percent-encoded UTF-8"))?;
+        headers.push(header(key, &value)?);
+    }
+    Ok(headers)
+}
+
+/// `--otlp-header KEY=VALUE`: the value as written.
+fn flag_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let Some((key, value)) = text.split_once('=') else {
+        return Err("expected KEY=VALUE (e.g. --otlp-header x-api-key=SECRET)".to_string());
+    };
+    header(key, value)
+}
+
+/// One header, checked; its value is marked sensitive (kept out of debug output).
+fn header(key: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    if key.is_empty() {
+        return Err("a header without a name".to_string());
+    }
+    let name = HeaderName::from_bytes(key.as_bytes())
+        .map_err(|_| format!("{key:?} is not a header name"))?;
+    if [CONTENT_TYPE, CONTENT_LENGTH, HOST, TRANSFER_ENCODING].contains(&name) {
+        return Err(format!("{name} is set by the exporter itself"));
+    }
+    let mut value = HeaderValue::from_str(value).map_err(|_| {
+        format!("the value of {name} is not a header value (it holds a control character)")
+    })?;
+    value.set_sensitive(true);
+    Ok((name, value))
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;
