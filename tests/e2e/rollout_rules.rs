@@ -316,6 +316,46 @@ fn a_deleted_deployments_pods_finish_their_in_flight_requests_then_go() {
     });
     let events = cluster.cli_ok(&["get", "events"]);
     assert!(events.contains("after draining"), "{events}");
+
+    // A deleted namespace's pods drain the same way.
+    cluster.cli_ok(&["create", "namespace", "shop"]);
+    let shop = manifest(1, "v1", "", "")
+        .split("---")
+        .next()
+        .unwrap_or_default()
+        .replace(
+            "metadata: {name: web}",
+            "metadata: {name: web, namespace: shop}",
+        );
+    apply(&cluster, &shop);
+    let in_shop = || -> Vec<(bool, bool)> {
+        cluster
+            .items("pods")
+            .iter()
+            .filter(|p| p["metadata"]["namespace"] == "shop")
+            .map(|p| {
+                (
+                    !p["metadata"]["deletionTimestamp"].is_null(),
+                    p["status"]["ready"] == true,
+                )
+            })
+            .collect()
+    };
+    wait_until("the pod in shop ready", WAIT, || {
+        (in_shop() == [(false, true)]).then_some(())
+    });
+    let out = cluster.cli_ok(&["delete", "namespace", "shop"]);
+    assert!(out.contains("drain"), "{out}");
+    let now = in_shop();
+    assert!(
+        !now.is_empty() && now.iter().all(|(terminating, _)| *terminating),
+        "terminating, not gone: {now:?}"
+    );
+    wait_until("the pod in shop gone", WAIT, || {
+        in_shop().is_empty().then_some(())
+    });
+    let namespaces = cluster.cli_ok(&["get", "namespaces"]);
+    assert!(!namespaces.contains("shop"), "{namespaces}");
 }
 
 #[test]
