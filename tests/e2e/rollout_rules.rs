@@ -290,7 +290,7 @@ fn a_deleted_pod_drains_its_in_flight_request_and_a_second_delete_does_not_wait(
 }
 
 #[test]
-fn a_deleted_deployments_pods_finish_their_in_flight_requests_then_go() {
+fn deleting_a_deployment_or_namespace_drains_its_pods_before_they_go() {
     let cluster = Cluster::up(&[]);
     apply(
         &cluster,
