@@ -1,7 +1,8 @@
 //! The rules of a rollout, observed on a real cluster: maxSurge / maxUnavailable bound the pod
 //! counts, Recreate never runs old and new pods together, a paused deployment does not roll
-//! (but scales), `rollout status` fails past the progress deadline, and a pod taken away
-//! finishes the request it is serving.
+//! (but scales), pausing mid-rollout stops it at its next step, `rollout status` fails past the
+//! progress deadline, a pod taken away finishes the request it is serving, and so do the pods of
+//! a deleted deployment (background cascading deletion).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -286,4 +287,139 @@ fn a_deleted_pod_drains_its_in_flight_request_and_a_second_delete_does_not_wait(
     });
     assert!(started.elapsed() < Duration::from_secs(5));
     let _ = held.join();
+}
+
+#[test]
+fn deleting_a_deployment_or_namespace_drains_its_pods_before_they_go() {
+    let cluster = Cluster::up(&[]);
+    apply(
+        &cluster,
+        &manifest(2, "v1", "", "      terminationGracePeriodSeconds: 20"),
+    );
+    cluster.cli_ok(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
+    let url = format!("{}/count?hold_ms=3000", cluster.ingress);
+    let slow = std::thread::spawn(move || wasmpod_tests::http_get(&url));
+    std::thread::sleep(Duration::from_millis(500));
+    let out = cluster.cli_ok(&["delete", "deployment", "web"]);
+    assert!(out.contains("drain"), "{out}");
+    // The deployment is gone from the API at once; its pods are terminating, not gone.
+    assert!(cluster.items("deployments").is_empty());
+    let s = snapshot(&cluster);
+    assert!(
+        !s.is_empty() && s.iter().all(|(_, terminating, _)| *terminating),
+        "every pod terminating: {s:?}"
+    );
+    let (status, body) = slow.join().expect("slow request");
+    assert_eq!(status, 200, "the in-flight request finished: {body}");
+    wait_until("the pods gone", WAIT, || {
+        snapshot(&cluster).is_empty().then_some(())
+    });
+    let events = cluster.cli_ok(&["get", "events"]);
+    assert!(events.contains("after draining"), "{events}");
+
+    // A deleted namespace's pods drain the same way.
+    cluster.cli_ok(&["create", "namespace", "shop"]);
+    let shop = manifest(1, "v1", "", "")
+        .split("---")
+        .next()
+        .unwrap_or_default()
+        .replace(
+            "metadata: {name: web}",
+            "metadata: {name: web, namespace: shop}",
+        );
+    apply(&cluster, &shop);
+    let in_shop = || -> Vec<(bool, bool)> {
+        cluster
+            .items("pods")
+            .iter()
+            .filter(|p| p["metadata"]["namespace"] == "shop")
+            .map(|p| {
+                (
+                    !p["metadata"]["deletionTimestamp"].is_null(),
+                    p["status"]["ready"] == true,
+                )
+            })
+            .collect()
+    };
+    wait_until("the pod in shop ready", WAIT, || {
+        (in_shop() == [(false, true)]).then_some(())
+    });
+    let out = cluster.cli_ok(&["delete", "namespace", "shop"]);
+    assert!(out.contains("drain"), "{out}");
+    let now = in_shop();
+    assert!(
+        !now.is_empty() && now.iter().all(|(terminating, _)| *terminating),
+        "terminating, not gone: {now:?}"
+    );
+    wait_until("the pod in shop gone", WAIT, || {
+        in_shop().is_empty().then_some(())
+    });
+    let namespaces = cluster.cli_ok(&["get", "namespaces"]);
+    assert!(!namespaces.contains("shop"), "{namespaces}");
+}
+
+#[test]
+fn pausing_mid_rollout_stops_it_at_the_next_step_and_resuming_finishes_it() {
+    let cluster = Cluster::up(&[]);
+    // New pods count as available only 2 s after they turn ready: a rollout of 3 replicas
+    // one pod at a time takes several steps, seconds apart.
+    let extra = "  minReadySeconds: 2\n  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}";
+    apply(&cluster, &manifest(3, "v1", extra, ""));
+    cluster.cli_ok(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
+    let v1 = current_hash(&cluster);
+    apply(&cluster, &manifest(3, "v2", extra, ""));
+    let count = |new: bool| {
+        snapshot(&cluster)
+            .iter()
+            .filter(|(h, terminating, _)| !terminating && (*h != v1) == new)
+            .count()
+    };
+    wait_until("the rollout under way", WAIT, || {
+        (count(true) > 0).then_some(())
+    });
+    cluster.cli_ok(&["rollout", "pause", "deployment/web"]);
+    // A pass already under way may finish its step; from the next one on, nothing moves.
+    std::thread::sleep(Duration::from_secs(1));
+    let (new, old) = (count(true), count(false));
+    assert!(
+        new < 3,
+        "the rollout ended before the pause: {new} new pods"
+    );
+    let window = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < window {
+        assert_eq!(
+            (count(true), count(false)),
+            (new, old),
+            "paused: the new revision does not grow and no old pod goes"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let described = cluster.cli_ok(&["describe", "deployment", "web"]);
+    for expected in [
+        "StrategyType:           RollingUpdate".to_string(),
+        "MinReadySeconds:        2".to_string(),
+        "0 max unavailable, 1 max surge".to_string(),
+        "Conditions:".to_string(),
+        "DeploymentPaused".to_string(),
+        format!("3 desired | {new} updated | {} total", new + old),
+    ] {
+        assert!(
+            described.contains(&expected),
+            "{expected:?} in:\n{described}"
+        );
+    }
+
+    cluster.cli_ok(&["rollout", "resume", "deployment/web"]);
+    cluster.cli_ok(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
+    wait_until("every pod of the new revision", WAIT, || {
+        let s = snapshot(&cluster);
+        (s.len() == 3 && s.iter().all(|(h, t, _)| *h != v1 && !t)).then_some(())
+    });
+    let described = cluster.cli_ok(&["describe", "deployment", "web"]);
+    assert!(
+        described.contains("3 desired | 3 updated | 3 total")
+            && described.contains("NewReplicaSetAvailable")
+            && described.contains("MinimumReplicasAvailable"),
+        "{described}"
+    );
 }

@@ -35,7 +35,8 @@ pub struct DeploymentSpec {
     /// Old revisions kept for `rollout undo`.
     #[serde(default = "default_history_limit")]
     pub revision_history_limit: u32,
-    /// A paused deployment does not roll template changes; scaling still works.
+    /// A paused deployment does not roll template changes and stops a rollout under way at its
+    /// next step; scaling still works.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
     /// Opt-in: roll a revision that does not turn ready in time back to the last good one.

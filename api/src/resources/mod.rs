@@ -1,5 +1,6 @@
 //! The resource kinds: user-written (Deployment, Service, Ingress) and system-made (Pod, Node, Event).
 
+mod condition;
 mod config;
 mod deployment;
 mod event;
@@ -14,6 +15,7 @@ mod service;
 mod statefulset;
 mod volume;
 
+pub use condition::*;
 pub use config::*;
 pub use deployment::*;
 pub use event::*;

@@ -1,5 +1,6 @@
 //! `describe TYPE NAME` (or `TYPE/NAME`): the object as YAML by section, what it relates to
-//! (a service's endpoints, a node's pods and allocated requests), and its events.
+//! (a service's endpoints, a node's pods and allocated requests), a deployment's replica counts,
+//! strategy and conditions, and its events.
 
 use super::ApiArgs;
 use crate::kinds;
@@ -149,6 +150,9 @@ impl Describe {
                     out.push_str(&format!("  {k}: {} bytes\n", size.bytes));
                 }
             }
+        }
+        if kind == Kind::Deployment {
+            crate::output::deployment::describe(&object.to_typed()?, &mut out);
         }
         let sections: &[&str] = if kind == Kind::ConfigMap {
             &["metadata", "data"]

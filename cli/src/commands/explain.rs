@@ -36,7 +36,7 @@ const FIELDS: &[(Kind, &str, &str, &str)] = &[
     (Kind::Deployment, "spec.minReadySeconds", "integer", "Seconds a new pod must stay ready to count as available."),
     (Kind::Deployment, "spec.progressDeadlineSeconds", "integer", "Seconds without progress before the rollout is failed (ProgressDeadlineExceeded); default 600."),
     (Kind::Deployment, "spec.revisionHistoryLimit", "integer", "Old revisions kept for rollout undo; default 10."),
-    (Kind::Deployment, "spec.paused", "boolean", "Do not roll template changes (scaling still works)."),
+    (Kind::Deployment, "spec.paused", "boolean", "Do not roll template changes, and stop a rollout under way at its next step (scaling still works)."),
     (Kind::Deployment, "spec.rollback", "object", "onFailure: roll a revision that fails its progress deadline back to the last complete one."),
     (Kind::Deployment, "status", "object", "Written by the controller: replicas, readyReplicas, updatedReplicas, availableReplicas, revision, conditions."),
     (Kind::ControllerRevision, "spec", "object", "A recorded template of a Deployment: revision, templateHash, template, componentDigest, configVersions."),

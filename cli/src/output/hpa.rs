@@ -104,6 +104,7 @@ pub fn describe(hpa: &HorizontalPodAutoscaler, out: &mut String) {
             hpa.spec.scale_to_zero_after_seconds
         ));
     }
+    super::deployment::conditions(&hpa.status.conditions, out);
     out.push_str("Last decisions:\n");
     if hpa.status.last_decisions.is_empty() {
         out.push_str("  <none>\n");

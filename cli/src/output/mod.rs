@@ -1,5 +1,6 @@
 //! What the user reads: tables, ages, yaml/json, `-o name|jsonpath|custom-columns`.
 
+pub mod deployment;
 pub mod format;
 pub mod hpa;
 pub mod jsonpath;

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::Resource as _;
 use wasmpod_api::{
-    Deployment, HorizontalPodAutoscaler, HpaCondition, HpaConditionType, HpaStatus, ObjectKey, Pod,
-    PodPhase, ScaleDecision, MAX_DECISIONS,
+    Deployment, HorizontalPodAutoscaler, HpaConditionType, HpaStatus, ObjectKey, Pod, PodPhase,
+    ScaleDecision, MAX_DECISIONS,
 };
 
 /// How often the autoscaler looks at the figures (a load step is answered within two).
@@ -265,36 +265,27 @@ pub fn record(status: &mut HpaStatus, from: u32, to: u32, reason: String, now: D
     status.last_scale_time = Some(now);
 }
 
-/// Sets a condition; its transition time moves only when its status flips.
+/// Sets a condition (the setter every kind shares): its transition time moves only when its
+/// status flips.
 fn set_condition(
     status: &mut HpaStatus,
     condition: HpaConditionType,
     value: bool,
-    reason: &str,
+    reason: &'static str,
     message: String,
     now: DateTime<Utc>,
 ) {
-    match status
-        .conditions
-        .iter_mut()
-        .find(|c| c.condition == condition)
-    {
-        Some(c) => {
-            if c.status != value {
-                c.last_transition_time = now;
-            }
-            c.status = value;
-            c.reason = reason.to_string();
-            c.message = message;
-        }
-        None => status.conditions.push(HpaCondition {
-            condition,
+    wasmpod_api::set_condition(
+        &mut status.conditions,
+        wasmpod_api::ConditionChange {
+            condition_type: condition,
             status: value,
-            reason: reason.to_string(),
+            reason,
             message,
-            last_transition_time: now,
-        }),
-    }
+            touch: false,
+        },
+        now,
+    );
 }
 
 /// Writes the status when it changed: at once for replicas, conditions and decisions, at most

@@ -105,7 +105,7 @@ pub fn reconcile_at(registry: &Registry, now: DateTime<Utc>) -> Result<(), Regis
     }
     writes.extend(revisions::collect(&revisions_of, &live, &owned, &current));
     let live_ids = live.keys().cloned().collect();
-    let orphans = super::orphan_deletes(&owned, &live_ids);
+    let orphans = super::orphan_removals(&owned, &live_ids, now)?;
     super::finish_owner_pass::<Deployment, _>(
         registry,
         "deployment-controller",
@@ -193,8 +193,14 @@ impl Pass<'_> {
             old_available: count(&old),
             old_terminating: terminating.iter().filter(|p| !is_new(p)).count() as u32,
         };
-        let step = rollout_plan::plan(&spec.strategy, counts);
-        tracing::debug!(deployment = %key, ?counts, ?step, "rollout step");
+        // Paused mid-rollout: the rollout stands where it is (only replica changes are followed).
+        let stands_still = spec.paused && counts.old > 0;
+        let step = if stands_still {
+            rollout_plan::plan_paused(&spec.strategy, counts)
+        } else {
+            rollout_plan::plan(&spec.strategy, counts)
+        };
+        tracing::debug!(deployment = %key, ?counts, ?step, paused = spec.paused, "rollout step");
         let mut created = 0;
         for _ in 0..step.create {
             match new_pod(deployment, &target.template, &target.hash, target.number)
@@ -237,7 +243,13 @@ impl Pass<'_> {
             ));
         }
         let removed_old = self.remove_old(&mut old, step, min_ready)?;
-        if removed_old > 0 {
+        if removed_old > 0 && stands_still {
+            self.events.push(EventDraft::normal(
+                key.clone(),
+                "ScaledDown",
+                format!("removed {removed_old} pod(s) of an older revision for {replicas} replica(s) (the rollout is paused)"),
+            ));
+        } else if removed_old > 0 {
             self.events.push(EventDraft::normal(
                 key.clone(),
                 "RollingUpdate",
@@ -288,10 +300,15 @@ impl Pass<'_> {
             false,
             self.now,
         );
+        let was_paused = previous
+            .condition(ConditionType::Progressing)
+            .is_some_and(|c| c.reason == conditions::PAUSED);
         let progress = if spec.paused {
             Progress::Paused
         } else if complete {
             Progress::Complete
+        } else if was_paused {
+            Progress::Resumed
         } else if is_new_rollout
             || created > 0
             || new_available > previous.updated_available_replicas
@@ -890,5 +907,154 @@ mod tests {
         apply(&reg, &d);
         reconcile_all(&reg).unwrap();
         assert!(!of(&reg, "v2").is_empty(), "resumed: the rollout starts");
+    }
+
+    /// Old pods marked terminating are reported stopped by their node, as a node does once
+    /// they drained.
+    fn drain_terminating(reg: &Registry) {
+        for p in reg.all_owned::<Pod>(None).unwrap() {
+            if p.metadata.deletion_timestamp.is_some() {
+                set_status(reg, &p, PodPhase::Succeeded, false);
+            }
+        }
+    }
+
+    #[test]
+    fn pausing_mid_rollout_stops_it_at_the_next_step_and_resuming_finishes_it() {
+        let (_d, reg) = registry();
+        let with = |version: &str, paused: bool| {
+            let mut d = deployment(3, version);
+            d.spec.strategy = serde_json::from_value(serde_json::json!(
+                {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+            ))
+            .unwrap();
+            d.spec.paused = paused;
+            d
+        };
+        apply(&reg, &with("v1", false));
+        reconcile_all(&reg).unwrap();
+        serve(&reg, "v1");
+        reconcile_all(&reg).unwrap();
+        apply(&reg, &with("v2", false));
+        reconcile_all(&reg).unwrap();
+        assert_eq!((of(&reg, "v2").len(), of(&reg, "v1").len()), (1, 3));
+
+        // Paused, then the new pod turns ready: unpaused, the next pass would take an old pod
+        // away and make a new one. Paused, nothing moves, pass after pass.
+        apply(&reg, &with("v2", true));
+        serve(&reg, "v2");
+        for _ in 0..3 {
+            reconcile_all(&reg).unwrap();
+            drain_terminating(&reg);
+        }
+        assert_eq!((of(&reg, "v2").len(), of(&reg, "v1").len()), (1, 3));
+        assert!(reg
+            .all_owned::<Pod>(None)
+            .unwrap()
+            .iter()
+            .all(|p| p.metadata.deletion_timestamp.is_none()));
+        let p = condition(&reg, ConditionType::Progressing).unwrap();
+        assert_eq!(p.reason, "DeploymentPaused");
+        assert_eq!(status(&reg).updated_replicas, 1);
+
+        // Scaled while paused: the replicas are followed, the rollout still stands.
+        let mut more = with("v2", true);
+        more.spec.replicas = 4;
+        apply(&reg, &more);
+        reconcile_all(&reg).unwrap();
+        assert_eq!(
+            pods(&reg).len(),
+            4,
+            "4 pods for 4 replicas: none made, none taken"
+        );
+        assert_eq!(of(&reg, "v2").len(), 1);
+
+        // Resumed: the rollout goes on to its end.
+        apply(&reg, &with("v2", false));
+        reconcile_all(&reg).unwrap();
+        let p = condition(&reg, ConditionType::Progressing).unwrap();
+        assert_eq!(
+            (p.status, p.reason.as_str()),
+            (ConditionStatus::Unknown, "DeploymentResumed")
+        );
+        for _ in 0..10 {
+            serve(&reg, "v2");
+            drain_terminating(&reg);
+            reconcile_all(&reg).unwrap();
+        }
+        assert_eq!((of(&reg, "v2").len(), of(&reg, "v1").len()), (3, 0));
+        let p = condition(&reg, ConditionType::Progressing).unwrap();
+        assert_eq!(p.reason, "NewReplicaSetAvailable");
+    }
+
+    #[test]
+    fn a_deleted_deployments_pods_drain_before_they_go() {
+        let (_d, reg) = registry();
+        apply(&reg, &deployment(2, "v1"));
+        reconcile_all(&reg).unwrap();
+        serve(&reg, "v1");
+        reconcile_all(&reg).unwrap();
+        // One more pod, never scheduled: it serves no one and goes at once.
+        apply(&reg, &deployment(3, "v1"));
+        reconcile_all(&reg).unwrap();
+        reg.commit(vec![Write::Delete(ObjectKey::new(
+            Kind::Deployment,
+            "default",
+            "web",
+        ))])
+        .unwrap();
+        let keys: Vec<ObjectKey> = reg
+            .all_owned::<Pod>(None)
+            .unwrap()
+            .iter()
+            .map(pod_key)
+            .collect();
+        let outcome = termination::cascade(&reg, &keys, Utc::now()).unwrap();
+        assert_eq!(
+            outcome,
+            termination::Cascade {
+                draining: 2,
+                deleted: 1
+            }
+        );
+        let left = || reg.all_owned::<Pod>(None).unwrap();
+        assert_eq!(left().len(), 2);
+        assert!(left()
+            .iter()
+            .all(|p| p.metadata.deletion_timestamp.is_some()));
+        // The orphan collection leaves draining pods alone...
+        reconcile_all(&reg).unwrap();
+        reconcile_all(&reg).unwrap();
+        assert_eq!(left().len(), 2, "still draining");
+        // ...and deletes each once its node reports it stopped.
+        set_status(&reg, &left()[0], PodPhase::Succeeded, false);
+        reconcile_all(&reg).unwrap();
+        assert_eq!(left().len(), 1);
+        set_status(&reg, &left()[0], PodPhase::Succeeded, false);
+        reconcile_all(&reg).unwrap();
+        assert!(left().is_empty());
+    }
+
+    #[test]
+    fn pods_whose_deployment_went_are_collected_through_termination() {
+        let (_d, reg) = registry();
+        apply(&reg, &deployment(2, "v1"));
+        reconcile_all(&reg).unwrap();
+        serve(&reg, "v1");
+        reconcile_all(&reg).unwrap();
+        // The deployment goes without the API's cascade (another server, an older one).
+        reg.commit(vec![Write::Delete(ObjectKey::new(
+            Kind::Deployment,
+            "default",
+            "web",
+        ))])
+        .unwrap();
+        reconcile_all(&reg).unwrap();
+        let left: Vec<Pod> = reg.all_owned(None).unwrap();
+        assert_eq!(left.len(), 2, "marked, not deleted");
+        assert!(left.iter().all(|p| p.metadata.deletion_timestamp.is_some()));
+        drain_terminating(&reg);
+        reconcile_all(&reg).unwrap();
+        assert!(reg.all_owned::<Pod>(None).unwrap().is_empty());
     }
 }

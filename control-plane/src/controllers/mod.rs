@@ -87,7 +87,7 @@ pub async fn run_loop<F>(
     }
 }
 
-/// Ends one pass of a controller that owns pods: deletes the pods of owners that are gone,
+/// Ends one pass of a controller that owns pods: takes away the pods of owners that are gone,
 /// commits the pod writes in one batch, records the events, then writes each changed status.
 pub fn finish_owner_pass<T, S>(
     registry: &Registry,
@@ -198,19 +198,20 @@ pub fn pods_by_owner_kind<P: std::borrow::Borrow<wasmpod_api::Pod>>(
     owned
 }
 
-/// Deletes for the pods whose owner is not among `live`.
-pub fn orphan_deletes(
+/// The writes that take away the pods whose owner is not among `live`: marked terminating, so
+/// their nodes drain them, as an owner's cascading delete does ([`termination::orphans`]).
+pub fn orphan_removals(
     owned: &std::collections::HashMap<OwnerId, Vec<&wasmpod_api::Pod>>,
     live: &std::collections::HashSet<OwnerId>,
-) -> Vec<crate::registry::Write> {
-    owned
-        .iter()
-        .filter(|(id, _)| !live.contains(*id))
-        .flat_map(|(_, pods)| {
-            pods.iter()
-                .map(|p| crate::registry::Write::Delete(pod_key(p)))
-        })
-        .collect()
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<crate::registry::Write>, crate::registry::RegistryError> {
+    termination::orphans(
+        owned
+            .iter()
+            .filter(|(id, _)| !live.contains(*id))
+            .flat_map(|(_, pods)| pods.iter().copied()),
+        now,
+    )
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! many old ones to take away in this pass. Kubernetes' rules (`deployment/rolling.go`,
 //! `recreate.go`): a rolling update never runs more than `replicas + maxSurge` pods nor fewer
 //! than `replicas - maxUnavailable` available ones; Recreate takes every old pod away before it
-//! makes a new one.
+//! makes a new one. A deployment paused mid-rollout stands still ([`plan_paused`]).
 
 use wasmpod_api::{DeploymentStrategy, StrategyType};
 
@@ -75,6 +75,32 @@ pub fn plan(strategy: &DeploymentStrategy, c: Counts) -> Step {
                 .min(c.old_available);
         }
     }
+    step
+}
+
+/// What one pass of a deployment paused in the middle of a rollout does (Kubernetes' `sync` of
+/// a paused deployment): the rollout stands still, no new-template pod is made for it and no
+/// old pod is taken away for it. Only a change of `replicas` is followed: pods missing below
+/// `replicas` are made (of the new template), and pods beyond `replicas + maxSurge` (the most a
+/// rollout may run; none at zero replicas) are taken away, old ones first.
+pub fn plan_paused(strategy: &DeploymentStrategy, c: Counts) -> Step {
+    let mut step = Step::default();
+    let total = c.new + c.old;
+    if total < c.replicas {
+        step.create = c.replicas - total;
+        return step;
+    }
+    // As Kubernetes' `scale`: no surge at zero replicas.
+    let surge = match strategy.strategy_type {
+        StrategyType::RollingUpdate if c.replicas > 0 => strategy.bounds(c.replicas).0,
+        _ => 0,
+    };
+    let mut surplus = total.saturating_sub(c.replicas + surge);
+    step.remove_old_unavailable = (c.old - c.old_available).min(surplus);
+    surplus -= step.remove_old_unavailable;
+    step.remove_old_available = c.old_available.min(surplus);
+    surplus -= step.remove_old_available;
+    step.remove_new = c.new.min(surplus);
     step
 }
 
@@ -214,5 +240,49 @@ mod tests {
             ..Counts::default()
         };
         assert_eq!(plan(&s, c).remove_new, 2);
+    }
+
+    #[test]
+    fn a_paused_rollout_neither_makes_new_pods_nor_takes_old_ones_away() {
+        let strategy = rolling(IntOrPercent::Int(1), IntOrPercent::Int(0));
+        // 3 replicas, mid-rollout: 1 new (not yet available), 3 old.
+        let mid = Counts {
+            replicas: 3,
+            new: 1,
+            new_available: 0,
+            old: 3,
+            old_available: 3,
+            old_terminating: 0,
+        };
+        assert_eq!(plan_paused(&strategy, mid), Step::default());
+        // The new pod turns available: an unpaused pass would move on, a paused one does not.
+        let moved = Counts {
+            new_available: 1,
+            ..mid
+        };
+        assert_ne!(plan(&strategy, moved), Step::default());
+        assert_eq!(plan_paused(&strategy, moved), Step::default());
+        // Scaled up while paused: the missing pods are made.
+        let up = Counts { replicas: 6, ..mid };
+        assert_eq!(plan_paused(&strategy, up).create, 2);
+        // Scaled down while paused: beyond replicas + maxSurge go, old ones first.
+        let down = Counts {
+            replicas: 1,
+            ..moved
+        };
+        assert_eq!(
+            plan_paused(&strategy, down),
+            Step {
+                remove_old_available: 2,
+                ..Step::default()
+            }
+        );
+        let gone = Counts {
+            replicas: 0,
+            old: 0,
+            old_available: 0,
+            ..moved
+        };
+        assert_eq!(plan_paused(&strategy, gone).remove_new, 1);
     }
 }

@@ -63,7 +63,7 @@ pub fn reconcile_all(registry: &Registry) -> Result<(), RegistryError> {
             statuses.push((set.key(), status));
         }
     }
-    let orphans = super::orphan_deletes(&owned, &live);
+    let orphans = super::orphan_removals(&owned, &live, chrono::Utc::now())?;
     super::finish_owner_pass::<StatefulSet, _>(
         registry,
         "statefulset-controller",

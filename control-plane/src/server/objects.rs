@@ -207,25 +207,31 @@ pub async fn delete_object(
         )));
     }
     let mut writes = vec![Write::Delete(key.clone())];
+    // Pods that go with their owner or namespace: after the commit, gracefully (they drain).
+    let mut cascaded = Vec::new();
     if key.kind == Kind::Namespace {
-        // Everything in the namespace goes with it, in the same commit.
+        // Everything in the namespace goes with it, in the same commit; its pods drain first.
         for kind in Kind::ALL.into_iter().filter(|k| k.namespaced()) {
             let (items, _) = state.registry.list(kind, Some(&key.name))?;
-            writes.extend(items.iter().filter_map(|o| o.key()).map(Write::Delete));
+            let keys = items.iter().filter_map(|o| o.key());
+            match kind {
+                Kind::Pod => cascaded.extend(keys),
+                _ => writes.extend(keys.map(Write::Delete)),
+            }
         }
     }
     if matches!(key.kind, Kind::Deployment | Kind::StatefulSet) {
-        // Cascade: the owner's pods go with it (the controllers also collect orphans). A
-        // StatefulSet's claims stay: they outlive the set, like its data.
+        // Background cascading deletion: the owner goes now, its pods drain, then go (the
+        // controllers also collect orphans). A StatefulSet's claims stay: they outlive the set.
         let pods = state.registry.all::<Pod>(Some(&key.namespace))?;
         let owned = controllers::pods_by_owner_kind(&pods, key.kind);
         let id = (key.namespace.clone(), key.name.clone());
-        writes.extend(
+        cascaded.extend(
             owned
                 .get(&id)
                 .into_iter()
                 .flatten()
-                .map(|p| Write::Delete(controllers::pod_key(p))),
+                .map(|p| controllers::pod_key(p)),
         );
     }
     if key.kind == Kind::Pod {
@@ -278,12 +284,22 @@ pub async fn delete_object(
             ));
         }
     }
-    state
+    let cascade = state
         .registry
-        .off_thread(move |registry| registry.commit(writes))
+        .off_thread(move |registry| {
+            registry.commit(writes)?;
+            controllers::termination::cascade(registry, &cascaded, chrono::Utc::now())
+        })
         .await?;
-    tracing::info!(object = %key, "deleted");
-    Ok(Json(serde_json::json!({"deleted": key.to_string()})))
+    tracing::info!(object = %key, draining = cascade.draining, deleted_pods = cascade.deleted, "deleted");
+    let mut answer = serde_json::json!({"deleted": key.to_string()});
+    if cascade.draining > 0 {
+        answer["message"] = serde_json::json!(format!(
+            "deleted; its {} running pod(s) drain their in-flight requests, then go",
+            cascade.draining
+        ));
+    }
+    Ok(Json(answer))
 }
 
 /// Deleting a node revokes its credential: its next request gets 401.
