@@ -26,7 +26,7 @@ pub const TERMINATED: &str = "Terminated";
 /// longer running), else its terminating mark.
 pub fn begin(pod: &Pod, now: DateTime<Utc>) -> Result<Write, RegistryError> {
     let key = super::pod_key(pod);
-    if std::env::var_os("WASMPOD_OLD_DELETE").is_some() || !serves(pod) {
+    if !serves(pod) {
         return Ok(Write::Delete(key));
     }
     let mut marked = pod.clone();
