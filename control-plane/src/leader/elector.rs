@@ -56,6 +56,11 @@ impl ElectorHandle {
         &self.me
     }
 
+    /// The etcd key the leader holds (whole, prefix included).
+    pub fn leader_key(&self) -> &str {
+        &self.keys.leader
+    }
+
     /// Says the controllers have stopped for good (the server is shutting down).
     pub fn release(&self) {
         self.released.cancel();
