@@ -11,6 +11,7 @@ mod config;
 mod dashboard;
 mod durability;
 mod etcd_store;
+mod fencing;
 mod foundation;
 mod ha;
 mod ha_faults;

@@ -236,4 +236,6 @@ impl Leadership {
 }
 
 #[cfg(test)]
+mod fence_tests;
+#[cfg(test)]
 mod tests;
