@@ -20,7 +20,9 @@
 use crate::ingest::Ingest;
 use crate::leader::fence::TermFence;
 use crate::staging::{chunks, Batch, Grouping, Staged};
-use crate::store::{off_worker, set_resource_version, Compare, Fence, Store, StoreError, TxnOutcome};
+use crate::store::{
+    off_worker, set_resource_version, Compare, Fence, Store, StoreError, TxnOutcome,
+};
 use crate::watch_hub::{Change, WatchHub};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -55,7 +57,9 @@ pub enum RegistryError {
     Contended { tries: usize },
     /// A controller's write after this server stopped leading (it stalled past its lease and
     /// another server took over): refused by the store, and never worth another try.
-    #[error("this server no longer leads the controllers ({fence} is over): the write was refused")]
+    #[error(
+        "this server no longer leads the controllers ({fence} is over): the write was refused"
+    )]
     Fenced { fence: Fence },
 }
 
@@ -342,7 +346,11 @@ impl Registry {
             } else {
                 std::mem::take(&mut groups)
             };
-            let guard = self.shared.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let guard = self
+                .shared
+                .write_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             let mut staged = Staged::default();
             if self.shared.followed {
                 // Over the network: every key of the batch in one round trip, not one each.
@@ -437,7 +445,8 @@ impl Registry {
         } else {
             self.shared.applied.fetch_max(revision, Ordering::SeqCst);
             let queued = Arc::new(changes);
-            self.shared.unpublished
+            self.shared
+                .unpublished
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push_back((revision, queued.clone()));
@@ -459,7 +468,11 @@ impl Registry {
     /// by the next flush that succeeds (like a timed-out etcd write, it may yet persist).
     fn make_durable(&self, mine: u64) -> Result<(), RegistryError> {
         {
-            let _flushing = self.shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let _flushing = self
+                .shared
+                .flush_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if self.shared.flushed.load(Ordering::SeqCst) < mine {
                 // Everything committed before this load is covered by the flush that follows it.
                 let covered = self.shared.applied.load(Ordering::SeqCst);
@@ -468,7 +481,11 @@ impl Registry {
             }
         }
         let flushed = self.shared.flushed.load(Ordering::SeqCst);
-        let mut unpublished = self.shared.unpublished.lock().unwrap_or_else(|p| p.into_inner());
+        let mut unpublished = self
+            .shared
+            .unpublished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         // Still under the queue's lock, so concurrent publishers keep revision order.
         while unpublished
             .front()
@@ -499,7 +516,11 @@ impl Registry {
         F: FnMut(&mut T) -> bool,
     {
         for _ in 0..MAX_TRIES {
-            let guard = self.shared.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let guard = self
+                .shared
+                .write_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             let mut staged = Staged::default();
             let Some(object) = staged.current(&*self.shared.store, key)? else {
                 return Ok(None);

@@ -56,11 +56,7 @@ impl StallProxy {
                 std::thread::spawn(move || pump(outbound_r, inbound_w, None));
             }
         });
-        StallProxy {
-            addr,
-            held,
-            closed,
-        }
+        StallProxy { addr, held, closed }
     }
 
     fn hold(&self) {
@@ -383,7 +379,13 @@ fn healthz_answers_while_every_runtime_worker_has_a_request_waiting_on_a_stalled
             let client = cluster.client(Duration::from_secs(30));
             let url = format!("{}/api/v1/pods?namespace=default", cluster.api(a));
             let token = cluster.files.admin.clone();
-            std::thread::spawn(move || client.get(url).bearer_auth(token).send().map(|r| r.status()))
+            std::thread::spawn(move || {
+                client
+                    .get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .map(|r| r.status())
+            })
         })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
@@ -404,9 +406,6 @@ fn healthz_answers_while_every_runtime_worker_has_a_request_waiting_on_a_stalled
     // Once etcd is back, the waiting requests are answered.
     for request in waiting {
         let status = request.join().expect("request thread");
-        assert!(
-            status.as_ref().is_ok_and(|s| s.is_success()),
-            "{status:?}"
-        );
+        assert!(status.as_ref().is_ok_and(|s| s.is_success()), "{status:?}");
     }
 }

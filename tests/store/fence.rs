@@ -7,9 +7,7 @@
 use crate::contract::{key, service};
 use crate::etcd_store;
 use wasmpod_api::Kind;
-use wasmpod_control_plane::store::{
-    Compare, EtcdStore, Fence, SealedSecrets, Store, TxnOutcome,
-};
+use wasmpod_control_plane::store::{Compare, EtcdStore, Fence, SealedSecrets, Store, TxnOutcome};
 
 /// A key that exists, as a fence whose term is its create revision.
 fn held_key(store: &EtcdStore, prefix: &str) -> Fence {

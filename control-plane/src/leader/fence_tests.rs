@@ -37,7 +37,10 @@ async fn term_of(handle: &ElectorHandle, within: Duration) -> i64 {
         if let Some(term) = handle.role().borrow().term() {
             return term;
         }
-        assert!(started.elapsed() < within, "no leadership within {within:?}");
+        assert!(
+            started.elapsed() < within,
+            "no leadership within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -126,7 +129,10 @@ async fn a_deposed_leaders_controller_writes_are_refused_and_the_apis_are_not() 
     for name in ["after-deposed", "grouped"] {
         assert_eq!(registry.get(&key(name)).expect("get"), None, "{name}");
     }
-    let kept = registry.get(&key("while-leading")).expect("get").expect("kept");
+    let kept = registry
+        .get(&key("while-leading"))
+        .expect("get")
+        .expect("kept");
     assert_eq!(kept.0["spec"]["selector"]["app"], "while-leading");
 
     // The API's handle (the same registry, unfenced) still writes.
@@ -139,10 +145,8 @@ async fn a_deposed_leaders_controller_writes_are_refused_and_the_apis_are_not() 
     let b_fence = Leadership::Etcd(Box::new(b.clone()))
         .fence(new_term)
         .expect("etcd fences");
-    let b_controllers = Arc::new(registry.fenced(Arc::new(TermFence::new(
-        b_fence,
-        &CancellationToken::new(),
-    ))));
+    let b_controllers =
+        Arc::new(registry.fenced(Arc::new(TermFence::new(b_fence, &CancellationToken::new()))));
     let b_landed = b_controllers
         .off_thread(|r| r.commit(vec![Write::Create(service("by-b"))]))
         .await;
