@@ -305,7 +305,13 @@ impl Registry {
     /// A store that bounds the operations of one transaction (etcd: `--max-txn-ops`) gets the
     /// groups in several batches, each group whole in one of them.
     pub fn commit_groups(&self, groups: Vec<Vec<Write>>) -> Result<GroupOutcome, RegistryError> {
-        let limit = self.shared.store.max_txn_ops();
+        // A fenced batch carries one compare more than it has writes: the term's.
+        let limit = self
+            .shared
+            .store
+            .max_txn_ops()
+            .saturating_sub(usize::from(self.fence.is_some()))
+            .max(1);
         let mut outcome = GroupOutcome::default();
         let mut offset = 0;
         for chunk in chunks(groups, limit) {

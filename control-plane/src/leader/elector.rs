@@ -401,9 +401,10 @@ impl Elector {
 /// Starts the election for this server: the handle, and the task to await at shutdown.
 ///
 /// The election runs on its own thread and runtime (its etcd connections too): the registry's
-/// calls block the server's runtime threads while they wait on etcd, and an election starved by
-/// them missed its renewals and its step-down, so that another server led while this one still
-/// ran its controllers.
+/// calls used to block the server's runtime threads while they waited on etcd, and an election
+/// starved by them missed its renewals and its step-down, so that another server led while this
+/// one still ran its controllers. (They now hand their worker over while they wait, and the
+/// controllers' writes are fenced; the election keeps its own thread all the same.)
 pub async fn start(
     config: EtcdElectionConfig,
     shutdown: CancellationToken,

@@ -89,6 +89,17 @@ async fn a_deposed_leaders_controller_writes_are_refused_and_the_apis_are_not() 
         .await;
     assert!(landed.is_ok(), "{landed:?}");
 
+    // etcd's default --max-txn-ops (128; this etcd has it) counts compares too: the fenced
+    // batches of 128 creates (128 compares on absence, and the term's) still fit.
+    let groups = (0..128)
+        .map(|i| vec![Write::Create(service(&format!("many-{i}")))])
+        .collect();
+    let many = controllers.off_thread(|r| r.commit_groups(groups)).await;
+    assert!(
+        matches!(&many, Ok(outcome) if outcome.changes.len() == 128),
+        "{many:?}"
+    );
+
     // b takes over: a shuts its election down (its lease goes), b takes the key at a new term.
     let b_shutdown = CancellationToken::new();
     let b = elect(&etcd, "b", &b_shutdown).await;
