@@ -11,7 +11,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use wasmpod_tests::etcd::Etcd;
@@ -26,6 +26,8 @@ const WAIT: Duration = Duration::from_secs(20);
 struct StallProxy {
     addr: SocketAddr,
     held: Arc<AtomicBool>,
+    /// Bytes held on the first connection (a server's store opens it, before its election's).
+    first_held: Arc<AtomicUsize>,
     closed: Arc<AtomicBool>,
 }
 
@@ -35,9 +37,11 @@ impl StallProxy {
         let addr = listener.local_addr().expect("proxy address");
         listener.set_nonblocking(true).expect("nonblocking accept");
         let held = Arc::new(AtomicBool::new(false));
+        let first_held = Arc::new(AtomicUsize::new(0));
         let closed = Arc::new(AtomicBool::new(false));
-        let (hold, done) = (held.clone(), closed.clone());
+        let (hold, done, first) = (held.clone(), closed.clone(), first_held.clone());
         std::thread::spawn(move || {
+            let mut accepted = 0;
             while !done.load(Ordering::SeqCst) {
                 let Ok((inbound, _)) = listener.accept() else {
                     std::thread::sleep(Duration::from_millis(10));
@@ -51,12 +55,21 @@ impl StallProxy {
                 else {
                     continue;
                 };
-                let hold = hold.clone();
+                let hold = Hold {
+                    held: hold.clone(),
+                    counted: (accepted == 0).then(|| first.clone()),
+                };
+                accepted += 1;
                 std::thread::spawn(move || pump(inbound, outbound, Some(hold)));
                 std::thread::spawn(move || pump(outbound_r, inbound_w, None));
             }
         });
-        StallProxy { addr, held, closed }
+        StallProxy {
+            addr,
+            held,
+            first_held,
+            closed,
+        }
     }
 
     fn hold(&self) {
@@ -75,16 +88,30 @@ impl Drop for StallProxy {
     }
 }
 
-/// Copies `from` to `to` until either closes; while `held` is set, what was read waits.
-fn pump(mut from: TcpStream, mut to: TcpStream, held: Option<Arc<AtomicBool>>) {
+/// The hold of one client-to-etcd direction.
+struct Hold {
+    held: Arc<AtomicBool>,
+    /// Where the bytes read while held are counted, if anywhere.
+    counted: Option<Arc<AtomicUsize>>,
+}
+
+/// Copies `from` to `to` until either closes; while `hold` is set, what was read waits.
+fn pump(mut from: TcpStream, mut to: TcpStream, hold: Option<Hold>) {
     let mut buffer = [0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        while held.as_ref().is_some_and(|h| h.load(Ordering::SeqCst)) {
-            std::thread::sleep(Duration::from_millis(5));
+        if let Some(hold) = &hold {
+            if hold.held.load(Ordering::SeqCst) {
+                if let Some(counted) = &hold.counted {
+                    counted.fetch_add(n, Ordering::SeqCst);
+                }
+            }
+            while hold.held.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
         if to.write_all(&buffer[..n]).is_err() {
             break;
@@ -310,7 +337,12 @@ fn a_leader_stopped_past_its_lease_lands_no_controller_write_after_another_took_
     proxy.hold();
     let held = Instant::now();
     cluster.scale(b, "web", 3);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_until(
+        "a's store sends something (its deployment pass)",
+        Duration::from_secs(5),
+        || (proxy.first_held.load(Ordering::SeqCst) > 0).then_some(()),
+    );
+    std::thread::sleep(Duration::from_millis(300));
     // a stops with that write in flight, and stays stopped past its lease. Meanwhile the
     // deployment is scaled back to 1, and b takes the controllers over (nothing for them to do).
     let stopped = Stopped::stop(cluster.servers[a].0.pid());
