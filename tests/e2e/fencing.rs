@@ -16,7 +16,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use wasmpod_tests::etcd::Etcd;
 use wasmpod_tests::servers::ServerFiles;
-use wasmpod_tests::{components, deployment_yaml, wait_until, wasmpod_bin, Process};
+use wasmpod_tests::{components, deployment_yaml, raw_http, wait_until, wasmpod_bin, Process};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -403,41 +403,65 @@ fn healthz_answers_while_every_runtime_worker_has_a_request_waiting_on_a_stalled
     // Two runtime workers: two requests waiting on etcd would hold both.
     let a = cluster.start(0, &store, &[("TOKIO_WORKER_THREADS", "2")]);
     wait_until("the server reads etcd", WAIT, || cluster.pods(a, "none"));
+    let addr = raw_http::addr_of(cluster.api(a));
     let paused = PausedEtcd(&cluster.etcd);
     cluster.etcd.pause(0);
-    // Requests that read the store: each waits on etcd until it resumes.
-    let waiting: Vec<_> = (0..6)
+    // Requests that read the store, sent whole (the server has them at once): each waits on
+    // etcd until it resumes, and the first two hold both workers unless they hand them over.
+    let token = cluster.files.admin.clone();
+    let mut waiting: Vec<TcpStream> = (0..6)
         .map(|_| {
-            let client = cluster.client(Duration::from_secs(30));
-            let url = format!("{}/api/v1/pods?namespace=default", cluster.api(a));
-            let token = cluster.files.admin.clone();
-            std::thread::spawn(move || {
-                client
-                    .get(url)
-                    .bearer_auth(token)
-                    .send()
-                    .map(|r| r.status())
-            })
+            let mut stream =
+                TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+            write!(
+                stream,
+                "GET /api/v1/pods?namespace=default HTTP/1.1\r\nHost: test\r\n\
+                 Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            )
+            .expect("send a list request");
+            stream
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_secs(1));
     // etcd stays paused until /healthz answered (or gave up after 5 s): it must answer while
     // the store's callers wait.
-    let healthz = cluster
-        .client(Duration::from_secs(5))
-        .get(format!("{}/healthz", cluster.api(a)))
-        .send();
-    let still_waiting = waiting.iter().filter(|w| !w.is_finished()).count();
+    let healthz = raw_http::connect(addr).and_then(|mut stream| {
+        stream
+            .get_mut()
+            .set_read_timeout(Some(Duration::from_secs(5)))?;
+        raw_http::get_on(&mut stream, "/healthz")
+    });
+    let answered_early = waiting
+        .iter()
+        .filter(|stream| {
+            let _ = stream.set_nonblocking(true);
+            let early = !matches!(stream.peek(&mut [0u8; 1]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+            let _ = stream.set_nonblocking(false);
+            early
+        })
+        .count();
     drop(paused);
-    let healthz = healthz.map(|r| r.status().as_u16());
+    let healthz = healthz.map(|answer| answer.status);
     assert!(
         matches!(healthz, Ok(200)),
-        "/healthz did not answer while etcd stalled: {healthz:?}"
+        "/healthz did not answer while etcd stalled: {:?}",
+        healthz.map_err(|e| e.to_string())
     );
-    assert_eq!(still_waiting, 6, "the store's readers did not wait on etcd");
+    assert_eq!(
+        answered_early, 0,
+        "the store's readers did not wait on etcd"
+    );
     // Once etcd is back, the waiting requests are answered.
-    for request in waiting {
-        let status = request.join().expect("request thread");
-        assert!(status.as_ref().is_ok_and(|s| s.is_success()), "{status:?}");
+    for stream in &mut waiting {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut answer = String::new();
+        let read = stream.read_to_string(&mut answer);
+        assert!(
+            read.is_ok() && answer.starts_with("HTTP/1.1 200"),
+            "{read:?}: {answer}"
+        );
     }
 }
