@@ -287,13 +287,15 @@ impl ControlPlane {
         tasks.push(tokio::spawn(leader::gate::run_while_leader(
             leadership,
             shutdown.clone(),
-            move |term, since| {
-                let mut tasks = start_controllers(&gate_registry, grace, since, term.clone());
+            move |term: leader::gate::Term| {
+                // The term's controllers write through its fence: a deposed leader's writes fail.
+                let registry = term.registry(&gate_registry);
+                let mut tasks = start_controllers(&registry, grace, term.since, term.stop.clone());
                 tasks.push(tokio::spawn(controllers::autoscaler::run(
-                    gate_registry.clone(),
+                    registry,
                     figures.clone(),
                     controllers::autoscaler::PERIOD,
-                    term,
+                    term.stop,
                 )));
                 tasks
             },

@@ -10,10 +10,19 @@
 //! it, so writers arriving during one disk flush share the next one instead of queueing for one
 //! each. Watchers see a change only once it is durable, in revision order. With etcd the store's
 //! change feed feeds watchers and caches, and a commit returns once the feed has delivered it.
+//!
+//! The controllers write through a fenced handle ([`Registry::fenced`]): the same registry, whose
+//! batches also state the leader term, so a deposed leader's writes are refused.
+//!
+//! A commit waits (for the write lock, the disk, etcd) on the calling thread: when that is a
+//! tokio worker, its other tasks move to another thread meanwhile ([`off_worker`]).
 
 use crate::ingest::Ingest;
+use crate::leader::fence::TermFence;
 use crate::staging::{chunks, Batch, Grouping, Staged};
-use crate::store::{set_resource_version, Store, StoreError, TxnOutcome};
+use crate::store::{
+    off_worker, set_resource_version, Compare, Fence, Store, StoreError, TxnOutcome,
+};
 use crate::watch_hub::{Change, WatchHub};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -46,6 +55,12 @@ pub enum RegistryError {
     /// Other writers changed what a batch read every time it was staged.
     #[error("other writers kept changing the objects of this write ({tries} tries); try again")]
     Contended { tries: usize },
+    /// A controller's write after this server stopped leading (it stalled past its lease and
+    /// another server took over): refused by the store, and never worth another try.
+    #[error(
+        "this server no longer leads the controllers ({fence} is over): the write was refused"
+    )]
+    Fenced { fence: Fence },
 }
 
 /// Why a conditional write was refused (HTTP 409, or 404 for an object gone).
@@ -100,7 +115,16 @@ const MAX_TRIES: usize = 16;
 /// How long a commit on a shared store waits for its own revision to come back on the feed.
 const INGEST_WAIT: Duration = Duration::from_secs(10);
 
+/// The registry of a server: what every handle shares, and the fence of the handle's writes.
+/// A clone ([`Registry::fenced`]) is cheap and shares the store, caches and locks.
 pub struct Registry {
+    shared: Arc<Shared>,
+    /// The leader term the controllers' writes are conditional on (`None`: the API's handle, and
+    /// every handle on a store without an election).
+    fence: Option<Arc<TermFence>>,
+}
+
+struct Shared {
     store: Arc<dyn Store>,
     /// Whether the store has a change feed (other servers write too): then the feed, not this
     /// registry's commits, feeds the caches and the watch hub.
@@ -126,39 +150,63 @@ impl Registry {
         let feed = ingest.clone();
         let followed = store.follow(revision, Box::new(move |item| feed.feed(item)))?;
         Ok(Registry {
-            store,
-            followed,
-            write_lock: Mutex::new(()),
-            unpublished: Mutex::default(),
-            applied: AtomicU64::new(revision),
-            flush_lock: Mutex::new(()),
-            flushed: AtomicU64::new(revision),
-            ingest,
+            shared: Arc::new(Shared {
+                store,
+                followed,
+                write_lock: Mutex::new(()),
+                unpublished: Mutex::default(),
+                applied: AtomicU64::new(revision),
+                flush_lock: Mutex::new(()),
+                flushed: AtomicU64::new(revision),
+                ingest,
+            }),
+            fence: None,
         })
     }
 
+    /// A handle of this registry whose commits hold only while `fence`'s term does: the
+    /// controllers' handle for one leadership term. A batch the store fences off is
+    /// [`RegistryError::Fenced`], and so is every later commit of the handle, without a
+    /// round trip.
+    pub fn fenced(&self, fence: Arc<TermFence>) -> Registry {
+        Registry {
+            shared: self.shared.clone(),
+            fence: Some(fence),
+        }
+    }
+
+    /// Refuses a commit of a handle whose term was fenced off already.
+    fn check_fence(&self) -> Result<(), RegistryError> {
+        match &self.fence {
+            Some(fence) if fence.is_deposed() => Err(RegistryError::Fenced {
+                fence: fence.fence().clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     pub fn hub(&self) -> &WatchHub {
-        &self.ingest.hub
+        &self.shared.ingest.hub
     }
 
     /// The store under this registry (for the reserved records: node credentials).
     pub fn store(&self) -> Arc<dyn Store> {
-        self.store.clone()
+        self.shared.store.clone()
     }
 
     pub fn revision(&self) -> Result<u64, RegistryError> {
-        Ok(self.store.revision()?)
+        Ok(self.shared.store.revision()?)
     }
 
     pub fn get(&self, key: &ObjectKey) -> Result<Option<AnyObject>, RegistryError> {
-        Ok(self.store.get(key)?)
+        Ok(self.shared.store.get(key)?)
     }
 
     pub fn get_typed<T: DeserializeOwned>(
         &self,
         key: &ObjectKey,
     ) -> Result<Option<T>, RegistryError> {
-        match self.store.get(key)? {
+        match self.shared.store.get(key)? {
             Some(object) => decode(key, &object).map(Some),
             None => Ok(None),
         }
@@ -169,7 +217,7 @@ impl Registry {
         kind: Kind,
         namespace: Option<&str>,
     ) -> Result<(Vec<AnyObject>, u64), RegistryError> {
-        Ok(self.store.list(kind, namespace)?)
+        Ok(self.shared.store.list(kind, namespace)?)
     }
 
     /// Every object of `kind` that decodes as `T` (one that does not is logged and skipped),
@@ -184,6 +232,7 @@ impl Registry {
         T: DeserializeOwned + Send + Sync + 'static,
     {
         let cached = self
+            .shared
             .ingest
             .caches
             .read()
@@ -195,6 +244,7 @@ impl Registry {
                 // Under the caches' lock no batch is ingested between the store's list and the
                 // fill: every batch ingested before is in the list, every later one is newer.
                 let mut caches = self
+                    .shared
                     .ingest
                     .caches
                     .write()
@@ -202,7 +252,7 @@ impl Registry {
                 match caches.get::<T>(kind) {
                     Some(cached) => cached,
                     None => {
-                        let (items, revision) = self.store.list(kind, None)?;
+                        let (items, revision) = self.shared.store.list(kind, None)?;
                         caches.fill::<T>(kind, items, revision)
                     }
                 }
@@ -255,7 +305,13 @@ impl Registry {
     /// A store that bounds the operations of one transaction (etcd: `--max-txn-ops`) gets the
     /// groups in several batches, each group whole in one of them.
     pub fn commit_groups(&self, groups: Vec<Vec<Write>>) -> Result<GroupOutcome, RegistryError> {
-        let limit = self.store.max_txn_ops();
+        // A fenced batch carries one compare more than it has writes: the term's.
+        let limit = self
+            .shared
+            .store
+            .max_txn_ops()
+            .saturating_sub(usize::from(self.fence.is_some()))
+            .max(1);
         let mut outcome = GroupOutcome::default();
         let mut offset = 0;
         for chunk in chunks(groups, limit) {
@@ -278,24 +334,37 @@ impl Registry {
         groups: Vec<Vec<Write>>,
         grouping: Grouping,
     ) -> Result<(Vec<Change>, Vec<Refused>), RegistryError> {
+        self.check_fence()?;
+        off_worker(|| self.stage_and_commit(groups, grouping))
+    }
+
+    fn stage_and_commit(
+        &self,
+        groups: Vec<Vec<Write>>,
+        grouping: Grouping,
+    ) -> Result<(Vec<Change>, Vec<Refused>), RegistryError> {
         let mut groups = groups;
         for _ in 0..MAX_TRIES {
             // Without a feed this registry is the store's only writer: its compares cannot fail,
             // so no copy is kept for another try.
-            let attempt = if self.followed {
+            let attempt = if self.shared.followed {
                 groups.clone()
             } else {
                 std::mem::take(&mut groups)
             };
-            let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let guard = self
+                .shared
+                .write_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             let mut staged = Staged::default();
-            if self.followed {
+            if self.shared.followed {
                 // Over the network: every key of the batch in one round trip, not one each.
-                staged.prefetch(&*self.store, &attempt)?;
+                staged.prefetch(&*self.shared.store, &attempt)?;
             }
             let mut refused = Vec::new();
             for (index, group) in attempt.into_iter().enumerate() {
-                match staged.stage(&*self.store, group) {
+                match staged.stage(&*self.shared.store, group) {
                     Ok(()) => {}
                     Err(error @ RegistryError::Conflict { .. })
                         if grouping == Grouping::Independent =>
@@ -311,7 +380,7 @@ impl Registry {
             if let Some(changes) = self.try_commit(staged, guard)? {
                 return Ok((changes, refused));
             }
-            if !self.followed {
+            if !self.shared.followed {
                 break;
             }
         }
@@ -335,13 +404,30 @@ impl Registry {
             return Ok(Some(changes));
         }
         let started = std::time::Instant::now();
-        if !self.followed {
+        if !self.shared.followed {
             // The store's only writer staged under the write lock, which it still holds: what
             // it read cannot have changed, and checking again would decode every object twice.
             compares.clear();
         }
-        let revision = match self.store.txn(&compares, &writes)? {
+        if let Some(fence) = &self.fence {
+            compares.push(Compare::Leader(fence.fence().clone()));
+        }
+        let revision = match self.shared.store.txn(&compares, &writes)? {
             TxnOutcome::Committed { revision } => revision,
+            TxnOutcome::Fenced => match &self.fence {
+                Some(fence) => {
+                    fence.depose();
+                    return Err(RegistryError::Fenced {
+                        fence: fence.fence().clone(),
+                    });
+                }
+                // Only a fenced handle's batch carries a fence: a store saying otherwise
+                // wrote nothing, like a failed compare.
+                None => {
+                    tracing::error!("the store fenced off a batch that carried no fence");
+                    return Ok(None);
+                }
+            },
             TxnOutcome::CompareFailed => {
                 tracing::debug!(
                     writes = writes.len(),
@@ -354,18 +440,19 @@ impl Registry {
             change.revision = revision;
             set_resource_version(&mut change.object, revision);
         }
-        if self.followed {
+        if self.shared.followed {
             drop(guard);
-            if !self.ingest.wait_for(revision, INGEST_WAIT) {
+            if !self.shared.ingest.wait_for(revision, INGEST_WAIT) {
                 tracing::warn!(
                     revision,
                     "committed, but the store's feed has not delivered it yet"
                 );
             }
         } else {
-            self.applied.fetch_max(revision, Ordering::SeqCst);
+            self.shared.applied.fetch_max(revision, Ordering::SeqCst);
             let queued = Arc::new(changes);
-            self.unpublished
+            self.shared
+                .unpublished
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push_back((revision, queued.clone()));
@@ -387,23 +474,31 @@ impl Registry {
     /// by the next flush that succeeds (like a timed-out etcd write, it may yet persist).
     fn make_durable(&self, mine: u64) -> Result<(), RegistryError> {
         {
-            let _flushing = self.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
-            if self.flushed.load(Ordering::SeqCst) < mine {
+            let _flushing = self
+                .shared
+                .flush_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if self.shared.flushed.load(Ordering::SeqCst) < mine {
                 // Everything committed before this load is covered by the flush that follows it.
-                let covered = self.applied.load(Ordering::SeqCst);
-                self.store.flush()?;
-                self.flushed.fetch_max(covered, Ordering::SeqCst);
+                let covered = self.shared.applied.load(Ordering::SeqCst);
+                self.shared.store.flush()?;
+                self.shared.flushed.fetch_max(covered, Ordering::SeqCst);
             }
         }
-        let flushed = self.flushed.load(Ordering::SeqCst);
-        let mut unpublished = self.unpublished.lock().unwrap_or_else(|p| p.into_inner());
+        let flushed = self.shared.flushed.load(Ordering::SeqCst);
+        let mut unpublished = self
+            .shared
+            .unpublished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         // Still under the queue's lock, so concurrent publishers keep revision order.
         while unpublished
             .front()
             .is_some_and(|(revision, _)| *revision <= flushed)
         {
             if let Some((revision, changes)) = unpublished.pop_front() {
-                self.ingest.batch(revision, &changes);
+                self.shared.ingest.batch(revision, &changes);
             }
         }
         Ok(())
@@ -412,15 +507,28 @@ impl Registry {
     /// Reads the object at `key` as `T`, lets `change` edit it, and writes it back if `change`
     /// says it changed, on condition that nobody wrote it in between; if somebody did, reads it
     /// again and calls `change` again.
-    pub fn modify<T, F>(&self, key: &ObjectKey, mut change: F) -> Result<Option<T>, RegistryError>
+    pub fn modify<T, F>(&self, key: &ObjectKey, change: F) -> Result<Option<T>, RegistryError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(&mut T) -> bool,
+    {
+        self.check_fence()?;
+        off_worker(|| self.modify_here(key, change))
+    }
+
+    fn modify_here<T, F>(&self, key: &ObjectKey, mut change: F) -> Result<Option<T>, RegistryError>
     where
         T: Serialize + DeserializeOwned,
         F: FnMut(&mut T) -> bool,
     {
         for _ in 0..MAX_TRIES {
-            let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let guard = self
+                .shared
+                .write_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             let mut staged = Staged::default();
-            let Some(object) = staged.current(&*self.store, key)? else {
+            let Some(object) = staged.current(&*self.shared.store, key)? else {
                 return Ok(None);
             };
             let mut typed: T = decode(key, &object)?;
@@ -428,7 +536,7 @@ impl Registry {
                 return Ok(Some(typed));
             }
             let any = to_any(key, &typed)?;
-            staged.stage(&*self.store, vec![Write::Put(any)])?;
+            staged.stage(&*self.shared.store, vec![Write::Put(any)])?;
             if self.try_commit(staged, guard)?.is_some() {
                 return Ok(Some(typed));
             }

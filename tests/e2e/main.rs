@@ -12,6 +12,7 @@ mod dashboard;
 mod dashboard_namespaces;
 mod durability;
 mod etcd_store;
+mod fencing;
 mod foundation;
 mod ha;
 mod ha_faults;

@@ -180,6 +180,28 @@ kill -9 "$child" 2>/dev/null; wait"#;
         }
     }
 
+    /// Stops member `i` (SIGSTOP): it keeps its connections and answers nothing until
+    /// [`Etcd::resume`], as a member stalled on its disk would.
+    pub fn pause(&self, i: usize) {
+        self.signal(i, "-STOP");
+    }
+
+    /// Lets a paused member `i` run again (SIGCONT).
+    pub fn resume(&self, i: usize) {
+        self.signal(i, "-CONT");
+    }
+
+    fn signal(&self, i: usize, signal: &str) {
+        if let Some(child) = &self.members[i].child {
+            // The whole group: the watchdog shell and etcd.
+            let status = Command::new("kill")
+                .args([signal, "--", &format!("-{}", child.id())])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill {signal} of etcd member {i}");
+        }
+    }
+
     /// Starts member `i` again on its data directory and waits until it is healthy.
     pub fn restart(&mut self, i: usize) {
         self.kill9(i);

@@ -1,8 +1,10 @@
 //! The store contract: one set of tests, run against sled and against a real etcd (one member
 //! for the whole binary, each test under its own key prefix), then what only a shared store
-//! has: its change feed, compaction, and two registries (two API servers) on one etcd.
+//! has: its change feed, compaction, two registries (two API servers) on one etcd, and the
+//! leader fence on the controllers' writes.
 
 mod contract;
+mod fence;
 mod shared;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

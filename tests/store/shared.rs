@@ -17,6 +17,7 @@ fn committed(outcome: TxnOutcome) -> u64 {
     match outcome {
         TxnOutcome::Committed { revision } => revision,
         TxnOutcome::CompareFailed => panic!("the txn's compares failed"),
+        TxnOutcome::Fenced => panic!("the txn was fenced off"),
     }
 }
 

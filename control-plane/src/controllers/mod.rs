@@ -55,6 +55,11 @@ pub async fn run_loop<F>(
         });
         reconcile = match pass.await {
             Ok((reconcile, Ok(()))) => reconcile,
+            // This server no longer leads (the fence logged it once): stop, do not retry.
+            Ok((_, Err(crate::registry::RegistryError::Fenced { fence }))) => {
+                tracing::debug!(controller = name, %fence, "deposed; controller stopped");
+                return;
+            }
             Ok((reconcile, Err(error))) => {
                 tracing::warn!(controller = name, %error, "reconcile failed; will retry");
                 crate::metrics::get().reconcile_errors.get(&[name]).inc();

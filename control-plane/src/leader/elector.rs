@@ -56,6 +56,11 @@ impl ElectorHandle {
         &self.me
     }
 
+    /// The etcd key the leader holds (whole, prefix included).
+    pub fn leader_key(&self) -> &str {
+        &self.keys.leader
+    }
+
     /// Says the controllers have stopped for good (the server is shutting down).
     pub fn release(&self) {
         self.released.cancel();
@@ -68,28 +73,46 @@ impl ElectorHandle {
         }
     }
 
+    /// A read of `key`, sent again (to another member) while the member the client picked is
+    /// unreachable (gRPC `Unavailable`: a dead member of several), as the store's calls are.
+    async fn read(
+        &self,
+        key: &str,
+        options: Option<GetOptions>,
+    ) -> Result<etcd_client::GetResponse, LeaderError> {
+        /// gRPC's UNAVAILABLE status code (tonic's `Code::Unavailable`).
+        const GRPC_UNAVAILABLE: i32 = 14;
+        const ATTEMPTS: u32 = 6;
+        let wait = self.timing.lease_ttl;
+        let mut attempt = 1;
+        loop {
+            let mut kv = self.client.kv_client();
+            let answer = timeout(wait, kv.get(key, options.clone()))
+                .await
+                .map_err(|_| LeaderError::Timeout(wait))?;
+            match answer {
+                Err(etcd_client::Error::GRpcStatus(status))
+                    if i32::from(status.code()) == GRPC_UNAVAILABLE && attempt < ATTEMPTS =>
+                {
+                    tracing::debug!(%status, attempt, "etcd endpoint unavailable; reading again");
+                    tokio::time::sleep(std::time::Duration::from_millis(20) * attempt).await;
+                    attempt += 1;
+                }
+                other => return other.map_err(self.etcd()),
+            }
+        }
+    }
+
     /// The leader and the registered servers, read from etcd.
     pub async fn status(&self) -> Result<ClusterStatus, LeaderError> {
-        let wait = self.timing.lease_ttl;
-        let mut kv = self.client.kv_client();
-        let leader = timeout(wait, kv.get(self.keys.leader.clone(), None))
-            .await
-            .map_err(|_| LeaderError::Timeout(wait))?
-            .map_err(self.etcd())?;
+        let leader = self.read(&self.keys.leader, None).await?;
         let leader = match leader.kvs().first() {
             Some(kv) => Some(records::decode::<LeaderRecord>(kv.key(), kv.value())?.into()),
             None => None,
         };
-        let servers = timeout(
-            wait,
-            kv.get(
-                self.keys.servers.clone(),
-                Some(GetOptions::new().with_prefix()),
-            ),
-        )
-        .await
-        .map_err(|_| LeaderError::Timeout(wait))?
-        .map_err(self.etcd())?;
+        let servers = self
+            .read(&self.keys.servers, Some(GetOptions::new().with_prefix()))
+            .await?;
         let servers = servers
             .kvs()
             .iter()
@@ -396,9 +419,10 @@ impl Elector {
 /// Starts the election for this server: the handle, and the task to await at shutdown.
 ///
 /// The election runs on its own thread and runtime (its etcd connections too): the registry's
-/// calls block the server's runtime threads while they wait on etcd, and an election starved by
-/// them missed its renewals and its step-down, so that another server led while this one still
-/// ran its controllers.
+/// calls used to block the server's runtime threads while they waited on etcd, and an election
+/// starved by them missed its renewals and its step-down, so that another server led while this
+/// one still ran its controllers. (They now hand their worker over while they wait, and the
+/// controllers' writes are fenced; the election keeps its own thread all the same.)
 pub async fn start(
     config: EtcdElectionConfig,
     shutdown: CancellationToken,

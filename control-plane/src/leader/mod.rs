@@ -14,8 +14,14 @@
 //!   sweep, 4 s with the defaults.
 //!
 //! [`gate::run_while_leader`] turns the [`Role`] this publishes into running controllers.
+//!
+//! Stepping down in time needs this process to run: one paused past its lease (a stop signal, a
+//! long stall) resumes still leading for a moment. Its controllers' writes are therefore fenced
+//! ([`fence`]): each states the term (the leader key's create revision), and etcd refuses it once
+//! the key is gone or another server's.
 
 pub mod elector;
+pub mod fence;
 pub mod gate;
 pub mod records;
 pub mod session;
@@ -126,6 +132,14 @@ impl Role {
     pub fn is_leader(&self) -> bool {
         matches!(self, Role::Leader { .. })
     }
+
+    /// The term this server leads in, if it leads.
+    pub fn term(&self) -> Option<i64> {
+        match self {
+            Role::Leader { term, .. } => Some(*term),
+            Role::Follower => None,
+        }
+    }
 }
 
 /// How this server learns whether it leads.
@@ -170,6 +184,18 @@ impl Leadership {
         }
     }
 
+    /// What the writes of leadership term `term` are conditional on: the leader key with that
+    /// create revision on etcd; nothing for the only server on its own store.
+    pub fn fence(&self, term: i64) -> Option<crate::store::Fence> {
+        match self {
+            Leadership::Always { .. } => None,
+            Leadership::Etcd(handle) => Some(crate::store::Fence {
+                key: handle.leader_key().to_string(),
+                term,
+            }),
+        }
+    }
+
     /// The leader and the live servers, as the store of record says now.
     pub async fn status(&self) -> Result<ClusterStatus, LeaderError> {
         match self {
@@ -209,5 +235,7 @@ impl Leadership {
     }
 }
 
+#[cfg(test)]
+mod fence_tests;
 #[cfg(test)]
 mod tests;

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// One etcd member, killed on drop.
-struct Etcd {
+pub(super) struct Etcd {
     child: Child,
-    endpoint: String,
+    pub(super) endpoint: String,
     _dir: tempfile::TempDir,
 }
 
@@ -23,7 +23,7 @@ fn free_port() -> u16 {
 }
 
 impl Etcd {
-    async fn start() -> Etcd {
+    pub(super) async fn start() -> Etcd {
         let dir = tempfile::tempdir().expect("tempdir");
         let (client, peer) = (free_port(), free_port());
         let child = Command::new("/usr/bin/etcd")
@@ -65,7 +65,7 @@ impl Drop for Etcd {
     }
 }
 
-fn timing() -> ElectionTiming {
+pub(super) fn timing() -> ElectionTiming {
     ElectionTiming::try_new(
         Duration::from_secs(2),
         Duration::from_millis(500),
@@ -113,7 +113,7 @@ async fn candidate_at(etcd: &EtcdAt, name: &str, runs: &Intervals, pass: Duratio
     let gate = tokio::spawn(gate::run_while_leader(
         leadership.clone(),
         shutdown.clone(),
-        move |term, _since| {
+        move |term: gate::Term| {
             let runs = runs.clone();
             let me = me.clone();
             vec![tokio::spawn(async move {
@@ -122,7 +122,7 @@ async fn candidate_at(etcd: &EtcdAt, name: &str, runs: &Intervals, pass: Duratio
                     runs.push((me, Instant::now(), None));
                     runs.len() - 1
                 };
-                term.cancelled().await;
+                term.stop.cancelled().await;
                 tokio::time::sleep(pass).await;
                 runs.lock().expect("lock")[index].2 = Some(Instant::now());
             })]

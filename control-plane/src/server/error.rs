@@ -145,7 +145,10 @@ impl From<RegistryError> for ApiError {
                 ApiError::invalid(e.to_string())
             }
             RegistryError::Contended { .. } => ApiError::conflict(e.to_string()),
-            RegistryError::Store(_) | RegistryError::Interrupted(_) => ApiError::internal(&e),
+            // The API's handle is never fenced: a fenced write here is a server fault.
+            RegistryError::Store(_)
+            | RegistryError::Interrupted(_)
+            | RegistryError::Fenced { .. } => ApiError::internal(&e),
         }
     }
 }

@@ -5,15 +5,22 @@
 //! A batch is one etcd transaction guarded by compares on mod revision, so it gets one revision.
 //! [`Store::follow`] watches the whole prefix (with the previous value of deletes) from a revision.
 //!
+//! A batch may also carry the leader's fence ([`Compare::Leader`]): a compare on the election
+//! key's create revision, with a read of that key when the txn fails, so a failure the fence
+//! caused is told apart ([`TxnOutcome::Fenced`]) from one an object compare caused.
+//!
 //! The registry's API is synchronous and called from async code (axum handlers, controller
 //! loops), while etcd-client is async. The store therefore runs its own small tokio runtime on
 //! its own threads and blocks the calling thread on a channel for each call: `Handle::block_on`
 //! from inside a runtime would panic, and so would dropping a runtime in async context, which is
-//! why [`Drop`] uses `shutdown_background`.
+//! why [`Drop`] uses `shutdown_background`. The wait goes through [`super::off_worker`]: on a
+//! tokio worker thread the worker's other tasks move to another thread meanwhile, so a stalled
+//! etcd holds the callers that wait for it and nothing else (`/healthz` still answers).
 
 use super::{
-    distinct_keys, key_bytes, parse_key, prefix_bytes, set_resource_version, ChangeType, Compare,
-    FeedEvent, FeedItem, FeedSink, Record, Store, StoreError, TxnOutcome, RECORDS,
+    distinct_keys, key_bytes, off_worker, parse_key, prefix_bytes, set_resource_version,
+    ChangeType, Compare, FeedEvent, FeedItem, FeedSink, Fence, Record, Store, StoreError,
+    TxnOutcome, RECORDS,
 };
 use etcd_client::{
     Client, Compare as EtcdCompare, CompareOp, ConnectOptions, EventType, GetOptions, KeyValue,
@@ -125,26 +132,29 @@ impl EtcdStore {
     /// Runs one etcd call on the store's runtime and waits for it on this thread. A call that
     /// could not reach its endpoint (gRPC `Unavailable`: the client balances over every member,
     /// and a dead one refuses the connection) is sent again, up to [`UNAVAILABLE_ATTEMPTS`]
-    /// times: it was never applied, and another member answers it.
+    /// times: it was never applied, and another member answers it. The wait does not hold a
+    /// tokio worker thread's other tasks ([`off_worker`]).
     fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
         T: Send + 'static,
     {
-        let mut attempt = 1;
-        loop {
-            match run(self.runtime(), f(self.client.clone())) {
-                Err(StoreError::Etcd(error))
-                    if is_unavailable(&error) && attempt < UNAVAILABLE_ATTEMPTS =>
-                {
-                    tracing::debug!(%error, attempt, "etcd endpoint unavailable; trying again");
-                    std::thread::sleep(UNAVAILABLE_PAUSE * attempt);
-                    attempt += 1;
+        off_worker(|| {
+            let mut attempt = 1;
+            loop {
+                match run(self.runtime(), f(self.client.clone())) {
+                    Err(StoreError::Etcd(error))
+                        if is_unavailable(&error) && attempt < UNAVAILABLE_ATTEMPTS =>
+                    {
+                        tracing::debug!(%error, attempt, "etcd endpoint unavailable; trying again");
+                        std::thread::sleep(UNAVAILABLE_PAUSE * attempt);
+                        attempt += 1;
+                    }
+                    other => return other,
                 }
-                other => return other,
             }
-        }
+        })
     }
 
     /// Drops the history of every revision before `revision` (etcd compaction).
@@ -190,6 +200,17 @@ fn is_unavailable(error: &etcd_client::Error) -> bool {
     const GRPC_UNAVAILABLE: i32 = 14;
     matches!(error, etcd_client::Error::GRpcStatus(status)
         if i32::from(status.code()) == GRPC_UNAVAILABLE)
+}
+
+/// Whether the election key, as the failed txn's `else` branch read it, still has the term.
+fn fence_held(fence: &Fence, answers: Vec<TxnOpResponse>) -> bool {
+    answers.iter().any(|answer| match answer {
+        TxnOpResponse::Get(get) => get
+            .kvs()
+            .first()
+            .is_some_and(|kv| kv.create_revision() == fence.term),
+        _ => false,
+    })
 }
 
 fn decode(kv: &KeyValue) -> Result<AnyObject, StoreError> {
@@ -280,6 +301,10 @@ impl Store for EtcdStore {
             distinct_keys(writes),
             "etcd refuses a txn writing a key twice"
         );
+        let fence = compares.iter().find_map(|compare| match compare {
+            Compare::Leader(fence) => Some(fence.clone()),
+            _ => None,
+        });
         let compares: Vec<EtcdCompare> = compares
             .iter()
             .map(|compare| match compare {
@@ -290,6 +315,9 @@ impl Store for EtcdStore {
                 ),
                 Compare::Absent(key) => {
                     EtcdCompare::create_revision(key_bytes(&self.prefix, key), CompareOp::Equal, 0)
+                }
+                Compare::Leader(fence) => {
+                    EtcdCompare::create_revision(fence.key.clone(), CompareOp::Equal, fence.term)
                 }
             })
             .collect();
@@ -310,7 +338,11 @@ impl Store for EtcdStore {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let txn = Txn::new().when(compares).and_then(ops);
+        let mut txn = Txn::new().when(compares).and_then(ops);
+        if let Some(fence) = &fence {
+            // On failure, what the election key holds now: was it the fence that failed?
+            txn = txn.or_else([TxnOp::get(fence.key.clone(), None)]);
+        }
         let response = self.call(|mut c| {
             let txn = txn.clone();
             async move { c.txn(txn).await }
@@ -319,6 +351,8 @@ impl Store for EtcdStore {
             TxnOutcome::Committed {
                 revision: header_revision(response.header()),
             }
+        } else if fence.is_some_and(|fence| !fence_held(&fence, response.op_responses())) {
+            TxnOutcome::Fenced
         } else {
             TxnOutcome::CompareFailed
         })

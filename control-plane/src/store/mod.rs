@@ -6,12 +6,18 @@
 //! (its mod revision) when read back. A store other processes write to as well (etcd) also
 //! offers a change feed ([`Store::follow`]), in revision order, that the registry feeds its watch
 //! hub and caches from.
+//!
+//! The controllers' writes are fenced ([`Compare::Leader`]): on a shared store a batch also
+//! states the leader term it was computed under, so a leader deposed while it stalled cannot
+//! land a write after another server took over ([`TxnOutcome::Fenced`]).
 
+mod blocking;
 mod delegate;
 mod etcd_store;
 mod sealed;
 mod sled_store;
 
+pub use blocking::off_worker;
 pub use delegate::Delegate;
 pub use etcd_store::{parse_etcd_url, EtcdStore, EtcdUrlError};
 pub use sealed::{load_or_create_key, SealedSecrets};
@@ -41,6 +47,25 @@ pub enum StoreError {
     Sealing(String),
     #[error("the store's change feed has stopped")]
     FeedStopped,
+    /// A fenced write on a store without an election (one server always leads: nothing to fence).
+    #[error("this store has no leader election: a write cannot be fenced with {0}")]
+    NoElection(Fence),
+}
+
+/// The term of the server leading the controllers: the election key (the whole etcd key, as the
+/// elector writes it) and its create revision when this server took it. The key is attached to
+/// the leader's lease, so it is gone when the lease expires, and a new leader creates it again
+/// at a new revision: the term holds exactly while this server still leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub key: String,
+    pub term: i64,
+}
+
+impl std::fmt::Display for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "term {} of {}", self.term, self.key)
+    }
 }
 
 /// A condition of a [`Store::txn`], on what the writer read.
@@ -50,16 +75,22 @@ pub enum Compare {
     ModRevision(ObjectKey, u64),
     /// The key holds nothing.
     Absent(ObjectKey),
+    /// The writer still leads: the election key still exists with this term. When it does not,
+    /// the txn is [`TxnOutcome::Fenced`] (whatever the other compares say).
+    Leader(Fence),
 }
 
 impl Compare {
-    pub fn key(&self) -> &ObjectKey {
+    /// The object the compare is on (none for [`Compare::Leader`]).
+    pub fn key(&self) -> Option<&ObjectKey> {
         match self {
-            Compare::ModRevision(key, _) | Compare::Absent(key) => key,
+            Compare::ModRevision(key, _) | Compare::Absent(key) => Some(key),
+            Compare::Leader(_) => None,
         }
     }
 
-    /// Whether `current` (the stored object at the key, if any) satisfies this compare.
+    /// Whether `current` (the stored object at the key, if any) satisfies this object compare
+    /// (false for [`Compare::Leader`], which is on no object).
     pub fn holds(&self, current: Option<&AnyObject>) -> bool {
         match (self, current) {
             (Compare::Absent(_), None) => true,
@@ -78,6 +109,9 @@ pub enum TxnOutcome {
     Committed { revision: u64 },
     /// A compare did not hold: nothing was written.
     CompareFailed,
+    /// The writer's [`Compare::Leader`] did not hold (another server leads now, or nobody):
+    /// nothing was written, and staging again cannot help.
+    Fenced,
 }
 
 /// What happened to one key in a committed batch.
@@ -142,7 +176,8 @@ pub trait Store: Send + Sync + 'static {
     /// The newest committed revision.
     fn revision(&self) -> Result<u64, StoreError>;
     /// If every compare holds, applies `writes` in order (`None` deletes; at most one write per
-    /// key) as one batch at one new revision; otherwise writes nothing.
+    /// key) as one batch at one new revision; otherwise writes nothing. A store without an
+    /// election refuses a [`Compare::Leader`] with [`StoreError::NoElection`].
     fn txn(
         &self,
         compares: &[Compare],

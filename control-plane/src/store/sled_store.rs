@@ -101,7 +101,13 @@ impl Store for SledStore {
         debug_assert!(distinct_keys(writes), "a batch writes each key once");
         let _txn = self.txn_lock.lock().unwrap_or_else(|p| p.into_inner());
         for compare in compares {
-            if !compare.holds(self.get(compare.key())?.as_ref()) {
+            let key = match compare {
+                // One server on its own database always leads: a fence here is a caller's
+                // mistake, refused rather than ignored.
+                Compare::Leader(fence) => return Err(StoreError::NoElection(fence.clone())),
+                Compare::ModRevision(key, _) | Compare::Absent(key) => key,
+            };
+            if !compare.holds(self.get(key)?.as_ref()) {
                 return Ok(TxnOutcome::CompareFailed);
             }
         }
@@ -195,5 +201,27 @@ mod tests {
         let (items, rev) = store.list(Kind::Service, Some("default")).unwrap();
         assert_eq!((items.len(), rev), (1, 1));
         assert!(store.list(Kind::Pod, None).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn a_fenced_write_is_refused_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let key = ObjectKey::new(Kind::Service, "default", "a");
+        let object = AnyObject(json!({"kind": "Service", "metadata": {"name": "a"}}));
+        let fence = super::super::Fence {
+            key: "/wasmpod/leader/controllers".into(),
+            term: 7,
+        };
+        let refused = store.txn(
+            &[Compare::Leader(fence.clone())],
+            &[(key.clone(), Some(object))],
+        );
+        assert!(
+            matches!(&refused, Err(StoreError::NoElection(f)) if *f == fence),
+            "{refused:?}"
+        );
+        assert_eq!(store.get(&key).unwrap(), None);
+        assert_eq!(store.revision().unwrap(), 0);
     }
 }
