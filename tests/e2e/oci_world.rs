@@ -41,7 +41,8 @@ fn a_tag_of_a_component_of_no_runnable_world_is_refused_at_apply_naming_what_it_
         assert_eq!(
             stderr,
             format!(
-                "error: objects[0] (Deployment \"greet\"): spec.template.spec.component: \
+                "applying 3 object(s)... refused\n\
+                 error: objects[0] (Deployment \"greet\"): spec.template.spec.component: \
                  oci://{reference} ({layer}) cannot run as a pod: component exports neither \
                  wasi:http/incoming-handler@0.2.x nor wasi:cli/run@0.2.x; it exports: greet \
                  (HTTP 422)\n"
