@@ -434,7 +434,9 @@ fn the_activation_queue_holds_at_most_its_limit_and_the_next_request_gets_a_clea
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a limit of 0 was accepted");
     assert!(
-        stderr.contains("spec.activationQueueLimit") && stderr.contains("(HTTP 422)"),
+        stderr.contains(
+            "(HorizontalPodAutoscaler queued): spec.activationQueueLimit: 0 is not between 1 and 100000"
+        ),
         "{stderr}"
     );
     assert!(cluster.objects::<Deployment>().is_empty(), "nothing stored");
