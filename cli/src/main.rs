@@ -60,11 +60,26 @@ async fn main() -> ExitCode {
         // `diff` found a difference: it printed it; exit 1 without an error message.
         Err(error) if error.is::<commands::Differs>() => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("error: {error}");
-            for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            print_error(&error);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `error: ...` and its causes. The API's not-found message names the object itself
+/// (`deployments "web" not found (HTTP 404)`), so it is printed alone, without the contexts that
+/// named the object again on the way up.
+fn print_error(error: &anyhow::Error) {
+    let not_found = error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<wasmpod_api::ClientError>())
+        .find(|e| e.is_not_found());
+    if let Some(not_found) = not_found {
+        eprintln!("error: {not_found}");
+        return;
+    }
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
     }
 }

@@ -4,6 +4,7 @@ mod auth;
 mod autoscale;
 mod bad_input;
 mod cli;
+mod cli_errors;
 mod cluster;
 mod command_pods;
 mod concurrent_writes;
