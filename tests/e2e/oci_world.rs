@@ -115,3 +115,32 @@ fn a_layer_that_does_not_match_its_digest_is_refused_at_apply_and_by_the_node_wh
     );
     assert_ne!(cluster.get("/bad").0, 200);
 }
+
+#[test]
+fn a_token_that_may_not_apply_the_object_makes_the_server_ask_the_registry_nothing() {
+    let registry = Registry::open();
+    let cluster = wasmpod_tests::MultiNode::start_with(&["--insecure-registry", &registry.host]);
+    let view = cluster
+        .cli_ok(&["create", "token", "viewer", "--role", "view"])
+        .trim()
+        .to_string();
+    let path = cluster.work.path().join("greet.yaml");
+    let reference = format!("{}/apps/greet:v1", registry.host);
+    std::fs::write(&path, app("greet", &format!("oci://{reference}"), 1, "")).expect("write");
+    let out = cluster.cli(&[
+        "--token",
+        &view,
+        "apply",
+        "-f",
+        path.to_str().expect("utf-8"),
+    ]);
+    let stderr = stderr(&out);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("(HTTP 403)"), "{stderr}");
+    assert_eq!(
+        registry.requests("GET", "/v2/apps/greet/manifests/v1"),
+        0,
+        "refused before the tag is resolved:\n{}",
+        registry.log()
+    );
+}
