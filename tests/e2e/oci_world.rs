@@ -120,8 +120,18 @@ fn a_layer_that_does_not_match_its_digest_is_refused_at_apply_and_by_the_node_wh
 fn a_token_that_may_not_apply_the_object_makes_the_server_ask_the_registry_nothing() {
     let registry = Registry::open();
     let cluster = wasmpod_tests::MultiNode::start_with(&["--insecure-registry", &registry.host]);
-    let view = cluster
-        .cli_ok(&["create", "token", "viewer", "--role", "view"])
+    // May apply in namespace dev only (the API's route lets it apply; the object is refused).
+    cluster.cli_ok(&["create", "namespace", "dev"]);
+    let token = cluster
+        .cli_ok(&[
+            "create",
+            "token",
+            "ci",
+            "--role",
+            "edit",
+            "--namespace",
+            "dev",
+        ])
         .trim()
         .to_string();
     let path = cluster.work.path().join("greet.yaml");
@@ -129,7 +139,7 @@ fn a_token_that_may_not_apply_the_object_makes_the_server_ask_the_registry_nothi
     std::fs::write(&path, app("greet", &format!("oci://{reference}"), 1, "")).expect("write");
     let out = cluster.cli(&[
         "--token",
-        &view,
+        &token,
         "apply",
         "-f",
         path.to_str().expect("utf-8"),
