@@ -3,7 +3,8 @@
 //! fails the apply with a 422 naming the field and what the component exports, nothing stored,
 //! instead of a `WrongWorld` pod later; the verdict is kept by layer digest, so a second apply
 //! of the same component does not pull it again. A layer that does not match its digest is
-//! refused at apply when the tag is resolved, and by the node when the reference is pinned.
+//! refused at apply when the tag is resolved, and by the node when the reference is pinned. A
+//! caller that may not apply the object gets its 403 before the registry is asked anything.
 
 use super::oci::{app, push, sha256, wait_pull_failure};
 use wasmpod_tests::registry::Registry;

@@ -13,7 +13,8 @@
 //! `wasi:cli/run`; anything else fails the apply (422) naming the field and what the component
 //! exports, instead of a `WrongWorld` pod later. The verdict is remembered by layer digest
 //! ([`CheckedLayers`]), so applying the same component again asks the registry for its manifest
-//! only. A reference pinned by digest is not pulled at apply (the nodes check it).
+//! only. A reference pinned by digest is not pulled at apply (the nodes check it). `apply`
+//! checks that the caller may write the object before it calls [`pin`].
 
 use super::{ApiError, AppState};
 use serde_json::Value;
