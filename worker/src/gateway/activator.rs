@@ -82,15 +82,21 @@ struct Slot<'a> {
 }
 
 impl Slot<'_> {
-    /// Learns the service's queue limit; false when more than `limit` requests that came
-    /// earlier are held (this one is past the limit and must leave).
+    /// Learns the service's queue limit; false when `limit` requests that came earlier are
+    /// held (this one is past the limit and must leave). O(1) while the queue is within its
+    /// limit, O(limit) past it.
     fn within(&self, limit: usize) -> bool {
         let mut services = self.activator.lock();
         let Some(state) = services.get_mut(&self.service) else {
             return true;
         };
         state.queue_limit = Some(limit);
-        state.held.range(..self.ticket).count() < limit
+        if state.held.len() <= limit {
+            return true;
+        }
+        // The last ticket within the limit: this one stays if it is not later.
+        let last_kept = limit.checked_sub(1).and_then(|i| state.held.iter().nth(i));
+        last_kept.is_some_and(|&last| self.ticket <= last)
     }
 }
 
