@@ -1,6 +1,7 @@
 //! What the CLI prints when the API refuses: the server's message once, with the status, and
 //! nothing else (`error: deployments "web" not found (HTTP 404)`), for a get, a delete, a read
-//! behind another verb, and an apply the server finds invalid (422).
+//! behind another verb, and an apply the server finds invalid (422); and a server that cannot be
+//! reached, each cause said once.
 
 use std::process::Output;
 use wasmpod_tests::{deployment_yaml, Cluster};
@@ -35,6 +36,27 @@ fn api_errors_print_the_servers_message_once_with_the_status() {
         stderr,
         "error: configmaps \"a\" not found (HTTP 404)\n\
          error: configmaps \"b\" not found (HTTP 404)\n"
+    );
+
+    // No server there: the transport's causes, none of them twice.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port");
+    let (_, stderr) =
+        failed(&cluster.cli(&["--server", &format!("http://{closed}"), "get", "pods"]));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!(
+            "error: cannot reach the wasmpod API at http://{closed}"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        lines
+            .iter()
+            .skip(1)
+            .all(|l| !lines[0].contains(l.trim_start_matches("  caused by: "))),
+        "a cause repeats the line above: {stderr}"
     );
 
     // A component digest the server never received: the apply is invalid (422).
