@@ -43,6 +43,15 @@ impl ClientError {
         }
     }
 
+    /// What the server said, without the status (for a message shown where the status means
+    /// nothing, such as a pod's status); any other error as it displays.
+    pub fn server_message(&self) -> String {
+        match self {
+            ClientError::Api { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
