@@ -43,6 +43,15 @@ impl ClientError {
         }
     }
 
+    /// What the server said, without the status (for a message shown where the status means
+    /// nothing, such as a pod's status); any other error as it displays.
+    pub fn server_message(&self) -> String {
+        match self {
+            ClientError::Api { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
@@ -51,6 +60,37 @@ impl ClientError {
     /// again and retry.
     pub fn is_conflict(&self) -> bool {
         self.status() == Some(409)
+    }
+}
+
+/// The longest text of a non-JSON error body kept in a message.
+const MAX_PLAIN_ERROR: usize = 300;
+
+/// The error a non-2xx answer is: the server's own message when the body is the API's JSON
+/// error, else its text (trimmed, bounded), else what the status means and where. The status is
+/// added once, by [`ClientError`]'s display.
+fn api_error(code: reqwest::StatusCode, path: &str, text: &str) -> ClientError {
+    let status = code.as_u16();
+    if let Ok(body) = serde_json::from_str::<ApiErrorBody>(text) {
+        return ClientError::Api {
+            status,
+            reason: body.error.reason,
+            message: body.error.message,
+        };
+    }
+    let text = text.trim();
+    let message = if text.is_empty() {
+        format!(
+            "{}: the server gave no message for {path}",
+            code.canonical_reason().unwrap_or("error")
+        )
+    } else {
+        text.chars().take(MAX_PLAIN_ERROR).collect()
+    };
+    ClientError::Api {
+        status,
+        reason: "Unknown".into(),
+        message,
     }
 }
 
@@ -285,24 +325,10 @@ impl Client {
         if response.status().is_success() {
             return Ok(response);
         }
-        let status = response.status().as_u16();
+        let code = response.status();
+        let path = response.url().path().to_string();
         let text = response.text().await.unwrap_or_default();
-        match serde_json::from_str::<ApiErrorBody>(&text) {
-            Ok(body) => Err(ClientError::Api {
-                status,
-                reason: body.error.reason,
-                message: body.error.message,
-            }),
-            Err(_) => Err(ClientError::Api {
-                status,
-                reason: "Unknown".into(),
-                message: if text.is_empty() {
-                    format!("HTTP {status}")
-                } else {
-                    text
-                },
-            }),
-        }
+        Err(api_error(code, &path, &text))
     }
 
     async fn json<T: DeserializeOwned>(
@@ -667,6 +693,29 @@ mod tests {
             Client::object_path(Kind::Pod, "a b", "p"),
             "/api/v1/pods/p?namespace=a%20b"
         );
+    }
+
+    #[test]
+    fn an_error_shows_the_servers_message_once_with_the_status() {
+        let json = r#"{"error": {"code": 404, "reason": "NotFound", "message": "deployments \"web\" not found"}}"#;
+        let e = api_error(
+            reqwest::StatusCode::NOT_FOUND,
+            "/api/v1/deployments/web",
+            json,
+        );
+        assert_eq!(e.to_string(), r#"deployments "web" not found (HTTP 404)"#);
+        let empty = api_error(reqwest::StatusCode::NOT_FOUND, "/api/v1/nothing", "");
+        assert_eq!(
+            empty.to_string(),
+            "Not Found: the server gave no message for /api/v1/nothing (HTTP 404)"
+        );
+        let plain = api_error(
+            reqwest::StatusCode::BAD_GATEWAY,
+            "/x",
+            &format!(" {} \n", "b".repeat(400)),
+        );
+        assert_eq!(plain.to_string(), format!("{} (HTTP 502)", "b".repeat(300)));
+        assert!(!empty.to_string().contains("HTTP 404 (HTTP 404)"));
     }
 
     #[test]

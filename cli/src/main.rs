@@ -60,11 +60,71 @@ async fn main() -> ExitCode {
         // `diff` found a difference: it printed it; exit 1 without an error message.
         Err(error) if error.is::<commands::Differs>() => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("error: {error}");
-            for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            print_error(&error);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `error: ...` and its causes, each said once.
+fn print_error(error: &anyhow::Error) {
+    for line in error_lines(error) {
+        eprintln!("{line}");
+    }
+}
+
+/// The lines of [`print_error`]. The API's not-found message names the object itself
+/// (`deployments "web" not found (HTTP 404)`), so it stands alone, without the contexts that
+/// named the object again on the way up. A cause whose text the line above already holds (an
+/// error that shows its source) is not repeated.
+fn error_lines(error: &anyhow::Error) -> Vec<String> {
+    let not_found = error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<wasmpod_api::ClientError>())
+        .find(|e| e.is_not_found());
+    if let Some(not_found) = not_found {
+        return vec![format!("error: {not_found}")];
+    }
+    let mut lines = vec![format!("error: {error}")];
+    let mut above = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !above.contains(&text) {
+            lines.push(format!("  caused by: {text}"));
+        }
+        above = text;
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::other("Connection refused");
+        let error = anyhow::Error::new(io)
+            .context("tcp connect error")
+            .context("cannot reach the API: tcp connect error")
+            .context("applying");
+        assert_eq!(
+            error_lines(&error),
+            [
+                "error: applying",
+                "  caused by: cannot reach the API: tcp connect error",
+                "  caused by: Connection refused",
+            ]
+        );
+        let missing = wasmpod_api::ClientError::Api {
+            status: 404,
+            reason: "NotFound".into(),
+            message: r#"deployments "web" not found"#.into(),
+        };
+        let error = anyhow::Error::new(missing).context("deployment/web");
+        assert_eq!(
+            error_lines(&error),
+            [r#"error: deployments "web" not found (HTTP 404)"#]
+        );
     }
 }

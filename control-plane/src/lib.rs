@@ -248,6 +248,7 @@ impl ControlPlane {
             authority: authority.as_ref().map(|(_, authority)| authority.clone()),
             agents: Arc::new(agents),
             oci: wasmpod_api::oci::RegistryClient::new(&config.insecure_registries),
+            oci_layers: Arc::default(),
             shutdown: shutdown.clone(),
         };
         // The autoscaler's figures: the nodes' pod metrics, asked as the API serves them.

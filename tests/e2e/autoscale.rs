@@ -350,3 +350,152 @@ fn a_call_between_services_to_a_deployment_at_zero_is_held_too() {
     assert!(body.contains("apple"), "{body}");
     assert!(deployment(&cluster, "backend").spec.replicas >= 1);
 }
+
+#[test]
+fn hpa_scales_up_on_a_steady_request_rate_above_its_target() {
+    let cluster = Cluster::up(&[]);
+    let c = components();
+    let on_rate = r#"apiVersion: wasmpod.dev/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: steady}
+spec:
+  scaleTargetRef: {kind: Deployment, name: steady}
+  minReplicas: 1
+  maxReplicas: 3
+  metrics:
+  - type: RequestsPerSecond
+    target: 2
+"#;
+    let yaml = format!(
+        "{}{}{on_rate}",
+        deployment_doc("steady", &c.hello, 1, "", PodSpecExtra::Flow("")),
+        service_and_ingress("steady", "/steady"),
+    );
+    cluster.apply_ok("steady.yaml", &yaml);
+    cluster.wait_for_status("/steady", 200, WAIT);
+
+    // One client, one request after another with a 50 ms pause: about 15-20 requests/s, far
+    // above 2 per pod; bounded at 600 requests (30 s or more).
+    let stop = Arc::new(AtomicBool::new(false));
+    let (served, failed) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let client = {
+        let url = format!("{}/steady", cluster.ingress);
+        let (stop, served, failed) = (stop.clone(), served.clone(), failed.clone());
+        std::thread::spawn(move || {
+            for _ in 0..600 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match http_get(&url).0 {
+                    200 => served.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let started = Instant::now();
+    wait_until("3 replicas on a steady request rate", WAIT, || {
+        (deployment(&cluster, "steady").spec.replicas == 3).then_some(())
+    });
+    let reached = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    client.join().expect("client");
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "no failed request");
+    let rescaled = events(&cluster, "steady", "SuccessfulRescale");
+    assert!(
+        rescaled
+            .iter()
+            .any(|e| e.spec.message.contains("RequestsPerSecond")
+                && e.spec.message.contains("target 2 per pod")),
+        "a scale-up decided on the request rate: {rescaled:?}"
+    );
+    let status = autoscaler(&cluster, "steady").status;
+    let rate = status
+        .current_metrics
+        .iter()
+        .find(|m| m.metric == wasmpod_api::MetricType::RequestsPerSecond)
+        .expect("the rate in the status");
+    assert!(rate.current > 2.0, "{rate:?}");
+    assert!(
+        served.load(Ordering::Relaxed) <= 600,
+        "bounded ({reached:?} to scale)"
+    );
+}
+
+#[test]
+fn the_activation_queue_holds_at_most_its_limit_and_the_next_request_gets_a_clear_503() {
+    let cluster = Cluster::up(&[]);
+    // The limit is checked at apply, naming the field.
+    let out = cluster.apply(
+        "bad.yaml",
+        &to_zero_app("queued", "", "  activationQueueLimit: 0\n"),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a limit of 0 was accepted");
+    assert!(
+        stderr.contains(
+            "(HorizontalPodAutoscaler queued): spec.activationQueueLimit: 0 is not between 1 and 100000"
+        ),
+        "{stderr}"
+    );
+    assert!(cluster.objects::<Deployment>().is_empty(), "nothing stored");
+
+    // Pods that can never be placed: every request is held for the full 4 s.
+    cluster.apply_ok(
+        "queued.yaml",
+        &to_zero_app(
+            "queued",
+            ", nodeSelector: {role: nowhere}",
+            "  activationTimeoutSeconds: 4\n  activationQueueLimit: 3\n",
+        ),
+    );
+    wait_until("the queued deployment at zero", WAIT, || {
+        let d = deployment(&cluster, "queued");
+        (d.spec.replicas == 0).then_some(()).or_else(|| {
+            cluster.run_cli_ok(&["scale", "deployment", "queued", "--replicas", "0"]);
+            None
+        })
+    });
+    // The route is there once a request is held rather than not found.
+    wait_until("the queued route", WAIT, || {
+        (cluster.get("/queued").0 == 503).then_some(())
+    });
+
+    // Four at once: three held until the timeout, the fourth refused at once.
+    let url = format!("{}/queued", cluster.ingress);
+    let timed: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let reply = http_get(&url);
+                (reply, started.elapsed())
+            })
+        })
+        .collect();
+    let replies: Vec<((u16, String), Duration)> = timed
+        .into_iter()
+        .map(|t| t.join().expect("client"))
+        .collect();
+    let (full, held): (Vec<_>, Vec<_>) = replies
+        .iter()
+        .partition(|((_, body), _)| body.contains("requests already wait"));
+    assert_eq!(full.len(), 1, "one past the limit of 3: {replies:?}");
+    let ((code, body), waited) = &full[0];
+    assert_eq!(*code, 503, "{body}");
+    assert!(
+        body.contains("default/queued is scaling from zero and 3 requests already wait")
+            && body.contains("activationQueueLimit"),
+        "{body}"
+    );
+    assert!(
+        *waited < Duration::from_secs(3),
+        "refused at once: {waited:?}"
+    );
+    for ((code, body), waited) in held {
+        assert_eq!(*code, 503, "{body}");
+        assert!(body.contains("after waiting 4s"), "{body}");
+        assert!(*waited >= Duration::from_secs(3), "held: {waited:?}");
+    }
+}

@@ -13,10 +13,10 @@ use wasmpod_tests::{
     components, deployment_yaml, http_call, sample_manifest, wait_until, Cluster, MultiNode,
 };
 
-const WAIT: Duration = Duration::from_secs(40);
+pub(crate) const WAIT: Duration = Duration::from_secs(40);
 
 /// A KeyValueStore document.
-fn store(namespace: &str, name: &str, spec: &str) -> String {
+pub(crate) fn store(namespace: &str, name: &str, spec: &str) -> String {
     format!(
         "apiVersion: wasmpod.dev/v1\nkind: KeyValueStore\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec: {spec}\n---\n"
     )
@@ -24,7 +24,7 @@ fn store(namespace: &str, name: &str, spec: &str) -> String {
 
 /// The kvtest component in `namespace`, allowed `stores`, reachable at `http://HOST/` where
 /// HOST is `<namespace>.kv.test`.
-fn kvtest_app(namespace: &str, stores: &str) -> String {
+pub(crate) fn kvtest_app(namespace: &str, stores: &str) -> String {
     let deployment = deployment_yaml(
         "kvtest",
         &components().kvtest,
@@ -59,7 +59,7 @@ spec:
 }
 
 /// Calls the kvtest component of `namespace` through `ingress`: (status, body).
-fn kv(
+pub(crate) fn kv(
     ingress: &str,
     namespace: &str,
     method: &str,
@@ -76,7 +76,7 @@ fn kv(
     (reply.status, reply.body)
 }
 
-fn applied(cluster: &Cluster, name: &str, yaml: &str) {
+pub(crate) fn applied(cluster: &Cluster, name: &str, yaml: &str) {
     let out = cluster.apply(name, yaml);
     assert!(
         out.status.success(),
@@ -86,7 +86,7 @@ fn applied(cluster: &Cluster, name: &str, yaml: &str) {
 }
 
 /// Waits until the kvtest pod of `namespace` serves.
-fn serving(ingress: &str, namespace: &str) {
+pub(crate) fn serving(ingress: &str, namespace: &str) {
     wait_until("the kvtest pod serves", WAIT, || {
         let answer = kv(ingress, namespace, "GET", "/nothing", None);
         (answer == (404, "no such route".to_string())).then_some(())

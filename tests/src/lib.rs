@@ -57,6 +57,8 @@ pub struct Components {
     pub unlinkable: PathBuf,
     /// Drives `wasi:keyvalue` from its request (tests/components/kvtest).
     pub kvtest: PathBuf,
+    /// A command using `wasi:keyvalue` (tests/components/kvtest, `src/bin/kvcommand.rs`).
+    pub kvcommand: PathBuf,
 }
 
 fn build_wasm(manifest: &Path) {
@@ -89,6 +91,7 @@ pub fn components() -> &'static Components {
             crasher: tests.join("target/wasm32-wasip2/release/crasher.wasm"),
             unlinkable: tests.join("target/wasm32-wasip2/release/unlinkable.wasm"),
             kvtest: tests.join("target/wasm32-wasip2/release/kvtest.wasm"),
+            kvcommand: tests.join("target/wasm32-wasip2/release/kvcommand.wasm"),
         };
         if [&c.hello, &c.frontend, &c.backend, &c.counter]
             .iter()
@@ -96,9 +99,15 @@ pub fn components() -> &'static Components {
         {
             build_wasm(&samples.join("Cargo.toml"));
         }
-        if [&c.misbehave, &c.crasher, &c.unlinkable, &c.kvtest]
-            .iter()
-            .any(|p| !p.exists())
+        if [
+            &c.misbehave,
+            &c.crasher,
+            &c.unlinkable,
+            &c.kvtest,
+            &c.kvcommand,
+        ]
+        .iter()
+        .any(|p| !p.exists())
         {
             build_wasm(&tests.join("Cargo.toml"));
         }

@@ -89,7 +89,8 @@ impl PodConfig {
                 });
                 Ok((resolved, Source::Fetched))
             }
-            Err(e) if e.status() == Some(422) => Err(ConfigError::Invalid(e.to_string())),
+            // The server's reason, without "(HTTP 422)": it becomes the pod's status message.
+            Err(e) if e.status() == Some(422) => Err(ConfigError::Invalid(e.server_message())),
             Err(e) if e.is_not_found() => Err(ConfigError::PodDeleted(e.to_string())),
             Err(error) => unreachable(error.to_string()),
         }

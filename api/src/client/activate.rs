@@ -15,6 +15,14 @@ pub struct ActivateResponse {
     pub targets: Vec<ActivatedTarget>,
     /// How long a gateway may hold the service's requests (the longest of the autoscalers').
     pub hold_seconds: u32,
+    /// How many of the service's requests a gateway may hold at once (the largest of the
+    /// autoscalers' `activationQueueLimit`).
+    #[serde(default = "default_queue_limit")]
+    pub queue_limit: u32,
+}
+
+fn default_queue_limit() -> u32 {
+    crate::resources::DEFAULT_ACTIVATION_QUEUE_LIMIT
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,6 +19,11 @@ pub const DEFAULT_SCALE_DOWN_WINDOW_SECONDS: u32 = 300;
 pub const DEFAULT_SCALE_TO_ZERO_AFTER_SECONDS: u32 = 60;
 /// How long a gateway holds a request for a deployment at zero, by default.
 pub const DEFAULT_ACTIVATION_TIMEOUT_SECONDS: u32 = 30;
+/// How many requests a gateway holds per service while its deployment comes back from zero,
+/// by default (and before the gateway has heard the autoscaler's own limit).
+pub const DEFAULT_ACTIVATION_QUEUE_LIMIT: u32 = 1000;
+/// The largest `activationQueueLimit`: each held request keeps a connection and its buffers.
+pub const MAX_ACTIVATION_QUEUE_LIMIT: u32 = 100_000;
 /// Kubernetes' upper bound on a stabilization window (one hour).
 pub const MAX_WINDOW_SECONDS: u32 = 3600;
 /// How many recent decisions the status keeps.
@@ -42,6 +47,10 @@ pub struct HpaSpec {
     /// request gets a 503.
     #[serde(default = "activation_timeout")]
     pub activation_timeout_seconds: u32,
+    /// How many requests a gateway holds for the service at once while the deployment comes
+    /// back from zero (per node); the next one gets a 503 at once.
+    #[serde(default = "activation_queue_limit")]
+    pub activation_queue_limit: u32,
 }
 
 fn one() -> u32 {
@@ -54,6 +63,10 @@ fn scale_to_zero_after() -> u32 {
 
 fn activation_timeout() -> u32 {
     DEFAULT_ACTIVATION_TIMEOUT_SECONDS
+}
+
+fn activation_queue_limit() -> u32 {
+    DEFAULT_ACTIVATION_QUEUE_LIMIT
 }
 
 /// The object whose replicas the autoscaler sets.
@@ -289,6 +302,17 @@ impl HpaSpec {
                 "must be between 1 and 600",
             ));
         }
+        if self.activation_queue_limit == 0
+            || self.activation_queue_limit > MAX_ACTIVATION_QUEUE_LIMIT
+        {
+            return Err(ValidationError::new(
+                "spec.activationQueueLimit",
+                format!(
+                    "{} is not between 1 and {MAX_ACTIVATION_QUEUE_LIMIT}",
+                    self.activation_queue_limit
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -320,6 +344,7 @@ mod tests {
         assert_eq!(spec.behavior.scale_down.stabilization_window_seconds, 300);
         assert_eq!(spec.behavior.scale_up.stabilization_window_seconds, 0);
         assert_eq!(spec.scale_to_zero_after_seconds, 60);
+        assert_eq!(spec.activation_queue_limit, 1000);
         assert_eq!(spec.metrics, [MetricSpec::Concurrency { target: 10.0 }]);
         spec.validate().expect("valid");
     }
@@ -345,6 +370,14 @@ mod tests {
             (
                 json!({"scaleToZeroAfterSeconds": 0}),
                 "spec.scaleToZeroAfterSeconds",
+            ),
+            (
+                json!({"activationQueueLimit": 0}),
+                "spec.activationQueueLimit",
+            ),
+            (
+                json!({"activationQueueLimit": 100_001}),
+                "spec.activationQueueLimit",
             ),
             (
                 json!({"scaleTargetRef": {"kind": "Deployment", "name": "Not A Name"}}),

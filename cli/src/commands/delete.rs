@@ -93,7 +93,7 @@ impl Delete {
             }
         }
         let suffix = self.dry_run.suffix();
-        let mut failed = 0;
+        let mut missing = Vec::new();
         for (kind, ns, name) in objects {
             let shown = kinds::object_ref(kind, &name);
             let result = match self.dry_run.dry_run {
@@ -107,16 +107,10 @@ impl Delete {
                 }
                 Ok(None) => println!("{shown} deleted{suffix}"),
                 Ok(Some(message)) => println!("{shown}: {message}"),
-                Err(e) if e.is_not_found() => {
-                    eprintln!("error: {shown} not found");
-                    failed += 1;
-                }
+                Err(e) if e.is_not_found() => missing.push(e),
                 Err(e) => return Err(e.into()),
             }
         }
-        if failed > 0 {
-            bail!("{failed} object(s) were not found");
-        }
-        Ok(())
+        super::report_missing(missing)
     }
 }

@@ -78,6 +78,7 @@ const FIELDS: &[(Kind, &str, &str, &str)] = &[
     (Kind::HorizontalPodAutoscaler, "spec.behavior", "object", "scaleUp and scaleDown stabilizationWindowSeconds (0 and 300 by default)."),
     (Kind::HorizontalPodAutoscaler, "spec.scaleToZeroAfterSeconds", "integer", "With minReplicas 0: seconds without a request before going to zero (default 60)."),
     (Kind::HorizontalPodAutoscaler, "spec.activationTimeoutSeconds", "integer", "How long a gateway holds a request while the deployment comes back from zero (default 30)."),
+    (Kind::HorizontalPodAutoscaler, "spec.activationQueueLimit", "integer", "How many requests a gateway holds for the service at once while it comes back from zero; the next gets a 503 (default 1000)."),
     (Kind::HorizontalPodAutoscaler, "status", "object", "currentReplicas, desiredReplicas, currentMetrics, lastScaleTime, conditions, lastDecisions."),
 ];
 

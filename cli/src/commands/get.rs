@@ -101,7 +101,7 @@ impl Get {
                 Some(name) => match client.get(*kind, &self.api.namespace, name).await {
                     Ok(object) => vec![object],
                     Err(e) if e.is_not_found() => {
-                        missing.push(kinds::object_ref(*kind, name));
+                        missing.push(e);
                         Vec::new()
                     }
                     Err(e) => return Err(e.into()),
@@ -145,10 +145,7 @@ impl Get {
             );
         }
         if !missing.is_empty() {
-            for m in &missing {
-                eprintln!("error: {m} not found");
-            }
-            bail!("{} object(s) not found", missing.len());
+            return super::report_missing(missing);
         }
         if empty && matches!(options.format, Format::Table | Format::Wide) {
             match namespace.filter(|_| targets.iter().any(|t| t.kind.namespaced())) {

@@ -122,6 +122,19 @@ impl DryRunArg {
     }
 }
 
+/// The not-found errors of a command that goes on past them (`get a b`, `delete a b`), each as
+/// the server said it with its status (`deployments "b" not found (HTTP 404)`): all but the last
+/// printed here, the last returned, so that every one is printed once and the CLI exits 1.
+pub(crate) fn report_missing(mut missing: Vec<wasmpod_api::ClientError>) -> anyhow::Result<()> {
+    let Some(last) = missing.pop() else {
+        return Ok(());
+    };
+    for error in &missing {
+        eprintln!("error: {error}");
+    }
+    Err(last.into())
+}
+
 /// What `diff` returns when it found a difference: the CLI exits 1 without an error message.
 #[derive(Debug)]
 pub struct Differs;

@@ -51,6 +51,7 @@ fn activate_stored(
         })?;
     let mut targets = Vec::new();
     let mut hold_seconds = 0;
+    let mut queue_limit = 0;
     for hpa in registry.all::<HorizontalPodAutoscaler>(Some(&key.namespace))? {
         let target = &hpa.spec.scale_target_ref.name;
         let Some(deployment) = registry.fetch::<Deployment>(&key.namespace, target)? else {
@@ -63,6 +64,7 @@ fn activate_stored(
             continue;
         }
         hold_seconds = hold_seconds.max(hpa.spec.activation_timeout_seconds);
+        queue_limit = queue_limit.max(hpa.spec.activation_queue_limit);
         let wake_to = hpa.spec.min_replicas.max(1);
         let mut from = None;
         let written = registry.modify::<Deployment, _>(&deployment.key(), |d| {
@@ -93,6 +95,7 @@ fn activate_stored(
     Ok(ActivateResponse {
         targets,
         hold_seconds,
+        queue_limit,
     })
 }
 
@@ -168,7 +171,7 @@ mod tests {
                 "metadata": {"name": target, "namespace": "default"},
                 "spec": {"scaleTargetRef": {"kind": "Deployment", "name": target}, "minReplicas": min,
                     "maxReplicas": 5, "metrics": [{"type": "Concurrency", "target": 10}],
-                    "activationTimeoutSeconds": 7}}),
+                    "activationTimeoutSeconds": 7, "activationQueueLimit": 3}}),
         );
     }
 
@@ -192,6 +195,7 @@ mod tests {
         let key = ObjectKey::new(Kind::Service, "default", "web");
         let answer = activate_stored(&registry, &key, "node \"n1\"").expect("activated");
         assert_eq!(answer.hold_seconds, 7);
+        assert_eq!(answer.queue_limit, 3);
         assert_eq!(
             answer.targets,
             [ActivatedTarget {

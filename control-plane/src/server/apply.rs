@@ -48,6 +48,7 @@ pub async fn apply(
             any.0.get("kind").and_then(|k| k.as_str()).unwrap_or("?"),
             any.name()
         );
+        authorize_early(&state, &identity, any)?;
         let any = &super::oci_resolve::pin(&state, &at, any, &request.objects).await?;
         fetch_template_component(&state, any).await?;
         let (key, object) = prepare(&state, &at, any)?;
@@ -101,6 +102,22 @@ pub async fn apply(
         })
         .collect();
     Ok(Json(ApplyResponse { results }))
+}
+
+/// The caller may apply the object it names, checked before anything is resolved for it: an
+/// `oci://` tag is asked of its registry, and its layer pulled, only for a caller allowed to apply
+/// the object. (The object is checked again once parsed.)
+fn authorize_early(state: &AppState, identity: &Identity, any: &AnyObject) -> Result<(), ApiError> {
+    let Some(kind) = any.kind() else {
+        return Ok(());
+    };
+    let namespace = if kind.namespaced() {
+        any.namespace()
+    } else {
+        ""
+    };
+    let key = ObjectKey::new(kind, namespace, any.name());
+    super::auth::authorize_apply(state, identity, &key).map_err(ApiError::from)
 }
 
 /// A Deployment's or StatefulSet's component uploaded through another API server is fetched

@@ -130,6 +130,7 @@ async fn serve() -> Server {
             crate::node_agent::NodeAgents::new(reqwest::Client::new(), None).expect("agents"),
         ),
         oci: wasmpod_api::oci::RegistryClient::new(&[]),
+        oci_layers: Arc::default(),
         shutdown: shutdown.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -15,6 +15,7 @@ mod node_certificate;
 mod node_credential;
 mod objects;
 mod oci_resolve;
+pub use oci_resolve::CheckedLayers;
 mod pod_config;
 mod pod_logs;
 mod pod_metrics;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub agents: Arc<crate::node_agent::NodeAgents>,
     /// Resolves `oci://` tags at apply (plain HTTP only to `--insecure-registry` hosts).
     pub oci: wasmpod_api::oci::RegistryClient,
+    /// Whether the OCI layers checked at apply can run as pods, by digest.
+    pub oci_layers: Arc<CheckedLayers>,
     pub shutdown: CancellationToken,
 }
 

@@ -169,7 +169,8 @@ pub async fn get_object(
         }
         None => Err(ApiError::not_found(format!(
             "{} {:?} not found",
-            key.kind, key.name
+            key.kind.plural(),
+            key.name
         ))),
     }
 }
@@ -192,7 +193,8 @@ pub async fn delete_object(
             )),
             None => Err(ApiError::not_found(format!(
                 "{} {:?} not found",
-                key.kind, key.name
+                key.kind.plural(),
+                key.name
             ))),
         };
     }
@@ -203,7 +205,8 @@ pub async fn delete_object(
         }
         return Err(ApiError::not_found(format!(
             "{} {:?} not found",
-            key.kind, key.name
+            key.kind.plural(),
+            key.name
         )));
     }
     let mut writes = vec![Write::Delete(key.clone())];
@@ -474,5 +477,7 @@ pub async fn put_status(
     }
     updated
         .map(|_| Json(serde_json::json!({"updated": key.to_string()})))
-        .ok_or_else(|| ApiError::not_found(format!("{} {:?} not found", key.kind, key.name)))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("{} {:?} not found", key.kind.plural(), key.name))
+        })
 }

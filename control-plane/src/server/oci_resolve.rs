@@ -7,9 +7,20 @@
 //!
 //! A reference that does not resolve (unknown tag, refused credentials, unreachable registry, a
 //! manifest that is not a Wasm component's) fails the whole apply with the registry's answer.
+//!
+//! A tag resolved here is also checked as an upload is: its Wasm layer is pulled (checked
+//! against its digest) and must be a component that exports `wasi:http/incoming-handler` or
+//! `wasi:cli/run`; anything else fails the apply (422) naming the field and what the component
+//! exports, instead of a `WrongWorld` pod later. The verdict is remembered by layer digest
+//! ([`CheckedLayers`]), so applying the same component again asks the registry for its manifest
+//! only. A reference pinned by digest is not pulled at apply (the nodes check it). `apply`
+//! checks that the caller may write the object before it calls [`pin`].
 
 use super::{ApiError, AppState};
 use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use wasmpod_api::oci::client::Repository;
 use wasmpod_api::oci::Reference;
 use wasmpod_api::{AnyObject, ComponentRef, NameRef, Secret, DEFAULT_NAMESPACE};
 
@@ -75,7 +86,7 @@ pub async fn pin(
         credentials.get(&reference.registry).cloned(),
     )
     .await
-    .map_err(|e| ApiError::invalid(format!("{field}: cannot resolve oci://{reference}: {e}")))?;
+    .map_err(|e| ApiError::invalid(format!("{field}: {e}")))?;
     let mut out = any.clone();
     if let Some(slot) = out.0.pointer_mut(COMPONENT) {
         *slot = Value::from(format!("{}{pinned}", wasmpod_api::OCI_SCHEME));
@@ -86,13 +97,143 @@ pub async fn pin(
     Ok(out)
 }
 
-/// `reference` pinned to the digest of the manifest it names (checked to hold a Wasm layer).
+/// Why a tag cannot be pinned.
+#[derive(Debug, thiserror::Error)]
+enum ResolveError {
+    #[error("cannot resolve oci://{reference}: {source}")]
+    Registry {
+        reference: Reference,
+        #[source]
+        source: wasmpod_api::oci::OciError,
+    },
+    #[error("oci://{reference} ({layer}) cannot run as a pod: {why}")]
+    NotRunnable {
+        reference: Reference,
+        layer: String,
+        why: String,
+    },
+}
+
+/// `reference` pinned to the digest of the manifest it names, checked to hold a Wasm layer
+/// that is a component wasmpod can run.
 async fn resolve(
     state: &AppState,
     reference: &Reference,
     credentials: Option<wasmpod_api::oci::Credentials>,
-) -> Result<Reference, wasmpod_api::oci::OciError> {
+) -> Result<Reference, ResolveError> {
+    let registry = |source| ResolveError::Registry {
+        reference: reference.clone(),
+        source,
+    };
     let repository = state.oci.repository(reference, credentials);
-    let (digest, _layer) = repository.wasm_layer(reference.target()).await?;
+    let (digest, pulled) = repository
+        .wasm_layer(reference.target())
+        .await
+        .map_err(registry)?;
+    let layer = pulled.layer.digest;
+    let verdict = match state.oci_layers.verdict(&layer) {
+        Some(verdict) => verdict,
+        None => {
+            let verdict = inspect_layer(&repository, &layer).await.map_err(registry)?;
+            state.oci_layers.remember(&layer, verdict.clone());
+            verdict
+        }
+    };
+    verdict.map_err(|why| ResolveError::NotRunnable {
+        reference: reference.clone(),
+        layer,
+        why,
+    })?;
     Ok(reference.pinned(&digest))
+}
+
+/// Pulls the layer `digest` (checked against it) and says whether it can run as a pod, as an
+/// upload is checked: `Err` holds why not.
+async fn inspect_layer(
+    repository: &Repository,
+    digest: &str,
+) -> Result<LayerVerdict, wasmpod_api::oci::OciError> {
+    let bytes = repository.blob(digest).await?;
+    let started = std::time::Instant::now();
+    let verdict = tokio::task::spawn_blocking(move || {
+        wasmpod_inspect::inspect_component(&bytes)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the check of the component failed: {e}")));
+    tracing::info!(
+        layer = digest,
+        runnable = verdict.is_ok(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "checked an OCI component's world"
+    );
+    Ok(verdict)
+}
+
+/// Whether a layer can run as a pod; `Err` says why not.
+type LayerVerdict = Result<(), String>;
+
+/// The most layer verdicts kept; the oldest goes first.
+const MAX_CHECKED_LAYERS: usize = 4096;
+
+/// Verdicts of the layers checked at apply, by digest. A digest names its bytes, so a verdict
+/// never goes stale; only the registry's transient failures are not remembered.
+#[derive(Debug, Default)]
+pub struct CheckedLayers {
+    inner: Mutex<Checked>,
+}
+
+#[derive(Debug, Default)]
+struct Checked {
+    verdicts: HashMap<String, LayerVerdict>,
+    order: VecDeque<String>,
+}
+
+impl CheckedLayers {
+    fn verdict(&self, digest: &str) -> Option<LayerVerdict> {
+        let checked = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        checked.verdicts.get(digest).cloned()
+    }
+
+    fn remember(&self, digest: &str, verdict: LayerVerdict) {
+        let mut checked = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if checked
+            .verdicts
+            .insert(digest.to_string(), verdict)
+            .is_none()
+        {
+            checked.order.push_back(digest.to_string());
+        }
+        while checked.order.len() > MAX_CHECKED_LAYERS {
+            if let Some(oldest) = checked.order.pop_front() {
+                checked.verdicts.remove(&oldest);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_are_remembered_by_digest_and_bounded() {
+        let checked = CheckedLayers::default();
+        assert_eq!(checked.verdict("sha256:a"), None);
+        checked.remember("sha256:a", Err("exports: greet".into()));
+        checked.remember("sha256:a", Err("exports: greet".into()));
+        assert_eq!(
+            checked.verdict("sha256:a"),
+            Some(Err("exports: greet".into()))
+        );
+        for i in 0..MAX_CHECKED_LAYERS {
+            checked.remember(&format!("sha256:{i}"), Ok(()));
+        }
+        assert_eq!(checked.verdict("sha256:a"), None, "the oldest went first");
+        assert_eq!(checked.verdict("sha256:0"), Some(Ok(())));
+        let inner = checked.inner.lock().expect("lock");
+        assert_eq!(inner.verdicts.len(), MAX_CHECKED_LAYERS);
+        assert_eq!(inner.order.len(), MAX_CHECKED_LAYERS);
+    }
 }

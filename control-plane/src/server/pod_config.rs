@@ -30,7 +30,7 @@ pub async fn pod_config(
     let pod: Pod = state
         .registry
         .fetch::<Pod>(namespace, &name)?
-        .ok_or_else(|| ApiError::not_found(format!("Pod {name:?} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("pods {name:?} not found")))?;
     if let Identity::Node(node) = &identity {
         // The authorizer checked this before; the pod read here is the one resolved.
         if pod.spec.node_name.as_deref() != Some(node.as_str()) {

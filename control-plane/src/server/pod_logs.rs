@@ -42,7 +42,7 @@ pub async fn logs(
     let pod: Pod = state
         .registry
         .get_typed(&key)?
-        .ok_or_else(|| ApiError::not_found(format!("Pod {name:?} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("pods {name:?} not found")))?;
     let node_name = pod.spec.node_name.ok_or_else(|| {
         ApiError::bad_request(format!(
             "pod {name:?} is not scheduled yet, so it has no logs"

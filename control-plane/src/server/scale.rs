@@ -41,7 +41,7 @@ pub async fn scale(
     if !found {
         return Err(ApiError::not_found(format!(
             "{} {name:?} not found",
-            key.kind
+            key.kind.plural()
         )));
     }
     Ok(Json(
@@ -95,7 +95,7 @@ fn scale_dry_run(
     key: &ObjectKey,
     replicas: u32,
 ) -> Result<Json<Value>, ApiError> {
-    let missing = || ApiError::not_found(format!("{} {:?} not found", key.kind, key.name));
+    let missing = || ApiError::not_found(format!("{} {:?} not found", key.kind.plural(), key.name));
     match key.kind {
         Kind::Deployment => {
             state

@@ -137,7 +137,10 @@ fn selectors_type_name_global_flags_and_output_formats() {
         );
     }
     let error = cli_fails(&cluster, &["get", "deploy", "hello", "nope"]);
-    assert!(error.contains("deployment/nope not found"), "{error}");
+    assert!(
+        error.contains(r#"deployments "nope" not found (HTTP 404)"#),
+        "{error}"
+    );
 
     // One list of kinds: the error and every verb's help name them all.
     let error = cli_fails(&cluster, &["get", "podz"]);

@@ -133,7 +133,10 @@ fn create_refuses_taken_names_dry_runs_store_nothing_and_namespaces_hold_objects
         .collect();
     assert_eq!(names, ["c1"], "dry runs stored or deleted something");
     let error = cli_fails(&cluster, &["delete", "configmap/nope", "--dry-run=server"]);
-    assert!(error.contains("configmap/nope not found"), "{error}");
+    assert!(
+        error.contains(r#"configmaps "nope" not found (HTTP 404)"#),
+        "{error}"
+    );
     let error = cli_fails(&cluster, &["apply", "-f", manifest, "--dry-run=sometimes"]);
     assert!(error.contains("sometimes"), "{error}");
 

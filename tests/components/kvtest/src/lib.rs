@@ -5,7 +5,8 @@
 //! - `GET /open/S` → 200 `opened` when store S opens
 //! - `GET|PUT|DELETE /kv/S/K` → the value of K (404 `absent`), sets it to the body, deletes it
 //! - `GET /exists/S/K` → `true` or `false`
-//! - `GET /keys/S` → every key, sorted, one per line (following the cursor to the end)
+//! - `GET /keys/S` → every key, sorted, one per line (following the cursor to the end); with
+//!   `?pages=1` the first line is `pages: N`, the number of `list-keys` calls it took
 //! - `GET /incr/S/K?by=N` → the value after adding N (default 1)
 //! - `GET /cas/S/K?new=V[&race=R]` → reads K through a CAS handle, sets K to R behind its back
 //!   when `race` is given, then swaps in V: `swapped`, or `failed, retried: swapped` when the
@@ -95,8 +96,10 @@ fn route(request: IncomingRequest) -> Answer {
             let bucket = tryk!(store::open(s));
             let mut keys = Vec::new();
             let mut cursor = None;
+            let mut pages = 0;
             loop {
                 let page = tryk!(bucket.list_keys(cursor.as_deref()));
+                pages += 1;
                 keys.extend(page.keys);
                 match page.cursor {
                     Some(next) => cursor = Some(next),
@@ -104,6 +107,9 @@ fn route(request: IncomingRequest) -> Answer {
                 }
             }
             keys.sort();
+            if param(query, "pages").is_some() {
+                keys.insert(0, format!("pages: {pages}"));
+            }
             (200, keys.join("\n").into_bytes())
         }
         (["incr", s, k], _) => {
