@@ -26,6 +26,7 @@ mod node_tls;
 mod oci;
 mod overload;
 mod polyglot;
+mod revocation;
 mod roles;
 mod rollout;
 mod rollout_rules;

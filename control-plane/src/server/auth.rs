@@ -22,7 +22,9 @@
 //!   (a list across every namespace is refused) and no cluster-scoped kind but its own Namespace.
 //!   Apply names no kind in its route: its handler checks each object with [`authorize`].
 //! - Client certificates for tools (`POST /api/v1/clientcertificates`, see
-//!   [`super::client_certificate`]): the admin and `admin`-role tokens only.
+//!   [`super::client_certificate`]; listing and revoking them, see
+//!   [`super::certificate_revocation`]): the admin and `admin`-role tokens only. Nodes read the
+//!   revoked serials (`GET /api/v1/revokedcertificates`).
 //!
 //! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does.
 //!
@@ -121,6 +123,12 @@ pub enum Verb {
     DeleteToken,
     /// The cluster CA signing a tool's client certificate (`POST /api/v1/clientcertificates`).
     CreateClientCertificate,
+    /// Listing the tools' client certificates (`GET /api/v1/clientcertificates`).
+    ListClientCertificates,
+    /// Revoking a tool's client certificates (`DELETE /api/v1/clientcertificates/NAME`).
+    RevokeClientCertificate,
+    /// The revoked serials nodes refuse (`GET /api/v1/revokedcertificates`).
+    ReadRevokedCertificates,
 }
 
 impl Verb {
@@ -152,6 +160,9 @@ impl Verb {
             Verb::ListTokens => "list_tokens",
             Verb::DeleteToken => "delete_token",
             Verb::CreateClientCertificate => "create_client_certificate",
+            Verb::ListClientCertificates => "list_client_certificates",
+            Verb::RevokeClientCertificate => "revoke_client_certificate",
+            Verb::ReadRevokedCertificates => "read_revoked_certificates",
         }
     }
 }
@@ -184,6 +195,9 @@ impl fmt::Display for Verb {
             Verb::ListTokens => "list tokens",
             Verb::DeleteToken => "delete tokens",
             Verb::CreateClientCertificate => "create client certificates",
+            Verb::ListClientCertificates => "list client certificates",
+            Verb::RevokeClientCertificate => "revoke client certificates",
+            Verb::ReadRevokedCertificates => "read the revoked certificates",
         })
     }
 }
@@ -282,6 +296,9 @@ pub fn action(
         ("/api/v1/tokens", "GET") => (Verb::ListTokens, None),
         ("/api/v1/tokens/{name}", "DELETE") => (Verb::DeleteToken, None),
         ("/api/v1/clientcertificates", "POST") => (Verb::CreateClientCertificate, None),
+        ("/api/v1/clientcertificates", "GET") => (Verb::ListClientCertificates, None),
+        ("/api/v1/clientcertificates/{name}", "DELETE") => (Verb::RevokeClientCertificate, None),
+        ("/api/v1/revokedcertificates", "GET") => (Verb::ReadRevokedCertificates, None),
         ("/api/v1/blobs/{digest}", "GET" | "HEAD") => (Verb::ReadBlob, None),
         ("/api/v1/blobs/{digest}", "PUT") => (Verb::ReplicateBlob, None),
         ("/api/v1/events", "POST") => (Verb::ReportEvent, Some(Kind::Event)),
@@ -389,7 +406,13 @@ pub fn authorize(
                 })
             };
             let allowed = match (action.verb, action.kind) {
-                (Verb::Health | Verb::ReadBlob | Verb::ReportEvent, _) => true,
+                (
+                    Verb::Health
+                    | Verb::ReadBlob
+                    | Verb::ReportEvent
+                    | Verb::ReadRevokedCertificates,
+                    _,
+                ) => true,
                 (Verb::Get | Verb::List | Verb::Watch, Some(kind))
                     if NODE_READABLE.contains(&kind) =>
                 {

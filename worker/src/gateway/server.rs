@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+use wasmpod_api::revocation::RevokedSerials;
 use tokio_util::sync::CancellationToken;
 
 /// Task polls between two looks at the sockets and timers. A guest that computes runs one epoch
@@ -47,6 +48,9 @@ pub struct GatewayListeners {
 pub struct PeerListener {
     pub addr: SocketAddr,
     pub config: Arc<rustls::ServerConfig>,
+    /// The revoked certificates it refuses on each request (its config's verifier refuses them
+    /// in the handshake).
+    pub revoked: RevokedSerials,
 }
 
 /// The TLS listener of the gateway.
@@ -75,25 +79,31 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> std::io::Result<(Bound, Vec<JoinHandle<()>>)> {
     // Per thread: its listener on each address, with the TLS acceptor of that address.
-    type Listening = (std::net::TcpListener, Option<TlsAcceptor>, &'static str);
+    type Listening = (
+        std::net::TcpListener,
+        Option<TlsAcceptor>,
+        Option<RevokedSerials>,
+        &'static str,
+    );
     let mut per_thread: Vec<Vec<Listening>> = (0..threads.max(1)).map(|_| Vec::new()).collect();
     let mut add = |addr: SocketAddr,
                    acceptor: Option<TlsAcceptor>,
+                   revoked: Option<RevokedSerials>,
                    what: &'static str|
      -> std::io::Result<SocketAddr> {
         let listeners = bind_all(addr, threads)?;
         let bound = listeners[0].local_addr()?;
         for (thread, listener) in per_thread.iter_mut().zip(listeners) {
-            thread.push((listener, acceptor.clone(), what));
+            thread.push((listener, acceptor.clone(), revoked.clone(), what));
         }
         Ok(bound)
     };
-    let bound_plain = add(listen.plain, None, "gateway")?;
+    let bound_plain = add(listen.plain, None, None, "gateway")?;
     let bound_tls = match &listen.tls {
         Some(ingress) => {
             let acceptor = tls_acceptor(ingress.certificates.clone())
                 .map_err(|e| std::io::Error::other(format!("TLS configuration: {e}")))?;
-            Some(add(ingress.addr, Some(acceptor), "gateway (TLS)")?)
+            Some(add(ingress.addr, Some(acceptor), None, "gateway (TLS)")?)
         }
         None => None,
     };
@@ -101,6 +111,7 @@ pub fn start(
         Some(peer) => Some(add(
             peer.addr,
             Some(TlsAcceptor::from(peer.config.clone())),
+            Some(peer.revoked.clone()),
             "gateway (peers)",
         )?),
         None => None,
@@ -118,11 +129,15 @@ pub fn start(
             .name(format!("gateway-{i}"))
             .spawn(move || {
                 runtime.block_on(async move {
-                    let served = listeners.into_iter().map(|(listener, acceptor, what)| {
+                    let served =
+                        listeners
+                            .into_iter()
+                            .map(|(listener, acceptor, revoked, what)| {
                         serve(
                             what,
                             listener,
                             acceptor,
+                            revoked,
                             table.clone(),
                             activator.clone(),
                             timeouts,
@@ -171,6 +186,7 @@ async fn serve(
     what: &'static str,
     listener: std::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    revoked: Option<RevokedSerials>,
     table: Arc<ArcSwap<RoutingTable>>,
     activator: Arc<Activator>,
     timeouts: ConnectionTimeouts,
@@ -186,12 +202,18 @@ async fn serve(
     crate::listener::accept_loop(what, listener, tls, timeouts, shutdown, move |activity| {
         let table = table.clone();
         let activator = activator.clone();
+        let revoked = revoked.clone();
         service_fn(move |req| {
             let table = table.load_full();
             let activator = activator.clone();
             let in_flight = activity.enter();
+            // A connection opened (or a TLS session resumed) before its certificate was revoked.
+            let refused = super::peer_tls::refuse_revoked(revoked.as_ref(), req.extensions().get());
             async move {
-                let response = proxy::handle(table, Some(&activator), proxy::boxed(req)).await;
+                let response = match refused {
+                    Some(refused) => refused,
+                    None => proxy::handle(table, Some(&activator), proxy::boxed(req)).await,
+                };
                 Ok::<_, std::convert::Infallible>(
                     response.map(|body| Tracked::new(body, in_flight)),
                 )
