@@ -546,7 +546,8 @@ impl Client {
         name: &str,
     ) -> Result<crate::revocation::Revoked, ClientError> {
         let path = format!("/api/v1/clientcertificates/{}", urlencoding::encode(name));
-        self.json(self.request(reqwest::Method::DELETE, &path)).await
+        self.json(self.request(reqwest::Method::DELETE, &path))
+            .await
     }
 
     /// The revoked serials of the cluster CA's certificates not yet expired (what nodes refuse).

@@ -198,7 +198,10 @@ mod tests {
         (params, key, der)
     }
 
-    fn leaf(ca: &(CertificateParams, KeyPair, CertificateDer<'static>), serial: &[u8]) -> CertificateDer<'static> {
+    fn leaf(
+        ca: &(CertificateParams, KeyPair, CertificateDer<'static>),
+        serial: &[u8],
+    ) -> CertificateDer<'static> {
         let key = KeyPair::generate().expect("key");
         let mut params = CertificateParams::new(vec!["tool.clients.wasmpod".into()]).expect("p");
         params.serial_number = Some(SerialNumber::from_slice(serial));

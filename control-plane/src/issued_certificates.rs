@@ -96,7 +96,10 @@ impl IssuedCertificates {
             let value = serde_json::to_vec(&entries)?;
             if self.store.put_record(RECORD, &value, version)? {
                 // The next reader of the revoked serials reads the record again.
-                self.revoked.write().unwrap_or_else(|p| p.into_inner()).read_at = None;
+                self.revoked
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .read_at = None;
                 return Ok(answer);
             }
         }
@@ -258,11 +261,17 @@ mod tests {
             .collect();
         assert_eq!(
             shown,
-            [("other", "41cc", false), ("prom", "41aa", true), ("prom", "41bb", true)]
+            [
+                ("other", "41cc", false),
+                ("prom", "41aa", true),
+                ("prom", "41bb", true)
+            ]
         );
         // The node's certificate is revoked with its node.
         assert_eq!(
-            issued.revoke(CertificateKind::Node, "prom", now).expect("node"),
+            issued
+                .revoke(CertificateKind::Node, "prom", now)
+                .expect("node"),
             vec!["41dd".to_string()]
         );
 
@@ -272,10 +281,7 @@ mod tests {
             .record(CertificateKind::Client, "new", "41ee", at(400), later)
             .expect("record");
         let serials = issued.revoked_serials(later);
-        assert_eq!(
-            serials.as_slice(),
-            ["41bb".to_string(), "41dd".to_string()]
-        );
+        assert_eq!(serials.as_slice(), ["41bb".to_string(), "41dd".to_string()]);
         let (entries, _) = issued.read().expect("read");
         assert!(!entries.contains_key("41aa"), "expired entries are pruned");
     }

@@ -148,7 +148,10 @@ fn a_deleted_nodes_certificate_is_refused_at_the_other_nodes() {
     // A certificate of node-a (the admin may ask for one) passes at node-b's peer listener and
     // agent.
     let node_a = cluster_certificate(&cluster, "node-a");
-    for (what, addr, path) in [("peer listener", &peer_b, "/"), ("agent", &agent_b, "/metrics")] {
+    for (what, addr, path) in [
+        ("peer listener", &peer_b, "/"),
+        ("agent", &agent_b, "/metrics"),
+    ] {
         let answered = tls_get(addr, server_b, &ca, Some(copy(&node_a)), path, &[])
             .unwrap_or_else(|e| panic!("node-a's certificate passes at node-b's {what}: {e}"));
         assert!(answered.starts_with("HTTP/1.1 "), "{answered}");
@@ -161,7 +164,14 @@ fn a_deleted_nodes_certificate_is_refused_at_the_other_nodes() {
         || tls_get(&peer_b, server_b, &ca, Some(copy(&node_a)), "/", &[]).err(),
     );
     assert!(error.to_lowercase().contains("alert"), "{error}");
-    let at_agent = tls_get(&agent_b, server_b, &ca, Some(copy(&node_a)), "/metrics", &[]);
+    let at_agent = tls_get(
+        &agent_b,
+        server_b,
+        &ca,
+        Some(copy(&node_a)),
+        "/metrics",
+        &[],
+    );
     assert!(at_agent.is_err(), "node-b's agent let it in: {at_agent:?}");
     // node-b's certificates are not touched.
     let answered = tls_get(

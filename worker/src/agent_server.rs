@@ -143,7 +143,14 @@ pub fn router(
     agent_key: Arc<str>,
     revoked: Option<RevokedSerials>,
 ) -> Router {
-    routes(get(logs), get(pod_metrics), get(metrics), agent_key, revoked).with_state(ctx)
+    routes(
+        get(logs),
+        get(pod_metrics),
+        get(metrics),
+        agent_key,
+        revoked,
+    )
+    .with_state(ctx)
 }
 
 /// The agent's routes around their handlers: `/logs` and `/podmetrics` behind the control

@@ -19,7 +19,10 @@ fn row(certificate: &IssuedCertificate) -> Vec<String> {
     vec![
         certificate.name.clone(),
         certificate.serial.clone(),
-        certificate.not_after.format("%Y-%m-%d %H:%M UTC").to_string(),
+        certificate
+            .not_after
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string(),
         match certificate.revoked {
             Some(at) => format!("yes ({})", at.format("%Y-%m-%d %H:%M:%S UTC")),
             None => "no".to_string(),

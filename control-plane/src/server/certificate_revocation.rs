@@ -15,9 +15,7 @@ use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chrono::Utc;
 use std::sync::Arc;
-use wasmpod_api::revocation::{
-    CertificateKind, IssuedCertificate, Revoked, RevokedCertificates,
-};
+use wasmpod_api::revocation::{CertificateKind, IssuedCertificate, Revoked, RevokedCertificates};
 use wasmpod_api::Name;
 
 fn authority(state: &AppState) -> Result<Arc<ClusterAuthority>, ApiError> {
@@ -32,9 +30,7 @@ fn authority(state: &AppState) -> Result<Arc<ClusterAuthority>, ApiError> {
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<IssuedCertificate>>, ApiError> {
     let authority = authority(&state)?;
     let list = tokio::task::spawn_blocking(move || {
-        authority
-            .issued()
-            .list(CertificateKind::Client, Utc::now())
+        authority.issued().list(CertificateKind::Client, Utc::now())
     })
     .await
     .map_err(|e| ApiError::internal(&e))?

@@ -9,8 +9,8 @@ use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use base64::Engine as _;
 use chrono::Utc;
-use wasmpod_api::revocation::CertificateKind;
 use wasmpod_api::node_tls::{chain_to_pem, NodeCertificate, NodeCertificateRequest};
+use wasmpod_api::revocation::CertificateKind;
 use wasmpod_api::{Kind, Name};
 
 pub async fn issue(

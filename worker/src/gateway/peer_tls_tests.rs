@@ -176,6 +176,9 @@ async fn a_revoked_node_certificate_fails_the_handshake_and_its_open_connections
     let refused = peer_tls::refuse_revoked(Some(&revoked), Some(&peer_a)).expect("refused");
     assert_eq!(refused.status(), 403);
     assert!(peer_tls::refuse_revoked(Some(&revoked), Some(&peer_c)).is_none());
-    assert!(peer_tls::refuse_revoked(None, Some(&peer_a)).is_none(), "plain listener");
+    assert!(
+        peer_tls::refuse_revoked(None, Some(&peer_a)).is_none(),
+        "plain listener"
+    );
     assert!(peer_tls::refuse_revoked(Some(&revoked), None).is_none());
 }

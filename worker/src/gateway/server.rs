@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use wasmpod_api::revocation::RevokedSerials;
 use tokio_util::sync::CancellationToken;
+use wasmpod_api::revocation::RevokedSerials;
 
 /// Task polls between two looks at the sockets and timers. A guest that computes runs one epoch
 /// tick per poll before it yields, so with tokio's default (61) a looping neighbour kept every
@@ -133,17 +133,17 @@ pub fn start(
                         listeners
                             .into_iter()
                             .map(|(listener, acceptor, revoked, what)| {
-                        serve(
-                            what,
-                            listener,
-                            acceptor,
-                            revoked,
-                            table.clone(),
-                            activator.clone(),
-                            timeouts,
-                            shutdown.clone(),
-                        )
-                    });
+                                serve(
+                                    what,
+                                    listener,
+                                    acceptor,
+                                    revoked,
+                                    table.clone(),
+                                    activator.clone(),
+                                    timeouts,
+                                    shutdown.clone(),
+                                )
+                            });
                     futures::future::join_all(served).await;
                 })
             })?;
