@@ -78,13 +78,8 @@ pub fn start(
     timeouts: ConnectionTimeouts,
     shutdown: CancellationToken,
 ) -> std::io::Result<(Bound, Vec<JoinHandle<()>>)> {
-    // Per thread: its listener on each address, with the TLS acceptor of that address.
-    type Listening = (
-        std::net::TcpListener,
-        Option<TlsAcceptor>,
-        Option<RevokedSerials>,
-        &'static str,
-    );
+    // Per thread: its listener on each address, with how that address accepts.
+    type Listening = (std::net::TcpListener, Accepting, &'static str);
     let mut per_thread: Vec<Vec<Listening>> = (0..threads.max(1)).map(|_| Vec::new()).collect();
     let mut add = |addr: SocketAddr,
                    acceptor: Option<TlsAcceptor>,
@@ -94,7 +89,11 @@ pub fn start(
         let listeners = bind_all(addr, threads)?;
         let bound = listeners[0].local_addr()?;
         for (thread, listener) in per_thread.iter_mut().zip(listeners) {
-            thread.push((listener, acceptor.clone(), revoked.clone(), what));
+            let accepting = Accepting {
+                tls: acceptor.clone(),
+                revoked: revoked.clone(),
+            };
+            thread.push((listener, accepting, what));
         }
         Ok(bound)
     };
@@ -129,21 +128,17 @@ pub fn start(
             .name(format!("gateway-{i}"))
             .spawn(move || {
                 runtime.block_on(async move {
-                    let served =
-                        listeners
-                            .into_iter()
-                            .map(|(listener, acceptor, revoked, what)| {
-                                serve(
-                                    what,
-                                    listener,
-                                    acceptor,
-                                    revoked,
-                                    table.clone(),
-                                    activator.clone(),
-                                    timeouts,
-                                    shutdown.clone(),
-                                )
-                            });
+                    let served = listeners.into_iter().map(|(listener, accepting, what)| {
+                        serve(
+                            what,
+                            listener,
+                            accepting,
+                            table.clone(),
+                            activator.clone(),
+                            timeouts,
+                            shutdown.clone(),
+                        )
+                    });
                     futures::future::join_all(served).await;
                 })
             })?;
@@ -182,11 +177,18 @@ fn tls_acceptor(certificates: Arc<Certificates>) -> Result<TlsAcceptor, rustls::
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// How one address of the gateway accepts connections: over TLS (the ingress TLS port, the peer
+/// listener) or not, and the revoked client certificates it refuses on each request (the peer
+/// listener).
+struct Accepting {
+    tls: Option<TlsAcceptor>,
+    revoked: Option<RevokedSerials>,
+}
+
 async fn serve(
     what: &'static str,
     listener: std::net::TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    revoked: Option<RevokedSerials>,
+    Accepting { tls, revoked }: Accepting,
     table: Arc<ArcSwap<RoutingTable>>,
     activator: Arc<Activator>,
     timeouts: ConnectionTimeouts,
