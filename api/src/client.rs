@@ -557,6 +557,33 @@ impl Client {
         .await
     }
 
+    /// Every client certificate the cluster CA issued, revoked or not (admin only).
+    pub async fn client_certificates(
+        &self,
+    ) -> Result<Vec<crate::revocation::IssuedCertificate>, ClientError> {
+        self.json(self.request(reqwest::Method::GET, "/api/v1/clientcertificates"))
+            .await
+    }
+
+    /// Revokes every certificate of client `name` (admin only): nodes refuse them within
+    /// seconds.
+    pub async fn revoke_client_certificate(
+        &self,
+        name: &str,
+    ) -> Result<crate::revocation::Revoked, ClientError> {
+        let path = format!("/api/v1/clientcertificates/{}", urlencoding::encode(name));
+        self.json(self.request(reqwest::Method::DELETE, &path))
+            .await
+    }
+
+    /// The revoked serials of the cluster CA's certificates not yet expired (what nodes refuse).
+    pub async fn revoked_certificates(
+        &self,
+    ) -> Result<crate::revocation::RevokedCertificates, ClientError> {
+        self.json(self.request(reqwest::Method::GET, "/api/v1/revokedcertificates"))
+            .await
+    }
+
     /// Creates an API token with a role; the answer holds its secret, shown this once.
     pub async fn create_token(
         &self,

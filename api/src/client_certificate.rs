@@ -18,7 +18,8 @@ const CLIENT_SUFFIX: &str = "clients.wasmpod";
 
 /// Validity of a client certificate when the request gives none.
 pub const DEFAULT_VALID_DAYS: u32 = 365;
-/// The longest validity a client certificate may ask for (they are not revoked).
+/// The longest validity a client certificate may ask for (revoke one early with `wasmpod delete
+/// client-certificate NAME`, see [`crate::revocation`]).
 pub const MAX_VALID_DAYS: u32 = 3650;
 
 /// The DNS name a client certificate carries: `<name>.clients.wasmpod`.

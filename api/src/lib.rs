@@ -29,6 +29,7 @@ pub mod quantity;
 pub mod resolved;
 pub mod resource;
 pub mod resources;
+pub mod revocation;
 pub mod tls;
 pub mod tokens;
 pub mod trace;

@@ -108,17 +108,23 @@ pub fn mutual_client_config(
 }
 
 /// A server config presenting `identity` that accepts only clients with a certificate the
-/// cluster CA signed (the handshake fails for any other or none); `alpn` in order of preference.
+/// cluster CA signed and `revoked` does not hold (the handshake fails for any other or none);
+/// `alpn` in order of preference.
 pub fn mutual_server_config(
     ca: &ClusterCa,
     identity: &Identity,
     alpn: &[&[u8]],
+    revoked: &crate::revocation::RevokedSerials,
 ) -> Result<rustls::ServerConfig, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der().clone())?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+    let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
         .build()
         .map_err(|e| TlsError::Certificate(e.to_string()))?;
+    let verifier = Arc::new(crate::revocation::RevocationCheckingVerifier {
+        inner,
+        revoked: revoked.clone(),
+    });
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)

@@ -4,6 +4,7 @@
 //! server of a cluster shares and keeps 0600). Each server signs a certificate for its own
 //! addresses with it on every start; nodes and the CLI trust the CA alone.
 
+use crate::issued_certificates::IssuedCertificates;
 use crate::store::{Store, StoreError};
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -54,6 +55,8 @@ struct Stored {
 pub struct ClusterAuthority {
     certificate: CaCertificate,
     key: KeyPair,
+    /// What it signed, for revocation.
+    issued: IssuedCertificates,
 }
 
 /// The CA's subject and key identifiers: the same on every server, so a server that did not make
@@ -86,7 +89,26 @@ fn leaf_params(common_name: &str) -> Result<CertificateParams, rcgen::Error> {
     ];
     params.not_before = rcgen::date_time_ymd(2024, 1, 1);
     params.not_after = rcgen::date_time_ymd(2124, 1, 1);
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&random_serial()));
     Ok(params)
+}
+
+/// The end of a node certificate's validity (as [`leaf_params`] sets it).
+fn node_not_after() -> chrono::DateTime<chrono::Utc> {
+    chrono::NaiveDate::from_ymd_opt(2124, 1, 1)
+        .unwrap_or_default()
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc()
+}
+
+/// A random positive serial number of 16 bytes whose first byte is not zero (so its DER
+/// encoding is these bytes as they are, which is what a verifier reads back), as revocation
+/// tells certificates apart by it: the default (a hash of the public key) would give a tool that
+/// keeps its key the serial of its revoked certificate.
+fn random_serial() -> [u8; 16] {
+    let mut serial: [u8; 16] = rand::random();
+    serial[0] = (serial[0] & 0x7f) | 0x40;
+    serial
 }
 
 /// A public key as a node or a tool sent it: an uncompressed P-256 point (its private half
@@ -120,8 +142,28 @@ pub struct SignedClient {
     /// `<name>.clients.wasmpod`.
     pub dns_name: String,
     pub certificate: CertificateDer<'static>,
+    /// Its serial number, lowercase hex.
+    pub serial: String,
     /// The last day it is valid (it ends at midnight UTC starting that day).
     pub not_after: chrono::NaiveDate,
+}
+
+/// A node's certificate (see [`ClusterAuthority::sign_node`]).
+pub struct SignedNode {
+    /// The certificate then the CA.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// Its serial number, lowercase hex.
+    pub serial: String,
+    pub not_after: chrono::DateTime<chrono::Utc>,
+}
+
+/// The serial number `params` sign with, lowercase hex.
+fn serial_of(params: &CertificateParams) -> String {
+    params
+        .serial_number
+        .as_ref()
+        .map(|serial| hex::encode(serial.to_bytes()))
+        .unwrap_or_default()
 }
 
 fn cipher(secrets_key: &[u8; 32]) -> ChaCha20Poly1305 {
@@ -137,7 +179,7 @@ impl ClusterAuthority {
         secrets_key: &[u8; 32],
     ) -> Result<ClusterAuthority, CaError> {
         if let Some(record) = store.get_record(RECORD)? {
-            return ClusterAuthority::open(&record.value, secrets_key);
+            return ClusterAuthority::open(store, &record.value, secrets_key);
         }
         let key = KeyPair::generate()?;
         let certificate = ca_params().self_signed(&key)?;
@@ -154,15 +196,19 @@ impl ClusterAuthority {
         let value = serde_json::to_vec(&stored).map_err(|e| CaError::Corrupt(e.to_string()))?;
         if store.put_record(RECORD, &value, None)? {
             tracing::info!("made the cluster CA");
-            return ClusterAuthority::open(&value, secrets_key);
+            return ClusterAuthority::open(store, &value, secrets_key);
         }
         let record = store
             .get_record(RECORD)?
             .ok_or_else(|| CaError::Corrupt("the record vanished".into()))?;
-        ClusterAuthority::open(&record.value, secrets_key)
+        ClusterAuthority::open(store, &record.value, secrets_key)
     }
 
-    fn open(value: &[u8], secrets_key: &[u8; 32]) -> Result<ClusterAuthority, CaError> {
+    fn open(
+        store: &Arc<dyn Store>,
+        value: &[u8],
+        secrets_key: &[u8; 32],
+    ) -> Result<ClusterAuthority, CaError> {
         let stored: Stored =
             serde_json::from_slice(value).map_err(|e| CaError::Corrupt(e.to_string()))?;
         let blob = base64::engine::general_purpose::STANDARD
@@ -179,7 +225,14 @@ impl ClusterAuthority {
         Ok(ClusterAuthority {
             certificate: CaCertificate::from_pem(&stored.certificate_pem)?,
             key,
+            issued: IssuedCertificates::open(store.clone()),
         })
+    }
+
+    /// The record of the node and client certificates it signed (see
+    /// [`crate::issued_certificates`]).
+    pub fn issued(&self) -> &IssuedCertificates {
+        &self.issued
     }
 
     /// The CA's certificate (what clients trust and pin).
@@ -220,7 +273,7 @@ impl ClusterAuthority {
         node: &str,
         public_key: &[u8],
         addresses: &[std::net::IpAddr],
-    ) -> Result<Vec<CertificateDer<'static>>, CaError> {
+    ) -> Result<SignedNode, CaError> {
         let key = SentPublicKey::new(public_key)?;
         let mut params = leaf_params(node)?;
         params.subject_alt_names = std::iter::once(Ok(SanType::DnsName(
@@ -233,11 +286,13 @@ impl ClusterAuthority {
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
         let issuer = Issuer::new(ca_params(), &self.key);
+        let serial = serial_of(&params);
         let certificate = params.signed_by(&key, &issuer)?;
-        Ok(vec![
-            certificate.der().clone(),
-            self.certificate.der().clone(),
-        ])
+        Ok(SignedNode {
+            chain: vec![certificate.der().clone(), self.certificate.der().clone()],
+            serial,
+            not_after: node_not_after(),
+        })
     }
 
     /// A client certificate for tool `name`'s public key `public_key` (a raw P-256 point, which
@@ -274,10 +329,12 @@ impl ClusterAuthority {
         params.not_before = midnight(not_before);
         params.not_after = midnight(not_after);
         let issuer = Issuer::new(ca_params(), &self.key);
+        let serial = serial_of(&params);
         let certificate = params.signed_by(&key, &issuer)?;
         Ok(SignedClient {
             dns_name,
             certificate: certificate.der().clone(),
+            serial,
             not_after,
         })
     }
@@ -351,13 +408,20 @@ mod tests {
             .expect("the certificate verifies against the shared CA");
         // A node's certificate names that node only, for the key the node made.
         let node_key = KeyPair::generate().expect("key");
-        let node_chain = first
+        let signed_node = first
             .sign_node(
                 "node-a",
                 node_key.public_key_raw(),
                 &["10.0.0.7".parse().expect("ip")],
             )
             .expect("sign");
+        let node_chain = &signed_node.chain;
+        // The serial recorded for revocation is the one a verifier reads from the certificate.
+        assert_eq!(
+            wasmpod_api::revocation::serial_hex(&node_chain[0]).as_deref(),
+            Some(signed_node.serial.as_str())
+        );
+        assert_eq!(signed_node.serial.len(), 32);
         use wasmpod_api::node_tls::{certificate_names, is_node_certificate, CONTROL_PLANE_NAME};
         assert!(is_node_certificate(&node_chain[0], "node-a"));
         assert!(!is_node_certificate(&node_chain[0], "node-b"));
@@ -397,6 +461,15 @@ mod tests {
             .sign_client(&name, tool_key.public_key_raw(), 30, today)
             .expect("sign");
         assert_eq!(signed.dns_name, "prometheus.clients.wasmpod");
+        assert_eq!(
+            wasmpod_api::revocation::serial_hex(&signed.certificate).as_deref(),
+            Some(signed.serial.as_str())
+        );
+        // The same key signed again gets another serial (revoking one leaves the other).
+        let again = ca
+            .sign_client(&name, tool_key.public_key_raw(), 30, today)
+            .expect("sign");
+        assert_ne!(again.serial, signed.serial);
         assert_eq!(signed.not_after, today + chrono::Days::new(30));
         use wasmpod_api::node_tls::{certificate_names, is_node_certificate, CONTROL_PLANE_NAME};
         assert!(certificate_names(

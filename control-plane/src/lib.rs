@@ -12,6 +12,7 @@ pub mod cluster_ca;
 pub mod controllers;
 pub mod events;
 mod ingest;
+pub mod issued_certificates;
 pub mod leader;
 pub mod metrics;
 pub mod node_agent;

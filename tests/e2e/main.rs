@@ -31,6 +31,7 @@ mod oci;
 mod oci_world;
 mod overload;
 mod polyglot;
+mod revocation;
 mod roles;
 mod rollout;
 mod rollout_rules;

@@ -37,7 +37,7 @@ fn two_tls_nodes() -> (MultiNode, String) {
 }
 
 /// `field` of node `node`'s status (`gateway`, `agent`).
-fn node_status(cluster: &MultiNode, node: &str, field: &str) -> String {
+pub(crate) fn node_status(cluster: &MultiNode, node: &str, field: &str) -> String {
     cluster
         .items("nodes")
         .iter()
@@ -46,17 +46,17 @@ fn node_status(cluster: &MultiNode, node: &str, field: &str) -> String {
         .unwrap_or_else(|| panic!("node {node} has a status.{field}"))
 }
 
-fn cluster_ca(cluster: &MultiNode) -> ClusterCa {
+pub(crate) fn cluster_ca(cluster: &MultiNode) -> ClusterCa {
     let pem = std::fs::read_to_string(cluster.work.path().join("server").join("ca.crt"))
         .expect("the server's CA file");
     ClusterCa::from_pem(&pem).expect("a CA certificate")
 }
 
 /// What a client presents: a chain and its key.
-type ClientCert = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+pub(crate) type ClientCert = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 /// A certificate of the cluster CA for `node`, for a key this test makes (the admin may ask).
-fn cluster_certificate(cluster: &MultiNode, node: &str) -> ClientCert {
+pub(crate) fn cluster_certificate(cluster: &MultiNode, node: &str) -> ClientCert {
     let key = rcgen::KeyPair::generate().expect("key");
     let body = serde_json::json!({
         "publicKey": base64::engine::general_purpose::STANDARD.encode(key.public_key_raw()),
@@ -101,7 +101,7 @@ fn foreign_certificate(node: &str) -> ClientCert {
 
 /// One HTTP/1.1 GET over TLS to `addr` (`host:port`), expecting the server `server_name`
 /// (verified against `ca`) and presenting `client`: the raw response, or the TLS or I/O error.
-fn tls_get(
+pub(crate) fn tls_get(
     addr: &str,
     server_name: &str,
     ca: &ClusterCa,
@@ -151,7 +151,7 @@ fn tls_get(
     Ok(String::from_utf8_lossy(&response).into_owned())
 }
 
-fn host_port(url: &str) -> String {
+pub(crate) fn host_port(url: &str) -> String {
     url.trim_start_matches("https://")
         .trim_start_matches("http://")
         .trim_end_matches('/')

@@ -29,6 +29,7 @@ use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+use wasmpod_api::revocation::{serial_hex, RevokedSerials};
 use wasmpod_api::{Kind, ObjectKey};
 
 #[derive(Deserialize)]
@@ -136,20 +137,51 @@ fn from_control_plane(request: &Request) -> bool {
 const CONTROL_PLANE_ONLY: &str = "the node agent answers the control plane's certificate only \
      (a node's or a tool's client certificate reads /metrics and nothing else)";
 
-pub fn router(ctx: Arc<NodeContext>, agent_key: Arc<str>, tls: bool) -> Router {
-    routes(get(logs), get(pod_metrics), get(metrics), agent_key, tls).with_state(ctx)
+/// The agent's router; `revoked` on a TLS cluster (the certificates it refuses).
+pub fn router(
+    ctx: Arc<NodeContext>,
+    agent_key: Arc<str>,
+    revoked: Option<RevokedSerials>,
+) -> Router {
+    routes(
+        get(logs),
+        get(pod_metrics),
+        get(metrics),
+        agent_key,
+        revoked,
+    )
+    .with_state(ctx)
 }
 
 /// The agent's routes around their handlers: `/logs` and `/podmetrics` behind the control
-/// plane's certificate (with `tls`) and the agent key; `/metrics` and `/healthz` open to every
-/// client the handshake let in.
+/// plane's certificate (on a TLS cluster, `revoked` given) and the agent key; `/metrics` and
+/// `/healthz` open to every client the handshake let in. On a TLS cluster every route refuses
+/// a revoked certificate (403): the handshake refuses it too, but a connection opened (or a TLS
+/// session resumed) before the revocation brings no new handshake.
 fn routes<S: Clone + Send + Sync + 'static>(
     logs: MethodRouter<S>,
     pod_metrics: MethodRouter<S>,
     metrics: MethodRouter<S>,
     agent_key: Arc<str>,
-    tls: bool,
+    revoked: Option<RevokedSerials>,
 ) -> Router<S> {
+    let tls = revoked.is_some();
+    let refuse_revoked = move |request: Request, next: Next| {
+        let revoked = revoked.clone();
+        async move {
+            let certificate = request.extensions().get::<PeerCertificate>();
+            if let (Some(revoked), Some(certificate)) = (&revoked, certificate) {
+                if revoked.revokes(&certificate.0) {
+                    tracing::info!(
+                        serial = serial_hex(&certificate.0).unwrap_or_default(),
+                        "refused a request with a revoked client certificate"
+                    );
+                    return Err((StatusCode::FORBIDDEN, REVOKED));
+                }
+            }
+            Ok(next.run(request).await)
+        }
+    };
     let require_key = move |request: Request, next: Next| {
         let key = agent_key.clone();
         async move {
@@ -177,7 +209,11 @@ fn routes<S: Clone + Send + Sync + 'static>(
         .layer(axum::middleware::from_fn(require_key))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", metrics)
+        .layer(axum::middleware::from_fn(refuse_revoked))
 }
+
+/// What a request with a revoked certificate gets.
+const REVOKED: &str = "this client certificate is revoked";
 
 #[cfg(test)]
 mod tests {
@@ -240,13 +276,13 @@ mod tests {
         (status, body)
     }
 
-    fn app(tls: bool) -> Router {
+    fn app(revoked: Option<RevokedSerials>) -> Router {
         routes(
             get(|| async { "the logs" }),
             get(|| async { "the pod figures" }),
             get(|| async { "the metrics" }),
             Arc::from(KEY),
-            tls,
+            revoked,
         )
     }
 
@@ -263,7 +299,7 @@ mod tests {
             vec![ServerAuth, ClientAuth],
         );
         let control_plane = ca.leaf(wasmpod_api::node_tls::CONTROL_PLANE_NAME, vec![ClientAuth]);
-        let app = app(true);
+        let app = app(Some(RevokedSerials::default()));
         assert_eq!(
             get_as(&app, "/metrics", Some(&tool)).await,
             (200, "the metrics".into())
@@ -295,6 +331,29 @@ mod tests {
     }
 
     fn app_plain() -> Router {
-        app(false)
+        app(None)
+    }
+
+    #[tokio::test]
+    async fn a_revoked_certificate_is_refused_on_every_route_of_an_open_connection() {
+        use ExtendedKeyUsagePurpose::ClientAuth;
+        let ca = Ca::new();
+        let tool = ca.leaf(
+            &wasmpod_api::client_certificate::client_dns_name("prometheus"),
+            vec![ClientAuth],
+        );
+        let control_plane = ca.leaf(wasmpod_api::node_tls::CONTROL_PLANE_NAME, vec![ClientAuth]);
+        let revoked = RevokedSerials::default();
+        let app = app(Some(revoked.clone()));
+        assert_eq!(get_as(&app, "/metrics", Some(&tool)).await.0, 200);
+        revoked.replace([serial_hex(&tool.0).expect("serial")]);
+        for path in ["/metrics", "/healthz", "/logs"] {
+            let (status, body) = get_as(&app, path, Some(&tool)).await;
+            assert_eq!(status, 403, "{path}: {body}");
+            assert!(body.contains("revoked"), "{body}");
+        }
+        // Another certificate is not touched.
+        assert_eq!(get_as(&app, "/logs", Some(&control_plane)).await.0, 200);
+        assert_eq!(get_as(&app, "/metrics", Some(&control_plane)).await.0, 200);
     }
 }

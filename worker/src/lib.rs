@@ -23,6 +23,7 @@ mod pod_task;
 mod pods;
 mod probes;
 pub mod reflector;
+mod revocations;
 mod status_report;
 mod volumes;
 
@@ -259,6 +260,7 @@ impl Worker {
                     .peer_addr
                     .unwrap_or_else(|| SocketAddr::new(config.gateway_addr.ip(), 0)),
                 config: tls.peer_server.clone(),
+                revoked: tls.revoked.clone(),
             }),
         };
         let (bound, threads) = gateway::start(
@@ -305,7 +307,19 @@ impl Worker {
             })?;
 
         let mut tasks = Vec::new();
-        let agent_app = agent_server::router(ctx.clone(), agent_key, node_tls.is_some());
+        let agent_app = agent_server::router(
+            ctx.clone(),
+            agent_key,
+            node_tls.as_ref().map(|tls| tls.revoked.clone()),
+        );
+        if let Some(tls) = &node_tls {
+            tasks.push(tokio::spawn(revocations::follow(
+                client.clone(),
+                tls.revoked.clone(),
+                wasmpod_api::revocation::REFRESH,
+                shutdown.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(agent_server::serve(
             agent_listener,
             node_tls.as_ref().map(|tls| tls.agent_server.clone()),

@@ -2,8 +2,8 @@
 //! start the node makes a fresh P-256 key pair, keeps the private key in memory only, and asks
 //! the control plane (with its own credential) for a certificate of the cluster CA for its name
 //! and addresses. From it come the configs of both ends of every node-to-node connection: the
-//! gateway's peer listener and the node agent accept only clients with a cluster-CA certificate,
-//! and the forwarding client presents this node's certificate and accepts only the node it means
+//! gateway's peer listener and the node agent accept only clients with a cluster-CA certificate
+//! that is not revoked (see [`crate::revocations`]), and the forwarding client presents this node's certificate and accepts only the node it means
 //! to reach.
 
 use base64::Engine as _;
@@ -15,6 +15,7 @@ use wasmpod_api::node_tls::{
     chain_from_pem, is_node_certificate, mutual_client_config, mutual_server_config, Identity,
     NodeCertificateRequest,
 };
+use wasmpod_api::revocation::RevokedSerials;
 use wasmpod_api::tls::{ClusterCa, TlsError};
 use wasmpod_api::{Client, ClientError};
 
@@ -42,6 +43,9 @@ pub struct NodeTls {
     pub peer_server: Arc<rustls::ServerConfig>,
     /// The node agent: HTTP/1.1, client certificate required.
     pub agent_server: Arc<rustls::ServerConfig>,
+    /// The revoked certificates both listeners refuse (in the handshake and on each request),
+    /// kept current by [`crate::revocations::follow`].
+    pub revoked: RevokedSerials,
 }
 
 impl NodeTls {
@@ -77,7 +81,8 @@ impl NodeTls {
             chain,
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         };
-        let server = mutual_server_config(ca, &identity, &[b"http/1.1"])?;
+        let revoked = RevokedSerials::default();
+        let server = mutual_server_config(ca, &identity, &[b"http/1.1"], &revoked)?;
         let client_config = mutual_client_config(ca, &identity)?;
         tracing::info!(node, addresses = ?request.addresses, "node certificate obtained");
         let server = Arc::new(server);
@@ -85,6 +90,7 @@ impl NodeTls {
             client: Arc::new(client_config),
             peer_server: server.clone(),
             agent_server: server,
+            revoked,
         })
     }
 }

@@ -33,6 +33,9 @@ impl Delete {
             if matches!(first.as_str(), "token" | "tokens") {
                 return super::tokens::delete(&self.api, names).await;
             }
+            if super::client_certificates::names_them(first) {
+                return super::client_certificates::delete(&self.api, names).await;
+            }
         }
         let client = self.api.client()?;
         let mut objects = Vec::new();

@@ -45,7 +45,10 @@ pub struct Get {
 impl Get {
     pub async fn run(self) -> anyhow::Result<()> {
         if let [only] = self.args.as_slice() {
-            if self.watch && matches!(only.as_str(), "leases" | "lease" | "tokens" | "token") {
+            if self.watch
+                && (matches!(only.as_str(), "leases" | "lease" | "tokens" | "token")
+                    || super::client_certificates::names_them(only))
+            {
                 bail!("{only} cannot be watched");
             }
             if matches!(only.as_str(), "leases" | "lease") {
@@ -53,6 +56,9 @@ impl Get {
             }
             if matches!(only.as_str(), "tokens" | "token") {
                 return super::tokens::print(&self.api, self.output).await;
+            }
+            if super::client_certificates::names_them(only) {
+                return super::client_certificates::print(&self.api, self.output).await;
             }
         }
         let targets = kinds::targets(&self.args, kinds::any)?;

@@ -5,6 +5,7 @@ mod api_resources;
 mod apply;
 mod build;
 mod client_certificate;
+mod client_certificates;
 mod cluster;
 mod create;
 mod delete;

@@ -22,7 +22,9 @@
 //!   (a list across every namespace is refused) and no cluster-scoped kind but its own Namespace.
 //!   Apply names no kind in its route: its handler checks each object with [`authorize`].
 //! - Client certificates for tools (`POST /api/v1/clientcertificates`, see
-//!   [`super::client_certificate`]): the admin and `admin`-role tokens only.
+//!   [`super::client_certificate`]; listing and revoking them, see
+//!   [`super::certificate_revocation`]): the admin and `admin`-role tokens only. Nodes read the
+//!   revoked serials (`GET /api/v1/revokedcertificates`).
 //!
 //! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does. Every API token
 //! and the admin may ask who they are (`GET /api/v1/whoami`, the dashboard's first call).
@@ -124,6 +126,12 @@ pub enum Verb {
     CreateClientCertificate,
     /// Who the caller is and which namespaces it may read (`GET /api/v1/whoami`).
     WhoAmI,
+    /// Listing the tools' client certificates (`GET /api/v1/clientcertificates`).
+    ListClientCertificates,
+    /// Revoking a tool's client certificates (`DELETE /api/v1/clientcertificates/NAME`).
+    RevokeClientCertificate,
+    /// The revoked serials nodes refuse (`GET /api/v1/revokedcertificates`).
+    ReadRevokedCertificates,
 }
 
 impl Verb {
@@ -156,6 +164,9 @@ impl Verb {
             Verb::DeleteToken => "delete_token",
             Verb::CreateClientCertificate => "create_client_certificate",
             Verb::WhoAmI => "who_am_i",
+            Verb::ListClientCertificates => "list_client_certificates",
+            Verb::RevokeClientCertificate => "revoke_client_certificate",
+            Verb::ReadRevokedCertificates => "read_revoked_certificates",
         }
     }
 }
@@ -189,6 +200,9 @@ impl fmt::Display for Verb {
             Verb::DeleteToken => "delete tokens",
             Verb::CreateClientCertificate => "create client certificates",
             Verb::WhoAmI => "ask who it is",
+            Verb::ListClientCertificates => "list client certificates",
+            Verb::RevokeClientCertificate => "revoke client certificates",
+            Verb::ReadRevokedCertificates => "read the revoked certificates",
         })
     }
 }
@@ -288,6 +302,9 @@ pub fn action(
         ("/api/v1/tokens", "GET") => (Verb::ListTokens, None),
         ("/api/v1/tokens/{name}", "DELETE") => (Verb::DeleteToken, None),
         ("/api/v1/clientcertificates", "POST") => (Verb::CreateClientCertificate, None),
+        ("/api/v1/clientcertificates", "GET") => (Verb::ListClientCertificates, None),
+        ("/api/v1/clientcertificates/{name}", "DELETE") => (Verb::RevokeClientCertificate, None),
+        ("/api/v1/revokedcertificates", "GET") => (Verb::ReadRevokedCertificates, None),
         ("/api/v1/blobs/{digest}", "GET" | "HEAD") => (Verb::ReadBlob, None),
         ("/api/v1/blobs/{digest}", "PUT") => (Verb::ReplicateBlob, None),
         ("/api/v1/events", "POST") => (Verb::ReportEvent, Some(Kind::Event)),
@@ -395,7 +412,13 @@ pub fn authorize(
                 })
             };
             let allowed = match (action.verb, action.kind) {
-                (Verb::Health | Verb::ReadBlob | Verb::ReportEvent, _) => true,
+                (
+                    Verb::Health
+                    | Verb::ReadBlob
+                    | Verb::ReportEvent
+                    | Verb::ReadRevokedCertificates,
+                    _,
+                ) => true,
                 (Verb::Get | Verb::List | Verb::Watch, Some(kind))
                     if NODE_READABLE.contains(&kind) =>
                 {

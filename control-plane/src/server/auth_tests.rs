@@ -374,6 +374,26 @@ const ROWS: &[Row] = &[
         Some(r#"{"name":"prometheus","publicKey":"AAAA"}"#),
         [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
     ),
+    // Listing and revoking them: the admin only (no CA: 404); every node reads the revoked
+    // serials (no CA: none).
+    (
+        "GET",
+        "/api/v1/clientcertificates",
+        None,
+        [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/clientcertificates/prometheus",
+        None,
+        [Is(401), Is(401), Is(404), Is(403), Is(403), Is(403)],
+    ),
+    (
+        "GET",
+        "/api/v1/revokedcertificates",
+        None,
+        [Is(401), Is(401), Is(200), Is(403), Is(200), Is(200)],
+    ),
 ];
 
 #[tokio::test]
@@ -793,6 +813,24 @@ const ROLE_ROWS: &[RoleRow] = &[
         "/api/v1/clientcertificates",
         Some(r#"{"name":"prometheus","publicKey":"AAAA"}"#),
         [Is(403), Is(403), Is(404)],
+    ),
+    (
+        "GET",
+        "/api/v1/clientcertificates",
+        None,
+        [Is(403), Is(403), Is(404)],
+    ),
+    (
+        "DELETE",
+        "/api/v1/clientcertificates/prometheus",
+        None,
+        [Is(403), Is(403), Is(404)],
+    ),
+    (
+        "GET",
+        "/api/v1/revokedcertificates",
+        None,
+        [Is(403), Is(403), Is(200)],
     ),
 ];
 

@@ -7,6 +7,7 @@ mod auth;
 #[cfg(test)]
 mod auth_tests;
 mod blobs;
+mod certificate_revocation;
 mod client_certificate;
 mod cluster;
 mod error;
@@ -103,7 +104,15 @@ fn routes(state: AppState) -> Router {
         .route("/api/v1/tokens/{name}", delete(tokens::delete))
         .route(
             "/api/v1/clientcertificates",
-            post(client_certificate::create),
+            post(client_certificate::create).get(certificate_revocation::list),
+        )
+        .route(
+            "/api/v1/clientcertificates/{name}",
+            delete(certificate_revocation::revoke),
+        )
+        .route(
+            "/api/v1/revokedcertificates",
+            get(certificate_revocation::revoked),
         )
         .route(
             "/api/v1/blobs/{digest}",

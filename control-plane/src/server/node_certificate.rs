@@ -1,13 +1,16 @@
 //! `POST /api/v1/nodes/{name}/certificate`: the cluster CA signs a certificate for a node's
 //! public key (see [`wasmpod_api::node_tls`]). Only the node itself (its credential) or the admin
-//! asks; a node asks on every start, so its certificate carries its current addresses. A server
-//! without TLS has no CA and answers 404.
+//! asks; a node asks on every start, so its certificate carries its current addresses. Each
+//! certificate is recorded (serial, node), and deleting the node revokes them (see
+//! [`super::certificate_revocation`]). A server without TLS has no CA and answers 404.
 
 use super::{ApiError, AppState, Identity};
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use base64::Engine as _;
+use chrono::Utc;
 use wasmpod_api::node_tls::{chain_to_pem, NodeCertificate, NodeCertificateRequest};
+use wasmpod_api::revocation::CertificateKind;
 use wasmpod_api::{Kind, Name};
 
 pub async fn issue(
@@ -30,13 +33,28 @@ pub async fn issue(
         .map_err(|e| ApiError::bad_request(format!("publicKey is not base64: {e}")))?;
     let node = name.to_string();
     let addresses = request.addresses.clone();
-    let chain =
-        tokio::task::spawn_blocking(move || authority.sign_node(&node, &public_key, &addresses))
-            .await
-            .map_err(|e| ApiError::internal(&e))?
+    // Recorded before it is handed out, so deleting the node revokes it.
+    let signed = tokio::task::spawn_blocking(move || {
+        let signed = authority
+            .sign_node(&node, &public_key, &addresses)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    tracing::info!(node = %name, by = %identity, addresses = ?request.addresses, "node certificate issued");
+        authority
+            .issued()
+            .record(
+                CertificateKind::Node,
+                &node,
+                &signed.serial,
+                signed.not_after,
+                Utc::now(),
+            )
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok::<_, ApiError>(signed)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    tracing::info!(node = %name, by = %identity, serial = %signed.serial,
+        addresses = ?request.addresses, "node certificate issued");
     Ok(Json(NodeCertificate {
-        chain_pem: chain_to_pem(&chain),
+        chain_pem: chain_to_pem(&signed.chain),
     }))
 }

@@ -313,6 +313,7 @@ async fn revoke_credential(state: &AppState, node: &str) -> Result<bool, ApiErro
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))?;
+    super::certificate_revocation::revoke_node_certificates(state, node).await?;
     if revoked {
         let draft = EventDraft::normal(
             ObjectKey::new(Kind::Node, "", node),

@@ -10,7 +10,8 @@
 //! The receiving side: the peer listener's handshake already refused any client without a
 //! cluster-CA certificate; a forwarded request then counts only if that certificate names the
 //! node the request says it comes from (and that node's forward key matches, as on a plain
-//! cluster).
+//! cluster). A revoked certificate (a deleted node's, a revoked tool's) fails the handshake, and
+//! each request on a connection made before the revocation gets 403 ([`refuse_revoked`]).
 
 use crate::listener::PeerCertificate;
 use http::Uri;
@@ -22,6 +23,7 @@ use rustls::pki_types::ServerName;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
+use wasmpod_api::revocation::RevokedSerials;
 use wasmpod_runtime::BoxBody;
 
 /// The base URL other nodes forward to: the peer listener's `https://host:port`, written into
@@ -107,4 +109,25 @@ pub fn certified(tls: bool, node: &[u8], certificate: Option<&PeerCertificate>) 
         }
         _ => false,
     }
+}
+
+/// The answer to a request on a connection whose client certificate is revoked (`403`), if it
+/// is: the handshake refuses a revoked certificate, but a connection opened, or a TLS session
+/// resumed, before the revocation brings no new handshake.
+pub fn refuse_revoked(
+    revoked: Option<&RevokedSerials>,
+    certificate: Option<&PeerCertificate>,
+) -> Option<http::Response<BoxBody>> {
+    let (revoked, certificate) = (revoked?, certificate?);
+    if !revoked.revokes(&certificate.0) {
+        return None;
+    }
+    tracing::info!(
+        serial = wasmpod_api::revocation::serial_hex(&certificate.0).unwrap_or_default(),
+        "refused a request with a revoked client certificate"
+    );
+    Some(wasmpod_runtime::text_response(
+        http::StatusCode::FORBIDDEN,
+        "this client certificate is revoked",
+    ))
 }

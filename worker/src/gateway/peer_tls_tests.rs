@@ -11,6 +11,7 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::HandshakeKind;
 use std::sync::{Arc, Mutex};
 use wasmpod_api::node_tls::{mutual_client_config, mutual_server_config, node_dns_name, Identity};
+use wasmpod_api::revocation::{serial_hex, RevokedSerials};
 use wasmpod_api::tls::ClusterCa;
 
 struct TestCa {
@@ -50,8 +51,10 @@ impl TestCa {
 async fn server(
     ca: &ClusterCa,
     identity: &Identity,
+    revoked: &RevokedSerials,
 ) -> (std::net::SocketAddr, Arc<Mutex<Vec<HandshakeKind>>>) {
-    let config = mutual_server_config(ca, identity, &[b"http/1.1"]).expect("server config");
+    let config =
+        mutual_server_config(ca, identity, &[b"http/1.1"], revoked).expect("server config");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -96,7 +99,7 @@ fn get(url: &str) -> http::Request<wasmpod_runtime::BoxBody> {
 #[tokio::test]
 async fn the_forwarding_client_reaches_only_the_named_node_and_resumes_sessions() {
     let ca = TestCa::new();
-    let (addr, kinds) = server(&ca.ca, &ca.node("node-b")).await;
+    let (addr, kinds) = server(&ca.ca, &ca.node("node-b"), &RevokedSerials::default()).await;
     let client_config =
         Arc::new(mutual_client_config(&ca.ca, &ca.node("node-a")).expect("client config"));
     let gateway = peer_tls::peer_url("127.0.0.1", addr.port());
@@ -137,4 +140,45 @@ fn forwarded_requests_count_only_with_the_named_nodes_certificate_on_a_tls_clust
     assert!(!peer_tls::certified(true, b"node-b", Some(&a)));
     assert!(!peer_tls::certified(true, b"node-a", None));
     assert!(!peer_tls::certified(true, b"\xff", Some(&a)));
+}
+
+#[tokio::test]
+async fn a_revoked_node_certificate_fails_the_handshake_and_its_open_connections_requests() {
+    let ca = TestCa::new();
+    let revoked = RevokedSerials::default();
+    let (addr, _) = server(&ca.ca, &ca.node("node-b"), &revoked).await;
+    let url = format!(
+        "{}/",
+        peer_tls::remote_url("node-b", &peer_tls::peer_url("127.0.0.1", addr.port()))
+    );
+    let (a, c) = (ca.node("node-a"), ca.node("node-c"));
+    // Each its own config (no session to resume), all kept alive: the per-thread clients are
+    // keyed by the config's address.
+    let configs: Vec<Arc<rustls::ClientConfig>> = [&a, &a, &c]
+        .into_iter()
+        .map(|identity| Arc::new(mutual_client_config(&ca.ca, identity).expect("client config")))
+        .collect();
+    let status = |config: &Arc<rustls::ClientConfig>| {
+        let request = peer_tls::client(config).request(get(&url));
+        async move { request.await.map(|r| r.status().as_u16()) }
+    };
+    assert_eq!(status(&configs[0]).await.expect("node-a passes"), 200);
+    revoked.replace([serial_hex(&a.chain[0]).expect("serial")]);
+    assert!(
+        status(&configs[1]).await.is_err(),
+        "a revoked certificate passed the handshake"
+    );
+    assert_eq!(status(&configs[2]).await.expect("node-c passes"), 200);
+
+    // A request on a connection made before the revocation is refused by the listener's service.
+    let peer_a = crate::listener::PeerCertificate(a.chain[0].clone());
+    let peer_c = crate::listener::PeerCertificate(c.chain[0].clone());
+    let refused = peer_tls::refuse_revoked(Some(&revoked), Some(&peer_a)).expect("refused");
+    assert_eq!(refused.status(), 403);
+    assert!(peer_tls::refuse_revoked(Some(&revoked), Some(&peer_c)).is_none());
+    assert!(
+        peer_tls::refuse_revoked(None, Some(&peer_a)).is_none(),
+        "plain listener"
+    );
+    assert!(peer_tls::refuse_revoked(Some(&revoked), None).is_none());
 }

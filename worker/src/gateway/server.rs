@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use wasmpod_api::revocation::RevokedSerials;
 
 /// Task polls between two looks at the sockets and timers. A guest that computes runs one epoch
 /// tick per poll before it yields, so with tokio's default (61) a looping neighbour kept every
@@ -47,6 +48,9 @@ pub struct GatewayListeners {
 pub struct PeerListener {
     pub addr: SocketAddr,
     pub config: Arc<rustls::ServerConfig>,
+    /// The revoked certificates it refuses on each request (its config's verifier refuses them
+    /// in the handshake).
+    pub revoked: RevokedSerials,
 }
 
 /// The TLS listener of the gateway.
@@ -74,26 +78,31 @@ pub fn start(
     timeouts: ConnectionTimeouts,
     shutdown: CancellationToken,
 ) -> std::io::Result<(Bound, Vec<JoinHandle<()>>)> {
-    // Per thread: its listener on each address, with the TLS acceptor of that address.
-    type Listening = (std::net::TcpListener, Option<TlsAcceptor>, &'static str);
+    // Per thread: its listener on each address, with how that address accepts.
+    type Listening = (std::net::TcpListener, Accepting, &'static str);
     let mut per_thread: Vec<Vec<Listening>> = (0..threads.max(1)).map(|_| Vec::new()).collect();
     let mut add = |addr: SocketAddr,
                    acceptor: Option<TlsAcceptor>,
+                   revoked: Option<RevokedSerials>,
                    what: &'static str|
      -> std::io::Result<SocketAddr> {
         let listeners = bind_all(addr, threads)?;
         let bound = listeners[0].local_addr()?;
         for (thread, listener) in per_thread.iter_mut().zip(listeners) {
-            thread.push((listener, acceptor.clone(), what));
+            let accepting = Accepting {
+                tls: acceptor.clone(),
+                revoked: revoked.clone(),
+            };
+            thread.push((listener, accepting, what));
         }
         Ok(bound)
     };
-    let bound_plain = add(listen.plain, None, "gateway")?;
+    let bound_plain = add(listen.plain, None, None, "gateway")?;
     let bound_tls = match &listen.tls {
         Some(ingress) => {
             let acceptor = tls_acceptor(ingress.certificates.clone())
                 .map_err(|e| std::io::Error::other(format!("TLS configuration: {e}")))?;
-            Some(add(ingress.addr, Some(acceptor), "gateway (TLS)")?)
+            Some(add(ingress.addr, Some(acceptor), None, "gateway (TLS)")?)
         }
         None => None,
     };
@@ -101,6 +110,7 @@ pub fn start(
         Some(peer) => Some(add(
             peer.addr,
             Some(TlsAcceptor::from(peer.config.clone())),
+            Some(peer.revoked.clone()),
             "gateway (peers)",
         )?),
         None => None,
@@ -118,11 +128,11 @@ pub fn start(
             .name(format!("gateway-{i}"))
             .spawn(move || {
                 runtime.block_on(async move {
-                    let served = listeners.into_iter().map(|(listener, acceptor, what)| {
+                    let served = listeners.into_iter().map(|(listener, accepting, what)| {
                         serve(
                             what,
                             listener,
-                            acceptor,
+                            accepting,
                             table.clone(),
                             activator.clone(),
                             timeouts,
@@ -167,10 +177,18 @@ fn tls_acceptor(certificates: Arc<Certificates>) -> Result<TlsAcceptor, rustls::
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// How one address of the gateway accepts connections: over TLS (the ingress TLS port, the peer
+/// listener) or not, and the revoked client certificates it refuses on each request (the peer
+/// listener).
+struct Accepting {
+    tls: Option<TlsAcceptor>,
+    revoked: Option<RevokedSerials>,
+}
+
 async fn serve(
     what: &'static str,
     listener: std::net::TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    Accepting { tls, revoked }: Accepting,
     table: Arc<ArcSwap<RoutingTable>>,
     activator: Arc<Activator>,
     timeouts: ConnectionTimeouts,
@@ -186,12 +204,18 @@ async fn serve(
     crate::listener::accept_loop(what, listener, tls, timeouts, shutdown, move |activity| {
         let table = table.clone();
         let activator = activator.clone();
+        let revoked = revoked.clone();
         service_fn(move |req| {
             let table = table.load_full();
             let activator = activator.clone();
             let in_flight = activity.enter();
+            // A connection opened (or a TLS session resumed) before its certificate was revoked.
+            let refused = super::peer_tls::refuse_revoked(revoked.as_ref(), req.extensions().get());
             async move {
-                let response = proxy::handle(table, Some(&activator), proxy::boxed(req)).await;
+                let response = match refused {
+                    Some(refused) => refused,
+                    None => proxy::handle(table, Some(&activator), proxy::boxed(req)).await,
+                };
                 Ok::<_, std::convert::Infallible>(
                     response.map(|body| Tracked::new(body, in_flight)),
                 )
