@@ -34,6 +34,7 @@ pub mod tls;
 pub mod tokens;
 pub mod trace;
 pub mod watch;
+pub mod whoami;
 
 pub use client::{Client, ClientError};
 pub use error::ValidationError;

@@ -188,9 +188,12 @@ fn hpa_follows_a_concurrency_step_up_and_down_after_its_window() {
         "the scale-down waited for its 3 s window ({:?})",
         stopped.elapsed()
     );
-    let status = autoscaler(&cluster, "busy").status;
-    let last = status.last_decisions.last().expect("decisions");
-    assert_eq!((last.from, last.to), (4, 1), "{:?}", status.last_decisions);
+    // The autoscaler writes the replicas first, then its own status with the decision.
+    let status = wait_until("the scale-down in the autoscaler's status", WAIT, || {
+        let status = autoscaler(&cluster, "busy").status;
+        let last = status.last_decisions.last()?;
+        ((last.from, last.to) == (4, 1)).then_some(status)
+    });
     assert_eq!(status.current_replicas, 1);
 }
 

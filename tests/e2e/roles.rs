@@ -35,6 +35,14 @@ fn refused(cluster: &MultiNode, token: &str, args: &[&str], want: &str) {
     );
 }
 
+/// The VALUE of `auth whoami`'s row named `name`.
+fn attribute<'a>(table: &'a str, name: &str) -> Option<&'a str> {
+    table
+        .lines()
+        .find_map(|line| line.strip_prefix(name))
+        .map(str::trim)
+}
+
 /// A cluster with namespace dev holding Secret s and ConfigMap c, and a token created by the
 /// admin with `create token` (its secret is the one line on stdout).
 fn cluster_with_token(create: &[&str]) -> (MultiNode, String) {
@@ -128,6 +136,18 @@ fn a_view_token_reads_everything_but_secrets_and_writes_nothing() {
 #[test]
 fn an_edit_token_writes_workloads_config_and_secrets_in_its_namespace_only() {
     let (cluster, edit) = cluster_with_token(&["ci", "--role", "edit", "--namespace", "dev"]);
+    let who = ok(&cluster, &edit, &["auth", "whoami"]);
+    assert_eq!(
+        attribute(&who, "Identity"),
+        Some(r#"token "ci" (role edit, namespace dev)"#),
+        "{who}"
+    );
+    assert_eq!(attribute(&who, "Role"), Some("edit"), "{who}");
+    assert_eq!(attribute(&who, "Namespaces"), Some("dev"), "{who}");
+    let who: serde_json::Value =
+        serde_json::from_str(&ok(&cluster, &edit, &["auth", "whoami", "-o", "json"]))
+            .expect("whoami -o json");
+    assert_eq!(who["namespaces"], serde_json::json!(["dev"]), "{who}");
     ok(
         &cluster,
         &edit,
@@ -220,6 +240,13 @@ fn an_admin_token_does_everything_and_deleted_tokens_stop_working() {
     .trim()
     .to_string();
     ok(&cluster, &admin, &["get", "nodes"]);
+    let who = ok(&cluster, &admin, &["auth", "whoami"]);
+    assert_eq!(
+        attribute(&who, "Identity"),
+        Some(r#"token "root" (role admin)"#),
+        "{who}"
+    );
+    assert_eq!(attribute(&who, "Namespaces"), Some("(all)"), "{who}");
     assert!(ok(&cluster, &admin, &["get", "secrets", "-n", "dev"]).contains('s'));
     ok(&cluster, &admin, &["create", "namespace", "x"]);
     let listed = ok(&cluster, &admin, &["get", "tokens"]);

@@ -140,6 +140,12 @@ impl Client {
         self.json(self.request(reqwest::Method::GET, "/version"))
             .await
     }
+
+    /// Who this client's token proves it is (`GET /api/v1/whoami`).
+    pub async fn whoami(&self) -> Result<crate::whoami::WhoAmI, ClientError> {
+        self.json(self.request(reqwest::Method::GET, "/api/v1/whoami"))
+            .await
+    }
 }
 
 #[cfg(test)]

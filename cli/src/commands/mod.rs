@@ -3,6 +3,7 @@
 
 mod api_resources;
 mod apply;
+mod auth;
 mod build;
 mod client_certificate;
 mod client_certificates;
@@ -197,6 +198,8 @@ enum Command {
     Explain(explain::Explain),
     /// Client and server version
     Version(version::Version),
+    /// Inspect the caller's authorization: `auth whoami`
+    Auth(auth::Auth),
     /// Print a shell completion script: `source <(wasmpod completion bash)`
     Completion(Completion),
     /// Mark a node unschedulable
@@ -263,6 +266,7 @@ impl Cli {
             Command::ApiResources(c) => c.run(),
             Command::Explain(c) => c.run(),
             Command::Version(c) => c.run().await,
+            Command::Auth(c) => c.run().await,
             Command::Completion(c) => c.run(),
             Command::Cordon(c) => c.cordon(true).await,
             Command::Uncordon(c) => c.cordon(false).await,

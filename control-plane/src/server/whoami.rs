@@ -5,42 +5,28 @@
 
 use super::auth::Identity;
 use axum::{Extension, Json};
-use serde::Serialize;
 use wasmpod_api::tokens::Role;
+use wasmpod_api::whoami::WhoAmI;
 
-/// The answer: who, with which role, and where.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WhoAmI {
-    /// As a refusal names the caller: `the admin`, `token "ci" (role edit, namespace dev)`.
-    pub identity: String,
-    /// The role of an API token (`admin` for the admin token); none for nodes and peers.
-    pub role: Option<Role>,
-    /// The namespaces it may read; `None`: every namespace (and cluster-scoped kinds, as its
-    /// role allows).
-    pub namespaces: Option<Vec<String>>,
-}
-
-impl WhoAmI {
-    pub fn of(identity: &Identity) -> WhoAmI {
-        let (role, namespaces) = match identity {
-            Identity::Admin => (Some(Role::Admin), None),
-            Identity::User(holder) => (
-                Some(holder.role),
-                holder.namespace.as_ref().map(|ns| vec![ns.clone()]),
-            ),
-            Identity::Bootstrap | Identity::Node(_) | Identity::Peer => (None, None),
-        };
-        WhoAmI {
-            identity: identity.to_string(),
-            role,
-            namespaces,
-        }
+/// What the caller `identity` is told about itself.
+pub fn of(identity: &Identity) -> WhoAmI {
+    let (role, namespaces) = match identity {
+        Identity::Admin => (Some(Role::Admin), None),
+        Identity::User(holder) => (
+            Some(holder.role),
+            holder.namespace.as_ref().map(|ns| vec![ns.clone()]),
+        ),
+        Identity::Bootstrap | Identity::Node(_) | Identity::Peer => (None, None),
+    };
+    WhoAmI {
+        identity: identity.to_string(),
+        role,
+        namespaces,
     }
 }
 
 pub async fn whoami(Extension(identity): Extension<Identity>) -> Json<WhoAmI> {
-    Json(WhoAmI::of(&identity))
+    Json(of(&identity))
 }
 
 #[cfg(test)]
@@ -70,7 +56,7 @@ mod tests {
 
     #[test]
     fn a_namespaced_token_learns_its_namespace() {
-        let who = WhoAmI::of(&viewer(Some("dev")));
+        let who = of(&viewer(Some("dev")));
         assert_eq!(who.role, Some(Role::View));
         assert_eq!(who.namespaces, Some(vec!["dev".to_string()]));
         assert_eq!(who.identity, r#"token "dash" (role view, namespace dev)"#);
@@ -80,9 +66,9 @@ mod tests {
 
     #[test]
     fn the_admin_and_a_cluster_wide_token_read_every_namespace() {
-        assert_eq!(WhoAmI::of(&Identity::Admin).namespaces, None);
-        assert_eq!(WhoAmI::of(&Identity::Admin).role, Some(Role::Admin));
-        assert_eq!(WhoAmI::of(&viewer(None)).namespaces, None);
+        assert_eq!(of(&Identity::Admin).namespaces, None);
+        assert_eq!(of(&Identity::Admin).role, Some(Role::Admin));
+        assert_eq!(of(&viewer(None)).namespaces, None);
     }
 
     #[test]
