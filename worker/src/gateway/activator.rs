@@ -149,6 +149,15 @@ impl Activator {
         if has_endpoints(&endpoints) {
             return Ok(endpoints);
         }
+        // Boxed: the hold's state (a watch, a select, the activation) would otherwise be part
+        // of every request's future, which is moved and zeroed per request.
+        Box::pin(self.hold(endpoints)).await
+    }
+
+    async fn hold(
+        &self,
+        endpoints: Arc<Endpoints>,
+    ) -> Result<Arc<Endpoints>, http::Response<BoxBody>> {
         let service = endpoints.service.clone();
         let mut changes = self.changes.subscribe();
         let (slot, activation) = self
