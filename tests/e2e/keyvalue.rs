@@ -22,6 +22,11 @@ pub(crate) fn store(namespace: &str, name: &str, spec: &str) -> String {
     )
 }
 
+/// The spec of a Redis store at `url` whose password is key `password` of Secret `redis-pw`.
+pub(crate) fn redis_with_password(url: &str) -> String {
+    format!("{{redis: {{url: '{url}', passwordSecretRef: {{name: redis-pw, key: password}}}}}}")
+}
+
 /// The kvtest component in `namespace`, allowed `stores`, reachable at `http://HOST/` where
 /// HOST is `<namespace>.kv.test`.
 pub(crate) fn kvtest_app(namespace: &str, stores: &str) -> String {
@@ -253,14 +258,7 @@ fn redis_password_comes_from_the_secret_and_a_wrong_one_is_a_visible_error() {
         "{}{}{}",
         kvtest_app("shop", "shared"),
         secret("wrong-pass"),
-        store(
-            "shop",
-            "shared",
-            &format!(
-                "{{redis: {{url: '{}', passwordSecretRef: {{name: redis-pw, key: password}}}}}}",
-                redis.url()
-            )
-        ),
+        store("shop", "shared", &redis_with_password(&redis.url())),
     );
     applied(&cluster, "kv.yaml", &yaml);
     serving(&cluster.ingress, "shop");

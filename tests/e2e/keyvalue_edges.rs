@@ -3,7 +3,7 @@
 //! its pods with a reason naming the Secret, until the Secret comes; and `list-keys` on Redis
 //! pages through more keys than one page, the cursor followed to the end, each key once.
 
-use super::keyvalue::{applied, kv, kvtest_app, serving, store, WAIT};
+use super::keyvalue::{applied, kv, kvtest_app, redis_with_password, serving, store, WAIT};
 use std::collections::BTreeSet;
 use wasmpod_api::PodPhase;
 use wasmpod_tests::redis::Redis;
@@ -82,14 +82,7 @@ fn a_redis_store_whose_password_secret_is_missing_holds_its_pods_naming_the_secr
     let yaml = format!(
         "{}{}",
         kvtest_app("shop", "shared"),
-        store(
-            "shop",
-            "shared",
-            &format!(
-                "{{redis: {{url: '{}', passwordSecretRef: {{name: redis-pw, key: password}}}}}}",
-                redis.url()
-            )
-        ),
+        store("shop", "shared", &redis_with_password(&redis.url())),
     );
     applied(&cluster, "kv.yaml", &yaml);
     let (reason, message) = wait_until("the pod's reason", WAIT, || {
