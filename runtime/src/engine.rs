@@ -30,9 +30,11 @@ pub struct RuntimeConfig {
     /// Largest size of one linear memory, and the cap on an instance's total. Default 256 MiB.
     pub max_memory_per_instance: u64,
     /// Epoch tick: the granularity of request deadlines and of guest yields. Default 1 ms: a
-    /// computing guest gives its gateway thread back every tick, so the other connections on
-    /// that thread wait a few ticks at most (10 ms ticks let a looping neighbour hold them
-    /// about 100 ms); the ticker's wake-ups and the yields cost well under 1% of a core.
+    /// computing guest gives its gateway thread back every tick, and the thread looks at its
+    /// sockets before resuming it, so the other connections on that thread wait about one tick
+    /// (hello's p99 beside a looping neighbour: 8 ms with 1 ms ticks, 59 ms with 10 ms ticks in
+    /// `bench/results/2026-11-29-yield.md`); the ticker's wake-ups cost about 2% of the
+    /// fresh-instance throughput there.
     pub epoch_tick: Duration,
     /// Requests that may wait per pod for an instance when its limit or the pool is reached.
     /// Default 4096.

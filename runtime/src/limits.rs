@@ -72,12 +72,21 @@ impl ResourceLimiter for MemoryLimiter {
 
 /// Interrupts the guest once `timeout` has passed (`None`: never), yielding to the async executor
 /// at every epoch tick in between.
+///
+/// The yield is tokio's `yield_now`, not wasmtime's plain `Yield`: tokio defers the guest's wake-up
+/// until it has looked at the sockets and timers, so the other connections on a looping guest's
+/// thread are seen every tick. A plain yield wakes the task at once, and a `current_thread`
+/// runtime then looks at its sockets only every 61 polls (the hello pod's p99 beside a looping
+/// guest rose to that guest's 1 s deadline); looking more often instead costs every request.
 pub(crate) fn set_deadline<T: 'static>(store: &mut Store<T>, timeout: Option<Duration>) {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| match deadline {
         Some(deadline) if Instant::now() >= deadline => Ok(UpdateDeadline::Interrupt),
-        _ => Ok(UpdateDeadline::Yield(1)),
+        _ => Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        )),
     });
 }
 

@@ -17,13 +17,6 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::revocation::RevokedSerials;
 
-/// Task polls between two looks at the sockets and timers. A guest that computes runs one epoch
-/// tick per poll before it yields, so with tokio's default (61) a looping neighbour kept every
-/// other connection on its thread waiting 61 ticks for its readiness to be seen (the hello pod's
-/// p99 rose to the looping guest's 1 s deadline in `just bench`'s attack rows); at 4 they wait
-/// four ticks at most, for one extra `epoll_wait` per four polls.
-const IO_POLL_EVERY: u32 = 4;
-
 fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
@@ -122,7 +115,6 @@ pub fn start(
         let shutdown = shutdown.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .event_interval(IO_POLL_EVERY)
             .build()?;
         let handle = std::thread::Builder::new()
             .name(format!("gateway-{i}"))
