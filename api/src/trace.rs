@@ -7,20 +7,28 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 /// The header's name.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
-/// A parsed `traceparent`, its ids in lower-case hex.
+/// A parsed `traceparent`: its four fields as one lower-case text, `vv-<trace>-<span>-ff`. One
+/// string rather than four, since the gateway makes or reads one for every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceParent {
-    version: String,
-    trace_id: String,
-    span_id: String,
-    flags: String,
+    text: String,
 }
 
-/// `bytes` random bytes in lower-case hex.
-fn random_hex(bytes: usize) -> String {
-    (0..bytes)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
+/// Where each field sits in the text (the W3C shape has fixed lengths).
+const TRACE_ID: std::ops::Range<usize> = 3..35;
+const SPAN_ID: std::ops::Range<usize> = 36..52;
+const FLAGS: std::ops::Range<usize> = 53..55;
+const LEN: usize = 55;
+
+/// Appends `N` random bytes in lower-case hex to `text`.
+fn push_random_hex<const N: usize>(text: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut bytes = [0u8; N];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut bytes[..]);
+    for byte in bytes {
+        text.push(char::from(HEX[usize::from(byte >> 4)]));
+        text.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
@@ -30,12 +38,13 @@ fn is_hex(s: &str, len: usize) -> bool {
 impl TraceParent {
     /// A new trace (version 00, sampled).
     pub fn new_root() -> TraceParent {
-        TraceParent {
-            version: "00".into(),
-            trace_id: random_hex(16),
-            span_id: random_hex(8),
-            flags: "01".into(),
-        }
+        let mut text = String::with_capacity(LEN);
+        text.push_str("00-");
+        push_random_hex::<16>(&mut text);
+        text.push('-');
+        push_random_hex::<8>(&mut text);
+        text.push_str("-01");
+        TraceParent { text }
     }
 
     /// The `traceparent` of `headers`, if it has one of the W3C shape.
@@ -43,49 +52,47 @@ impl TraceParent {
         headers.get(TRACEPARENT).and_then(TraceParent::parse)
     }
 
+    /// The first four fields of a `traceparent` of the W3C shape (later versions may append more,
+    /// which are not kept).
     pub fn parse(value: &HeaderValue) -> Option<TraceParent> {
-        let mut parts = value.to_str().ok()?.trim().split('-');
+        let value = value.to_str().ok()?.trim();
+        let mut parts = value.split('-');
         let (version, trace, span, flags) =
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         if !(is_hex(version, 2) && is_hex(trace, 32) && is_hex(span, 16) && is_hex(flags, 2)) {
             return None;
         }
+        // The four fields and their three dashes are the first LEN bytes, all ASCII.
         Some(TraceParent {
-            version: version.to_ascii_lowercase(),
-            trace_id: trace.to_ascii_lowercase(),
-            span_id: span.to_ascii_lowercase(),
-            flags: flags.to_ascii_lowercase(),
+            text: value[..LEN].to_ascii_lowercase(),
         })
     }
 
     /// The context of a call made within this one: same trace, a new span.
     pub fn child(&self) -> TraceParent {
-        TraceParent {
-            span_id: random_hex(8),
-            ..self.clone()
-        }
+        let mut text = String::with_capacity(LEN);
+        text.push_str(&self.text[..SPAN_ID.start]);
+        push_random_hex::<8>(&mut text);
+        text.push_str(&self.text[SPAN_ID.end..]);
+        TraceParent { text }
     }
 
     pub fn trace_id(&self) -> &str {
-        &self.trace_id
+        &self.text[TRACE_ID]
     }
 
     pub fn span_id(&self) -> &str {
-        &self.span_id
+        &self.text[SPAN_ID]
     }
 
     /// The trace flags (bit 0: sampled).
     pub fn flags(&self) -> u8 {
-        u8::from_str_radix(&self.flags, 16).unwrap_or(0)
+        u8::from_str_radix(&self.text[FLAGS], 16).unwrap_or(0)
     }
 
     pub fn to_header(&self) -> HeaderValue {
-        let text = format!(
-            "{}-{}-{}-{}",
-            self.version, self.trace_id, self.span_id, self.flags
-        );
         // Only hex digits and dashes: always a valid header value.
-        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+        HeaderValue::from_str(&self.text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 }
 
@@ -118,12 +125,27 @@ mod tests {
     }
 
     #[test]
+    fn parse_lowercases_and_keeps_the_first_four_fields() {
+        let sent = "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-03-later";
+        let parent = TraceParent::parse(&HeaderValue::from_static(sent)).expect("valid");
+        assert_eq!(parent.trace_id(), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(parent.span_id(), "b7ad6b7169203331");
+        assert_eq!(parent.flags(), 3);
+        assert_eq!(
+            parent.to_header(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03"
+        );
+    }
+
+    #[test]
     fn malformed_traceparents_are_ignored() {
         for bad in [
             "",
             "00-abc-def-01",
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
             "00-0af7651916cd43dd8448eb211c80319z-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0",
+            "0-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         ] {
             assert_eq!(
                 TraceParent::parse(&HeaderValue::from_static(bad)),
