@@ -142,7 +142,11 @@ fn delete_pod_waits_until_its_drain_ended_and_it_is_gone_unless_told_not_to() {
         "back after {took:?}, before the {remaining:?} left of the request"
     );
     assert_eq!(stdout.trim(), format!("pod/{pod} deleted"), "{stdout}");
-    assert!(text(&out.stderr).contains("terminating"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("terminating"),
+        "{}",
+        text(&out.stderr)
+    );
     slow.finished_ok();
 
     // --wait=false: back at once, the pod still draining.
@@ -153,7 +157,10 @@ fn delete_pod_waits_until_its_drain_ended_and_it_is_gone_unless_told_not_to() {
     let (out, took) = timed(&cluster, &args);
     let stdout = succeeded(&args, &out);
     assert!(stdout.contains("is terminating"), "{stdout}");
-    assert!(took < remaining, "took {took:?}, the drain had {remaining:?} left");
+    assert!(
+        took < remaining,
+        "took {took:?}, the drain had {remaining:?} left"
+    );
     assert!(
         pods(&cluster, "default", "web")
             .iter()
@@ -162,18 +169,25 @@ fn delete_pod_waits_until_its_drain_ended_and_it_is_gone_unless_told_not_to() {
     );
     slow.finished_ok();
     wait_until("the pod gone", WAIT, || {
-        (!pods(&cluster, "default", "web").iter().any(|(n, _, _)| *n == pod)).then_some(())
+        (!pods(&cluster, "default", "web")
+            .iter()
+            .any(|(n, _, _)| *n == pod))
+        .then_some(())
     });
 
     // --timeout 1s on a pod held for 8 s: a non-zero exit naming the pod; the drain goes on.
     let pod = ready_pod(&cluster, "web", &pod);
     let long = Duration::from_secs(8);
     let slow = Slow::start(&cluster, long);
-    let (out, took) = timed(&cluster, &["delete", "pod", pod.as_str(), "--timeout", "1s"]);
+    let (out, took) = timed(
+        &cluster,
+        &["delete", "pod", pod.as_str(), "--timeout", "1s"],
+    );
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "--timeout 1s succeeded: {stderr}");
     assert!(
-        stderr.contains("timed out after 1s") && stderr.contains(&format!("pod/{pod} (terminating)")),
+        stderr.contains("timed out after 1s")
+            && stderr.contains(&format!("pod/{pod} (terminating)")),
         "{stderr}"
     );
     assert!(took < Duration::from_secs(5), "took {took:?}");
@@ -185,7 +199,10 @@ fn delete_pod_waits_until_its_drain_ended_and_it_is_gone_unless_told_not_to() {
     );
     slow.finished_ok();
     wait_until("the pod gone after its drain", WAIT, || {
-        (!pods(&cluster, "default", "web").iter().any(|(n, _, _)| *n == pod)).then_some(())
+        (!pods(&cluster, "default", "web")
+            .iter()
+            .any(|(n, _, _)| *n == pod))
+        .then_some(())
     });
 }
 
@@ -218,13 +235,23 @@ fn delete_namespace_waits_for_its_pods_and_foreground_cascade_for_a_deployments(
     });
     let slow = Slow::start(&cluster, HOLD);
     let remaining = slow.remaining(HOLD);
-    let args = ["delete", "deployment", "web", "--cascade=foreground", "-o", "name"];
+    let args = [
+        "delete",
+        "deployment",
+        "web",
+        "--cascade=foreground",
+        "-o",
+        "name",
+    ];
     let (out, took) = timed(&cluster, &args);
     let stdout = succeeded(&args, &out);
     assert_eq!(stdout.trim(), "deployment/web", "-o name prints names only");
     let left = pods(&cluster, "default", "web");
     assert!(left.is_empty(), "pods of the deleted deployment: {left:?}");
-    assert!(took >= remaining, "back after {took:?}, before {remaining:?}");
+    assert!(
+        took >= remaining,
+        "back after {took:?}, before {remaining:?}"
+    );
     slow.finished_ok();
 
     // Orphan: the deployment goes, its pods keep running and serving, without an owner.
@@ -251,5 +278,9 @@ fn delete_namespace_waits_for_its_pods_and_foreground_cascade_for_a_deployments(
     // A namespace has no orphans.
     let out = cluster.cli(&["delete", "namespace", "shop2", "--cascade=orphan"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("--cascade=orphan"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--cascade=orphan"),
+        "{}",
+        text(&out.stderr)
+    );
 }

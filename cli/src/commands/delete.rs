@@ -289,7 +289,9 @@ mod tests {
         assert!(parse(&["pod/x", "--wait"]).expect("parses").wait);
         assert!(parse(&["pod/x", "--wait=true"]).expect("parses").wait);
         assert_eq!(
-            parse(&["pod/x", "--timeout=500ms"]).expect("parses").timeout,
+            parse(&["pod/x", "--timeout=500ms"])
+                .expect("parses")
+                .timeout,
             Duration::from_millis(500)
         );
     }

@@ -366,9 +366,21 @@ mod tests {
         let db0 = deleted(Kind::Pod, "default", "db-0", Dependents::None);
         assert_eq!(view.remaining(&db0), ["pod/db-0 (terminating)"]);
         // Deleted, then made again under its name (a StatefulSet's pod): that one is not it.
-        view.apply(&pods, event(WatchEventType::Deleted, object("Pod", "default", "db-0", serde_json::json!({}))));
+        view.apply(
+            &pods,
+            event(
+                WatchEventType::Deleted,
+                object("Pod", "default", "db-0", serde_json::json!({})),
+            ),
+        );
         let again = serde_json::json!({"uid": "uid-other"});
-        view.apply(&pods, event(WatchEventType::Added, object("Pod", "default", "db-0", again)));
+        view.apply(
+            &pods,
+            event(
+                WatchEventType::Added,
+                object("Pod", "default", "db-0", again),
+            ),
+        );
         assert!(view.remaining(&db0).is_empty());
     }
 
@@ -386,9 +398,7 @@ mod tests {
         view.replace(&Scope::of(Kind::Pod, "shop"), vec![]);
         assert!(view.remaining(&shop).is_empty());
 
-        let owner = |name: &str, uid: &str| {
-            serde_json::json!({"ownerReferences": [{"kind": "Deployment", "name": name, "uid": uid}]})
-        };
+        let owner = |name: &str, uid: &str| serde_json::json!({"ownerReferences": [{"kind": "Deployment", "name": name, "uid": uid}]});
         view.replace(
             &Scope::of(Kind::Pod, "default"),
             vec![
