@@ -4,7 +4,7 @@ mod activate;
 mod options;
 mod streams;
 pub use activate::{ActivateResponse, ActivatedTarget};
-pub use options::{ListOptions, VersionInfo, WriteMode};
+pub use options::{ListOptions, PropagationPolicy, VersionInfo, WriteMode};
 
 use crate::endpoints::Endpoints;
 use crate::object::{AnyObject, Kind};
@@ -432,11 +432,14 @@ impl Client {
         namespace: &str,
         name: &str,
     ) -> Result<Option<String>, ClientError> {
+        self.delete_at(&Self::object_path(kind, namespace, name))
+            .await
+    }
+
+    /// `DELETE path`: the server's message, if it sent one.
+    pub(crate) async fn delete_at(&self, path: &str) -> Result<Option<String>, ClientError> {
         let response = self
-            .send(self.request(
-                reqwest::Method::DELETE,
-                &Self::object_path(kind, namespace, name),
-            ))
+            .send(self.request(reqwest::Method::DELETE, path))
             .await?;
         let answer: serde_json::Value = response.json().await.unwrap_or_default();
         Ok(answer

@@ -11,6 +11,7 @@ mod concurrent_writes;
 mod config;
 mod dashboard;
 mod dashboard_namespaces;
+mod delete_wait;
 mod durability;
 mod etcd_store;
 mod fencing;

@@ -252,7 +252,7 @@ fn a_deleted_pod_drains_its_in_flight_request_and_a_second_delete_does_not_wait(
     let url = format!("{}/count?hold_ms=3000", cluster.ingress);
     let slow = std::thread::spawn(move || wasmpod_tests::http_get(&url));
     std::thread::sleep(Duration::from_millis(500));
-    let out = cluster.cli_ok(&["delete", "pod", &pod]);
+    let out = cluster.cli_ok(&["delete", "pod", &pod, "--wait=false"]);
     assert!(out.contains("is terminating"), "{out}");
     // Its replacement comes at once; the old pod drains.
     let (status, body) = slow.join().expect("slow request");
@@ -274,7 +274,7 @@ fn a_deleted_pod_drains_its_in_flight_request_and_a_second_delete_does_not_wait(
     let url = format!("{}/count?hold_ms=8000", cluster.ingress);
     let held = std::thread::spawn(move || wasmpod_tests::http_get(&url));
     std::thread::sleep(Duration::from_millis(500));
-    cluster.cli_ok(&["delete", "pod", &pod]);
+    cluster.cli_ok(&["delete", "pod", &pod, "--wait=false"]);
     let started = Instant::now();
     let out = cluster.cli_ok(&["delete", "pod", &pod]);
     assert!(out.contains("deleted"), "{out}");
@@ -300,7 +300,7 @@ fn deleting_a_deployment_or_namespace_drains_its_pods_before_they_go() {
     let url = format!("{}/count?hold_ms=3000", cluster.ingress);
     let slow = std::thread::spawn(move || wasmpod_tests::http_get(&url));
     std::thread::sleep(Duration::from_millis(500));
-    let out = cluster.cli_ok(&["delete", "deployment", "web"]);
+    let out = cluster.cli_ok(&["delete", "deployment", "web", "--wait=false"]);
     assert!(out.contains("drain"), "{out}");
     // The deployment is gone from the API at once; its pods are terminating, not gone.
     assert!(cluster.items("deployments").is_empty());
@@ -344,7 +344,7 @@ fn deleting_a_deployment_or_namespace_drains_its_pods_before_they_go() {
     wait_until("the pod in shop ready", WAIT, || {
         (in_shop() == [(false, true)]).then_some(())
     });
-    let out = cluster.cli_ok(&["delete", "namespace", "shop"]);
+    let out = cluster.cli_ok(&["delete", "namespace", "shop", "--wait=false"]);
     assert!(out.contains("drain"), "{out}");
     let now = in_shop();
     assert!(

@@ -21,6 +21,25 @@ pub struct WriteMode {
     pub dry_run: bool,
 }
 
+/// `?propagationPolicy=` of a delete, as in Kubernetes: what becomes of the pods a Deployment or
+/// StatefulSet owns. `Background` (the default) drains them after their owner is gone; `Orphan`
+/// leaves them running, without an owner. (Kubernetes' `Foreground` is the client's to do here:
+/// `delete --cascade=foreground` waits for the pods to be gone.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PropagationPolicy {
+    Background,
+    Orphan,
+}
+
+impl PropagationPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PropagationPolicy::Background => "Background",
+            PropagationPolicy::Orphan => "Orphan",
+        }
+    }
+}
+
 /// `GET /version`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VersionInfo {
@@ -114,6 +133,22 @@ impl Client {
         self.send(self.request(reqwest::Method::DELETE, &path))
             .await
             .map(|_| ())
+    }
+
+    /// Deletes an object with a propagation policy for the pods it owns; returns the server's
+    /// message, as [`Client::delete`] does.
+    pub async fn delete_propagating(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        policy: PropagationPolicy,
+    ) -> Result<Option<String>, ClientError> {
+        let path = with_query(
+            Self::object_path(kind, namespace, name),
+            &[("propagationPolicy", policy.as_str())],
+        );
+        self.delete_at(&path).await
     }
 
     /// `scale --dry-run=server`.

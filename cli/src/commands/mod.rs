@@ -10,6 +10,7 @@ mod client_certificates;
 mod cluster;
 mod create;
 mod delete;
+mod delete_wait;
 mod describe;
 mod diff;
 mod edit;

@@ -16,6 +16,7 @@ mod node_certificate;
 mod node_credential;
 mod objects;
 mod oci_resolve;
+mod orphan;
 pub use oci_resolve::CheckedLayers;
 mod pod_config;
 mod pod_logs;

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
+use wasmpod_api::client::PropagationPolicy;
 use wasmpod_api::name::{validate_label, validate_object_key, Namespace};
 use wasmpod_api::{
     AnyObject, ClaimPhase, Deployment, Kind, ListResponse, Node, ObjectKey, PersistentVolumeClaim,
@@ -34,6 +35,8 @@ pub struct ObjectQuery {
     pub field_selector: Option<String>,
     /// `All`: validate and answer as if written, store nothing.
     pub dry_run: Option<DryRun>,
+    /// On a delete: `Orphan` leaves a Deployment's or StatefulSet's pods running.
+    pub propagation_policy: Option<PropagationPolicy>,
 }
 
 /// `?dryRun=All`, as in Kubernetes (the only value it has).
@@ -186,6 +189,12 @@ pub async fn delete_object(
             "the namespace \"default\" always exists and cannot be deleted",
         ));
     }
+    let orphan = query.propagation_policy == Some(PropagationPolicy::Orphan);
+    if orphan && key.kind == Kind::Namespace {
+        return Err(ApiError::bad_request(
+            "propagationPolicy=Orphan: a namespace's objects always go with it",
+        ));
+    }
     if query.dry_run == Some(DryRun::All) {
         return match state.registry.get(&key)? {
             Some(_) => Ok(Json(
@@ -208,6 +217,21 @@ pub async fn delete_object(
             key.kind.plural(),
             key.name
         )));
+    }
+    if orphan && matches!(key.kind, Kind::Deployment | Kind::StatefulSet) {
+        let owner = key.clone();
+        let freed = state
+            .registry
+            .off_thread(move |registry| super::orphan::delete_orphaning(registry, &owner))
+            .await?;
+        tracing::info!(object = %key, orphaned_pods = freed, "deleted; its pods orphaned");
+        let mut answer = serde_json::json!({"deleted": key.to_string(), "orphaned": freed});
+        if freed > 0 {
+            answer["message"] = serde_json::json!(format!(
+                "deleted; its {freed} pod(s) keep running, without an owner"
+            ));
+        }
+        return Ok(Json(answer));
     }
     let mut writes = vec![Write::Delete(key.clone())];
     // Pods that go with their owner or namespace: after the commit, gracefully (they drain).
