@@ -160,7 +160,7 @@ impl OtlpReceiver {
                 let app = axum::Router::new()
                     .route("/v1/traces", axum::routing::post(receive))
                     .with_state(receiving);
-                let stopped = async {
+                let stopped = async move {
                     let _ = stopped.await;
                     // Stalled exports end now, so that the graceful shutdown does not wait.
                     let _ = stopping_tx.send(true);
@@ -300,7 +300,7 @@ async fn receive(
         let mut stopping = receiving.stopping.clone();
         tokio::select! {
             () = tokio::time::sleep(stall) => {}
-            _ = stopping.wait_for(|stopping| *stopping) => {
+            _ = stopping.changed() => {
                 return Err((axum::http::StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string()));
             }
         }
