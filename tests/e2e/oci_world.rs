@@ -262,9 +262,9 @@ fn a_token_that_may_not_apply_the_object_makes_the_server_ask_the_registry_nothi
         "-f",
         path.to_str().expect("utf-8"),
     ]);
-    let stderr = stderr(&out);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("(HTTP 403)"), "{stderr}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("(HTTP 403)"), "{said}");
     assert_eq!(
         registry.requests("GET", &format!("/v2/apps/greet/manifests/{digest}")),
         0,

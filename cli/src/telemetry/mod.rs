@@ -9,7 +9,7 @@ mod config;
 mod transport;
 mod values;
 
-pub use config::{ExportConfig, Exporting, OtlpArgs};
+pub use config::{Exporting, OtlpArgs};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
