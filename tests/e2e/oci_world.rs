@@ -65,7 +65,10 @@ fn a_tag_of_a_component_of_no_runnable_world_is_refused_at_apply_naming_what_it_
     // Pinned by digest: refused the same way, from the verdict kept (the layer is not pulled
     // again), before any pod says WrongWorld.
     let pinned = format!("{}/apps/greet@{digest}", registry.host);
-    let out = cluster.apply("pinned.yaml", &app("greet", &format!("oci://{pinned}"), 1, ""));
+    let out = cluster.apply(
+        "pinned.yaml",
+        &app("greet", &format!("oci://{pinned}"), 1, ""),
+    );
     assert!(!out.status.success(), "the pinned reference was accepted");
     assert_eq!(
         stderr(&out),
@@ -92,7 +95,11 @@ fn a_digest_pinned_reference_of_no_runnable_world_is_refused_at_apply_and_the_st
     let registry = Registry::open();
     let cluster = Cluster::up(&["--insecure-registry", &registry.host]);
     let c = wasmpod_tests::components();
-    let good = push(&cluster, &c.hello, &format!("{}/apps/web:v1", registry.host));
+    let good = push(
+        &cluster,
+        &c.hello,
+        &format!("{}/apps/web:v1", registry.host),
+    );
     let good = format!("oci://{}/apps/web@{good}", registry.host);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("greet.wasm");

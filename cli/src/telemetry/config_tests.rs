@@ -351,12 +351,18 @@ fn the_export_timeout_is_milliseconds_the_traces_variable_winning_10_s_by_defaul
     let args = endpoint("http://c");
     let timeout = |vars: &[(&str, &str)]| export_of(&args, vars).timeout;
     assert_eq!(timeout(&[]), Duration::from_secs(10));
-    assert_eq!(timeout(&[(TIMEOUT_VAR, "2500")]), Duration::from_millis(2500));
+    assert_eq!(
+        timeout(&[(TIMEOUT_VAR, "2500")]),
+        Duration::from_millis(2500)
+    );
     assert_eq!(
         timeout(&[(TIMEOUT_VAR, "2500"), (TRACES_TIMEOUT_VAR, "300")]),
         Duration::from_millis(300)
     );
-    assert_eq!(timeout(&[(TRACES_TIMEOUT_VAR, " ")]), Duration::from_secs(10));
+    assert_eq!(
+        timeout(&[(TRACES_TIMEOUT_VAR, " ")]),
+        Duration::from_secs(10)
+    );
     for var in [TIMEOUT_VAR, TRACES_TIMEOUT_VAR] {
         for bad in ["10s", "0", "-1", "1.5"] {
             let error = error_of(&args, &[(var, bad)]);
@@ -458,8 +464,9 @@ fn a_client_identity_comes_from_the_flags_over_the_traces_variables_over_the_gen
         otlp_client_key: None,
         ..flagged.clone()
     };
-    assert!(error_of(&half, &[])
-        .starts_with("--otlp-client-certificate is set but its pair is not"));
+    assert!(
+        error_of(&half, &[]).starts_with("--otlp-client-certificate is set but its pair is not")
+    );
     assert!(error_of(&https, &[(TRACES_CLIENT_KEY_VAR, "/k")])
         .starts_with("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY is set but its pair is not"));
     // A plain collector: the variables are ignored, the flags are a mistake.
@@ -468,8 +475,9 @@ fn a_client_identity_comes_from_the_flags_over_the_traces_variables_over_the_gen
         otlp_endpoint: Some("http://c".into()),
         ..flagged.clone()
     };
-    assert!(error_of(&plain, &[])
-        .starts_with("--otlp-client-certificate is for an https:// collector"));
+    assert!(
+        error_of(&plain, &[]).starts_with("--otlp-client-certificate is for an https:// collector")
+    );
     // Without a collector, the flags are refused.
     let alone = OtlpArgs {
         otlp_endpoint: None,

@@ -139,7 +139,11 @@ pub fn collector_client(config: &ExportConfig) -> anyhow::Result<CollectorClient
     .with_safe_default_protocol_versions()
     .context("TLS for the OTLP collector")?
     .with_root_certificates(roots);
-    let tls = match config.client_identity.as_ref().filter(|_| config.is_https()) {
+    let tls = match config
+        .client_identity
+        .as_ref()
+        .filter(|_| config.is_https())
+    {
         None => tls.with_no_client_auth(),
         Some(identity) => {
             let (chain, key) = client_identity(identity)?;
@@ -201,6 +205,15 @@ fn client_identity(
             "{setting} {shown}: no PEM private key (PKCS#8, PKCS#1 or SEC1) in the file"
         )
     })?;
+    rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{setting} {shown}: not a private key TLS can use (an unsupported or malformed \
+                 key)"
+            )
+        })?;
     Ok((chain, key))
 }
 

@@ -97,7 +97,15 @@ mod tests {
     fn a_timeout_is_a_positive_whole_number_of_milliseconds() {
         assert_eq!(timeout("10000"), Ok(Duration::from_secs(10)));
         assert_eq!(timeout(" 250 "), Ok(Duration::from_millis(250)));
-        for bad in ["0", "-5", "1.5", "10s", "", "abc", "99999999999999999999999"] {
+        for bad in [
+            "0",
+            "-5",
+            "1.5",
+            "10s",
+            "",
+            "abc",
+            "99999999999999999999999",
+        ] {
             assert!(timeout(bad).is_err(), "{bad:?}");
         }
         assert_eq!(
@@ -133,7 +141,10 @@ mod tests {
             ("a=b,secret-1", "entry 2 is not key=value"),
             ("=secret-1", "entry 1 has no key"),
             ("a b=secret-1", "entry 1: \"a b\" is not a key"),
-            ("k=secret-1%FF", "the value of \"k\" is not percent-encoded UTF-8"),
+            (
+                "k=secret-1%FF",
+                "the value of \"k\" is not percent-encoded UTF-8",
+            ),
         ] {
             let error = resource_attributes(bad).expect_err(bad);
             assert!(error.starts_with(says), "{bad:?}: {error}");

@@ -61,7 +61,8 @@ pub async fn pin(
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_NAMESPACE);
-    if reference.digest.is_some() && stored_component(state, any, namespace)?.as_deref() == Some(text)
+    if reference.digest.is_some()
+        && stored_component(state, any, namespace)?.as_deref() == Some(text)
     {
         return Ok(any.clone());
     }
