@@ -126,7 +126,7 @@ pub enum Exporting {
     /// A collector is configured (by `collector`), but `OTEL_SDK_DISABLED=true` turns export off.
     Disabled { collector: Setting },
     /// Spans go to this collector.
-    To(ExportConfig),
+    To(Box<ExportConfig>),
 }
 
 /// A resolved, checked export setup.
@@ -437,7 +437,7 @@ impl OtlpArgs {
                 .map_err(|reason| invalid(Setting::Env(RESOURCE_ATTRIBUTES_VAR), reason))?,
             None => Vec::new(),
         };
-        Ok(Exporting::To(ExportConfig {
+        Ok(Exporting::To(Box::new(ExportConfig {
             traces_url,
             headers,
             roots,
@@ -445,7 +445,7 @@ impl OtlpArgs {
             timeout,
             service_name: var(SERVICE_NAME_VAR)?.map(|name| name.trim().to_string()),
             resource_attributes,
-        }))
+        })))
     }
 }
 

@@ -14,7 +14,7 @@ fn exporting(args: &OtlpArgs, vars: &[(&str, &str)]) -> Result<Exporting, Config
 fn resolve(args: &OtlpArgs, vars: &[(&str, &str)]) -> Result<Option<ExportConfig>, ConfigError> {
     exporting(args, vars).map(|exporting| match exporting {
         Exporting::Off => None,
-        Exporting::To(config) => Some(config),
+        Exporting::To(config) => Some(*config),
         Exporting::Disabled { collector } => panic!("disabled ({collector})"),
     })
 }
