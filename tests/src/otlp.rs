@@ -1,8 +1,9 @@
 //! An OTLP/HTTP receiver for the tests: `POST /v1/traces` on a free loopback port, the protobuf
 //! `ExportTraceServiceRequest` decoded (with `opentelemetry-proto`) into [`ReceivedSpan`]s that a
 //! test reads. Plain HTTP, or HTTPS with a certificate the test makes ([`OtlpReceiver::start_tls`]),
-//! which can require headers (an API key) of every export, as hosted collectors do. It runs on a
-//! runtime of its own, on a thread, until dropped.
+//! which can require headers (an API key) of every export, as hosted collectors do, or a client
+//! certificate of a CA ([`OtlpReceiver::start_mutual_tls`]); or a receiver that stalls each export
+//! ([`OtlpReceiver::start_stalling`]). It runs on a runtime of its own, on a thread, until dropped.
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -10,7 +11,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use prost::Message;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// One span as a collector receives it, ids in lower-case hex.
 #[derive(Debug, Clone)]
@@ -24,6 +27,8 @@ pub struct ReceivedSpan {
     pub service: String,
     /// The resource's `service.instance.id`: the node's (or server's) name.
     pub instance: String,
+    /// Every attribute of the resource.
+    pub resource: BTreeMap<String, String>,
     pub attributes: BTreeMap<String, String>,
     /// The span's status: `UNSET`, `OK` or `ERROR`.
     pub status: &'static str,
@@ -46,6 +51,8 @@ pub struct OtlpReceiver {
 /// What the receiver saw.
 #[derive(Default)]
 struct Seen {
+    /// Export requests that reached the handler (answered or not).
+    exports: AtomicUsize,
     spans: Mutex<Vec<ReceivedSpan>>,
     /// Exports refused for a missing or wrong required header: the header's name.
     refused: Mutex<Vec<String>>,
@@ -59,23 +66,54 @@ struct Receiving {
     seen: Arc<Seen>,
     /// Headers every export must carry, with these values.
     required: Arc<Vec<(String, String)>>,
+    /// How long each export waits before it is answered (cut short when the receiver stops).
+    stall: Option<Duration>,
+    /// Turns true when the receiver stops.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl OtlpReceiver {
     /// A plain HTTP receiver that takes every export.
     pub fn start() -> OtlpReceiver {
-        OtlpReceiver::start_on(None, &[])
+        OtlpReceiver::start_on(None, &[], None)
+    }
+
+    /// A plain HTTP receiver that answers each export only after `delay`: a collector that
+    /// hangs.
+    pub fn start_stalling(delay: Duration) -> OtlpReceiver {
+        OtlpReceiver::start_on(None, &[], Some(delay))
+    }
+
+    /// An HTTPS receiver serving `cert_pem` (for 127.0.0.1) with its key `key_pem`, which
+    /// completes a handshake only with a client certificate that `client_ca_pem` signed.
+    pub fn start_mutual_tls(cert_pem: &str, key_pem: &str, client_ca_pem: &str) -> OtlpReceiver {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(client_ca_pem.as_bytes()) {
+            roots.add(ca.expect("the client CA")).expect("a CA");
+        }
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .expect("the client verifier");
+        let (chain, key) = server_identity(cert_pem, key_pem);
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .expect("the receiver's TLS config");
+        OtlpReceiver::start_on(Some(Arc::new(config)), &[], None)
     }
 
     /// An HTTPS receiver serving `cert_pem` (for 127.0.0.1) with its key `key_pem`, which refuses
     /// (401) an export that lacks any of the `required` headers (name, value).
     pub fn start_tls(cert_pem: &str, key_pem: &str, required: &[(&str, &str)]) -> OtlpReceiver {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .expect("the receiver's certificate");
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("the receiver's key");
+        let (chain, key) = server_identity(cert_pem, key_pem);
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -84,16 +122,23 @@ impl OtlpReceiver {
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .expect("the receiver's TLS config");
-        OtlpReceiver::start_on(Some(Arc::new(config)), required)
+        OtlpReceiver::start_on(Some(Arc::new(config)), required, None)
     }
 
-    fn start_on(tls: Option<Arc<rustls::ServerConfig>>, required: &[(&str, &str)]) -> OtlpReceiver {
+    fn start_on(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        required: &[(&str, &str)],
+        stall: Option<Duration>,
+    ) -> OtlpReceiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the OTLP receiver");
         listener.set_nonblocking(true).expect("nonblocking");
         let scheme = if tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{}", listener.local_addr().expect("local addr"));
         let seen = Arc::new(Seen::default());
+        let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
         let receiving = Receiving {
+            stall,
+            stopping,
             seen: seen.clone(),
             required: Arc::new(
                 required
@@ -115,8 +160,10 @@ impl OtlpReceiver {
                 let app = axum::Router::new()
                     .route("/v1/traces", axum::routing::post(receive))
                     .with_state(receiving);
-                let stopped = async {
+                let stopped = async move {
                     let _ = stopped.await;
+                    // Stalled exports end now, so that the graceful shutdown does not wait.
+                    let _ = stopping_tx.send(true);
                 };
                 let served = match tls {
                     None => {
@@ -153,6 +200,11 @@ impl OtlpReceiver {
         self.seen.spans.lock().expect("not poisoned").clone()
     }
 
+    /// How many export requests reached the receiver so far (answered, refused or stalled).
+    pub fn exports(&self) -> usize {
+        self.seen.exports.load(Ordering::SeqCst)
+    }
+
     /// The required header each refused export lacked (or had wrong), so far.
     pub fn refused(&self) -> Vec<String> {
         self.seen.refused.lock().expect("not poisoned").clone()
@@ -166,6 +218,23 @@ impl OtlpReceiver {
             .expect("not poisoned")
             .clone()
     }
+}
+
+/// A server's certificate chain and key from PEM.
+fn server_identity(
+    cert_pem: &str,
+    key_pem: &str,
+) -> (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("the receiver's certificate");
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("the receiver's key");
+    (chain, key)
 }
 
 /// Accepts TCP connections and completes their TLS handshake; a failed one is recorded.
@@ -226,6 +295,16 @@ async fn receive(
     body: axum::body::Bytes,
 ) -> Result<([(axum::http::HeaderName, &'static str); 1], Vec<u8>), (axum::http::StatusCode, String)>
 {
+    receiving.seen.exports.fetch_add(1, Ordering::SeqCst);
+    if let Some(stall) = receiving.stall {
+        let mut stopping = receiving.stopping.clone();
+        tokio::select! {
+            () = tokio::time::sleep(stall) => {}
+            _ = stopping.changed() => {
+                return Err((axum::http::StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string()));
+            }
+        }
+    }
     for (name, value) in receiving.required.iter() {
         if headers.get(name).and_then(|v| v.to_str().ok()) != Some(value.as_str()) {
             receiving
@@ -264,6 +343,7 @@ async fn receive(
                         .get("service.instance.id")
                         .cloned()
                         .unwrap_or_default(),
+                    resource: resource.clone(),
                     attributes: attributes(&span.attributes),
                     status: match span.status.map(|s| s.code) {
                         Some(1) => "OK",

@@ -220,7 +220,7 @@ impl Cli {
     /// when a collector is configured (flags, then the OTel SDK's variables). A bad setting is
     /// an error naming its flag or variable.
     pub fn span_export(&self) -> anyhow::Result<Option<crate::telemetry::Export>> {
-        use crate::telemetry::{Export, Origin};
+        use crate::telemetry::{Export, Exporting, Origin};
         let node = |instance: String| Origin {
             service: "wasmpod-node",
             instance,
@@ -237,9 +237,10 @@ impl Cli {
             ),
             _ => return Ok(None),
         };
-        Ok(otlp
-            .resolve_from_env()?
-            .map(|config| Export { config, origin }))
+        Ok(match otlp.resolve_from_env()? {
+            Exporting::Off => None,
+            exporting => Some(Export { exporting, origin }),
+        })
     }
 
     pub async fn run(self) -> anyhow::Result<()> {

@@ -2,12 +2,25 @@ use super::*;
 use std::collections::HashMap;
 
 /// Resolves `args` in an environment of exactly `vars`.
-fn resolve(args: &OtlpArgs, vars: &[(&str, &str)]) -> Result<Option<ExportConfig>, ConfigError> {
+fn exporting(args: &OtlpArgs, vars: &[(&str, &str)]) -> Result<Exporting, ConfigError> {
     let vars: HashMap<String, OsString> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), OsString::from(v)))
         .collect();
     args.resolve(|name| vars.get(name).cloned())
+}
+
+/// The export `args` make in an environment of exactly `vars` (none when there is no collector).
+fn resolve(args: &OtlpArgs, vars: &[(&str, &str)]) -> Result<Option<ExportConfig>, ConfigError> {
+    exporting(args, vars).map(|exporting| match exporting {
+        Exporting::Off => None,
+        Exporting::To(config) => Some(*config),
+        Exporting::Disabled { collector } => panic!("disabled ({collector})"),
+    })
+}
+
+fn export_of(args: &OtlpArgs, vars: &[(&str, &str)]) -> ExportConfig {
+    resolve(args, vars).expect("valid").expect("an export")
 }
 
 fn endpoint(url: &str) -> OtlpArgs {
@@ -130,6 +143,7 @@ fn headers_merge_the_variables_then_the_flags_and_the_flags_win() {
         otlp_endpoint: Some("https://c".into()),
         otlp_headers: vec!["X-Api-Key=from flag=ok".into(), "x-empty=".into()],
         otlp_ca_file: None,
+        ..OtlpArgs::default()
     };
     let vars = [
         (
@@ -154,6 +168,7 @@ fn a_malformed_header_is_refused_naming_its_source_but_not_its_value() {
         otlp_endpoint: Some("http://c".into()),
         otlp_headers: vec![header.into()],
         otlp_ca_file: None,
+        ..OtlpArgs::default()
     };
     for bad in [
         "x-api-key:secret-1",
@@ -280,5 +295,195 @@ fn a_protocol_other_than_http_protobuf_is_refused() {
     assert_eq!(
         resolve(&OtlpArgs::default(), &[(PROTOCOL_VAR, "grpc")]),
         Ok(None)
+    );
+}
+
+#[test]
+fn sdk_disabled_turns_a_configured_export_off_before_anything_else_is_read() {
+    let flag = endpoint("http://c:4318");
+    for on in ["true", "TRUE", " True "] {
+        assert_eq!(
+            exporting(&flag, &[(SDK_DISABLED_VAR, on)]),
+            Ok(Exporting::Disabled {
+                collector: Setting::Flag("--otlp-endpoint")
+            }),
+            "{on:?}"
+        );
+    }
+    assert_eq!(
+        exporting(
+            &OtlpArgs::default(),
+            &[(ENDPOINT_VAR, "http://c"), (SDK_DISABLED_VAR, "true")]
+        ),
+        Ok(Exporting::Disabled {
+            collector: Setting::Env(ENDPOINT_VAR)
+        })
+    );
+    // Off wins over settings it makes moot, even wrong ones.
+    assert!(matches!(
+        exporting(&flag, &[(SDK_DISABLED_VAR, "true"), (TIMEOUT_VAR, "soon")]),
+        Ok(Exporting::Disabled { .. })
+    ));
+    for off in ["false", "FALSE", ""] {
+        assert!(
+            matches!(
+                exporting(&flag, &[(SDK_DISABLED_VAR, off)]),
+                Ok(Exporting::To(_))
+            ),
+            "{off:?}"
+        );
+    }
+    // Without a collector there is nothing to turn off.
+    assert_eq!(
+        exporting(&OtlpArgs::default(), &[(SDK_DISABLED_VAR, "true")]),
+        Ok(Exporting::Off)
+    );
+    for bad in ["yes", "1", "on"] {
+        assert_eq!(
+            error_of(&flag, &[(SDK_DISABLED_VAR, bad)]),
+            format!("OTEL_SDK_DISABLED: {bad:?} is neither true nor false")
+        );
+    }
+}
+
+#[test]
+fn the_export_timeout_is_milliseconds_the_traces_variable_winning_10_s_by_default() {
+    let args = endpoint("http://c");
+    let timeout = |vars: &[(&str, &str)]| export_of(&args, vars).timeout;
+    assert_eq!(timeout(&[]), Duration::from_secs(10));
+    assert_eq!(
+        timeout(&[(TIMEOUT_VAR, "2500")]),
+        Duration::from_millis(2500)
+    );
+    assert_eq!(
+        timeout(&[(TIMEOUT_VAR, "2500"), (TRACES_TIMEOUT_VAR, "300")]),
+        Duration::from_millis(300)
+    );
+    assert_eq!(
+        timeout(&[(TRACES_TIMEOUT_VAR, " ")]),
+        Duration::from_secs(10)
+    );
+    for var in [TIMEOUT_VAR, TRACES_TIMEOUT_VAR] {
+        for bad in ["10s", "0", "-1", "1.5"] {
+            let error = error_of(&args, &[(var, bad)]);
+            assert!(error.starts_with(&format!("{var}: ")), "{bad:?}: {error}");
+        }
+    }
+}
+
+#[test]
+fn resource_attributes_merge_under_the_service_name_variable_and_the_instance() {
+    let args = endpoint("http://c");
+    let attributes = "team=edge%2Cnodes, service.name=from-attributes, \
+                      service.instance.id=shared, wasmpod.node=shared, deployment.environment=prod";
+    let resource =
+        |vars: &[(&str, &str)]| export_of(&args, vars).resource("wasmpod-node", "node-1");
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        resource(&[]),
+        pairs(&[
+            ("service.name", "wasmpod-node"),
+            ("service.instance.id", "node-1"),
+            ("wasmpod.node", "node-1"),
+        ])
+    );
+    assert_eq!(
+        resource(&[(RESOURCE_ATTRIBUTES_VAR, attributes)]),
+        pairs(&[
+            ("service.name", "from-attributes"),
+            ("team", "edge,nodes"),
+            ("deployment.environment", "prod"),
+            ("service.instance.id", "node-1"),
+            ("wasmpod.node", "node-1"),
+        ])
+    );
+    assert_eq!(
+        resource(&[
+            (RESOURCE_ATTRIBUTES_VAR, attributes),
+            (SERVICE_NAME_VAR, "edge-nodes")
+        ])[0],
+        ("service.name".to_string(), "edge-nodes".to_string())
+    );
+    for bad in ["team=a,secret-1", "=secret-1", "k=secret-1%FF"] {
+        let error = error_of(&args, &[(RESOURCE_ATTRIBUTES_VAR, bad)]);
+        assert!(
+            error.starts_with("OTEL_RESOURCE_ATTRIBUTES: "),
+            "{bad:?}: {error}"
+        );
+        assert!(!error.contains("secret-1"), "{bad:?}: {error}");
+    }
+}
+
+#[test]
+fn a_client_identity_comes_from_the_flags_over_the_traces_variables_over_the_generic_ones() {
+    let https = endpoint("https://c");
+    let identity = |args: &OtlpArgs, vars: &[(&str, &str)]| export_of(args, vars).client_identity;
+    let file = |path: &str, setting: Setting| NamedFile {
+        path: path.into(),
+        setting,
+    };
+    assert_eq!(identity(&https, &[]), None);
+    let vars = [
+        (CLIENT_CERTIFICATE_VAR, "/generic.crt"),
+        (CLIENT_KEY_VAR, "/generic.key"),
+        (TRACES_CLIENT_CERTIFICATE_VAR, "/traces.crt"),
+        (TRACES_CLIENT_KEY_VAR, "/traces.key"),
+    ];
+    assert_eq!(
+        identity(&https, &vars[..2]),
+        Some(ClientIdentity {
+            certificate: file("/generic.crt", Setting::Env(CLIENT_CERTIFICATE_VAR)),
+            key: file("/generic.key", Setting::Env(CLIENT_KEY_VAR)),
+        })
+    );
+    assert_eq!(
+        identity(&https, &vars),
+        Some(ClientIdentity {
+            certificate: file("/traces.crt", Setting::Env(TRACES_CLIENT_CERTIFICATE_VAR)),
+            key: file("/traces.key", Setting::Env(TRACES_CLIENT_KEY_VAR)),
+        })
+    );
+    let flagged = OtlpArgs {
+        otlp_client_certificate: Some("/flag.crt".into()),
+        otlp_client_key: Some("/flag.key".into()),
+        ..https.clone()
+    };
+    assert_eq!(
+        identity(&flagged, &vars),
+        Some(ClientIdentity {
+            certificate: file("/flag.crt", Setting::Flag("--otlp-client-certificate")),
+            key: file("/flag.key", Setting::Flag("--otlp-client-key")),
+        })
+    );
+    // Half an identity is refused, naming the half given.
+    let half = OtlpArgs {
+        otlp_client_key: None,
+        ..flagged.clone()
+    };
+    assert!(
+        error_of(&half, &[]).starts_with("--otlp-client-certificate is set but its pair is not")
+    );
+    assert!(error_of(&https, &[(TRACES_CLIENT_KEY_VAR, "/k")])
+        .starts_with("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY is set but its pair is not"));
+    // A plain collector: the variables are ignored, the flags are a mistake.
+    assert_eq!(identity(&endpoint("http://c"), &vars), None);
+    let plain = OtlpArgs {
+        otlp_endpoint: Some("http://c".into()),
+        ..flagged.clone()
+    };
+    assert!(
+        error_of(&plain, &[]).starts_with("--otlp-client-certificate is for an https:// collector")
+    );
+    // Without a collector, the flags are refused.
+    let alone = OtlpArgs {
+        otlp_endpoint: None,
+        ..flagged
+    };
+    assert!(
+        error_of(&alone, &[]).starts_with("--otlp-client-certificate is set but no collector is")
     );
 }

@@ -1,13 +1,15 @@
 //! What the process reports about itself: log lines to stderr (`RUST_LOG`, default `warn`) and,
 //! with a collector configured (`config.rs`: `--otlp-endpoint` or the OTel SDK's variables), the
 //! spans of requests and command pod runs (`wasmpod_runtime::telemetry`) exported over OTLP/HTTP
-//! (protobuf), plain or TLS (`transport.rs`). Spans leave through a batch processor on its own
-//! thread: a request never waits on the export, and a full queue drops spans rather than slowing it.
+//! (protobuf), plain, TLS or mutual TLS (`transport.rs`). Spans leave through a batch processor on
+//! its own thread: a request never waits on the export, and a full queue drops spans rather than
+//! slowing it. `OTEL_SDK_DISABLED=true` turns the export off, which the process says once.
 
 mod config;
 mod transport;
+mod values;
 
-pub use config::{ExportConfig, OtlpArgs};
+pub use config::{Exporting, OtlpArgs};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
@@ -28,9 +30,10 @@ pub struct Origin {
     pub instance: String,
 }
 
-/// Where this process exports its spans, and as whom.
+/// Where this process exports its spans (or that it does not, though a collector is set), and as
+/// whom.
 pub struct Export {
-    pub config: ExportConfig,
+    pub exporting: Exporting,
     pub origin: Origin,
 }
 
@@ -55,16 +58,37 @@ pub fn init(export: Option<Export>) -> anyhow::Result<Telemetry> {
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")));
-    let Some(Export { config, origin }) = export else {
-        tracing_subscriber::registry().with(logs).init();
-        return Ok(Telemetry { provider: None });
+    let (config, origin) = match export {
+        Some(Export {
+            exporting: Exporting::To(config),
+            origin,
+        }) => (config, origin),
+        Some(Export {
+            exporting: Exporting::Disabled { collector },
+            ..
+        }) => {
+            tracing_subscriber::registry().with(logs).init();
+            tracing::warn!(
+                %collector,
+                "OTEL_SDK_DISABLED=true: no spans are exported, though a collector is set"
+            );
+            return Ok(Telemetry { provider: None });
+        }
+        Some(Export {
+            exporting: Exporting::Off,
+            ..
+        })
+        | None => {
+            tracing_subscriber::registry().with(logs).init();
+            return Ok(Telemetry { provider: None });
+        }
     };
     let client = transport::collector_client(&config)?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_http_client(client)
         .with_endpoint(config.traces_url.to_string())
-        .with_timeout(transport::EXPORT_TIMEOUT)
+        .with_timeout(config.timeout)
         .build()
         .map_err(|e| anyhow::anyhow!("the OTLP exporter for {}: {e}", config.traces_url))?;
     let batches = BatchSpanProcessor::builder(exporter)
@@ -74,16 +98,13 @@ pub fn init(export: Option<Export>) -> anyhow::Result<Telemetry> {
                 .build(),
         )
         .build();
-    let service = config
-        .service_name
-        .clone()
-        .unwrap_or_else(|| origin.service.to_string());
     let resource = Resource::builder_empty()
-        .with_service_name(service)
-        .with_attributes([
-            KeyValue::new("service.instance.id", origin.instance.clone()),
-            KeyValue::new("wasmpod.node", origin.instance),
-        ])
+        .with_attributes(
+            config
+                .resource(origin.service, &origin.instance)
+                .into_iter()
+                .map(|(key, value)| KeyValue::new(key, value)),
+        )
         .build();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(batches)

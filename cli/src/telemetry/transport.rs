@@ -1,23 +1,21 @@
 //! The HTTP client spans are exported with: TLS (rustls, ring) verified against the system's
-//! roots or the CA file given, and the configured headers on every export. The headers are set
+//! roots or the CA file given, a client certificate for a collector that requires one (mutual
+//! TLS), the configured timeout on each export, and the configured headers on every export. The headers are set
 //! here, on each request, rather than handed to the OTLP exporter: the exporter also reads
 //! `OTEL_EXPORTER_OTLP_HEADERS` itself and would let the variable override `--otlp-header`.
 //! A failing export (a refused key, a certificate that does not verify, a collector away) is
 //! logged here, at most once a minute: the exporter's own logs are off.
 
-use super::config::{ExportConfig, Roots};
+use super::config::{ClientIdentity, ExportConfig, Roots};
 use anyhow::Context;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use opentelemetry_http::{HttpClient, HttpError};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::RootCertStore;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-
-/// The longest one export may take.
-pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often a collector that keeps failing is logged again.
 const SAY_AGAIN_AFTER: Duration = Duration::from_secs(60);
@@ -30,6 +28,8 @@ pub struct CollectorClient {
     headers: HeaderMap,
     /// The traces URL, for the log.
     collector: String,
+    /// The longest one export may take, for the log.
+    timeout: Duration,
     failures: Mutex<Failures>,
 }
 
@@ -71,9 +71,17 @@ impl CollectorClient {
         let unsaid = std::mem::take(&mut failures.unsaid);
         failures.said_at = Some(now);
         drop(failures);
+        let error = if timed_out(error) {
+            format!(
+                "the collector did not answer within {} ms (OTEL_EXPORTER_OTLP_TIMEOUT)",
+                self.timeout.as_millis()
+            )
+        } else {
+            causes(error)
+        };
         tracing::warn!(
             collector = %self.collector,
-            error = %causes(error),
+            %error,
             failed_since_last_said = unsaid,
             "exporting spans failed; they are dropped"
         );
@@ -89,6 +97,21 @@ impl CollectorClient {
     }
 }
 
+/// Whether `error` (or a cause of it) is the client's timeout.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
 /// `error` and its causes on one line (a TLS refusal is a cause of a cause).
 fn causes(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
@@ -101,8 +124,9 @@ fn causes(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// The client for `config`'s collector. Reads the CA file (or the system's roots) now, so that
-/// a bad one stops the process at start, naming the flag or variable and the file.
+/// The client for `config`'s collector. Reads the CA file (or the system's roots) and the
+/// client certificate and key now, so that a bad one stops the process at start, naming the
+/// flag or variable and the file (never the key's content).
 pub fn collector_client(config: &ExportConfig) -> anyhow::Result<CollectorClient> {
     let roots = if config.is_https() {
         root_store(&config.roots)?
@@ -114,14 +138,35 @@ pub fn collector_client(config: &ExportConfig) -> anyhow::Result<CollectorClient
     ))
     .with_safe_default_protocol_versions()
     .context("TLS for the OTLP collector")?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let tls = match config
+        .client_identity
+        .as_ref()
+        .filter(|_| config.is_https())
+    {
+        None => tls.with_no_client_auth(),
+        Some(identity) => {
+            let (chain, key) = client_identity(identity)?;
+            let (certificate, key_file) = (&identity.certificate, &identity.key);
+            tls.with_client_auth_cert(chain, key).map_err(|error| {
+                anyhow::anyhow!(
+                    "{} {} and {} {}: the key cannot be used with the certificate ({})",
+                    certificate.setting,
+                    certificate.path.display(),
+                    key_file.setting,
+                    key_file.path.display(),
+                    key_error(&error)
+                )
+            })?
+        }
+    };
+    let timeout = config.timeout;
     // A blocking client owns a runtime of its own: it is built (and later dropped) off the
     // async runtime that runs `main`.
     let inner = std::thread::spawn(move || {
         reqwest::blocking::Client::builder()
             .use_preconfigured_tls(tls)
-            .timeout(EXPORT_TIMEOUT)
+            .timeout(timeout)
             .user_agent(concat!("wasmpod/", env!("CARGO_PKG_VERSION")))
             .build()
     })
@@ -132,8 +177,53 @@ pub fn collector_client(config: &ExportConfig) -> anyhow::Result<CollectorClient
         inner,
         headers: config.headers.clone(),
         collector: config.traces_url.to_string(),
+        timeout: config.timeout,
         failures: Mutex::new(Failures::default()),
     })
+}
+
+/// The client's certificate chain and key, read from their files. The key file's content is never
+/// part of an error: only its flag or variable and its path are.
+fn client_identity(
+    identity: &ClientIdentity,
+) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let ClientIdentity { certificate, key } = identity;
+    let (setting, shown) = (certificate.setting, certificate.path.display());
+    let pem = std::fs::read(&certificate.path)
+        .with_context(|| format!("{setting} {shown}: cannot read the client certificate"))?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| anyhow::anyhow!("{setting} {shown}: not a PEM certificate file"))?;
+    if chain.is_empty() {
+        anyhow::bail!("{setting} {shown}: no PEM CERTIFICATE block in the file");
+    }
+    let (setting, shown) = (key.setting, key.path.display());
+    let pem = std::fs::read(&key.path)
+        .with_context(|| format!("{setting} {shown}: cannot read the client key"))?;
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|_| {
+        anyhow::anyhow!(
+            "{setting} {shown}: no PEM private key (PKCS#8, PKCS#1 or SEC1) in the file"
+        )
+    })?;
+    rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{setting} {shown}: not a private key TLS can use (an unsupported or malformed \
+                 key)"
+            )
+        })?;
+    Ok((chain, key))
+}
+
+/// What rustls says of a key it cannot use, in words that hold no key material.
+fn key_error(error: &rustls::Error) -> String {
+    match error {
+        rustls::Error::InconsistentKeys(_) => "they do not match".to_string(),
+        rustls::Error::General(_) => "an unsupported or malformed key".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The certificates an `https://` collector is verified against.

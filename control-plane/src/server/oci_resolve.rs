@@ -3,18 +3,24 @@
 //! for display). The API server resolves (not the CLI) because it holds the pull secrets and
 //! every client (CLI, CI, dashboard, controllers) then gets the same pinning; a moved tag changes
 //! nothing until the next apply, which resolves again. A reference already pinned by digest is
-//! kept as it is (as Kubernetes does with an image digest): the nodes pull and check it.
+//! stored as it is (as Kubernetes does with an image digest).
 //!
-//! A reference that does not resolve (unknown tag, refused credentials, unreachable registry, a
+//! A tag that does not resolve (unknown tag, refused credentials, unreachable registry, a
 //! manifest that is not a Wasm component's) fails the whole apply with the registry's answer.
 //!
-//! A tag resolved here is also checked as an upload is: its Wasm layer is pulled (checked
-//! against its digest) and must be a component that exports `wasi:http/incoming-handler` or
-//! `wasi:cli/run`; anything else fails the apply (422) naming the field and what the component
-//! exports, instead of a `WrongWorld` pod later. The verdict is remembered by layer digest
-//! ([`CheckedLayers`]), so applying the same component again asks the registry for its manifest
-//! only. A reference pinned by digest is not pulled at apply (the nodes check it). `apply`
-//! checks that the caller may write the object before it calls [`pin`].
+//! A component named here, by tag or by digest, is also checked as an upload is: its Wasm layer
+//! is pulled (checked against its digest) and must be a component that exports
+//! `wasi:http/incoming-handler` or `wasi:cli/run`; anything else fails the apply (422) naming the
+//! field and what the component exports, instead of a `WrongWorld` pod later. The verdict is
+//! remembered by layer digest ([`CheckedLayers`]), so applying the same component again asks the
+//! registry for its manifest only.
+//!
+//! A digest-pinned reference needs nothing from the registry to be stored, so only a verdict
+//! refuses it: when the registry cannot be asked (unreachable, refused credentials, a missing
+//! pull secret, a manifest or layer that is not what its digest says), the apply goes on and the
+//! nodes' pull reports it (`ErrImagePull`), as before. A pinned reference that is already the
+//! stored object's is not checked again (a `scale` or `label` asks no registry). `apply` checks
+//! that the caller may write the object before it calls [`pin`].
 
 use super::{ApiError, AppState};
 use serde_json::Value;
@@ -22,7 +28,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use wasmpod_api::oci::client::Repository;
 use wasmpod_api::oci::Reference;
-use wasmpod_api::{AnyObject, ComponentRef, NameRef, Secret, DEFAULT_NAMESPACE};
+use wasmpod_api::{AnyObject, ComponentRef, NameRef, ObjectKey, Secret, DEFAULT_NAMESPACE};
 
 const COMPONENT: &str = "/spec/template/spec/component";
 const PULL_SECRETS: &str = "/spec/template/spec/imagePullSecrets";
@@ -46,7 +52,7 @@ pub async fn pin(
     };
     let field = format!("{at}: spec.template.spec.component");
     let reference = match ComponentRef::try_from(text.to_string()) {
-        Ok(ComponentRef::Oci(reference)) if reference.digest.is_none() => reference,
+        Ok(ComponentRef::Oci(reference)) => reference,
         Ok(_) => return Ok(any.clone()),
         Err(e) => return Err(ApiError::invalid(format!("{field}: {e}"))),
     };
@@ -55,6 +61,11 @@ pub async fn pin(
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_NAMESPACE);
+    if reference.digest.is_some()
+        && stored_component(state, any, namespace)?.as_deref() == Some(text)
+    {
+        return Ok(any.clone());
+    }
     let secrets: Vec<NameRef> = any
         .0
         .pointer(PULL_SECRETS)
@@ -78,8 +89,25 @@ pub async fn pin(
         &secrets,
         &format!("{at}: spec.template.spec"),
         &pending,
-    )
-    .map_err(ApiError::invalid)?;
+    );
+    if reference.digest.is_some() {
+        let credentials = match credentials {
+            Ok(credentials) => credentials.get(&reference.registry).cloned(),
+            Err(why) => {
+                tracing::warn!(
+                    reference = %reference,
+                    error = %why,
+                    "cannot check a pinned OCI component at apply; its nodes will pull it"
+                );
+                return Ok(any.clone());
+            }
+        };
+        check_pinned(state, &reference, credentials)
+            .await
+            .map_err(|e| ApiError::invalid(format!("{field}: {e}")))?;
+        return Ok(any.clone());
+    }
+    let credentials = credentials.map_err(ApiError::invalid)?;
     let pinned = resolve(
         state,
         &reference,
@@ -114,6 +142,27 @@ enum ResolveError {
     },
 }
 
+/// The component in `any`'s stored version (none: not stored, or no component).
+fn stored_component(
+    state: &AppState,
+    any: &AnyObject,
+    namespace: &str,
+) -> Result<Option<String>, ApiError> {
+    let Some(kind) = any.kind() else {
+        return Ok(None);
+    };
+    let stored = state
+        .registry
+        .get(&ObjectKey::new(kind, namespace, any.name()))?;
+    Ok(stored.and_then(|stored| {
+        stored
+            .0
+            .pointer(COMPONENT)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }))
+}
+
 /// `reference` pinned to the digest of the manifest it names, checked to hold a Wasm layer
 /// that is a component wasmpod can run.
 async fn resolve(
@@ -125,26 +174,74 @@ async fn resolve(
         reference: reference.clone(),
         source,
     };
-    let repository = state.oci.repository(reference, credentials);
-    let (digest, pulled) = repository
-        .wasm_layer(reference.target())
+    let judged = judge(state, reference, credentials)
         .await
         .map_err(registry)?;
+    judged.verdict.map_err(|why| ResolveError::NotRunnable {
+        reference: reference.clone(),
+        layer: judged.layer,
+        why,
+    })?;
+    Ok(reference.pinned(&judged.manifest))
+}
+
+/// Checks the component a digest-pinned `reference` names; only a verdict refuses it (see the
+/// module's comment): a registry that cannot be asked is logged and left to the nodes' pull.
+async fn check_pinned(
+    state: &AppState,
+    reference: &Reference,
+    credentials: Option<wasmpod_api::oci::Credentials>,
+) -> Result<(), ResolveError> {
+    let judged = match judge(state, reference, credentials).await {
+        Ok(judged) => judged,
+        Err(error) => {
+            tracing::warn!(
+                reference = %reference,
+                error = %error,
+                "cannot check a pinned OCI component at apply; its nodes will pull it"
+            );
+            return Ok(());
+        }
+    };
+    judged.verdict.map_err(|why| ResolveError::NotRunnable {
+        reference: reference.clone(),
+        layer: judged.layer,
+        why,
+    })
+}
+
+/// What the registry said of a reference: its manifest's digest (checked against the
+/// reference's digest when it has one), its Wasm layer's digest, and whether that layer can run
+/// as a pod.
+struct Judged {
+    manifest: String,
+    layer: String,
+    verdict: LayerVerdict,
+}
+
+/// Reads `reference`'s manifest and judges its Wasm layer: a verdict remembered for the layer's
+/// digest, else the layer pulled and inspected (and its verdict remembered).
+async fn judge(
+    state: &AppState,
+    reference: &Reference,
+    credentials: Option<wasmpod_api::oci::Credentials>,
+) -> Result<Judged, wasmpod_api::oci::OciError> {
+    let repository = state.oci.repository(reference, credentials);
+    let (manifest, pulled) = repository.wasm_layer(reference.target()).await?;
     let layer = pulled.layer.digest;
     let verdict = match state.oci_layers.verdict(&layer) {
         Some(verdict) => verdict,
         None => {
-            let verdict = inspect_layer(&repository, &layer).await.map_err(registry)?;
+            let verdict = inspect_layer(&repository, &layer).await?;
             state.oci_layers.remember(&layer, verdict.clone());
             verdict
         }
     };
-    verdict.map_err(|why| ResolveError::NotRunnable {
-        reference: reference.clone(),
+    Ok(Judged {
+        manifest,
         layer,
-        why,
-    })?;
-    Ok(reference.pinned(&digest))
+        verdict,
+    })
 }
 
 /// Pulls the layer `digest` (checked against it) and says whether it can run as a pod, as an
