@@ -120,8 +120,9 @@ fn set_validity(
     not_before: chrono::DateTime<chrono::Utc>,
     not_after: chrono::DateTime<chrono::Utc>,
 ) {
-    let since_epoch =
-        |at: chrono::DateTime<chrono::Utc>| std::time::Duration::from_secs(at.timestamp().max(0) as u64);
+    let since_epoch = |at: chrono::DateTime<chrono::Utc>| {
+        std::time::Duration::from_secs(at.timestamp().max(0) as u64)
+    };
     params.not_before = rcgen::date_time_ymd(1970, 1, 1) + since_epoch(not_before);
     params.not_after = rcgen::date_time_ymd(1970, 1, 1) + since_epoch(not_after);
 }
@@ -603,7 +604,11 @@ mod tests {
                 &[],
                 at(now + chrono::Duration::seconds(offset)),
             );
-            assert_eq!(result.is_ok(), valid, "{offset} s after signing: {result:?}");
+            assert_eq!(
+                result.is_ok(),
+                valid,
+                "{offset} s after signing: {result:?}"
+            );
         }
     }
 }

@@ -91,7 +91,9 @@ fn parse_duration(text: &str) -> Result<Duration, ValidityError> {
     }
     let mut seconds: u64 = 0;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(syntax("each part starts with a number"));
         }
@@ -99,7 +101,9 @@ fn parse_duration(text: &str) -> Result<Duration, ValidityError> {
             .parse()
             .map_err(|_| syntax("the number is too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "s" => 1,
             "m" => MINUTE,
@@ -167,7 +171,16 @@ mod tests {
                 .to_string(),
             "1h30m"
         );
-        for bad in ["", "30", "d", "30x", "1.5h", "-30s", "30 s", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "30",
+            "d",
+            "30x",
+            "1.5h",
+            "-30s",
+            "30 s",
+            "99999999999999999999s",
+        ] {
             assert!(
                 matches!(parsed(bad), Err(ValidityError::Syntax { .. })),
                 "{bad:?} parsed"

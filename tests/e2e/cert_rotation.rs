@@ -5,8 +5,11 @@
 //! ends; the control plane keeps a bounded record of them; a node restarting reuses its stored
 //! certificate instead of asking for another; and the flag is validated.
 
+use crate::node_tls::{cluster_ca, cluster_certificate, node_status, ClientCert};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasmpod_api::tls::ClusterCa;
 use wasmpod_tests::{frontend_backend, http_get, wait_until, wasmpod_bin, MultiNode, Process};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -65,12 +68,16 @@ fn frontend_here_backend_there(cluster: &mut MultiNode) -> String {
             "spec: {nodeSelector: {role: front}, component:",
         );
     cluster.apply("fb.yaml", &yaml);
-    wait_until("frontend on node front answers from node back", WAIT, || {
-        let backends = cluster.ready_pods("backend");
-        let there = !backends.is_empty() && backends.iter().all(|(_, n)| n == "back");
-        let (code, body) = http_get(&format!("{gateway}/frontend"));
-        (there && code == 200 && body.contains("apple")).then_some(())
-    });
+    wait_until(
+        "frontend on node front answers from node back",
+        WAIT,
+        || {
+            let backends = cluster.ready_pods("backend");
+            let there = !backends.is_empty() && backends.iter().all(|(_, n)| n == "back");
+            let (code, body) = http_get(&format!("{gateway}/frontend"));
+            (there && code == 200 && body.contains("apple")).then_some(())
+        },
+    );
     gateway
 }
 
@@ -86,6 +93,34 @@ fn cross_node_call(cluster: &MultiNode, gateway: &str, when: &str) {
             .map(|(name, p, _)| format!("--- {name}\n{}", p.stderr_tail()))
             .collect::<String>()
     );
+}
+
+/// The serial of the certificate node `node` presents at `url` (`https://HOST:PORT`, its peer
+/// listener or its agent) to a client presenting `client`.
+fn presented_serial(url: &str, node: &str, ca: &ClusterCa, client: &ClientCert) -> String {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_client_auth_cert(client.0.clone(), client.1.clone_key())
+    .expect("client certificate");
+    let name = rustls::pki_types::ServerName::try_from(wasmpod_api::node_tls::node_dns_name(node))
+        .expect("server name");
+    let mut tls = rustls::ClientConnection::new(Arc::new(config), name).expect("connection");
+    let addr = url.trim_start_matches("https://");
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    while tls.is_handshaking() {
+        tls.complete_io(&mut tcp)
+            .unwrap_or_else(|e| panic!("handshake with node {node} at {url}: {e}"));
+    }
+    let leaf = &tls.peer_certificates().expect("a server certificate")[0];
+    wasmpod_api::revocation::serial_hex(leaf).expect("a serial")
 }
 
 #[test]
@@ -105,7 +140,8 @@ fn node_certificates_rotate_before_they_expire_and_cross_node_calls_keep_working
     let mut serials = vec![first.serial.clone()];
     let mut renewed_before_expiry = false;
     let mut most = 0;
-    while serials.len() < 3 || Utc::now() < first.not_after + chrono::Duration::seconds(2) {
+    let over = |c: &Recorded| Utc::now() > c.not_after + chrono::Duration::seconds(2);
+    while serials.len() < 3 || !over(&first) || !over(&first_front) {
         assert!(
             Instant::now() < deadline,
             "node back renewed {} time(s) in 60 s: {serials:?}",
@@ -130,13 +166,30 @@ fn node_certificates_rotate_before_they_expire_and_cross_node_calls_keep_working
     // Node front renewed too, and its first certificate is over.
     assert_ne!(current(&cluster, "front").serial, first_front.serial);
     assert!(Utc::now() > first_front.not_after);
-    // Past both first certificates' ends, new connections and old ones keep working.
+    // Past both first certificates' ends, calls keep crossing nodes...
     for _ in 0..10 {
         cross_node_call(&cluster, &gateway, "after the first certificates expired");
     }
+    // ...and a new connection to node back's peer listener or agent gets its current
+    // certificate, not the one it started with.
+    let ca = cluster_ca(&cluster);
+    let probe = cluster_certificate(&cluster, "probe");
+    let serial = current(&cluster, "back").serial;
+    for field in ["gateway", "agent"] {
+        let url = node_status(&cluster, "back", field);
+        let presented = presented_serial(&url, "back", &ca, &probe);
+        let now = current(&cluster, "back").serial;
+        assert!(
+            presented == serial || presented == now,
+            "node back's {field} ({url}) presents {presented}, not its current certificate {now}"
+        );
+    }
     // The renewed certificates were not revoked, and expired ones are not kept: at most the
     // current one and the one it replaced (valid a little longer) at any time.
-    assert!(most <= 2, "node back had {most} unexpired certificates at once");
+    assert!(
+        most <= 2,
+        "node back had {most} unexpired certificates at once"
+    );
     assert!(recorded(&cluster, "back").iter().all(|c| !c.revoked));
     // An operator sees it: `get nodes -o wide` shows each node's current serial and expiry.
     let wide = cluster.cli_ok(&["get", "nodes", "-o", "wide"]);
@@ -190,18 +243,18 @@ fn a_restarted_node_reuses_its_stored_certificate() {
     // A deleted node's certificate is revoked: joining again, it does not reuse it.
     cluster.worker("node-a").terminate();
     cluster.cli_ok(&["delete", "node", "node-a"]);
-    let process = Process::spawn_command(cluster.worker_command(
-        "node-a",
-        &cluster.join_token.clone(),
-        &[],
-    ));
+    let process =
+        Process::spawn_command(cluster.worker_command("node-a", &cluster.join_token.clone(), &[]));
     process.wait_line("gateway: ");
     cluster.workers.retain(|(name, _, _)| name != "node-a");
     cluster
         .workers
         .push(("node-a".to_string(), process, String::new()));
     let now = current(&cluster, "node-a");
-    assert_ne!(now.serial, first.serial, "the revoked certificate was reused");
+    assert_ne!(
+        now.serial, first.serial,
+        "the revoked certificate was reused"
+    );
 }
 
 #[test]

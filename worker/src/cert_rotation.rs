@@ -17,10 +17,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::Client;
 
-/// The share of a certificate's life after which it is renewed, at the earliest...
-pub const RENEW_FROM: f64 = 0.7;
+/// The share of a certificate's life (in thousandths) after which it is renewed, at the
+/// earliest...
+pub const RENEW_FROM: i64 = 700;
 /// ...and at the latest.
-pub const RENEW_BY: f64 = 0.9;
+pub const RENEW_BY: i64 = 900;
 /// The first retry of a failed renewal.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// The longest wait between retries.
@@ -33,9 +34,14 @@ pub fn renewal_deadline(
     not_after: DateTime<Utc>,
     jitter: f64,
 ) -> DateTime<Utc> {
-    let life = (not_after - not_before).num_milliseconds().max(0) as f64;
-    let share = RENEW_FROM + (RENEW_BY - RENEW_FROM) * jitter.clamp(0.0, 1.0);
-    not_before + chrono::Duration::milliseconds((life * share) as i64)
+    let life = (not_after - not_before).num_milliseconds().max(0);
+    let jitter = if jitter.is_nan() {
+        0.0
+    } else {
+        jitter.clamp(0.0, 1.0)
+    };
+    let share = RENEW_FROM + ((RENEW_BY - RENEW_FROM) as f64 * jitter).round() as i64;
+    not_before + chrono::Duration::milliseconds(life * share / 1000)
 }
 
 /// The wait before retry `attempt` (0 first) of a failed renewal of a certificate that lives
@@ -86,7 +92,9 @@ pub async fn run(renewer: Renewer, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(until(deadline)) => {}
         }
-        let life = (held.not_after - held.not_before).to_std().unwrap_or_default();
+        let life = (held.not_after - held.not_before)
+            .to_std()
+            .unwrap_or_default();
         let mut attempt = 0;
         loop {
             match renewer.renew().await {
@@ -137,10 +145,16 @@ mod tests {
         assert!(deadlines.iter().all(|d| *d >= at(700) && *d <= at(900)));
         assert!(deadlines.iter().any(|d| *d < at(750)));
         assert!(deadlines.iter().any(|d| *d > at(850)));
-        // A 30 s certificate backdated 3 s (as the control plane signs them) is renewed 18 to
-        // 24 s after it was signed, well before it ends.
-        assert_eq!(renewal_deadline(at(-3), at(30), 0.0), at(-3) + chrono::Duration::milliseconds(23_100));
-        assert_eq!(renewal_deadline(at(-3), at(30), 1.0), at(-3) + chrono::Duration::milliseconds(29_700));
+        // A 30 s certificate backdated 3 s (as the control plane signs them) is renewed 20 to
+        // 27 s after it was signed, before it ends.
+        assert_eq!(
+            renewal_deadline(at(-3), at(30), 0.0),
+            at(-3) + chrono::Duration::milliseconds(23_100)
+        );
+        assert_eq!(
+            renewal_deadline(at(-3), at(30), 1.0),
+            at(-3) + chrono::Duration::milliseconds(29_700)
+        );
     }
 
     #[test]

@@ -129,24 +129,7 @@ impl CertificateFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    pub(crate) fn held(serial: &str, not_after: DateTime<Utc>) -> HeldCertificate {
-        let key = rcgen::KeyPair::generate().expect("key");
-        let certificate = rcgen::CertificateParams::new(vec!["node-a.nodes.wasmpod".to_string()])
-            .expect("params")
-            .self_signed(&key)
-            .expect("certificate");
-        HeldCertificate {
-            identity: Identity {
-                chain: vec![certificate.der().clone()],
-                key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-            },
-            serial: serial.to_string(),
-            not_before: not_after - chrono::Duration::seconds(30),
-            not_after,
-            addresses: vec![IpAddr::from([127, 0, 0, 1])],
-        }
-    }
+    use crate::node_identity::test_certificate as held;
 
     #[test]
     fn a_stored_certificate_is_read_back_for_its_node_only() {
@@ -165,8 +148,14 @@ mod tests {
             back.identity.key.secret_der(),
             first.identity.key.secret_der()
         );
-        assert!(file.load("node-b").expect("load").is_none(), "another node's");
+        assert!(
+            file.load("node-b").expect("load").is_none(),
+            "another node's"
+        );
         std::fs::write(file.path(), b"{half").expect("write");
-        assert!(file.load("node-a").expect("load").is_none(), "a corrupt file");
+        assert!(
+            file.load("node-a").expect("load").is_none(),
+            "a corrupt file"
+        );
     }
 }

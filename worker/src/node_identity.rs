@@ -308,28 +308,31 @@ impl NodeTls {
     }
 }
 
+/// A self-signed certificate for node-a's name with its key, ending at `not_after`, for tests.
+#[cfg(test)]
+pub(crate) fn test_certificate(serial: &str, not_after: DateTime<Utc>) -> HeldCertificate {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let certificate = rcgen::CertificateParams::new(vec!["node-a.nodes.wasmpod".to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    HeldCertificate {
+        identity: Identity {
+            chain: vec![certificate.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        },
+        serial: serial.to_string(),
+        not_before: not_after - chrono::Duration::seconds(30),
+        not_after,
+        addresses: vec![IpAddr::from([127, 0, 0, 1])],
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_certificate as held;
     use super::*;
     use rustls::client::ResolvesClientCert;
-
-    fn held(serial: &str, not_after: DateTime<Utc>) -> HeldCertificate {
-        let key = rcgen::KeyPair::generate().expect("key");
-        let certificate = rcgen::CertificateParams::new(vec!["node-a.nodes.wasmpod".to_string()])
-            .expect("params")
-            .self_signed(&key)
-            .expect("certificate");
-        HeldCertificate {
-            identity: Identity {
-                chain: vec![certificate.der().clone()],
-                key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-            },
-            serial: serial.to_string(),
-            not_before: not_after - chrono::Duration::seconds(30),
-            not_after,
-            addresses: vec![IpAddr::from([127, 0, 0, 1])],
-        }
-    }
 
     #[test]
     fn a_renewed_certificate_is_presented_at_the_next_handshake_and_an_expired_one_never() {
@@ -363,7 +366,10 @@ mod tests {
         good.identity.chain.push(ca.der().clone());
         let addresses = good.addresses.clone();
         let none: &[String] = &[];
-        assert_eq!(unusable_reason(&good, &ca, &addresses, Some(none), now), None);
+        assert_eq!(
+            unusable_reason(&good, &ca, &addresses, Some(none), now),
+            None
+        );
         let later = good.not_after;
         assert!(unusable_reason(&good, &ca, &addresses, Some(none), later).is_some());
         let moved = [IpAddr::from([10, 0, 0, 9])];
