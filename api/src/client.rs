@@ -568,6 +568,14 @@ impl Client {
             .await
     }
 
+    /// The nodes' unexpired certificates (serial, end, revoked or not), by node then serial.
+    pub async fn node_certificates(
+        &self,
+    ) -> Result<Vec<crate::revocation::IssuedCertificate>, ClientError> {
+        self.json(self.request(reqwest::Method::GET, "/api/v1/nodecertificates"))
+            .await
+    }
+
     /// Revokes every certificate of client `name` (admin only): nodes refuse them within
     /// seconds.
     pub async fn revoke_client_certificate(

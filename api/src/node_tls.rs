@@ -33,11 +33,16 @@ pub struct NodeCertificateRequest {
     pub addresses: Vec<IpAddr>,
 }
 
-/// The answer: the node's certificate then the CA's, PEM.
+/// The answer: the node's certificate then the CA's, PEM, with the certificate's serial and
+/// validity (the node renews it before `not_after`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeCertificate {
     pub chain_pem: String,
+    /// Lowercase hex.
+    pub serial: String,
+    pub not_before: chrono::DateTime<chrono::Utc>,
+    pub not_after: chrono::DateTime<chrono::Utc>,
 }
 
 /// The DNS name a node's certificate carries: `<node>.nodes.wasmpod`.
@@ -99,12 +104,28 @@ pub fn mutual_client_config(
     ca: &ClusterCa,
     identity: &Identity,
 ) -> Result<rustls::ClientConfig, TlsError> {
+    Ok(client_builder(ca)?
+        .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())?)
+}
+
+/// As [`mutual_client_config`], presenting what `resolver` holds at each handshake (a node's
+/// certificate, replaced when it is renewed).
+pub fn mutual_client_config_resolving(
+    ca: &ClusterCa,
+    resolver: Arc<dyn rustls::client::ResolvesClientCert>,
+) -> Result<rustls::ClientConfig, TlsError> {
+    Ok(client_builder(ca)?.with_client_cert_resolver(resolver))
+}
+
+fn client_builder(
+    ca: &ClusterCa,
+) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>, TlsError>
+{
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der().clone())?;
     Ok(rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())?)
+        .with_root_certificates(roots))
 }
 
 /// A server config presenting `identity` that accepts only clients with a certificate the
@@ -116,6 +137,30 @@ pub fn mutual_server_config(
     alpn: &[&[u8]],
     revoked: &crate::revocation::RevokedSerials,
 ) -> Result<rustls::ServerConfig, TlsError> {
+    let mut config = server_builder(ca, revoked)?
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}
+
+/// As [`mutual_server_config`], presenting what `resolver` holds at each handshake (a node's
+/// certificate, replaced when it is renewed).
+pub fn mutual_server_config_resolving(
+    ca: &ClusterCa,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    alpn: &[&[u8]],
+    revoked: &crate::revocation::RevokedSerials,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let mut config = server_builder(ca, revoked)?.with_cert_resolver(resolver);
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}
+
+fn server_builder(
+    ca: &ClusterCa,
+    revoked: &crate::revocation::RevokedSerials,
+) -> Result<rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>, TlsError>
+{
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der().clone())?;
     let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
@@ -125,12 +170,9 @@ pub fn mutual_server_config(
         inner,
         revoked: revoked.clone(),
     });
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+    Ok(rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(config)
+        .with_client_cert_verifier(verifier))
 }
 
 /// Parses a PEM chain (leaf first).

@@ -2,9 +2,12 @@
 //! store's reserved range (so every API server on one etcd uses the same CA), its private key
 //! sealed there with ChaCha20-Poly1305 under a key derived from the secrets key (which every
 //! server of a cluster shares and keeps 0600). Each server signs a certificate for its own
-//! addresses with it on every start; nodes and the CLI trust the CA alone.
+//! addresses with it on every start; nodes and the CLI trust the CA alone. A node's certificate
+//! lives as long as `--node-certificate-validity` says (see [`crate::node_certificate_validity`]);
+//! the node renews it before it ends.
 
 use crate::issued_certificates::IssuedCertificates;
+use crate::node_certificate_validity::NodeCertificateValidity;
 use crate::store::{Store, StoreError};
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -57,6 +60,8 @@ pub struct ClusterAuthority {
     key: KeyPair,
     /// What it signed, for revocation.
     issued: IssuedCertificates,
+    /// How long a node's certificate lives.
+    node_validity: NodeCertificateValidity,
 }
 
 /// The CA's subject and key identifiers: the same on every server, so a server that did not make
@@ -93,12 +98,33 @@ fn leaf_params(common_name: &str) -> Result<CertificateParams, rcgen::Error> {
     Ok(params)
 }
 
-/// The end of a node certificate's validity (as [`leaf_params`] sets it).
-fn node_not_after() -> chrono::DateTime<chrono::Utc> {
-    chrono::NaiveDate::from_ymd_opt(2124, 1, 1)
-        .unwrap_or_default()
-        .and_time(chrono::NaiveTime::MIN)
-        .and_utc()
+/// The validity of a node's certificate signed at `now` (whole seconds, as X.509 keeps them):
+/// from `backdate` before it to `validity` after it.
+fn node_validity_window(
+    now: chrono::DateTime<chrono::Utc>,
+    validity: NodeCertificateValidity,
+) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+    let now = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+    let span = |d: std::time::Duration| chrono::Duration::seconds(d.as_secs() as i64);
+    (
+        now - span(validity.backdate()),
+        now + span(validity.duration()),
+    )
+}
+
+/// Sets `params`' validity to `not_before`..`not_after` (whole seconds after the Unix epoch; a
+/// time before it is the epoch): rcgen's times are the `time` crate's, reached from its
+/// `date_time_ymd`.
+fn set_validity(
+    params: &mut CertificateParams,
+    not_before: chrono::DateTime<chrono::Utc>,
+    not_after: chrono::DateTime<chrono::Utc>,
+) {
+    let since_epoch = |at: chrono::DateTime<chrono::Utc>| {
+        std::time::Duration::from_secs(at.timestamp().max(0) as u64)
+    };
+    params.not_before = rcgen::date_time_ymd(1970, 1, 1) + since_epoch(not_before);
+    params.not_after = rcgen::date_time_ymd(1970, 1, 1) + since_epoch(not_after);
 }
 
 /// A random positive serial number of 16 bytes whose first byte is not zero (so its DER
@@ -154,6 +180,7 @@ pub struct SignedNode {
     pub chain: Vec<CertificateDer<'static>>,
     /// Its serial number, lowercase hex.
     pub serial: String,
+    pub not_before: chrono::DateTime<chrono::Utc>,
     pub not_after: chrono::DateTime<chrono::Utc>,
 }
 
@@ -226,7 +253,19 @@ impl ClusterAuthority {
             certificate: CaCertificate::from_pem(&stored.certificate_pem)?,
             key,
             issued: IssuedCertificates::open(store.clone()),
+            node_validity: NodeCertificateValidity::DEFAULT,
         })
+    }
+
+    /// This authority, signing node certificates for `validity`.
+    pub fn with_node_validity(mut self, validity: NodeCertificateValidity) -> ClusterAuthority {
+        self.node_validity = validity;
+        self
+    }
+
+    /// How long the node certificates it signs live.
+    pub fn node_validity(&self) -> NodeCertificateValidity {
+        self.node_validity
     }
 
     /// The record of the node and client certificates it signed (see
@@ -267,15 +306,19 @@ impl ClusterAuthority {
 
     /// A certificate for node `node`'s public key `public_key` (a raw P-256 point, which the
     /// node made and keeps the private half of), valid for `<node>.nodes.wasmpod` and
-    /// `addresses`, for both ends of a connection; the chain is the certificate then the CA.
+    /// `addresses`, for both ends of a connection, from a little before `now` for the node
+    /// validity; the chain is the certificate then the CA.
     pub fn sign_node(
         &self,
         node: &str,
         public_key: &[u8],
         addresses: &[std::net::IpAddr],
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Result<SignedNode, CaError> {
         let key = SentPublicKey::new(public_key)?;
         let mut params = leaf_params(node)?;
+        let (not_before, not_after) = node_validity_window(now, self.node_validity);
+        set_validity(&mut params, not_before, not_after);
         params.subject_alt_names = std::iter::once(Ok(SanType::DnsName(
             wasmpod_api::node_tls::node_dns_name(node).try_into()?,
         )))
@@ -291,7 +334,8 @@ impl ClusterAuthority {
         Ok(SignedNode {
             chain: vec![certificate.der().clone(), self.certificate.der().clone()],
             serial,
-            not_after: node_not_after(),
+            not_before,
+            not_after,
         })
     }
 
@@ -413,6 +457,7 @@ mod tests {
                 "node-a",
                 node_key.public_key_raw(),
                 &["10.0.0.7".parse().expect("ip")],
+                chrono::Utc::now(),
             )
             .expect("sign");
         let node_chain = &signed_node.chain;
@@ -426,7 +471,9 @@ mod tests {
         assert!(is_node_certificate(&node_chain[0], "node-a"));
         assert!(!is_node_certificate(&node_chain[0], "node-b"));
         assert!(!certificate_names(&node_chain[0], CONTROL_PLANE_NAME));
-        assert!(first.sign_node("node-a", b"short", &[]).is_err());
+        assert!(first
+            .sign_node("node-a", b"short", &[], chrono::Utc::now())
+            .is_err());
         let control = first.control_plane_identity().expect("identity");
         assert!(certificate_names(&control.chain[0], CONTROL_PLANE_NAME));
         // Another secrets key cannot open the CA's key.
@@ -527,5 +574,41 @@ mod tests {
             ca.sign_client(&name, b"short", 30, today),
             Err(CaError::PublicKey(_))
         ));
+    }
+
+    #[test]
+    fn a_node_certificate_lives_as_long_as_the_node_validity_says() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).expect("sled"));
+        let validity: NodeCertificateValidity = "30s".parse().expect("validity");
+        let ca = ClusterAuthority::load_or_create(&store, &[7u8; 32])
+            .expect("CA")
+            .with_node_validity(validity);
+        let node_key = KeyPair::generate().expect("key");
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        let signed = ca
+            .sign_node("node-a", node_key.public_key_raw(), &[], now)
+            .expect("sign");
+        assert_eq!(signed.not_after, now + chrono::Duration::seconds(30));
+        assert_eq!(signed.not_before, now - chrono::Duration::seconds(3));
+        // What the certificate itself says, as a peer's verifier reads it.
+        let at = |time: chrono::DateTime<chrono::Utc>| {
+            rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                time.timestamp() as u64,
+            ))
+        };
+        let verifier = client_verifier(&ca);
+        for (offset, valid) in [(-4, false), (-2, true), (0, true), (29, true), (31, false)] {
+            let result = verifier.verify_client_cert(
+                &signed.chain[0],
+                &[],
+                at(now + chrono::Duration::seconds(offset)),
+            );
+            assert_eq!(
+                result.is_ok(),
+                valid,
+                "{offset} s after signing: {result:?}"
+            );
+        }
     }
 }

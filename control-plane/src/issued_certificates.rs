@@ -4,8 +4,11 @@
 //! or a tool's), its name, the end of its validity and when it was revoked.
 //!
 //! A certificate is recorded when it is signed; `wasmpod delete client-certificate NAME` revokes a
-//! tool's certificates, deleting a node revokes the node's. A record whose certificate has
-//! expired is dropped on the next write (an expired certificate fails every handshake anyway).
+//! tool's certificates, deleting a node revokes the node's. A node's renewed certificate is not
+//! revoked: it expires. A record whose certificate has expired, revoked or not, is dropped on the
+//! next write (an expired certificate fails every handshake anyway), so a node that renews at 70
+//! to 90 % of a certificate's life, and reuses its stored certificate when it restarts, has at
+//! most two or three records at a time, however long it runs.
 //! Changes are conditional writes on the version read, made again when another server wrote in
 //! between. Each server keeps a copy of the revoked serials for the nodes that ask for them,
 //! read again when it is older than [`FRESH_FOR`].
@@ -284,5 +287,82 @@ mod tests {
         assert_eq!(serials.as_slice(), ["41bb".to_string(), "41dd".to_string()]);
         let (entries, _) = issued.read().expect("read");
         assert!(!entries.contains_key("41aa"), "expired entries are pruned");
+    }
+
+    #[test]
+    fn rotations_and_revocations_leave_a_bounded_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).expect("sled"));
+        let issued = IssuedCertificates::open(store);
+        let life = 30;
+        let seconds = |s: i64| at(0) + chrono::Duration::seconds(s);
+        // Two nodes renew a 30 s certificate every 21 to 27 s for an hour; a third is deleted
+        // (its certificates revoked) and joins again every 50 s.
+        let mut most = 0;
+        for step in 0..(3600 / 3) {
+            let now = seconds(step * 3);
+            if step % 7 == 0 {
+                issued
+                    .record(
+                        CertificateKind::Node,
+                        "node-a",
+                        &format!("a{step}"),
+                        now + chrono::Duration::seconds(life),
+                        now,
+                    )
+                    .expect("record");
+            }
+            if step % 9 == 0 {
+                issued
+                    .record(
+                        CertificateKind::Node,
+                        "node-b",
+                        &format!("b{step}"),
+                        now + chrono::Duration::seconds(life),
+                        now,
+                    )
+                    .expect("record");
+            }
+            if step % 17 == 0 {
+                issued
+                    .revoke(CertificateKind::Node, "node-c", now)
+                    .expect("revoke");
+                issued
+                    .record(
+                        CertificateKind::Node,
+                        "node-c",
+                        &format!("c{step}"),
+                        now + chrono::Duration::seconds(life),
+                        now,
+                    )
+                    .expect("record");
+            }
+            let wrote = step % 7 == 0 || step % 9 == 0 || step % 17 == 0;
+            let (entries, _) = issued.read().expect("read");
+            assert!(
+                !wrote || entries.values().all(|e| e.not_after > now),
+                "an expired entry survived a write at step {step}"
+            );
+            most = most.max(entries.len());
+        }
+        // Each node holds its live certificate and at most one or two not yet expired.
+        assert!(most <= 6, "the record grew to {most} entries");
+        let end = seconds(3600 + life);
+        issued
+            .record(
+                CertificateKind::Client,
+                "tool",
+                "dd",
+                end + chrono::Duration::days(1),
+                end,
+            )
+            .expect("record");
+        let (entries, _) = issued.read().expect("read");
+        assert_eq!(
+            entries.keys().collect::<Vec<_>>(),
+            ["dd"],
+            "every expired entry is pruned"
+        );
+        assert!(issued.revoked_serials(end).is_empty());
     }
 }

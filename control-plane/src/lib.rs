@@ -16,6 +16,7 @@ pub mod issued_certificates;
 pub mod leader;
 pub mod metrics;
 pub mod node_agent;
+pub mod node_certificate_validity;
 pub mod node_credentials;
 pub mod peer;
 pub mod pod_metrics;
@@ -29,6 +30,8 @@ pub mod typed;
 mod typed_cache;
 pub mod user_tokens;
 pub mod watch_hub;
+
+pub use node_certificate_validity::NodeCertificateValidity;
 
 use blobs::BlobStore;
 use registry::Registry;
@@ -133,8 +136,12 @@ pub enum ApiTls {
     /// Plain HTTP (`wasmpod up` on loopback, or `server --insecure-http`).
     Plain,
     /// TLS with a certificate signed by the cluster CA (made on first start and shared through
-    /// the store) for the bound address, the advertised URL's host, localhost, and `extra_names`.
-    ClusterCa { extra_names: Vec<String> },
+    /// the store) for the bound address, the advertised URL's host, localhost, and `extra_names`;
+    /// the nodes' certificates live `node_certificate_validity`.
+    ClusterCa {
+        extra_names: Vec<String>,
+        node_certificate_validity: NodeCertificateValidity,
+    },
 }
 
 /// How this server names itself to its peers (both default from the address the API is bound to).
@@ -197,11 +204,16 @@ impl ControlPlane {
         let me = identity(&config.identity, addr, scheme);
         let authority = match &config.tls {
             ApiTls::Plain => None,
-            ApiTls::ClusterCa { extra_names } => {
+            ApiTls::ClusterCa {
+                extra_names,
+                node_certificate_validity,
+            } => {
                 let authority =
-                    cluster_ca::ClusterAuthority::load_or_create(&registry.store(), &key)?;
+                    cluster_ca::ClusterAuthority::load_or_create(&registry.store(), &key)?
+                        .with_node_validity(*node_certificate_validity);
                 let names = certificate_names(addr, &me.url, extra_names);
-                tracing::info!(?names, pin = %authority.certificate().pin().map_err(cluster_ca::CaError::from)?, "serving the API over TLS");
+                tracing::info!(?names, pin = %authority.certificate().pin().map_err(cluster_ca::CaError::from)?,
+                    node_certificate_validity = %node_certificate_validity, "serving the API over TLS");
                 Some((authority.server_config(&names)?, Arc::new(authority)))
             }
         };

@@ -3,6 +3,7 @@
 mod auth;
 mod autoscale;
 mod bad_input;
+mod cert_rotation;
 mod cli;
 mod cli_errors;
 mod cluster;

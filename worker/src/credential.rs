@@ -4,7 +4,6 @@
 //! longer accepts (the node was deleted, which revokes it) is replaced by asking again, which the
 //! control plane allows only for a name without a credential.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 use wasmpod_api::client::NodeCredential;
@@ -101,18 +100,7 @@ fn save(data_dir: &Path, path: &Path, credential: &NodeCredential) -> Result<(),
     };
     std::fs::create_dir_all(data_dir).map_err(|e| error("create the directory of", e))?;
     let text = serde_json::to_vec(credential).map_err(|e| error("encode", e.into()))?;
-    let tmp = path.with_extension("json.tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp).map_err(|e| error("write", e))?;
-    file.write_all(&text).map_err(|e| error("write", e))?;
-    file.sync_all().map_err(|e| error("write", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| error("write", e))
+    crate::private_file::write(path, &text).map_err(|e| error("write", e))
 }
 
 #[cfg(test)]

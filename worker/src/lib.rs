@@ -6,6 +6,7 @@
 pub mod agent;
 mod agent_server;
 pub mod backoff;
+pub mod cert_rotation;
 mod command_span;
 mod components;
 mod context;
@@ -14,6 +15,7 @@ pub mod gateway;
 mod keyvalue;
 pub mod listener;
 pub mod metrics;
+pub mod node_certificate_file;
 mod node_dirs;
 pub mod node_identity;
 mod pod_config;
@@ -21,6 +23,7 @@ mod pod_events;
 mod pod_host;
 mod pod_task;
 mod pods;
+mod private_file;
 mod probes;
 pub mod reflector;
 mod revocations;
@@ -167,6 +170,7 @@ impl Worker {
             Some(credential.token.clone()),
             config.cluster_ca.as_ref(),
         );
+        let certificate_file = node_certificate_file::CertificateFile::in_dir(&config.data_dir);
         let node_tls = match &config.cluster_ca {
             Some(ca) => Some(
                 node_identity::NodeTls::obtain(
@@ -174,6 +178,7 @@ impl Worker {
                     ca,
                     config.name.as_str(),
                     certificate_addresses(&config),
+                    &certificate_file,
                 )
                 .await?,
             ),
@@ -313,6 +318,16 @@ impl Worker {
             node_tls.as_ref().map(|tls| tls.revoked.clone()),
         );
         if let Some(tls) = &node_tls {
+            tasks.push(tokio::spawn(cert_rotation::run(
+                cert_rotation::Renewer {
+                    client: client.clone(),
+                    node: config.name.to_string(),
+                    addresses: certificate_addresses(&config),
+                    current: tls.current.clone(),
+                    file: certificate_file,
+                },
+                shutdown.clone(),
+            )));
             tasks.push(tokio::spawn(revocations::follow(
                 client.clone(),
                 tls.revoked.clone(),

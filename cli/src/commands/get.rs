@@ -7,7 +7,7 @@ use crate::kinds::{self, Target};
 use crate::output::jsonpath::Path;
 use crate::output::print::{self, Found, PrintOptions};
 use crate::output::Format;
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::Args;
 use wasmpod_api::{AnyObject, Kind};
 
@@ -134,6 +134,20 @@ impl Get {
         } else {
             Vec::new()
         };
+        let node_certificates = if self.output == Format::Wide
+            && groups
+                .iter()
+                .any(|(k, items)| *k == Kind::Node && !items.is_empty())
+        {
+            match client.node_certificates().await {
+                Ok(certificates) => certificates,
+                // A plain-HTTP cluster: nodes have no certificates.
+                Err(e) if e.is_not_found() => Vec::new(),
+                Err(e) => return Err(e).context("reading the nodes' certificates"),
+            }
+        } else {
+            Vec::new()
+        };
         let empty = groups.iter().all(|(_, items)| items.is_empty());
         let single = targets.len() == 1 && by_name;
         let options = PrintOptions {
@@ -143,6 +157,7 @@ impl Get {
             all_namespaces: self.all_namespaces,
             sort_by,
             show_secrets: self.show_secrets,
+            node_certificates,
         };
         if !(empty && (single || matches!(options.format, Format::Table | Format::Wide))) {
             print!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wasmpod_control_plane::server::Auth;
 use wasmpod_control_plane::{
-    ApiTls, ControlPlane, ControlPlaneConfig, IdentityConfig, StoreConfig,
+    ApiTls, ControlPlane, ControlPlaneConfig, IdentityConfig, NodeCertificateValidity, StoreConfig,
 };
 
 #[derive(Debug, Args)]
@@ -53,6 +53,10 @@ pub struct Server {
     /// Serve the API in plain HTTP (tokens and Secrets then cross the network readable)
     #[arg(long)]
     pub insecure_http: bool,
+    /// How long each node's certificate lives (365d, 12h, 1h30m, 90s; 10s to 3650d); nodes
+    /// renew theirs at 70 to 90 % of it
+    #[arg(long, value_name = "DURATION", default_value = "365d")]
+    pub node_certificate_validity: NodeCertificateValidity,
     #[command(flatten)]
     pub otlp: crate::telemetry::OtlpArgs,
     /// A registry (HOST:PORT) spoken to over plain HTTP for `oci://` components (repeatable);
@@ -89,6 +93,7 @@ impl Server {
                 } else {
                     ApiTls::ClusterCa {
                         extra_names: self.tls_sans.clone(),
+                        node_certificate_validity: self.node_certificate_validity,
                     }
                 },
                 insecure_registries: self.insecure_registries.clone(),

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmpod_api::{Client, Deployment, Ingress, Kind, Name, NodeCapacity};
 use wasmpod_control_plane::server::Auth;
-use wasmpod_control_plane::{ApiTls, ControlPlane, ControlPlaneConfig, StoreConfig};
+use wasmpod_control_plane::{
+    ApiTls, ControlPlane, ControlPlaneConfig, NodeCertificateValidity, StoreConfig,
+};
 use wasmpod_worker::backoff::BackoffPolicy;
 use wasmpod_worker::{Worker, WorkerConfig};
 
@@ -55,6 +57,10 @@ pub struct Up {
     /// Serve the API over TLS with a cluster CA (as `wasmpod server` does); plain HTTP otherwise
     #[arg(long)]
     pub tls: bool,
+    /// With --tls: how long each node's certificate lives (365d, 12h, 1h30m, 90s; 10s to
+    /// 3650d; default 365d); nodes renew theirs at 70 to 90 % of it
+    #[arg(long, value_name = "DURATION")]
+    pub node_certificate_validity: Option<NodeCertificateValidity>,
     #[command(flatten)]
     pub limits: NodeLimits,
     #[command(flatten)]
@@ -67,6 +73,11 @@ pub struct Up {
 
 impl Up {
     pub async fn run(self) -> anyhow::Result<()> {
+        if self.node_certificate_validity.is_some() && !self.tls {
+            anyhow::bail!(
+                "--node-certificate-validity needs --tls: without it nodes have no certificates"
+            );
+        }
         cluster::prepare_data_dir(&self.data_dir)?;
         // Beyond loopback the API needs tokens; on loopback `up` stays open like `spin up`.
         let tokens = if self.api_addr.ip().is_loopback() {
@@ -94,6 +105,9 @@ impl Up {
                 tls: if self.tls {
                     ApiTls::ClusterCa {
                         extra_names: Vec::new(),
+                        node_certificate_validity: self
+                            .node_certificate_validity
+                            .unwrap_or_default(),
                     }
                 } else {
                     ApiTls::Plain

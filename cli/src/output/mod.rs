@@ -4,6 +4,7 @@ pub mod deployment;
 pub mod format;
 pub mod hpa;
 pub mod jsonpath;
+pub mod node_certificates;
 pub mod print;
 pub mod secrets;
 pub mod tables;

@@ -16,6 +16,8 @@ pub struct PrintOptions {
     pub all_namespaces: bool,
     pub sort_by: Option<Path>,
     pub show_secrets: bool,
+    /// The nodes' certificates, for `get nodes -o wide` (empty otherwise, or without TLS).
+    pub node_certificates: Vec<wasmpod_api::revocation::IssuedCertificate>,
 }
 
 /// The objects found, by kind; `single`: one object was asked for by name (yaml/json print it
@@ -116,6 +118,16 @@ pub fn render(
                 }
                 let mut table =
                     tables::for_kind(*kind, items, options.format == Format::Wide, all_pods)?;
+                if *kind == Kind::Node && options.format == Format::Wide {
+                    let names: Vec<&str> = items.iter().map(|o| o.name()).collect();
+                    let (serials, expires) = super::node_certificates::cells(
+                        &names,
+                        &options.node_certificates,
+                        chrono::Utc::now(),
+                    );
+                    table.append_column("CERTIFICATE SERIAL", serials);
+                    table.append_column("CERTIFICATE EXPIRES", expires);
+                }
                 if several {
                     table.map_first_column(|name| {
                         format!("{}/{name}", kind.as_str().to_lowercase())

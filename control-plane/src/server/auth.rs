@@ -24,7 +24,8 @@
 //! - Client certificates for tools (`POST /api/v1/clientcertificates`, see
 //!   [`super::client_certificate`]; listing and revoking them, see
 //!   [`super::certificate_revocation`]): the admin and `admin`-role tokens only. Nodes read the
-//!   revoked serials (`GET /api/v1/revokedcertificates`).
+//!   revoked serials (`GET /api/v1/revokedcertificates`). The nodes' certificates
+//!   (`GET /api/v1/nodecertificates`: serials and ends, no key) are read as the nodes are.
 //!
 //! `/healthz` and `/version` answer everyone, as Kubernetes' `/version` does. Every API token
 //! and the admin may ask who they are (`GET /api/v1/whoami`, the dashboard's first call).
@@ -305,6 +306,8 @@ pub fn action(
         ("/api/v1/clientcertificates", "GET") => (Verb::ListClientCertificates, None),
         ("/api/v1/clientcertificates/{name}", "DELETE") => (Verb::RevokeClientCertificate, None),
         ("/api/v1/revokedcertificates", "GET") => (Verb::ReadRevokedCertificates, None),
+        // The nodes' certificates (serial, end) are read as the nodes are.
+        ("/api/v1/nodecertificates", "GET") => (Verb::List, Some(Kind::Node)),
         ("/api/v1/blobs/{digest}", "GET" | "HEAD") => (Verb::ReadBlob, None),
         ("/api/v1/blobs/{digest}", "PUT") => (Verb::ReplicateBlob, None),
         ("/api/v1/events", "POST") => (Verb::ReportEvent, Some(Kind::Event)),

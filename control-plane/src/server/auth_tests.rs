@@ -394,6 +394,13 @@ const ROWS: &[Row] = &[
         None,
         [Is(401), Is(401), Is(200), Is(403), Is(200), Is(200)],
     ),
+    // The nodes' certificates (serials and ends): read as nodes are (no CA: 404).
+    (
+        "GET",
+        "/api/v1/nodecertificates",
+        None,
+        [Is(401), Is(401), Is(404), Is(403), Is(404), Is(404)],
+    ),
 ];
 
 #[tokio::test]
@@ -831,6 +838,13 @@ const ROLE_ROWS: &[RoleRow] = &[
         "/api/v1/revokedcertificates",
         None,
         [Is(403), Is(403), Is(200)],
+    ),
+    // Nodes are cluster-wide: a namespace-scoped token does not read their certificates.
+    (
+        "GET",
+        "/api/v1/nodecertificates",
+        None,
+        [Is(404), Is(403), Is(404)],
     ),
 ];
 

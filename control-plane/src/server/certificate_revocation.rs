@@ -5,6 +5,8 @@
 //! - `DELETE /api/v1/clientcertificates/{name}` (admin): revokes every certificate of tool
 //!   `name` (404 when there is none left to revoke);
 //! - `GET /api/v1/revokedcertificates` (nodes, admin): the revoked serials every node refuses;
+//! - `GET /api/v1/nodecertificates` (whoever reads nodes): the nodes' unexpired certificates,
+//!   revoked or not (`get nodes -o wide` shows when each node's ends);
 //! - deleting a node revokes the node's certificates ([`revoke_node_certificates`]).
 //!
 //! A server without TLS has no CA: the first two answer 404, the third an empty list.
@@ -26,16 +28,29 @@ fn authority(state: &AppState) -> Result<Arc<ClusterAuthority>, ApiError> {
     })
 }
 
+/// The unexpired certificates of `kind`.
+async fn list_of(
+    state: &AppState,
+    kind: CertificateKind,
+) -> Result<Json<Vec<IssuedCertificate>>, ApiError> {
+    let authority = authority(state)?;
+    let list = tokio::task::spawn_blocking(move || authority.issued().list(kind, Utc::now()))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(list))
+}
+
 /// `GET /api/v1/clientcertificates`.
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<IssuedCertificate>>, ApiError> {
-    let authority = authority(&state)?;
-    let list = tokio::task::spawn_blocking(move || {
-        authority.issued().list(CertificateKind::Client, Utc::now())
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(list))
+    list_of(&state, CertificateKind::Client).await
+}
+
+/// `GET /api/v1/nodecertificates`.
+pub async fn list_nodes(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<IssuedCertificate>>, ApiError> {
+    list_of(&state, CertificateKind::Node).await
 }
 
 /// `DELETE /api/v1/clientcertificates/{name}`.

@@ -116,6 +116,10 @@ fn routes(state: AppState) -> Router {
             get(certificate_revocation::revoked),
         )
         .route(
+            "/api/v1/nodecertificates",
+            get(certificate_revocation::list_nodes),
+        )
+        .route(
             "/api/v1/blobs/{digest}",
             get(blobs::download)
                 .head(blobs::exists)

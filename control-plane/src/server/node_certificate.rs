@@ -1,7 +1,10 @@
 //! `POST /api/v1/nodes/{name}/certificate`: the cluster CA signs a certificate for a node's
 //! public key (see [`wasmpod_api::node_tls`]). Only the node itself (its credential) or the admin
-//! asks; a node asks on every start, so its certificate carries its current addresses. Each
-//! certificate is recorded (serial, node), and deleting the node revokes them (see
+//! asks. A node asks when it has no stored certificate that is unexpired and carries its current
+//! addresses, and again to renew it before it expires (each time for a new key): the certificate
+//! lives `--node-certificate-validity`. Each certificate is recorded (serial, node, end); the
+//! renewed one is not revoked (connections made with it may still be open), it expires, and its
+//! record is pruned then. Deleting the node revokes them all (see
 //! [`super::certificate_revocation`]). A server without TLS has no CA and answers 404.
 
 use super::{ApiError, AppState, Identity};
@@ -36,7 +39,7 @@ pub async fn issue(
     // Recorded before it is handed out, so deleting the node revokes it.
     let signed = tokio::task::spawn_blocking(move || {
         let signed = authority
-            .sign_node(&node, &public_key, &addresses)
+            .sign_node(&node, &public_key, &addresses, Utc::now())
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         authority
             .issued()
@@ -53,8 +56,11 @@ pub async fn issue(
     .await
     .map_err(|e| ApiError::internal(&e))??;
     tracing::info!(node = %name, by = %identity, serial = %signed.serial,
-        addresses = ?request.addresses, "node certificate issued");
+        not_after = %signed.not_after, addresses = ?request.addresses, "node certificate issued");
     Ok(Json(NodeCertificate {
         chain_pem: chain_to_pem(&signed.chain),
+        serial: signed.serial,
+        not_before: signed.not_before,
+        not_after: signed.not_after,
     }))
 }
