@@ -139,7 +139,9 @@ impl std::fmt::Debug for CertificateSerial {
 /// The serial number of the certificate `der`, lowercase hex; `None` when `der` is not a
 /// certificate.
 pub fn serial_hex(der: &CertificateDer<'_>) -> Option<String> {
-    CertificateSerial::of(der).ok().map(|serial| serial.to_string())
+    CertificateSerial::of(der)
+        .ok()
+        .map(|serial| serial.to_string())
 }
 
 /// The revoked serials a node knows, shared by its listeners and replaced whole by the task that
@@ -334,7 +336,10 @@ mod tests {
         assert_eq!(format!("{read:?}"), "CertificateSerial(00abcd01)");
         // The control plane's hex, in either case, is the same serial (same hash, same set).
         assert_eq!(serial("00ABCD01"), read);
-        assert_eq!("00abcd01".parse::<CertificateSerial>().expect("parses"), read);
+        assert_eq!(
+            "00abcd01".parse::<CertificateSerial>().expect("parses"),
+            read
+        );
         let set: HashSet<CertificateSerial> = [serial("00abcd01")].into_iter().collect();
         assert!(set.contains(&read));
         assert_ne!(serial("abcd01"), read, "no leading zero: another serial");

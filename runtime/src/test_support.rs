@@ -33,7 +33,10 @@ impl KeptSpans {
 
 impl SpanExporter for KeptSpans {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend(batch);
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(batch);
         Ok(())
     }
 }

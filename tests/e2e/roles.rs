@@ -45,12 +45,29 @@ fn attribute<'a>(table: &'a str, name: &str) -> Option<&'a str> {
 
 /// `create configmap NAME --from-literal a=b -n NAMESPACE`.
 fn create_configmap<'a>(name: &'a str, namespace: &'a str) -> [&'a str; 7] {
-    ["create", "configmap", name, "--from-literal", "a=b", "-n", namespace]
+    [
+        "create",
+        "configmap",
+        name,
+        "--from-literal",
+        "a=b",
+        "-n",
+        namespace,
+    ]
 }
 
 /// `create secret generic NAME --from-literal LITERAL -n NAMESPACE`.
 fn create_secret<'a>(name: &'a str, literal: &'a str, namespace: &'a str) -> [&'a str; 8] {
-    ["create", "secret", "generic", name, "--from-literal", literal, "-n", namespace]
+    [
+        "create",
+        "secret",
+        "generic",
+        name,
+        "--from-literal",
+        literal,
+        "-n",
+        namespace,
+    ]
 }
 
 /// A cluster with namespace dev holding Secret s and ConfigMap c, and a token created by the
@@ -133,16 +150,8 @@ fn an_edit_token_writes_workloads_config_and_secrets_in_its_namespace_only() {
         serde_json::from_str(&ok(&cluster, &edit, &["auth", "whoami", "-o", "json"]))
             .expect("whoami -o json");
     assert_eq!(who["namespaces"], serde_json::json!(["dev"]), "{who}");
-    ok(
-        &cluster,
-        &edit,
-        &create_configmap("d", "dev"),
-    );
-    ok(
-        &cluster,
-        &edit,
-        &create_secret("t", "k=v", "dev"),
-    );
+    ok(&cluster, &edit, &create_configmap("d", "dev"));
+    ok(&cluster, &edit, &create_secret("t", "k=v", "dev"));
     assert!(ok(&cluster, &edit, &["get", "secrets", "-n", "dev"]).contains('t'));
     ok(&cluster, &edit, &["delete", "configmap", "c", "-n", "dev"]);
     refused(

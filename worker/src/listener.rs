@@ -21,9 +21,9 @@
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use rustls::pki_types::CertificateDer;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use rustls::pki_types::CertificateDer;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;

@@ -147,7 +147,12 @@ mod tests {
     #[test]
     fn a_listed_entry_that_is_no_serial_is_left_out_and_the_others_kept() {
         let mut unreadable = Vec::new();
-        let listed = vec!["41aa".to_string(), "not hex".into(), "41BB".into(), "".into()];
+        let listed = vec![
+            "41aa".to_string(),
+            "not hex".into(),
+            "41BB".into(),
+            "".into(),
+        ];
         let serials = read_serials(listed.clone(), &mut unreadable);
         let shown: Vec<String> = serials.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["41aa", "41bb"]);
