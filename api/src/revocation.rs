@@ -9,7 +9,8 @@
 //! mutual-TLS listeners (the gateway's peer listener, the node agent) consult twice: in the
 //! handshake ([`RevocationCheckingVerifier`] around the CA's verifier) and on each request
 //! ([`RevokedSerials::revokes`]), since a connection opened (or a TLS session resumed) before the
-//! revocation carries no new handshake.
+//! revocation carries no new handshake. The listener reads the client certificate's
+//! [`CertificateSerial`] once per connection, so the check on each request is a set lookup.
 
 use chrono::{DateTime, Utc};
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -74,41 +75,98 @@ pub struct RevokedCertificates {
     pub serials: Vec<String>,
 }
 
-/// The serial number of the certificate `der` (its DER INTEGER's content bytes), lowercase hex;
-/// `None` when `der` is not a certificate.
+/// A certificate's serial number: the content bytes of its DER INTEGER, as the CA wrote them;
+/// shown and sent as lowercase hex (`Display`, [`CertificateSerial::from_hex`]).
+///
+/// A listener reads it once per connection ([`CertificateSerial::of`], a parse of the whole
+/// certificate), and keeps it beside the certificate, so the check on each request of that
+/// connection ([`RevokedSerials::revokes`]) is a set lookup of a few bytes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CertificateSerial(Box<[u8]>);
+
+/// Why a [`CertificateSerial`] could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SerialError {
+    #[error("not an X.509 certificate")]
+    NotACertificate(#[source] webpki::Error),
+    #[error("{0:?} is not a serial number in hex")]
+    NotHex(String, #[source] hex::FromHexError),
+    #[error("an empty serial number")]
+    Empty,
+}
+
+impl CertificateSerial {
+    /// The serial number of the certificate `der`.
+    pub fn of(der: &CertificateDer<'_>) -> Result<CertificateSerial, SerialError> {
+        let cert = webpki::EndEntityCert::try_from(der).map_err(SerialError::NotACertificate)?;
+        CertificateSerial::from_bytes(cert.serial())
+    }
+
+    /// A serial number written in hex (either case), as the control plane lists them.
+    pub fn from_hex(hex: &str) -> Result<CertificateSerial, SerialError> {
+        let bytes = hex::decode(hex).map_err(|e| SerialError::NotHex(hex.to_string(), e))?;
+        CertificateSerial::from_bytes(&bytes)
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<CertificateSerial, SerialError> {
+        if bytes.is_empty() {
+            return Err(SerialError::Empty);
+        }
+        Ok(CertificateSerial(bytes.into()))
+    }
+}
+
+impl std::str::FromStr for CertificateSerial {
+    type Err = SerialError;
+
+    fn from_str(hex: &str) -> Result<Self, Self::Err> {
+        CertificateSerial::from_hex(hex)
+    }
+}
+
+impl std::fmt::Display for CertificateSerial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+impl std::fmt::Debug for CertificateSerial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CertificateSerial({self})")
+    }
+}
+
+/// The serial number of the certificate `der`, lowercase hex; `None` when `der` is not a
+/// certificate.
 pub fn serial_hex(der: &CertificateDer<'_>) -> Option<String> {
-    let cert = webpki::EndEntityCert::try_from(der).ok()?;
-    Some(hex::encode(cert.serial()))
+    CertificateSerial::of(der)
+        .ok()
+        .map(|serial| serial.to_string())
 }
 
 /// The revoked serials a node knows, shared by its listeners and replaced whole by the task that
 /// reads them from the control plane. Starts empty.
 #[derive(Debug, Clone, Default)]
-pub struct RevokedSerials(Arc<RwLock<Arc<HashSet<String>>>>);
+pub struct RevokedSerials(Arc<RwLock<HashSet<CertificateSerial>>>);
 
 impl RevokedSerials {
-    /// Replaces the set with `serials` (lowercase hex); true when it changed.
-    pub fn replace(&self, serials: impl IntoIterator<Item = String>) -> bool {
-        let next: HashSet<String> = serials.into_iter().collect();
+    /// Replaces the set with `serials`; true when it changed.
+    pub fn replace(&self, serials: impl IntoIterator<Item = CertificateSerial>) -> bool {
+        let next: HashSet<CertificateSerial> = serials.into_iter().collect();
         let mut current = self.0.write().unwrap_or_else(|p| p.into_inner());
-        if **current == next {
+        if *current == next {
             return false;
         }
-        *current = Arc::new(next);
+        *current = next;
         true
     }
 
-    /// Whether the certificate `der` is revoked. A certificate whose serial cannot be read is
-    /// refused as well (the handshake's verifier has already refused it, this is a second line).
-    pub fn revokes(&self, der: &CertificateDer<'_>) -> bool {
-        match serial_hex(der) {
-            Some(serial) => self
-                .0
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&serial),
-            None => true,
-        }
+    /// Whether the certificate of serial number `serial` is revoked: a lookup, nothing parsed.
+    pub fn revokes(&self, serial: &CertificateSerial) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(serial)
     }
 
     pub fn len(&self) -> usize {
@@ -150,11 +208,13 @@ impl ClientCertVerifier for RevocationCheckingVerifier {
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        if self.revoked.revokes(end_entity) {
-            tracing::info!(
-                serial = serial_hex(end_entity).unwrap_or_default(),
-                "refused a revoked client certificate"
-            );
+        // The inner verifier parsed it already: a certificate it passed always has a serial.
+        let serial = CertificateSerial::of(end_entity).map_err(|error| {
+            tracing::info!(%error, "refused a client certificate without a readable serial");
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+        })?;
+        if self.revoked.revokes(&serial) {
+            tracing::info!(%serial, "refused a revoked client certificate");
             return Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::Revoked,
             ));
@@ -213,12 +273,20 @@ mod tests {
             .clone()
     }
 
+    fn serial(hex: &str) -> CertificateSerial {
+        CertificateSerial::from_hex(hex).expect("a serial")
+    }
+
     #[test]
     fn a_revoked_serial_is_refused_in_the_handshake_and_on_each_request() {
         let ca = ca();
         let kept = leaf(&ca, &[0x41, 1, 2, 3]);
         let revoked_cert = leaf(&ca, &[0x41, 9, 9, 9]);
         assert_eq!(serial_hex(&revoked_cert).as_deref(), Some("41090909"));
+        let (kept_serial, revoked_serial) = (
+            CertificateSerial::of(&kept).expect("serial"),
+            CertificateSerial::of(&revoked_cert).expect("serial"),
+        );
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca.2.clone()).expect("root");
         let inner = rustls::server::WebPkiClientVerifier::builder_with_provider(
@@ -234,12 +302,12 @@ mod tests {
         };
         let now = UnixTime::now();
         // Nothing revoked yet: both pass.
-        for cert in [&kept, &revoked_cert] {
+        for (cert, serial) in [(&kept, &kept_serial), (&revoked_cert, &revoked_serial)] {
             verifier.verify_client_cert(cert, &[], now).expect("passes");
-            assert!(!revoked.revokes(cert));
+            assert!(!revoked.revokes(serial));
         }
-        assert!(revoked.replace(["41090909".to_string()]));
-        assert!(!revoked.replace(["41090909".to_string()]), "no change");
+        assert!(revoked.replace([serial("41090909")]));
+        assert!(!revoked.replace([serial("41090909")]), "no change");
         verifier.verify_client_cert(&kept, &[], now).expect("kept");
         assert!(matches!(
             verifier.verify_client_cert(&revoked_cert, &[], now),
@@ -247,15 +315,49 @@ mod tests {
                 rustls::CertificateError::Revoked
             ))
         ));
-        assert!(revoked.revokes(&revoked_cert));
-        assert!(!revoked.revokes(&kept));
-        // Not a certificate: refused.
-        assert!(revoked.revokes(&CertificateDer::from(vec![1u8, 2, 3])));
+        // The serial a listener read before the revocation is refused on its next request.
+        assert!(revoked.revokes(&revoked_serial));
+        assert!(!revoked.revokes(&kept_serial));
         // Emptied again: passes again.
         assert!(revoked.replace(Vec::new()));
+        assert!(!revoked.revokes(&revoked_serial));
         verifier
             .verify_client_cert(&revoked_cert, &[], now)
             .expect("no longer revoked");
+    }
+
+    #[test]
+    fn a_serial_is_read_from_a_certificate_or_hex_and_shown_as_lowercase_hex() {
+        let ca = ca();
+        // A leading zero byte (a positive serial with its top bit set) is part of the serial.
+        let cert = leaf(&ca, &[0x00, 0xab, 0xcd, 0x01]);
+        let read = CertificateSerial::of(&cert).expect("serial");
+        assert_eq!(read.to_string(), "00abcd01");
+        assert_eq!(format!("{read:?}"), "CertificateSerial(00abcd01)");
+        // The control plane's hex, in either case, is the same serial (same hash, same set).
+        assert_eq!(serial("00ABCD01"), read);
+        assert_eq!(
+            "00abcd01".parse::<CertificateSerial>().expect("parses"),
+            read
+        );
+        let set: HashSet<CertificateSerial> = [serial("00abcd01")].into_iter().collect();
+        assert!(set.contains(&read));
+        assert_ne!(serial("abcd01"), read, "no leading zero: another serial");
+        // What is no serial says why.
+        assert!(matches!(
+            CertificateSerial::of(&CertificateDer::from(vec![1u8, 2, 3])),
+            Err(SerialError::NotACertificate(_))
+        ));
+        assert_eq!(serial_hex(&CertificateDer::from(vec![1u8, 2, 3])), None);
+        for bad in ["41a", "41zz", "41 aa"] {
+            let error = CertificateSerial::from_hex(bad).expect_err(bad);
+            assert!(matches!(error, SerialError::NotHex(..)), "{bad}: {error}");
+            assert!(error.to_string().contains(bad), "{error}");
+        }
+        assert!(matches!(
+            CertificateSerial::from_hex(""),
+            Err(SerialError::Empty)
+        ));
     }
 
     #[test]

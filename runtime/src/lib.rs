@@ -42,6 +42,8 @@ mod reuse;
 mod spec;
 mod state;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 mod world_check;
 
 #[cfg(test)]

@@ -75,22 +75,7 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::TracerProvider as _;
-    use opentelemetry_sdk::error::OTelSdkResult;
-    use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
-    use std::sync::{Arc, Mutex};
-    use tracing_subscriber::layer::SubscriberExt;
-
-    /// Keeps what it is given.
-    #[derive(Debug, Clone, Default)]
-    struct Kept(Arc<Mutex<Vec<SpanData>>>);
-
-    impl SpanExporter for Kept {
-        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-            self.0.lock().expect("not poisoned").extend(batch);
-            Ok(())
-        }
-    }
+    use crate::test_support::KeptSpans;
 
     const SENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
@@ -104,13 +89,7 @@ mod tests {
 
     #[test]
     fn a_span_continues_the_remote_trace_and_names_itself_in_the_traceparent_it_sends() {
-        let exporter = Kept::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        let sent = tracing::subscriber::with_default(subscriber, || {
+        let (sent, spans) = KeptSpans::of(|| {
             let span = tracing::info_span!(target: TARGET, "ingress");
             let parent = TraceParent::parse(&HeaderValue::from_static(SENT)).expect("valid");
             set_remote_parent(&span, &parent);
@@ -118,7 +97,6 @@ mod tests {
             drop(span);
             sent
         });
-        let spans = exporter.0.lock().expect("not poisoned").clone();
         assert_eq!(spans.len(), 1);
         let span = &spans[0];
         assert_eq!(span.name, "ingress");

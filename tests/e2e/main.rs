@@ -19,6 +19,7 @@ mod fencing;
 mod foundation;
 mod ha;
 mod ha_faults;
+mod ha_revocation;
 mod hostile_guests;
 mod ingress_tls;
 mod keyvalue;

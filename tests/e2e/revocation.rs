@@ -13,15 +13,15 @@ use wasmpod_tests::{trusting_client, wait_until, MultiNode};
 
 /// How long a revocation may take to reach every node: nodes read the revoked serials every
 /// second, the control plane's copy is at most a second old; this leaves room for a busy machine.
-const REVOKED_WITHIN: Duration = Duration::from_secs(15);
+pub(crate) const REVOKED_WITHIN: Duration = Duration::from_secs(15);
 
-fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A client of a node's agent trusting the cluster CA `ca_pem`, presenting `identity` (PEM of a
 /// certificate and its key). It keeps its connections open between requests.
-fn agent_client(ca_pem: &str, identity: &str) -> reqwest::blocking::Client {
+pub(crate) fn agent_client(ca_pem: &str, identity: &str) -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(60))
@@ -32,7 +32,7 @@ fn agent_client(ca_pem: &str, identity: &str) -> reqwest::blocking::Client {
 }
 
 /// The status and body of `GET url`, or the transport error (a refused handshake).
-fn get(client: &reqwest::blocking::Client, url: &str) -> Result<(u16, String), String> {
+pub(crate) fn get(client: &reqwest::blocking::Client, url: &str) -> Result<(u16, String), String> {
     let response = client.get(url).send().map_err(|e| format!("{e:?}"))?;
     let status = response.status().as_u16();
     Ok((status, response.text().unwrap_or_default()))

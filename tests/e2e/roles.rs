@@ -43,30 +43,40 @@ fn attribute<'a>(table: &'a str, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// `create configmap NAME --from-literal a=b -n NAMESPACE`.
+fn create_configmap<'a>(name: &'a str, namespace: &'a str) -> [&'a str; 7] {
+    [
+        "create",
+        "configmap",
+        name,
+        "--from-literal",
+        "a=b",
+        "-n",
+        namespace,
+    ]
+}
+
+/// `create secret generic NAME --from-literal LITERAL -n NAMESPACE`.
+fn create_secret<'a>(name: &'a str, literal: &'a str, namespace: &'a str) -> [&'a str; 8] {
+    [
+        "create",
+        "secret",
+        "generic",
+        name,
+        "--from-literal",
+        literal,
+        "-n",
+        namespace,
+    ]
+}
+
 /// A cluster with namespace dev holding Secret s and ConfigMap c, and a token created by the
 /// admin with `create token` (its secret is the one line on stdout).
 fn cluster_with_token(create: &[&str]) -> (MultiNode, String) {
     let cluster = MultiNode::start();
     cluster.cli_ok(&["create", "namespace", "dev"]);
-    cluster.cli_ok(&[
-        "create",
-        "secret",
-        "generic",
-        "s",
-        "--from-literal",
-        "k=hush",
-        "-n",
-        "dev",
-    ]);
-    cluster.cli_ok(&[
-        "create",
-        "configmap",
-        "c",
-        "--from-literal",
-        "a=b",
-        "-n",
-        "dev",
-    ]);
+    cluster.cli_ok(&create_secret("s", "k=hush", "dev"));
+    cluster.cli_ok(&create_configmap("c", "dev"));
     let mut args = vec!["create", "token"];
     args.extend_from_slice(create);
     let token = cluster.cli_ok(&args).trim().to_string();
@@ -119,15 +129,7 @@ fn a_view_token_reads_everything_but_secrets_and_writes_nothing() {
     refused(
         &cluster,
         &view,
-        &[
-            "create",
-            "configmap",
-            "d",
-            "--from-literal",
-            "a=b",
-            "-n",
-            "dev",
-        ],
+        &create_configmap("d", "dev"),
         "may not apply",
     );
     refused(&cluster, &view, &["get", "tokens"], "may not list tokens");
@@ -148,47 +150,14 @@ fn an_edit_token_writes_workloads_config_and_secrets_in_its_namespace_only() {
         serde_json::from_str(&ok(&cluster, &edit, &["auth", "whoami", "-o", "json"]))
             .expect("whoami -o json");
     assert_eq!(who["namespaces"], serde_json::json!(["dev"]), "{who}");
-    ok(
-        &cluster,
-        &edit,
-        &[
-            "create",
-            "configmap",
-            "d",
-            "--from-literal",
-            "a=b",
-            "-n",
-            "dev",
-        ],
-    );
-    ok(
-        &cluster,
-        &edit,
-        &[
-            "create",
-            "secret",
-            "generic",
-            "t",
-            "--from-literal",
-            "k=v",
-            "-n",
-            "dev",
-        ],
-    );
+    ok(&cluster, &edit, &create_configmap("d", "dev"));
+    ok(&cluster, &edit, &create_secret("t", "k=v", "dev"));
     assert!(ok(&cluster, &edit, &["get", "secrets", "-n", "dev"]).contains('t'));
     ok(&cluster, &edit, &["delete", "configmap", "c", "-n", "dev"]);
     refused(
         &cluster,
         &edit,
-        &[
-            "create",
-            "configmap",
-            "d",
-            "--from-literal",
-            "a=b",
-            "-n",
-            "default",
-        ],
+        &create_configmap("d", "default"),
         r#"token "ci" (role edit, namespace dev) may not apply configmaps default/d"#,
     );
     refused(

@@ -5,11 +5,10 @@
 //! one, and only for a DNS label. `wasmpod up` prints where its dashboard is.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use wasmpod_tests::prometheus::{Prometheus, ScrapeJob, ScrapeTls};
 use wasmpod_tests::{
-    components, http_app, http_get, trusting_client, wait_until, wasmpod_bin, MultiNode, Process,
+    components, http_app, http_get, trusting_client, wait_until, Cluster, MultiNode,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -253,25 +252,13 @@ fn only_the_admin_mints_client_certificates_and_only_for_dns_labels() {
 
 #[test]
 fn up_prints_the_dashboard_url() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let mut command = Command::new(wasmpod_bin());
-    command
-        .args([
-            "up",
-            "--api-addr",
-            "127.0.0.1:0",
-            "--ingress-addr",
-            "127.0.0.1:0",
-            "--gateway-threads",
-            "1",
-            "--data-dir",
-        ])
-        .arg(data.path().join("data"))
-        .env("WASMPOD_CONFIG", data.path().join("config"));
-    let up = Process::spawn_command(command);
-    let api = up.wait_line("API: ");
-    let dashboard = up.wait_line("dashboard: ");
-    let url = format!("{api}/ui/");
+    let cluster = Cluster::up(&[]);
+    let dashboard = cluster
+        .up_output()
+        .iter()
+        .find_map(|line| line.strip_prefix("dashboard: "))
+        .unwrap_or_else(|| panic!("no dashboard line in {:?}", cluster.up_output()));
+    let url = format!("{}/ui/", cluster.api);
     assert!(
         dashboard.starts_with(&format!("{url} ")),
         "{dashboard:?} is not {url}"

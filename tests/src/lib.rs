@@ -124,6 +124,8 @@ pub struct Cluster {
     _tmp: Option<tempfile::TempDir>,
     /// Where test manifests and the client config are written.
     pub work: tempfile::TempDir,
+    /// What `wasmpod up` printed up to its `ingress:` line.
+    up_output: Vec<String>,
 }
 
 impl Cluster {
@@ -155,9 +157,16 @@ impl Cluster {
             .args(extra)
             .env("WASMPOD_CONFIG", work.path().join("config"));
         let process = Process::spawn(command);
-        // `up` prints the API line before the ingress line.
-        let api = process.wait_line("API: ");
-        let ingress = process.wait_line("ingress: ");
+        // `up` prints the API line (and the dashboard's) before the ingress line.
+        let up_output = process.lines_until("ingress: ");
+        let printed = |prefix: &str| {
+            up_output
+                .iter()
+                .find_map(|line| line.strip_prefix(prefix))
+                .map(|rest| rest.trim().to_string())
+                .unwrap_or_else(|| panic!("`wasmpod up` printed no {prefix:?} line: {up_output:?}"))
+        };
+        let (api, ingress) = (printed("API: "), printed("ingress: "));
         Cluster {
             process,
             api,
@@ -165,7 +174,13 @@ impl Cluster {
             data_dir: data_dir.to_path_buf(),
             _tmp: None,
             work,
+            up_output,
         }
+    }
+
+    /// The lines `wasmpod up` printed when it started, up to and with its `ingress:` line.
+    pub fn up_output(&self) -> &[String] {
+        &self.up_output
     }
 
     /// The process id of `wasmpod up` (control plane and nodes in one process).
@@ -595,19 +610,29 @@ impl Process {
         );
     }
 
-    /// The rest of the first stdout line that starts with `prefix`.
-    pub fn wait_line(&self, prefix: &str) -> String {
+    /// The stdout lines up to and with the first that starts with `prefix` (within 60 s).
+    pub fn lines_until(&self, prefix: &str) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut lines = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self
                 .lines
                 .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no line starting with {prefix:?}"));
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return rest.trim().to_string();
+                .unwrap_or_else(|_| panic!("no line starting with {prefix:?} after {lines:?}"));
+            let last = line.starts_with(prefix);
+            lines.push(line);
+            if last {
+                return lines;
             }
         }
+    }
+
+    /// The rest of the first stdout line that starts with `prefix`.
+    pub fn wait_line(&self, prefix: &str) -> String {
+        let lines = self.lines_until(prefix);
+        let last = lines.last().map(String::as_str).unwrap_or_default();
+        last.strip_prefix(prefix).unwrap_or(last).trim().to_string()
     }
 
     pub fn pid(&self) -> u32 {

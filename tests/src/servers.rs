@@ -36,6 +36,19 @@ impl ServerFiles {
     /// `wasmpod server` number `i` on `api_addr` and the etcd `store` (plain HTTP), with the
     /// shared tokens and key; its data directory is made.
     pub fn server_command(&self, i: usize, api_addr: &str, store: &str) -> Command {
+        let mut command = self.command(i, api_addr, store);
+        command.arg("--insecure-http");
+        command
+    }
+
+    /// As [`ServerFiles::server_command`], serving its API over TLS with the cluster CA (the
+    /// first server makes it in the store, every other uses it); it prints `cluster CA: PATH
+    /// (PIN)`.
+    pub fn tls_server_command(&self, i: usize, api_addr: &str, store: &str) -> Command {
+        self.command(i, api_addr, store)
+    }
+
+    fn command(&self, i: usize, api_addr: &str, store: &str) -> Command {
         let dir = self.data_dir(i);
         std::fs::create_dir_all(&dir).expect("data dir");
         std::fs::copy(
@@ -46,7 +59,6 @@ impl ServerFiles {
         let mut command = Command::new(wasmpod_bin());
         command
             .args(["server", "--api-addr", api_addr, "--no-client-config"])
-            .arg("--insecure-http")
             .arg("--data-dir")
             .arg(&dir)
             .arg("--encryption-key")

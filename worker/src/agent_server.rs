@@ -29,7 +29,7 @@ use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use wasmpod_api::revocation::{serial_hex, RevokedSerials};
+use wasmpod_api::revocation::RevokedSerials;
 use wasmpod_api::{Kind, ObjectKey};
 
 #[derive(Deserialize)]
@@ -127,7 +127,7 @@ fn from_control_plane(request: &Request) -> bool {
         .get::<PeerCertificate>()
         .is_some_and(|peer| {
             wasmpod_api::node_tls::certificate_names(
-                &peer.0,
+                peer.der(),
                 wasmpod_api::node_tls::CONTROL_PLANE_NAME,
             )
         })
@@ -171,9 +171,9 @@ fn routes<S: Clone + Send + Sync + 'static>(
         async move {
             let certificate = request.extensions().get::<PeerCertificate>();
             if let (Some(revoked), Some(certificate)) = (&revoked, certificate) {
-                if revoked.revokes(&certificate.0) {
+                if revoked.revokes(certificate.serial()) {
                     tracing::info!(
-                        serial = serial_hex(&certificate.0).unwrap_or_default(),
+                        serial = %certificate.serial(),
                         "refused a request with a revoked client certificate"
                     );
                     return Err((StatusCode::FORBIDDEN, REVOKED));
@@ -246,7 +246,7 @@ mod tests {
             let leaf = params
                 .signed_by(&key, &Issuer::new(self.params.clone(), &self.key))
                 .expect("leaf");
-            PeerCertificate(CertificateDer::from(leaf.der().to_vec()))
+            PeerCertificate::read(CertificateDer::from(leaf.der().to_vec())).expect("a certificate")
         }
     }
 
@@ -346,7 +346,7 @@ mod tests {
         let revoked = RevokedSerials::default();
         let app = app(Some(revoked.clone()));
         assert_eq!(get_as(&app, "/metrics", Some(&tool)).await.0, 200);
-        revoked.replace([serial_hex(&tool.0).expect("serial")]);
+        revoked.replace([tool.serial().clone()]);
         for path in ["/metrics", "/healthz", "/logs"] {
             let (status, body) = get_as(&app, path, Some(&tool)).await;
             assert_eq!(status, 403, "{path}: {body}");

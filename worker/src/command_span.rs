@@ -56,23 +56,10 @@ pub fn record_exit(span: &Span, exit: &CommandExit, reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{Status, TracerProvider as _};
+    use opentelemetry::trace::Status;
     use opentelemetry::Value;
-    use opentelemetry_sdk::error::OTelSdkResult;
-    use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
-    use std::sync::{Arc, Mutex};
-    use tracing_subscriber::layer::SubscriberExt;
-
-    /// Keeps what it is given.
-    #[derive(Debug, Clone, Default)]
-    struct Kept(Arc<Mutex<Vec<SpanData>>>);
-
-    impl SpanExporter for Kept {
-        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-            self.0.lock().expect("not poisoned").extend(batch);
-            Ok(())
-        }
-    }
+    use opentelemetry_sdk::trace::SpanData;
+    use wasmpod_runtime::test_support::KeptSpans;
 
     fn pod() -> Pod {
         serde_json::from_value(serde_json::json!({
@@ -86,18 +73,11 @@ mod tests {
 
     /// The span of one run ended by `exit`, as exported, under an outer span (the pod task's).
     fn exported(exit: CommandExit, reason: &str) -> SpanData {
-        let kept = Kept::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(kept.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        tracing::subscriber::with_default(subscriber, || {
+        let ((), spans) = KeptSpans::of(|| {
             let _outer = tracing::info_span!(target: TARGET, "outer").entered();
             let span = run(&pod(), 2);
             record_exit(&span, &exit, reason);
         });
-        let spans = kept.0.lock().expect("not poisoned").clone();
         spans
             .into_iter()
             .find(|s| s.name == "run")

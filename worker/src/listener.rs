@@ -12,7 +12,7 @@
 //!
 //! On a TLS listener that asks for client certificates (the gateway's peer listener and the node
 //! agent of a TLS cluster), the certificate the handshake verified rides in each request's
-//! extensions as a [`PeerCertificate`].
+//! extensions as a [`PeerCertificate`], with its serial number read once per connection.
 //!
 //! - **request head size**: a request head (request line and headers) larger than
 //!   [`MAX_REQUEST_HEAD`] is answered `431 Request Header Fields Too Large` (HTTP/1.1, hyper's
@@ -23,6 +23,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use rustls::pki_types::CertificateDer;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use wasmpod_api::revocation::{CertificateSerial, SerialError};
 
 /// The largest request head a node reads (request line and headers together), as nginx's
 /// `large_client_header_buffers` (4 x 8 KiB) and a little more: 64 KiB.
@@ -268,13 +270,23 @@ pub async fn serve<S, B>(
         Some(acceptor) => {
             match tokio::time::timeout(timeouts.header_read, acceptor.accept(watched)).await {
                 Ok(Ok(tls)) => {
-                    // Verified by the handshake when the acceptor asks for client certificates.
-                    let peer = tls
+                    // Verified by the handshake when the acceptor asks for client certificates;
+                    // its serial is read here, once for every request of the connection.
+                    let leaf = tls
                         .get_ref()
                         .1
                         .peer_certificates()
-                        .and_then(|chain| chain.first())
-                        .map(|leaf| PeerCertificate(leaf.clone().into_owned()));
+                        .and_then(|chain| chain.first());
+                    let peer = match leaf.map(|leaf| PeerCertificate::read(leaf.clone())) {
+                        None => None,
+                        Some(Ok(peer)) => Some(peer),
+                        Some(Err(error)) => {
+                            // The handshake's verifier parsed it: this does not happen.
+                            tracing::info!(%error, "closed a connection whose client certificate \
+                                has no readable serial");
+                            return;
+                        }
+                    };
                     let service = WithPeer {
                         inner: service,
                         peer,
@@ -291,9 +303,35 @@ pub async fn serve<S, B>(
 }
 
 /// The client certificate a TLS connection presented (and the handshake verified against the
-/// cluster CA), in the extensions of each of its requests.
+/// cluster CA) and its serial number, read once for the connection; in the extensions of each of
+/// its requests (a clone is a reference count), so a request's revocation check is a lookup.
 #[derive(Debug, Clone)]
-pub struct PeerCertificate(pub rustls::pki_types::CertificateDer<'static>);
+pub struct PeerCertificate(Arc<Peer>);
+
+#[derive(Debug)]
+struct Peer {
+    der: CertificateDer<'static>,
+    serial: CertificateSerial,
+}
+
+impl PeerCertificate {
+    /// Reads the serial number of `der` (a certificate the handshake verified).
+    pub fn read(der: CertificateDer<'_>) -> Result<PeerCertificate, SerialError> {
+        let serial = CertificateSerial::of(&der)?;
+        Ok(PeerCertificate(Arc::new(Peer {
+            der: der.into_owned(),
+            serial,
+        })))
+    }
+
+    pub fn der(&self) -> &CertificateDer<'static> {
+        &self.0.der
+    }
+
+    pub fn serial(&self) -> &CertificateSerial {
+        &self.0.serial
+    }
+}
 
 /// A service that puts the connection's [`PeerCertificate`] (if any) in each request.
 struct WithPeer<S> {

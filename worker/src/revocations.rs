@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use wasmpod_api::revocation::RevokedSerials;
+use wasmpod_api::revocation::{CertificateSerial, RevokedSerials};
 use wasmpod_api::Client;
 
 /// Keeps `revoked` current from `client` every `period` until `shutdown`.
@@ -19,6 +19,7 @@ pub async fn follow(
     shutdown: CancellationToken,
 ) {
     let mut failing = false;
+    let mut unreadable = Vec::new();
     loop {
         match client.revoked_certificates().await {
             Ok(list) => {
@@ -26,8 +27,9 @@ pub async fn follow(
                     tracing::info!("reading the revoked certificates again");
                     failing = false;
                 }
-                let count = list.serials.len();
-                if revoked.replace(list.serials) {
+                let serials = read_serials(list.serials, &mut unreadable);
+                let count = serials.len();
+                if revoked.replace(serials) {
                     tracing::info!(revoked = count, "revoked certificates changed");
                 }
             }
@@ -43,6 +45,28 @@ pub async fn follow(
             _ = tokio::time::sleep(period) => {}
         }
     }
+}
+
+/// The serials of a list from the control plane. One that is no hex serial cannot name any
+/// certificate (a listener reads every serial from a certificate): it is left out, and logged
+/// when the unreadable entries change (`unreadable` holds the last ones).
+fn read_serials(listed: Vec<String>, unreadable: &mut Vec<String>) -> Vec<CertificateSerial> {
+    let mut serials = Vec::with_capacity(listed.len());
+    let mut bad = Vec::new();
+    for hex in listed {
+        match CertificateSerial::from_hex(&hex) {
+            Ok(serial) => serials.push(serial),
+            Err(error) => bad.push((hex, error)),
+        }
+    }
+    let bad_hex: Vec<String> = bad.iter().map(|(hex, _)| hex.clone()).collect();
+    if bad_hex != *unreadable {
+        for (_, error) in &bad {
+            tracing::warn!(%error, "the control plane listed a revoked serial that is no serial");
+        }
+        *unreadable = bad_hex;
+    }
+    serials
 }
 
 #[cfg(test)]
@@ -114,7 +138,27 @@ mod tests {
         // Back, with a serial that expired (dropped from its list).
         *answer.lock().expect("lock") = Some(vec!["41bb".into()]);
         until("the list follows again", || revoked.len() == 1).await;
+        let serial = |hex: &str| CertificateSerial::from_hex(hex).expect("serial");
+        assert!(revoked.revokes(&serial("41bb")) && !revoked.revokes(&serial("41aa")));
         shutdown.cancel();
         task.await.expect("the follower ends on shutdown");
+    }
+
+    #[test]
+    fn a_listed_entry_that_is_no_serial_is_left_out_and_the_others_kept() {
+        let mut unreadable = Vec::new();
+        let listed = vec![
+            "41aa".to_string(),
+            "not hex".into(),
+            "41BB".into(),
+            "".into(),
+        ];
+        let serials = read_serials(listed.clone(), &mut unreadable);
+        let shown: Vec<String> = serials.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["41aa", "41bb"]);
+        assert_eq!(unreadable, ["not hex", ""], "kept to log them once");
+        assert_eq!(read_serials(listed, &mut unreadable).len(), 2);
+        read_serials(vec!["41aa".into()], &mut unreadable);
+        assert!(unreadable.is_empty());
     }
 }

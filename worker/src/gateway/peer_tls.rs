@@ -105,7 +105,7 @@ pub fn certified(tls: bool, node: &[u8], certificate: Option<&PeerCertificate>) 
     }
     match (std::str::from_utf8(node), certificate) {
         (Ok(node), Some(certificate)) => {
-            wasmpod_api::node_tls::is_node_certificate(&certificate.0, node)
+            wasmpod_api::node_tls::is_node_certificate(certificate.der(), node)
         }
         _ => false,
     }
@@ -119,11 +119,11 @@ pub fn refuse_revoked(
     certificate: Option<&PeerCertificate>,
 ) -> Option<http::Response<BoxBody>> {
     let (revoked, certificate) = (revoked?, certificate?);
-    if !revoked.revokes(&certificate.0) {
+    if !revoked.revokes(certificate.serial()) {
         return None;
     }
     tracing::info!(
-        serial = wasmpod_api::revocation::serial_hex(&certificate.0).unwrap_or_default(),
+        serial = %certificate.serial(),
         "refused a request with a revoked client certificate"
     );
     Some(wasmpod_runtime::text_response(

@@ -11,7 +11,7 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::HandshakeKind;
 use std::sync::{Arc, Mutex};
 use wasmpod_api::node_tls::{mutual_client_config, mutual_server_config, node_dns_name, Identity};
-use wasmpod_api::revocation::{serial_hex, RevokedSerials};
+use wasmpod_api::revocation::RevokedSerials;
 use wasmpod_api::tls::ClusterCa;
 
 struct TestCa {
@@ -86,6 +86,11 @@ async fn server(
     (addr, kinds)
 }
 
+/// What the listener keeps of a connection presenting `identity`.
+fn peer(identity: &Identity) -> crate::listener::PeerCertificate {
+    crate::listener::PeerCertificate::read(identity.chain[0].clone()).expect("a certificate")
+}
+
 fn get(url: &str) -> http::Request<wasmpod_runtime::BoxBody> {
     http::Request::get(url)
         .body(
@@ -134,7 +139,7 @@ async fn the_forwarding_client_reaches_only_the_named_node_and_resumes_sessions(
 #[test]
 fn forwarded_requests_count_only_with_the_named_nodes_certificate_on_a_tls_cluster() {
     let ca = TestCa::new();
-    let a = crate::listener::PeerCertificate(ca.node("node-a").chain[0].clone());
+    let a = peer(&ca.node("node-a"));
     assert!(peer_tls::certified(false, b"node-a", None), "plain cluster");
     assert!(peer_tls::certified(true, b"node-a", Some(&a)));
     assert!(!peer_tls::certified(true, b"node-b", Some(&a)));
@@ -163,7 +168,8 @@ async fn a_revoked_node_certificate_fails_the_handshake_and_its_open_connections
         async move { request.await.map(|r| r.status().as_u16()) }
     };
     assert_eq!(status(&configs[0]).await.expect("node-a passes"), 200);
-    revoked.replace([serial_hex(&a.chain[0]).expect("serial")]);
+    let (peer_a, peer_c) = (peer(&a), peer(&c));
+    revoked.replace([peer_a.serial().clone()]);
     assert!(
         status(&configs[1]).await.is_err(),
         "a revoked certificate passed the handshake"
@@ -171,8 +177,6 @@ async fn a_revoked_node_certificate_fails_the_handshake_and_its_open_connections
     assert_eq!(status(&configs[2]).await.expect("node-c passes"), 200);
 
     // A request on a connection made before the revocation is refused by the listener's service.
-    let peer_a = crate::listener::PeerCertificate(a.chain[0].clone());
-    let peer_c = crate::listener::PeerCertificate(c.chain[0].clone());
     let refused = peer_tls::refuse_revoked(Some(&revoked), Some(&peer_a)).expect("refused");
     assert_eq!(refused.status(), 403);
     assert!(peer_tls::refuse_revoked(Some(&revoked), Some(&peer_c)).is_none());
