@@ -86,8 +86,7 @@ fn up(cluster: &Cluster, replicas: u32, version: &str) {
     apply(cluster, &set_manifest(replicas, version));
     wait_until("every pod ready", WAIT, || {
         let s = snapshot(cluster);
-        (s.len() == replicas as usize && s.iter().all(|p| p.ready && !p.terminating))
-            .then_some(())
+        (s.len() == replicas as usize && s.iter().all(|p| p.ready && !p.terminating)).then_some(())
     });
     wait_until("web-2 served", WAIT, || {
         (cluster.get("/env/VERSION") == (200, version.to_string())).then_some(())
@@ -205,8 +204,9 @@ fn a_statefulset_rolling_update_replaces_the_highest_first_and_keeps_the_others_
     assert!(updated_at("web-1") < updated_at("web-0"), "{seen:?}");
     for name in ["web-2", "web-1", "web-0"] {
         assert!(
-            seen.iter()
-                .any(|s| s.iter().any(|p| p.name == name && p.hash == old && p.terminating)),
+            seen.iter().any(|s| s
+                .iter()
+                .any(|p| p.name == name && p.hash == old && p.terminating)),
             "{name} was not drained: {seen:?}"
         );
     }
@@ -284,7 +284,10 @@ fn a_pod_that_fails_while_paused_comes_back_with_its_own_revisions_template() {
     let v1 = app_pods(&cluster)[0].1.clone();
     apply(&cluster, &deployment("v2", false));
     wait_until("the rollout under way", WAIT, || {
-        app_pods(&cluster).iter().any(|(_, h)| *h != v1).then_some(())
+        app_pods(&cluster)
+            .iter()
+            .any(|(_, h)| *h != v1)
+            .then_some(())
     });
     cluster.cli_ok(&["rollout", "pause", "deployment/app"]);
     std::thread::sleep(Duration::from_secs(1));
@@ -301,7 +304,10 @@ fn a_pod_that_fails_while_paused_comes_back_with_its_own_revisions_template() {
     status["reason"] = "Error".into();
     let reply = wasmpod_tests::http_call(
         "PUT",
-        &format!("{}/api/v1/pods/{failed}/status?namespace=default", cluster.api),
+        &format!(
+            "{}/api/v1/pods/{failed}/status?namespace=default",
+            cluster.api
+        ),
         &[("content-type", "application/json")],
         Some(&status.to_string()),
     );
@@ -384,12 +390,17 @@ fn a_namespace_whose_pods_drain_stays_terminating_and_cannot_be_created_again() 
         "POST",
         &format!("{}/api/v1/apply?create=true", cluster.api),
         &[("content-type", "application/json")],
-        Some(r#"{"objects": [{"apiVersion": "wasmpod.dev/v1", "kind": "Namespace", "metadata": {"name": "shop"}}]}"#),
+        Some(
+            r#"{"objects": [{"apiVersion": "wasmpod.dev/v1", "kind": "Namespace", "metadata": {"name": "shop"}}]}"#,
+        ),
     );
     assert_eq!(reply.status, 409, "{}", reply.body);
     let out = cluster.apply("shop.yaml", &shop);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "applied into a terminating namespace");
+    assert!(
+        !out.status.success(),
+        "applied into a terminating namespace"
+    );
     assert!(stderr.contains("is being deleted"), "{stderr}");
     let draining = in_shop(&cluster);
     assert!(
@@ -414,5 +425,9 @@ fn a_namespace_whose_pods_drain_stays_terminating_and_cannot_be_created_again() 
     cluster.cli_ok(&["create", "namespace", "shop"]);
     assert!(in_shop(&cluster).is_empty());
     let events = cluster.api_json("/api/v1/events?namespace=shop");
-    assert_eq!(events["items"].as_array().map(Vec::len), Some(0), "{events}");
+    assert_eq!(
+        events["items"].as_array().map(Vec::len),
+        Some(0),
+        "{events}"
+    );
 }

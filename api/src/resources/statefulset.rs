@@ -154,7 +154,10 @@ mod tests {
     #[test]
     fn ordered_ready_and_rolling_update_are_the_defaults() {
         let spec = parse(serde_json::json!({})).unwrap();
-        assert_eq!(spec.pod_management_policy, PodManagementPolicy::OrderedReady);
+        assert_eq!(
+            spec.pod_management_policy,
+            PodManagementPolicy::OrderedReady
+        );
         assert_eq!(
             spec.update_strategy.strategy_type,
             StatefulSetUpdateType::RollingUpdate

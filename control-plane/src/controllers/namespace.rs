@@ -10,7 +10,6 @@ use super::termination;
 use crate::registry::{to_any, Registry, RegistryError, Write};
 use crate::typed::TypedRegistry;
 use chrono::{DateTime, Utc};
-use wasmpod_api::Resource as _;
 use wasmpod_api::{Kind, Namespace, NamespacePhase, ObjectKey, Pod};
 
 /// What a namespace's deletion did.
@@ -53,7 +52,12 @@ pub fn delete(
     }
     registry.commit(writes)?;
     let cascade = termination::cascade(registry, &pods, now)?;
-    tracing::info!(namespace = name, draining = cascade.draining, deleted_pods = cascade.deleted, "namespace terminating");
+    tracing::info!(
+        namespace = name,
+        draining = cascade.draining,
+        deleted_pods = cascade.deleted,
+        "namespace terminating"
+    );
     if cascade.draining > 0 {
         return Ok(Some(Deletion::Terminating {
             draining: cascade.draining,
@@ -103,6 +107,7 @@ fn finish(registry: &Registry, name: &str) -> Result<(), RegistryError> {
 mod tests {
     use super::*;
     use crate::registry::tests::registry;
+    use wasmpod_api::Resource as _;
     use wasmpod_api::{Name, ObjectMeta, PodPhase, PodSpec};
 
     fn pod(name: &str, node: Option<&str>) -> Pod {
@@ -170,7 +175,9 @@ mod tests {
         );
         crate::events::Recorder::new(&reg, "test").record(&[event]);
         reg.commit(vec![Write::Delete(ObjectKey::new(
-            Kind::Pod, "shop", "running",
+            Kind::Pod,
+            "shop",
+            "running",
         ))])
         .unwrap();
         reconcile_all(&reg).unwrap();
@@ -184,7 +191,9 @@ mod tests {
         let (_d, reg) = registry();
         setup(&reg);
         reg.commit(vec![Write::Delete(ObjectKey::new(
-            Kind::Pod, "shop", "running",
+            Kind::Pod,
+            "shop",
+            "running",
         ))])
         .unwrap();
         assert_eq!(

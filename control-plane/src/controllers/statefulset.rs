@@ -261,7 +261,8 @@ impl Pass<'_> {
     fn create(&mut self, ordinal: u32, hash: &str) -> Result<(), RegistryError> {
         self.ensure_claims(ordinal)?;
         let pod = new_pod(self.set, ordinal, hash)?;
-        self.writes.push(Write::Create(to_any(&pod_key(&pod), &pod)?));
+        self.writes
+            .push(Write::Create(to_any(&pod_key(&pod), &pod)?));
         self.events.push(EventDraft::normal(
             self.set.key(),
             "SuccessfulCreate",
@@ -623,12 +624,17 @@ mod tests {
         reconcile_all(&reg).unwrap();
         assert!(terminating_names(&reg).is_empty());
         reg.commit(vec![Write::Delete(ObjectKey::new(
-            Kind::Pod, "default", "web-1",
+            Kind::Pod,
+            "default",
+            "web-1",
         ))])
         .unwrap();
         reconcile_all(&reg).unwrap();
         let hash = template_hash(&s.spec.template);
-        let web1 = pods(&reg).into_iter().find(|p| p.name() == "web-1").unwrap();
+        let web1 = pods(&reg)
+            .into_iter()
+            .find(|p| p.name() == "web-1")
+            .unwrap();
         assert_eq!(web1.metadata.labels.get(TEMPLATE_HASH_LABEL), Some(&hash));
     }
 

@@ -162,9 +162,10 @@ fn check_namespaces(state: &AppState, keys: &[ObjectKey]) -> Result<(), ApiError
         if ns == DEFAULT_NAMESPACE || created.contains(ns) || !checked.insert(ns) {
             continue;
         }
-        let stored = state
-            .registry
-            .get_typed::<Namespace>(&ObjectKey::new(Kind::Namespace, "", ns))?;
+        let stored =
+            state
+                .registry
+                .get_typed::<Namespace>(&ObjectKey::new(Kind::Namespace, "", ns))?;
         match stored {
             None => {
                 return Err(ApiError::not_found(format!(
@@ -186,9 +187,10 @@ fn check_namespaces(state: &AppState, keys: &[ObjectKey]) -> Result<(), ApiError
 
 /// The number of pods still in namespace `name` when it is terminating.
 fn terminating(state: &AppState, name: &str) -> Result<Option<usize>, ApiError> {
-    let stored = state
-        .registry
-        .get_typed::<Namespace>(&ObjectKey::new(Kind::Namespace, "", name))?;
+    let stored =
+        state
+            .registry
+            .get_typed::<Namespace>(&ObjectKey::new(Kind::Namespace, "", name))?;
     if !stored.is_some_and(|n| n.is_terminating()) {
         return Ok(None);
     }

@@ -212,7 +212,7 @@ pub async fn delete_object(
     if key.kind == Kind::Namespace {
         return delete_namespace(&state, key).await;
     }
-    let mut writes = vec![Write::Delete(key.clone())];
+    let writes = vec![Write::Delete(key.clone())];
     // Pods that go with their owner: after the commit, gracefully (they drain).
     let mut cascaded = Vec::new();
     if matches!(key.kind, Kind::Deployment | Kind::StatefulSet) {
