@@ -182,15 +182,17 @@ impl Pass<'_> {
             ));
         }
         let is_new = |p: &&Pod| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&target.hash);
-        // Paused: a dead pod of an older revision comes back as a pod of its own revision, as
-        // each ReplicaSet keeps its own count in Kubernetes, not as one of the revision rolled to.
+        // Paused: a dead pod comes back as a pod of its own revision, as each ReplicaSet keeps
+        // its own count in Kubernetes (an old one stays old, a new one new).
         let replacements = if spec.paused {
-            self.replace_in_own_revision(&dead, revs, &target.hash)?
+            self.replace_in_own_revision(&dead, revs)?
         } else {
             Vec::new()
         };
-        let (mut new, mut old): (Vec<&Pod>, Vec<&Pod>) = live.into_iter().partition(is_new);
-        old.extend(replacements.iter());
+        let (mut new, mut old): (Vec<&Pod>, Vec<&Pod>) = live
+            .into_iter()
+            .chain(replacements.iter())
+            .partition(is_new);
         let now = self.now;
         let count = |ps: &[&Pod]| ps.iter().filter(|p| available(p, min_ready, now)).count() as u32;
         let counts = Counts {
@@ -366,23 +368,19 @@ impl Pass<'_> {
         Ok(gone.len())
     }
 
-    /// The pods that replace the `dead` ones of older revisions than `target` (written, with
-    /// their events, to this pass). A dead pod whose revision is gone, or of `target` itself,
-    /// is left to the plan, which makes one of `target`.
+    /// The pods that replace the `dead` ones, each of its own revision (written, with their
+    /// events, to this pass). A dead pod whose revision is gone is left to the plan, which
+    /// makes one of the revision rolled to.
     fn replace_in_own_revision(
         &mut self,
         dead: &[&Pod],
         revs: &[&ControllerRevision],
-        target: &str,
     ) -> Result<Vec<Pod>, RegistryError> {
         let mut made = Vec::new();
         for pod in dead {
             let Some(hash) = pod.metadata.labels.get(TEMPLATE_HASH_LABEL) else {
                 continue;
             };
-            if hash == target {
-                continue;
-            }
             let Some(revision) = revs.iter().find(|r| &r.spec.template_hash == hash) else {
                 continue;
             };
