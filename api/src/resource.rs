@@ -83,6 +83,14 @@ impl Resource for ConfigMap {
     }
 }
 
+impl Resource for Namespace {
+    const KIND: Kind = Kind::Namespace;
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
 impl Resource for Secret {
     const KIND: Kind = Kind::Secret;
 

@@ -461,6 +461,14 @@ fn start_controllers(
             controllers::statefulset::reconcile_all,
         )),
         tokio::spawn(controllers::run_loop(
+            "namespace",
+            registry.clone(),
+            &[Kind::Namespace, Kind::Pod],
+            Duration::from_secs(5),
+            term.clone(),
+            controllers::namespace::reconcile_all,
+        )),
+        tokio::spawn(controllers::run_loop(
             "claim-protection",
             registry.clone(),
             &[Kind::PersistentVolumeClaim, Kind::Pod],

@@ -42,6 +42,7 @@ mod rollout_strategy;
 mod scrape_tls;
 mod services;
 mod start_errors;
+mod statefulset_drain;
 mod storage;
 mod traces;
 mod traces_export;

@@ -354,8 +354,11 @@ fn deleting_a_deployment_or_namespace_drains_its_pods_before_they_go() {
     wait_until("the pod in shop gone", WAIT, || {
         in_shop().is_empty().then_some(())
     });
-    let namespaces = cluster.cli_ok(&["get", "namespaces"]);
-    assert!(!namespaces.contains("shop"), "{namespaces}");
+    // The namespace stays Terminating until its last pod is gone, then goes.
+    wait_until("the namespace gone", Duration::from_secs(10), || {
+        let namespaces = cluster.cli_ok(&["get", "namespaces"]);
+        (!namespaces.contains("shop")).then_some(())
+    });
 }
 
 #[test]

@@ -64,7 +64,7 @@ pub fn namespaces(items: &[AnyObject]) -> anyhow::Result<Table> {
     for n in typed::<Namespace>(items)? {
         table.row(vec![
             n.name().to_string(),
-            n.status.phase.clone().unwrap_or_else(|| "Active".into()),
+            n.status.phase.map_or("Active", |p| p.as_str()).to_string(),
             age(n.metadata.creation_timestamp),
         ]);
     }

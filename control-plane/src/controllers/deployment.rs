@@ -182,7 +182,17 @@ impl Pass<'_> {
             ));
         }
         let is_new = |p: &&Pod| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&target.hash);
-        let (mut new, mut old): (Vec<&Pod>, Vec<&Pod>) = live.into_iter().partition(is_new);
+        // Paused: a dead pod comes back as a pod of its own revision, as each ReplicaSet keeps
+        // its own count in Kubernetes (an old one stays old, a new one new).
+        let replacements = if spec.paused {
+            self.replace_in_own_revision(&dead, revs)?
+        } else {
+            Vec::new()
+        };
+        let (mut new, mut old): (Vec<&Pod>, Vec<&Pod>) = live
+            .into_iter()
+            .chain(replacements.iter())
+            .partition(is_new);
         let now = self.now;
         let count = |ps: &[&Pod]| ps.iter().filter(|p| available(p, min_ready, now)).count() as u32;
         let counts = Counts {
@@ -356,6 +366,41 @@ impl Pass<'_> {
         self.terminate(&gone)?;
         old.retain(|p| !gone.iter().any(|g| g.name() == p.name()));
         Ok(gone.len())
+    }
+
+    /// The pods that replace the `dead` ones, each of its own revision (written, with their
+    /// events, to this pass). A dead pod whose revision is gone is left to the plan, which
+    /// makes one of the revision rolled to.
+    fn replace_in_own_revision(
+        &mut self,
+        dead: &[&Pod],
+        revs: &[&ControllerRevision],
+    ) -> Result<Vec<Pod>, RegistryError> {
+        let mut made = Vec::new();
+        for pod in dead {
+            let Some(hash) = pod.metadata.labels.get(TEMPLATE_HASH_LABEL) else {
+                continue;
+            };
+            let Some(revision) = revs.iter().find(|r| &r.spec.template_hash == hash) else {
+                continue;
+            };
+            let spec = &revision.spec;
+            let replacement = new_pod(self.deployment, &spec.template, hash, spec.revision)?;
+            self.writes
+                .push(Write::Create(to_any(&pod_key(&replacement), &replacement)?));
+            self.events.push(EventDraft::normal(
+                self.deployment.key(),
+                "SuccessfulCreate",
+                format!(
+                    "created pod {} of revision {} in place of {} (the rollout is paused)",
+                    replacement.name(),
+                    spec.revision,
+                    pod.name()
+                ),
+            ));
+            made.push(replacement);
+        }
+        Ok(made)
     }
 
     fn terminate(&mut self, pods: &[&Pod]) -> Result<(), RegistryError> {
@@ -907,6 +952,56 @@ mod tests {
         apply(&reg, &d);
         reconcile_all(&reg).unwrap();
         assert!(!of(&reg, "v2").is_empty(), "resumed: the rollout starts");
+    }
+
+    #[test]
+    fn a_pod_that_fails_while_paused_comes_back_with_its_own_revisions_template() {
+        let (_d, reg) = registry();
+        let with = |version: &str, paused: bool| {
+            let mut d = deployment(3, version);
+            d.spec.strategy = serde_json::from_value(serde_json::json!(
+                {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+            ))
+            .unwrap();
+            d.spec.paused = paused;
+            d
+        };
+        apply(&reg, &with("v1", false));
+        reconcile_all(&reg).unwrap();
+        serve(&reg, "v1");
+        reconcile_all(&reg).unwrap();
+        apply(&reg, &with("v2", false));
+        reconcile_all(&reg).unwrap();
+        apply(&reg, &with("v2", true));
+        serve(&reg, "v2");
+        reconcile_all(&reg).unwrap();
+        assert_eq!((of(&reg, "v2").len(), of(&reg, "v1").len()), (1, 3));
+
+        // An old pod fails: it comes back as v1 (revision 1), not as v2.
+        let failed = of(&reg, "v1").remove(0);
+        set_status(&reg, &failed, PodPhase::Failed, false);
+        reconcile_all(&reg).unwrap();
+        let v1 = of(&reg, "v1");
+        assert_eq!(
+            (of(&reg, "v2").len(), v1.len()),
+            (1, 3),
+            "replaced within its own revision"
+        );
+        assert!(v1.iter().all(|p| p.name() != failed.name()));
+        let replacement = v1.iter().find(|p| p.spec.node_name.is_none()).unwrap();
+        assert_eq!(
+            replacement.metadata.annotations.get(REVISION_ANNOTATION),
+            Some(&"1".to_string())
+        );
+        reconcile_all(&reg).unwrap();
+        assert_eq!(pods(&reg).len(), 4, "nothing more made");
+
+        // A new pod that fails comes back as v2.
+        let failed = of(&reg, "v2").remove(0);
+        set_status(&reg, &failed, PodPhase::Failed, false);
+        reconcile_all(&reg).unwrap();
+        assert_eq!((of(&reg, "v2").len(), of(&reg, "v1").len()), (1, 3));
+        assert!(of(&reg, "v2").iter().all(|p| p.name() != failed.name()));
     }
 
     /// Old pods marked terminating are reported stopped by their node, as a node does once

@@ -11,6 +11,7 @@ pub mod claims;
 pub mod config_version;
 pub mod deployment;
 pub mod deployment_status;
+pub mod namespace;
 pub mod node_lifecycle;
 pub mod revisions;
 pub mod rollout_plan;

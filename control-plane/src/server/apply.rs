@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 use wasmpod_api::client::{ApplyAction, ApplyRequest, ApplyResponse, ApplyResult};
 use wasmpod_api::manifest::UserObject;
-use wasmpod_api::{AnyObject, Kind, ObjectKey, PodSpec, DEFAULT_NAMESPACE};
+use wasmpod_api::{AnyObject, Kind, Namespace, ObjectKey, PodSpec, DEFAULT_NAMESPACE};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -140,31 +140,62 @@ async fn fetch_template_component(state: &AppState, any: &AnyObject) -> Result<(
 
 /// Every namespaced object goes to a namespace that exists: `default`, a stored Namespace, or
 /// one created by this same apply (as with kubectl, a namespace and what it holds may come in
-/// one file). Anything else is refused (404), nothing stored.
+/// one file). Anything else is refused (404), nothing stored. A namespace that is terminating
+/// (deleted, its pods still draining) takes nothing new and cannot be applied again until it is
+/// gone (409), as in Kubernetes.
 fn check_namespaces(state: &AppState, keys: &[ObjectKey]) -> Result<(), ApiError> {
     let created: HashSet<&str> = keys
         .iter()
         .filter(|k| k.kind == Kind::Namespace)
         .map(|k| k.name.as_str())
         .collect();
+    for ns in &created {
+        if let Some(pods) = terminating(state, ns)? {
+            return Err(ApiError::conflict(format!(
+                "namespace {ns:?} is being deleted: {pods} pod(s) of it still drain; it can be created again once it is gone"
+            )));
+        }
+    }
     let mut checked = HashSet::new();
     for key in keys.iter().filter(|k| k.kind.namespaced()) {
         let ns = key.namespace.as_str();
         if ns == DEFAULT_NAMESPACE || created.contains(ns) || !checked.insert(ns) {
             continue;
         }
-        if state
-            .registry
-            .get(&ObjectKey::new(Kind::Namespace, "", ns))?
-            .is_none()
-        {
-            return Err(ApiError::not_found(format!(
-                "{} {:?}: namespace {ns:?} not found; create it first (`wasmpod create namespace {ns}`)",
-                key.kind, key.name
-            )));
+        let stored =
+            state
+                .registry
+                .get_typed::<Namespace>(&ObjectKey::new(Kind::Namespace, "", ns))?;
+        match stored {
+            None => {
+                return Err(ApiError::not_found(format!(
+                    "{} {:?}: namespace {ns:?} not found; create it first (`wasmpod create namespace {ns}`)",
+                    key.kind, key.name
+                )))
+            }
+            Some(namespace) if namespace.is_terminating() => {
+                return Err(ApiError::conflict(format!(
+                    "{} {:?}: namespace {ns:?} is being deleted (its pods still drain) and takes nothing new",
+                    key.kind, key.name
+                )))
+            }
+            Some(_) => {}
         }
     }
     Ok(())
+}
+
+/// The number of pods still in namespace `name` when it is terminating.
+fn terminating(state: &AppState, name: &str) -> Result<Option<usize>, ApiError> {
+    let stored =
+        state
+            .registry
+            .get_typed::<Namespace>(&ObjectKey::new(Kind::Namespace, "", name))?;
+    if !stored.is_some_and(|n| n.is_terminating()) {
+        return Ok(None);
+    }
+    let (pods, _) = state.registry.list(Kind::Pod, Some(name))?;
+    Ok(Some(pods.len()))
 }
 
 fn result(key: ObjectKey, action: ApplyAction) -> ApplyResult {

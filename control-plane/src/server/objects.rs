@@ -233,20 +233,12 @@ pub async fn delete_object(
         }
         return Ok(Json(answer));
     }
-    let mut writes = vec![Write::Delete(key.clone())];
-    // Pods that go with their owner or namespace: after the commit, gracefully (they drain).
-    let mut cascaded = Vec::new();
     if key.kind == Kind::Namespace {
-        // Everything in the namespace goes with it, in the same commit; its pods drain first.
-        for kind in Kind::ALL.into_iter().filter(|k| k.namespaced()) {
-            let (items, _) = state.registry.list(kind, Some(&key.name))?;
-            let keys = items.iter().filter_map(|o| o.key());
-            match kind {
-                Kind::Pod => cascaded.extend(keys),
-                _ => writes.extend(keys.map(Write::Delete)),
-            }
-        }
+        return delete_namespace(&state, key).await;
     }
+    let writes = vec![Write::Delete(key.clone())];
+    // Pods that go with their owner: after the commit, gracefully (they drain).
+    let mut cascaded = Vec::new();
     if matches!(key.kind, Kind::Deployment | Kind::StatefulSet) {
         // Background cascading deletion: the owner goes now, its pods drain, then go (the
         // controllers also collect orphans). A StatefulSet's claims stay: they outlive the set.
@@ -326,6 +318,36 @@ pub async fn delete_object(
             cascade.draining
         ));
     }
+    Ok(Json(answer))
+}
+
+/// Everything in the namespace goes with it; its running pods drain first, and the namespace
+/// stays `Terminating` (and cannot be created again) until they are gone.
+async fn delete_namespace(state: &AppState, key: ObjectKey) -> Result<Json<Value>, ApiError> {
+    use controllers::namespace::Deletion;
+    let name = key.name.clone();
+    let outcome = state
+        .registry
+        .off_thread(move |registry| {
+            controllers::namespace::delete(registry, &name, chrono::Utc::now())
+        })
+        .await?;
+    let mut answer = serde_json::json!({"deleted": key.to_string()});
+    match outcome {
+        None => {
+            return Err(ApiError::not_found(format!(
+                "namespaces {:?} not found",
+                key.name
+            )))
+        }
+        Some(Deletion::Deleted) => {}
+        Some(Deletion::Terminating { draining }) => {
+            answer["message"] = serde_json::json!(format!(
+                "terminating: its {draining} running pod(s) drain their in-flight requests, then it goes (it cannot be created again until then)"
+            ));
+        }
+    }
+    tracing::info!(object = %key, ?outcome, "namespace deleted");
     Ok(Json(answer))
 }
 
