@@ -38,6 +38,24 @@ pub(crate) fn get(client: &reqwest::blocking::Client, url: &str) -> Result<(u16,
     Ok((status, response.text().unwrap_or_default()))
 }
 
+/// Asks `url` over `client`'s kept-alive connection every 200 ms until it is refused as revoked
+/// (403), within `REVOKED_WITHIN`.
+pub(crate) fn refused_on_open_connection(
+    what: &str,
+    client: &reqwest::blocking::Client,
+    url: &str,
+) {
+    let (status, body) = wait_until(what, REVOKED_WITHIN, || match get(client, url) {
+        Ok((200, _)) => {
+            std::thread::sleep(Duration::from_millis(200));
+            None
+        }
+        other => Some(other.unwrap_or_else(|e| (0, e))),
+    });
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("revoked"), "{body}");
+}
+
 #[test]
 fn a_revoked_scraper_certificate_is_refused_by_the_nodes_within_seconds() {
     let mut cluster = MultiNode::start_tls(&[]);
@@ -87,19 +105,11 @@ fn a_revoked_scraper_certificate_is_refused_by_the_nodes_within_seconds() {
     let revoked_at = Instant::now();
     // The connection the scraper keeps open (a request every 200 ms, well within the agent's idle
     // timeout): its next request is refused...
-    let (status, body) = wait_until(
+    refused_on_open_connection(
         "the open connection's requests are refused",
-        REVOKED_WITHIN,
-        || match get(&scraper, &metrics) {
-            Ok((200, _)) => {
-                std::thread::sleep(Duration::from_millis(200));
-                None
-            }
-            other => Some(other.unwrap_or_else(|e| (0, e))),
-        },
+        &scraper,
+        &metrics,
     );
-    assert_eq!(status, 403, "{body}");
-    assert!(body.contains("revoked"), "{body}");
     // ...and a new connection fails its handshake.
     let fresh = get(&agent_client(&ca_pem, &identity("prometheus")), &metrics);
     assert!(fresh.is_err(), "a new connection passed: {fresh:?}");

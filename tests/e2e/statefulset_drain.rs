@@ -371,7 +371,7 @@ fn a_namespace_whose_pods_drain_stays_terminating_and_cannot_be_created_again() 
     let url = format!("{}/count?hold_ms=6000", cluster.ingress);
     let slow = std::thread::spawn(move || wasmpod_tests::http_get(&url));
     std::thread::sleep(Duration::from_millis(500));
-    let out = cluster.cli_ok(&["delete", "namespace", "shop"]);
+    let out = cluster.cli_ok(&["delete", "namespace", "shop", "--wait=false"]);
     assert!(out.contains("terminating"), "{out}");
 
     // Still listed, Terminating; creating it again, or anything in it, is refused.

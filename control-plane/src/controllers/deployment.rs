@@ -954,18 +954,21 @@ mod tests {
         assert!(!of(&reg, "v2").is_empty(), "resumed: the rollout starts");
     }
 
+    /// Three replicas of `version`, rolled one extra pod at a time, `paused` or not.
+    fn surging_one_at_a_time(version: &str, paused: bool) -> Deployment {
+        let mut d = deployment(3, version);
+        d.spec.strategy = serde_json::from_value(serde_json::json!(
+            {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+        ))
+        .unwrap();
+        d.spec.paused = paused;
+        d
+    }
+
     #[test]
     fn a_pod_that_fails_while_paused_comes_back_with_its_own_revisions_template() {
         let (_d, reg) = registry();
-        let with = |version: &str, paused: bool| {
-            let mut d = deployment(3, version);
-            d.spec.strategy = serde_json::from_value(serde_json::json!(
-                {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
-            ))
-            .unwrap();
-            d.spec.paused = paused;
-            d
-        };
+        let with = surging_one_at_a_time;
         apply(&reg, &with("v1", false));
         reconcile_all(&reg).unwrap();
         serve(&reg, "v1");
@@ -1017,15 +1020,7 @@ mod tests {
     #[test]
     fn pausing_mid_rollout_stops_it_at_the_next_step_and_resuming_finishes_it() {
         let (_d, reg) = registry();
-        let with = |version: &str, paused: bool| {
-            let mut d = deployment(3, version);
-            d.spec.strategy = serde_json::from_value(serde_json::json!(
-                {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
-            ))
-            .unwrap();
-            d.spec.paused = paused;
-            d
-        };
+        let with = surging_one_at_a_time;
         apply(&reg, &with("v1", false));
         reconcile_all(&reg).unwrap();
         serve(&reg, "v1");

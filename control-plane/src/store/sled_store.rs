@@ -193,7 +193,18 @@ mod tests {
             assert_eq!(outcome, TxnOutcome::Committed { revision: 1 });
             store.flush().unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        // sled's flusher thread may hold the directory's lock a moment after the drop.
+        let reopened = std::time::Instant::now();
+        let store = loop {
+            match SledStore::open(dir.path()) {
+                Ok(store) => break store,
+                Err(e) if reopened.elapsed() < std::time::Duration::from_secs(10) => {
+                    assert!(e.to_string().contains("lock"), "{e}");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("reopen: {e}"),
+            }
+        };
         assert_eq!(store.revision().unwrap(), 1);
         let mut stamped = object;
         set_resource_version(&mut stamped, 1);
