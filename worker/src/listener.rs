@@ -304,7 +304,8 @@ pub async fn serve<S, B>(
 
 /// The client certificate a TLS connection presented (and the handshake verified against the
 /// cluster CA) and its serial number, read once for the connection; in the extensions of each of
-/// its requests (a clone is a reference count), so a request's revocation check is a lookup.
+/// its requests (a clone is a reference count), so a request's revocation check is a lookup, and
+/// so is its check of the node the certificate names after the connection's first request.
 #[derive(Debug, Clone)]
 pub struct PeerCertificate(Arc<Peer>);
 
@@ -312,6 +313,9 @@ pub struct PeerCertificate(Arc<Peer>);
 struct Peer {
     der: CertificateDer<'static>,
     serial: CertificateSerial,
+    /// The first node name this connection's requests claimed, and whether the certificate is
+    /// that node's (a peer's connection claims one name for its life).
+    node: std::sync::OnceLock<(Box<str>, bool)>,
 }
 
 impl PeerCertificate {
@@ -321,7 +325,22 @@ impl PeerCertificate {
         Ok(PeerCertificate(Arc::new(Peer {
             der: der.into_owned(),
             serial,
+            node: std::sync::OnceLock::new(),
         })))
+    }
+
+    /// Whether this is the certificate of node `node`, parsed once per connection for the name
+    /// its requests claim.
+    pub fn is_node(&self, node: &str) -> bool {
+        let (checked, answer) = self.0.node.get_or_init(|| {
+            let answer = wasmpod_api::node_tls::is_node_certificate(&self.0.der, node);
+            (node.into(), answer)
+        });
+        if **checked == *node {
+            *answer
+        } else {
+            wasmpod_api::node_tls::is_node_certificate(&self.0.der, node)
+        }
     }
 
     pub fn der(&self) -> &CertificateDer<'static> {

@@ -104,9 +104,7 @@ pub fn certified(tls: bool, node: &[u8], certificate: Option<&PeerCertificate>) 
         return true;
     }
     match (std::str::from_utf8(node), certificate) {
-        (Ok(node), Some(certificate)) => {
-            wasmpod_api::node_tls::is_node_certificate(certificate.der(), node)
-        }
+        (Ok(node), Some(certificate)) => certificate.is_node(node),
         _ => false,
     }
 }

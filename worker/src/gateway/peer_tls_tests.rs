@@ -145,6 +145,27 @@ fn forwarded_requests_count_only_with_the_named_nodes_certificate_on_a_tls_clust
     assert!(!peer_tls::certified(true, b"node-b", Some(&a)));
     assert!(!peer_tls::certified(true, b"node-a", None));
     assert!(!peer_tls::certified(true, b"\xff", Some(&a)));
+    assert!(
+        peer_tls::certified(true, b"node-a", Some(&a)),
+        "asked again"
+    );
+    // The connection's first claim is remembered, whichever way it went; another is checked.
+    let other_connection = peer(&ca.node("node-a"));
+    assert!(!peer_tls::certified(
+        true,
+        b"node-b",
+        Some(&other_connection)
+    ));
+    assert!(!peer_tls::certified(
+        true,
+        b"node-b",
+        Some(&other_connection)
+    ));
+    assert!(peer_tls::certified(
+        true,
+        b"node-a",
+        Some(&other_connection)
+    ));
 }
 
 #[tokio::test]
