@@ -965,16 +965,21 @@ mod tests {
         d
     }
 
+    /// v1 applied and serving, then v2 applied: the rollout's first new pod is made.
+    fn rollout_started(reg: &Registry) {
+        apply(reg, &surging_one_at_a_time("v1", false));
+        reconcile_all(reg).unwrap();
+        serve(reg, "v1");
+        reconcile_all(reg).unwrap();
+        apply(reg, &surging_one_at_a_time("v2", false));
+        reconcile_all(reg).unwrap();
+    }
+
     #[test]
     fn a_pod_that_fails_while_paused_comes_back_with_its_own_revisions_template() {
         let (_d, reg) = registry();
         let with = surging_one_at_a_time;
-        apply(&reg, &with("v1", false));
-        reconcile_all(&reg).unwrap();
-        serve(&reg, "v1");
-        reconcile_all(&reg).unwrap();
-        apply(&reg, &with("v2", false));
-        reconcile_all(&reg).unwrap();
+        rollout_started(&reg);
         apply(&reg, &with("v2", true));
         serve(&reg, "v2");
         reconcile_all(&reg).unwrap();
@@ -1021,12 +1026,7 @@ mod tests {
     fn pausing_mid_rollout_stops_it_at_the_next_step_and_resuming_finishes_it() {
         let (_d, reg) = registry();
         let with = surging_one_at_a_time;
-        apply(&reg, &with("v1", false));
-        reconcile_all(&reg).unwrap();
-        serve(&reg, "v1");
-        reconcile_all(&reg).unwrap();
-        apply(&reg, &with("v2", false));
-        reconcile_all(&reg).unwrap();
+        rollout_started(&reg);
         assert_eq!((of(&reg, "v2").len(), of(&reg, "v1").len()), (1, 3));
 
         // Paused, then the new pod turns ready: unpaused, the next pass would take an old pod
