@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmpod_api::tls::ClusterCa;
-use wasmpod_tests::{frontend_backend, http_get, wait_until, wasmpod_bin, MultiNode, Process};
+use wasmpod_tests::{
+    frontend_backend_across_nodes, http_get, wait_until, wasmpod_bin, MultiNode, Process,
+};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -58,15 +60,7 @@ fn current(cluster: &MultiNode, node: &str) -> Recorded {
 fn frontend_here_backend_there(cluster: &mut MultiNode) -> String {
     let gateway = cluster.add_worker("front", &["--label", "role=front"]);
     cluster.add_worker("back", &["--label", "role=back"]);
-    let yaml = frontend_backend()
-        .replace(
-            "readinessProbe:",
-            "nodeSelector: {role: back}\n      readinessProbe:",
-        )
-        .replace(
-            "spec: {component:",
-            "spec: {nodeSelector: {role: front}, component:",
-        );
+    let yaml = frontend_backend_across_nodes();
     cluster.apply("fb.yaml", &yaml);
     wait_until(
         "frontend on node front answers from node back",

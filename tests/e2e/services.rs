@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmpod_api::PodPhase;
 use wasmpod_tests::{
-    components, frontend_backend, http_app, http_get, http_get_host, http_get_with, wait_until,
-    Cluster, ClusterApi, MultiNode,
+    components, frontend_backend, frontend_backend_across_nodes, http_app, http_get, http_get_host,
+    http_get_with, wait_until, Cluster, ClusterApi, MultiNode,
 };
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -61,15 +61,7 @@ fn frontend_calls_backend_on_another_node() {
     let mut cluster = MultiNode::start();
     let gateway_a = cluster.add_worker("front", &["--label", "role=front"]);
     cluster.add_worker("back", &["--label", "role=back"]);
-    let yaml = frontend_backend()
-        .replace(
-            "readinessProbe:",
-            "nodeSelector: {role: back}\n      readinessProbe:",
-        )
-        .replace(
-            "spec: {component:",
-            "spec: {nodeSelector: {role: front}, component:",
-        );
+    let yaml = frontend_backend_across_nodes();
     cluster.apply("fb.yaml", &yaml);
     wait_until("backends ready on node back", WAIT, || {
         (cluster.ready_pods("backend").len() == 2).then_some(())

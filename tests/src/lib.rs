@@ -355,6 +355,20 @@ pub fn list_items(
         .ok_or_else(|| format!("GET {path} answered no items array: {value}"))
 }
 
+/// [`frontend_backend`] with the frontends placed on nodes labelled `role=front` and the
+/// backends on `role=back`, so every frontend call crosses nodes.
+pub fn frontend_backend_across_nodes() -> String {
+    frontend_backend()
+        .replace(
+            "readinessProbe:",
+            "nodeSelector: {role: back}\n      readinessProbe:",
+        )
+        .replace(
+            "spec: {component:",
+            "spec: {nodeSelector: {role: front}, component:",
+        )
+}
+
 /// The frontend/backend sample's manifest with absolute component paths.
 pub fn frontend_backend() -> String {
     sample_manifest("frontend")
