@@ -2,16 +2,22 @@
 //! The gateway starts a trace for a request that has none; the runtime continues it on a guest's
 //! outgoing calls (same trace id, a new span id).
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 
 /// The header's name.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
-/// A parsed `traceparent`: its four fields as one lower-case text, `vv-<trace>-<span>-ff`. One
-/// string rather than four, since the gateway makes or reads one for every request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed `traceparent`: its four fields as one lower-case text, `vv-<trace>-<span>-ff`, held
+/// inline (no allocation), since the gateway makes or reads one for every request.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TraceParent {
-    text: String,
+    text: [u8; LEN],
+}
+
+impl std::fmt::Debug for TraceParent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TraceParent").field(&self.as_str()).finish()
+    }
 }
 
 /// Where each field sits in the text (the W3C shape has fixed lengths).
@@ -19,80 +25,82 @@ const TRACE_ID: std::ops::Range<usize> = 3..35;
 const SPAN_ID: std::ops::Range<usize> = 36..52;
 const FLAGS: std::ops::Range<usize> = 53..55;
 const LEN: usize = 55;
+/// Where the three dashes between the fields sit.
+const DASHES: [usize; 3] = [2, 35, 52];
 
-/// Appends `N` random bytes in lower-case hex to `text`.
-fn push_random_hex<const N: usize>(text: &mut String) {
+/// Writes random bytes in lower-case hex over `out` (two digits a byte).
+fn fill_random_hex(out: &mut [u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut bytes = [0u8; N];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut bytes[..]);
-    for byte in bytes {
-        text.push(char::from(HEX[usize::from(byte >> 4)]));
-        text.push(char::from(HEX[usize::from(byte & 0xf)]));
+    let mut bytes = [0u8; 16];
+    let bytes = &mut bytes[..out.len() / 2];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut *bytes);
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes.iter()) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
     }
-}
-
-fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl TraceParent {
     /// A new trace (version 00, sampled).
     pub fn new_root() -> TraceParent {
-        let mut text = String::with_capacity(LEN);
-        text.push_str("00-");
-        push_random_hex::<16>(&mut text);
-        text.push('-');
-        push_random_hex::<8>(&mut text);
-        text.push_str("-01");
+        let mut text = *b"00-________________________________-________________-01";
+        fill_random_hex(&mut text[TRACE_ID]);
+        fill_random_hex(&mut text[SPAN_ID]);
         TraceParent { text }
     }
 
-    /// The `traceparent` of `headers`, if it has one of the W3C shape.
-    pub fn from_headers(headers: &HeaderMap) -> Option<TraceParent> {
-        headers.get(TRACEPARENT).and_then(TraceParent::parse)
-    }
-
     /// The first four fields of a `traceparent` of the W3C shape (later versions may append more,
-    /// which are not kept).
+    /// after a dash, which are not kept).
     pub fn parse(value: &HeaderValue) -> Option<TraceParent> {
-        let value = value.to_str().ok()?.trim();
-        let mut parts = value.split('-');
-        let (version, trace, span, flags) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        if !(is_hex(version, 2) && is_hex(trace, 32) && is_hex(span, 16) && is_hex(flags, 2)) {
+        let value = value.to_str().ok()?.trim().as_bytes();
+        let head = value.get(..LEN)?;
+        if value.get(LEN).is_some_and(|b| *b != b'-') {
             return None;
         }
-        // The four fields and their three dashes are the first LEN bytes, all ASCII.
-        Some(TraceParent {
-            text: value[..LEN].to_ascii_lowercase(),
-        })
+        let mut text = [0u8; LEN];
+        for (i, (out, byte)) in text.iter_mut().zip(head).enumerate() {
+            let fits = if DASHES.contains(&i) {
+                *byte == b'-'
+            } else {
+                byte.is_ascii_hexdigit()
+            };
+            if !fits {
+                return None;
+            }
+            *out = byte.to_ascii_lowercase();
+        }
+        Some(TraceParent { text })
     }
 
     /// The context of a call made within this one: same trace, a new span.
     pub fn child(&self) -> TraceParent {
-        let mut text = String::with_capacity(LEN);
-        text.push_str(&self.text[..SPAN_ID.start]);
-        push_random_hex::<8>(&mut text);
-        text.push_str(&self.text[SPAN_ID.end..]);
+        let mut text = self.text;
+        fill_random_hex(&mut text[SPAN_ID]);
         TraceParent { text }
     }
 
+    /// The whole text, `vv-<trace>-<span>-ff`.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits and dashes are ever stored.
+        std::str::from_utf8(&self.text).unwrap_or_default()
+    }
+
     pub fn trace_id(&self) -> &str {
-        &self.text[TRACE_ID]
+        &self.as_str()[TRACE_ID]
     }
 
     pub fn span_id(&self) -> &str {
-        &self.text[SPAN_ID]
+        &self.as_str()[SPAN_ID]
     }
 
     /// The trace flags (bit 0: sampled).
     pub fn flags(&self) -> u8 {
-        u8::from_str_radix(&self.text[FLAGS], 16).unwrap_or(0)
+        u8::from_str_radix(&self.as_str()[FLAGS], 16).unwrap_or(0)
     }
 
     pub fn to_header(&self) -> HeaderValue {
         // Only hex digits and dashes: always a valid header value.
-        HeaderValue::from_str(&self.text).unwrap_or_else(|_| HeaderValue::from_static(""))
+        HeaderValue::from_bytes(&self.text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 }
 
@@ -146,6 +154,9 @@ mod tests {
             "00-0af7651916cd43dd8448eb211c80319z-b7ad6b7169203331-01",
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0",
             "0-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x",
+            "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-101",
         ] {
             assert_eq!(
                 TraceParent::parse(&HeaderValue::from_static(bad)),

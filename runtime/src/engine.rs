@@ -3,14 +3,13 @@
 
 use crate::admission::{Admission, AdmissionConfig, InstanceCost};
 use crate::cache::ComponentCache;
+use crate::epoch::{EpochSignal, TickPace, Ticker};
 use crate::error::boxed;
 use crate::metrics::RuntimeMetrics;
 use crate::state::{self, PodState, PodTemplate};
 use crate::{CommandPod, HttpPod, PodLogs, PodRuntimeSpec, RuntimeError};
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -29,13 +28,16 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Largest size of one linear memory, and the cap on an instance's total. Default 256 MiB.
     pub max_memory_per_instance: u64,
-    /// Epoch tick: the granularity of request deadlines and of guest yields. Default 1 ms: a
-    /// computing guest gives its gateway thread back every tick, and the thread looks at its
-    /// sockets before resuming it, so the other connections on that thread wait about one tick
+    /// Epoch tick while a guest computes: the longest a computing guest holds its gateway thread
+    /// before it yields, and the granularity of request deadlines. Default 1 ms: the thread looks
+    /// at its sockets before resuming that guest, so its other connections wait about one tick
     /// (hello's p99 beside a looping neighbour: 8 ms with 1 ms ticks, 59 ms with 10 ms ticks in
-    /// `bench/results/2026-11-29-3299a90.md`); the ticker's wake-ups add about 0.04 context
-    /// switches per request under load, a throughput cost within that machine's noise.
+    /// `bench/results/2026-11-29-3299a90.md`).
     pub epoch_tick: Duration,
+    /// Epoch tick while no guest has computed through a whole tick lately. Default 10 ms: short
+    /// requests almost never meet a tick, and the node is not woken every millisecond for them
+    /// (see `epoch.rs`).
+    pub slow_epoch_tick: Duration,
     /// Requests that may wait per pod for an instance when its limit or the pool is reached.
     /// Default 4096.
     pub queue_depth: usize,
@@ -51,6 +53,7 @@ impl RuntimeConfig {
             max_instances: 1000,
             max_memory_per_instance: 256 * 1024 * 1024,
             epoch_tick: Duration::from_millis(1),
+            slow_epoch_tick: Duration::from_millis(10),
             queue_depth: 4096,
             queue_timeout: Duration::from_secs(10),
         }
@@ -104,6 +107,7 @@ struct Inner {
     max_memory_per_instance: u64,
     admission: Arc<Admission>,
     metrics: RuntimeMetrics,
+    epoch: Arc<EpochSignal>,
     _ticker: Ticker,
 }
 
@@ -116,6 +120,9 @@ impl Runtime {
         }
         if config.epoch_tick.is_zero() {
             return invalid("epoch_tick must be above zero");
+        }
+        if config.slow_epoch_tick < config.epoch_tick {
+            return invalid("slow_epoch_tick must be at least epoch_tick");
         }
         if config.queue_timeout.is_zero() {
             return invalid("queue_timeout must be above zero");
@@ -153,7 +160,12 @@ impl Runtime {
         let engine = Engine::new(&wasm).map_err(|e| RuntimeError::Engine(boxed(e)))?;
         let linker = state::linker(&engine).map_err(|e| RuntimeError::Linker(boxed(e)))?;
         let cache = ComponentCache::new(&engine, &config.cache_dir)?;
-        let ticker = Ticker::start(engine.clone(), config.epoch_tick)?;
+        let epoch = Arc::new(EpochSignal::default());
+        let pace = TickPace {
+            fast: config.epoch_tick,
+            slow: config.slow_epoch_tick,
+        };
+        let ticker = Ticker::start(engine.clone(), pace, epoch.clone())?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -166,9 +178,16 @@ impl Runtime {
                     queue_timeout: config.queue_timeout,
                 }),
                 metrics: RuntimeMetrics::new(),
+                epoch,
                 _ticker: ticker,
             }),
         })
+    }
+
+    /// The epochs the ticker advanced so far.
+    #[cfg(test)]
+    pub(crate) fn epoch_ticks(&self) -> u64 {
+        self.inner.epoch.ticks()
     }
 
     /// The runtime's metrics (instantiation time, compile cache), for a `GET /metrics`.
@@ -214,7 +233,12 @@ impl Runtime {
             }
         };
         let limit = spec.container_concurrency;
-        let template = PodTemplate::new(spec, logs, self.inner.max_memory_per_instance)?;
+        let template = PodTemplate::new(
+            spec,
+            logs,
+            self.inner.max_memory_per_instance,
+            self.inner.epoch.clone(),
+        )?;
         let admission = self
             .inner
             .admission
@@ -243,45 +267,17 @@ impl Runtime {
         crate::world_check::check_command(&self.inner.engine, &component.component)
             .map_err(|e| RuntimeError::NotCommand(e.into()))?;
         let pre = CommandPre::new(pre).map_err(|e| RuntimeError::NotCommand(boxed(e)))?;
-        let template = PodTemplate::new(spec, logs, self.inner.max_memory_per_instance)?;
+        let template = PodTemplate::new(
+            spec,
+            logs,
+            self.inner.max_memory_per_instance,
+            self.inner.epoch.clone(),
+        )?;
         // One instance at a time, not counted among the pods sharing the pool.
         let admission = self
             .inner
             .admission
             .pod(component.instance_cost(), Some(1), false);
         Ok(CommandPod::new(pre, template, admission))
-    }
-}
-
-/// The thread that advances the engine's epoch every tick; stops when dropped.
-struct Ticker {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Ticker {
-    fn start(engine: Engine, tick: Duration) -> Result<Ticker, RuntimeError> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("wasmpod-epoch".into())
-            .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-                    engine.increment_epoch();
-                }
-            })
-            .map_err(|e| RuntimeError::InvalidConfig(format!("starting the epoch thread: {e}")))?;
-        Ok(Ticker {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }

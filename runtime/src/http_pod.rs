@@ -137,7 +137,7 @@ impl HttpPod {
                 served,
                 permit,
             }) => {
-                limits::set_deadline(&mut store, Some(timeout));
+                limits::set_deadline(&mut store, Some(timeout), &inner.template.epoch);
                 (store, Some((proxy, served)), permit)
             }
             None => {
@@ -163,7 +163,7 @@ impl HttpPod {
             }
         };
         store.data_mut().set_inbound(
-            wasmpod_api::trace::TraceParent::from_headers(req.headers()),
+            req.headers().get(wasmpod_api::trace::TRACEPARENT).cloned(),
             crate::outbound::hops_of(req.headers()),
         );
         let exceeded = Arc::new(AtomicBool::new(false));

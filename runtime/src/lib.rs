@@ -29,6 +29,7 @@ mod cache;
 mod command_pod;
 mod cost;
 mod engine;
+mod epoch;
 mod error;
 mod failure;
 mod http_pod;

@@ -2,6 +2,7 @@
 //! deadline that interrupts a guest which runs too long (and makes a long-running guest yield to
 //! the executor every tick, so one busy pod cannot starve a `current_thread` runtime).
 
+use crate::epoch::EpochSignal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,22 +72,35 @@ impl ResourceLimiter for MemoryLimiter {
 }
 
 /// Interrupts the guest once `timeout` has passed (`None`: never), yielding to the async executor
-/// at every epoch tick in between.
+/// at every epoch tick in between; a guest still running at its second tick (it computed through
+/// a whole tick) tells the ticker to tick fast (see `epoch.rs`).
 ///
 /// The yield is tokio's `yield_now`, not wasmtime's plain `Yield`: tokio defers the guest's wake-up
 /// until it has looked at the sockets and timers, so the other connections on a looping guest's
 /// thread are seen every tick. A plain yield wakes the task at once, and a `current_thread`
 /// runtime then looks at its sockets only every 61 polls (the hello pod's p99 beside a looping
 /// guest rose to that guest's 1 s deadline); looking more often instead costs every request.
-pub(crate) fn set_deadline<T: 'static>(store: &mut Store<T>, timeout: Option<Duration>) {
+pub(crate) fn set_deadline<T: 'static>(
+    store: &mut Store<T>,
+    timeout: Option<Duration>,
+    epoch: &Arc<EpochSignal>,
+) {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    let epoch = epoch.clone();
+    let mut ticks_met = 0u32;
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| match deadline {
-        Some(deadline) if Instant::now() >= deadline => Ok(UpdateDeadline::Interrupt),
-        _ => Ok(UpdateDeadline::YieldCustom(
+    store.epoch_deadline_callback(move |_| {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        ticks_met = ticks_met.saturating_add(1);
+        if ticks_met >= 2 {
+            epoch.computing();
+        }
+        Ok(UpdateDeadline::YieldCustom(
             1,
             Box::pin(tokio::task::yield_now()),
-        )),
+        ))
     });
 }
 

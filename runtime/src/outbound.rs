@@ -98,8 +98,9 @@ type SendFuture =
 /// the guest's outgoing calls, without the guest's help.
 pub(crate) struct EgressHooks {
     pub(crate) egress: Arc<Egress>,
-    /// The W3C trace context of the request served (if any): outgoing calls continue its trace.
-    pub(crate) trace_parent: Option<TraceParent>,
+    /// The `traceparent` of the request served (if any), as it came: outgoing calls continue its
+    /// trace. Read only when the guest makes one, as most requests make none.
+    pub(crate) trace_parent: Option<http::HeaderValue>,
     /// The hop count of the request served: outgoing calls carry one more.
     pub(crate) hops: u32,
 }
@@ -131,8 +132,10 @@ impl WasiHttpHooks for EgressHooks {
         );
         if !request.headers().contains_key(TRACEPARENT) {
             // The callee's span is this call's child; without exported spans, a new span id.
-            let traceparent = telemetry::traceparent_of(&span)
-                .or_else(|| self.trace_parent.as_ref().map(|p| p.child().to_header()));
+            let traceparent = telemetry::traceparent_of(&span).or_else(|| {
+                let parent = self.trace_parent.as_ref().and_then(TraceParent::parse);
+                parent.map(|parent| parent.child().to_header())
+            });
             if let Some(traceparent) = traceparent {
                 request.headers_mut().insert(TRACEPARENT, traceparent);
             }

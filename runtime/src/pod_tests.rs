@@ -159,6 +159,49 @@ async fn a_looping_guest_lets_its_thread_see_a_ready_socket_at_the_next_tick() {
     );
 }
 
+/// The ticker ticks slowly while no guest computes for long, and fast while one does: a looping
+/// guest's second tick tells it to (see `epoch.rs`).
+#[tokio::test]
+async fn a_computing_guest_makes_the_ticker_tick_fast() {
+    let mut config = RuntimeConfig::new(crate::test_components::cache_dir());
+    config.max_instances = 8;
+    config.max_memory_per_instance = 64 * 1024 * 1024;
+    config.slow_epoch_tick = Duration::from_millis(200);
+    let runtime = Runtime::new(config).expect("runtime");
+    let bytes = crate::test_components::wasm("misbehave");
+    let digest = {
+        use sha2::Digest as _;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+    };
+    let component = runtime
+        .load_component(&digest, &bytes)
+        .expect("compiling misbehave");
+    let mut spec = PodRuntimeSpec::new("pace");
+    spec.request_timeout = Duration::from_millis(1500);
+    let pod = runtime
+        .http_pod(&component, spec, PodLogs::new(64 * 1024))
+        .expect("http pod");
+
+    let before = runtime.epoch_ticks();
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let idle = runtime.epoch_ticks() - before;
+    assert!(
+        idle <= 3,
+        "{idle} ticks in 450 ms with no guest at a 200 ms pace"
+    );
+
+    let before = runtime.epoch_ticks();
+    let (status, _) = call(&pod, get("/loop")).await;
+    assert_eq!(status, 500, "the loop ends at its deadline");
+    let looping = runtime.epoch_ticks() - before;
+    // Two slow ticks (at most 400 ms) to notice, then 1 ms ticks for the rest of the 1.5 s: about
+    // 1,100, fewer on a loaded machine that oversleeps; at most 8 if it stayed slow.
+    assert!(
+        looping >= 100,
+        "{looping} ticks in 1.5 s of a looping guest"
+    );
+}
+
 #[tokio::test]
 async fn memory_limit_kills_the_instance_only() {
     let mut spec = PodRuntimeSpec::new("alloc");

@@ -2,6 +2,7 @@
 //! WASI context denies by default: no host environment, no sockets, no stdin; only the env, args,
 //! mounts and config the pod spec grants.
 
+use crate::epoch::EpochSignal;
 use crate::keyvalue::{self, KeyValueGrants, KeyValueView};
 use crate::limits::{self, MemoryLimiter};
 use crate::outbound::{Egress, EgressHooks};
@@ -47,11 +48,7 @@ impl WasiHttpView for PodState {
 impl PodState {
     /// What the request this store serves passes on to the guest's outgoing calls: its
     /// `traceparent` (continued) and its hop count (plus one).
-    pub(crate) fn set_inbound(
-        &mut self,
-        trace_parent: Option<wasmpod_api::trace::TraceParent>,
-        hops: u32,
-    ) {
+    pub(crate) fn set_inbound(&mut self, trace_parent: Option<http::HeaderValue>, hops: u32) {
         self.hooks.trace_parent = trace_parent;
         self.hooks.hops = hops;
     }
@@ -95,6 +92,8 @@ pub(crate) struct PodTemplate {
     pub(crate) logs: PodLogs,
     /// Linear memory of this pod's live stores, together.
     pub(crate) memory_in_use: Arc<std::sync::atomic::AtomicU64>,
+    /// The runtime's epoch ticker, which this pod's computing guests speed up.
+    pub(crate) epoch: Arc<EpochSignal>,
 }
 
 impl PodTemplate {
@@ -103,6 +102,7 @@ impl PodTemplate {
         spec: PodRuntimeSpec,
         logs: PodLogs,
         max_memory_per_instance: u64,
+        epoch: Arc<EpochSignal>,
     ) -> Result<PodTemplate, RuntimeError> {
         for mount in &spec.mounts {
             if !mount.host_path.is_dir() {
@@ -149,6 +149,7 @@ impl PodTemplate {
             egress: Arc::new(egress),
             logs,
             memory_in_use: Arc::default(),
+            epoch,
         })
     }
 
@@ -189,7 +190,7 @@ impl PodTemplate {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
-        limits::set_deadline(&mut store, timeout);
+        limits::set_deadline(&mut store, timeout, &self.epoch);
         Ok(store)
     }
 }

@@ -61,7 +61,7 @@ pub(crate) fn wasm(name: &str) -> Vec<u8> {
 /// The compile cache of the tests: in the build's own target dir (`target/debug/`, beside the
 /// `deps/` folder holding the test binary), so runs of different checkouts never share it and
 /// nothing is left in the system temp dir.
-fn cache_dir() -> std::path::PathBuf {
+pub(crate) fn cache_dir() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     exe.parent()
         .and_then(std::path::Path::parent)

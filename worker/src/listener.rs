@@ -21,6 +21,7 @@
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use rustls::pki_types::CertificateDer;
@@ -236,6 +237,56 @@ pub async fn accept_loop<S, B, F>(
     }
 }
 
+/// The protocol a plain connection speaks, by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    /// HTTP/2 by prior knowledge (`h2c`): the connection starts with the HTTP/2 preface.
+    Http2,
+    /// The bytes so far begin the preface, which came in pieces: hyper-util's `auto` connection
+    /// reads on until it knows.
+    Undecided,
+}
+
+/// What an HTTP/2 client sends first (RFC 9113, 3.4).
+const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Peeks at the first bytes of `stream` (they stay to be read) once some have come. A client that
+/// closes first is left to HTTP/1.1 to see the end.
+async fn sniff(stream: &TcpStream) -> std::io::Result<Protocol> {
+    let mut first = [0u8; HTTP2_PREFACE.len()];
+    let n = stream.peek(&mut first).await?;
+    Ok(if n == HTTP2_PREFACE.len() && first == *HTTP2_PREFACE {
+        Protocol::Http2
+    } else if n == 0 || first[..n] != HTTP2_PREFACE[..n] {
+        Protocol::Http1
+    } else {
+        Protocol::Undecided
+    })
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Sets a node's HTTP/1.1 limits on hyper's builder (or hyper-util's `auto` one, which has the
+/// same methods).
+macro_rules! http1_limits {
+    ($builder:expr, $timeouts:expr) => {
+        $builder
+            .timer(TokioTimer::new())
+            .header_read_timeout($timeouts.header_read)
+            .max_buf_size(MAX_REQUEST_HEAD)
+    };
+}
+
+/// Sets a node's HTTP/2 limits, as `http1_limits` does for HTTP/1.1.
+macro_rules! http2_limits {
+    ($builder:expr) => {
+        $builder
+            .timer(TokioTimer::new())
+            .max_header_list_size(MAX_REQUEST_HEAD as u32)
+    };
+}
+
 /// Serves `stream` with `service` until the client closes, an error, or a timeout: HTTP/1.1, or
 /// HTTP/2 when the client starts with its preface (prior knowledge, `h2c`, or after ALPN chose
 /// `h2` on TLS). With `tls` the connection is TLS first; the handshake must finish within the
@@ -265,7 +316,28 @@ pub async fn serve<S, B>(
                 inner: service,
                 peer: None,
             };
-            drive(watched, activity, timeouts, service).await
+            // Plain connections pick their protocol from their first bytes here, then run hyper's
+            // HTTP/1.1 or HTTP/2 connection directly: hyper-util's `auto` connection would sniff
+            // the same bytes but stays a layer around every read and poll of the connection.
+            let connection = async move {
+                let protocol = sniff(&watched.stream).await?;
+                let io = TokioIo::new(watched);
+                match protocol {
+                    Protocol::Http1 => {
+                        let mut builder = http1::Builder::new();
+                        http1_limits!(builder, timeouts);
+                        builder.serve_connection(io, service).await?;
+                    }
+                    Protocol::Http2 => {
+                        let mut builder = http2::Builder::new(TokioExecutor::new());
+                        http2_limits!(builder);
+                        builder.serve_connection(io, service).await?;
+                    }
+                    Protocol::Undecided => auto_connection(io, timeouts, service).await?,
+                }
+                Ok::<(), BoxError>(())
+            };
+            watch(connection, activity, timeouts).await
         }
         Some(acceptor) => {
             match tokio::time::timeout(timeouts.header_read, acceptor.accept(watched)).await {
@@ -291,7 +363,12 @@ pub async fn serve<S, B>(
                         inner: service,
                         peer,
                     };
-                    drive(tls, activity, timeouts, service).await
+                    watch(
+                        auto_connection(TokioIo::new(tls), timeouts, service),
+                        activity,
+                        timeouts,
+                    )
+                    .await
                 }
                 Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
                 Err(_) => {
@@ -375,28 +452,36 @@ where
     }
 }
 
-async fn drive<I, S, B>(io: I, activity: Arc<Activity>, timeouts: ConnectionTimeouts, service: S)
+/// Serves a TLS connection (HTTP/2 when ALPN chose it or the client sends the preface), or a
+/// plain one whose first bytes did not tell, with hyper-util's `auto` connection.
+async fn auto_connection<I, S, B>(
+    io: TokioIo<I>,
+    timeouts: ConnectionTimeouts,
+    service: S,
+) -> Result<(), BoxError>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
         + 'static,
     S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<BoxError>,
     B: Body + Send + 'static,
     B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error: Into<BoxError>,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(timeouts.header_read)
-        .max_buf_size(MAX_REQUEST_HEAD);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_REQUEST_HEAD as u32);
-    let connection = builder.serve_connection(TokioIo::new(io), service);
+    http1_limits!(builder.http1(), timeouts);
+    http2_limits!(builder.http2());
+    builder.serve_connection(io, service).await
+}
+
+/// Runs `connection` until it ends, closing it once no request has been in flight and no byte
+/// moved for `timeouts.idle`.
+async fn watch<C, E>(connection: C, activity: Arc<Activity>, timeouts: ConnectionTimeouts)
+where
+    C: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
     tokio::pin!(connection);
     let period = timeouts.idle / 2;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -518,6 +603,93 @@ mod tests {
                 .expect("task"),
             "the trickling client was cut off by the header-read timeout"
         );
+    }
+
+    /// Sends an HTTP/2 GET over `io` with hyper's client and returns the status.
+    async fn h2_get<I>(io: I) -> u16
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+                .await
+                .expect("h2 handshake");
+        tokio::spawn(connection);
+        let request = http::Request::get("http://node.test/")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .expect("request");
+        let response = sender.send_request(request).await.expect("h2 response");
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        response.status().as_u16()
+    }
+
+    /// A client stream that leaves out the first `skip` bytes the client writes (the test sent
+    /// them itself, ahead).
+    struct SkipFirst {
+        stream: TcpStream,
+        skip: usize,
+    }
+
+    impl AsyncRead for SkipFirst {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.stream).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for SkipFirst {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            if self.skip > 0 {
+                let skipped = self.skip.min(buf.len());
+                self.skip -= skipped;
+                return Poll::Ready(Ok(skipped));
+            }
+            Pin::new(&mut self.stream).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.stream).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.stream).poll_shutdown(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_plain_connection_speaks_http1_or_http2_by_its_first_bytes() {
+        let addr = server(ConnectionTimeouts::default()).await;
+        let mut http1 = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        http1
+            .write_all(b"GET / HTTP/1.1\r\nhost: node.test\r\n\r\n")
+            .await
+            .expect("write");
+        let mut head = [0u8; 12];
+        http1.read_exact(&mut head).await.expect("read");
+        assert_eq!(&head, b"HTTP/1.1 200");
+
+        let h2c = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        assert_eq!(h2_get(h2c).await, 200, "HTTP/2 with prior knowledge");
+
+        // The preface in two pieces, the second after a pause: the first peek sees only a part.
+        let mut split = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        split.write_all(&HTTP2_PREFACE[..10]).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let split = SkipFirst {
+            stream: split,
+            skip: 10,
+        };
+        assert_eq!(h2_get(split).await, 200, "a preface that came in pieces");
     }
 
     #[test]
