@@ -237,14 +237,14 @@ pub async fn accept_loop<S, B, F>(
     }
 }
 
-/// The protocol a plain connection speaks, by its first bytes.
+/// The protocol a connection speaks: by its first bytes (plain) or by ALPN (TLS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Protocol {
     Http1,
     /// HTTP/2 by prior knowledge (`h2c`): the connection starts with the HTTP/2 preface.
     Http2,
-    /// The bytes so far begin the preface, which came in pieces: hyper-util's `auto` connection
-    /// reads on until it knows.
+    /// The bytes so far begin the preface, which came in pieces, or a TLS client chose no protocol
+    /// by ALPN: hyper-util's `auto` connection reads on until it knows.
     Undecided,
 }
 
@@ -321,21 +321,7 @@ pub async fn serve<S, B>(
             // the same bytes but stays a layer around every read and poll of the connection.
             let connection = async move {
                 let protocol = sniff(&watched.stream).await?;
-                let io = TokioIo::new(watched);
-                match protocol {
-                    Protocol::Http1 => {
-                        let mut builder = http1::Builder::new();
-                        http1_limits!(builder, timeouts);
-                        builder.serve_connection(io, service).await?;
-                    }
-                    Protocol::Http2 => {
-                        let mut builder = http2::Builder::new(TokioExecutor::new());
-                        http2_limits!(builder);
-                        builder.serve_connection(io, service).await?;
-                    }
-                    Protocol::Undecided => auto_connection(io, timeouts, service).await?,
-                }
-                Ok::<(), BoxError>(())
+                serve_as(watched, protocol, timeouts, service).await
             };
             watch(connection, activity, timeouts).await
         }
@@ -363,8 +349,13 @@ pub async fn serve<S, B>(
                         inner: service,
                         peer,
                     };
+                    let protocol = match tls.get_ref().1.alpn_protocol() {
+                        Some(b"h2") => Protocol::Http2,
+                        Some(_) => Protocol::Http1,
+                        None => Protocol::Undecided,
+                    };
                     watch(
-                        auto_connection(TokioIo::new(tls), timeouts, service),
+                        serve_as(tls, protocol, timeouts, service),
                         activity,
                         timeouts,
                     )
@@ -452,10 +443,11 @@ where
     }
 }
 
-/// Serves a TLS connection (HTTP/2 when ALPN chose it or the client sends the preface), or a
-/// plain one whose first bytes did not tell, with hyper-util's `auto` connection.
-async fn auto_connection<I, S, B>(
-    io: TokioIo<I>,
+/// Serves `io` in `protocol`: hyper's HTTP/1.1 or HTTP/2 connection, or hyper-util's `auto` one
+/// when the first bytes did not tell (it reads on until they do).
+async fn serve_as<I, S, B>(
+    io: I,
+    protocol: Protocol,
     timeouts: ConnectionTimeouts,
     service: S,
 ) -> Result<(), BoxError>
@@ -469,10 +461,28 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    http1_limits!(builder.http1(), timeouts);
-    http2_limits!(builder.http2());
-    builder.serve_connection(io, service).await
+    let io = TokioIo::new(io);
+    match protocol {
+        Protocol::Http1 => {
+            let mut builder = http1::Builder::new();
+            // `max_buf_size` bounds the buffer, but a head that arrives whole in one read can
+            // pass it; `max_header_size` checks the parsed head itself.
+            http1_limits!(builder, timeouts).max_header_size(MAX_REQUEST_HEAD);
+            builder.serve_connection(io, service).await?;
+        }
+        Protocol::Http2 => {
+            let mut builder = http2::Builder::new(TokioExecutor::new());
+            http2_limits!(builder);
+            builder.serve_connection(io, service).await?;
+        }
+        Protocol::Undecided => {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            http1_limits!(builder.http1(), timeouts);
+            http2_limits!(builder.http2());
+            builder.serve_connection(io, service).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs `connection` until it ends, closing it once no request has been in flight and no byte
