@@ -233,12 +233,7 @@ impl Runtime {
             }
         };
         let limit = spec.container_concurrency;
-        let template = PodTemplate::new(
-            spec,
-            logs,
-            self.inner.max_memory_per_instance,
-            self.inner.epoch.clone(),
-        )?;
+        let template = self.template(spec, logs)?;
         let admission = self
             .inner
             .admission
@@ -249,6 +244,16 @@ impl Runtime {
             admission,
             self.inner.metrics.instantiate.clone(),
         ))
+    }
+
+    /// A pod's template under this runtime's memory cap and epoch ticker.
+    fn template(&self, spec: PodRuntimeSpec, logs: PodLogs) -> Result<PodTemplate, RuntimeError> {
+        PodTemplate::new(
+            spec,
+            logs,
+            self.inner.max_memory_per_instance,
+            self.inner.epoch.clone(),
+        )
     }
 
     /// Prepares a command pod: fails if the component does not export `wasi:cli/run`, imports
@@ -267,12 +272,7 @@ impl Runtime {
         crate::world_check::check_command(&self.inner.engine, &component.component)
             .map_err(|e| RuntimeError::NotCommand(e.into()))?;
         let pre = CommandPre::new(pre).map_err(|e| RuntimeError::NotCommand(boxed(e)))?;
-        let template = PodTemplate::new(
-            spec,
-            logs,
-            self.inner.max_memory_per_instance,
-            self.inner.epoch.clone(),
-        )?;
+        let template = self.template(spec, logs)?;
         // One instance at a time, not counted among the pods sharing the pool.
         let admission = self
             .inner
