@@ -192,6 +192,12 @@ fn node_certificates_rotate_before_they_expire_and_cross_node_calls_keep_working
         wide.contains("CERTIFICATE EXPIRES") && wide.contains(&serial),
         "get nodes -o wide does not show node back's certificate {serial}:\n{wide}"
     );
+    let described = cluster.cli_ok(&["describe", "node", "back"]);
+    let serial = current(&cluster, "back").serial;
+    assert!(
+        described.contains(&format!("Serial:  {serial}")) && described.contains("Expires: "),
+        "describe node back does not show its certificate {serial}:\n{described}"
+    );
 }
 
 #[test]

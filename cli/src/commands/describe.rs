@@ -5,6 +5,7 @@
 use super::ApiArgs;
 use crate::kinds;
 use crate::output::{tables, Table};
+use anyhow::Context as _;
 use clap::Args;
 use wasmpod_api::labels::matches;
 use wasmpod_api::quantity::{format_cpu, format_memory};
@@ -175,7 +176,20 @@ impl Describe {
                 let table = endpoints(&client, &object.to_typed()?).await?;
                 section(&mut out, "Endpoints", &table);
             }
-            Kind::Node => node_pods(&client, &object.to_typed()?, &mut out).await?,
+            Kind::Node => {
+                node_pods(&client, &object.to_typed()?, &mut out).await?;
+                match client.node_certificates().await {
+                    Ok(certificates) => crate::output::node_certificates::describe(
+                        &name,
+                        &certificates,
+                        chrono::Utc::now(),
+                        &mut out,
+                    ),
+                    // A plain-HTTP cluster: nodes have no certificates.
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e).context("reading the node's certificates"),
+                }
+            }
             Kind::HorizontalPodAutoscaler => {
                 crate::output::hpa::describe(&object.to_typed()?, &mut out);
             }

@@ -1,6 +1,6 @@
-//! The certificate columns of `get nodes -o wide`: each node's newest certificate that is not
-//! revoked (its serial and when it expires), from the control plane's issued certificates, so an
-//! operator sees rotation happen.
+//! The certificate columns of `get nodes -o wide` and the `Certificate:` section of `describe
+//! node`: each node's newest certificate that is not revoked (its serial and when it expires),
+//! from the control plane's issued certificates, so an operator sees rotation happen.
 
 use chrono::{DateTime, Utc};
 use wasmpod_api::revocation::IssuedCertificate;
@@ -24,6 +24,15 @@ fn remaining(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// When `c` expires, and how long until then.
+fn expires(c: &IssuedCertificate, now: DateTime<Utc>) -> String {
+    format!(
+        "{} (in {})",
+        c.not_after.format("%Y-%m-%dT%H:%M:%SZ"),
+        remaining(c.not_after, now)
+    )
+}
+
 /// The CERTIFICATE SERIAL and CERTIFICATE EXPIRES cells of each of `nodes`, in order.
 pub fn cells(
     nodes: &[&str],
@@ -33,17 +42,27 @@ pub fn cells(
     nodes
         .iter()
         .map(|node| match newest(node, certificates) {
-            Some(c) => (
-                c.serial.clone(),
-                format!(
-                    "{} (in {})",
-                    c.not_after.format("%Y-%m-%dT%H:%M:%SZ"),
-                    remaining(c.not_after, now)
-                ),
-            ),
+            Some(c) => (c.serial.clone(), expires(c, now)),
             None => ("<none>".into(), "<none>".into()),
         })
         .unzip()
+}
+
+/// The `Certificate:` section of `describe node`: the node's current serial and expiry, or
+/// nothing when it has none (a plain-HTTP cluster).
+pub fn describe(
+    node: &str,
+    certificates: &[IssuedCertificate],
+    now: DateTime<Utc>,
+    out: &mut String,
+) {
+    if let Some(c) = newest(node, certificates) {
+        out.push_str(&format!(
+            "Certificate:\n  Serial:  {}\n  Expires: {}\n",
+            c.serial,
+            expires(c, now)
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -84,5 +103,22 @@ mod tests {
             ]
         );
         assert_eq!(remaining(at(0), at(1)), "expired");
+    }
+
+    #[test]
+    fn describe_shows_the_current_certificate_or_nothing() {
+        let certificates = [
+            certificate("node-a", "41aa", 10, false),
+            certificate("node-a", "41bb", 40, false),
+        ];
+        let mut out = String::new();
+        describe("node-a", &certificates, at(0), &mut out);
+        assert_eq!(
+            out,
+            "Certificate:\n  Serial:  41bb\n  Expires: 2027-01-15T08:00:40Z (in 40s)\n"
+        );
+        let mut out = String::new();
+        describe("node-c", &certificates, at(0), &mut out);
+        assert_eq!(out, "", "no section for a node without a certificate");
     }
 }
