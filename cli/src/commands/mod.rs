@@ -36,7 +36,7 @@ mod tokens;
 mod top;
 mod up;
 mod version;
-mod wait;
+pub(crate) mod wait;
 mod worker;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};

@@ -45,6 +45,7 @@ const HTTP_PROTOBUF: &str = "http/protobuf";
 const ENDPOINT_FLAG: &str = "--otlp-endpoint";
 const HEADER_FLAG: &str = "--otlp-header";
 const CA_FILE_FLAG: &str = "--otlp-ca-file";
+const TIMEOUT_FLAG: &str = "--otlp-timeout";
 const CLIENT_CERTIFICATE_FLAG: &str = "--otlp-client-certificate";
 const CLIENT_KEY_FLAG: &str = "--otlp-client-key";
 
@@ -76,6 +77,10 @@ pub struct OtlpArgs {
     /// OTEL_EXPORTER_OTLP_CLIENT_KEY)
     #[arg(long, value_name = "PATH")]
     pub otlp_client_key: Option<PathBuf>,
+    /// How long one export may take, e.g. 5s or 500ms (default: OTEL_EXPORTER_OTLP_TRACES_TIMEOUT
+    /// or OTEL_EXPORTER_OTLP_TIMEOUT in milliseconds, else 10s)
+    #[arg(long, value_name = "DURATION", value_parser = crate::commands::wait::parse_duration)]
+    pub otlp_timeout: Option<Duration>,
 }
 
 /// Where a setting came from: named in its errors.
@@ -274,6 +279,9 @@ impl OtlpArgs {
             if self.otlp_client_key.is_some() {
                 return Err(ConfigError::NoCollector(Setting::Flag(CLIENT_KEY_FLAG)));
             }
+            if self.otlp_timeout.is_some() {
+                return Err(ConfigError::NoCollector(Setting::Flag(TIMEOUT_FLAG)));
+            }
             return Ok(Exporting::Off);
         };
         // The SDK's off switch wins over every other setting, which is then not looked at.
@@ -426,11 +434,15 @@ impl OtlpArgs {
             Some(text) => Some((TRACES_TIMEOUT_VAR, text)),
             None => var(TIMEOUT_VAR)?.map(|text| (TIMEOUT_VAR, text)),
         };
-        let timeout = match timeout {
-            Some((name, text)) => {
+        let timeout = match (self.otlp_timeout, timeout) {
+            (Some(flag), _) if flag.is_zero() => {
+                return Err(invalid(Setting::Flag(TIMEOUT_FLAG), values::ZERO_TIMEOUT));
+            }
+            (Some(flag), _) => flag,
+            (None, Some((name, text))) => {
                 values::timeout(&text).map_err(|reason| invalid(Setting::Env(name), reason))?
             }
-            None => values::DEFAULT_TIMEOUT,
+            (None, None) => values::DEFAULT_TIMEOUT,
         };
         let resource_attributes = match var(RESOURCE_ATTRIBUTES_VAR)? {
             Some(text) => values::resource_attributes(&text)

@@ -372,6 +372,26 @@ fn the_export_timeout_is_milliseconds_the_traces_variable_winning_10_s_by_defaul
 }
 
 #[test]
+fn the_timeout_flag_wins_over_the_variables_and_needs_a_collector() {
+    let flagged = |timeout: Duration| OtlpArgs {
+        otlp_timeout: Some(timeout),
+        ..endpoint("http://c")
+    };
+    let vars = [(TIMEOUT_VAR, "2500"), (TRACES_TIMEOUT_VAR, "300")];
+    assert_eq!(
+        export_of(&flagged(Duration::from_millis(750)), &vars).timeout,
+        Duration::from_millis(750)
+    );
+    let zero = error_of(&flagged(Duration::ZERO), &[]);
+    assert!(zero.starts_with("--otlp-timeout: 0 ms"), "{zero}");
+    let alone = OtlpArgs {
+        otlp_timeout: Some(Duration::from_secs(5)),
+        ..OtlpArgs::default()
+    };
+    assert!(error_of(&alone, &[]).starts_with("--otlp-timeout is set but no collector is"));
+}
+
+#[test]
 fn resource_attributes_merge_under_the_service_name_variable_and_the_instance() {
     let args = endpoint("http://c");
     let attributes = "team=edge%2Cnodes, service.name=from-attributes, \

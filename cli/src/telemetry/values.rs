@@ -23,6 +23,9 @@ pub fn boolean(text: &str) -> Option<bool> {
     }
 }
 
+/// Why a zero export timeout is refused.
+pub const ZERO_TIMEOUT: &str = "0 ms: an export needs some time (the default is 10 s)";
+
 /// A timeout variable: a whole number of milliseconds, above zero.
 pub fn timeout(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -30,7 +33,7 @@ pub fn timeout(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("{text:?} is not a whole number of milliseconds"))?;
     if millis == 0 {
-        return Err("0 ms: an export needs some time (the default is 10000)".to_string());
+        return Err(ZERO_TIMEOUT.to_string());
     }
     Ok(Duration::from_millis(millis))
 }
