@@ -9,9 +9,9 @@
 //! prints a header's value or a key: they are credentials). Files (the CA, the client's
 //! certificate and key) are read by `transport.rs`, still before any socket.
 
-use super::values;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use super::endpoint::{self, UrlKind};
+use super::{headers, values};
+use http::{HeaderMap, Uri};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,9 +48,6 @@ const CA_FILE_FLAG: &str = "--otlp-ca-file";
 const TIMEOUT_FLAG: &str = "--otlp-timeout";
 const CLIENT_CERTIFICATE_FLAG: &str = "--otlp-client-certificate";
 const CLIENT_KEY_FLAG: &str = "--otlp-client-key";
-
-/// The path OTLP/HTTP receivers take spans on.
-const TRACES_PATH: &str = "v1/traces";
 
 /// The span export flags of the commands that run a cluster (`up`, `server`, `worker`).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -214,18 +211,6 @@ pub enum Roots {
     CaFile { path: PathBuf, setting: Setting },
 }
 
-/// How a URL names the traces endpoint (the OTel spec's rules, and ours for the flag).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum UrlKind {
-    /// `--otlp-endpoint`: a collector's base URL (no path: spans to `/v1/traces`) or, with a
-    /// path, the full traces URL.
-    Flag,
-    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: the traces URL as it is (`/` when it has no path).
-    Traces,
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: a base URL, `v1/traces` appended to its path.
-    Base,
-}
-
 impl OtlpArgs {
     /// The export this process does, from the flags and the process environment.
     pub fn resolve_from_env(&self) -> Result<Exporting, ConfigError> {
@@ -298,7 +283,7 @@ impl OtlpArgs {
             }
         }
         let traces_url =
-            traces_url(text.trim(), kind).map_err(|reason| invalid(setting, reason))?;
+            endpoint::traces_url(text.trim(), kind).map_err(|reason| invalid(setting, reason))?;
         // A collector set up for another protocol (gRPC on 4317) would only fail at each export.
         let protocol = match var(TRACES_PROTOCOL_VAR)? {
             Some(protocol) => Some((TRACES_PROTOCOL_VAR, protocol)),
@@ -318,7 +303,7 @@ impl OtlpArgs {
         for name in [HEADERS_VAR, TRACES_HEADERS_VAR] {
             if let Some(text) = var(name)? {
                 for (key, value) in
-                    env_headers(&text).map_err(|r| invalid(Setting::Env(name), r))?
+                    headers::from_env(&text).map_err(|r| invalid(Setting::Env(name), r))?
                 {
                     headers.insert(key, value);
                 }
@@ -326,7 +311,7 @@ impl OtlpArgs {
         }
         for text in &self.otlp_headers {
             let (key, value) =
-                flag_header(text).map_err(|r| invalid(Setting::Flag(HEADER_FLAG), r))?;
+                headers::from_flag(text).map_err(|r| invalid(Setting::Flag(HEADER_FLAG), r))?;
             headers.insert(key, value);
         }
 
@@ -459,90 +444,6 @@ impl OtlpArgs {
             resource_attributes,
         })))
     }
-}
-
-/// The URL spans are POSTed to, from a URL of `kind`.
-fn traces_url(text: &str, kind: UrlKind) -> Result<Uri, String> {
-    let uri: Uri = text
-        .parse()
-        .map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-    let scheme = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("http") => http::uri::Scheme::HTTP,
-        Some(s) if s.eq_ignore_ascii_case("https") => http::uri::Scheme::HTTPS,
-        _ => {
-            return Err(format!(
-                "{text:?}: the collector's URL must start with http:// or https://"
-            ))
-        }
-    };
-    let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else {
-        return Err(format!("{text:?} names no host"));
-    };
-    let path = uri.path();
-    let path = match kind {
-        UrlKind::Flag if path.is_empty() || path == "/" => format!("/{TRACES_PATH}"),
-        UrlKind::Flag | UrlKind::Traces if path.is_empty() => "/".to_string(),
-        UrlKind::Flag | UrlKind::Traces => path.to_string(),
-        UrlKind::Base if path.ends_with('/') => format!("{path}{TRACES_PATH}"),
-        UrlKind::Base => format!("{path}/{TRACES_PATH}"),
-    };
-    let path_and_query = match uri.query() {
-        Some(query) => format!("{path}?{query}"),
-        None => path,
-    };
-    Uri::builder()
-        .scheme(scheme)
-        .authority(authority.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|e| format!("{text:?} is not a URL: {e}"))
-}
-
-/// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs separated by commas, values percent-encoded.
-fn env_headers(text: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
-    let mut headers = Vec::new();
-    for (index, member) in text.split(',').enumerate() {
-        let member = member.trim();
-        if member.is_empty() {
-            continue;
-        }
-        let Some((key, value)) = member.split_once('=') else {
-            return Err(format!(
-                "entry {} is not key=value (entries are separated by commas)",
-                index + 1
-            ));
-        };
-        let key = key.trim();
-        let value = urlencoding::decode(value.trim())
-            .map_err(|_| format!("the value of {key:?} is not percent-encoded UTF-8"))?;
-        headers.push(header(key, &value)?);
-    }
-    Ok(headers)
-}
-
-/// `--otlp-header KEY=VALUE`: the value as written.
-fn flag_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
-    let Some((key, value)) = text.split_once('=') else {
-        return Err("expected KEY=VALUE (e.g. --otlp-header x-api-key=SECRET)".to_string());
-    };
-    header(key, value)
-}
-
-/// One header, checked; its value is marked sensitive (kept out of debug output).
-fn header(key: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
-    if key.is_empty() {
-        return Err("a header without a name".to_string());
-    }
-    let name = HeaderName::from_bytes(key.as_bytes())
-        .map_err(|_| format!("{key:?} is not a header name"))?;
-    if [CONTENT_TYPE, CONTENT_LENGTH, HOST, TRANSFER_ENCODING].contains(&name) {
-        return Err(format!("{name} is set by the exporter itself"));
-    }
-    let mut value = HeaderValue::from_str(value).map_err(|_| {
-        format!("the value of {name} is not a header value (it holds a control character)")
-    })?;
-    value.set_sensitive(true);
-    Ok((name, value))
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use http::HeaderValue;
 use std::collections::HashMap;
 
 /// Resolves `args` in an environment of exactly `vars`.

@@ -6,6 +6,8 @@
 //! slowing it. `OTEL_SDK_DISABLED=true` turns the export off, which the process says once.
 
 mod config;
+mod endpoint;
+mod headers;
 mod transport;
 mod values;
 
