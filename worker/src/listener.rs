@@ -16,8 +16,8 @@
 //!
 //! - **request head size**: a request head (request line and headers) larger than
 //!   [`MAX_REQUEST_HEAD`] is answered `431 Request Header Fields Too Large` (HTTP/1.1, hyper's
-//!   `max_buf_size`) or refused as a stream error (HTTP/2, `max_header_list_size`), before any
-//!   routing, so no guest ever sees it.
+//!   `max_header_size` on the parsed head and `max_buf_size` on the read buffer) or refused as a
+//!   stream error (HTTP/2, `max_header_list_size`), before any routing, so no guest ever sees it.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
