@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 use wasmpod_tests::{
-    components, http_app, http_call, http_get, name_of, pods_of, wait_until, wasmpod_bin, Cluster,
-    Process,
+    components, data_volume_lines, http_app, http_call, http_get, name_of, pods_of,
+    statefulset_doc, wait_until, wasmpod_bin, Cluster, Process,
 };
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -39,23 +39,8 @@ fn upload(api: &str, component: &Path) -> String {
 }
 
 fn statefulset(digest: &str) -> String {
-    format!(
-        r#"apiVersion: wasmpod.dev/v1
-kind: StatefulSet
-metadata: {{name: web}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      component: {digest}
-      volumeMounts: [{{name: data, mountPath: /data}}]
-  volumeClaimTemplates:
-  - metadata: {{name: data}}
-    spec: {{resources: {{requests: {{storage: 1Mi}}}}}}
-"#
-    )
+    let (pod, set) = data_volume_lines("1Mi");
+    statefulset_doc("web", digest, 1, &pod, &set)
 }
 
 fn pending_message(cluster: &Cluster, app: &str) -> String {

@@ -4,42 +4,38 @@
 //! `Terminating` while its pods drain and cannot be created again until they are gone.
 
 use std::time::{Duration, Instant};
-use wasmpod_tests::{components, pods_of, service_and_ingress, wait_until, Cluster};
+use wasmpod_tests::{
+    components, pods_of, service_and_ingress, statefulset_doc, wait_until, Cluster,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// A StatefulSet `web` of `replicas` pods of the misbehave component (`VERSION` = `version`),
 /// 20 s of grace, and a service and ingress that reach pod `web-2` only.
 fn set_manifest(replicas: u32, version: &str) -> String {
-    format!(
-        r#"apiVersion: wasmpod.dev/v1
-kind: StatefulSet
-metadata: {{name: web}}
-spec:
-  replicas: {replicas}
-  serviceName: web
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      component: {}
-      env: [{{name: VERSION, value: {version}}}]
-      terminationGracePeriodSeconds: 20
----
+    let pod = format!(
+        "      env: [{{name: VERSION, value: {version}}}]\n      terminationGracePeriodSeconds: 20\n"
+    );
+    let set = statefulset_doc(
+        "web",
+        &components().misbehave.display().to_string(),
+        replicas,
+        &pod,
+        "",
+    );
+    set + r#"---
 apiVersion: wasmpod.dev/v1
 kind: Service
-metadata: {{name: web-2}}
-spec: {{selector: {{statefulset.kubernetes.io/pod-name: web-2}}}}
+metadata: {name: web-2}
+spec: {selector: {statefulset.kubernetes.io/pod-name: web-2}}
 ---
 apiVersion: wasmpod.dev/v1
 kind: Ingress
-metadata: {{name: web-2}}
+metadata: {name: web-2}
 spec:
   rules:
-  - http: {{paths: [{{path: /, backend: {{service: web-2}}}}]}}
-"#,
-        components().misbehave.display()
-    )
+  - http: {paths: [{path: /, backend: {service: web-2}}]}
+"#
 }
 
 fn apply(cluster: &Cluster, yaml: &str) {

@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use wasmpod_tests::{components, http_app, sample_manifest, wait_until, Cluster, MultiNode};
+use wasmpod_tests::{
+    components, data_volume_lines, http_app, sample_manifest, statefulset_doc, wait_until, Cluster,
+    MultiNode,
+};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -79,24 +82,8 @@ fn claim_yaml(name: &str) -> String {
 }
 
 fn statefulset(component: &str, replicas: u32) -> String {
-    format!(
-        r#"apiVersion: wasmpod.dev/v1
-kind: StatefulSet
-metadata: {{name: web}}
-spec:
-  replicas: {replicas}
-  serviceName: web
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      component: {component}
-      volumeMounts: [{{name: data, mountPath: /data}}]
-  volumeClaimTemplates:
-  - metadata: {{name: data}}
-    spec: {{resources: {{requests: {{storage: 10Mi}}}}}}
-"#
-    )
+    let (pod, set) = data_volume_lines("10Mi");
+    statefulset_doc("web", component, replicas, &pod, &set)
 }
 
 #[test]

@@ -508,6 +508,39 @@ pub fn deployment_yaml(
     deployment_doc(name, component, replicas, labels, PodSpecExtra::Flow(spec))
 }
 
+/// The one StatefulSet builder of the harness: `replicas` pods of `component` labelled
+/// `app: NAME`, governed by service NAME, with `pod` (block lines of the pod spec, indented six
+/// spaces) and `set` (block lines of the set's spec after its template, indented two); each
+/// empty or ending with a newline.
+pub fn statefulset_doc(name: &str, component: &str, replicas: u32, pod: &str, set: &str) -> String {
+    format!(
+        r#"apiVersion: wasmpod.dev/v1
+kind: StatefulSet
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  serviceName: {name}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      component: {component}
+{pod}{set}"#
+    )
+}
+
+/// [`statefulset_doc`]'s `pod` and `set` lines for a claim `data` of `size` per pod, mounted at
+/// `/data`.
+pub fn data_volume_lines(size: &str) -> (String, String) {
+    (
+        "      volumeMounts: [{name: data, mountPath: /data}]\n".to_string(),
+        format!(
+            "  volumeClaimTemplates:\n  - metadata: {{name: data}}\n    \
+             spec: {{resources: {{requests: {{storage: {size}}}}}}}\n"
+        ),
+    )
+}
+
 /// A Service selecting `app: NAME` and an Ingress routing `path` (prefix rule) to it, each
 /// document ending with a `---` separator, as [`deployment_doc`]'s.
 pub fn service_and_ingress(name: &str, path: &str) -> String {
