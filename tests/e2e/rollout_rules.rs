@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-use wasmpod_tests::{components, pods_of, service_and_ingress, wait_until, Cluster};
+use wasmpod_tests::{components, looks_until, pods_of, service_and_ingress, wait_until, Cluster};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -73,24 +73,20 @@ fn roll_and_watch(
 ) -> Vec<Vec<(String, bool, bool)>> {
     let before = current_hash(cluster);
     apply(cluster, yaml);
-    let started = Instant::now();
-    let mut seen = Vec::new();
-    loop {
-        assert!(started.elapsed() < WAIT, "rollout did not finish: {seen:?}");
-        let now = snapshot(cluster);
-        let live: Vec<_> = now
-            .iter()
-            .filter(|(_, terminating, _)| !terminating)
-            .collect();
-        let done = live.len() == replicas
-            && live.iter().all(|(h, _, ready)| *h != before && *ready)
-            && now.len() == replicas;
-        seen.push(now);
-        if done {
-            return seen;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    looks_until(
+        "the rollout",
+        WAIT,
+        || snapshot(cluster),
+        |now| {
+            let live: Vec<_> = now
+                .iter()
+                .filter(|(_, terminating, _)| !terminating)
+                .collect();
+            live.len() == replicas
+                && live.iter().all(|(h, _, ready)| *h != before && *ready)
+                && now.len() == replicas
+        },
+    )
 }
 
 #[test]

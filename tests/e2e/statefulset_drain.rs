@@ -3,9 +3,9 @@
 //! that fails comes back with its own revision's template; a deleted namespace stays
 //! `Terminating` while its pods drain and cannot be created again until they are gone.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmpod_tests::{
-    components, pods_of, service_and_ingress, statefulset_doc, wait_until, Cluster,
+    components, looks_until, pods_of, service_and_ingress, statefulset_doc, wait_until, Cluster,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -99,18 +99,7 @@ fn slow_request(cluster: &Cluster) -> std::thread::JoinHandle<(u16, String)> {
 
 /// Polls the set's pods every 20 ms until `done` holds for a look, returning every look.
 fn watch(cluster: &Cluster, what: &str, done: impl Fn(&[Seen]) -> bool) -> Vec<Vec<Seen>> {
-    let started = Instant::now();
-    let mut seen = Vec::new();
-    loop {
-        assert!(started.elapsed() < WAIT, "{what}: not done: {seen:?}");
-        let now = snapshot(cluster);
-        let finished = done(&now);
-        seen.push(now);
-        if finished {
-            return seen;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    looks_until(what, WAIT, || snapshot(cluster), |now| done(now))
 }
 
 #[test]

@@ -453,6 +453,28 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
     }
 }
 
+/// Takes `look` every 20 ms until `done` holds for one of them (within `timeout`), and returns
+/// every look taken: for tests that check each step a controller took on the way.
+pub fn looks_until<T: std::fmt::Debug>(
+    what: &str,
+    timeout: Duration,
+    mut look: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> Vec<T> {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        assert!(started.elapsed() < timeout, "{what}: not done: {seen:?}");
+        let now = look();
+        let finished = done(&now);
+        seen.push(now);
+        if finished {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// What a harness Deployment's pod spec has besides its `component`.
 #[derive(Debug, Clone, Copy)]
 pub enum PodSpecExtra<'a> {
