@@ -6,7 +6,9 @@
 
 use std::process::Output;
 use std::time::{Duration, Instant};
-use wasmpod_tests::{components, name_of, pods_of, service_and_ingress, wait_until, Cluster};
+use wasmpod_tests::{
+    components, name_of, pods_of, service_and_ingress, wait_until, Cluster, ClusterApi,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 /// How long the slow request holds its pod in terminating.
@@ -30,11 +32,6 @@ spec:
 "#,
         components().misbehave.display()
     )
-}
-
-fn apply(cluster: &Cluster, yaml: &str) {
-    let out = cluster.apply("app.yaml", yaml);
-    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -124,8 +121,8 @@ fn not_found(cluster: &Cluster, kind: &str, name: &str) {
 #[test]
 fn delete_pod_waits_until_its_drain_ended_and_it_is_gone_unless_told_not_to() {
     let cluster = Cluster::up(&[]);
-    apply(
-        &cluster,
+    cluster.apply_ok(
+        "app.yaml",
         &(deployment("web", "default", 1) + &service_and_ingress("web", "/")),
     );
     let pod = ready_pod(&cluster, "web", "");
@@ -212,7 +209,7 @@ fn delete_namespace_waits_for_its_pods_and_foreground_cascade_for_a_deployments(
 
     // A namespace goes at once; its pods drain after it. The delete waits for them.
     cluster.cli_ok(&["create", "namespace", "shop"]);
-    apply(&cluster, &deployment("cart", "shop", 2));
+    cluster.apply_ok("app.yaml", &deployment("cart", "shop", 2));
     wait_until("the pods in shop ready", WAIT, || {
         let now = pods(&cluster, "shop", "cart");
         (now.len() == 2 && now.iter().all(|(_, t, r)| !t && *r)).then_some(())
@@ -225,8 +222,8 @@ fn delete_namespace_waits_for_its_pods_and_foreground_cascade_for_a_deployments(
     not_found(&cluster, "namespace", "shop");
 
     // Foreground: back once the deployment's pods are gone, the in-flight request drained.
-    apply(
-        &cluster,
+    cluster.apply_ok(
+        "app.yaml",
         &(deployment("web", "default", 2) + &service_and_ingress("web", "/")),
     );
     wait_until("two web pods ready", WAIT, || {
@@ -255,7 +252,7 @@ fn delete_namespace_waits_for_its_pods_and_foreground_cascade_for_a_deployments(
     slow.finished_ok();
 
     // Orphan: the deployment goes, its pods keep running and serving, without an owner.
-    apply(&cluster, &deployment("web", "default", 2));
+    cluster.apply_ok("app.yaml", &deployment("web", "default", 2));
     wait_until("two web pods ready", WAIT, || {
         let now = pods(&cluster, "default", "web");
         (now.len() == 2 && now.iter().all(|(_, t, r)| !t && *r)).then_some(())

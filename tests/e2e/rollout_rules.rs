@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-use wasmpod_tests::{components, looks_until, pods_of, service_and_ingress, wait_until, Cluster};
+use wasmpod_tests::{
+    components, looks_until, pods_of, service_and_ingress, wait_until, Cluster, ClusterApi,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -29,15 +31,6 @@ spec:
 "#,
         components().misbehave.display()
     ) + &service_and_ingress("web", "/")
-}
-
-fn apply(cluster: &Cluster, yaml: &str) {
-    let out = cluster.apply("web.yaml", yaml);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// One look at the `web` pods: (template hash, terminating, ready) of each.
@@ -72,7 +65,7 @@ fn roll_and_watch(
     replicas: usize,
 ) -> Vec<Vec<(String, bool, bool)>> {
     let before = current_hash(cluster);
-    apply(cluster, yaml);
+    cluster.apply_ok("web.yaml", yaml);
     looks_until(
         "the rollout",
         WAIT,
@@ -94,7 +87,7 @@ fn a_rolling_update_stays_within_max_surge_and_max_unavailable() {
     let cluster = Cluster::up(&[]);
     let strategy =
         "  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}";
-    apply(&cluster, &manifest(3, "v1", strategy, ""));
+    cluster.apply_ok("web.yaml", &manifest(3, "v1", strategy, ""));
     cluster.cli_ok(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
     let seen = roll_and_watch(&cluster, &manifest(3, "v2", strategy, ""), 3);
     for s in &seen {
@@ -137,7 +130,7 @@ fn a_rolling_update_stays_within_max_surge_and_max_unavailable() {
 fn recreate_never_runs_old_and_new_pods_together() {
     let cluster = Cluster::up(&[]);
     let strategy = "  strategy: {type: Recreate}";
-    apply(&cluster, &manifest(2, "v1", strategy, ""));
+    cluster.apply_ok("web.yaml", &manifest(2, "v1", strategy, ""));
     cluster.cli_ok(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
     let seen = roll_and_watch(&cluster, &manifest(2, "v2", strategy, ""), 2);
     for s in &seen {
@@ -154,11 +147,11 @@ fn recreate_never_runs_old_and_new_pods_together() {
 #[test]
 fn a_paused_deployment_scales_but_does_not_roll_until_resumed() {
     let cluster = Cluster::up(&[]);
-    apply(&cluster, &manifest(2, "v1", "", ""));
+    cluster.apply_ok("web.yaml", &manifest(2, "v1", "", ""));
     cluster.cli_ok(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
     let v1 = current_hash(&cluster);
     cluster.cli_ok(&["rollout", "pause", "deployment/web"]);
-    apply(&cluster, &manifest(2, "v2", "  paused: true", ""));
+    cluster.apply_ok("web.yaml", &manifest(2, "v2", "  paused: true", ""));
     cluster.cli_ok(&["scale", "deployment/web", "--replicas", "3"]);
     wait_until("three v1 pods", WAIT, || {
         let s = snapshot(&cluster);
@@ -189,12 +182,12 @@ fn a_paused_deployment_scales_but_does_not_roll_until_resumed() {
 fn rollout_status_fails_when_the_progress_deadline_passes() {
     let cluster = Cluster::up(&[]);
     let extra = "  progressDeadlineSeconds: 5";
-    apply(&cluster, &manifest(2, "v1", extra, ""));
+    cluster.apply_ok("web.yaml", &manifest(2, "v1", extra, ""));
     cluster.cli_ok(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
     // A readiness probe that always fails: the new pods never turn ready.
     let probe =
         "      readinessProbe: {httpGet: {path: /trap}, periodSeconds: 1, failureThreshold: 1}";
-    apply(&cluster, &manifest(2, "v2", extra, probe));
+    cluster.apply_ok("web.yaml", &manifest(2, "v2", extra, probe));
     let started = Instant::now();
     let out = cluster.cli(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -219,7 +212,7 @@ fn rollout_status_fails_when_the_progress_deadline_passes() {
 #[test]
 fn a_pod_taken_away_finishes_its_in_flight_request() {
     let cluster = Cluster::up(&[]);
-    apply(&cluster, &manifest(1, "v1", "", ""));
+    cluster.apply_ok("web.yaml", &manifest(1, "v1", "", ""));
     cluster.cli_ok(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
     let url = format!("{}/count?hold_ms=3000", cluster.ingress);
     let slow = std::thread::spawn(move || wasmpod_tests::http_get(&url));
@@ -242,7 +235,7 @@ fn a_pod_taken_away_finishes_its_in_flight_request() {
 fn a_deleted_pod_drains_its_in_flight_request_and_a_second_delete_does_not_wait() {
     let cluster = Cluster::up(&[]);
     let probe = "      terminationGracePeriodSeconds: 20";
-    apply(&cluster, &manifest(1, "v1", "", probe));
+    cluster.apply_ok("web.yaml", &manifest(1, "v1", "", probe));
     cluster.cli_ok(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
     let pod = wasmpod_tests::name_of(&pods_of(&cluster.items("pods"), "web")[0]);
     let url = format!("{}/count?hold_ms=3000", cluster.ingress);
@@ -288,8 +281,8 @@ fn a_deleted_pod_drains_its_in_flight_request_and_a_second_delete_does_not_wait(
 #[test]
 fn deleting_a_deployment_or_namespace_drains_its_pods_before_they_go() {
     let cluster = Cluster::up(&[]);
-    apply(
-        &cluster,
+    cluster.apply_ok(
+        "web.yaml",
         &manifest(2, "v1", "", "      terminationGracePeriodSeconds: 20"),
     );
     cluster.cli_ok(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
@@ -323,7 +316,7 @@ fn deleting_a_deployment_or_namespace_drains_its_pods_before_they_go() {
             "metadata: {name: web}",
             "metadata: {name: web, namespace: shop}",
         );
-    apply(&cluster, &shop);
+    cluster.apply_ok("web.yaml", &shop);
     let in_shop = || -> Vec<(bool, bool)> {
         cluster
             .items("pods")
@@ -363,10 +356,10 @@ fn pausing_mid_rollout_stops_it_at_the_next_step_and_resuming_finishes_it() {
     // New pods count as available only 2 s after they turn ready: a rollout of 3 replicas
     // one pod at a time takes several steps, seconds apart.
     let extra = "  minReadySeconds: 2\n  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}";
-    apply(&cluster, &manifest(3, "v1", extra, ""));
+    cluster.apply_ok("web.yaml", &manifest(3, "v1", extra, ""));
     cluster.cli_ok(&["rollout", "status", "deployment/web", "--timeout", "60s"]);
     let v1 = current_hash(&cluster);
-    apply(&cluster, &manifest(3, "v2", extra, ""));
+    cluster.apply_ok("web.yaml", &manifest(3, "v2", extra, ""));
     let count = |new: bool| {
         snapshot(&cluster)
             .iter()

@@ -6,6 +6,7 @@
 use std::time::Duration;
 use wasmpod_tests::{
     components, looks_until, pods_of, service_and_ingress, statefulset_doc, wait_until, Cluster,
+    ClusterApi,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -36,15 +37,6 @@ spec:
   rules:
   - http: {paths: [{path: /, backend: {service: web-2}}]}
 "#
-}
-
-fn apply(cluster: &Cluster, yaml: &str) {
-    let out = cluster.apply("web.yaml", yaml);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// One look at the set's pods, by name: (name, template hash, terminating, ready).
@@ -79,7 +71,7 @@ fn names(seen: &[Seen]) -> Vec<&str> {
 
 /// Brings up `replicas` pods of `version`, all ready, and web-2 answering through the ingress.
 fn up(cluster: &Cluster, replicas: u32, version: &str) {
-    apply(cluster, &set_manifest(replicas, version));
+    cluster.apply_ok("web.yaml", &set_manifest(replicas, version));
     wait_until("every pod ready", WAIT, || {
         let s = snapshot(cluster);
         (s.len() == replicas as usize && s.iter().all(|p| p.ready && !p.terminating)).then_some(())
@@ -162,7 +154,7 @@ fn a_statefulset_rolling_update_replaces_the_highest_first_and_keeps_the_others_
     up(&cluster, 3, "v1");
     let old = snapshot(&cluster)[0].hash.clone();
     let slow = slow_request(&cluster);
-    apply(&cluster, &set_manifest(3, "v2"));
+    cluster.apply_ok("web.yaml", &set_manifest(3, "v2"));
     let seen = watch(&cluster, "the rolling update", |s| {
         s.len() == 3 && s.iter().all(|p| p.hash != old && p.ready && !p.terminating)
     });
@@ -264,10 +256,10 @@ fn app_pods(cluster: &Cluster) -> Vec<(String, String)> {
 #[test]
 fn a_pod_that_fails_while_paused_comes_back_with_its_own_revisions_template() {
     let cluster = Cluster::up(&[]);
-    apply(&cluster, &deployment("v1", false));
+    cluster.apply_ok("web.yaml", &deployment("v1", false));
     cluster.cli_ok(&["rollout", "status", "deployment/app", "--timeout", "60s"]);
     let v1 = app_pods(&cluster)[0].1.clone();
-    apply(&cluster, &deployment("v2", false));
+    cluster.apply_ok("web.yaml", &deployment("v2", false));
     wait_until("the rollout under way", WAIT, || {
         app_pods(&cluster)
             .iter()
@@ -344,7 +336,7 @@ fn a_namespace_whose_pods_drain_stays_terminating_and_cannot_be_created_again() 
             "      env: [{name: VERSION, value: v1}]",
             "      env: [{name: VERSION, value: v1}]\n      terminationGracePeriodSeconds: 20",
         );
-    apply(&cluster, &shop);
+    cluster.apply_ok("web.yaml", &shop);
     wait_until("the pods in shop ready", WAIT, || {
         let pods = in_shop(&cluster);
         (pods.len() == 3 && pods.iter().all(|(t, r)| !t && *r)).then_some(())
