@@ -168,14 +168,7 @@ async fn a_computing_guest_makes_the_ticker_tick_fast() {
     config.max_memory_per_instance = 64 * 1024 * 1024;
     config.slow_epoch_tick = Duration::from_millis(200);
     let runtime = Runtime::new(config).expect("runtime");
-    let bytes = crate::test_components::wasm("misbehave");
-    let digest = {
-        use sha2::Digest as _;
-        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
-    };
-    let component = runtime
-        .load_component(&digest, &bytes)
-        .expect("compiling misbehave");
+    let component = crate::test_components::load(&runtime, "misbehave");
     let mut spec = PodRuntimeSpec::new("pace");
     spec.request_timeout = Duration::from_millis(1500);
     let pod = runtime

@@ -88,14 +88,19 @@ pub(crate) fn component(name: &str) -> CompiledComponent {
     if let Some((_, c)) = cache.iter().find(|(n, _)| n == name) {
         return c.clone();
     }
+    let compiled = load(runtime(), name);
+    cache.push((name.to_string(), compiled.clone()));
+    compiled
+}
+
+/// Test component `name` compiled for `runtime` (from the on-disk cache after the first time).
+pub(crate) fn load(runtime: &Runtime, name: &str) -> CompiledComponent {
     let bytes = wasm(name);
     let digest = {
         use sha2::Digest as _;
         format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
     };
-    let compiled = runtime()
+    runtime
         .load_component(&digest, &bytes)
-        .expect("compiling test component");
-    cache.push((name.to_string(), compiled.clone()));
-    compiled
+        .unwrap_or_else(|e| panic!("compiling test component {name}: {e}"))
 }
